@@ -1,0 +1,53 @@
+"""The backend protocol: what the engine may ask of any inference library.
+
+A backend owns one loaded model and one sequence of evaluated tokens (its KV cache). It knows
+nothing about chat, tools or grammars: the engine drives the decode loop through these calls.
+Optional abilities are announced as capability flags, never discovered by isinstance checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    logits_access: bool = False  # logits() returns a writable view the sampler reads (masks apply in place)
+    prefix_cache: bool = False  # prefill() reuses the longest common prefix of the previous sequence
+    native_vocab: bool = False  # native_vocab() returns a llama.cpp vocab handle (for llguidance)
+    lora: bool = False  # per-request LoRA adapters (issue 5)
+
+
+class Backend(Protocol):
+    capabilities: Capabilities
+    n_ctx: int
+    n_vocab: int
+    n_threads: int
+    metadata: dict[str, Any]
+    eog_tokens: frozenset[int]
+    bos_text: str
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]: ...
+
+    def piece(self, token: int) -> bytes: ...
+
+    def prefill(self, tokens: list[int]) -> int:
+        """Evaluate `tokens` as the whole sequence; returns how many were reused from cache."""
+
+    def decode(self, tokens: list[int]) -> None:
+        """Append tokens to the sequence and evaluate them."""
+
+    def logits(self) -> np.ndarray: ...
+
+    def new_sampler(self, temperature: float, top_p: float, seed: int | None) -> Any: ...
+
+    def sample(self, sampler: Any) -> int: ...
+
+    def free_sampler(self, sampler: Any) -> None: ...
+
+    def native_vocab(self) -> Any: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,119 @@
+"""The llama.cpp backend (llama-cpp-python): GGUF models, a single resident sequence, and raw
+access to logits so the engine can mask them in place before llama.cpp's sampler chain runs.
+
+Owns: loading, tokenization, the KV cache (with longest-prefix reuse), sampler chains.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import random
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+from edgeslm.backends.base import Capabilities
+from edgeslm.errors import BackendError
+
+
+class LlamaCppBackend:
+    capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=False)
+
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512):
+        try:
+            self.llm = llama_cpp.Llama(
+                str(path),
+                n_ctx=n_ctx,
+                n_batch=n_batch,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as e:
+            raise BackendError(f"llama.cpp could not load {path}: {e}") from e
+        self.path = Path(path)
+        self.n_ctx = self.llm.n_ctx()
+        self.n_vocab = self.llm.n_vocab()
+        self.n_batch = n_batch
+        self.n_threads = n_threads
+        self.metadata = dict(self.llm.metadata)
+        self._ctx = self.llm.ctx
+        self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+        self._seq: list[int] = []  # tokens whose KV entries are in the cache, in order
+        self._pieces: dict[int, bytes] = {}
+        self._buf = ctypes.create_string_buffer(256)
+        self.eog_tokens = frozenset(t for t in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(self._vocab, t))
+        bos = llama_cpp.llama_vocab_bos(self._vocab)
+        self.bos_text = self.llm.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else ""
+        self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+
+    # ---- vocabulary ----------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def piece(self, token: int) -> bytes:
+        got = self._pieces.get(token)
+        if got is None:
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buf, len(self._buf), 0, False)
+            got = self._pieces[token] = bytes(self._buf[: max(n, 0)])
+        return got
+
+    def native_vocab(self):
+        return self._vocab
+
+    # ---- evaluation ----------------------------------------------------------------------------
+
+    def prefill(self, tokens: list[int]) -> int:
+        keep = 0
+        for a, b in zip(self._seq, tokens):
+            if a != b:
+                break
+            keep += 1
+        keep = min(keep, len(tokens) - 1)  # always evaluate at least one token to get fresh logits
+        if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, 0, keep, -1):
+            llama_cpp.llama_memory_clear(self._mem, True)
+            keep = 0
+        self._seq = self._seq[:keep]
+        self.decode(tokens[keep:])
+        return keep
+
+    def decode(self, tokens: list[int]) -> None:
+        for i in range(0, len(tokens), self.n_batch):
+            chunk = tokens[i : i + self.n_batch]
+            arr = (llama_cpp.llama_token * len(chunk))(*chunk)
+            rc = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(arr, len(chunk)))
+            if rc != 0:
+                llama_cpp.llama_memory_clear(self._mem, True)
+                self._seq = []
+                raise BackendError(f"llama_decode failed with code {rc}")
+            self._seq.extend(chunk)
+
+    def logits(self) -> np.ndarray:
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    # ---- sampling ------------------------------------------------------------------------------
+
+    def new_sampler(self, temperature: float, top_p: float, seed: int | None):
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if temperature <= 0:
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+        else:
+            if top_p < 1.0:
+                llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(top_p, 1))
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
+            seed = random.getrandbits(32) if seed is None else seed & 0xFFFFFFFF
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
+        return chain
+
+    def sample(self, sampler) -> int:
+        return llama_cpp.llama_sampler_sample(sampler, self._ctx, -1)
+
+    def free_sampler(self, sampler) -> None:
+        llama_cpp.llama_sampler_free(sampler)
+
+    def close(self) -> None:
+        self.llm.close()

@@ -1,0 +1,55 @@
+"""Settings: one pydantic model, read from EDGESLM_* environment variables.
+
+EDGESLM_HOME moves all state (models, catalog additions, reports). CLI flags override fields
+(see cli.py); every field carries a description, which is also the flag's help.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("edgeslm", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDGESLM_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Directory holding all edgeslm state.")
+    default_model: str = Field("default", description="Catalog id served when a request names no known model.")
+    host: str = Field("127.0.0.1", description="Interface the server binds to.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port the server binds to.")
+    threads: int | None = Field(
+        None, ge=1, description="Decode threads; default: the physical cores that are free right now."
+    )
+    n_ctx: int = Field(8192, ge=256, description="Context window (tokens) the model is loaded with.")
+    n_batch: int = Field(512, ge=32, description="Prompt tokens evaluated per forward pass.")
+    default_max_tokens: int = Field(
+        1024, ge=1, description="Completion token cap for requests that send no max_tokens."
+    )
+    max_parallel_calls: int = Field(
+        4, ge=1, description="Most tool calls one response may hold when parallel_tool_calls is on."
+    )
+    max_string_chars: int = Field(
+        1024, ge=1, description="Length bound on JSON strings whose schema sets no maxLength."
+    )
+    queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
+    max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def user_catalog(self) -> Path:
+        return self.home / "models.toml"
+
+
+def get_settings(**overrides) -> Settings:
+    """Settings from the environment, with explicit (non-None) overrides applied."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

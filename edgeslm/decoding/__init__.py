@@ -1,0 +1,1 @@
+"""Decoding: chat templates, tool-call formats and output constraints. No model loading here."""

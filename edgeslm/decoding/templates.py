@@ -1,0 +1,117 @@
+"""Chat templates: messages (+ tools) → the prompt string a model was trained on.
+
+The model's own Jinja template from its GGUF metadata is used when present; otherwise a built-in
+template for the catalog's `chat_format`. Templates that know tools (they mention `tools`) get
+them natively; for the others tools are described in the system turn, assistant tool calls are
+written in the family's envelope, and tool results become user turns (the generic fallback).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from edgeslm.decoding.tools import Envelope, tools_system_prompt
+from edgeslm.errors import InvalidRequest
+from edgeslm.types import Message, ToolSpec
+
+BUILTIN = {
+    # Gemma: the system text opens the first user turn; the assistant role is called "model".
+    "gemma": (
+        "{{ bos_token }}{% set first_user_prefix = '' %}{% set loop_messages = messages %}"
+        "{% if messages and messages[0].role == 'system' %}{% set first_user_prefix = messages[0].content + '\n\n' %}"
+        "{% set loop_messages = messages[1:] %}{% endif %}"
+        "{% for m in loop_messages %}{% if (m.role == 'user') != (loop.index0 % 2 == 0) %}"
+        "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+        "<start_of_turn>{{ 'model' if m.role == 'assistant' else m.role }}\n"
+        "{{ (first_user_prefix if loop.first else '') + (m.content | trim) }}<end_of_turn>\n{% endfor %}"
+        "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+    ),
+    "chatml": (
+        "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    ),
+    "llama3": (
+        "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n"
+        "{{ m.content | trim }}<|eot_id|>{% endfor %}"
+        "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+    ),
+    "phi4": (
+        "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    ),
+}
+
+
+def _raise(message: str):
+    raise InvalidRequest(f"chat template: {message}", param="messages")
+
+
+class ChatTemplate:
+    def __init__(self, source: str | None, chat_format: str, envelope: Envelope, bos_token: str = ""):
+        if not source:
+            source = BUILTIN.get(chat_format or "chatml", BUILTIN["chatml"])
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.Undefined)
+        env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        env.filters["tojson"] = lambda x, indent=None, **_: json.dumps(x, ensure_ascii=False, indent=indent)
+        try:
+            self.template = env.from_string(source)
+        except jinja2.TemplateSyntaxError as e:
+            raise InvalidRequest(f"the model's chat template does not parse: {e}") from e
+        self.native_tools = "tools" in source
+        self.envelope = envelope
+        self.bos_token = bos_token
+
+    def render(self, messages: list[Message], tools: list[ToolSpec]) -> str:
+        if self.native_tools:
+            msgs, extra = [self._native(m) for m in messages], {"tools": [_tool_json(t) for t in tools] or None}
+        else:
+            msgs, extra = self._generic(messages, tools), {}
+        try:
+            return self.template.render(
+                messages=msgs, add_generation_prompt=True, bos_token=self.bos_token, eos_token="", **extra
+            )
+        except InvalidRequest:
+            raise
+        except Exception as e:  # a template that fails on these messages is the caller's problem to fix
+            raise InvalidRequest(f"chat template failed on these messages: {e}", param="messages") from e
+
+    @staticmethod
+    def _native(m: Message) -> dict:
+        out: dict = {"role": m.role, "content": m.content or ""}
+        if m.tool_calls:
+            out["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.loads(c.arguments)}}
+                for c in m.tool_calls
+            ]
+        if m.tool_call_id:
+            out["tool_call_id"] = m.tool_call_id
+        if m.name:
+            out["name"] = m.name
+        return out
+
+    def _generic(self, messages: list[Message], tools: list[ToolSpec]) -> list[dict]:
+        out: list[dict] = []
+        if tools:
+            out.append({"role": "system", "content": tools_system_prompt(tools, self.envelope)})
+        for m in messages:
+            if m.role == "tool":
+                role, content = "user", f"<tool_response>\n{m.content or ''}\n</tool_response>"
+            elif m.role == "assistant" and m.tool_calls:
+                calls = self.envelope.render([(c.name, c.arguments) for c in m.tool_calls])
+                role, content = "assistant", ((m.content or "") + "\n" + calls).strip()
+            else:
+                role, content = m.role, m.content or ""
+            if out and out[-1]["role"] == role:  # tool results and system texts merge into one turn
+                out[-1]["content"] += "\n\n" + content
+            else:
+                out.append({"role": role, "content": content})
+        return out
+
+
+def _tool_json(t: ToolSpec) -> dict:
+    return {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}

@@ -1,0 +1,234 @@
+"""Tool calls: how a family writes them (envelopes), how we describe tools in a prompt, the schema
+checks and bounds applied before decoding, and the streaming parser of constrained output.
+
+Owns the text format of calls; knows nothing about tokens or grammars engines.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from edgeslm.errors import GrammarError
+from edgeslm.types import ToolSpec
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One family's way of writing a tool call: open + {"name": "N", "<args_key>": ARGS} + close."""
+
+    name: str
+    open: str
+    close: str
+    sep: str
+    args_key: str
+    instructions: str
+
+    @property
+    def start(self) -> str:
+        """The text that marks the output as a tool call (what auto mode watches for)."""
+        return self.open + '{"name": "'
+
+    def head(self, tool: str) -> str:
+        return f'{self.start}{tool}", "{self.args_key}": '
+
+    def tail(self) -> str:
+        return "}" + self.close
+
+    def render(self, calls: list[tuple[str, str]]) -> str:
+        return self.sep.join(self.head(n) + a + self.tail() for n, a in calls)
+
+
+ENVELOPES = {
+    "hermes": Envelope(
+        "hermes",
+        open="<tool_call>\n",
+        close="\n</tool_call>",
+        sep="\n",
+        args_key="arguments",
+        instructions=(
+            "For each function call, return a json object with function name and arguments within "
+            "<tool_call></tool_call> XML tags:\n<tool_call>\n"
+            '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+        ),
+    ),
+    "llama3-json": Envelope(
+        "llama3-json",
+        open="",
+        close="",
+        sep="; ",
+        args_key="parameters",
+        instructions=(
+            "Respond with a JSON for a function call with its proper arguments that best answers the given "
+            'prompt, in the format {"name": function name, "parameters": dictionary of argument name and '
+            "its value}. Do not use variables."
+        ),
+    ),
+}
+
+
+def envelope_for(tool_format: str) -> Envelope:
+    return ENVELOPES.get(tool_format, ENVELOPES["hermes"])
+
+
+def tools_system_prompt(tools: list[ToolSpec], env: Envelope) -> str:
+    listing = "\n".join(
+        json.dumps({"type": "function", "function": {"name": t.name, "description": t.description,
+                                                      "parameters": t.parameters}}, ensure_ascii=False)
+        for t in tools
+    )
+    return (
+        "You are a function calling AI model. You are provided with function signatures within "
+        "<tools></tools> XML tags. You may call one or more functions to assist with the user query. "
+        "Don't make assumptions about what values to plug into functions.\n"
+        f"<tools>\n{listing}\n</tools>\n\n{env.instructions}"
+    )
+
+
+_ID_CHARS = string.ascii_letters + string.digits
+
+
+def new_call_id() -> str:
+    return "call_" + "".join(secrets.choice(_ID_CHARS) for _ in range(24))
+
+
+# ---- schemas -----------------------------------------------------------------------------------
+
+def check_schema(schema: Any, param: str) -> None:
+    """Reject what is not a valid JSON Schema, naming the request field."""
+    if not isinstance(schema, dict):
+        raise GrammarError(f"{param} must be a JSON Schema object, got {type(schema).__name__}", param=param)
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as e:
+        where = "/".join(str(p) for p in e.absolute_path)
+        raise GrammarError(f"{param} is not a valid JSON Schema: {e.message} (at '{where}')", param=param) from None
+
+
+def bounded(schema: dict, max_chars: int) -> dict:
+    """A copy of `schema` that only admits a subset of what it admitted, with every output finite:
+    strings without a bound get maxLength=max_chars and objects without `additionalProperties`
+    admit no undeclared keys (so a small model cannot invent parameters)."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for x in node:
+                walk(x)
+            return
+        if not isinstance(node, dict):
+            return
+        types = node.get("type")
+        types = types if isinstance(types, list) else [types]
+        if "string" in types and not {"maxLength", "enum", "const", "pattern", "format"} & node.keys():
+            node["maxLength"] = max_chars
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for key in ("properties", "$defs", "definitions", "patternProperties"):
+            if isinstance(node.get(key), dict):
+                walk(list(node[key].values()))
+        for key in ("items", "additionalProperties", "not", "if", "then", "else", "contains"):
+            walk(node.get(key))
+        for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+            walk(node.get(key))
+
+    walk(schema)
+    return schema
+
+
+def validate_arguments(arguments: str, schema: dict) -> str | None:
+    """None when `arguments` is a JSON object valid under `schema`; else why not."""
+    try:
+        value = json.loads(arguments)
+    except json.JSONDecodeError as e:
+        return f"not JSON: {e}"
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as e:
+        return e.message
+    return None
+
+
+# ---- parsing constrained output ----------------------------------------------------------------
+
+class CallParser:
+    """Incremental parser of envelope-formatted calls, as the grammar forces them to be written.
+
+    feed() returns events: ("name", index, name) when a call's name is known and
+    ("args", index, fragment) as its arguments stream. `calls` holds the completed calls.
+    """
+
+    def __init__(self, env: Envelope):
+        self.env = env
+        self.buf, self.pos = "", 0
+        self.calls: list[tuple[str, str]] = []
+        self._steps: list[tuple[str, str]] = []
+        self._name, self._args = "", []
+        self._depth, self._in_str, self._esc = 0, False, False
+        self._begin_call()
+
+    def _begin_call(self) -> None:
+        lead = self.env.sep if self.calls else ""
+        self._steps = [("lit", lead + self.env.start), ("name", ""), ("lit", f'", "{self.env.args_key}": '),
+                       ("args", ""), ("lit", self.env.tail())]
+
+    def feed(self, text: str) -> list[tuple]:
+        self.buf += text
+        events: list[tuple] = []
+        index = len(self.calls)
+        while self._steps and self.pos < len(self.buf):
+            kind, lit = self._steps[0]
+            if kind == "lit":
+                got = self.buf[self.pos : self.pos + len(lit)]
+                if not lit.startswith(got):
+                    raise ValueError(f"unexpected tool-call text {got!r}, expected {lit!r}")
+                if len(got) < len(lit):
+                    break
+                self.pos += len(lit)
+            elif kind == "name":
+                end = self.buf.find('"', self.pos)
+                if end < 0:
+                    break
+                self._name = self.buf[self.pos : end]
+                self.pos = end
+                events.append(("name", index, self._name))
+            else:
+                start = self.pos
+                while self.pos < len(self.buf):
+                    ch = self.buf[self.pos]
+                    self.pos += 1
+                    if self._in_str:
+                        if self._esc:
+                            self._esc = False
+                        elif ch == "\\":
+                            self._esc = True
+                        elif ch == '"':
+                            self._in_str = False
+                    elif ch == '"':
+                        self._in_str = True
+                    elif ch in "{[":
+                        self._depth += 1
+                    elif ch in "}]":
+                        self._depth -= 1
+                    if self._depth == 0 and not self._in_str:
+                        break
+                frag = self.buf[start : self.pos]
+                if frag:
+                    self._args.append(frag)
+                    events.append(("args", index, frag))
+                if self._depth != 0 or self._in_str:
+                    break
+            self._steps.pop(0)
+            if not self._steps:
+                self.calls.append((self._name, "".join(self._args)))
+                self._name, self._args, index = "", [], index + 1
+                self._begin_call()
+                if self.pos >= len(self.buf):
+                    break
+        return events

@@ -1,0 +1,123 @@
+"""Fast GGUF header reading: the metadata key/values, without loading tensors.
+
+gguf.GGUFReader materialises every array (9 s on a 262k-token vocab); here arrays of strings are
+skipped over and only their length is kept, so reading a header takes well under a second.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeslm.errors import InvalidRequest
+
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+_SMALL_ARRAY = 64  # arrays up to this length are kept; longer ones keep only their length
+
+
+@dataclass
+class ArrayInfo:
+    """A long metadata array that was skipped: its element type and length."""
+
+    type: int
+    length: int
+
+
+class _Cursor:
+    def __init__(self, buf, path: Path):
+        self.buf, self.pos, self.path = buf, 0, path
+
+    def take(self, fmt: str):
+        try:
+            (value,) = struct.unpack_from(fmt, self.buf, self.pos)
+        except struct.error:
+            raise InvalidRequest(f"{self.path}: truncated GGUF header", param="path") from None
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def string(self) -> str:
+        n = self.take("<Q")
+        if self.pos + n > len(self.buf):
+            raise InvalidRequest(f"{self.path}: truncated GGUF header", param="path")
+        raw = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return bytes(raw).decode("utf-8", errors="replace")
+
+    def value(self, vtype: int) -> Any:
+        if vtype in _SCALARS:
+            return self.take(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string()
+        if vtype == _ARRAY:
+            etype, count = self.take("<I"), self.take("<Q")
+            if count <= _SMALL_ARRAY:
+                return [self.value(etype) for _ in range(count)]
+            if etype in _SCALARS:
+                self.pos += struct.calcsize(_SCALARS[etype]) * count
+            elif etype == _STRING:
+                buf, pos = self.buf, self.pos
+                for _ in range(count):
+                    pos += 8 + struct.unpack_from("<Q", buf, pos)[0]
+                self.pos = pos
+            else:
+                raise InvalidRequest(f"{self.path}: unsupported nested GGUF array", param="path")
+            return ArrayInfo(etype, count)
+        raise InvalidRequest(f"{self.path}: unknown GGUF value type {vtype}", param="path")
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Metadata of a GGUF file. Raises InvalidRequest for anything that is not a valid GGUF."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidRequest(f"{path}: no such file", param="path")
+    with path.open("rb") as f:
+        if path.stat().st_size < 24:
+            raise InvalidRequest(f"{path}: not a GGUF file (too short)", param="path")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            if buf[:4] != b"GGUF":
+                raise InvalidRequest(
+                    f"{path}: not a GGUF file (magic {bytes(buf[:4])!r}, expected b'GGUF')", param="path"
+                )
+            cur = _Cursor(buf, path)
+            cur.pos = 4
+            version = cur.take("<I")
+            if version not in (2, 3):
+                raise InvalidRequest(f"{path}: unsupported GGUF version {version} (supported: 2, 3)", param="path")
+            n_tensors, n_kv = cur.take("<Q"), cur.take("<Q")
+            if n_kv > 100_000 or n_tensors > 1_000_000:
+                raise InvalidRequest(f"{path}: corrupt GGUF header (kv={n_kv}, tensors={n_tensors})", param="path")
+            meta: dict[str, Any] = {"gguf.version": version, "gguf.tensor_count": n_tensors}
+            for _ in range(n_kv):
+                key = cur.string()
+                meta[key] = cur.value(cur.take("<I"))
+            return meta
+
+
+def summarize(meta: dict[str, Any]) -> dict[str, Any]:
+    """The facts the catalog needs from GGUF metadata."""
+    arch = meta.get("general.architecture", "unknown")
+    tokens = meta.get("tokenizer.ggml.tokens")
+    vocab = tokens.length if isinstance(tokens, ArrayInfo) else len(tokens or [])
+    return {
+        "architecture": arch,
+        "name": meta.get("general.name", ""),
+        "context_length": int(meta.get(f"{arch}.context_length", 0) or 0),
+        "vocab_size": vocab,
+        "chat_template": meta.get("tokenizer.chat_template"),
+        "file_type": meta.get("general.file_type"),
+        "size_label": meta.get("general.size_label", ""),
+        "license": meta.get("general.license", ""),
+        "type": meta.get("general.type", "model"),
+    }
+
+
+# llama_ftype values, as written in general.file_type
+FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
+    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
+    17: "Q5_K_M", 18: "Q6_K", 32: "BF16",
+}

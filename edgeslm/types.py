@@ -1,0 +1,81 @@
+"""Internal dataclasses shared across layers. Wire formats (OpenAI JSON) live in serving/protocol.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # a JSON object, serialized
+
+
+@dataclass
+class Message:
+    role: Role
+    content: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+
+@dataclass
+class OutputSpec:
+    """What the output must look like.
+
+    kind: "text" (free), "tools" (text or tool calls, decided by `tool_choice`) or "json" (one JSON
+    value under `schema`). For "tools": `tool_choice` is "auto", "required" or a tool name.
+    """
+
+    kind: Literal["text", "tools", "json"] = "text"
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: str = "auto"
+    parallel: bool = True
+    schema: dict[str, Any] | None = None
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+FinishReason = Literal["stop", "length", "tool_calls", "cancelled"]
+
+
+@dataclass
+class Generation:
+    """The result of one chat completion."""
+
+    model: str
+    content: str | None
+    tool_calls: list[ToolCall]
+    finish_reason: FinishReason
+    usage: Usage
+    timings: dict[str, float] = field(default_factory=dict)
