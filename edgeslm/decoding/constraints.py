@@ -8,7 +8,6 @@ Knows nothing about HTTP or prompts.
 from __future__ import annotations
 
 import json
-import re
 import threading
 
 import llguidance
@@ -50,9 +49,21 @@ def _json_rule(schema: dict) -> str:
     return "%json " + json.dumps({**schema, "x-guidance": _JSON_STYLE}, ensure_ascii=False)
 
 
+def _regex_escape(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in "\n\t\r":
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[ch])
+        elif ch in ".^$*+?()[]{}|\\/":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _text_rule(env: Envelope) -> str:
     # any text that does not open with the call marker
-    return 'TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*' + re.escape(env.start).replace("/", "\\/") + '.*)/'
+    return "TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*" + _regex_escape(env.start) + ".*)/"
 
 
 def grammar_for(spec: OutputSpec, env: Envelope, max_chars: int, max_calls: int) -> str | None:

@@ -13,9 +13,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import tomllib
 from pathlib import Path
 from typing import Callable, Literal
+from urllib.parse import urlparse
 
 import tomli_w
 from pydantic import BaseModel, Field
@@ -182,8 +184,13 @@ class Catalog:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+        from huggingface_hub import constants
+
+        host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if not constants.HF_HUB_OFFLINE:
+                socket.create_connection((host, 443), timeout=5).close()  # fail fast, not after 5 retries
             got = Path(hf_hub_download(entry.source.repo, entry.source.file, local_dir=path.parent))
         except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as e:
             raise Offline(

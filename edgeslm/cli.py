@@ -1,0 +1,149 @@
+"""The `edgeslm` command. Each command's docstring is its --help."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from edgeslm.config import Settings, get_settings
+from edgeslm.errors import EdgeError
+from edgeslm.store.registry import Catalog
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Small language models for agents, on this machine.")
+models_app = typer.Typer(no_args_is_help=True, help="The model catalog and store.")
+app.add_typer(models_app, name="models")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _progress(label: str):
+    return Progress(TextColumn(label), BarColumn(), DownloadColumn(), TimeRemainingColumn(), console=err, transient=True)
+
+
+def _catalog() -> Catalog:
+    return Catalog(get_settings())
+
+
+@app.command()
+def serve(
+    model: str = typer.Option("default", help="Catalog id or alias of the model to load."),
+    host: str = typer.Option("127.0.0.1", help=Settings.model_fields["host"].description),
+    port: int = typer.Option(8000, help=Settings.model_fields["port"].description),
+    threads: Optional[int] = typer.Option(None, min=1, help=Settings.model_fields["threads"].description),
+    n_ctx: Optional[int] = typer.Option(None, min=256, help=Settings.model_fields["n_ctx"].description),
+):
+    """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT."""
+    import uvicorn
+
+    from edgeslm.engine import Engine
+    from edgeslm.serving.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model)
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            _fail(f"cannot listen on {host}:{port}: {e.strerror}; pick another --port")
+    engine = Engine(settings)
+    try:
+        worker = engine.worker(model)
+    except EdgeError as e:
+        _fail(e.message)
+    err.print(f"edgeslm: serving [bold]{worker.entry.id}[/] ({worker.threads} threads, n_ctx {settings.n_ctx}) "
+              f"at http://{host}:{port}/v1", highlight=False)
+    try:
+        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    finally:
+        engine.close()
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """List the catalog: every known model, and whether its file is in the store."""
+    cat = _catalog()
+    rows = [{"id": e.id, "aliases": e.aliases, "params": e.params, "quantization": e.quantization,
+             "size_mb": e.size_mb, "license": e.license, "source": e.source.describe(), "local": cat.is_local(e)}
+            for e in cat.entries]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("id", "params", "quant", "size", "license", "source", "local")
+    for r in rows:
+        table.add_row(r["id"] + (f" ({', '.join(r['aliases'])})" if r["aliases"] else ""),
+                      f"{r['params'] / 1e9:.2f}B" if r["params"] else "?", r["quantization"],
+                      f"{r['size_mb']} MB", r["license"], r["source"], "yes" if r["local"] else "no")
+    out.print(table)
+
+
+@models_app.command("show")
+def models_show(model_id: str = typer.Argument(..., metavar="ID")):
+    """Show one catalog entry, with the GGUF facts when its file is local."""
+    cat = _catalog()
+    try:
+        entry = cat.get(model_id)
+    except EdgeError as e:
+        _fail(e.message)
+    info = entry.model_dump()
+    info["path"] = str(cat.path_of(entry))
+    info["local"] = cat.is_local(entry)
+    if info["local"]:
+        from edgeslm.store import gguf_io
+
+        facts = gguf_io.summarize(gguf_io.read_metadata(cat.path_of(entry)))
+        facts["has_chat_template"] = bool(facts.pop("chat_template"))
+        info["gguf"] = facts
+    print(json.dumps(info, indent=2))
+
+
+@models_app.command("pull")
+def models_pull(model_id: str = typer.Argument(..., metavar="ID")):
+    """Put a catalog model into the store (assemble the embedded one, or download from the hub)."""
+    cat = _catalog()
+    try:
+        entry = cat.get(model_id)
+        with _progress(f"verifying {entry.id}") as bar:
+            task = bar.add_task("sha256", total=None)
+            path = cat.ensure_local(entry, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except EdgeError as e:
+        _fail(e.message)
+    print(f"{entry.id}: {path}")
+
+
+@models_app.command("import")
+def models_import(
+    path: Path = typer.Argument(..., metavar="PATH.gguf", help="A GGUF model file."),
+    model_id: Optional[str] = typer.Option(None, "--id", help="Catalog id to give it (default: from the file name)."),
+):
+    """Import a local GGUF into the store and the catalog (checks that it is a valid GGUF)."""
+    cat = _catalog()
+    try:
+        with _progress(f"importing {path.name}") as bar:
+            task = bar.add_task("sha256", total=None)
+            entry = cat.import_gguf(path, model_id,
+                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except EdgeError as e:
+        _fail(e.message)
+    out.print(f"imported {entry.id} ({entry.architecture}, {entry.quantization}, ctx {entry.context_length})",
+              highlight=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

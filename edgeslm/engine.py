@@ -1,0 +1,290 @@
+"""The engine: resident models, one worker thread per model with a fair FIFO queue, and the decode
+loop that ties a backend, a constraint and the output parsers together.
+
+Owns: model residency (LRU), request preparation (prompt, limits, grammar) and generation with
+streaming events. Knows nothing about HTTP: the serving layer turns events into OpenAI JSON.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from edgeslm import device
+from edgeslm.backends import open_backend
+from edgeslm.config import Settings
+from edgeslm.decoding import constraints
+from edgeslm.decoding.templates import ChatTemplate
+from edgeslm.decoding.tools import CallParser, Envelope, envelope_for, new_call_id, validate_arguments
+from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, GrammarError, InvalidRequest, NotFound
+from edgeslm.store.registry import Catalog, ModelEntry
+from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, Usage
+
+log = logging.getLogger("edgeslm.engine")
+
+# Events a job emits, in order: ("text", str) | ("call", index, id, name) | ("args", index, str)
+# and finally exactly one of ("done", Generation) | ("error", EdgeError).
+Emit = Callable[[tuple], None]
+
+
+@dataclass
+class Job:
+    prompt: list[int]
+    params: SamplingParams
+    spec: OutputSpec
+    constraint: constraints.Constraint | None
+    emit: Emit
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    served_as: str = ""
+
+
+class ModelWorker:
+    """One resident model and the thread that runs its jobs one at a time, in arrival order."""
+
+    def __init__(self, entry: ModelEntry, settings: Settings, catalog: Catalog):
+        self.entry, self.settings = entry, settings
+        path = catalog.ensure_local(entry)
+        self.threads = settings.threads or device.default_threads()
+        t0 = time.perf_counter()
+        self.backend = open_backend(path, entry.format, n_ctx=settings.n_ctx, n_threads=self.threads,
+                                    n_batch=settings.n_batch)
+        self.envelope: Envelope = envelope_for(entry.tool_format)
+        self.template = ChatTemplate(self.backend.metadata.get("tokenizer.chat_template"), entry.chat_format,
+                                     self.envelope, self.backend.bos_text)
+        self.tokenizer = constraints.tokenizer_for(self.backend)
+        self.load_s = time.perf_counter() - t0
+        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)
+        self.active = 0
+        self.thread = threading.Thread(target=self._run, name=f"worker-{entry.id}", daemon=True)
+        self.thread.start()
+        log.info("loaded %s in %.2fs with %d threads", entry.id, self.load_s, self.threads)
+
+    # ---- preparation: everything that can fail because of the request happens here ------------
+
+    def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit) -> Job:
+        tools = spec.tools if spec.kind == "tools" else []
+        text = self.template.render(messages, tools)
+        add_bos = self.backend.add_bos and not (self.backend.bos_text and text.startswith(self.backend.bos_text))
+        prompt = self.backend.tokenize(text, add_bos=add_bos)
+        room = self.backend.n_ctx - len(prompt)
+        if room < 1:
+            raise ContextTooLong(
+                f"the prompt is {len(prompt)} tokens, but the context of '{self.entry.id}' holds "
+                f"{self.backend.n_ctx} (including at least 1 completion token); shorten the messages",
+                param="messages",
+            )
+        params.max_tokens = min(params.max_tokens, room)
+        grammar = constraints.grammar_for(spec, self.envelope, self.settings.max_string_chars,
+                                          self.settings.max_parallel_calls)
+        constraint = None
+        if grammar is not None:
+            constraint = constraints.Constraint(self.tokenizer, grammar, self.backend.n_vocab)
+        return Job(prompt, params, spec, constraint, emit)
+
+    def submit(self, job: Job) -> None:
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            raise Busy(f"'{self.entry.id}' has {self.settings.queue_size} requests waiting; retry later") from None
+
+    def close(self) -> None:
+        self.jobs.put(None)
+
+    # ---- the worker thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            if job.cancelled.is_set():
+                continue
+            self.active += 1
+            try:
+                job.emit(("done", self._generate(job)))
+            except EdgeError as e:
+                job.emit(("error", e))
+            except Exception as e:  # never let one request take the worker down
+                log.exception("generation failed")
+                job.emit(("error", BackendError(f"generation failed: {type(e).__name__}: {e}")))
+            finally:
+                self.active -= 1
+        self.backend.close()
+        constraints.forget(self.backend)
+
+    def _generate(self, job: Job) -> Generation:
+        b, p, spec = self.backend, job.params, job.spec
+        t0 = time.perf_counter()
+        cached = b.prefill(job.prompt)
+        t_prefill = time.perf_counter()
+        sampler = b.new_sampler(p.temperature, p.top_p, p.seed)
+        out = _Output(spec, self.envelope, p.stop, job.emit)
+        constraint, finish, n, t_first = job.constraint, "length", 0, None
+        try:
+            while n < p.max_tokens:
+                if job.cancelled.is_set():
+                    finish = "cancelled"
+                    break
+                logits = b.logits()
+                if constraint is not None:
+                    constraint.apply(logits)
+                token = b.sample(sampler)
+                if t_first is None:
+                    t_first = time.perf_counter()
+                if token in b.eog_tokens:
+                    finish = "stop"
+                    break
+                n += 1
+                if constraint is not None:
+                    constraint.consume(token)
+                if out.feed(b.piece(token)):
+                    finish = "stop"
+                    break
+                if constraint is not None:
+                    if constraint.finished:
+                        finish = "stop"
+                        break
+                    if out.mode == "text" and spec.kind == "tools":
+                        constraint = None  # decided for plain text: nothing left to constrain
+                b.decode([token])
+        finally:
+            b.free_sampler(sampler)
+        t_end = time.perf_counter()
+        content, calls = out.finish()
+        if calls and finish == "stop":
+            finish = "tool_calls"
+        for c in calls:
+            tool = next(t for t in spec.tools if t.name == c.name)
+            problem = validate_arguments(c.arguments, tool.parameters)
+            if problem:  # the grammar should make this impossible; surface it loudly if not
+                raise GrammarError(f"decoded arguments of {c.name} fail their schema: {problem}")
+        return Generation(
+            model=job.served_as or self.entry.id,
+            content=content,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=Usage(len(job.prompt), n, cached),
+            timings={
+                "prefill_s": t_prefill - t0,
+                "ttft_s": (t_first or t_end) - t0,
+                "decode_s": t_end - (t_first or t_end),
+                "tokens_per_s": (n - 1) / (t_end - t_first) if t_first and n > 1 and t_end > t_first else 0.0,
+            },
+        )
+
+
+class _Output:
+    """Turns sampled bytes into text or tool-call events; decides auto-mode text vs calls."""
+
+    def __init__(self, spec: OutputSpec, env: Envelope, stop: list[str], emit: Emit):
+        self.env, self.stop, self.emit = env, stop if spec.kind == "text" or spec.kind == "tools" else [], emit
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.text = ""  # everything decoded so far
+        self.sent = 0  # how much of self.text has been emitted as content
+        self.parser: CallParser | None = None
+        self.ids: list[str] = []
+        if spec.kind == "tools" and spec.tool_choice not in ("auto", "none"):
+            self.mode = "calls"
+            self.parser = CallParser(env)
+        elif spec.kind == "tools":
+            self.mode = "undecided"
+        else:
+            self.mode = spec.kind  # "text" or "json"
+
+    def _could_call(self) -> bool:
+        return self.env.start.startswith(self.text.lstrip(" \t\r\n"))
+
+    def feed(self, data: bytes) -> bool:
+        """Take a token's bytes; True when a stop string ended the output."""
+        delta = self.decoder.decode(data)
+        self.text += delta
+        if self.mode == "undecided":
+            if self.text.startswith(self.env.start):
+                self.mode, self.parser = "calls", CallParser(self.env)
+                delta = self.text
+            elif self._could_call():
+                return False
+            else:
+                self.mode = "text"
+        if self.mode == "calls":
+            for ev in self.parser.feed(delta):
+                if ev[0] == "name":
+                    self.ids.append(new_call_id())
+                    self.emit(("call", ev[1], self.ids[ev[1]], ev[2]))
+                else:
+                    self.emit(("args", ev[1], ev[2]))
+            return False
+        if self.mode == "text" and self.stop:
+            hit = min((i for i in (self.text.find(s, max(0, self.sent - len(s))) for s in self.stop) if i >= 0),
+                      default=-1)
+            if hit >= 0:
+                self.text = self.text[:hit]
+                self._flush(len(self.text))
+                return True
+            hold = max((k for s in self.stop for k in range(1, len(s)) if self.text.endswith(s[:k])), default=0)
+            self._flush(len(self.text) - hold)
+            return False
+        self._flush(len(self.text))
+        return False
+
+    def _flush(self, upto: int) -> None:
+        if upto > self.sent:
+            self.emit(("text", self.text[self.sent : upto]))
+            self.sent = upto
+
+    def finish(self) -> tuple[str | None, list[ToolCall]]:
+        self.text += self.decoder.decode(b"", final=True)
+        if self.mode == "calls":
+            calls = [ToolCall(self.ids[i], name, args) for i, (name, args) in enumerate(self.parser.calls)]
+            return None, calls
+        self._flush(len(self.text))
+        return self.text, []
+
+
+class Engine:
+    """Resolves model names, keeps up to `max_loaded_models` workers resident (LRU)."""
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None):
+        self.settings = settings
+        self.catalog = catalog or Catalog(settings)
+        self.workers: OrderedDict[str, ModelWorker] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def resolve(self, name: str | None) -> ModelEntry:
+        """A catalog id or alias selects that model; any other name is served by the default."""
+        return self.catalog.find(name or "") or self.catalog.get(self.settings.default_model)
+
+    def worker(self, name: str | None) -> ModelWorker:
+        entry = self.resolve(name)
+        with self._lock:
+            w = self.workers.get(entry.id)
+            if w is not None:
+                self.workers.move_to_end(entry.id)
+                return w
+            if entry.source.kind == "hf" and not self.catalog.is_local(entry):
+                raise NotFound(
+                    f"model '{entry.id}' is in the catalog but not in the store; run `edgeslm models pull {entry.id}`",
+                    param="model", code="model_not_found",
+                )
+            w = ModelWorker(entry, self.settings, self.catalog)
+            self.workers[entry.id] = w
+            while len(self.workers) > self.settings.max_loaded_models:
+                _, old = self.workers.popitem(last=False)
+                old.close()  # finishes its queued jobs, then frees the model
+            return w
+
+    def loaded(self) -> list[ModelWorker]:
+        return list(self.workers.values())
+
+    def close(self) -> None:
+        for w in self.workers.values():
+            w.close()
+        self.workers.clear()
+
+
+def check_messages(messages: list[Message]) -> None:
+    if not messages:
+        raise InvalidRequest("messages must hold at least one message", param="messages")

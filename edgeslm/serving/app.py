@@ -1,0 +1,125 @@
+"""The FastAPI app: thin handlers over the engine. Blocking work (model loads, prompt preparation)
+runs in the thread pool; generation runs on the model's worker thread, so /health and
+/v1/models answer while a completion is decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from edgeslm.engine import Engine
+from edgeslm.errors import EdgeError
+from edgeslm.serving import errors, translate
+from edgeslm.serving.protocol import ChatCompletionRequest
+
+log = logging.getLogger("edgeslm.serving")
+
+
+def _loc(loc: tuple) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def create_app(engine: Engine) -> FastAPI:
+    app = FastAPI(title="edgeslm", version=translate.FINGERPRINT)
+    app.state.engine = engine
+
+    @app.exception_handler(EdgeError)
+    async def edge_error(_: Request, e: EdgeError):
+        return errors.to_response(e)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, e: RequestValidationError):
+        first = e.errors()[0]
+        if first.get("type") == "json_invalid":
+            return JSONResponse(errors.body(f"request body is not valid JSON: {first.get('msg')}",
+                                            "invalid_request_error", None, "invalid_json"), status_code=400)
+        param = _loc(tuple(first.get("loc", ())))
+        msg = f"{param}: {first.get('msg')}"
+        if first.get("type") == "missing":
+            msg = f"{param} is required"
+        return JSONResponse(errors.body(msg, "invalid_request_error", param, "invalid_value"), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, e: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        return JSONResponse(errors.body(str(e.detail), "invalid_request_error", None, code), status_code=e.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, e: Exception):
+        log.exception("unexpected error")
+        return JSONResponse(errors.body(f"internal error: {type(e).__name__}", "server_error", None, "internal_error"),
+                            status_code=500)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "models": [w.entry.id for w in engine.loaded()]}
+
+    @app.get("/v1/models")
+    async def models():
+        cat = engine.catalog
+        loaded = {w.entry.id for w in engine.loaded()}
+        data = [
+            {"id": e.id, "object": "model", "created": 0, "owned_by": "edgeslm", "loaded": e.id in loaded,
+             "aliases": e.aliases}
+            for e in cat.entries
+            if e.id in loaded or cat.is_local(e)
+        ]
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/chat/completions")
+    async def chat(req: ChatCompletionRequest):
+        messages, spec, params = translate.to_internal(req, engine.settings)
+        worker = await run_in_threadpool(engine.worker, req.model)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        job = await run_in_threadpool(
+            worker.prepare, messages, spec, params, lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
+        )
+        job.served_as = worker.entry.id
+        worker.submit(job)
+        rid = translate.new_id()
+        if not req.stream:
+            try:
+                while True:
+                    ev = await events.get()
+                    if ev[0] == "done":
+                        return translate.completion(ev[1], rid)
+                    if ev[0] == "error":
+                        raise ev[1]
+            finally:
+                job.cancelled.set()  # no-op when done; stops decoding if the client went away
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        writer = translate.ChunkWriter(rid, worker.entry.id, include_usage)
+
+        async def stream():
+            try:
+                yield writer.start()
+                while True:
+                    ev = await events.get()
+                    if ev[0] == "done":
+                        yield writer.end(ev[1])
+                        return
+                    if ev[0] == "error":
+                        status, etype = errors.status_of(ev[1])
+                        err = errors.body(ev[1].message, etype, ev[1].param, ev[1].code)
+                        yield f"data: {json.dumps(err)}\n\ndata: [DONE]\n\n"
+                        return
+                    yield writer.event(ev)
+            finally:
+                job.cancelled.set()
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return app

@@ -1,0 +1,32 @@
+"""The one table from errors to HTTP: status, OpenAI error type, and the JSON body."""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+
+from edgeslm.errors import (BackendError, Busy, DoesNotFit, EdgeError, InvalidRequest, NotFound, Offline)
+
+_TABLE: list[tuple[type[EdgeError], int, str]] = [
+    (InvalidRequest, 400, "invalid_request_error"),  # includes ContextTooLong and GrammarError
+    (NotFound, 404, "invalid_request_error"),
+    (Busy, 503, "server_error"),
+    (Offline, 503, "server_error"),
+    (DoesNotFit, 507, "server_error"),
+    (BackendError, 500, "server_error"),
+]
+
+
+def body(message: str, etype: str, param: str | None, code: str | None) -> dict:
+    return {"error": {"message": message, "type": etype, "param": param, "code": code}}
+
+
+def status_of(e: EdgeError) -> tuple[int, str]:
+    for cls, status, etype in _TABLE:
+        if isinstance(e, cls):
+            return status, etype
+    return 500, "server_error"
+
+
+def to_response(e: EdgeError) -> JSONResponse:
+    status, etype = status_of(e)
+    return JSONResponse(body(e.message, etype, e.param, e.code), status_code=status)
