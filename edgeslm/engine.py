@@ -186,6 +186,8 @@ class _Output:
         self.sent = 0  # how much of self.text has been emitted as content
         self.parser: CallParser | None = None
         self.ids: list[str] = []
+        self._seen: list[str] = []  # completed calls as "name\0arguments"
+        self._current, self._held = "", []
         if spec.kind == "tools" and spec.tool_choice not in ("auto", "none"):
             self.mode = "calls"
             self.parser = CallParser(env)
@@ -210,13 +212,7 @@ class _Output:
             else:
                 self.mode = "text"
         if self.mode == "calls":
-            for ev in self.parser.feed(delta):
-                if ev[0] == "name":
-                    self.ids.append(new_call_id())
-                    self.emit(("call", ev[1], self.ids[ev[1]], ev[2]))
-                else:
-                    self.emit(("args", ev[1], ev[2]))
-            return False
+            return self._feed_calls(delta)
         if self.mode == "text" and self.stop:
             hit = min((i for i in (self.text.find(s, max(0, self.sent - len(s))) for s in self.stop) if i >= 0),
                       default=-1)
@@ -228,6 +224,29 @@ class _Output:
             self._flush(len(self.text) - hold)
             return False
         self._flush(len(self.text))
+        return False
+
+    def _feed_calls(self, delta: str) -> bool:
+        """Stream call events, holding back a call while it repeats an earlier one so far.
+
+        Small models loop on calls; an exact repeat within one response is never useful, so the
+        output ends before it (and a streaming client never sees it)."""
+        for ev in self.parser.feed(delta):
+            if ev[0] == "name":
+                self.ids.append(new_call_id())
+                self._current, self._held = ev[2] + "\0", [("call", ev[1], self.ids[ev[1]], ev[2])]
+            elif ev[0] == "args":
+                self._current += ev[2]
+                self._held.append(ev)
+            elif self._current in self._seen:  # complete, and identical to an earlier call
+                self.parser.calls.pop()
+                return True
+            else:
+                self._seen.append(self._current)
+            if self._held and not any(c.startswith(self._current) for c in self._seen):
+                for held in self._held:
+                    self.emit(held)
+                self._held = []
         return False
 
     def _flush(self, upto: int) -> None:

@@ -63,7 +63,7 @@ def _regex_escape(text: str) -> str:
 
 def _text_rule(env: Envelope) -> str:
     # any text that does not open with the call marker
-    return "TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*" + _regex_escape(env.start) + ".*)/"
+    return "TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*" + _regex_escape(env.marker) + ".*)/"
 
 
 def grammar_for(spec: OutputSpec, env: Envelope, max_chars: int, max_calls: int) -> str | None:

@@ -35,6 +35,11 @@ class Envelope:
         """The text that marks the output as a tool call (what auto mode watches for)."""
         return self.open + '{"name": "'
 
+    @property
+    def marker(self) -> str:
+        """Plain text may not open with this (so a call can never come back as text)."""
+        return self.open.strip() or self.start
+
     def head(self, tool: str) -> str:
         return f'{self.start}{tool}", "{self.args_key}": '
 
@@ -83,11 +88,13 @@ def tools_system_prompt(tools: list[ToolSpec], env: Envelope) -> str:
                                                       "parameters": t.parameters}}, ensure_ascii=False)
         for t in tools
     )
+    # The tool list comes first: small base models continue what opens the turn (measured on
+    # Gemma 3 270M: 12/12 BFCL prompts opened a call this way, 0/12 with the instructions first).
     return (
-        "You are a function calling AI model. You are provided with function signatures within "
-        "<tools></tools> XML tags. You may call one or more functions to assist with the user query. "
-        "Don't make assumptions about what values to plug into functions.\n"
-        f"<tools>\n{listing}\n</tools>\n\n{env.instructions}"
+        f"<tools>\n{listing}\n</tools>\n\n"
+        "You are provided with function signatures within <tools></tools> XML tags. You may call one or "
+        "more functions to assist with the user query. Don't make assumptions about what values to plug "
+        f"into functions.\n{env.instructions}"
     )
 
 
@@ -160,8 +167,9 @@ def validate_arguments(arguments: str, schema: dict) -> str | None:
 class CallParser:
     """Incremental parser of envelope-formatted calls, as the grammar forces them to be written.
 
-    feed() returns events: ("name", index, name) when a call's name is known and
-    ("args", index, fragment) as its arguments stream. `calls` holds the completed calls.
+    feed() returns events: ("name", index, name) when a call's name is known,
+    ("args", index, fragment) as its arguments stream and ("end", index) when it is complete.
+    `calls` holds the completed calls.
     """
 
     def __init__(self, env: Envelope):
@@ -227,6 +235,7 @@ class CallParser:
             self._steps.pop(0)
             if not self._steps:
                 self.calls.append((self._name, "".join(self._args)))
+                events.append(("end", index))
                 self._name, self._args, index = "", [], index + 1
                 self._begin_call()
                 if self.pos >= len(self.buf):
