@@ -26,7 +26,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(2)
 
 

@@ -91,9 +91,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             if n_kv > 100_000 or n_tensors > 1_000_000:
                 raise InvalidRequest(f"{path}: corrupt GGUF header (kv={n_kv}, tensors={n_tensors})", param="path")
             meta: dict[str, Any] = {"gguf.version": version, "gguf.tensor_count": n_tensors}
-            for _ in range(n_kv):
-                key = cur.string()
-                meta[key] = cur.value(cur.take("<I"))
+            try:
+                for _ in range(n_kv):
+                    key = cur.string()
+                    meta[key] = cur.value(cur.take("<I"))
+            except struct.error:
+                raise InvalidRequest(f"{path}: truncated GGUF header", param="path") from None
             return meta
 
 
