@@ -62,8 +62,10 @@ def _regex_escape(text: str) -> str:
 
 
 def _text_rule(env: Envelope) -> str:
-    # any text that does not open with the call marker
-    return "TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*" + _regex_escape(env.marker) + ".*)/"
+    # Plain text may not open with the call marker, nor with the prompt's own "<tools>" listing
+    # (pretrained small models echo the start of their prompt).
+    starts = "|".join(_regex_escape(m) for m in (env.marker, "<tools>"))
+    return "TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*(" + starts + ").*)/"
 
 
 def grammar_for(spec: OutputSpec, env: Envelope, max_chars: int, max_calls: int) -> str | None:

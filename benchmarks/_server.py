@@ -1,0 +1,65 @@
+"""Start a real `edgeslm serve` subprocess on a free loopback port for a benchmark or test, and stop it.
+
+This module owns the server's lifetime only: port choice, start-up (log to a temp file), the /health wait
+and the shutdown (SIGTERM, 10 s grace, then kill).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: str, n: int = 2000) -> str:
+    with open(path, errors="replace") as f:
+        return f.read()[-n:]
+
+
+@contextlib.contextmanager
+def running_server(model: str = "default", threads: int | None = None, extra_args=(), env=None, timeout=180):
+    """Yields the base URL (http://127.0.0.1:PORT/v1) once /health answers 200."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "edgeslm", "serve", "--model", model,
+           "--host", "127.0.0.1", "--port", str(port), *extra_args]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    log = tempfile.NamedTemporaryFile(prefix="edgeslm-serve-", suffix=".log", delete=False)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                            env=os.environ.copy() if env is None else env)
+    log.close()  # the child holds its own handle
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode} during start-up; "
+                                   f"log {log.name}:\n{_tail(log.name)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not healthy after {timeout} s; log {log.name}:\n{_tail(log.name)}")
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        yield base + "/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

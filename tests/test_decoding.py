@@ -1,0 +1,91 @@
+"""Decoding pieces without a server: the call parser, schema bounds, grammars, templates."""
+
+import json
+
+import pytest
+
+from edgeslm.decoding.constraints import grammar_for
+from edgeslm.decoding.templates import ChatTemplate
+from edgeslm.decoding.tools import ENVELOPES, CallParser, bounded, check_schema, validate_arguments
+from edgeslm.errors import GrammarError, InvalidRequest
+from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
+
+HERMES = ENVELOPES["hermes"]
+CALLS = [("get_weather", '{"city": "Pa\\\\", "q": "x\\"}", "n": [1, {"a": 2}]}'), ("get_time", "{}")]
+
+
+@pytest.mark.parametrize("env", list(ENVELOPES.values()), ids=list(ENVELOPES))
+@pytest.mark.parametrize("step", [1, 2, 5, 1000])
+def test_call_parser_recovers_calls_from_any_chunking(env, step):
+    text = env.render(CALLS)
+    parser, events = CallParser(env), []
+    for i in range(0, len(text), step):
+        events += parser.feed(text[i : i + step])
+    assert parser.calls == CALLS
+    args = {0: "", 1: ""}
+    for ev in events:
+        if ev[0] == "args":
+            args[ev[1]] += ev[2]
+    assert [args[0], args[1]] == [CALLS[0][1], CALLS[1][1]]
+    assert [ev for ev in events if ev[0] == "end"] == [("end", 0), ("end", 1)]
+
+
+def test_call_parser_rejects_text_that_is_not_a_call():
+    with pytest.raises(ValueError):
+        CallParser(HERMES).feed("<tool_result>")
+
+
+def test_bounded_limits_strings_and_closes_objects_without_loosening():
+    schema = {"type": "object", "properties": {"s": {"type": "string"}, "e": {"type": "string", "enum": ["a"]},
+                                               "o": {"type": "object", "properties": {"t": {"type": "string"}}},
+                                               "free": {"type": "object", "additionalProperties": True}}}
+    b = bounded(schema, 10)
+    assert b["properties"]["s"]["maxLength"] == 10
+    assert "maxLength" not in b["properties"]["e"]
+    assert b["additionalProperties"] is False and b["properties"]["o"]["additionalProperties"] is False
+    assert b["properties"]["free"]["additionalProperties"] is True
+    assert "maxLength" not in schema["properties"]["s"]  # the caller's schema is untouched
+
+
+def test_invalid_schemas_are_rejected_with_their_field():
+    with pytest.raises(GrammarError) as e:
+        check_schema({"type": "banana"}, "tools[0].function.parameters")
+    assert e.value.param == "tools[0].function.parameters"
+    with pytest.raises(GrammarError):
+        check_schema([], "x")
+
+
+def test_validate_arguments():
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    assert validate_arguments('{"n": 1}', schema) is None
+    assert "required" in validate_arguments("{}", schema)
+    assert "not JSON" in validate_arguments("{", schema)
+
+
+def test_grammar_per_tool_choice():
+    tools = [ToolSpec("a", "", {"type": "object", "properties": {}}), ToolSpec("b", "", {"type": "object"})]
+    auto = grammar_for(OutputSpec("tools", tools, "auto"), HERMES, 50, 3)
+    assert "start: calls | TEXT" in auto and "call_1" in auto
+    named = grammar_for(OutputSpec("tools", tools, "b", parallel=False), HERMES, 50, 3)
+    assert '"name\\": \\"b\\"' in named and "call_1" not in named and "calls: call\n" in named
+    assert grammar_for(OutputSpec("tools", tools, "none"), HERMES, 50, 3).startswith("start: TEXT")
+    assert grammar_for(OutputSpec("text"), HERMES, 50, 3) is None
+
+
+def test_gemma_template_with_generic_tools_and_tool_results():
+    t = ChatTemplate(None, "gemma", HERMES, "<bos>")
+    msgs = [Message("system", "Be brief."), Message("user", "Weather?"),
+            Message("assistant", None, [ToolCall("call_1", "get_weather", '{"city": "Oslo"}')]),
+            Message("tool", '{"temp": 3}', tool_call_id="call_1")]
+    out = t.render(msgs, [ToolSpec("get_weather", "Get weather", {"type": "object"})])
+    assert out.startswith("<bos><start_of_turn>user\n<tools>")
+    assert '<start_of_turn>model\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>' in out
+    assert "<tool_response>\n{\"temp\": 3}\n</tool_response>" in out
+    assert out.endswith("<start_of_turn>model\n")
+
+
+def test_template_errors_are_request_errors():
+    t = ChatTemplate(None, "gemma", HERMES, "<bos>")
+    with pytest.raises(InvalidRequest) as e:
+        t.render([Message("assistant", "hi"), Message("assistant", "again")][:1] + [Message("user", "x")], [])
+    assert e.value.param == "messages"
