@@ -4,21 +4,12 @@ model, reached through the official openai client."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchmarks._server import running_server
 
 
 @pytest.fixture(scope="session")
@@ -32,34 +23,10 @@ def env(home) -> dict:
 
 
 @pytest.fixture(scope="session")
-def server(env, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("logs") / "serve.log"
-    with log.open("wb") as f:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "edgeslm", "serve", "--port", str(port), "--threads", "2"],
-            stdout=f, stderr=subprocess.STDOUT, env=env,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"server did not become healthy:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+def server(env):
+    """Base URL (without /v1) of a real server on a free loopback port."""
+    with running_server(threads=2, env=env) as base:
+        yield base.removesuffix("/v1")
 
 
 @pytest.fixture(scope="session")
