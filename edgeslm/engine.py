@@ -41,7 +41,6 @@ class Job:
     constraint: constraints.Constraint | None
     emit: Emit
     cancelled: threading.Event = field(default_factory=threading.Event)
-    served_as: str = ""
 
 
 class ModelWorker:
@@ -57,10 +56,9 @@ class ModelWorker:
         self.envelope: Envelope = envelope_for(entry.tool_format)
         self.template = ChatTemplate(self.backend.metadata.get("tokenizer.chat_template"), entry.chat_format,
                                      self.envelope, self.backend.bos_text)
-        self.tokenizer = constraints.tokenizer_for(self.backend)
+        self.tokenizer = constraints.build_tokenizer(self.backend)
         self.load_s = time.perf_counter() - t0
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)
-        self.active = 0
         self.thread = threading.Thread(target=self._run, name=f"worker-{entry.id}", daemon=True)
         self.thread.start()
         log.info("loaded %s in %.2fs with %d threads", entry.id, self.load_s, self.threads)
@@ -102,7 +100,6 @@ class ModelWorker:
         while (job := self.jobs.get()) is not None:
             if job.cancelled.is_set():
                 continue
-            self.active += 1
             try:
                 job.emit(("done", self._generate(job)))
             except EdgeError as e:
@@ -110,10 +107,7 @@ class ModelWorker:
             except Exception as e:  # never let one request take the worker down
                 log.exception("generation failed")
                 job.emit(("error", BackendError(f"generation failed: {type(e).__name__}: {e}")))
-            finally:
-                self.active -= 1
         self.backend.close()
-        constraints.forget(self.backend)
 
     def _generate(self, job: Job) -> Generation:
         b, p, spec = self.backend, job.params, job.spec
@@ -162,7 +156,7 @@ class ModelWorker:
             if problem:  # the grammar should make this impossible; surface it loudly if not
                 raise GrammarError(f"decoded arguments of {c.name} fail their schema: {problem}")
         return Generation(
-            model=job.served_as or self.entry.id,
+            model=self.entry.id,
             content=content,
             tool_calls=calls,
             finish_reason=finish,
@@ -180,7 +174,8 @@ class _Output:
     """Turns sampled bytes into text or tool-call events; decides auto-mode text vs calls."""
 
     def __init__(self, spec: OutputSpec, env: Envelope, stop: list[str], emit: Emit):
-        self.env, self.stop, self.emit = env, stop if spec.kind == "text" or spec.kind == "tools" else [], emit
+        self.env, self.emit = env, emit
+        self.stop = stop if spec.kind != "json" else []  # stop strings never cut grammar-bound JSON
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.text = ""  # everything decoded so far
         self.sent = 0  # how much of self.text has been emitted as content
@@ -302,8 +297,3 @@ class Engine:
         for w in self.workers.values():
             w.close()
         self.workers.clear()
-
-
-def check_messages(messages: list[Message]) -> None:
-    if not messages:
-        raise InvalidRequest("messages must hold at least one message", param="messages")

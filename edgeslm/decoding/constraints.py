@@ -1,14 +1,13 @@
 """Output constraints: tool-call envelopes, JSON Schema and "text, but not a call" as llguidance
 grammars, and the per-step token mask they put on the logits.
 
-Owns the llguidance tokenizer (built once per loaded model, ~2 s) and grammar construction.
+Owns building the llguidance tokenizer of a model and grammar construction.
 Knows nothing about HTTP or prompts.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 
 import llguidance
 import numpy as np
@@ -18,27 +17,15 @@ from edgeslm.errors import GrammarError
 from edgeslm.types import OutputSpec
 
 _JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-_tokenizers: dict[int, llguidance.LLTokenizer] = {}
-_lock = threading.Lock()
 
 
-def tokenizer_for(backend) -> llguidance.LLTokenizer:
-    """The llguidance tokenizer of a loaded model, built on first use and kept."""
-    key = id(backend)
-    with _lock:
-        tok = _tokenizers.get(key)
-        if tok is None:
-            if not backend.capabilities.native_vocab:
-                raise NotImplementedError("constrained decoding needs a backend with a llama.cpp vocab")
-            from llguidance.llamacpp import lltokenizer_from_vocab
+def build_tokenizer(backend) -> llguidance.LLTokenizer:
+    """The llguidance tokenizer of a loaded model (~2 s for a 262k vocab: build once per model)."""
+    if not backend.capabilities.native_vocab:
+        raise NotImplementedError("constrained decoding needs a backend with a llama.cpp vocab")
+    from llguidance.llamacpp import lltokenizer_from_vocab
 
-            tok = lltokenizer_from_vocab(backend.native_vocab(), eos_token=sorted(backend.eog_tokens))
-            _tokenizers[key] = tok
-        return tok
-
-
-def forget(backend) -> None:
-    _tokenizers.pop(id(backend), None)
+    return lltokenizer_from_vocab(backend.native_vocab(), eos_token=sorted(backend.eog_tokens))
 
 
 def _lit(text: str) -> str:

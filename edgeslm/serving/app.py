@@ -86,7 +86,6 @@ def create_app(engine: Engine) -> FastAPI:
         job = await run_in_threadpool(
             worker.prepare, messages, spec, params, lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
         )
-        job.served_as = worker.entry.id
         worker.submit(job)
         rid = translate.new_id()
         if not req.stream:
@@ -111,7 +110,7 @@ def create_app(engine: Engine) -> FastAPI:
                         yield writer.end(ev[1])
                         return
                     if ev[0] == "error":
-                        status, etype = errors.status_of(ev[1])
+                        _, etype = errors.status_of(ev[1])
                         err = errors.body(ev[1].message, etype, ev[1].param, ev[1].code)
                         yield f"data: {json.dumps(err)}\n\ndata: [DONE]\n\n"
                         return

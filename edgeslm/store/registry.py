@@ -136,13 +136,21 @@ class Catalog:
     def is_local(self, entry: ModelEntry) -> bool:
         return self.path_of(entry).is_file()
 
+    @staticmethod
+    def _stamp(entry: ModelEntry, path: Path) -> tuple[Path, dict]:
+        stat = path.stat()
+        marker = path.with_name(path.name + ".verified")
+        return marker, {"sha256": entry.sha256, "size": stat.st_size, "mtime": stat.st_mtime}
+
+    def _mark_verified(self, entry: ModelEntry, path: Path) -> None:
+        marker, stamp = self._stamp(entry, path)
+        marker.write_text(json.dumps(stamp))
+
     def _verify(self, entry: ModelEntry, path: Path, progress: Progress | None = None) -> None:
         """Check sha256 once per (size, mtime); the result is remembered next to the file."""
         if not entry.sha256:
             return
-        stat = path.stat()
-        marker = path.with_name(path.name + ".verified")
-        stamp = {"sha256": entry.sha256, "size": stat.st_size, "mtime": stat.st_mtime}
+        marker, stamp = self._stamp(entry, path)
         if marker.is_file() and json.loads(marker.read_text()) == stamp:
             return
         actual = sha256_file(path, progress)
@@ -151,7 +159,7 @@ class Catalog:
                 f"{path}: sha256 {actual} does not match the catalog's {entry.sha256} for '{entry.id}'",
                 param="sha256",
             )
-        marker.write_text(json.dumps(stamp))
+        self._mark_verified(entry, path)
 
     def ensure_local(self, entry: ModelEntry, progress: Progress | None = None) -> Path:
         """The verified local file of `entry`, assembling or pulling it first when needed."""
@@ -161,6 +169,9 @@ class Catalog:
                 self._assemble(entry, path)
             elif entry.source.kind == "hf":
                 self._pull_hf(entry, path)
+                if not entry.sha256:  # trust on first use: pin what was downloaded
+                    entry = entry.model_copy(update={"sha256": sha256_file(path, progress)})
+                    self._save_user(entry)
             else:
                 raise NotFound(f"model file {path} for '{entry.id}' is missing", param="model")
         self._verify(entry, path, progress)
@@ -215,14 +226,18 @@ class Catalog:
             raise InvalidRequest(
                 f"invalid model id '{model_id}': use letters, digits, '.', '_' and '-' (max 128)", param="id"
             )
+        # A new id, a re-import of an earlier import, or the file of a hub entry (checked by its sha256
+        # when the catalog pins one) are fine; the embedded model's id is not.
         existing = self.find(model_id)
-        if existing is not None and existing.source.kind != "path":
-            if existing.source.kind != "hf" or existing.sha256:
-                raise InvalidRequest(f"model id '{model_id}' is already taken", param="id")
-        entry = existing.model_copy() if existing else None
-        dest = self.settings.models_dir / model_id / src.name
-        if entry is not None:
-            dest = self.path_of(entry)
+        if existing is not None and existing.source.kind == "pypi":
+            raise InvalidRequest(f"model id '{model_id}' belongs to the embedded model; choose another --id", param="id")
+        entry = existing.model_copy() if existing is not None and existing.source.kind == "hf" else None
+        dest = self.path_of(entry) if entry else self.settings.models_dir / model_id / src.name
+        digest = sha256_file(src, progress)
+        if entry is not None and entry.sha256 and entry.sha256 != digest:
+            raise InvalidRequest(
+                f"{src}: sha256 {digest} does not match the catalog's {entry.sha256} for '{model_id}'", param="path"
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(dest.name + ".part")
         try:
@@ -230,7 +245,6 @@ class Catalog:
         except OSError:
             shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
-        digest = sha256_file(dest, progress)
         if entry is None:
             entry = ModelEntry(
                 id=model_id,
@@ -241,12 +255,10 @@ class Catalog:
                 license=summary["license"],
                 size_mb=round(dest.stat().st_size / 1e6),
                 context_length=summary["context_length"],
-                sha256=digest,
                 source=Source(kind="path", path=str(dest)),
             )
-        else:
-            entry.sha256 = entry.sha256 or digest
-        self._verify(entry, dest)
+        entry.sha256 = digest
+        self._mark_verified(entry, dest)
         self._save_user(entry)
         return entry
 
