@@ -22,7 +22,7 @@ from edgeslm.config import Settings
 from edgeslm.decoding import constraints
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import CallParser, Envelope, envelope_for, new_call_id, validate_arguments
-from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, GrammarError, InvalidRequest, NotFound
+from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, NotFound
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, Usage
 
@@ -153,8 +153,8 @@ class ModelWorker:
         for c in calls:
             tool = next(t for t in spec.tools if t.name == c.name)
             problem = validate_arguments(c.arguments, tool.parameters)
-            if problem:  # the grammar should make this impossible; surface it loudly if not
-                raise GrammarError(f"decoded arguments of {c.name} fail their schema: {problem}")
+            if problem:  # the grammar makes this impossible; if it happens it is our bug, not the caller's
+                raise BackendError(f"decoded arguments of {c.name} fail their schema: {problem}")
         return Generation(
             model=self.entry.id,
             content=content,
@@ -269,6 +269,7 @@ class Engine:
 
     def resolve(self, name: str | None) -> ModelEntry:
         """A catalog id or alias selects that model; any other name is served by the default."""
+        self.catalog.refresh()
         return self.catalog.find(name or "") or self.catalog.get(self.settings.default_model)
 
     def worker(self, name: str | None) -> ModelWorker:

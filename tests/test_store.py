@@ -96,3 +96,15 @@ def test_unknown_ids_name_the_valid_choices(env):
     assert r.returncode == 2 and "unknown model 'nope'" in r.stderr and "gemma-3-270m-q4_k_m" in r.stderr
     r = cli(env, "serve", "--model", "nope", "--port", "0")
     assert r.returncode == 2 and "unknown model 'nope'" in r.stderr
+
+
+def test_an_imported_model_is_served_by_its_id(env, default_path, server, client):
+    r = cli(env, "models", "import", default_path, "--id", "gemma-copy")
+    assert r.returncode == 0, r.stderr
+    reply = client.chat.completions.create(model="gemma-copy", messages=[{"role": "user", "content": "Hi"}],
+                                           max_tokens=2)
+    assert reply.model == "gemma-copy"
+    import httpx
+
+    listed = {m["id"]: m["loaded"] for m in httpx.get(server + "/v1/models").json()["data"]}
+    assert listed["gemma-copy"] is True and listed["gemma-3-270m-q4_k_m"] is True

@@ -99,8 +99,23 @@ class Catalog:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self._load()
+
+    def _user_mtime(self) -> float:
+        try:
+            return self.settings.user_catalog.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def refresh(self) -> None:
+        """Re-read the catalog if another process (`edgeslm models import`) changed it."""
+        if self._user_mtime() != self._mtime:
+            self._load()
+
+    def _load(self) -> None:
+        self._mtime = self._user_mtime()
         # user entries (imports, hub files pinned on first pull) override shipped ones by id
-        user = {e.id: e for e in _read(settings.user_catalog)}
+        user = {e.id: e for e in _read(self.settings.user_catalog)}
         self.entries = [user.pop(e.id, e) for e in _read(_shipped_catalog())] + list(user.values())
 
     @property
