@@ -22,7 +22,7 @@ from edgeslm.config import Settings
 from edgeslm.decoding import constraints
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import CallParser, Envelope, envelope_for, new_call_id, validate_arguments
-from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, NotFound
+from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, GrammarError, NotFound
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, Usage
 
@@ -82,7 +82,11 @@ class ModelWorker:
                                           self.settings.max_parallel_calls)
         constraint = None
         if grammar is not None:
-            constraint = constraints.Constraint(self.tokenizer, grammar, self.backend.n_vocab)
+            try:
+                constraint = constraints.Constraint(self.tokenizer, grammar, self.backend.n_vocab)
+            except GrammarError as e:
+                e.param = e.param or ("response_format" if spec.kind == "json" else "tools")
+                raise
         return Job(prompt, params, spec, constraint, emit)
 
     def submit(self, job: Job) -> None:

@@ -40,6 +40,9 @@ BAD = [
     ("invalid tool schema", {"messages": MSG, "tools": [{"type": "function", "function": {
         "name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "banana"}}}}}]},
      400, "tools[0].function.parameters", "invalid_schema"),
+    ("dangling $ref", {"messages": MSG, "tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "properties": {"x": {"$ref": "#/$defs/missing"}}}}}]},
+     400, "tools", "invalid_schema"),
     ("non-object parameters", {"messages": MSG, "tools": [{"type": "function", "function": {
         "name": "f", "parameters": {"type": "string"}}}]}, 400, "tools[0].function.parameters", "invalid_request"),
     ("bad function name", {"messages": MSG, "tools": [{"type": "function", "function": {"name": "a b"}}]},

@@ -118,10 +118,6 @@ class Catalog:
         user = {e.id: e for e in _read(self.settings.user_catalog)}
         self.entries = [user.pop(e.id, e) for e in _read(_shipped_catalog())] + list(user.values())
 
-    @property
-    def default(self) -> ModelEntry:
-        return self.entries[0]
-
     def ids(self) -> list[str]:
         return [e.id for e in self.entries]
 
