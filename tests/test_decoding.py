@@ -89,3 +89,22 @@ def test_template_errors_are_request_errors():
     with pytest.raises(InvalidRequest) as e:
         t.render([Message("assistant", "hi"), Message("assistant", "again")][:1] + [Message("user", "x")], [])
     assert e.value.param == "messages"
+
+
+QWEN_LIKE = (
+    "{% if tools %}<|im_start|>system\n# Tools\n<tools>{% for t in tools %}\n{{ t | tojson }}{% endfor %}\n</tools>"
+    "<|im_end|>\n{% endif %}{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.content %}{{ m.content }}{% endif %}"
+    "{% for c in m.tool_calls or [] %}<tool_call>\n{{ {'name': c.function.name, 'arguments': c.function.arguments} | tojson }}"
+    "\n</tool_call>{% endfor %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_templates_that_know_tools_get_them_natively():
+    t = ChatTemplate(QWEN_LIKE, "chatml", HERMES)
+    assert t.native_tools
+    out = t.render([Message("user", "Weather?"), Message("assistant", None, [ToolCall("c1", "w", '{"city": "Oslo"}')]),
+                    Message("tool", "3C", tool_call_id="c1")], [ToolSpec("w", "weather", {"type": "object"})])
+    assert '{"type": "function", "function": {"name": "w"' in out
+    assert '<tool_call>\n{"name": "w", "arguments": {"city": "Oslo"}}\n</tool_call>' in out  # arguments as a dict
+    assert "<|im_start|>tool\n3C<|im_end|>" in out
+    assert out.endswith("<|im_start|>assistant\n")
