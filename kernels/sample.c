@@ -1,0 +1,142 @@
+/* Fused "apply token bitmask + sample" over the whole vocabulary.
+ *
+ * One pass reads the logits once, skipping every token the grammar's bitmask forbids (bit i of
+ * mask word i/32 set = token i allowed; mask may be NULL = all allowed), and picks a token:
+ * greedy argmax when temperature <= 0, otherwise softmax(logits / temperature) restricted to the
+ * top-p nucleus (sorted by probability) and drawn with a splitmix64 generator whose state the caller
+ * keeps; without a nucleus (top_p >= 1) the draw inverts the CDF in token-id order, with no sort.
+ *
+ * The Python reference is edgeslm/decoding/sampler.py:sample_reference; tests check they agree
+ * exactly. Loaded with ctypes from the extension module edgeslm._kernels (PyInit below is empty).
+ */
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define NBUCKETS 512
+
+static inline int allowed(const uint32_t *mask, int i) {
+    return mask == NULL || ((mask[i >> 5] >> (i & 31)) & 1u);
+}
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double uniform(uint64_t *state) { return (double)(splitmix64(state) >> 11) * 0x1.0p-53; }
+
+/* argmax over allowed tokens; ties go to the lowest id; -1 when nothing is allowed */
+static int argmax(const float *logits, int n, const uint32_t *mask) {
+    int best = -1;
+    float best_v = -INFINITY;
+    if (mask == NULL) {
+        for (int i = 0; i < n; i++)
+            if (logits[i] > best_v || best < 0) { best_v = logits[i]; best = i; }
+        return best;
+    }
+    int words = (n + 31) / 32;
+    for (int w = 0; w < words; w++) {
+        uint32_t bits = mask[w];
+        while (bits) {
+            int i = w * 32 + __builtin_ctz(bits);
+            bits &= bits - 1;
+            if (i >= n) break;
+            if (logits[i] > best_v || best < 0) { best_v = logits[i]; best = i; }
+        }
+    }
+    return best;
+}
+
+typedef struct { double p; int id; } cand;
+
+static int by_p_desc(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->p > y->p) return -1;
+    if (x->p < y->p) return 1;
+    return x->id - y->id;
+}
+
+static inline double prob(const float *logits, int i, double max, double temperature) {
+    return exp(((double)logits[i] - max) / temperature);
+}
+
+int edgeslm_sample(const float *logits, int n, const uint32_t *mask, double temperature, double top_p,
+                   uint64_t *rng) {
+    int top = argmax(logits, n, mask);
+    if (temperature <= 0 || top < 0) return top;
+    double max = logits[top], total = 0;
+    /* bucket tokens by probability (1/8 nat wide, from the top) so top-p sorts only what it can reach */
+    double bucket_mass[NBUCKETS] = {0};
+    for (int i = 0; i < n; i++) {
+        if (!allowed(mask, i)) continue;
+        double p = prob(logits, i, max, temperature);
+        if (p == 0) continue; /* underflow: can never be drawn */
+        total += p;
+        double d = (max - (double)logits[i]) / temperature * 8.0;
+        bucket_mass[d < NBUCKETS - 1 ? (int)d : NBUCKETS - 1] += p;
+    }
+    if (top_p >= 1.0) { /* no nucleus: invert the CDF in token-id order */
+        double u = uniform(rng) * total, acc = 0;
+        int pick = top;
+        for (int i = 0; i < n; i++) {
+            if (!allowed(mask, i)) continue;
+            double p = prob(logits, i, max, temperature);
+            if (p == 0) continue;
+            acc += p;
+            pick = i;
+            if (u < acc) break;
+        }
+        return pick;
+    }
+    int last = NBUCKETS - 1;
+    double acc = 0;
+    for (int b = 0; b < NBUCKETS; b++) {
+        acc += bucket_mass[b];
+        /* one bucket of slack: bucket sums round differently from the sorted sum below */
+        if (acc >= top_p * total) { last = b + 1; break; }
+    }
+    int count = 0, cap = 1024;
+    cand *c = malloc(sizeof(cand) * cap);
+    if (c == NULL) return top;
+    for (int i = 0; i < n; i++) {
+        if (!allowed(mask, i)) continue;
+        double d = (max - (double)logits[i]) / temperature * 8.0;
+        if ((d < NBUCKETS - 1 ? (int)d : NBUCKETS - 1) > last) continue;
+        double p = prob(logits, i, max, temperature);
+        if (p == 0) continue;
+        if (count == cap) {
+            cand *grown = realloc(c, sizeof(cand) * (cap *= 2));
+            if (grown == NULL) { free(c); return top; }
+            c = grown;
+        }
+        c[count].p = p;
+        c[count].id = i;
+        count++;
+    }
+    qsort(c, count, sizeof(cand), by_p_desc);
+    int keep = count;
+    acc = 0;
+    for (int k = 0; k < count; k++) {
+        acc += c[k].p;
+        if (acc >= top_p * total) { keep = k + 1; break; }
+    }
+    double kept = 0;
+    for (int k = 0; k < keep; k++) kept += c[k].p;
+    double u = uniform(rng) * kept;
+    int pick = c[keep - 1].id;
+    acc = 0;
+    for (int k = 0; k < keep; k++) {
+        acc += c[k].p;
+        if (u < acc) { pick = c[k].id; break; }
+    }
+    free(c);
+    return pick;
+}
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", "edgeslm native kernels (use via ctypes)", -1, NULL};
+
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
