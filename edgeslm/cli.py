@@ -45,6 +45,8 @@ def serve(
     port: int = typer.Option(8000, help=Settings.model_fields["port"].description),
     threads: Optional[int] = typer.Option(None, min=1, help=Settings.model_fields["threads"].description),
     n_ctx: Optional[int] = typer.Option(None, min=256, help=Settings.model_fields["n_ctx"].description),
+    constraint_engine: Optional[str] = typer.Option(
+        None, help=Settings.model_fields["constraint_engine"].description + " Choices: llguidance, gbnf."),
 ):
     """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT."""
     import uvicorn
@@ -53,7 +55,10 @@ def serve(
     from edgeslm.serving.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model)
+    if constraint_engine not in (None, "llguidance", "gbnf"):
+        _fail(f"invalid --constraint-engine '{constraint_engine}'; choose llguidance or gbnf")
+    settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
+                            constraint_engine=constraint_engine)
     with socket.socket() as s:
         try:
             s.bind((host, port))

@@ -7,6 +7,7 @@ EDGESLM_HOME moves all state (models, catalog additions, reports). CLI flags ove
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -37,6 +38,17 @@ class Settings(BaseSettings):
     )
     max_string_chars: int = Field(
         1024, ge=1, description="Length bound on JSON strings whose schema sets no maxLength."
+    )
+    constraint_engine: Literal["llguidance", "gbnf"] = Field(
+        "llguidance",
+        description="Grammar engine: llguidance (token masks, forced tokens) or llama.cpp's GBNF sampler "
+        "(for comparison; auto/none tool choice always use llguidance).",
+    )
+    max_int_digits: int = Field(
+        9, ge=1, le=18, description="Digit bound on JSON numbers whose schema sets no minimum/maximum."
+    )
+    max_fraction_digits: int = Field(
+        6, ge=0, le=15, description="Decimals bound on JSON numbers whose schema sets no multipleOf."
     )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")

@@ -8,6 +8,7 @@ streaming events. Knows nothing about HTTP: the serving layer turns events into 
 from __future__ import annotations
 
 import codecs
+import json
 import logging
 import queue
 import threading
@@ -16,12 +17,15 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
+import jsonschema
+
 from edgeslm import device
 from edgeslm.backends import open_backend
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
+from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import CallParser, Envelope, envelope_for, new_call_id, validate_arguments
+from edgeslm.decoding.tools import Bounds, CallParser, Envelope, envelope_for, new_call_id, validate_arguments
 from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, GrammarError, NotFound
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, Usage
@@ -56,7 +60,7 @@ class ModelWorker:
         self.envelope: Envelope = envelope_for(entry.tool_format)
         self.template = ChatTemplate(self.backend.metadata.get("tokenizer.chat_template"), entry.chat_format,
                                      self.envelope, self.backend.bos_text)
-        self.tokenizer = constraints.build_tokenizer(self.backend)
+        self.tokenizer = constraints.build_tokenizer(self.backend, settings.home / "cache" / "llguidance")
         self.load_s = time.perf_counter() - t0
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)
         self.thread = threading.Thread(target=self._run, name=f"worker-{entry.id}", daemon=True)
@@ -78,8 +82,14 @@ class ModelWorker:
                 param="messages",
             )
         params.max_tokens = min(params.max_tokens, room)
-        grammar = constraints.grammar_for(spec, self.envelope, self.settings.max_string_chars,
-                                          self.settings.max_parallel_calls)
+        st = self.settings
+        bounds = (self.envelope, Bounds(st.max_string_chars, st.max_int_digits, st.max_fraction_digits),
+                  st.max_parallel_calls)
+        gbnf = constraints.gbnf_for(spec, *bounds) if self.settings.constraint_engine == "gbnf" else None
+        if gbnf is not None:
+            return Job(prompt, params, spec, constraints.GbnfConstraint(
+                self.backend, gbnf, params.temperature, params.top_p, params.seed), emit)
+        grammar = constraints.grammar_for(spec, *bounds)
         constraint = None
         if grammar is not None:
             try:
@@ -88,6 +98,20 @@ class ModelWorker:
                 e.param = e.param or ("response_format" if spec.kind == "json" else "tools")
                 raise
         return Job(prompt, params, spec, constraint, emit)
+
+    def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams) -> Generation:
+        """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify)."""
+        done: queue.Queue = queue.Queue()
+
+        def emit(ev: tuple) -> None:
+            if ev[0] in ("done", "error"):
+                done.put(ev)
+
+        self.submit(self.prepare(messages, spec, params, emit))
+        kind, value = done.get()
+        if kind == "error":
+            raise value
+        return value
 
     def submit(self, job: Job) -> None:
         try:
@@ -118,42 +142,52 @@ class ModelWorker:
         t0 = time.perf_counter()
         cached = b.prefill(job.prompt)
         t_prefill = time.perf_counter()
-        sampler = b.new_sampler(p.temperature, p.top_p, p.seed)
+        sampler = Sampler(p.temperature, p.top_p, p.seed)
         out = _Output(spec, self.envelope, p.stop, job.emit)
-        constraint, finish, n, t_first = job.constraint, "length", 0, None
+        constraint, finish, n, forced, t_first = job.constraint, "length", 0, 0, None
         try:
             while n < p.max_tokens:
                 if job.cancelled.is_set():
                     finish = "cancelled"
                     break
-                logits = b.logits()
-                if constraint is not None:
-                    constraint.apply(logits)
-                token = b.sample(sampler)
+                if constraint is not None and constraint.samples:
+                    token = constraint.sample()
+                else:
+                    token = sampler.sample(b.logits(), constraint.mask() if constraint else None)
                 if t_first is None:
                     t_first = time.perf_counter()
                 if token in b.eog_tokens:
                     finish = "stop"
                     break
-                n += 1
+                step = [token]
                 if constraint is not None:
                     constraint.consume(token)
-                if out.feed(b.piece(token)):
+                    # tokens the grammar forces go in with this one, as a batch, without sampling
+                    step += constraint.forced(p.max_tokens - n - 1)
+                if any(out.feed(b.piece(t)) for t in step):
+                    n += len(step)
                     finish = "stop"
                     break
+                n, forced = n + len(step), forced + len(step) - 1
                 if constraint is not None:
                     if constraint.finished:
                         finish = "stop"
                         break
                     if out.mode == "text" and spec.kind == "tools":
                         constraint = None  # decided for plain text: nothing left to constrain
-                b.decode([token])
+                b.decode(step)
         finally:
-            b.free_sampler(sampler)
+            if job.constraint is not None:
+                job.constraint.close()
         t_end = time.perf_counter()
         content, calls = out.finish()
         if calls and finish == "stop":
             finish = "tool_calls"
+        if spec.kind == "json" and finish == "stop":
+            try:
+                jsonschema.validate(json.loads(content), spec.schema)
+            except (ValueError, jsonschema.ValidationError) as e:  # a grammar bug, never the caller's fault
+                raise BackendError(f"decoded JSON fails its schema: {e}") from e
         for c in calls:
             tool = next(t for t in spec.tools if t.name == c.name)
             problem = validate_arguments(c.arguments, tool.parameters)
@@ -164,12 +198,14 @@ class ModelWorker:
             content=content,
             tool_calls=calls,
             finish_reason=finish,
+            truncated=finish == "length" and out.mode in ("calls", "json"),
             usage=Usage(len(job.prompt), n, cached),
             timings={
                 "prefill_s": t_prefill - t0,
                 "ttft_s": (t_first or t_end) - t0,
                 "decode_s": t_end - (t_first or t_end),
                 "tokens_per_s": (n - 1) / (t_end - t_first) if t_first and n > 1 and t_end > t_first else 0.0,
+                "forced_tokens": forced,
             },
         )
 

@@ -78,4 +78,5 @@ class Generation:
     tool_calls: list[ToolCall]
     finish_reason: FinishReason
     usage: Usage
+    truncated: bool = False  # max_tokens cut a tool call or JSON answer short
     timings: dict[str, float] = field(default_factory=dict)

@@ -6,7 +6,7 @@ import pytest
 
 from edgeslm.decoding.constraints import grammar_for
 from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import ENVELOPES, CallParser, bounded, check_schema, validate_arguments
+from edgeslm.decoding.tools import ENVELOPES, Bounds, CallParser, bounded, check_schema, validate_arguments
 from edgeslm.errors import GrammarError, InvalidRequest
 from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
 
@@ -39,12 +39,22 @@ def test_bounded_limits_strings_and_closes_objects_without_loosening():
     schema = {"type": "object", "properties": {"s": {"type": "string"}, "e": {"type": "string", "enum": ["a"]},
                                                "o": {"type": "object", "properties": {"t": {"type": "string"}}},
                                                "free": {"type": "object", "additionalProperties": True}}}
-    b = bounded(schema, 10)
+    b = bounded(schema, Bounds(max_chars=10))
     assert b["properties"]["s"]["maxLength"] == 10
     assert "maxLength" not in b["properties"]["e"]
     assert b["additionalProperties"] is False and b["properties"]["o"]["additionalProperties"] is False
     assert b["properties"]["free"]["additionalProperties"] is True
     assert "maxLength" not in schema["properties"]["s"]  # the caller's schema is untouched
+
+
+def test_bounded_numbers_keep_explicit_ranges():
+    schema = {"type": "object", "properties": {"days": {"type": "integer"}, "big": {"type": "integer", "maximum": 10**12},
+                                               "x": {"type": "number"}, "e": {"type": "integer", "enum": [1, 2]}}}
+    p = bounded(schema, Bounds(int_digits=3, fraction_digits=2))["properties"]
+    assert (p["days"]["minimum"], p["days"]["maximum"]) == (-999, 999)
+    assert p["big"]["maximum"] == 10**12 and p["big"]["minimum"] == -999
+    assert p["x"]["multipleOf"] == 0.01 and "multipleOf" not in p["days"]
+    assert "minimum" not in p["e"]
 
 
 def test_invalid_schemas_are_rejected_with_their_field():
@@ -64,12 +74,12 @@ def test_validate_arguments():
 
 def test_grammar_per_tool_choice():
     tools = [ToolSpec("a", "", {"type": "object", "properties": {}}), ToolSpec("b", "", {"type": "object"})]
-    auto = grammar_for(OutputSpec("tools", tools, "auto"), HERMES, 50, 3)
+    auto = grammar_for(OutputSpec("tools", tools, "auto"), HERMES, Bounds(50), 3)
     assert "start: calls | TEXT" in auto and "call_1" in auto
-    named = grammar_for(OutputSpec("tools", tools, "b", parallel=False), HERMES, 50, 3)
+    named = grammar_for(OutputSpec("tools", tools, "b", parallel=False), HERMES, Bounds(50), 3)
     assert '"name\\": \\"b\\"' in named and "call_1" not in named and "calls: call\n" in named
-    assert grammar_for(OutputSpec("tools", tools, "none"), HERMES, 50, 3).startswith("start: TEXT")
-    assert grammar_for(OutputSpec("text"), HERMES, 50, 3) is None
+    assert grammar_for(OutputSpec("tools", tools, "none"), HERMES, Bounds(50), 3).startswith("start: TEXT")
+    assert grammar_for(OutputSpec("text"), HERMES, Bounds(50), 3) is None
 
 
 def test_gemma_template_with_generic_tools_and_tool_results():

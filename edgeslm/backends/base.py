@@ -8,6 +8,7 @@ Optional abilities are announced as capability flags, never discovered by isinst
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,6 +24,7 @@ class Capabilities:
 
 class Backend(Protocol):
     capabilities: Capabilities
+    path: Path
     n_ctx: int
     n_vocab: int
     n_threads: int
@@ -42,7 +44,8 @@ class Backend(Protocol):
 
     def logits(self) -> np.ndarray: ...
 
-    def new_sampler(self, temperature: float, top_p: float, seed: int | None) -> Any: ...
+    def new_sampler(self, temperature: float, top_p: float, seed: int | None, grammar: str | None = None) -> Any:
+        """The library's own sampler chain (used by the GBNF engine); `grammar` is GBNF text."""
 
     def sample(self, sampler: Any) -> int: ...
 

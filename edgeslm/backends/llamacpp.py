@@ -14,7 +14,7 @@ import llama_cpp
 import numpy as np
 
 from edgeslm.backends.base import Capabilities
-from edgeslm.errors import BackendError
+from edgeslm.errors import BackendError, GrammarError
 
 
 class LlamaCppBackend:
@@ -97,8 +97,15 @@ class LlamaCppBackend:
 
     # ---- sampling ------------------------------------------------------------------------------
 
-    def new_sampler(self, temperature: float, top_p: float, seed: int | None):
+    def new_sampler(self, temperature: float, top_p: float, seed: int | None, grammar: str | None = None):
+        """A llama.cpp sampler chain; with `grammar` (GBNF, root rule "root") it constrains too."""
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if grammar is not None:
+            g = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
+            if not g:
+                llama_cpp.llama_sampler_free(chain)
+                raise GrammarError("llama.cpp rejected the GBNF grammar built from this schema")
+            llama_cpp.llama_sampler_chain_add(chain, g)
         if temperature <= 0:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
         else:

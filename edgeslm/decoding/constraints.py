@@ -7,25 +7,75 @@ Knows nothing about HTTP or prompts.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+from pathlib import Path
 
 import llguidance
 import numpy as np
 
-from edgeslm.decoding.tools import Envelope, bounded
-from edgeslm.errors import GrammarError
+from edgeslm.decoding.tools import Bounds, Envelope, bounded
+from edgeslm.errors import BackendError, GrammarError
 from edgeslm.types import OutputSpec
 
 _JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
-def build_tokenizer(backend) -> llguidance.LLTokenizer:
-    """The llguidance tokenizer of a loaded model (~2 s for a 262k vocab: build once per model)."""
+def _token_table(backend) -> list[bytes]:
+    """Every token's bytes, control tokens marked with a 0xFF prefix (llguidance's convention)."""
+    import ctypes
+
+    import llama_cpp
+
+    vocab, buf, out = backend.native_vocab(), ctypes.create_string_buffer(16 * 1024), []
+    for t in range(backend.n_vocab):
+        n = llama_cpp.llama_token_to_piece(vocab, t, buf, len(buf) - 1, 0, True)
+        tok = bytes(buf[: max(n, 0)])
+        attr = llama_cpp.llama_vocab_get_attr(vocab, t)
+        if attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL or (
+            attr & llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED and tok.startswith(b"<") and tok.endswith(b">")
+        ):
+            tok = b"\xff" + tok
+        out.append(tok)
+    return out
+
+
+def build_tokenizer(backend, cache_dir: Path | None = None) -> llguidance.LLTokenizer:
+    """The llguidance tokenizer of a loaded model. Reading 262k token strings through ctypes takes
+    ~2 s, so the table is cached on disk per model file (size + mtime + path)."""
     if not backend.capabilities.native_vocab:
         raise NotImplementedError("constrained decoding needs a backend with a llama.cpp vocab")
-    from llguidance.llamacpp import lltokenizer_from_vocab
+    import ctypes
 
-    return lltokenizer_from_vocab(backend.native_vocab(), eos_token=sorted(backend.eog_tokens))
+    import llama_cpp
+
+    table = None
+    cache = None
+    if cache_dir is not None:
+        st = backend.path.stat()
+        key = hashlib.sha256(f"{backend.path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:32]
+        cache = cache_dir / f"{key}.npz"
+        if cache.is_file():
+            try:
+                with np.load(cache) as z:
+                    blob, ends = z["blob"].tobytes(), z["ends"]
+                table = [blob[s:e] for s, e in zip(np.r_[0, ends[:-1]], ends)]
+            except (OSError, ValueError, KeyError):
+                table = None  # a damaged cache is rebuilt
+    if table is None or len(table) != backend.n_vocab:
+        table = _token_table(backend)
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(tmp, blob=np.frombuffer(b"".join(table), dtype=np.uint8),
+                     ends=np.cumsum([len(t) for t in table], dtype=np.int64))
+            os.replace(tmp, cache)
+    fptr = ctypes.cast(llama_cpp.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
+    return llguidance.LLTokenizer.from_llamacpp(
+        tokens=table, vocab_ptr=backend.native_vocab(), tokenize_fptr=fptr,
+        eos_token=sorted(backend.eog_tokens), slices=None,
+    )
 
 
 def _lit(text: str) -> str:
@@ -55,10 +105,10 @@ def _text_rule(env: Envelope) -> str:
     return "TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*(" + starts + ").*)/"
 
 
-def grammar_for(spec: OutputSpec, env: Envelope, max_chars: int, max_calls: int) -> str | None:
+def grammar_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int) -> str | None:
     """The lark grammar for an output spec, or None when the output is free text."""
     if spec.kind == "json":
-        schema = bounded(spec.schema or {"type": "object"}, max_chars)
+        schema = bounded(spec.schema or {"type": "object"}, bounds)
         return f"start: {_json_rule(schema)}\n"
     if spec.kind != "tools":
         return None
@@ -67,7 +117,7 @@ def grammar_for(spec: OutputSpec, env: Envelope, max_chars: int, max_calls: int)
     tools = [t for t in spec.tools if spec.tool_choice in ("auto", "required") or t.name == spec.tool_choice]
     lines = []
     for i, t in enumerate(tools):
-        lines.append(f"call_{i}: {_lit(env.head(t.name))} {_json_rule(bounded(t.parameters, max_chars))} {_lit(env.tail())}")
+        lines.append(f"call_{i}: {_lit(env.head(t.name))} {_json_rule(bounded(t.parameters, bounds))} {_lit(env.tail())}")
     lines.append("call: " + " | ".join(f"call_{i}" for i in range(len(tools))))
     n = max_calls if spec.parallel else 1
     lines.append("calls: " + " | ".join(" ".join(["call"] + [f"{_lit(env.sep)} call"] * k) for k in range(n)))
@@ -79,37 +129,94 @@ def grammar_for(spec: OutputSpec, env: Envelope, max_chars: int, max_calls: int)
 
 
 class Constraint:
-    """One request's grammar state: masks logits in place and follows the sampled tokens."""
+    """One request's grammar state: the token mask per step, forced tokens, and what was sampled."""
+
+    samples = False  # the engine samples, with mask()
 
     def __init__(self, tokenizer: llguidance.LLTokenizer, grammar: str, n_vocab: int):
         self.matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
         if self.matcher.is_error():
             raise GrammarError(f"cannot build a grammar from this schema: {self.matcher.get_error()}")
-        self.n_vocab = n_vocab
-        self._mask = np.zeros((tokenizer.vocab_size + 31) // 32, dtype=np.int32)
-        self._bit = np.arange(32, dtype=np.int64)
+        # the kernel reads ceil(n_vocab/32) words; llguidance fills its own vocabulary's worth
+        self._words = (tokenizer.vocab_size + 31) // 32
+        self._mask = np.zeros(max(self._words, (n_vocab + 31) // 32), dtype=np.int32)
 
-    def apply(self, logits: np.ndarray) -> None:
-        """Set the logits of every token the grammar forbids to -inf."""
+    def mask(self) -> np.ndarray | None:
+        """The allowed-token bitmask for the next step (bit i = token i), or None if all are allowed."""
         m = self._mask
-        self.matcher.unsafe_compute_mask_ptr(m.ctypes.data, m.nbytes)
+        self.matcher.unsafe_compute_mask_ptr(m.ctypes.data, self._words * 4)
         if self.matcher.is_error():
-            raise GrammarError(f"grammar failed: {self.matcher.get_error()}")
-        words = np.flatnonzero(m)
-        if len(words) == len(m) and (m == -1).all():
-            return
-        # expand only the non-zero mask words: cheap when few tokens are allowed (the usual case)
-        bits = (m[words].astype(np.int64)[:, None] >> self._bit) & 1
-        allowed = (words[:, None] * 32 + self._bit)[bits.astype(bool)]
-        allowed = allowed[allowed < self.n_vocab]
-        keep = logits[allowed]
-        logits.fill(-np.inf)
-        logits[allowed] = keep
+            raise BackendError(f"grammar failed: {self.matcher.get_error()}")
+        return None if (m == -1).all() else m
 
     def consume(self, token: int) -> None:
         if not self.matcher.consume_token(token):
-            raise GrammarError(f"sampled token {token} violates the grammar: {self.matcher.get_error()}")
+            raise BackendError(f"sampled token {token} violates the grammar: {self.matcher.get_error()}")
+
+    def forced(self, limit: int) -> list[int]:
+        """Tokens the grammar allows no alternative to, consumed already; at most `limit`."""
+        tokens = self.matcher.compute_ff_tokens()[: max(limit, 0)]
+        if tokens and not self.matcher.consume_tokens(tokens):
+            raise BackendError(f"forced tokens rejected by the grammar: {self.matcher.get_error()}")
+        return tokens
 
     @property
     def finished(self) -> bool:
         return self.matcher.is_stopped()
+
+    def close(self) -> None:
+        pass
+
+
+# ---- the GBNF fallback (llama.cpp's grammar sampler), kept to compare engines ------------------
+
+def gbnf_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int) -> str | None:
+    """GBNF for JSON output and for required/named tool calls; None where GBNF cannot say it
+    (auto and none need "text that does not open a call"): those always use llguidance."""
+    from llama_cpp.llama_grammar import SchemaConverter
+
+    conv = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    if spec.kind == "json":
+        schema = bounded(spec.schema or {"type": "object"}, bounds)
+        conv.visit(conv.resolve_refs(schema, "request"), "")
+        return conv.format_grammar()
+    if spec.kind != "tools" or spec.tool_choice in ("auto", "none"):
+        return None
+    tools = [t for t in spec.tools if spec.tool_choice == "required" or t.name == spec.tool_choice]
+    calls = []
+    for i, t in enumerate(tools):
+        rule = conv.visit(conv.resolve_refs(bounded(t.parameters, bounds), f"tool{i}"), f"tool{i}-args")
+        calls.append(f"{conv._format_literal(env.head(t.name))} {rule} {conv._format_literal(env.tail())}")
+    n = max_calls if spec.parallel else 1
+    sep = conv._format_literal(env.sep)
+    root = f"root ::= call ({sep} call){{0,{n - 1}}}\ncall ::= " + " | ".join(f"( {c} )" for c in calls)
+    return root + "\n" + conv.format_grammar()
+
+
+class GbnfConstraint:
+    """llama.cpp's own grammar sampler: it masks and samples in one chain, with no forced tokens."""
+
+    samples = True
+
+    def __init__(self, backend, grammar: str, temperature: float, top_p: float, seed: int | None):
+        self.backend, self.grammar = backend, grammar
+        self.params = (temperature, top_p, seed)
+        self.chain = None
+
+    def sample(self) -> int:
+        if self.chain is None:  # built in the worker thread, right before decoding
+            self.chain = self.backend.new_sampler(*self.params, grammar=self.grammar)
+        return self.backend.sample(self.chain)
+
+    def consume(self, token: int) -> None:
+        pass  # llama_sampler_sample already advanced the grammar
+
+    def forced(self, limit: int) -> list[int]:
+        return []
+
+    finished = False  # llama.cpp allows only end-of-generation once the grammar is complete
+
+    def close(self) -> None:
+        if self.chain is not None:
+            self.backend.free_sampler(self.chain)
+            self.chain = None

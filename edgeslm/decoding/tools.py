@@ -118,32 +118,57 @@ def check_schema(schema: Any, param: str) -> None:
         raise GrammarError(f"{param} is not a valid JSON Schema: {e.message} (at '{where}')", param=param) from None
 
 
-def bounded(schema: dict, max_chars: int) -> dict:
-    """A copy of `schema` that only admits a subset of what it admitted, with every output finite:
-    strings without a bound get maxLength=max_chars and objects without `additionalProperties`
-    admit no undeclared keys (so a small model cannot invent parameters)."""
-    schema = copy.deepcopy(schema)
+# the longest sane rendering of a format ("2026-11-23T20:55:39.123456+01:00"; e-mail and host names: 100)
+_FORMAT_CHARS = {"date": 10, "time": 21, "date-time": 32, "uuid": 36, "email": 100, "hostname": 100}
 
-    def walk(node: Any) -> None:
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a grammar adds to schemas that leave it open (see `bounded`)."""
+
+    max_chars: int = 1024
+    int_digits: int = 9
+    fraction_digits: int = 6
+
+
+def bounded(schema: dict, bounds: Bounds) -> dict:
+    """A copy of `schema` that only admits a subset of what it admitted, with every output finite:
+    strings without a bound get maxLength, integers and numbers without minimum/maximum stay within
+    `int_digits` digits (small models run digits on: "days": 3000000000000000), numbers keep at most
+    `fraction_digits` decimals, and objects without `additionalProperties` admit no undeclared keys
+    (so a small model cannot invent parameters)."""
+    schema = copy.deepcopy(schema)
+    limit = 10**bounds.int_digits - 1
+
+    def walk(node: Any, close: bool = True) -> None:
         if isinstance(node, list):
             for x in node:
-                walk(x)
+                walk(x, close)
             return
         if not isinstance(node, dict):
             return
         types = node.get("type")
         types = types if isinstance(types, list) else [types]
-        if "string" in types and not {"maxLength", "enum", "const", "pattern", "format"} & node.keys():
-            node["maxLength"] = max_chars
-        if "properties" in node and "additionalProperties" not in node:
+        if "string" in types and not {"maxLength", "enum", "const"} & node.keys():
+            node["maxLength"] = min(bounds.max_chars, _FORMAT_CHARS.get(node.get("format"), bounds.max_chars))
+        if {"integer", "number"} & set(types) and not {"enum", "const"} & node.keys():
+            if "minimum" not in node and "exclusiveMinimum" not in node:
+                node["minimum"] = -limit
+            if "maximum" not in node and "exclusiveMaximum" not in node:
+                node["maximum"] = limit
+            if "number" in types and "multipleOf" not in node:
+                node["multipleOf"] = 10.0**-bounds.fraction_digits
+        # allOf members each see only part of the properties: closing them would make them unsatisfiable
+        if close and "properties" in node and "additionalProperties" not in node and "allOf" not in node:
             node["additionalProperties"] = False
         for key in ("properties", "$defs", "definitions", "patternProperties"):
             if isinstance(node.get(key), dict):
                 walk(list(node[key].values()))
         for key in ("items", "additionalProperties", "not", "if", "then", "else", "contains"):
             walk(node.get(key))
-        for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for key in ("anyOf", "oneOf", "prefixItems"):
             walk(node.get(key))
+        walk(node.get("allOf"), close=False)
 
     walk(schema)
     return schema
@@ -193,6 +218,9 @@ class CallParser:
         while self._steps and self.pos < len(self.buf):
             kind, lit = self._steps[0]
             if kind == "lit":
+                if len(self._steps) == 1:  # the tail: GBNF may pad the arguments with whitespace
+                    while self.pos < len(self.buf) and self.buf[self.pos] in " \t\n":
+                        self.pos += 1
                 got = self.buf[self.pos : self.pos + len(lit)]
                 if not lit.startswith(got):
                     raise ValueError(f"unexpected tool-call text {got!r}, expected {lit!r}")

@@ -165,7 +165,8 @@ def completion(g: Generation, rid: str) -> dict:
         "created": int(time.time()),
         "model": g.model,
         "system_fingerprint": FINGERPRINT,
-        "choices": [{"index": 0, "message": message, "finish_reason": g.finish_reason, "logprobs": None}],
+        "choices": [{"index": 0, "message": message, "finish_reason": g.finish_reason, "logprobs": None,
+                     "truncated": g.truncated}],
         "usage": _usage(g),
         "timings": g.timings,
     }
@@ -178,14 +179,14 @@ class ChunkWriter:
         self.rid, self.model, self.include_usage = rid, model, include_usage
         self.created = int(time.time())
 
-    def _chunk(self, delta: dict, finish: str | None = None) -> str:
+    def _chunk(self, delta: dict, finish: str | None = None, **extra) -> str:
         body = {
             "id": self.rid,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "system_fingerprint": FINGERPRINT,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None, **extra}],
         }
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
@@ -203,7 +204,7 @@ class ChunkWriter:
         return self._chunk({"tool_calls": [{"index": i, "function": {"arguments": frag}}]})
 
     def end(self, g: Generation) -> str:
-        out = self._chunk({}, g.finish_reason)
+        out = self._chunk({}, g.finish_reason, truncated=g.truncated)
         if self.include_usage:
             body = {"id": self.rid, "object": "chat.completion.chunk", "created": self.created,
                     "model": self.model, "system_fingerprint": FINGERPRINT, "choices": [], "usage": _usage(g)}
