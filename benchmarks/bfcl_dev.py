@@ -12,9 +12,10 @@ parameter outside the function's properties or the answer, every value among the
 (strings lower-cased without spaces and ",./-_*^"; "" means the parameter may be left out), int
 accepted for float. One deliberate leniency: numbers are compared numerically inside lists and dicts
 too (BFCL rejects ints in a float list). Figures per category: accuracy (over all questions, errors
-count as wrong); over answered requests: parse_valid (>=1 call and every call's arguments parse as a
-JSON object), text_rate (no call at all); schema_valid (over answers with calls: every call names a
-given tool and its arguments validate against the converted schema); mean and median latency; errors.
+count as wrong); over answers with calls: parse_valid (every call's arguments parse as a JSON object)
+and schema_valid (every call names a given tool and its arguments validate against the converted
+schema); over answered requests: text_rate (a text answer, no call) and truncated_rate (max_tokens
+cut the call short: no call returned, the response flags `truncated`); mean and median latency; errors.
 The last stdout line is one JSON object.
 """
 
@@ -209,7 +210,8 @@ def ask(client, model: str, item: dict, tool_choice: str, max_tokens: int, paral
         fn = next((f for f in item["function"] if f["name"] == fname), item["function"][0])
         got_name = back[calls[0]["name"]]["name"] if calls[0]["name"] in back else calls[0]["name"]
         ok, reason = score_call(got_name, calls[0]["parsed"], fn, expected)
-    return {"latency": latency, "calls": calls, "text": msg.content, "parse_ok": parse_ok,
+    truncated = bool((resp.choices[0].model_extra or {}).get("truncated"))
+    return {"latency": latency, "calls": calls, "text": msg.content, "parse_ok": parse_ok, "truncated": truncated,
             "schema_ok": schema_ok, "correct": ok, "reason": reason}
 
 
@@ -222,9 +224,10 @@ def figures(records: list[dict]) -> dict:
     return {
         "n": len(records), "errors": len(records) - len(answered),
         "accuracy": frac(sum(r["correct"] for r in answered), len(records)),
-        "parse_valid": frac(sum(r["parse_ok"] for r in answered), len(answered)),
+        "parse_valid": frac(sum(r["parse_ok"] for r in with_calls), len(with_calls)),
         "schema_valid": frac(sum(r["schema_ok"] for r in with_calls), len(with_calls)),
-        "text_rate": frac(sum(not r["calls"] for r in answered), len(answered)),
+        "text_rate": frac(sum(not r["calls"] and not r["truncated"] for r in answered), len(answered)),
+        "truncated_rate": frac(sum(r["truncated"] for r in answered), len(answered)),
         "mean_latency_s": round(statistics.fmean(r["latency"] for r in answered), 3) if answered else None,
         "median_latency_s": round(statistics.median(r["latency"] for r in answered), 3) if answered else None,
     }
@@ -240,7 +243,8 @@ def machine() -> dict:
 
 
 def print_table(rows: dict[str, dict]) -> None:
-    cols = ["n", "accuracy", "parse_valid", "schema_valid", "text_rate", "mean_latency_s", "median_latency_s",
+    cols = ["n", "accuracy", "parse_valid", "schema_valid", "text_rate", "truncated_rate", "mean_latency_s",
+            "median_latency_s",
             "errors"]
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
     try:
