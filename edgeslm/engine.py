@@ -145,8 +145,10 @@ class ModelWorker:
         sampler = Sampler(p.temperature, p.top_p, p.seed)
         out = _Output(spec, self.envelope, p.stop, job.emit)
         constraint, finish, n, forced, t_first = job.constraint, "length", 0, 0, None
+        single_s, single_n = 0.0, 0  # time of the steps that sampled one token and forced none
         try:
             while n < p.max_tokens:
+                t_step = time.perf_counter()
                 if job.cancelled.is_set():
                     finish = "cancelled"
                     break
@@ -176,6 +178,8 @@ class ModelWorker:
                     if out.mode == "text" and spec.kind == "tools":
                         constraint = None  # decided for plain text: nothing left to constrain
                 b.decode(step)
+                if len(step) == 1:
+                    single_s, single_n = single_s + time.perf_counter() - t_step, single_n + 1
         finally:
             if job.constraint is not None:
                 job.constraint.close()
@@ -206,6 +210,7 @@ class ModelWorker:
                 "decode_s": t_end - (t_first or t_end),
                 "tokens_per_s": (n - 1) / (t_end - t_first) if t_first and n > 1 and t_end > t_first else 0.0,
                 "forced_tokens": forced,
+                "sampled_step_s": single_s / single_n if single_n else 0.0,
             },
         )
 
