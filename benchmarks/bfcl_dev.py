@@ -310,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="--threads for the started server")
     ap.add_argument("--out", type=Path, help="also write the result JSON here")
     ap.add_argument("--misses", type=Path, help="write wrong answers as JSONL (id, expected, got, reason)")
+    ap.add_argument("--chart", type=Path, default=Path("benchmarks/results/bfcl_dev.png"))
     args = ap.parse_args(argv)
     categories = [c.strip() for arg in args.categories for c in arg.split(",") if c.strip()]
     for c in categories:
@@ -343,6 +344,11 @@ def main(argv: list[str] | None = None) -> None:
               "categories": {c: rows[c] for c in categories}, "overall": rows["overall"]}
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+    from benchmarks._chart import bars
+
+    keys = ("accuracy", "parse_valid", "schema_valid", "text_rate", "truncated_rate")
+    bars(args.chart, f"BFCL dev, {args.model}, tool_choice={args.tool_choice}, parallel={args.parallel}",
+         list(rows), {k: [rows[c][k] or 0.0 for c in rows] for k in keys}, "fraction of questions")
     print(json.dumps(result), flush=True)
 
 

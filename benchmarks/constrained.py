@@ -16,11 +16,13 @@ import json
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import llama_cpp
 from llama_cpp.llama_grammar import LlamaGrammar
 from openai import OpenAI
 
+from benchmarks._chart import bars
 from benchmarks._server import running_server
 from benchmarks.bfcl_dev import DATA, to_openai_tool
 from edgeslm import device
@@ -88,6 +90,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--chart", type=Path, default=Path("benchmarks/results/constrained.png"))
     args = ap.parse_args()
     threads = args.threads or device.default_threads()
     settings = get_settings()
@@ -157,6 +160,9 @@ def main() -> None:
     for name, r in rows.items():
         print(f"{name:<18}{r['edgeslm_s']:>10.2f}{r['gbnf_s']:>9.2f}{r['latency_ratio']:>7.2f}{r['forced_share']:>8.0%}"
               f"{r['step_ms']:>9.2f}{r['free_step_ms']:>9.2f}{r['step_speed_ratio']:>7.2f}")
+    bars(args.chart, f"Tool-call latency, {entry.id}, {threads} threads (median of {args.runs})", list(rows),
+         {"edgeslm (llguidance)": [r["edgeslm_s"] for r in rows.values()],
+          "llama-cpp-python GBNF": [r["gbnf_s"] for r in rows.values()]}, "seconds, request to final JSON")
     print(json.dumps({"benchmark": "constrained", "machine": {"platform": platform.platform(), **device.describe()},
                       "model": entry.id, "threads": threads, "runs": args.runs, "shapes": rows}))
 

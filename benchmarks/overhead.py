@@ -13,10 +13,12 @@ import json
 import platform
 import statistics
 import time
+from pathlib import Path
 
 import llama_cpp
 from openai import OpenAI
 
+from benchmarks._chart import bars
 from benchmarks._server import running_server
 from edgeslm import device
 from edgeslm.config import get_settings
@@ -51,6 +53,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--chart", type=Path, default=Path("benchmarks/results/overhead.png"))
     args = ap.parse_args()
     threads = args.threads or device.default_threads()
     settings = get_settings()
@@ -78,6 +81,8 @@ def main() -> None:
     print(f"{'raw llama-cpp-python create_completion':<34}{raw_med:>24.1f}")
     print(f"{'edgeslm server (openai client, SSE)':<34}{srv_med:>24.1f}")
     print(f"{'ratio server / raw':<34}{srv_med / raw_med:>24.3f}")
+    bars(args.chart, f"Decode speed, {entry.id}, {threads} threads (median of {args.runs})", ["decode"],
+         {"raw llama-cpp-python": [raw_med], "edgeslm server": [srv_med]}, "tokens/s")
     print(json.dumps({
         "benchmark": "overhead", "machine": {"platform": platform.platform(), **device.describe()},
         "model": entry.id, "threads": threads, "tokens": args.tokens, "runs": args.runs,
