@@ -56,6 +56,8 @@ UNSUPPORTED = {
 
 def bfcl_schemas(every: int):
     out = {}
+    if not DATA.is_dir():  # ../shared/data is beside the checkout on CI and dev machines
+        return out
     for category in CATEGORIES:
         for item in load(DATA, category):
             for f in item["function"]:
@@ -101,6 +103,7 @@ def test_unsupported_keywords_are_named(worker, keyword):
     assert keyword in e.value.message
 
 
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"BFCL data not found at {DATA}")
 def test_every_bfcl_function_compiles(worker):
     schemas = bfcl_schemas(every=1)
     assert len(schemas) > 600
