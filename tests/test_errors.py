@@ -110,7 +110,7 @@ def test_health_answers_while_a_completion_decodes(server, client):
     done = threading.Event()
 
     def long_job():
-        client.chat.completions.create(model="default", messages=MSG, max_tokens=200, temperature=0)
+        client.chat.completions.create(model="default", messages=MSG, max_tokens=100, temperature=0)
         done.set()
 
     threading.Thread(target=long_job, daemon=True).start()
@@ -118,4 +118,4 @@ def test_health_answers_while_a_completion_decodes(server, client):
     t0 = time.time()
     assert httpx.get(server + "/health", timeout=5).status_code == 200
     assert time.time() - t0 < 1.0
-    assert done.wait(60)
+    assert done.wait(180)  # generous: a loaded 2-core machine decodes far slower than the ~2 s this takes
