@@ -18,18 +18,14 @@ import statistics
 import time
 from pathlib import Path
 
-import llama_cpp
 from llama_cpp.llama_grammar import LlamaGrammar
 from openai import OpenAI
 
 from benchmarks._chart import bars
+from benchmarks._raw import raw_default
 from benchmarks._server import running_server
 from benchmarks.bfcl_dev import DATA, to_openai_tool
 from edgeslm import device
-from edgeslm.config import get_settings
-from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import envelope_for
-from edgeslm.store.registry import Catalog
 from edgeslm.types import Message, ToolSpec
 
 
@@ -93,13 +89,7 @@ def main() -> None:
     ap.add_argument("--chart", type=Path, default=Path("benchmarks/results/constrained.png"))
     args = ap.parse_args()
     threads = args.threads or device.default_threads()
-    settings = get_settings()
-    cat = Catalog(settings)
-    entry = cat.get("default")
-    llm = llama_cpp.Llama(str(cat.ensure_local(entry)), n_ctx=settings.n_ctx, n_batch=settings.n_batch,
-                          n_threads=threads, n_threads_batch=threads, verbose=False)
-    env = envelope_for(entry.tool_format)
-    template = ChatTemplate(None, entry.chat_format, env, "<bos>")
+    entry, llm, env, template = raw_default(threads)
     rows = {}
     with running_server(threads=threads) as base:
         client = OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=300)

@@ -19,12 +19,9 @@ import llama_cpp
 from openai import OpenAI
 
 from benchmarks._chart import bars
+from benchmarks._raw import raw_default
 from benchmarks._server import running_server
 from edgeslm import device
-from edgeslm.config import get_settings
-from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import envelope_for
-from edgeslm.store.registry import Catalog
 from edgeslm.types import Message
 
 PROMPT = "Write a long story about a dragon who learns to cook."
@@ -56,14 +53,7 @@ def main() -> None:
     ap.add_argument("--chart", type=Path, default=Path("benchmarks/results/overhead.png"))
     args = ap.parse_args()
     threads = args.threads or device.default_threads()
-    settings = get_settings()
-    cat = Catalog(settings)
-    entry = cat.get("default")
-    path = cat.ensure_local(entry)
-
-    llm = llama_cpp.Llama(str(path), n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_threads=threads,
-                          n_threads_batch=threads, verbose=False)
-    template = ChatTemplate(None, entry.chat_format, envelope_for(entry.tool_format), "<bos>")
+    entry, llm, _, template = raw_default(threads)
     tokens = llm.tokenize(template.render([Message("user", PROMPT)], []).encode(), add_bos=False, special=True)
 
     raw, served = [], []
