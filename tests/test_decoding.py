@@ -1,6 +1,5 @@
 """Decoding pieces without a server: the call parser, schema bounds, grammars, templates."""
 
-import json
 
 import pytest
 
