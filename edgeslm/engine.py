@@ -8,6 +8,7 @@ streaming events. Knows nothing about HTTP: the serving layer turns events into 
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import json
 import logging
 import queue
@@ -25,7 +26,8 @@ from edgeslm.config import Settings
 from edgeslm.decoding import constraints
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import Bounds, CallParser, Envelope, envelope_for, new_call_id, validate_arguments
+from edgeslm.decoding.tools import (Bounds, CallParser, Envelope, digit_limits, envelope_for, new_call_id,
+                                   validate_arguments)
 from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, GrammarError, NotFound
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, Usage
@@ -83,17 +85,19 @@ class ModelWorker:
             )
         params.max_tokens = min(params.max_tokens, room)
         st = self.settings
-        bounds = (self.envelope, Bounds(st.max_string_chars, st.max_int_digits, st.max_fraction_digits),
-                  st.max_parallel_calls)
-        gbnf = constraints.gbnf_for(spec, *bounds) if self.settings.constraint_engine == "gbnf" else None
-        if gbnf is not None:
-            return Job(prompt, params, spec, constraints.GbnfConstraint(
-                self.backend, gbnf, params.temperature, params.top_p, params.seed), emit)
-        grammar = constraints.grammar_for(spec, *bounds)
+        limits = Bounds(st.max_string_chars, st.max_int_digits, st.max_fraction_digits)
+        if st.constraint_engine == "gbnf":
+            gbnf = constraints.gbnf_for(spec, self.envelope, limits, st.max_parallel_calls)
+            if gbnf is not None:
+                return Job(prompt, params, spec, constraints.GbnfConstraint(
+                    self.backend, gbnf, params.temperature, params.top_p, params.seed), emit)
+        limits = dataclasses.replace(limits, numbers_in_schema=False)
+        grammar = constraints.grammar_for(spec, self.envelope, limits, st.max_parallel_calls)
         constraint = None
         if grammar is not None:
+            schemas = [spec.schema] if spec.kind == "json" else [t.parameters for t in tools]
             try:
-                constraint = constraints.Constraint(self.tokenizer, grammar, self.backend.n_vocab)
+                constraint = constraints.Constraint(self.tokenizer, grammar, digit_limits(schemas, limits))
             except GrammarError as e:
                 e.param = e.param or ("response_format" if spec.kind == "json" else "tools")
                 raise

@@ -8,6 +8,8 @@ import pytest
 
 from benchmarks.bfcl_dev import CATEGORIES, DATA, load, to_openai_tool
 from edgeslm.config import Settings
+from edgeslm.decoding.constraints import Constraint, grammar_for
+from edgeslm.decoding.tools import Bounds, digit_limits
 from edgeslm.engine import Engine
 from edgeslm.errors import BackendError, GrammarError
 from edgeslm.types import Message, OutputSpec, SamplingParams, ToolSpec
@@ -93,7 +95,40 @@ def test_hard_cases_decode_and_validate(worker, name):
 def test_unbounded_numbers_stay_within_the_digit_bound(worker):
     g = call(worker, HARD["unbounded-number"])
     args = json.loads(g.tool_calls[0].arguments)
-    assert abs(args["days"]) < 10**9 and abs(args["x"]) < 10**9
+    assert abs(args["days"]) < 10**9 and isinstance(args["x"], (int, float))
+
+
+def _digit_mask_allows(c: Constraint, text: str) -> bool:
+    """Feed `text` token by token through the constraint; False as soon as its mask forbids one."""
+    tokens = c.vocab.ll.tokenize_str(text)
+    for t in tokens:
+        m = c.mask()
+        if m is not None and not (int(m[t // 32]) >> (t % 32)) & 1:
+            return False
+        c.consume(t)
+    return True
+
+
+FREE = Bounds(numbers_in_schema=False)  # numbers bounded by the digit mask alone, as the engine does
+
+
+def test_digit_bound_masks_long_runs_but_keeps_exponents(worker):
+    grammar = grammar_for(OutputSpec("json", schema={"type": "number"}), worker.envelope, FREE, 1)
+    limits = (4, 3, 2)
+    assert _digit_mask_allows(Constraint(worker.tokenizer, grammar, limits), "8.854e-12")
+    assert _digit_mask_allows(Constraint(worker.tokenizer, grammar, limits), "1234.567")
+    assert not _digit_mask_allows(Constraint(worker.tokenizer, grammar, limits), "12345")
+    assert not _digit_mask_allows(Constraint(worker.tokenizer, grammar, limits), "1.2345")
+    assert not _digit_mask_allows(Constraint(worker.tokenizer, grammar, limits), "1e123")
+    string = grammar_for(OutputSpec("json", schema={"type": "string"}), worker.envelope, FREE, 1)
+    assert _digit_mask_allows(Constraint(worker.tokenizer, string, limits), '"1234567890"')  # strings are free
+
+
+def test_schema_numbers_raise_the_digit_bound():
+    schema = {"type": "object", "properties": {"a": {"type": "integer", "maximum": 10**12},
+                                               "b": {"enum": [0.123456789, 1e-200]}, "minimum": {"type": "string"}}}
+    assert digit_limits([schema], Bounds(int_digits=9, fraction_digits=6)) == (13, 9, 3)
+    assert digit_limits([{"type": "number"}], Bounds(int_digits=5, fraction_digits=2)) == (5, 2, 3)
 
 
 @pytest.mark.parametrize("keyword", list(UNSUPPORTED))

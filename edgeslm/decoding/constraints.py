@@ -41,7 +41,23 @@ def _token_table(backend) -> list[bytes]:
     return out
 
 
-def build_tokenizer(backend, cache_dir: Path | None = None) -> llguidance.LLTokenizer:
+class Vocab:
+    """A model's llguidance tokenizer, its token bytes, and per-token masks for the digit bound."""
+
+    def __init__(self, ll: llguidance.LLTokenizer, table: list[bytes], n_vocab: int):
+        self.ll, self.table = ll, table
+        self.words = (max(ll.vocab_size, n_vocab) + 31) // 32
+        lead = np.zeros(self.words * 32, dtype=np.int32)  # digits each token starts with
+        for t, tok in enumerate(table):
+            n = len(tok) - len(tok.lstrip(b"0123456789"))
+            if n:
+                lead[t] = n
+        self.max_lead = int(lead.max())
+        # keep[k]: the bitmask of tokens that start with at most k digits (llguidance's bit layout)
+        self.keep = [np.packbits(lead <= k, bitorder="little").view(np.int32) for k in range(self.max_lead)]
+
+
+def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:
     """The llguidance tokenizer of a loaded model. Reading 262k token strings through ctypes takes
     ~2 s, so the table is cached on disk per model file (size + mtime + path)."""
     if not backend.capabilities.native_vocab:
@@ -72,10 +88,11 @@ def build_tokenizer(backend, cache_dir: Path | None = None) -> llguidance.LLToke
                      ends=np.cumsum([len(t) for t in table], dtype=np.int64))
             os.replace(tmp, cache)
     fptr = ctypes.cast(llama_cpp.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
-    return llguidance.LLTokenizer.from_llamacpp(
+    ll = llguidance.LLTokenizer.from_llamacpp(
         tokens=table, vocab_ptr=backend.native_vocab(), tokenize_fptr=fptr,
         eos_token=sorted(backend.eog_tokens), slices=None,
     )
+    return Vocab(ll, table, backend.n_vocab)
 
 
 def _lit(text: str) -> str:
@@ -128,18 +145,61 @@ def grammar_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int)
     return "\n".join(lines) + "\n"
 
 
+class DigitLimit:
+    """Bounds runs of digits in the JSON numbers of constrained output, token by token.
+
+    Small models run digits on ("days": 3000000000000000). Bounding numbers in the schema
+    (minimum/maximum) would also forbid exponents, so 8.854e-12 could not be written; instead the
+    output is scanned as it is decoded and, inside a number, tokens that would make the integer part,
+    the decimals or the exponent longer than its limit are masked out. Strings are never limited here."""
+
+    def __init__(self, limits: tuple[int, int, int]):
+        self.limits = limits
+        self.in_string = self.escaped = False
+        self.part, self.run = -1, 0  # part: -1 outside a number, 0 integer, 1 decimals, 2 exponent
+
+    def budget(self) -> int | None:
+        """How many more digits may follow now, or None when unlimited (inside a string)."""
+        if self.in_string:
+            return None
+        return self.limits[max(self.part, 0)] - self.run
+
+    def feed(self, data: bytes) -> None:
+        for c in data:
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif c == 0x5C:  # backslash
+                    self.escaped = True
+                elif c == 0x22:
+                    self.in_string = False
+            elif 0x30 <= c <= 0x39:
+                self.part, self.run = max(self.part, 0), self.run + 1
+            elif c == 0x2E and self.part == 0:  # "."
+                self.part, self.run = 1, 0
+            elif c in (0x65, 0x45) and self.part in (0, 1):  # "e" / "E"
+                self.part, self.run = 2, 0
+            elif c in (0x2B, 0x2D) and self.part == 2 and self.run == 0:  # exponent sign
+                pass
+            else:
+                self.in_string = c == 0x22
+                self.part, self.run = -1, 0
+
+
 class Constraint:
     """One request's grammar state: the token mask per step, forced tokens, and what was sampled."""
 
     samples = False  # the engine samples, with mask()
 
-    def __init__(self, tokenizer: llguidance.LLTokenizer, grammar: str, n_vocab: int):
-        self.matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+    def __init__(self, vocab: Vocab, grammar: str, digits: tuple[int, int, int] | None = None):
+        self.matcher = llguidance.LLMatcher(vocab.ll, grammar, log_level=0)
         if self.matcher.is_error():
             raise GrammarError(f"cannot build a grammar from this schema: {self.matcher.get_error()}")
+        self.vocab = vocab
+        self.digits = DigitLimit(digits) if digits else None
         # the kernel reads ceil(n_vocab/32) words; llguidance fills its own vocabulary's worth
-        self._words = (tokenizer.vocab_size + 31) // 32
-        self._mask = np.zeros(max(self._words, (n_vocab + 31) // 32), dtype=np.int32)
+        self._words = (vocab.ll.vocab_size + 31) // 32
+        self._mask = np.zeros(vocab.words, dtype=np.int32)
 
     def mask(self) -> np.ndarray | None:
         """The allowed-token bitmask for the next step (bit i = token i), or None if all are allowed."""
@@ -147,17 +207,29 @@ class Constraint:
         self.matcher.unsafe_compute_mask_ptr(m.ctypes.data, self._words * 4)
         if self.matcher.is_error():
             raise BackendError(f"grammar failed: {self.matcher.get_error()}")
+        budget = self.digits.budget() if self.digits else None
+        if budget is not None and budget < self.vocab.max_lead:
+            limited = m & self.vocab.keep[max(budget, 0)]
+            if limited.any():  # a number can always end after a digit; never leave nothing to sample
+                m[:] = limited
         return None if (m == -1).all() else m
+
+    def _advance(self, tokens: list[int]) -> None:
+        if self.digits:
+            for t in tokens:
+                self.digits.feed(self.vocab.table[t])
 
     def consume(self, token: int) -> None:
         if not self.matcher.consume_token(token):
             raise BackendError(f"sampled token {token} violates the grammar: {self.matcher.get_error()}")
+        self._advance([token])
 
     def forced(self, limit: int) -> list[int]:
         """Tokens the grammar allows no alternative to, consumed already; at most `limit`."""
         tokens = self.matcher.compute_ff_tokens()[: max(limit, 0)]
         if tokens and not self.matcher.consume_tokens(tokens):
             raise BackendError(f"forced tokens rejected by the grammar: {self.matcher.get_error()}")
+        self._advance(tokens)
         return tokens
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -129,6 +130,9 @@ class Bounds:
     max_chars: int = 1024
     int_digits: int = 9
     fraction_digits: int = 6
+    # llguidance bounds digits per token as it decodes (constraints.DigitLimit), which keeps exponents
+    # (8.854e-12) writable; GBNF can only bound them in the schema, by minimum/maximum/multipleOf
+    numbers_in_schema: bool = True
 
 
 def bounded(schema: dict, bounds: Bounds) -> dict:
@@ -151,7 +155,7 @@ def bounded(schema: dict, bounds: Bounds) -> dict:
         types = types if isinstance(types, list) else [types]
         if "string" in types and not {"maxLength", "enum", "const"} & node.keys():
             node["maxLength"] = min(bounds.max_chars, _FORMAT_CHARS.get(node.get("format"), bounds.max_chars))
-        if {"integer", "number"} & set(types) and not {"enum", "const"} & node.keys():
+        if bounds.numbers_in_schema and {"integer", "number"} & set(types) and not {"enum", "const"} & node.keys():
             if "minimum" not in node and "exclusiveMinimum" not in node:
                 node["minimum"] = -limit
             if "maximum" not in node and "exclusiveMaximum" not in node:
@@ -172,6 +176,37 @@ def bounded(schema: dict, bounds: Bounds) -> dict:
 
     walk(schema)
     return schema
+
+
+_NUMERIC_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "const", "enum", "default")
+
+
+def digit_limits(schemas: list, bounds: Bounds) -> tuple[int, int, int]:
+    """Most digits in a row for a number's integer part, decimals and exponent: the bounds, raised
+    where a number the schemas name (a minimum, an enum value...) needs more."""
+    lim = [bounds.int_digits, bounds.fraction_digits, 3]
+
+    def see(v: Any) -> None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return
+        m = re.fullmatch(r"-?(\d*)\.?(\d*)(?:[eE][-+]?(\d+))?", json.dumps(v))
+        if m:
+            for i, part in enumerate(m.groups()):
+                lim[i] = max(lim[i], len(part or ""))
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for x in node:
+                walk(x)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if k in _NUMERIC_KEYS:
+                    for x in v if isinstance(v, list) else [v]:
+                        see(x)
+                walk(v)
+
+    walk(schemas)
+    return lim[0], lim[1], lim[2]
 
 
 def validate_arguments(arguments: str, schema: dict) -> str | None:
