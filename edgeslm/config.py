@@ -50,12 +50,24 @@ class Settings(BaseSettings):
     max_fraction_digits: int = Field(
         6, ge=0, le=15, description="Decimals bound on JSON numbers whose schema sets no multipleOf."
     )
+    memory_budget: str | None = Field(
+        None, description="Memory the server may use, e.g. 6GB or 512MiB; a model whose memory plan exceeds it is "
+        "refused before loading. Default: the RAM available when the model loads.",
+    )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
 
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.home / "adapters"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
 
     @property
     def user_catalog(self) -> Path:

@@ -29,14 +29,43 @@ def default_threads() -> int:
     return free_cores()
 
 
-def describe() -> dict:
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpus() -> list[dict]:
+    """Accelerators torch can see (name, memory); empty without torch or without a GPU."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    out = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            out.append({"name": p.name, "memory": p.total_memory})
+    return out
+
+
+def describe(probe: bool = False) -> dict:
+    """This machine. `probe` adds what takes a moment to learn: free cores and accelerators."""
     vm = psutil.virtual_memory()
-    return {
+    facts = {
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "physical_cores": physical_cores(),
         "logical_cores": psutil.cpu_count(logical=True),
         "ram_total": vm.total,
         "ram_available": vm.available,
     }
+    if probe:
+        facts["free_cores"] = free_cores()
+        facts["gpus"] = gpus()
+    return facts

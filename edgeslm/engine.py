@@ -21,7 +21,7 @@ from typing import Callable
 import jsonschema
 
 from edgeslm import device
-from edgeslm.backends import open_backend
+from edgeslm.backends import memory, open_backend
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
 from edgeslm.decoding.sampler import Sampler
@@ -29,6 +29,7 @@ from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (Bounds, CallParser, Envelope, digit_limits, envelope_for, new_call_id,
                                    validate_arguments)
 from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, GrammarError, NotFound
+from edgeslm.store.adapters import Adapter
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, Usage
 
@@ -47,18 +48,24 @@ class Job:
     constraint: constraints.Constraint | None
     emit: Emit
     cancelled: threading.Event = field(default_factory=threading.Event)
+    fresh: bool = False  # drop the prefix cache first (cold-start measurements)
 
 
 class ModelWorker:
     """One resident model and the thread that runs its jobs one at a time, in arrival order."""
 
-    def __init__(self, entry: ModelEntry, settings: Settings, catalog: Catalog):
-        self.entry, self.settings = entry, settings
+    def __init__(self, entry: ModelEntry, settings: Settings, catalog: Catalog, adapters: list[Adapter] = ()):
+        """Load `entry`; `adapters` are applied to every request (per-request selection is the server's)."""
+        self.entry, self.settings, self.adapters = entry, settings, list(adapters)
         path = catalog.ensure_local(entry)
         self.threads = settings.threads or device.default_threads()
+        self.plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, model=entry.id,
+                                adapters=[a.gguf for a in self.adapters])
+        memory.check_fits(self.plan, memory.budget_of(settings.memory_budget))
         t0 = time.perf_counter()
+        kwargs = {"lora": [(a.gguf, 1.0) for a in self.adapters]} if self.adapters else {}
         self.backend = open_backend(path, entry.format, n_ctx=settings.n_ctx, n_threads=self.threads,
-                                    n_batch=settings.n_batch)
+                                    n_batch=settings.n_batch, **kwargs)
         self.envelope: Envelope = envelope_for(entry.tool_format)
         self.template = ChatTemplate(self.backend.metadata.get("tokenizer.chat_template"), entry.chat_format,
                                      self.envelope, self.backend.bos_text)
@@ -103,15 +110,18 @@ class ModelWorker:
                 raise
         return Job(prompt, params, spec, constraint, emit)
 
-    def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams) -> Generation:
-        """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify)."""
+    def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False) -> Generation:
+        """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify).
+        `fresh` evaluates the whole prompt, with nothing reused from the prefix cache."""
         done: queue.Queue = queue.Queue()
 
         def emit(ev: tuple) -> None:
             if ev[0] in ("done", "error"):
                 done.put(ev)
 
-        self.submit(self.prepare(messages, spec, params, emit))
+        job = self.prepare(messages, spec, params, emit)
+        job.fresh = fresh
+        self.submit(job)
         kind, value = done.get()
         if kind == "error":
             raise value
@@ -143,6 +153,8 @@ class ModelWorker:
 
     def _generate(self, job: Job) -> Generation:
         b, p, spec = self.backend, job.params, job.spec
+        if job.fresh:
+            b.reset()
         t0 = time.perf_counter()
         cached = b.prefill(job.prompt)
         t_prefill = time.perf_counter()

@@ -117,3 +117,19 @@ def test_templates_that_know_tools_get_them_natively():
     assert '<tool_call>\n{"name": "w", "arguments": {"city": "Oslo"}}\n</tool_call>' in out  # arguments as a dict
     assert "<|im_start|>tool\n3C<|im_end|>" in out
     assert out.endswith("<|im_start|>assistant\n")
+
+
+def test_digit_limit_tracks_number_parts_and_skips_strings():
+    from edgeslm.decoding.constraints import DigitLimit
+
+    d = DigitLimit((5, 3, 2))
+    d.feed(b'{"a1": 123')
+    assert d.budget() == 2  # integer part: 3 of 5
+    d.feed(b".4")
+    assert d.budget() == 2  # decimals: 1 of 3
+    d.feed(b"e-1")
+    assert d.budget() == 1  # exponent: 1 of 2 (the sign does not count)
+    d.feed(b', "b": "12345')
+    assert d.budget() is None  # inside a string nothing is limited
+    d.feed(b'6\\"7", "c": -')
+    assert d.budget() == 5  # the escaped quote did not end the string; a new number starts fresh

@@ -14,3 +14,12 @@ def open_backend(path: Path, fmt: str, **kwargs) -> Backend:
 
         return LlamaCppBackend(path, **kwargs)
     raise ValueError(f"no backend for format '{fmt}' (supported: gguf)")
+
+
+def build_features(fmt: str) -> str:
+    """What the inference library behind `fmt` was built with (SIMD, GPU offload...)."""
+    if fmt == "gguf":
+        from edgeslm.backends.llamacpp import build_features as llamacpp_features
+
+        return llamacpp_features()
+    return ""

@@ -39,6 +39,9 @@ class Backend(Protocol):
     def prefill(self, tokens: list[int]) -> int:
         """Evaluate `tokens` as the whole sequence; returns how many were reused from cache."""
 
+    def reset(self) -> None:
+        """Forget the evaluated sequence (empty KV cache)."""
+
     def decode(self, tokens: list[int]) -> None:
         """Append tokens to the sequence and evaluate them."""
 

@@ -17,10 +17,17 @@ from edgeslm.backends.base import Capabilities
 from edgeslm.errors import BackendError, GrammarError
 
 
+def build_features() -> str:
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(" |")
+    gpu = "GPU offload" if llama_cpp.llama_supports_gpu_offload() else "no GPU offload"
+    return f"llama.cpp (llama-cpp-python {llama_cpp.__version__}), {gpu}; {info}"
+
+
 class LlamaCppBackend:
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=False)
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512):
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512,
+                 lora: list[tuple[Path, float]] = ()):
         try:
             self.llm = llama_cpp.Llama(
                 str(path),
@@ -48,6 +55,18 @@ class LlamaCppBackend:
         bos = llama_cpp.llama_vocab_bos(self._vocab)
         self.bos_text = self.llm.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else ""
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self._loras = []
+        for lora_path, _ in lora:
+            handle = llama_cpp.llama_adapter_lora_init(self.llm.model, str(lora_path).encode())
+            if not handle:
+                self.close()
+                raise BackendError(f"llama.cpp could not load the LoRA {lora_path} on {path.name} "
+                                   "(wrong architecture or tensor shapes?)")
+            self._loras.append(handle)
+        if self._loras:
+            arr = (llama_cpp.llama_adapter_lora_p_ctypes * len(self._loras))(*self._loras)
+            scales = (ctypes.c_float * len(lora))(*[s for _, s in lora])
+            llama_cpp.llama_set_adapters_lora(self._ctx, arr, len(self._loras), scales)
 
     # ---- vocabulary ----------------------------------------------------------------------------
 
@@ -79,6 +98,10 @@ class LlamaCppBackend:
         self._seq = self._seq[:keep]
         self.decode(tokens[keep:])
         return keep
+
+    def reset(self) -> None:
+        llama_cpp.llama_memory_clear(self._mem, True)
+        self._seq = []
 
     def decode(self, tokens: list[int]) -> None:
         for i in range(0, len(tokens), self.n_batch):
@@ -123,4 +146,7 @@ class LlamaCppBackend:
         llama_cpp.llama_sampler_free(sampler)
 
     def close(self) -> None:
+        for handle in getattr(self, "_loras", []):
+            llama_cpp.llama_adapter_lora_free(handle)
+        self._loras = []
         self.llm.close()

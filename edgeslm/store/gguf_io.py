@@ -69,8 +69,22 @@ class _Cursor:
         raise InvalidRequest(f"{self.path}: unknown GGUF value type {vtype}", param="path")
 
 
+@dataclass
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    ggml_type: int
+    nbytes: int  # bytes in the file, padding to the next tensor included
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """Metadata of a GGUF file. Raises InvalidRequest for anything that is not a valid GGUF."""
+    return read_header(path)[0]
+
+
+def read_header(path: str | Path) -> tuple[dict[str, Any], list[TensorInfo]]:
+    """Metadata and tensor table of a GGUF file (no tensor data is read).
+    Raises InvalidRequest for anything that is not a valid GGUF."""
     path = Path(path)
     if not path.is_file():
         raise InvalidRequest(f"{path}: no such file", param="path")
@@ -95,9 +109,28 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
                 for _ in range(n_kv):
                     key = cur.string()
                     meta[key] = cur.value(cur.take("<I"))
+                infos = []
+                for _ in range(n_tensors):
+                    name, n_dims = cur.string(), cur.take("<I")
+                    if n_dims > 8:
+                        raise InvalidRequest(f"{path}: corrupt GGUF tensor table ({name}: {n_dims} dims)", param="path")
+                    shape = tuple(cur.take("<Q") for _ in range(n_dims))
+                    gtype = cur.take("<I")
+                    infos.append((cur.take("<Q"), name, shape, gtype))
             except struct.error:
                 raise InvalidRequest(f"{path}: truncated GGUF header", param="path") from None
-            return meta
+            align = int(meta.get("general.alignment", 32) or 32)
+            data_start = -(-cur.pos // align) * align
+            size = len(buf)
+            infos.sort()
+            ends = [o for o, *_ in infos[1:]] + [size - data_start]
+            tensors = []
+            for (offset, name, shape, gtype), end in zip(infos, ends):
+                if end < offset or data_start + end > size:
+                    raise InvalidRequest(f"{path}: truncated GGUF (tensor {name} lies past the end of the file)",
+                                         param="path")
+                tensors.append(TensorInfo(name, shape, gtype, end - offset))
+            return meta, tensors
 
 
 def summarize(meta: dict[str, Any]) -> dict[str, Any]:

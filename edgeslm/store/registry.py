@@ -137,6 +137,32 @@ class Catalog:
             )
         return entry
 
+    def entry_for(self, name: str) -> ModelEntry:
+        """A catalog id or alias, or else a GGUF file path (an entry for it, not saved in the catalog).
+        Raises NotFound (listing the known ids) or InvalidRequest for a file that is not a GGUF model."""
+        entry = self.find(name)
+        if entry is not None:
+            return entry
+        path = Path(name).expanduser()
+        if not (name.endswith(".gguf") or "/" in name or path.is_file()):
+            return self.get(name)
+        summary = gguf_io.summarize(gguf_io.read_metadata(path))  # rejects missing and non-GGUF files
+        if summary["type"] != "model":
+            raise InvalidRequest(f"{path}: GGUF type is '{summary['type']}', not a model", param="model")
+        like = next((e for e in self.entries if e.architecture == summary["architecture"]), None)
+        return ModelEntry(
+            id=re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).lower() or "model",
+            name=summary["name"] or path.stem,
+            architecture=summary["architecture"],
+            quantization=gguf_io.FILE_TYPES.get(summary["file_type"], str(summary["file_type"])),
+            license=summary["license"],
+            size_mb=round(path.stat().st_size / 1e6),
+            context_length=summary["context_length"],
+            chat_format=like.chat_format if like else "",
+            tool_format=like.tool_format if like else "hermes",
+            source=Source(kind="path", path=str(path.resolve())),
+        )
+
     # ---- files ---------------------------------------------------------------------------------
 
     def path_of(self, entry: ModelEntry) -> Path:

@@ -1,0 +1,147 @@
+"""The memory plan: what loading a GGUF model with llama.cpp will cost in resident memory, worked out
+from the file's header before anything is loaded, and the check that refuses a model that cannot fit.
+
+Owns the estimate. Terms, each named in the plan:
+- runtime:   this process's resident memory right now (interpreter, libraries, whatever it holds);
+- weights:   every tensor in the file (mmap'd, and all of it is read while decoding);
+- repack:    llama.cpp's CPU_REPACK copy of the Q4_0/Q4_K/IQ4_NL matrices (AVX2 builds repack them
+             into interleaved blocks and keep both);
+- kv_cache:  n_ctx cells x every layer's K and V rows in f16 (llama-cpp-python keeps a full-size
+             sliding-window cache, so SWA layers count in full);
+- compute:   the pages of the compute buffer a prompt actually touches: one ubatch's activations plus
+             its attention scores over the whole context (f32, no flash attention). llama.cpp reserves
+             far more (its worst case has one logits row per ubatch token: 514 MiB for Gemma 3's 262k
+             vocabulary) but decoding asks for the last row only, so those pages stay untouched;
+- output:    the logits row;
+- vocab:     llama.cpp's vocabulary and our grammar tokenizer (llguidance + the token table),
+             per vocabulary entry;
+- adapters:  LoRA files, loaded in full.
+VOCAB_BYTES and ACTIVATION_FLOATS are measured on this project's machines (Gemma 3 270M, see
+tests/test_qualify.py), not derived; the test holds the plan to +-15% of the measured peak RSS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+from edgeslm.errors import DoesNotFit, InvalidRequest
+from edgeslm.store.gguf_io import read_header
+
+VOCAB_BYTES = 680  # per vocabulary entry: ~180 in llama.cpp's vocab, ~500 in the llguidance tokenizer
+ACTIVATION_FLOATS = (8, 3)  # per ubatch token: n_embd x 8 + n_ff x 3 f32 activations live at once
+_REPACKED = {2, 12, 20}  # ggml types Q4_0, Q4_K, IQ4_NL
+MIB = 1 << 20
+
+
+@dataclass
+class MemoryPlan:
+    model: str
+    architecture: str
+    n_ctx: int
+    n_ubatch: int
+    terms: dict[str, int] = field(default_factory=dict)  # bytes
+    kv_bytes_per_token: int = 0
+    reserved_compute: int = 0  # what llama.cpp will reserve (virtual), for reference
+
+    @property
+    def total(self) -> int:
+        return sum(self.terms.values())
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{k} {v / MIB:.0f}" for k, v in self.terms.items() if v)
+        return f"{self.total / MIB:.0f} MiB ({parts} MiB)"
+
+
+def _hp(meta: dict, arch: str, key: str, default=None):
+    v = meta.get(f"{arch}.{key}", default)
+    return max(v) if isinstance(v, list) and v else v
+
+
+def _repacks() -> bool:
+    try:
+        import llama_cpp
+
+        info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    except Exception:  # no llama.cpp: nothing to repack
+        return False
+    return "REPACK = 1" in info and "AVX2 = 1" in info
+
+
+def plan(path: Path, *, n_ctx: int, n_batch: int = 512, adapters: list[Path] = (), model: str = "",
+         runtime: int | None = None) -> MemoryPlan:
+    """The memory plan of loading `path` with this context. Raises InvalidRequest for a bad GGUF."""
+    meta, tensors = read_header(path)
+    arch = meta.get("general.architecture", "unknown")
+    n_layer = int(_hp(meta, arch, "block_count", 0) or 0)
+    n_embd = int(_hp(meta, arch, "embedding_length", 0) or 0)
+    n_head = int(_hp(meta, arch, "attention.head_count", 1) or 1)
+    n_head_kv = int(_hp(meta, arch, "attention.head_count_kv", n_head) or n_head)
+    k_len = int(_hp(meta, arch, "attention.key_length", n_embd // n_head) or 0)
+    v_len = int(_hp(meta, arch, "attention.value_length", n_embd // n_head) or 0)
+    n_ff = int(_hp(meta, arch, "feed_forward_length", 4 * n_embd) or 0)
+    tokens = meta.get("tokenizer.ggml.tokens")
+    n_vocab = getattr(tokens, "length", None) or len(tokens or [])
+    cells = -(-n_ctx // 256) * 256
+    n_ubatch = min(n_batch, 512, n_ctx)
+    kv_per_token = n_layer * n_head_kv * (k_len + v_len) * 2
+    act = n_ubatch * (n_embd * ACTIVATION_FLOATS[0] + n_ff * ACTIVATION_FLOATS[1]) * 4
+    scores = n_ubatch * cells * n_head * 4
+    weights = sum(t.nbytes for t in tensors)
+    p = MemoryPlan(model or Path(path).name, arch, n_ctx, n_ubatch, kv_bytes_per_token=kv_per_token,
+                   reserved_compute=n_ubatch * n_vocab * 4 + act + scores)
+    p.terms = {
+        "runtime": psutil.Process().memory_info().rss if runtime is None else runtime,
+        "weights": weights,
+        "repack": sum(t.nbytes for t in tensors if t.ggml_type in _REPACKED and t.name != "token_embd.weight")
+        if _repacks() else 0,
+        "kv_cache": cells * kv_per_token,
+        "compute": act + scores,
+        "output": n_vocab * 4,
+        "vocab": n_vocab * VOCAB_BYTES,
+        "adapters": sum(Path(a).stat().st_size for a in adapters),
+    }
+    return p
+
+
+def parse_size(text: str) -> int:
+    """'6GB', '512MiB', '0.5G', '2048' (MiB) -> bytes. Raises ValueError naming the accepted forms."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text or "")
+    if not m:
+        raise ValueError(f"invalid size '{text}'; use a number with a unit, e.g. 512MiB, 6GB, 0.5G")
+    value, unit = float(m.group(1)), m.group(2).upper()
+    scale = {"": MIB, "K": 1 << 10, "M": MIB, "G": 1 << 30, "T": 1 << 40}[unit]
+    return int(value * scale)
+
+
+def default_budget() -> int:
+    """Memory a model may use when no budget is given: what the machine has available now."""
+    return psutil.virtual_memory().available + psutil.Process().memory_info().rss
+
+
+def budget_of(text: str | None) -> int:
+    """The budget a setting names, or the default; a bad size is an InvalidRequest naming the forms."""
+    if text is None:
+        return default_budget()
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise InvalidRequest(str(e), param="memory_budget") from None
+
+
+def check_fits(p: MemoryPlan, budget: int) -> None:
+    """Refuse, before loading, a plan that does not fit `budget` bytes; the message has the numbers."""
+    if p.total > budget:
+        raise DoesNotFit(
+            f"'{p.model}' needs about {p.describe()} at n_ctx {p.n_ctx}, but the memory budget is "
+            f"{budget / MIB:.0f} MiB; lower --n-ctx (KV cache {p.kv_bytes_per_token * 1024 / MIB:.1f} MiB per 1k "
+            f"tokens), pick a smaller quantization, or raise --memory-budget",
+            param="memory_budget", code="does_not_fit",
+        )

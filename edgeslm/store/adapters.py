@@ -1,0 +1,81 @@
+"""The adapter store: per-task LoRA adapters under EDGESLM_HOME/adapters/<base-id>/<task>/.
+
+Each adapter directory holds `manifest.json` (base id and sha256, architecture, rank, alpha, target
+modules, source, creation time...) and `adapter.gguf` (the LoRA as llama.cpp loads it). Owns lookup
+and the checks that keep an adapter on the base it was made for. Knows nothing about loading.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeslm.errors import InvalidRequest, NotFound
+
+TASK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+GGUF_NAME = "adapter.gguf"
+
+
+@dataclass(frozen=True)
+class Adapter:
+    base: str
+    task: str
+    dir: Path
+    manifest: dict
+
+    @property
+    def gguf(self) -> Path:
+        return self.dir / GGUF_NAME
+
+
+def check_task(task: str) -> str:
+    if not TASK_RE.match(task or ""):
+        raise InvalidRequest(
+            f"invalid adapter task name '{task}': use lowercase letters, digits, '_' and '-' "
+            f"(starting with a letter or digit, at most 64)", param="adapter")
+    return task
+
+
+class AdapterStore:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def tasks(self, base: str) -> list[str]:
+        d = self.root / base
+        return sorted(p.name for p in d.iterdir() if (p / "manifest.json").is_file()) if d.is_dir() else []
+
+    def bases_with(self, task: str) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / task / "manifest.json").is_file())
+
+    def get(self, base_id: str, task: str, base_sha256: str = "") -> Adapter:
+        """The adapter for `task` on `base_id`; refuses one made for another base."""
+        check_task(task)
+        d = self.root / base_id / task
+        if not (d / "manifest.json").is_file():
+            others = self.bases_with(task)
+            if others:
+                raise InvalidRequest(
+                    f"adapter '{task}' was made for base {', '.join(others)}, not '{base_id}'", param="adapter",
+                    code="adapter_base_mismatch")
+            have = self.tasks(base_id)
+            raise NotFound(f"no adapter '{task}' for '{base_id}'; "
+                           + (f"its adapters: {', '.join(have)}" if have else "it has no adapters yet"),
+                           param="adapter", code="adapter_not_found")
+        try:
+            manifest = json.loads((d / "manifest.json").read_text())
+        except (OSError, ValueError) as e:
+            raise InvalidRequest(f"{d / 'manifest.json'}: unreadable manifest ({e})", param="adapter") from None
+        if manifest.get("base_id", base_id) != base_id or (
+                base_sha256 and manifest.get("base_sha256") and manifest["base_sha256"] != base_sha256):
+            raise InvalidRequest(
+                f"adapter '{task}' was made for base {manifest.get('base_id')} "
+                f"(sha256 {str(manifest.get('base_sha256'))[:12]}...), not this '{base_id}' "
+                f"(sha256 {base_sha256[:12]}...)", param="adapter", code="adapter_base_mismatch")
+        adapter = Adapter(base_id, task, d, manifest)
+        if not adapter.gguf.is_file():
+            raise NotFound(f"adapter '{task}' of '{base_id}' has no {GGUF_NAME}", param="adapter")
+        return adapter
