@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
 
 import psutil
 
@@ -40,17 +42,26 @@ def cpu_name() -> str:
 
 
 def gpus() -> list[dict]:
-    """Accelerators torch can see (name, memory); empty without torch or without a GPU."""
+    """Accelerators (name, memory in bytes), from torch when it is installed, else from nvidia-smi;
+    empty when there are none."""
     try:
         import torch
+
+        if torch.cuda.is_available():
+            return [{"name": torch.cuda.get_device_properties(i).name,
+                     "memory": torch.cuda.get_device_properties(i).total_memory}
+                    for i in range(torch.cuda.device_count())]
     except ImportError:
-        return []
-    out = []
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            p = torch.cuda.get_device_properties(i)
-            out.append({"name": p.name, "memory": p.total_memory})
-    return out
+        pass
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return []
+        rows = [line.rsplit(",", 1) for line in out.strip().splitlines() if "," in line]
+        return [{"name": name.strip(), "memory": int(float(mib)) << 20} for name, mib in rows]
+    return []
 
 
 def describe(probe: bool = False) -> dict:

@@ -136,7 +136,8 @@ class Profiler:
                 "ms_per_token_p90": _p90(per_token), "completion_tokens": n, "noise": _spread(tps), "runs_tps": tps}
 
     def tools(self) -> dict:
-        """Cold and warm time to first token on the tool prompt, then warm constrained tool calls."""
+        """Cold and warm time to first token on the tool prompt (tool_choice auto), then warm
+        constrained tool calls (tool_choice required: the grammar decides the whole answer)."""
         spec = OutputSpec("tools", AGENT_TOOLS, "auto", parallel=False)
         params = SamplingParams(max_tokens=128, temperature=0)
 
@@ -154,6 +155,7 @@ class Profiler:
             g, _ = ask(_QUESTIONS[(i + 1) % len(_QUESTIONS)], fresh=False)
             warm.append(g.timings["ttft_s"])
         self.step("constrained tool calls")
+        spec = OutputSpec("tools", AGENT_TOOLS, "required", parallel=False)  # a call, every time
         wall, forced, tokens, calls, valid = [], [], [], 0, 0
         for i in range(self.runs):
             g, s = ask(_QUESTIONS[i % len(_QUESTIONS)], fresh=False)

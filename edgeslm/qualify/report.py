@@ -133,8 +133,13 @@ def chart(report: dict, path: Path) -> Path | None:
             ax[2].bar(["plan"], [v / MIB], bottom=bottom, label=k)
             bottom += v / MIB
     ax[2].bar(["peak RSS"], [mem["peak_rss"] / MIB], color="black")
-    ax[2].axhline(mem["budget"] / MIB, color="red", linestyle="--", label="budget")
-    ax[2].set_ylim(0, max(bottom, mem["peak_rss"] / MIB) * 1.6)
+    top = max(bottom, mem["peak_rss"] / MIB) * 1.6
+    if mem["budget"] / MIB <= top:
+        ax[2].axhline(mem["budget"] / MIB, color="red", linestyle="--", label="budget")
+    else:  # a budget far above the model would flatten the bars: say it instead of drawing it
+        ax[2].annotate(f"budget {mem['budget'] / MIB:,.0f} MiB ↑", (0.98, 0.97), xycoords="axes fraction",
+                       ha="right", va="top", color="red")
+    ax[2].set_ylim(0, top)
     ax[2].set_ylabel("MiB")
     ax[2].legend(fontsize=7, loc="upper left", ncol=2)
     ax[2].set_title(f"Memory (budget {mem['budget'] / MIB / 1024:.1f} GiB)")
