@@ -44,6 +44,10 @@ class Settings(BaseSettings):
         description="Grammar engine: llguidance (token masks, forced tokens) or llama.cpp's GBNF sampler "
         "(for comparison; auto/none tool choice always use llguidance).",
     )
+    fast_forward: bool = Field(
+        True, description="Feed the tokens a grammar forces as one batch, without sampling (off: sample "
+        "every token, for comparison).",
+    )
     max_int_digits: int = Field(
         9, ge=1, le=18, description="Digit bound on JSON numbers whose schema sets no minimum/maximum."
     )

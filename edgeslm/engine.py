@@ -181,7 +181,8 @@ class ModelWorker:
                 if constraint is not None:
                     constraint.consume(token)
                     # tokens the grammar forces go in with this one, as a batch, without sampling
-                    step += constraint.forced(p.max_tokens - n - 1)
+                    if self.settings.fast_forward:
+                        step += constraint.forced(p.max_tokens - n - 1)
                 if any(out.feed(b.piece(t)) for t in step):
                     n += len(step)
                     finish = "stop"
