@@ -233,3 +233,64 @@ def test_history_lists_and_compares_two_runs(env, two_reports):
 
 def test_profiles_come_from_the_store_catalog_too(home):
     assert {"interactive-agent", "background-agent"} <= set(profiles(Settings(home=home)))
+
+
+# ---- with an adapter ----------------------------------------------------------------------------------
+
+def write_lora(path: Path, rank: int = 8, seed: int = 0) -> None:
+    """A LoRA GGUF on Gemma 3 270M's attn_q with random weights: enough to measure what an adapter
+    costs in latency and memory (its quality is issue 5's parity test, with a trained adapter)."""
+    import gguf
+    import numpy as np
+
+    w = gguf.GGUFWriter(str(path), "gemma3")
+    w.add_type(gguf.GGUFType.ADAPTER)
+    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 2.0 * rank)
+    rng = np.random.default_rng(seed)
+    for i in range(18):
+        w.add_tensor(f"blk.{i}.attn_q.weight.lora_a", (rng.standard_normal((rank, 640)) * 0.05).astype(np.float32))
+        w.add_tensor(f"blk.{i}.attn_q.weight.lora_b", (rng.standard_normal((1024, rank)) * 0.05).astype(np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(home, default_path):
+    entry = Catalog(Settings(home=home)).get("default")
+    d = home / "adapters" / entry.id / "tiny"
+    d.mkdir(parents=True, exist_ok=True)
+    write_lora(d / "adapter.gguf")
+    (d / "manifest.json").write_text(json.dumps({
+        "base_id": entry.id, "base_sha256": entry.sha256, "architecture": "gemma3", "rank": 8, "alpha": 16,
+        "target_modules": ["q_proj"], "source": "test fixture (random weights)"}))
+    return d / "adapter.gguf"
+
+
+def test_the_adapter_changes_the_logits(default_path, tiny_adapter):
+    import numpy as np
+
+    from edgeslm.backends import open_backend
+
+    def logits(lora):
+        b = open_backend(Path(default_path), "gguf", n_ctx=512, n_threads=2, lora=lora)
+        b.prefill(b.tokenize("The capital of France is", add_bos=True))
+        out = np.array(b.logits(), copy=True)
+        b.close()
+        return out
+
+    base, adapted = logits([]), logits([(tiny_adapter, 1.0)])
+    assert np.abs(base - adapted).max() > 1e-2
+    assert np.array_equal(base, logits([]))  # without it the base logits come back exactly
+
+
+def test_qualify_with_an_adapter(env, tiny_adapter):
+    r = cli(env, "qualify", "default", "--adapter", "tiny", "--runs", "2", "--n-ctx", "2048", "--threads", "2",
+            "--json", "--profile", "background-agent")
+    assert r.returncode in (0, 1), r.stderr[-3000:]
+    report = json.loads(r.stdout)
+    assert report["adapter"]["task"] == "tiny"
+    assert report["memory"]["plan"]["terms"]["adapters"] == tiny_adapter.stat().st_size
+    assert report["measured"]["tools"]["calls_made"] == 2  # tool_choice required: a call each run
