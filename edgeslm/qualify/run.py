@@ -19,7 +19,10 @@ from edgeslm.store.adapters import AdapterStore
 from edgeslm.store.registry import Catalog, _shipped_catalog
 
 SCHEMA = "edgeslm.qualify/1"
-NOISE_FLOOR = 0.05  # timings on a shared machine never agree better than this between runs
+# The spread within one run understates the drift between runs: two back-to-back qualifications on
+# this project's 2-core machine agreed within 4% on TTFT but differed by 10% on decode speed (each run
+# itself within 3%). So a timing's stated noise is never below this.
+NOISE_FLOOR = 0.15
 MEMORY_NOISE = 0.03
 
 
