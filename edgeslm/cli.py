@@ -99,6 +99,8 @@ def qualify(
     memory_budget: Optional[str] = typer.Option(None, help="Memory the model may use, e.g. 6GB (default: RAM available now)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of tables."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Also write the report's JSON and PNG into this folder."),
+    plan_only: bool = typer.Option(False, "--plan", help="Print the memory plan as JSON and whether it fits the "
+                                   "budget, without loading the model (exit 1 when it does not fit)."),
     history: bool = typer.Option(False, "--history", help="List past reports (with --compare: compare two)."),
     compare: Optional[tuple[str, str]] = typer.Option(None, help="Two reports (names from --history) to compare."),
     runs: int = typer.Option(5, min=2, help="Repeats per measurement (medians and spreads over these)."),
@@ -117,6 +119,9 @@ def qualify(
     if model is None:
         _fail("missing MODEL: a catalog id or alias (e.g. default), or a GGUF path")
     _check_budget(memory_budget)
+    if plan_only:
+        _print_plan(settings, model, adapter)
+        return
     from edgeslm.qualify.run import qualify as run_qualify
 
     try:
@@ -142,6 +147,24 @@ def qualify(
             out.print(table)
         out.print(f"report: {paths[0]} (+ .png)" + (f", {paths[1]}" if len(paths) > 1 else ""), highlight=False)
     if report["verdict"]["overall"] != "pass":
+        raise typer.Exit(1)
+
+
+def _print_plan(settings: Settings, model: str, adapter: Optional[str]) -> None:
+    from edgeslm.backends import memory
+    from edgeslm.store.adapters import AdapterStore
+
+    try:
+        cat = Catalog(settings)
+        entry = cat.entry_for(model)
+        path = cat.ensure_local(entry)
+        adapters = [AdapterStore(settings.adapters_dir).get(entry.id, adapter, entry.sha256).gguf] if adapter else []
+        plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, model=entry.id, adapters=adapters)
+        budget = memory.budget_of(settings.memory_budget)
+    except EdgeError as e:
+        _fail(e.message)
+    print(json.dumps({**plan.to_json(), "budget": budget, "fits": plan.total <= budget}, indent=2))
+    if plan.total > budget:
         raise typer.Exit(1)
 
 

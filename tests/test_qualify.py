@@ -294,3 +294,13 @@ def test_qualify_with_an_adapter(env, tiny_adapter):
     assert report["adapter"]["task"] == "tiny"
     assert report["memory"]["plan"]["terms"]["adapters"] == tiny_adapter.stat().st_size
     assert report["measured"]["tools"]["calls_made"] == 2  # tool_choice required: a call each run
+
+
+def test_plan_only_prints_json_without_loading(env):
+    r = cli(env, "qualify", "default", "--plan", "--n-ctx", "2048", timeout=60)
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)
+    assert p["fits"] is True and p["kv_bytes_per_token"] == 18 * 1024 and p["terms"]["kv_cache"] == 2048 * 18 * 1024
+    assert p["total"] == sum(p["terms"].values())
+    r = cli(env, "qualify", "default", "--plan", "--memory-budget", "300MiB", timeout=60)
+    assert r.returncode == 1 and json.loads(r.stdout)["fits"] is False
