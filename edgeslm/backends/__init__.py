@@ -23,3 +23,13 @@ def build_features(fmt: str) -> str:
 
         return llamacpp_features()
     return ""
+
+
+def check_adapter(fmt: str, base: Path, adapter: Path) -> None:
+    """Load `adapter` onto `base` with the backend that serves `fmt`; raises BackendError if it refuses."""
+    if fmt == "gguf":
+        from edgeslm.backends.llamacpp import check_lora
+
+        check_lora(base, adapter)
+        return
+    raise ValueError(f"no backend for format '{fmt}' (supported: gguf)")

@@ -23,6 +23,25 @@ def build_features() -> str:
     return f"llama.cpp (llama-cpp-python {llama_cpp.__version__}), {gpu}; {info}"
 
 
+def check_lora(base: Path, lora: Path) -> None:
+    """Load `lora` onto `base` the way serving will (llama_adapter_lora_init); BackendError if refused."""
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    params = llama_cpp.llama_model_default_params()
+    with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor it loads
+        model = llama_cpp.llama_model_load_from_file(str(base).encode(), params)
+    if not model:
+        raise BackendError(f"llama.cpp could not load the base {base}")
+    try:
+        with suppress_stdout_stderr(disable=False):
+            handle = llama_cpp.llama_adapter_lora_init(model, str(lora).encode())
+        if not handle:
+            raise BackendError(f"llama.cpp refused the converted LoRA {lora.name} on {base.name}")
+        llama_cpp.llama_adapter_lora_free(handle)
+    finally:
+        llama_cpp.llama_model_free(model)
+
+
 class LlamaCppBackend:
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=False)
 

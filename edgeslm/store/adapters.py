@@ -7,10 +7,13 @@ and the checks that keep an adapter on the base it was made for. Knows nothing a
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from edgeslm.errors import InvalidRequest, NotFound
 
@@ -79,3 +82,60 @@ class AdapterStore:
         if not adapter.gguf.is_file():
             raise NotFound(f"adapter '{task}' of '{base_id}' has no {GGUF_NAME}", param="adapter")
         return adapter
+
+    # ---- changes ---------------------------------------------------------------------------------
+
+    def add(self, base_id: str, base_sha256: str, base_gguf: Path, task: str, peft_dir: Path,
+            verify: Callable[[Path, Path], None] | None = None) -> Adapter:
+        """Import a PEFT LoRA as `task` of `base_id`: convert it to GGUF, keep the PEFT files, write the
+        manifest. `verify(base_gguf, adapter_gguf)` may refuse the result before it becomes visible."""
+        from edgeslm.store.lora_gguf import convert
+
+        check_task(task)
+        peft_dir = Path(peft_dir).expanduser()
+        final = self.root / base_id / task
+        if (final / "manifest.json").is_file():
+            raise InvalidRequest(f"'{base_id}' already has an adapter '{task}'; remove it first "
+                                 f"(edgeslm adapters rm {base_id} {task})", param="task")
+        stage = self.root / base_id / f".{task}.staging"
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir(parents=True)
+        try:
+            info = convert(peft_dir, base_gguf, stage / GGUF_NAME)
+            if verify is not None:
+                verify(base_gguf, stage / GGUF_NAME)
+            shutil.copytree(peft_dir, stage / "peft")
+            training = peft_dir / "edgeslm_training.json"  # written by `edgeslm finetune`, when trained here
+            manifest = {
+                "base_id": base_id, "base_sha256": base_sha256, "architecture": info.architecture,
+                "task": task, "rank": info.rank, "alpha": info.alpha, "target_modules": info.target_modules,
+                "tensors": info.tensors, "peft_base_model": info.base_model, "source": str(peft_dir.resolve()),
+                "training": json.loads(training.read_text()) if training.is_file() else None,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+            (stage / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            if final.exists():
+                shutil.rmtree(final)
+            stage.rename(final)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        return Adapter(base_id, task, final, manifest)
+
+    def remove(self, base_id: str, task: str) -> None:
+        check_task(task)
+        d = self.root / base_id / task
+        if not d.is_dir():
+            raise NotFound(f"no adapter '{task}' for '{base_id}'", param="task", code="adapter_not_found")
+        shutil.rmtree(d)
+
+    def all(self) -> list[Adapter]:
+        out = []
+        if self.root.is_dir():
+            for base in sorted(p for p in self.root.iterdir() if p.is_dir()):
+                for task in self.tasks(base.name):
+                    try:
+                        manifest = json.loads((base / task / "manifest.json").read_text())
+                    except (OSError, ValueError):
+                        manifest = {}
+                    out.append(Adapter(base.name, task, base / task, manifest))
+        return out

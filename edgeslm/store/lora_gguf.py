@@ -1,0 +1,122 @@
+"""PEFT LoRA -> GGUF LoRA, our own small writer on the `gguf` package.
+
+Reads a PEFT adapter directory (adapter_config.json + adapter_model.safetensors), maps every
+`lora_A`/`lora_B` pair to the base model's GGUF tensor (`blk.N.attn_q.weight.lora_a|lora_b`, names
+from gguf's tensor-name map for the base architecture), checks each shape against the base's tensor
+table, and writes general.type=adapter, adapter.type=lora, adapter.lora.alpha. Owns the conversion and
+its refusals; knows nothing about the store layout or about loading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeslm.errors import InvalidRequest
+from edgeslm.store.gguf_io import read_header
+
+_PAIR = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.[^.]+)?\.weight$")
+
+
+@dataclass(frozen=True)
+class LoraInfo:
+    architecture: str
+    rank: int
+    alpha: float
+    target_modules: list[str]
+    tensors: int  # lora_a/lora_b pairs written
+    base_model: str  # what PEFT recorded as its base
+
+
+def read_peft(peft_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """The adapter config and tensors of a PEFT directory; refuses what is not a plain LoRA."""
+    from safetensors.numpy import load_file
+
+    cfg_path = peft_dir / "adapter_config.json"
+    weights = peft_dir / "adapter_model.safetensors"
+    if not cfg_path.is_file() or not weights.is_file():
+        raise InvalidRequest(f"{peft_dir}: not a PEFT adapter directory (needs adapter_config.json and "
+                             "adapter_model.safetensors)", param="path")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except ValueError as e:
+        raise InvalidRequest(f"{cfg_path}: not JSON ({e})", param="path") from None
+    kind = str(cfg.get("peft_type", "")).upper()
+    if kind != "LORA":
+        raise InvalidRequest(f"{peft_dir}: PEFT type '{cfg.get('peft_type')}' is not supported; only LORA is",
+                             param="path")
+    for flag in ("use_dora", "use_rslora"):
+        if cfg.get(flag):
+            raise InvalidRequest(f"{peft_dir}: {flag}=true is not supported (llama.cpp applies plain LoRA)",
+                                 param="path")
+    if cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
+        raise InvalidRequest(f"{peft_dir}: per-module rank_pattern/alpha_pattern is not supported", param="path")
+    try:
+        tensors = load_file(str(weights))
+    except Exception as e:  # safetensors raises its own error types for damaged files
+        raise InvalidRequest(f"{weights}: unreadable safetensors ({e})", param="path") from None
+    return cfg, tensors
+
+
+def convert(peft_dir: Path, base_gguf: Path, out: Path) -> LoraInfo:
+    """Write the GGUF LoRA of `peft_dir` for `base_gguf` to `out` (atomically). Refuses an adapter whose
+    modules or shapes do not match the base, naming the first mismatch."""
+    import gguf
+
+    cfg, tensors = read_peft(peft_dir)
+    meta, base_tensors = read_header(base_gguf)
+    arch = meta.get("general.architecture", "")
+    by_name = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}
+    if arch not in by_name:
+        raise InvalidRequest(f"base architecture '{arch}' is not known to the gguf package", param="base")
+    n_blocks = int(meta.get(f"{arch}.block_count", 0) or 0)
+    names = gguf.get_tensor_name_map(by_name[arch], n_blocks)
+    shapes = {t.name: t.shape for t in base_tensors}
+    pairs: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in tensors.items():
+        m = _PAIR.match(key)
+        if not m:
+            raise InvalidRequest(f"{peft_dir}: tensor '{key}' is not a LoRA A/B weight (modules_to_save and "
+                                 "bias training are not supported)", param="path")
+        target = names.get_name(m["module"] + ".weight", try_suffixes=(".weight",))
+        if target is None or target not in shapes:
+            raise InvalidRequest(f"{peft_dir}: module '{m['module']}' has no tensor in the {arch} base "
+                                 f"'{base_gguf.name}' (an adapter for another architecture?)", param="base")
+        pairs.setdefault(target, {})[m["ab"]] = value
+    if not pairs:
+        raise InvalidRequest(f"{peft_dir}: the adapter holds no LoRA tensors", param="path")
+    rank = int(cfg.get("r", 0) or 0)
+    for target, ab in pairs.items():
+        if set(ab) != {"A", "B"}:
+            raise InvalidRequest(f"{peft_dir}: {target} has lora_{next(iter(ab))} without its pair", param="path")
+        n_in, n_out = shapes[target][0], shapes[target][1]
+        a, b = ab["A"], ab["B"]
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != n_in or b.shape[0] != n_out or a.shape[0] != b.shape[1]:
+            raise InvalidRequest(
+                f"{peft_dir}: shapes of {target} do not fit the base: lora_A {tuple(a.shape)}, lora_B "
+                f"{tuple(b.shape)}, base weight {n_out}x{n_in} (out x in)", param="base")
+        rank = rank or a.shape[0]
+    alpha = float(cfg.get("lora_alpha", rank) or rank)
+    tmp = out.with_name(out.name + ".part")
+    w = gguf.GGUFWriter(str(tmp), arch)
+    w.add_type(gguf.GGUFType.ADAPTER)
+    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    for target in sorted(pairs):
+        w.add_tensor(target + ".lora_a", np.ascontiguousarray(pairs[target]["A"], dtype=np.float32))
+        w.add_tensor(target + ".lora_b", np.ascontiguousarray(pairs[target]["B"], dtype=np.float32))
+    try:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+    finally:
+        w.close()
+    os.replace(tmp, out)
+    targets = cfg.get("target_modules") or sorted({t.split(".")[2] for t in pairs})
+    return LoraInfo(arch, rank, alpha, list(targets) if not isinstance(targets, str) else [targets], len(pairs),
+                    str(cfg.get("base_model_name_or_path", "")))
