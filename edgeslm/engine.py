@@ -28,8 +28,8 @@ from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (Bounds, CallParser, Envelope, digit_limits, envelope_for, new_call_id,
                                    validate_arguments)
-from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, GrammarError, NotFound
-from edgeslm.store.adapters import Adapter
+from edgeslm.errors import BackendError, Busy, ContextTooLong, EdgeError, GrammarError, InvalidRequest, NotFound
+from edgeslm.store.adapters import Adapter, AdapterStore
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, Usage
 
@@ -49,6 +49,7 @@ class Job:
     emit: Emit
     cancelled: threading.Event = field(default_factory=threading.Event)
     fresh: bool = False  # drop the prefix cache first (cold-start measurements)
+    adapters: list[Adapter] = field(default_factory=list)
 
 
 class ModelWorker:
@@ -63,9 +64,8 @@ class ModelWorker:
                                 adapters=[a.gguf for a in self.adapters])
         memory.check_fits(self.plan, memory.budget_of(settings.memory_budget))
         t0 = time.perf_counter()
-        kwargs = {"lora": [(a.gguf, 1.0) for a in self.adapters]} if self.adapters else {}
         self.backend = open_backend(path, entry.format, n_ctx=settings.n_ctx, n_threads=self.threads,
-                                    n_batch=settings.n_batch, **kwargs)
+                                    n_batch=settings.n_batch)
         self.envelope: Envelope = envelope_for(entry.tool_format)
         self.template = ChatTemplate(self.backend.metadata.get("tokenizer.chat_template"), entry.chat_format,
                                      self.envelope, self.backend.bos_text)
@@ -78,7 +78,15 @@ class ModelWorker:
 
     # ---- preparation: everything that can fail because of the request happens here ------------
 
-    def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit) -> Job:
+    def adapter(self, task: str) -> Adapter:
+        """A task adapter of this model, looked up in the store now (adapters added while serving work)."""
+        if not self.backend.capabilities.lora:
+            raise InvalidRequest(f"the backend of '{self.entry.id}' cannot apply adapters", param="adapter")
+        return AdapterStore(self.settings.adapters_dir).get(self.entry.id, task, self.entry.sha256)
+
+    def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
+                adapter: str | None = None) -> Job:
+        adapters = [self.adapter(adapter)] if adapter else self.adapters
         tools = spec.tools if spec.kind == "tools" else []
         text = self.template.render(messages, tools)
         add_bos = self.backend.add_bos and not (self.backend.bos_text and text.startswith(self.backend.bos_text))
@@ -97,7 +105,7 @@ class ModelWorker:
             gbnf = constraints.gbnf_for(spec, self.envelope, limits, st.max_parallel_calls)
             if gbnf is not None:
                 return Job(prompt, params, spec, constraints.GbnfConstraint(
-                    self.backend, gbnf, params.temperature, params.top_p, params.seed), emit)
+                    self.backend, gbnf, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
         limits = dataclasses.replace(limits, numbers_in_schema=False)
         grammar = constraints.grammar_for(spec, self.envelope, limits, st.max_parallel_calls)
         constraint = None
@@ -108,7 +116,7 @@ class ModelWorker:
             except GrammarError as e:
                 e.param = e.param or ("response_format" if spec.kind == "json" else "tools")
                 raise
-        return Job(prompt, params, spec, constraint, emit)
+        return Job(prompt, params, spec, constraint, emit, adapters=adapters)
 
     def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False) -> Generation:
         """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify).
@@ -153,6 +161,8 @@ class ModelWorker:
 
     def _generate(self, job: Job) -> Generation:
         b, p, spec = self.backend, job.params, job.spec
+        if b.capabilities.lora:
+            b.set_adapters([(a.gguf, 1.0) for a in job.adapters])  # a switch also drops the prefix cache
         if job.fresh:
             b.reset()
         t0 = time.perf_counter()
@@ -215,7 +225,7 @@ class ModelWorker:
             if problem:  # the grammar makes this impossible; if it happens it is our bug, not the caller's
                 raise BackendError(f"decoded arguments of {c.name} fail their schema: {problem}")
         return Generation(
-            model=self.entry.id,
+            model=self.entry.id + "".join(f"@{a.task}" for a in job.adapters),
             content=content,
             tool_calls=calls,
             finish_reason=finish,
@@ -328,6 +338,15 @@ class Engine:
         self.catalog = catalog or Catalog(settings)
         self.workers: OrderedDict[str, ModelWorker] = OrderedDict()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def split(name: str | None, adapter: str | None = None) -> tuple[str | None, str | None]:
+        """'BASE@TASK' -> ('BASE', 'TASK'); `adapter` (the request's extra field) names the task too."""
+        base, _, task = (name or "").partition("@")
+        if task and adapter and task != adapter:
+            raise InvalidRequest(f"model names adapter '{task}' but adapter is '{adapter}'; give one",
+                                 param="adapter")
+        return base or None, task or adapter
 
     def resolve(self, name: str | None) -> ModelEntry:
         """A catalog id or alias selects that model; any other name is served by the default."""

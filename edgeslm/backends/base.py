@@ -19,7 +19,7 @@ class Capabilities:
     logits_access: bool = False  # logits() returns a writable view the sampler reads (masks apply in place)
     prefix_cache: bool = False  # prefill() reuses the longest common prefix of the previous sequence
     native_vocab: bool = False  # native_vocab() returns a llama.cpp vocab handle (for llguidance)
-    lora: bool = False  # per-request LoRA adapters (issue 5)
+    lora: bool = False  # set_adapters(): LoRA adapters switched per request
 
 
 class Backend(Protocol):

@@ -43,7 +43,7 @@ def check_lora(base: Path, lora: Path) -> None:
 
 
 class LlamaCppBackend:
-    capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=False)
+    capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True)
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512,
                  lora: list[tuple[Path, float]] = ()):
@@ -74,18 +74,10 @@ class LlamaCppBackend:
         bos = llama_cpp.llama_vocab_bos(self._vocab)
         self.bos_text = self.llm.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else ""
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
-        self._loras = []
-        for lora_path, _ in lora:
-            handle = llama_cpp.llama_adapter_lora_init(self.llm.model, str(lora_path).encode())
-            if not handle:
-                self.close()
-                raise BackendError(f"llama.cpp could not load the LoRA {lora_path} on {path.name} "
-                                   "(wrong architecture or tensor shapes?)")
-            self._loras.append(handle)
-        if self._loras:
-            arr = (llama_cpp.llama_adapter_lora_p_ctypes * len(self._loras))(*self._loras)
-            scales = (ctypes.c_float * len(lora))(*[s for _, s in lora])
-            llama_cpp.llama_set_adapters_lora(self._ctx, arr, len(self._loras), scales)
+        self._loras: dict[str, object] = {}  # adapter file -> llama.cpp handle, loaded on first use
+        self._active: tuple = ()  # (path, scale) pairs applied now; the KV cache belongs to this set
+        if lora:
+            self.set_adapters(list(lora))
 
     # ---- vocabulary ----------------------------------------------------------------------------
 
@@ -117,6 +109,27 @@ class LlamaCppBackend:
         self._seq = self._seq[:keep]
         self.decode(tokens[keep:])
         return keep
+
+    def set_adapters(self, adapters: list[tuple[Path, float]]) -> None:
+        """Apply exactly these LoRA adapters (loading each on first use). The prefix cache is keyed by
+        the adapter set: switching sets drops it, so no request reuses KV computed under another."""
+        key = tuple((str(p), float(s)) for p, s in adapters)
+        if key == self._active:
+            return
+        handles = []
+        for p, _ in key:
+            if p not in self._loras:
+                handle = llama_cpp.llama_adapter_lora_init(self.llm.model, p.encode())
+                if not handle:
+                    raise BackendError(f"llama.cpp could not load the LoRA {p} on {self.path.name} "
+                                       "(wrong architecture or tensor shapes?)")
+                self._loras[p] = handle
+            handles.append(self._loras[p])
+        arr = (llama_cpp.llama_adapter_lora_p_ctypes * len(handles))(*handles) if handles else None
+        scales = (ctypes.c_float * len(handles))(*[s for _, s in key]) if handles else None
+        llama_cpp.llama_set_adapters_lora(self._ctx, arr, len(handles), scales)
+        self._active = key
+        self.reset()
 
     def reset(self) -> None:
         llama_cpp.llama_memory_clear(self._mem, True)
@@ -165,7 +178,5 @@ class LlamaCppBackend:
         llama_cpp.llama_sampler_free(sampler)
 
     def close(self) -> None:
-        for handle in getattr(self, "_loras", []):
-            llama_cpp.llama_adapter_lora_free(handle)
-        self._loras = []
-        self.llm.close()
+        self.llm.close()  # frees the model, and with it its LoRA adapters
+        self._loras = {}

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgeslm.engine import Engine
+from edgeslm.store.adapters import AdapterStore
 from edgeslm.errors import EdgeError
 from edgeslm.serving import errors, translate
 from edgeslm.serving.protocol import ChatCompletionRequest
@@ -75,16 +76,21 @@ def create_app(engine: Engine) -> FastAPI:
             for e in cat.entries
             if e.id in loaded or cat.is_local(e)
         ]
+        bases = {d["id"] for d in data}
+        data += [{"id": f"{a.base}@{a.task}", "object": "model", "created": 0, "owned_by": "edgeslm",
+                  "loaded": a.base in loaded, "aliases": [], "adapter": a.task, "parent": a.base}
+                 for a in AdapterStore(engine.settings.adapters_dir).all() if a.base in bases]
         return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions")
     async def chat(req: ChatCompletionRequest):
         messages, spec, params = translate.to_internal(req, engine.settings)
-        worker = await run_in_threadpool(engine.worker, req.model)
+        base, task = engine.split(req.model, req.adapter)
+        worker = await run_in_threadpool(engine.worker, base)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         job = await run_in_threadpool(
-            worker.prepare, messages, spec, params, lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
+            worker.prepare, messages, spec, params, lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev), task
         )
         worker.submit(job)
         rid = translate.new_id()
@@ -99,7 +105,7 @@ def create_app(engine: Engine) -> FastAPI:
             finally:
                 job.cancelled.set()  # no-op when done; stops decoding if the client went away
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        writer = translate.ChunkWriter(rid, worker.entry.id, include_usage)
+        writer = translate.ChunkWriter(rid, worker.entry.id + (f"@{task}" if task else ""), include_usage)
 
         async def stream():
             try:

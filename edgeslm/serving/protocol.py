@@ -74,6 +74,7 @@ class StreamOptions(_Loose):
 
 class ChatCompletionRequest(_Loose):
     model: str = "default"
+    adapter: str | None = None  # edgeslm extension (extra_body): a task adapter of the model; or model "BASE@TASK"
     messages: list[ChatMessage]
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
