@@ -132,7 +132,9 @@ class LlamaCppBackend:
         self.reset()
 
     def reset(self) -> None:
-        llama_cpp.llama_memory_clear(self._mem, True)
+        # metadata only: freed cells are masked out of attention, so zeroing 36+ MiB of KV buys nothing
+        # (and made an adapter switch cost ~3 ms instead of ~0.1)
+        llama_cpp.llama_memory_clear(self._mem, False)
         self._seq = []
 
     def decode(self, tokens: list[int]) -> None:
