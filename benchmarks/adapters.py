@@ -21,33 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import psutil
 
 from benchmarks._chart import bars
+from benchmarks._lora import GEMMA_270M, write_peft
 from edgeslm import device
 from edgeslm.backends import open_backend
 from edgeslm.config import Settings
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.store.lora_gguf import convert
 from edgeslm.store.registry import Catalog
-
-
-def synth_peft(d: Path, rank: int, seed: int) -> Path:
-    from safetensors.numpy import save_file
-
-    dims = {"q_proj": (640, 1024), "k_proj": (640, 256), "v_proj": (640, 256), "o_proj": (1024, 640)}
-    rng = np.random.default_rng(seed)
-    t = {}
-    for i in range(18):
-        for m, (n_in, n_out) in dims.items():
-            t[f"base_model.model.model.layers.{i}.self_attn.{m}.lora_A.weight"] = (rng.standard_normal((rank, n_in)) * 0.02).astype(np.float32)
-            t[f"base_model.model.model.layers.{i}.self_attn.{m}.lora_B.weight"] = (rng.standard_normal((n_out, rank)) * 0.02).astype(np.float32)
-    d.mkdir(parents=True)
-    save_file(t, str(d / "adapter_model.safetensors"))
-    (d / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": rank, "lora_alpha": 2 * rank,
-                                                       "target_modules": list(dims)}))
-    return d
 
 
 def decode_tps(b, prompt: list[int], n: int) -> float:
@@ -76,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         loras = []
         for name, seed in (("a", 1), ("b", 2)):
             out = tmp / f"{name}.gguf"
-            convert(synth_peft(tmp / name, args.rank, seed), base_path, out)
+            convert(write_peft(tmp / name, rank=args.rank, modules=tuple(GEMMA_270M), seed=seed, scale=0.02),
+                    base_path, out)
             loras.append(out)
         b = open_backend(base_path, "gguf", n_ctx=2048, n_threads=threads)
         prompt = b.tokenize("Write a long story about a lighthouse keeper.", add_bos=True)

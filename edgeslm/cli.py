@@ -154,14 +154,12 @@ def qualify(
 
 def _print_plan(settings: Settings, model: str, adapter: Optional[str]) -> None:
     from edgeslm.backends import memory
-    from edgeslm.store.adapters import AdapterStore
+    from edgeslm.qualify.run import resolve
 
     try:
-        cat = Catalog(settings)
-        entry = cat.entry_for(model)
-        path = cat.ensure_local(entry)
-        adapters = [AdapterStore(settings.adapters_dir).get(entry.id, adapter, entry.sha256).gguf] if adapter else []
-        plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, model=entry.id, adapters=adapters)
+        _, entry, path, adapters = resolve(settings, model, adapter)
+        plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, model=entry.id,
+                           adapters=[a.gguf for a in adapters])
         budget = memory.budget_of(settings.memory_budget)
     except EdgeError as e:
         _fail(e.message)

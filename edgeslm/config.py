@@ -70,10 +70,6 @@ class Settings(BaseSettings):
         return self.home / "adapters"
 
     @property
-    def reports_dir(self) -> Path:
-        return self.home / "reports"
-
-    @property
     def user_catalog(self) -> Path:
         return self.home / "models.toml"
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
-from edgeslm.backends import open_backend
+from benchmarks._lora import last_logits, write_peft
 from edgeslm.config import Settings
 from edgeslm.store.gguf_io import read_header
 from edgeslm.store.registry import Catalog
@@ -20,23 +19,6 @@ from edgeslm.store.registry import Catalog
 
 def cli(env, *args):
     return subprocess.run([sys.executable, "-m", "edgeslm", *args], env=env, capture_output=True, text=True, timeout=120)
-
-
-def write_peft(d: Path, *, rank=4, layers=range(18), modules=("q_proj", "v_proj"), peft_type="LORA", in_dim=640,
-               prefix="base_model.model.model.layers", seed=1) -> Path:
-    out_dims = {"q_proj": 1024, "k_proj": 256, "v_proj": 256, "o_proj": 640}
-    rng = np.random.default_rng(seed)
-    tensors = {}
-    for i in layers:
-        for m in modules:
-            tensors[f"{prefix}.{i}.self_attn.{m}.lora_A.weight"] = (rng.standard_normal((rank, in_dim)) * 0.05).astype(np.float32)
-            tensors[f"{prefix}.{i}.self_attn.{m}.lora_B.weight"] = (rng.standard_normal((out_dims[m], rank)) * 0.05).astype(np.float32)
-    d.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(d / "adapter_model.safetensors"))
-    (d / "adapter_config.json").write_text(json.dumps({
-        "peft_type": peft_type, "r": rank, "lora_alpha": 2 * rank, "target_modules": list(modules),
-        "base_model_name_or_path": "google/gemma-3-270m"}))
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +44,9 @@ def test_import_converts_checks_and_lists(env, home, base_path, tmp_path):
     assert any(r["base"] == "gemma-3-270m-q4_k_m" and r["task"] == "sql-writer" for r in rows)
 
     # llama.cpp applies it: the logits move; without it they are the base's, exactly
-    def logits(lora):
-        b = open_backend(Path(base_path), "gguf", n_ctx=256, n_threads=2, lora=lora)
-        b.prefill(b.tokenize("SELECT name FROM", add_bos=True))
-        x = np.array(b.logits(), copy=True)
-        b.close()
-        return x
-
-    base = logits([])
-    assert np.abs(logits([(Path(shown["gguf"]), 1.0)]) - base).max() > 1e-2
-    assert np.array_equal(logits([]), base)
+    base = last_logits(base_path, "SELECT name FROM")
+    assert np.abs(last_logits(base_path, "SELECT name FROM", [(Path(shown["gguf"]), 1.0)]) - base).max() > 1e-2
+    assert np.array_equal(last_logits(base_path, "SELECT name FROM"), base)
 
     r = cli(env, "adapters", "import", str(peft), "--base", "default", "--task", "sql-writer")
     assert r.returncode == 2 and "already has an adapter 'sql-writer'" in r.stderr

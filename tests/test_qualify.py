@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks._lora import last_logits, write_peft
 from edgeslm.backends.memory import parse_size, plan
 from edgeslm.config import Settings
 from edgeslm.errors import DoesNotFit, NotFound
 from edgeslm.qualify.report import compare
 from edgeslm.qualify.run import profiles, qualify
 from edgeslm.qualify.verdict import Profile, judge, load_profiles, pick
+from edgeslm.store.lora_gguf import convert
 from edgeslm.store.registry import Catalog, _shipped_catalog
 
 GOOD = {"ttft_512_s": 0.5, "ttft_tools_s": 1.0, "decode_tps": 40.0, "tool_call_s": 0.8,
@@ -237,32 +239,12 @@ def test_profiles_come_from_the_store_catalog_too(home):
 
 # ---- with an adapter ----------------------------------------------------------------------------------
 
-def write_lora(path: Path, rank: int = 8, seed: int = 0) -> None:
-    """A LoRA GGUF on Gemma 3 270M's attn_q with random weights: enough to measure what an adapter
-    costs in latency and memory (its quality is issue 5's parity test, with a trained adapter)."""
-    import gguf
-    import numpy as np
-
-    w = gguf.GGUFWriter(str(path), "gemma3")
-    w.add_type(gguf.GGUFType.ADAPTER)
-    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
-    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, 2.0 * rank)
-    rng = np.random.default_rng(seed)
-    for i in range(18):
-        w.add_tensor(f"blk.{i}.attn_q.weight.lora_a", (rng.standard_normal((rank, 640)) * 0.05).astype(np.float32))
-        w.add_tensor(f"blk.{i}.attn_q.weight.lora_b", (rng.standard_normal((1024, rank)) * 0.05).astype(np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
 @pytest.fixture(scope="module")
 def tiny_adapter(home, default_path):
     entry = Catalog(Settings(home=home)).get("default")
     d = home / "adapters" / entry.id / "tiny"
     d.mkdir(parents=True, exist_ok=True)
-    write_lora(d / "adapter.gguf")
+    convert(write_peft(d / "peft", rank=8, modules=("q_proj",), seed=0), Path(default_path), d / "adapter.gguf")
     (d / "manifest.json").write_text(json.dumps({
         "base_id": entry.id, "base_sha256": entry.sha256, "architecture": "gemma3", "rank": 8, "alpha": 16,
         "target_modules": ["q_proj"], "source": "test fixture (random weights)"}))
@@ -272,18 +254,10 @@ def tiny_adapter(home, default_path):
 def test_the_adapter_changes_the_logits(default_path, tiny_adapter):
     import numpy as np
 
-    from edgeslm.backends import open_backend
-
-    def logits(lora):
-        b = open_backend(Path(default_path), "gguf", n_ctx=512, n_threads=2, lora=lora)
-        b.prefill(b.tokenize("The capital of France is", add_bos=True))
-        out = np.array(b.logits(), copy=True)
-        b.close()
-        return out
-
-    base, adapted = logits([]), logits([(tiny_adapter, 1.0)])
+    text = "The capital of France is"
+    base, adapted = last_logits(default_path, text), last_logits(default_path, text, [(tiny_adapter, 1.0)])
     assert np.abs(base - adapted).max() > 1e-2
-    assert np.array_equal(base, logits([]))  # without it the base logits come back exactly
+    assert np.array_equal(base, last_logits(default_path, text))  # without it the base logits come back exactly
 
 
 def test_qualify_with_an_adapter(env, tiny_adapter):

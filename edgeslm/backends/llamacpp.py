@@ -45,8 +45,7 @@ def check_lora(base: Path, lora: Path) -> None:
 class LlamaCppBackend:
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True)
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512,
-                 lora: list[tuple[Path, float]] = ()):
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512):
         try:
             self.llm = llama_cpp.Llama(
                 str(path),
@@ -76,8 +75,6 @@ class LlamaCppBackend:
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._loras: dict[str, object] = {}  # adapter file -> llama.cpp handle, loaded on first use
         self._active: tuple = ()  # (path, scale) pairs applied now; the KV cache belongs to this set
-        if lora:
-            self.set_adapters(list(lora))
 
     # ---- vocabulary ----------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ tests/test_qualify.py), not derived; the test holds the plan to +-15% of the mea
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -64,11 +65,11 @@ def _hp(meta: dict, arch: str, key: str, default=None):
 
 
 def _repacks() -> bool:
-    try:
-        import llama_cpp
+    from edgeslm.backends import build_features
 
-        info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
-    except Exception:  # no llama.cpp: nothing to repack
+    try:
+        info = build_features("gguf")
+    except ImportError:  # no llama.cpp: nothing to repack
         return False
     return "REPACK = 1" in info and "AVX2 = 1" in info
 
@@ -111,8 +112,6 @@ def plan(path: Path, *, n_ctx: int, n_batch: int = 512, adapters: list[Path] = (
 
 def parse_size(text: str) -> int:
     """'6GB', '512MiB', '0.5G', '2048' (MiB) -> bytes. Raises ValueError naming the accepted forms."""
-    import re
-
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text or "")
     if not m:
         raise ValueError(f"invalid size '{text}'; use a number with a unit, e.g. 512MiB, 6GB, 0.5G")

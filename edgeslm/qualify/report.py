@@ -172,9 +172,10 @@ def load(home: Path, name: str) -> dict:
     p = Path(name)
     if p.is_file():
         return json.loads(p.read_text())
-    matches = [r for r in history(home) if r["report"] == name] or [r for r in history(home) if r["report"].startswith(name)]
+    rows = history(home)
+    matches = [r for r in rows if r["report"] == name] or [r for r in rows if r["report"].startswith(name)]
     if len(matches) != 1:
-        known = ", ".join(r["report"] for r in history(home)) or "none yet"
+        known = ", ".join(r["report"] for r in rows) or "none yet"
         what = "no" if not matches else "more than one"
         raise NotFound(f"{what} report matches '{name}'; reports: {known}", param="report")
     return json.loads(Path(matches[0]["path"]).read_text())

@@ -30,6 +30,16 @@ def profiles(settings: Settings):
     return load_profiles(_shipped_catalog(), settings.user_catalog)
 
 
+def resolve(settings: Settings, model: str, adapter: str | None = None):
+    """The catalog, entry, local file and adapters a qualification (or its memory plan) is about.
+    Raises for an unknown model or adapter, or a file that is not a GGUF model."""
+    catalog = Catalog(settings)
+    entry = catalog.entry_for(model)
+    path = catalog.ensure_local(entry)
+    adapters = [AdapterStore(settings.adapters_dir).get(entry.id, adapter, entry.sha256)] if adapter else []
+    return catalog, entry, path, adapters
+
+
 def qualify(settings: Settings, model: str, profile: str = "interactive-agent", adapter: str | None = None,
             runs: int = 5, step: Callable[[str], None] | None = None) -> dict:
     """Measure `model` (+ `adapter`) on this machine and judge it under `profile`. Bad input (unknown
@@ -38,22 +48,17 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
 
     step = step or (lambda label: None)
     prof = pick(profiles(settings), profile)
-    catalog = Catalog(settings)
-    entry = catalog.entry_for(model)
-    path = catalog.ensure_local(entry)
-    adapters = [AdapterStore(settings.adapters_dir).get(entry.id, adapter, entry.sha256)] if adapter else []
+    catalog, entry, path, adapters = resolve(settings, model, adapter)
     step("device probe")
     dev = {**device.describe(probe=True), "backend": build_features(entry.format)}
     threads = settings.threads or dev["free_cores"]
     settings = settings.model_copy(update={"threads": threads})
-    plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, model=entry.id,
-                       adapters=[a.gguf for a in adapters])
     budget = memory.budget_of(settings.memory_budget)
-    memory.check_fits(plan, budget)
     step("loading")
     t0 = time.perf_counter()
-    worker = ModelWorker(entry, settings, catalog, adapters)
+    worker = ModelWorker(entry, settings, catalog, adapters)  # plans first; refuses what cannot fit, unloaded
     load_s = time.perf_counter() - t0
+    plan = worker.plan
     rss_loaded = peak_rss()
     try:
         p = Profiler(worker, runs=runs, step=step)
