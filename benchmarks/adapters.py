@@ -2,11 +2,14 @@
 
     python -m benchmarks.adapters [--runs 5] [--tokens 128] [--threads N] [--rank 16]
 
-- switch cost: `set_adapters` between two resident adapters (llama_set_adapters_lora plus dropping the
-  prefix cache), excluding the prefill of uncached tokens that follows; target <= 5 ms;
+- switch cost: `set_adapters` between two resident adapters (llama_set_adapters_lora; each slot's
+  prefix cache stays keyed by the set it was computed under), excluding any prefill; target <= 5 ms;
 - decode slowdown: greedy decode tok/s with one unmerged adapter vs the base, runs alternating;
   target <= 10%;
-- memory per resident adapter: RSS growth when an adapter is first applied, and its file size.
+- memory per resident adapter: RSS growth when an adapter is first applied, and its file size;
+- concurrency, through a real `edgeslm serve` and the openai client: 4 clients, each sending
+  --requests chat requests back to back, on 4 different adapters vs all 4 on the base, and the base
+  again with --parallel 1 (one request at a time, FIFO) for reference: p50/p95 latency and tok/s.
 The adapters are two rank-R LoRAs on q/k/v/o of every layer with random weights, converted by edgeslm's
 own PEFT -> GGUF writer (costs do not depend on what the weights learned). Ends with one JSON line.
 """
@@ -15,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -25,10 +30,12 @@ import psutil
 
 from benchmarks._chart import bars
 from benchmarks._lora import GEMMA_270M, write_peft
+from benchmarks._server import running_server
 from edgeslm import device
 from edgeslm.backends import open_backend
 from edgeslm.config import Settings
 from edgeslm.decoding.sampler import Sampler
+from edgeslm.store.adapters import AdapterStore
 from edgeslm.store.lora_gguf import convert
 from edgeslm.store.registry import Catalog
 
@@ -43,12 +50,64 @@ def decode_tps(b, prompt: list[int], n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def clients(base_url: str, models: list[str], requests: int, tokens: int) -> dict:
+    """Each model gets one client thread sending `requests` requests back to back."""
+    from openai import OpenAI
+
+    lat, toks = [], []
+    lock = threading.Lock()
+
+    def client(i: int, model: str) -> None:
+        c = OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=600)
+        for k in range(requests):
+            t0 = time.perf_counter()
+            r = c.chat.completions.create(model=model, max_tokens=tokens, temperature=0, messages=[
+                {"role": "user", "content": f"Client {i}, request {k}: write a short story about a lighthouse."}])
+            with lock:
+                lat.append(time.perf_counter() - t0)
+                toks.append(r.usage.completion_tokens)
+
+    threads = [threading.Thread(target=client, args=(i, m)) for i, m in enumerate(models)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    q = statistics.quantiles(lat, n=20)
+    return {"p50_s": statistics.median(lat), "p95_s": q[18], "tokens_per_s": sum(toks) / wall,
+            "requests": len(lat), "wall_s": wall}
+
+
+def concurrency(base_path: Path, peft_dirs: list[Path], threads: int, requests: int, tokens: int) -> dict:
+    entry = Catalog(Settings()).get("default")
+    with tempfile.TemporaryDirectory() as home:
+        store = AdapterStore(Path(home) / "adapters")
+        tasks = [f"task-{i}" for i in range(len(peft_dirs))]
+        for task, d in zip(tasks, peft_dirs):
+            store.add(entry.id, entry.sha256, base_path, task, d)
+        os.symlink(Settings().models_dir, Path(home) / "models")  # the same model store, no copy
+        env = {**os.environ, "EDGESLM_HOME": home}
+        out = {}
+        for name, models, parallel in (("4 clients, 4 adapters", [f"default@{t}" for t in tasks], 4),
+                                       ("4 clients, base", ["default"] * 4, 4),
+                                       ("4 clients, base, --parallel 1", ["default"] * 4, 1)):
+            with running_server(threads=threads, env=env, extra_args=["--parallel", str(parallel)]) as url:
+                clients(url, models[:1], 1, 4)  # warm-up: loads the model and the adapters' first use
+                clients(url, models, 1, 4)
+                out[name] = clients(url, models, requests, tokens)
+            r = out[name]
+            print(f"{name:45s} p50 {r['p50_s']:.2f} s, p95 {r['p95_s']:.2f} s, {r['tokens_per_s']:.1f} tok/s")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--requests", type=int, default=5, help="requests per client in the concurrency runs")
     ap.add_argument("--chart", type=Path, default=Path("benchmarks/results/adapters.png"))
     args = ap.parse_args(argv)
     threads = args.threads or device.default_threads()
@@ -56,12 +115,13 @@ def main(argv: list[str] | None = None) -> None:
     base_path = cat.ensure_local(cat.get("default"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        loras = []
-        for name, seed in (("a", 1), ("b", 2)):
-            out = tmp / f"{name}.gguf"
-            convert(write_peft(tmp / name, rank=args.rank, modules=tuple(GEMMA_270M), seed=seed, scale=0.02),
-                    base_path, out)
-            loras.append(out)
+        loras, peft_dirs = [], []
+        for seed in range(1, 5):
+            peft_dirs.append(write_peft(tmp / str(seed), rank=args.rank, modules=tuple(GEMMA_270M), seed=seed,
+                                        scale=0.02))
+        for d in peft_dirs[:2]:
+            convert(d, base_path, d / "adapter.gguf")
+            loras.append(d / "adapter.gguf")
         b = open_backend(base_path, "gguf", n_ctx=2048, n_threads=threads)
         prompt = b.tokenize("Write a long story about a lighthouse keeper.", add_bos=True)
         proc = psutil.Process()
@@ -84,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             lora_tps.append(decode_tps(b, prompt, args.tokens))
         b.close()
         size = loras[0].stat().st_size
+        conc = concurrency(base_path, peft_dirs, threads, args.requests, args.tokens)
     fig = {
         "switch_ms_median": statistics.median(switch), "switch_ms_p90": statistics.quantiles(switch, n=10)[8],
         "decode_base_tps": statistics.median(base_tps), "decode_adapter_tps": statistics.median(lora_tps),
@@ -96,11 +157,14 @@ def main(argv: list[str] | None = None) -> None:
           f"(slowdown {fig['decode_slowdown']:.1%})")
     print(f"{'memory per resident adapter':45s} {fig['rss_per_adapter_mib']:.1f} MiB RSS "
           f"(file {fig['adapter_file_mib']:.1f} MiB)")
-    bars(args.chart, f"Adapter costs (Gemma 3 270M, rank {args.rank}, {threads} threads)", ["decode tok/s"],
-         {"base": [fig["decode_base_tps"]], "with adapter": [fig["decode_adapter_tps"]]}, "tokens/s")
+    bars(args.chart, f"Adapter costs (Gemma 3 270M, rank {args.rank}, {threads} threads)",
+         ["decode, 1 request", "4 concurrent clients"],
+         {"base": [fig["decode_base_tps"], conc["4 clients, base"]["tokens_per_s"]],
+          "adapters": [fig["decode_adapter_tps"], conc["4 clients, 4 adapters"]["tokens_per_s"]],
+          "base, --parallel 1": [0, conc["4 clients, base, --parallel 1"]["tokens_per_s"]]}, "tokens/s")
     print(json.dumps({"benchmark": "adapters", "machine": {"platform": platform.platform(), **device.describe()},
                       "model": "gemma-3-270m-q4_k_m", "threads": threads, "rank": args.rank, "runs": args.runs,
-                      **fig, "base_tps": base_tps, "adapter_tps": lora_tps}))
+                      **fig, "base_tps": base_tps, "adapter_tps": lora_tps, "concurrency": conc}))
 
 
 if __name__ == "__main__":

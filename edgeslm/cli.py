@@ -61,6 +61,7 @@ def serve(
     constraint_engine: Optional[str] = typer.Option(
         None, help=Settings.model_fields["constraint_engine"].description + " Choices: llguidance, gbnf."),
     memory_budget: Optional[str] = typer.Option(None, help=Settings.model_fields["memory_budget"].description),
+    parallel: Optional[int] = typer.Option(None, min=1, max=64, help=Settings.model_fields["parallel"].description),
 ):
     """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT."""
     import uvicorn
@@ -72,7 +73,7 @@ def serve(
     if constraint_engine not in (None, "llguidance", "gbnf"):
         _fail(f"invalid --constraint-engine '{constraint_engine}'; choose llguidance or gbnf")
     settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
-                            constraint_engine=constraint_engine, memory_budget=memory_budget)
+                            constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel)
     _check_budget(memory_budget)
     with socket.socket() as s:
         try:
@@ -84,7 +85,8 @@ def serve(
         worker = engine.worker(model)
     except EdgeError as e:
         _fail(e.message)
-    err.print(f"edgeslm: serving [bold]{worker.entry.id}[/] ({worker.threads} threads, n_ctx {settings.n_ctx}) "
+    err.print(f"edgeslm: serving [bold]{worker.entry.id}[/] ({worker.threads} threads, n_ctx {settings.n_ctx}, "
+              f"{settings.parallel} slots) "
               f"at http://{host}:{port}/v1", highlight=False)
     try:
         uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")

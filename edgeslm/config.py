@@ -58,6 +58,10 @@ class Settings(BaseSettings):
         None, description="Memory the server may use, e.g. 6GB or 512MiB; a model whose memory plan exceeds it is "
         "refused before loading. Default: the RAM available when the model loads.",
     )
+    parallel: int = Field(
+        4, ge=1, le=64, description="Requests one model decodes at once (slots sharing its n_ctx KV cells); "
+        "those on the same adapter set share each forward pass.",
+    )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
 

@@ -6,6 +6,8 @@ against transformers+peft is issue 5's remaining test."""
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,10 +108,9 @@ def _ask(client, model, **extra):
 def test_adapters_are_listed_and_selected_per_request_without_restart(server, client, two_tasks):
     ids = {m.id for m in client.models.list().data}
     assert {"gemma-3-270m-q4_k_m@task-a", "gemma-3-270m-q4_k_m@task-b"} <= ids  # imported after start
-    # every request below follows one with another adapter set, so each evaluates its whole prompt
-    # (llama.cpp's logits depend slightly on batch shape, so cold and prefix-cached runs may differ)
-    model, text_a = _ask(client, "default@task-a")
+    model, _ = _ask(client, "default@task-a")  # first use: loads the adapter and fills a slot's cache
     assert model == "gemma-3-270m-q4_k_m@task-a"
+    _, text_a = _ask(client, "default@task-a")  # compared warm with warm (see _alone)
     _, base = _ask(client, "default")
     model, via_body = _ask(client, "default", extra_body={"adapter": "task-a"})
     assert model == "gemma-3-270m-q4_k_m@task-a" and via_body == text_a
@@ -117,11 +118,86 @@ def test_adapters_are_listed_and_selected_per_request_without_restart(server, cl
     assert len({text_a, text_b, base}) == 3  # each adapter really changes the output
 
 
+MODELS = ("default@task-a", "default@task-b", "default")
+
+
+def _alone(client) -> dict:
+    """Each model's answer with its slot's prefix cache warm, as every later request will find it
+    (llama.cpp's logits depend slightly on batch shape, so a cold prompt and a cached one may differ)."""
+    for m in MODELS:
+        _ask(client, m)
+    return {m: _ask(client, m)[1] for m in MODELS}
+
+
 def test_interleaved_adapters_do_not_contaminate_each_other(client, two_tasks):
-    alone = {m: _ask(client, m)[1] for m in ("default@task-a", "default@task-b", "default")}  # each after a switch
+    alone = _alone(client)
     order = ["default@task-a", "default@task-b", "default", "default@task-a", "default", "default@task-b"]
     for m in order:
         assert _ask(client, m)[1] == alone[m], m
+
+
+def test_concurrent_requests_on_different_adapters_run_together(client, two_tasks):
+    got, spans = {}, {}
+
+    def stream(m):
+        t0, first, text, model = time.monotonic(), None, "", None
+        for chunk in client.chat.completions.create(
+                model=m, messages=[{"role": "user", "content": "List three colors:"}], max_tokens=24,
+                temperature=0, stream=True):
+            model = chunk.model
+            if chunk.choices and chunk.choices[0].delta.content:
+                first = first or time.monotonic()
+                text += chunk.choices[0].delta.content
+        got[m], spans[m] = (model, text), (t0, first, time.monotonic())
+
+    threads = [threading.Thread(target=stream, args=(m,)) for m in MODELS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert {m: got[m][0] for m in MODELS} == {m: m.replace("default", "gemma-3-270m-q4_k_m") for m in MODELS}
+    assert len({text for _, text in got.values()}) == 3  # each under its own adapter
+    # really at the same time: every request streamed its first token before any of them ended
+    assert max(first for _, first, _ in spans.values()) < min(end for _, _, end in spans.values())
+
+
+def test_another_slots_adapter_never_reaches_this_slots_logits(base_path, tmp_path):
+    """Slot 0 decodes under adapter A while slot 1 decodes under B, the base, or A, with a switch
+    before every step (as the scheduler interleaves them). The KV layout is the same in every pass, so
+    slot 0's logits must be bitwise identical each time: nothing of slot 1's adapter leaks in.
+    (Against slot 0 decoding with nothing beside it they may differ slightly: llama.cpp's attention
+    sums depend on where in the shared KV cache a sequence's cells sit.)"""
+    from edgeslm.backends import open_backend
+    from edgeslm.store.lora_gguf import convert
+
+    loras = []
+    for seed in (1, 2):
+        d = write_peft(tmp_path / str(seed), seed=seed)
+        convert(d, base_path, d / "a.gguf")
+        loras.append([(d / "a.gguf", 1.0)])
+    a, b = loras
+    backend = open_backend(base_path, "gguf", n_ctx=512, n_threads=2, n_seq=2)
+    prompt = backend.tokenize("List three colors:", add_bos=True)
+
+    def interleave(other):
+        backend.reset()
+        mine, theirs = [], []
+        for step in range(8):
+            for seq, adapters, out in ((0, a, mine), (1, other, theirs)):
+                backend.set_adapters(adapters)
+                if step == 0:
+                    backend.prefill(prompt, seq)
+                else:
+                    backend.decode([int(out[-1].argmax())], seq)
+                out.append(np.array(backend.logits(seq), copy=True))
+        return mine, theirs
+
+    with_b, b_side = interleave(b)
+    with_base, base_side = interleave([])
+    with_a, _ = interleave(a)
+    backend.close()
+    assert all(np.array_equal(x, y) and np.array_equal(x, z) for x, y, z in zip(with_b, with_base, with_a))
+    assert max(np.abs(x - y).max() for x, y in zip(b_side, base_side)) > 0.1  # while B does act on its own slot
 
 
 def test_adapter_errors_over_http(server, client, two_tasks):

@@ -1,5 +1,6 @@
 """Bad input gets an OpenAI error JSON with the right status, never a 500; the server keeps serving."""
 
+import contextlib
 import threading
 import time
 
@@ -104,6 +105,29 @@ def test_client_disconnect_mid_stream_frees_the_model(server, client):
     r = client.chat.completions.create(model="default", messages=MSG, max_tokens=3)
     assert r.choices[0].message.content is not None
     assert time.time() - t0 < 15  # 2000 tokens at ~50 tok/s would take ~40 s
+
+
+def test_cancelling_a_request_frees_its_slot(server, client):
+    """Four long streams fill the server's four slots; closing one must let a new request in at once."""
+    body = {"messages": [{"role": "user", "content": "Tell me a very long story."}], "stream": True,
+            "max_tokens": 1500, "temperature": 0}
+    with contextlib.ExitStack() as stack:
+        streams = []
+        for _ in range(4):
+            r = stack.enter_context(httpx.stream("POST", server + "/v1/chat/completions", json=body, timeout=60))
+            lines = r.iter_lines()
+            assert any(next(lines).startswith("data: ") for _ in range(4))
+            streams.append(r)
+        streams[0].close()
+        t0 = time.time()
+        r = client.chat.completions.create(model="default", messages=MSG, max_tokens=3)
+        assert r.choices[0].message.content is not None
+        # the other three still hold 1500-token jobs (~40 s at 4 x ~30 tok/s): without the freed slot
+        # this request would wait for one of them to end
+        assert time.time() - t0 < 15
+    t0 = time.time()
+    client.chat.completions.create(model="default", messages=MSG, max_tokens=3)
+    assert time.time() - t0 < 15  # closing the rest freed the server too
 
 
 def test_health_answers_while_a_completion_decodes(server, client):

@@ -1,7 +1,8 @@
 """The backend protocol: what the engine may ask of any inference library.
 
-A backend owns one loaded model and one sequence of evaluated tokens (its KV cache). It knows
-nothing about chat, tools or grammars: the engine drives the decode loop through these calls.
+A backend owns one loaded model and `n_seq` sequences of evaluated tokens (the engine's slots),
+each with its share of the KV cache. It knows nothing about chat, tools or grammars: the engine
+drives the decode loop through these calls.
 Optional abilities are announced as capability flags, never discovered by isinstance checks.
 """
 
@@ -28,6 +29,7 @@ class Backend(Protocol):
     n_ctx: int
     n_vocab: int
     n_threads: int
+    n_seq: int
     metadata: dict[str, Any]
     eog_tokens: frozenset[int]
     bos_text: str
@@ -36,21 +38,25 @@ class Backend(Protocol):
 
     def piece(self, token: int) -> bytes: ...
 
-    def prefill(self, tokens: list[int]) -> int:
-        """Evaluate `tokens` as the whole sequence; returns how many were reused from cache."""
+    def prefill(self, tokens: list[int], seq: int = 0) -> int:
+        """Evaluate `tokens` as the whole of sequence `seq`; returns how many were reused from cache."""
 
-    def reset(self) -> None:
-        """Forget the evaluated sequence (empty KV cache)."""
+    def reset(self, seq: int | None = None) -> None:
+        """Forget sequence `seq` (all of them when None)."""
 
-    def decode(self, tokens: list[int]) -> None:
-        """Append tokens to the sequence and evaluate them."""
+    def decode(self, tokens: list[int], seq: int = 0) -> None:
+        """Append tokens to sequence `seq` and evaluate them."""
 
-    def logits(self) -> np.ndarray: ...
+    def decode_many(self, steps: dict[int, list[int]]) -> None:
+        """Append tokens to several sequences and evaluate them in one batch."""
+
+    def logits(self, seq: int = 0) -> np.ndarray:
+        """Next-token logits of sequence `seq` after its last evaluation."""
 
     def new_sampler(self, temperature: float, top_p: float, seed: int | None, grammar: str | None = None) -> Any:
         """The library's own sampler chain (used by the GBNF engine); `grammar` is GBNF text."""
 
-    def sample(self, sampler: Any) -> int: ...
+    def sample(self, sampler: Any, seq: int = 0) -> int: ...
 
     def free_sampler(self, sampler: Any) -> None: ...
 

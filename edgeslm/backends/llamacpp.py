@@ -1,7 +1,9 @@
-"""The llama.cpp backend (llama-cpp-python): GGUF models, a single resident sequence, and raw
-access to logits so the engine can mask them in place before llama.cpp's sampler chain runs.
+"""The llama.cpp backend (llama-cpp-python): GGUF models, several sequences in one context (one
+per engine slot) sharing a unified KV cache, and raw access to logits so the engine can mask them in
+place before sampling.
 
-Owns: loading, tokenization, the KV cache (with longest-prefix reuse), sampler chains.
+Owns: loading, tokenization, the KV cache (per-sequence longest-prefix reuse, keyed by the adapter
+set each sequence was computed under), batched evaluation of several sequences, sampler chains.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ from pathlib import Path
 
 import llama_cpp
 import numpy as np
+from llama_cpp._internals import LlamaModel
+from llama_cpp._logger import set_verbose
+from llama_cpp._utils import suppress_stdout_stderr
 
 from edgeslm.backends.base import Capabilities
 from edgeslm.errors import BackendError, GrammarError
+
+AdapterKey = tuple[tuple[str, float], ...]
 
 
 def build_features() -> str:
@@ -25,8 +32,6 @@ def build_features() -> str:
 
 def check_lora(base: Path, lora: Path) -> None:
     """Load `lora` onto `base` the way serving will (llama_adapter_lora_init); BackendError if refused."""
-    from llama_cpp._utils import suppress_stdout_stderr
-
     params = llama_cpp.llama_model_default_params()
     with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor it loads
         model = llama_cpp.llama_model_load_from_file(str(base).encode(), params)
@@ -45,41 +50,50 @@ def check_lora(base: Path, lora: Path) -> None:
 class LlamaCppBackend:
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True)
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512):
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1):
+        set_verbose(False)  # llama.cpp logs errors only (as llama_cpp.Llama(verbose=False) does)
+        if not Path(path).is_file():
+            raise BackendError(f"llama.cpp could not load {path}: no such file")
         try:
-            self.llm = llama_cpp.Llama(
-                str(path),
-                n_ctx=n_ctx,
-                n_batch=n_batch,
-                n_threads=n_threads,
-                n_threads_batch=n_threads,
-                verbose=False,
-            )
+            self.model = LlamaModel(path_model=str(path), params=llama_cpp.llama_model_default_params(),
+                                    verbose=False)
         except (ValueError, RuntimeError) as e:
             raise BackendError(f"llama.cpp could not load {path}: {e}") from e
+        p = llama_cpp.llama_context_default_params()
+        p.n_ctx, p.n_batch, p.n_ubatch = n_ctx, n_batch, min(n_batch, 512)
+        p.n_threads = p.n_threads_batch = n_threads
+        # one KV cache of n_ctx cells shared by every sequence: one request may still use all of it
+        p.n_seq_max, p.kv_unified = n_seq, True
+        p.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        with suppress_stdout_stderr(disable=False):
+            self._ctx = llama_cpp.llama_init_from_model(self.model.model, p)
+        if not self._ctx:
+            self.model.close()
+            raise BackendError(f"llama.cpp could not create a context of {n_ctx} tokens for {path}")
         self.path = Path(path)
-        self.n_ctx = self.llm.n_ctx()
-        self.n_vocab = self.llm.n_vocab()
-        self.n_batch = n_batch
-        self.n_threads = n_threads
-        self.metadata = dict(self.llm.metadata)
-        self._ctx = self.llm.ctx
-        self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.n_vocab = self.model.n_vocab()
+        self.n_batch, self.n_threads, self.n_seq = n_batch, n_threads, n_seq
+        self.metadata = dict(self.model.metadata())
+        self._vocab = self.model.vocab
         self._mem = llama_cpp.llama_get_memory(self._ctx)
-        self._seq: list[int] = []  # tokens whose KV entries are in the cache, in order
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, n_seq)
+        self._seq: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in the KV cache, per sequence
+        self._key: list[AdapterKey] = [() for _ in range(n_seq)]  # adapters each sequence was computed under
+        self._out: dict[int, int] = {}  # sequence -> its logits row in the last batch
         self._pieces: dict[int, bytes] = {}
         self._buf = ctypes.create_string_buffer(256)
         self.eog_tokens = frozenset(t for t in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(self._vocab, t))
         bos = llama_cpp.llama_vocab_bos(self._vocab)
-        self.bos_text = self.llm.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else ""
+        self.bos_text = self.model.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else ""
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._loras: dict[str, object] = {}  # adapter file -> llama.cpp handle, loaded on first use
-        self._active: tuple = ()  # (path, scale) pairs applied now; the KV cache belongs to this set
+        self._active: AdapterKey = ()  # (path, scale) pairs applied now
 
     # ---- vocabulary ----------------------------------------------------------------------------
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        return self.model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
     def piece(self, token: int) -> bytes:
         got = self._pieces.get(token)
@@ -91,32 +105,23 @@ class LlamaCppBackend:
     def native_vocab(self):
         return self._vocab
 
-    # ---- evaluation ----------------------------------------------------------------------------
+    # ---- adapters and the cache each sequence holds --------------------------------------------
 
-    def prefill(self, tokens: list[int]) -> int:
-        keep = 0
-        for a, b in zip(self._seq, tokens):
-            if a != b:
-                break
-            keep += 1
-        keep = min(keep, len(tokens) - 1)  # always evaluate at least one token to get fresh logits
-        if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, 0, keep, -1):
-            llama_cpp.llama_memory_clear(self._mem, True)
-            keep = 0
-        self._seq = self._seq[:keep]
-        self.decode(tokens[keep:])
-        return keep
+    @staticmethod
+    def key_of(adapters: list[tuple[Path, float]]) -> AdapterKey:
+        return tuple((str(p), float(s)) for p, s in adapters)
 
     def set_adapters(self, adapters: list[tuple[Path, float]]) -> None:
-        """Apply exactly these LoRA adapters (loading each on first use). The prefix cache is keyed by
-        the adapter set: switching sets drops it, so no request reuses KV computed under another."""
-        key = tuple((str(p), float(s)) for p, s in adapters)
+        """Apply exactly these LoRA adapters to what is evaluated next (loading each on first use).
+        Every sequence remembers the set it was computed under, and its cache is reused only under
+        that same set, so no request ever extends KV computed under another adapter."""
+        key = self.key_of(adapters)
         if key == self._active:
             return
         handles = []
         for p, _ in key:
             if p not in self._loras:
-                handle = llama_cpp.llama_adapter_lora_init(self.llm.model, p.encode())
+                handle = llama_cpp.llama_adapter_lora_init(self.model.model, p.encode())
                 if not handle:
                     raise BackendError(f"llama.cpp could not load the LoRA {p} on {self.path.name} "
                                        "(wrong architecture or tensor shapes?)")
@@ -126,27 +131,84 @@ class LlamaCppBackend:
         scales = (ctypes.c_float * len(handles))(*[s for _, s in key]) if handles else None
         llama_cpp.llama_set_adapters_lora(self._ctx, arr, len(handles), scales)
         self._active = key
-        self.reset()
 
-    def reset(self) -> None:
-        # metadata only: freed cells are masked out of attention, so zeroing 36+ MiB of KV buys nothing
+    def cached(self, seq: int) -> tuple[AdapterKey, list[int]]:
+        """What sequence `seq` holds: the adapter set it was computed under and its tokens."""
+        return self._key[seq], self._seq[seq]
+
+    # ---- evaluation ----------------------------------------------------------------------------
+
+    def prefill(self, tokens: list[int], seq: int = 0) -> int:
+        """Make `tokens` the whole of sequence `seq` under the active adapters; returns how many
+        were reused from its cache."""
+        keep = 0
+        if self._key[seq] == self._active:
+            for a, b in zip(self._seq[seq], tokens):
+                if a != b:
+                    break
+                keep += 1
+        keep = min(keep, len(tokens) - 1)  # always evaluate at least one token to get fresh logits
+        if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, keep, -1):
+            self.reset(seq)
+            keep = 0
+        self._seq[seq] = self._seq[seq][:keep]
+        self._key[seq] = self._active
+        self.decode(tokens[keep:], seq)
+        return keep
+
+    def reset(self, seq: int | None = None) -> None:
+        """Forget sequence `seq` (every sequence when None)."""
+        # metadata only: freed cells are masked out of attention, so zeroing the KV buys nothing
         # (and made an adapter switch cost ~3 ms instead of ~0.1)
-        llama_cpp.llama_memory_clear(self._mem, False)
-        self._seq = []
+        if seq is None:
+            llama_cpp.llama_memory_clear(self._mem, False)
+            self._seq = [[] for _ in range(self.n_seq)]
+        else:
+            llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
+            self._seq[seq] = []
 
-    def decode(self, tokens: list[int]) -> None:
-        for i in range(0, len(tokens), self.n_batch):
-            chunk = tokens[i : i + self.n_batch]
-            arr = (llama_cpp.llama_token * len(chunk))(*chunk)
-            rc = llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(arr, len(chunk)))
-            if rc != 0:
-                llama_cpp.llama_memory_clear(self._mem, True)
-                self._seq = []
-                raise BackendError(f"llama_decode failed with code {rc}")
-            self._seq.extend(chunk)
+    def decode(self, tokens: list[int], seq: int = 0) -> None:
+        """Append `tokens` to sequence `seq` and evaluate them."""
+        self.decode_many({seq: tokens})
 
-    def logits(self) -> np.ndarray:
-        ptr = llama_cpp.llama_get_logits_ith(self._ctx, -1)
+    def decode_many(self, steps: dict[int, list[int]]) -> None:
+        """Append tokens to several sequences and evaluate them together (batched: one pass over the
+        weights serves every sequence). Afterwards logits(seq) holds each sequence's next-token logits."""
+        for s in steps:
+            if self._seq[s] and self._key[s] != self._active:
+                raise BackendError(f"sequence {s} was computed under other adapters")  # an engine bug
+            self._key[s] = self._active
+        heads = [(s, len(self._seq[s]) + i, t) for s, toks in steps.items() for i, t in enumerate(toks[:-1])]
+        tails = [(s, len(self._seq[s]) + len(toks) - 1, toks[-1]) for s, toks in steps.items() if toks]
+        # only the last llama_decode's logits survive, so every tail goes in the last batch
+        early = max(0, len(heads) + len(tails) - self.n_batch)
+        entries = heads[:early]
+        for i in range(0, early, self.n_batch):
+            self._run(entries[i : i + self.n_batch], steps, logits=False)
+        self._run(heads[early:] + tails, steps, logits=True)
+        for s, toks in steps.items():
+            self._seq[s].extend(toks)
+
+    def _run(self, entries: list[tuple[int, int, int]], steps: dict, logits: bool) -> None:
+        b = self._batch
+        b.n_tokens = len(entries)
+        n_heads = len(entries) - (len([1 for s in steps if steps[s]]) if logits else 0)
+        for i, (s, pos, t) in enumerate(entries):
+            b.token[i], b.pos[i], b.n_seq_id[i] = t, pos, 1
+            b.seq_id[i][0] = s
+            b.logits[i] = logits and i >= n_heads
+            if logits and i >= n_heads:
+                self._out[s] = i
+        rc = llama_cpp.llama_decode(self._ctx, b)
+        if rc != 0:
+            for s in steps:
+                self.reset(s)
+            raise BackendError(f"llama_decode failed with code {rc}"
+                               + (" (the KV cache is full)" if rc == 1 else ""))
+
+    def logits(self, seq: int = 0) -> np.ndarray:
+        """Sequence `seq`'s next-token logits; valid until the next prefill/decode of any sequence."""
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx, self._out.get(seq, -1))
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
 
     # ---- sampling ------------------------------------------------------------------------------
@@ -170,12 +232,16 @@ class LlamaCppBackend:
             llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
         return chain
 
-    def sample(self, sampler) -> int:
-        return llama_cpp.llama_sampler_sample(sampler, self._ctx, -1)
+    def sample(self, sampler, seq: int = 0) -> int:
+        return llama_cpp.llama_sampler_sample(sampler, self._ctx, self._out.get(seq, -1))
 
     def free_sampler(self, sampler) -> None:
         llama_cpp.llama_sampler_free(sampler)
 
     def close(self) -> None:
-        self.llm.close()  # frees the model, and with it its LoRA adapters
+        if self._ctx:
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        self.model.close()  # frees the model, and with it its LoRA adapters
         self._loras = {}

@@ -12,7 +12,7 @@ Owns the estimate. Terms, each named in the plan:
              its attention scores over the whole context (f32, no flash attention). llama.cpp reserves
              far more (its worst case has one logits row per ubatch token: 514 MiB for Gemma 3's 262k
              vocabulary) but decoding asks for the last row only, so those pages stay untouched;
-- output:    the logits row;
+- output:    the logits rows (one per sequence: a batch of n_seq sequences outputs n_seq rows);
 - vocab:     llama.cpp's vocabulary and our grammar tokenizer (llguidance + the token table),
              per vocabulary entry;
 - adapters:  LoRA files, loaded in full.
@@ -74,9 +74,10 @@ def _repacks() -> bool:
     return "REPACK = 1" in info and "AVX2 = 1" in info
 
 
-def plan(path: Path, *, n_ctx: int, n_batch: int = 512, adapters: list[Path] = (), model: str = "",
-         runtime: int | None = None) -> MemoryPlan:
-    """The memory plan of loading `path` with this context. Raises InvalidRequest for a bad GGUF."""
+def plan(path: Path, *, n_ctx: int, n_batch: int = 512, n_seq: int = 1, adapters: list[Path] = (),
+         model: str = "", runtime: int | None = None) -> MemoryPlan:
+    """The memory plan of loading `path` with this context (`n_seq` sequences share its KV cache).
+    Raises InvalidRequest for a bad GGUF."""
     meta, tensors = read_header(path)
     arch = meta.get("general.architecture", "unknown")
     n_layer = int(_hp(meta, arch, "block_count", 0) or 0)
@@ -103,7 +104,7 @@ def plan(path: Path, *, n_ctx: int, n_batch: int = 512, adapters: list[Path] = (
         if _repacks() else 0,
         "kv_cache": cells * kv_per_token,
         "compute": act + scores,
-        "output": n_vocab * 4,
+        "output": n_vocab * 4 * n_seq,
         "vocab": n_vocab * VOCAB_BYTES,
         "adapters": sum(Path(a).stat().st_size for a in adapters),
     }

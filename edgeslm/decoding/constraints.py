@@ -275,10 +275,10 @@ class GbnfConstraint:
         self.params = (temperature, top_p, seed)
         self.chain = None
 
-    def sample(self) -> int:
+    def sample(self, seq: int = 0) -> int:
         if self.chain is None:  # built in the worker thread, right before decoding
             self.chain = self.backend.new_sampler(*self.params, grammar=self.grammar)
-        return self.backend.sample(self.chain)
+        return self.backend.sample(self.chain, seq)
 
     def consume(self, token: int) -> None:
         pass  # llama_sampler_sample already advanced the grammar
