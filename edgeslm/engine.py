@@ -60,7 +60,7 @@ log = logging.getLogger("edgeslm.engine")
 # Events a job emits, in order: ("text", str) | ("call", index, id, name) | ("args", index, str)
 # and finally exactly one of ("done", Generation) | ("error", EdgeError).
 Emit = Callable[[tuple], None]
-SWITCH_QUANTUM = 4  # decode steps an adapter set runs before another set's turn
+SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets its turn
 
 
 @dataclass

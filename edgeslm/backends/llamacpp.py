@@ -121,7 +121,8 @@ class LlamaCppBackend:
         handles = []
         for p, _ in key:
             if p not in self._loras:
-                handle = llama_cpp.llama_adapter_lora_init(self.model.model, p.encode())
+                with suppress_stdout_stderr(disable=False):  # it warns once per tensor it cannot repack
+                    handle = llama_cpp.llama_adapter_lora_init(self.model.model, p.encode())
                 if not handle:
                     raise BackendError(f"llama.cpp could not load the LoRA {p} on {self.path.name} "
                                        "(wrong architecture or tensor shapes?)")
@@ -205,6 +206,28 @@ class LlamaCppBackend:
                 self.reset(s)
             raise BackendError(f"llama_decode failed with code {rc}"
                                + (" (the KV cache is full)" if rc == 1 else ""))
+
+    def score(self, tokens: list[int], seq: int = 0) -> np.ndarray:
+        """Logits at every position of `tokens`, evaluated as a fresh sequence `seq` under the active
+        adapters: (len(tokens), n_vocab), for measuring what a conversion changed."""
+        self.reset(seq)
+        self._key[seq] = self._active
+        rows, b = [], self._batch
+        for i in range(0, len(tokens), self.n_batch):
+            chunk = tokens[i : i + self.n_batch]
+            b.n_tokens = len(chunk)
+            for j, t in enumerate(chunk):
+                b.token[j], b.pos[j], b.n_seq_id[j], b.logits[j] = t, i + j, 1, True
+                b.seq_id[j][0] = seq
+            if llama_cpp.llama_decode(self._ctx, b) != 0:
+                self.reset(seq)
+                raise BackendError("llama_decode failed while scoring")
+            for j in range(len(chunk)):
+                ptr = llama_cpp.llama_get_logits_ith(self._ctx, j)
+                rows.append(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy())
+            self._seq[seq].extend(chunk)
+        self._out.pop(seq, None)
+        return np.stack(rows)
 
     def logits(self, seq: int = 0) -> np.ndarray:
         """Sequence `seq`'s next-token logits; valid until the next prefill/decode of any sequence."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgeslm.errors import InvalidRequest
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -28,8 +30,9 @@ class ArrayInfo:
 
 
 class _Cursor:
-    def __init__(self, buf, path: Path):
-        self.buf, self.pos, self.path = buf, 0, path
+    def __init__(self, buf, path: Path, full: bool = False):
+        self.buf, self.pos, self.path, self.full = buf, 0, path, full
+        self.types: dict[str, tuple[int, int | None]] = {}  # key -> (value type, array element type)
 
     def take(self, fmt: str):
         try:
@@ -54,7 +57,11 @@ class _Cursor:
             return self.string()
         if vtype == _ARRAY:
             etype, count = self.take("<I"), self.take("<Q")
-            if count <= _SMALL_ARRAY:
+            if self.full and etype in _SCALARS and etype != 7:  # numbers: one numpy read, not a loop
+                arr = np.frombuffer(self.buf, _SCALARS[etype], count, self.pos)
+                self.pos += arr.nbytes
+                return arr.tolist()
+            if count <= _SMALL_ARRAY or self.full:
                 return [self.value(etype) for _ in range(count)]
             if etype in _SCALARS:
                 self.pos += struct.calcsize(_SCALARS[etype]) * count
@@ -75,6 +82,7 @@ class TensorInfo:
     shape: tuple[int, ...]
     ggml_type: int
     nbytes: int  # bytes in the file, padding to the next tensor included
+    offset: int = 0  # where its data starts in the file
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -82,8 +90,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return read_header(path)[0]
 
 
-def read_header(path: str | Path) -> tuple[dict[str, Any], list[TensorInfo]]:
-    """Metadata and tensor table of a GGUF file (no tensor data is read).
+def read_header(path: str | Path, full: bool = False) -> tuple[dict[str, Any], list[TensorInfo]]:
+    """Metadata and tensor table of a GGUF file (no tensor data is read). `full` keeps long arrays
+    too (the vocabulary), and the value types under meta["gguf.types"], for rewriting the file.
     Raises InvalidRequest for anything that is not a valid GGUF."""
     path = Path(path)
     if not path.is_file():
@@ -96,7 +105,7 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], list[TensorInfo]]:
                 raise InvalidRequest(
                     f"{path}: not a GGUF file (magic {bytes(buf[:4])!r}, expected b'GGUF')", param="path"
                 )
-            cur = _Cursor(buf, path)
+            cur = _Cursor(buf, path, full)
             cur.pos = 4
             version = cur.take("<I")
             if version not in (2, 3):
@@ -107,8 +116,10 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], list[TensorInfo]]:
             meta: dict[str, Any] = {"gguf.version": version, "gguf.tensor_count": n_tensors}
             try:
                 for _ in range(n_kv):
-                    key = cur.string()
-                    meta[key] = cur.value(cur.take("<I"))
+                    key, vtype = cur.string(), cur.take("<I")
+                    etype = struct.unpack_from("<I", buf, cur.pos)[0] if vtype == _ARRAY else None
+                    cur.types[key] = (vtype, etype)
+                    meta[key] = cur.value(vtype)
                 infos = []
                 for _ in range(n_tensors):
                     name, n_dims = cur.string(), cur.take("<I")
@@ -129,7 +140,9 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], list[TensorInfo]]:
                 if end < offset or data_start + end > size:
                     raise InvalidRequest(f"{path}: truncated GGUF (tensor {name} lies past the end of the file)",
                                          param="path")
-                tensors.append(TensorInfo(name, shape, gtype, end - offset))
+                tensors.append(TensorInfo(name, shape, gtype, end - offset, data_start + offset))
+            if full:
+                meta["gguf.types"] = cur.types
             return meta, tensors
 
 

@@ -1,0 +1,156 @@
+"""GGUF writing: full-precision rewrites with our own writer on the `gguf` package, and quantization.
+
+Owns: rewriting a GGUF at F32/F16 (dequantizing whatever the source holds, optionally merging a LoRA
+into the weights in numpy) and quantizing with llama.cpp's `llama_model_quantize`. Outputs are written
+to a temporary file and renamed, so a failure never leaves a partial model behind. Knows nothing of
+the store or of quality: run.py and gate.py do that.
+
+A GGUF source is already in llama.cpp's conventions (for Gemma 3: norm weights stored +1, lm_head tied
+to token_embd), so a rewrite copies metadata, tokenizer and tensor layout unchanged and only changes
+the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edgeslm.errors import EdgeError, InvalidRequest
+from edgeslm.store.gguf_io import FILE_TYPES, read_header
+
+Progress = Callable[[int, int], None]  # (done, total) in bytes written
+
+GGUF_TARGETS = {"F32": 0, "F16": 1, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M": 17}  # name -> llama_ftype
+FULL_PRECISION = ("F32", "F16")
+
+
+def _gguf():
+    import gguf
+
+    return gguf
+
+
+def tensor_array(mm, t) -> np.ndarray:
+    """One tensor of a mapped GGUF as float32, in numpy order (GGUF dims reversed)."""
+    gguf = _gguf()
+    qtype = gguf.GGMLQuantizationType(t.ggml_type)
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    n = math.prod(t.shape)
+    raw = np.frombuffer(mm, np.uint8, n // block * size, t.offset)
+    rows = raw.reshape(-1, t.shape[0] // block * size)
+    return gguf.quants.dequantize(rows, qtype).reshape(tuple(reversed(t.shape)))
+
+
+def lora_deltas(lora: Path, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """W += scale * alpha / r * B @ A for every weight a GGUF LoRA (as edgeslm writes it) adapts."""
+    meta, tensors = read_header(lora)
+    if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
+        raise InvalidRequest(f"{lora} is not a GGUF LoRA adapter", param="adapter")
+    alpha = float(meta.get("adapter.lora.alpha", 0) or 0)
+    with open(lora, "rb") as f:
+        mm = np.memmap(f, np.uint8, mode="r")
+        pairs: dict[str, dict[str, np.ndarray]] = {}
+        for t in tensors:
+            base, _, part = t.name.rpartition(".")
+            pairs.setdefault(base, {})[part] = tensor_array(mm, t)
+    out = {}
+    for name, ab in pairs.items():
+        a, b = ab["lora_a"], ab["lora_b"]  # (r, in), (out, r)
+        rank = a.shape[0]
+        out[name] = (b @ a) * (scale * (alpha / rank if alpha else 1.0))
+    return out
+
+
+def rewrite(src: Path, dst: Path, dtype: str = "F16", merge: Path | None = None,
+            progress: Progress | None = None) -> Path:
+    """A full-precision copy of the GGUF `src` (F32 or F16; 1-D tensors stay F32 as llama.cpp
+    expects), with the LoRA `merge` folded into its weights when given."""
+    gguf = _gguf()
+    if dtype not in FULL_PRECISION:
+        raise InvalidRequest(f"rewrite makes F32 or F16, not '{dtype}'", param="to")
+    meta, tensors = read_header(src, full=True)
+    arch = meta.get("general.architecture")
+    deltas = lora_deltas(merge) if merge else {}
+    missing = set(deltas) - {t.name for t in tensors}
+    if missing:
+        raise InvalidRequest(f"the adapter adapts tensors {sorted(missing)[:3]} that {Path(src).name} lacks",
+                             param="adapter")
+    tmp = dst.with_name(f".{dst.name}.partial")
+    try:
+        w = gguf.GGUFWriter(str(tmp), arch)
+        types = meta.pop("gguf.types")
+        for key, value in meta.items():
+            if key.startswith("gguf.") or key == "general.architecture":
+                continue
+            if key == "general.file_type":
+                value = GGUF_TARGETS[dtype]
+            vtype, etype = types[key]
+            w.add_key_value(key, value, gguf.GGUFValueType(vtype),
+                            sub_type=gguf.GGUFValueType(etype) if etype is not None else None)
+        np_type = np.float16 if dtype == "F16" else np.float32
+
+        def out_type(t):
+            return np.float32 if len(t.shape) == 1 else np_type
+
+        for t in tensors:
+            shape = tuple(reversed(t.shape))
+            w.add_tensor_info(t.name, shape, np.dtype(out_type(t)), math.prod(shape) * np.dtype(out_type(t)).itemsize)
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_ti_data_to_file()
+        total = sum(math.prod(t.shape) for t in tensors)
+        done = 0
+        with open(src, "rb") as f:
+            mm = np.memmap(f, np.uint8, mode="r")
+            for t in tensors:
+                x = tensor_array(mm, t)
+                if t.name in deltas:
+                    x = x + deltas[t.name]
+                w.write_tensor_data(x.astype(out_type(t)))
+                done += math.prod(t.shape)
+                if progress:
+                    progress(done, total)
+        w.close()
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
+
+
+def quantize(src: Path, dst: Path, target: str, threads: int = 0) -> Path:
+    """`src` (a GGUF) quantized to `target` by llama.cpp, through a temporary file."""
+    import llama_cpp
+
+    if target not in GGUF_TARGETS or target in FULL_PRECISION:
+        raise InvalidRequest(f"unknown quantization '{target}'; choose one of "
+                             f"{', '.join(t for t in GGUF_TARGETS if t not in FULL_PRECISION)}", param="to")
+    tmp = dst.with_name(f".{dst.name}.partial")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = GGUF_TARGETS[target]
+    params.nthread = threads
+    params.allow_requantize = True  # a quantized source is requantized (the quality gate says what it cost)
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    try:
+        with suppress_stdout_stderr(disable=False):  # llama.cpp prints a line per tensor
+            rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
+        if rc != 0:
+            raise EdgeError(f"llama.cpp could not quantize {src.name} to {target} (code {rc})")
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dst
+
+
+def file_type(path: Path) -> str:
+    meta, _ = read_header(path)
+    return FILE_TYPES.get(meta.get("general.file_type"), "unknown")
+
+
+def free_disk(path: Path) -> int:
+    return shutil.disk_usage(path if path.is_dir() else path.parent).free
