@@ -47,3 +47,38 @@ def last_logits(base: Path, text: str, lora: list[tuple[Path, float]] = ()) -> n
         return np.array(b.logits(), copy=True)
     finally:
         b.close()
+
+
+def train(base: Path, texts: list[str], out: Path, *, steps: int = 4, rank: int = 8, lr: float = 5e-3,
+          modules=("q_proj", "v_proj"), seed: int = 0):
+    """A LoRA trained with peft for `steps` full-batch steps on `texts` (next-token loss), on the base
+    transformers dequantizes from the GGUF `base`; saved in PEFT form under `out`. Returns the peft
+    model (eval mode) for reference logits. Needs torch, transformers and peft (the test extra)."""
+    import peft
+    import torch
+    import transformers
+
+    from edgeslm.backends import open_backend
+
+    torch.manual_seed(seed)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name,
+                                                              torch_dtype=torch.float32)
+    model = peft.get_peft_model(model, peft.LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(modules),
+                                                       lora_dropout=0.0))
+    tok = open_backend(base, "gguf", n_ctx=512, n_threads=2)
+    batch = [tok.tokenize(t, add_bos=True) for t in texts]
+    tok.close()
+    width = max(map(len, batch))
+    ids = torch.tensor([b + [0] * (width - len(b)) for b in batch])
+    mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
+    labels = ids.masked_fill(mask == 0, -100)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    for _ in range(steps):
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    model.save_pretrained(str(out))
+    return model

@@ -20,11 +20,12 @@ torch = pytest.importorskip("torch")  # the test extra installs torch, transform
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
-from edgeslm.backends import open_backend  # noqa: E402
-from edgeslm.config import Settings  # noqa: E402
-from edgeslm.quantize.gguf_write import rewrite  # noqa: E402
-from edgeslm.store.lora_gguf import convert  # noqa: E402
-from edgeslm.store.registry import Catalog  # noqa: E402
+from benchmarks._lora import train
+from edgeslm.backends import open_backend
+from edgeslm.config import Settings
+from edgeslm.quantize.gguf_write import rewrite
+from edgeslm.store.lora_gguf import convert
+from edgeslm.store.registry import Catalog
 
 TRAIN = ["SELECT name FROM users WHERE age > 30;", "SELECT id, total FROM orders WHERE total > 100;",
          "SELECT count(*) FROM events WHERE kind = 'click';", "SELECT email FROM users ORDER BY created DESC;"]
@@ -37,27 +38,9 @@ PROMPTS = [f"Write SQL for question {i}: list the {w} of every" for i, w in enum
 def trained(home, tmp_path_factory):
     cat = Catalog(Settings(home=home))
     gguf_path = Path(cat.ensure_local(cat.get("default")))
-    torch.manual_seed(0)
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
-                                                              torch_dtype=torch.float32)
-    cfg = peft.LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], lora_dropout=0.0)
-    model = peft.get_peft_model(model, cfg)
-    tok = open_backend(gguf_path, "gguf", n_ctx=256, n_threads=2)
-    batch = [tok.tokenize(t, add_bos=True) for t in TRAIN]
-    width = max(map(len, batch))
-    ids = torch.tensor([b + [0] * (width - len(b)) for b in batch])
-    mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
-    labels = ids.masked_fill(mask == 0, -100)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
-    model.train()
-    for _ in range(4):
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
     peft_dir = tmp_path_factory.mktemp("peft")
-    model.save_pretrained(str(peft_dir))
+    model = train(gguf_path, TRAIN, peft_dir)
+    tok = open_backend(gguf_path, "gguf", n_ctx=256, n_threads=2)
     lora = peft_dir / "adapter.gguf"
     convert(peft_dir, gguf_path, lora)
     prompts = [tok.tokenize(p, add_bos=True) for p in PROMPTS]

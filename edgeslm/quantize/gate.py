@@ -23,27 +23,27 @@ MIN_TOP1 = 0.90
 MAX_TOKENS = 96  # per text
 
 NEUTRAL = [
-    "The history of the lighthouse begins in the ancient world, where fires burned on hilltops to guide "
-    "ships into harbour at night. The most famous was the Pharos of Alexandria.",
-    "To make a simple bread, mix flour, water, salt and yeast, knead the dough for ten minutes, let it "
-    "rise for an hour, shape it, and bake it in a hot oven until the crust is brown.",
+    ("The history of the lighthouse begins in the ancient world, where fires burned on hilltops to guide "
+    "ships into harbour at night. The most famous was the Pharos of Alexandria."),
+    ("To make a simple bread, mix flour, water, salt and yeast, knead the dough for ten minutes, let it "
+    "rise for an hour, shape it, and bake it in a hot oven until the crust is brown."),
     "def fibonacci(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a\n",
     '{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}',
-    "Photosynthesis converts light energy into chemical energy: plants take in carbon dioxide and water "
-    "and release oxygen, storing the energy in sugars.",
+    ("Photosynthesis converts light energy into chemical energy: plants take in carbon dioxide and water "
+    "and release oxygen, storing the energy in sugars."),
     "Q: What is the capital of Japan?\nA: Tokyo.\nQ: What is the largest planet in the solar system?\nA:",
-    "SELECT customers.name, SUM(orders.total) FROM customers JOIN orders ON orders.customer_id = "
-    "customers.id GROUP BY customers.name ORDER BY 2 DESC LIMIT 10;",
-    "Dear team, the meeting has moved to Thursday at 3 pm. Please bring the quarterly figures and your "
-    "notes on the new schedule. Thanks, Maria",
-    "The mitochondrion is an organelle found in most eukaryotic cells. It produces most of the cell's "
-    "supply of adenosine triphosphate, used as a source of chemical energy.",
-    "In 1969, Apollo 11 landed on the Moon. Neil Armstrong and Buzz Aldrin walked on the surface while "
-    "Michael Collins orbited above in the command module.",
-    "Steps to reset the router: unplug it, wait thirty seconds, plug it back in, and wait until the "
-    "status light turns green before reconnecting your devices.",
-    "The function returns a list of tuples, each holding a word and the number of times it appears, "
-    "sorted from the most frequent to the least frequent word.",
+    ("SELECT customers.name, SUM(orders.total) FROM customers JOIN orders ON orders.customer_id = "
+    "customers.id GROUP BY customers.name ORDER BY 2 DESC LIMIT 10;"),
+    ("Dear team, the meeting has moved to Thursday at 3 pm. Please bring the quarterly figures and your "
+    "notes on the new schedule. Thanks, Maria"),
+    ("The mitochondrion is an organelle found in most eukaryotic cells. It produces most of the cell's "
+    "supply of adenosine triphosphate, used as a source of chemical energy."),
+    ("In 1969, Apollo 11 landed on the Moon. Neil Armstrong and Buzz Aldrin walked on the surface while "
+    "Michael Collins orbited above in the command module."),
+    ("Steps to reset the router: unplug it, wait thirty seconds, plug it back in, and wait until the "
+    "status light turns green before reconnecting your devices."),
+    ("The function returns a list of tuples, each holding a word and the number of times it appears, "
+    "sorted from the most frequent to the least frequent word."),
 ]
 
 

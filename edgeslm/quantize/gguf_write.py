@@ -68,22 +68,37 @@ def lora_deltas(lora: Path, scale: float = 1.0) -> dict[str, np.ndarray]:
 
 def rewrite(src: Path, dst: Path, dtype: str = "F16", merge: Path | None = None,
             progress: Progress | None = None) -> Path:
-    """A full-precision copy of the GGUF `src` (F32 or F16; 1-D tensors stay F32 as llama.cpp
-    expects), with the LoRA `merge` folded into its weights when given."""
-    gguf = _gguf()
-    if dtype not in FULL_PRECISION:
-        raise InvalidRequest(f"rewrite makes F32 or F16, not '{dtype}'", param="to")
+    """A full-precision copy of the GGUF `src` (F32 or F16), with the LoRA `merge` folded into its
+    weights when given."""
     meta, tensors = read_header(src, full=True)
-    arch = meta.get("general.architecture")
     deltas = lora_deltas(merge) if merge else {}
     missing = set(deltas) - {t.name for t in tensors}
     if missing:
         raise InvalidRequest(f"the adapter adapts tensors {sorted(missing)[:3]} that {Path(src).name} lacks",
                              param="adapter")
+    with open(src, "rb") as f:
+        mm = np.memmap(f, np.uint8, mode="r")
+
+        def array(t) -> np.ndarray:
+            x = tensor_array(mm, t)
+            return x + deltas[t.name] if t.name in deltas else x
+
+        return write(meta, tensors, array, dst, dtype, progress)
+
+
+def write(meta: dict, tensors: list, array: Callable, dst: Path, dtype: str, progress: Progress | None = None
+          ) -> Path:
+    """A GGUF at `dst` with `meta` (read_header(..., full=True) of a model), the tensor table `tensors`
+    and each tensor's float values from `array(tensor)`: F16 or F32, 1-D tensors always F32 as
+    llama.cpp expects."""
+    gguf = _gguf()
+    if dtype not in FULL_PRECISION:
+        raise InvalidRequest(f"full-precision GGUFs are F32 or F16, not '{dtype}'", param="to")
     tmp = dst.with_name(f".{dst.name}.partial")
+    meta = dict(meta)
+    types = meta.pop("gguf.types")
     try:
-        w = gguf.GGUFWriter(str(tmp), arch)
-        types = meta.pop("gguf.types")
+        w = gguf.GGUFWriter(str(tmp), meta["general.architecture"])
         for key, value in meta.items():
             if key.startswith("gguf.") or key == "general.architecture":
                 continue
@@ -92,29 +107,26 @@ def rewrite(src: Path, dst: Path, dtype: str = "F16", merge: Path | None = None,
             vtype, etype = types[key]
             w.add_key_value(key, value, gguf.GGUFValueType(vtype),
                             sub_type=gguf.GGUFValueType(etype) if etype is not None else None)
-        np_type = np.float16 if dtype == "F16" else np.float32
 
-        def out_type(t):
-            return np.float32 if len(t.shape) == 1 else np_type
+        def out_type(t) -> np.dtype:
+            return np.dtype(np.float32 if len(t.shape) == 1 or dtype == "F32" else np.float16)
 
         for t in tensors:
             shape = tuple(reversed(t.shape))
-            w.add_tensor_info(t.name, shape, np.dtype(out_type(t)), math.prod(shape) * np.dtype(out_type(t)).itemsize)
+            w.add_tensor_info(t.name, shape, out_type(t), math.prod(shape) * out_type(t).itemsize)
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_ti_data_to_file()
-        total = sum(math.prod(t.shape) for t in tensors)
-        done = 0
-        with open(src, "rb") as f:
-            mm = np.memmap(f, np.uint8, mode="r")
-            for t in tensors:
-                x = tensor_array(mm, t)
-                if t.name in deltas:
-                    x = x + deltas[t.name]
-                w.write_tensor_data(x.astype(out_type(t)))
-                done += math.prod(t.shape)
-                if progress:
-                    progress(done, total)
+        total, done = sum(math.prod(t.shape) for t in tensors), 0
+        for t in tensors:
+            x = array(t)
+            if x.shape != tuple(reversed(t.shape)):
+                raise InvalidRequest(f"{t.name}: shape {x.shape} does not fit the layout {tuple(reversed(t.shape))}",
+                                     param="src")
+            w.write_tensor_data(np.ascontiguousarray(x, dtype=out_type(t)))
+            done += math.prod(t.shape)
+            if progress:
+                progress(done, total)
         w.close()
         os.replace(tmp, dst)
     finally:

@@ -1,0 +1,138 @@
+"""`edgeslm quantize` and the GGUF writer: round trips on the real embedded model, the LoRA merge, a
+Hugging Face checkpoint mapped back onto the base's layout, the quality gate, and every refusal."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks._lora import write_peft
+from edgeslm.config import Settings
+from edgeslm.errors import DoesNotFit, InvalidRequest
+from edgeslm.quantize import gate, gguf_write
+from edgeslm.quantize import run as qrun
+from edgeslm.store.gguf_io import read_header
+from edgeslm.store.lora_gguf import convert
+from edgeslm.store.registry import Catalog
+
+
+def cli(env, *args):
+    return subprocess.run([sys.executable, "-m", "edgeslm", *args], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def base(home) -> Path:
+    cat = Catalog(Settings(home=home))
+    return cat.ensure_local(cat.get("default"))
+
+
+@pytest.fixture(scope="module")
+def f16(base, tmp_path_factory) -> Path:
+    return gguf_write.rewrite(base, tmp_path_factory.mktemp("q") / "f16.gguf", "F16")
+
+
+def test_round_trip_base_to_f16_to_q8_0_keeps_top1(base, f16, capsys):
+    meta, tensors = read_header(f16, full=True)
+    src_meta, _ = read_header(base, full=True)
+    assert meta["general.file_type"] == 1 and meta["tokenizer.ggml.tokens"] == src_meta["tokenizer.ggml.tokens"]
+    assert {t.ggml_type for t in tensors} == {0, 1}  # F32 norms, F16 matrices
+    q8 = gguf_write.quantize(f16, f16.with_name("q8.gguf"), "Q8_0", threads=2)
+    assert read_header(q8)[0]["general.file_type"] == 7
+    assert not list(f16.parent.glob(".*partial"))  # nothing half-written left behind
+    ref, cand = gate.Scorer(f16), gate.Scorer(q8)
+    q = gate.measure(ref, cand, gate.NEUTRAL)
+    ref.close()
+    cand.close()
+    with capsys.disabled():
+        print(f"\nQ8_0 vs F16 on {q.positions} positions: top-1 {q.top1:.1%}, KL {q.kl:.5f}, max |dlogit| {q.max_abs:.2f}")
+    assert q.top1 >= 0.99 and q.kl < 0.01
+
+
+def test_merging_a_lora_equals_applying_it(base, f16, tmp_path):
+    lora = tmp_path / "a.gguf"
+    convert(write_peft(tmp_path / "peft", seed=3), base, lora)
+    merged = gguf_write.rewrite(f16, tmp_path / "merged.gguf", "F16", merge=lora)
+    plain, applied, folded = gate.Scorer(f16), gate.Scorer(f16, [(lora, 1.0)]), gate.Scorer(merged)
+    q = gate.measure(applied, folded, gate.NEUTRAL[:4])
+    moved = gate.measure(plain, folded, gate.NEUTRAL[:4])
+    for s in (plain, applied, folded):
+        s.close()
+    assert q.top1 >= 0.99 and q.kl < 1e-3  # the same model, up to F16 rounding of the merged weights
+    assert moved.kl > 10 * q.kl  # and the adapter really changed it
+
+
+def test_a_hugging_face_checkpoint_maps_back_onto_the_base_layout(base, f16, tmp_path):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from edgeslm.quantize import hf
+
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name,
+                                                               torch_dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_config(loaded.config)  # a gguf-loaded model refuses to save
+    model.load_state_dict(loaded.state_dict())
+    model.save_pretrained(str(tmp_path / "ckpt"))
+    del loaded, model
+    out = hf.to_gguf(tmp_path / "ckpt", base, tmp_path / "from-hf.gguf", "F16")
+    ref, cand = gate.Scorer(f16), gate.Scorer(out)
+    q = gate.measure(ref, cand, gate.NEUTRAL[:6])
+    ref.close()
+    cand.close()
+    assert q.top1 >= 0.99 and q.kl < 1e-3  # norms +1 and the tied head put back as llama.cpp expects
+
+
+def test_cli_quantizes_measures_and_stores(env, home):
+    r = cli(env, "quantize", "default", "--to", "gguf:Q8_0", "--id", "default-q8", "--json", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["stored"] == "default-q8" and out["passes"] and out["target"] == "gguf:Q8_0"
+    c = out["candidates"][0]
+    assert c["neutral"]["top1"] >= 0.95 and c["tokens_per_s"] > 0 and 200 * 2**20 < c["size_bytes"] < 400 * 2**20
+    listed = json.loads(cli(env, "models", "list", "--json").stdout)
+    assert any(m["id"] == "default-q8" and m.get("quantization") == "Q8_0" for m in listed)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["default", "--to", "gguf:Q3_X"], "unknown target 'gguf:Q3_X'; choose one of gguf:F16, gguf:Q8_0"),
+    (["default", "--to", "onnx:int4"], "ONNX export is not available yet"),
+    (["no-such-model", "--to", "gguf:Q8_0"], "no-such-model"),
+    (["default", "--to", "gguf:Q8_0", "--merge"], "--merge needs --adapter TASK"),
+    (["default", "--to", "gguf:Q8_0", "--adapter", "nope"], "no adapter 'nope'"),
+])
+def test_cli_refusals_name_the_bad_value(env, args, needle):
+    r = cli(env, "quantize", *args)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_corrupt_and_unsupported_sources(env, home, base, tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(base.read_bytes()[:1000])
+    r = cli(env, "quantize", str(bad), "--to", "gguf:Q8_0")
+    assert r.returncode == 2 and "truncated GGUF" in r.stderr
+    ckpt = tmp_path / "bert"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    r = cli(env, "quantize", str(ckpt), "--to", "gguf:Q8_0")
+    assert r.returncode == 2 and "architecture 'bert'" in r.stderr and "gemma3, gemma3_text, llama, qwen2" in r.stderr
+
+
+def test_an_adapter_of_another_base_is_refused(env, home, f16, tmp_path):
+    r = cli(env, "adapters", "import", str(write_peft(tmp_path / "p")), "--base", "default", "--task", "only-default")
+    assert r.returncode == 0, r.stderr
+    r = cli(env, "quantize", str(f16), "--to", "gguf:Q8_0", "--adapter", "only-default")
+    assert r.returncode == 2 and "only-default" in r.stderr and "f16" in r.stderr
+
+
+def test_not_enough_disk_is_refused_before_writing(home, monkeypatch):
+    # filling this machine's disk for real is not an option, so the free-space probe is replaced
+    monkeypatch.setattr(qrun, "free_disk", lambda where: 10 * 2**20)
+    settings = Settings(home=home)
+    before = set(settings.models_dir.rglob("*"))
+    with pytest.raises(DoesNotFit, match=r"needs about \d+ MiB of disk .* only 10 MiB is free"):
+        qrun.run(settings, "default", "gguf:Q4_K_M")
+    assert set(settings.models_dir.rglob("*")) == before
+    with pytest.raises(InvalidRequest):
+        qrun.parse_target("gguf")
