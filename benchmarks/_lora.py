@@ -62,7 +62,7 @@ def train(base: Path, texts: list[str], out: Path, *, steps: int = 4, rank: int 
 
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name,
-                                                              torch_dtype=torch.float32)
+                                                              dtype=torch.float32)
     model = peft.get_peft_model(model, peft.LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(modules),
                                                        lora_dropout=0.0))
     tok = open_backend(base, "gguf", n_ctx=512, n_threads=2)

@@ -82,7 +82,7 @@ def to_gguf(ckpt: Path, base_gguf: Path, dst: Path, dtype: str = "F16", progress
     for key in hf:
         name = names.get_name(key, try_suffixes=(".weight", ".bias"))
         if name is not None:
-            mapped[name + key[key.rfind("."):]] = key
+            mapped[name] = key  # the suffix (.weight/.bias) comes back with the name
     want = {t.name for t in layout}
     if arch == "gemma3" or "lm_head.weight" not in hf:
         mapped.pop("output.weight", None)  # tied to token_embd
