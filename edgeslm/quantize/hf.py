@@ -103,3 +103,24 @@ def to_gguf(ckpt: Path, base_gguf: Path, dst: Path, dtype: str = "F16", progress
         return x
 
     return write(meta, layout, array, dst, dtype, progress)
+
+
+def checkpoint_from_gguf(gguf_path: Path, out: Path, peft_dir: Path | None = None) -> Path:
+    """A Hugging Face checkpoint (safetensors, config, tokenizer) of a GGUF model, dequantized by
+    transformers, with a PEFT LoRA merged in when given: the input other exporters (ONNX) need.
+    Needs torch and transformers (peft for the merge)."""
+    import torch
+    import transformers
+
+    kw = {"gguf_file": gguf_path.name}
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
+    model = transformers.AutoModelForCausalLM.from_config(loaded.config)  # a gguf-loaded model refuses to save
+    model.load_state_dict(loaded.state_dict())
+    del loaded
+    if peft_dir is not None:
+        import peft
+
+        model = peft.PeftModel.from_pretrained(model, str(peft_dir)).merge_and_unload()
+    model.save_pretrained(str(out))
+    transformers.AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw).save_pretrained(str(out))
+    return out
