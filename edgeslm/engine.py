@@ -89,8 +89,11 @@ class ModelWorker:
         self.entry, self.settings, self.adapters = entry, settings, list(adapters)
         path = catalog.ensure_local(entry)
         self.threads = settings.threads or device.default_threads()
-        self.plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_seq=settings.parallel,
-                                model=entry.id, adapters=[a.gguf for a in self.adapters])
+        if entry.format == "gguf":
+            self.plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_seq=settings.parallel,
+                                    model=entry.id, adapters=[a.gguf for a in self.adapters])
+        else:
+            self.plan = memory.plan_folder(path, n_ctx=settings.n_ctx, model=entry.id)
         memory.check_fits(self.plan, memory.budget_of(settings.memory_budget))
         t0 = time.perf_counter()
         self.backend = open_backend(path, entry.format, n_ctx=settings.n_ctx, n_threads=self.threads,

@@ -13,7 +13,11 @@ def open_backend(path: Path, fmt: str, **kwargs) -> Backend:
         from edgeslm.backends.llamacpp import LlamaCppBackend
 
         return LlamaCppBackend(path, **kwargs)
-    raise ValueError(f"no backend for format '{fmt}' (supported: gguf)")
+    if fmt == "onnx":
+        from edgeslm.backends.onnx import OnnxGenaiBackend
+
+        return OnnxGenaiBackend(path, **kwargs)
+    raise ValueError(f"no backend for format '{fmt}' (supported: gguf, onnx)")
 
 
 def build_features(fmt: str) -> str:
@@ -22,6 +26,11 @@ def build_features(fmt: str) -> str:
         from edgeslm.backends.llamacpp import build_features as llamacpp_features
 
         return llamacpp_features()
+    if fmt == "onnx":
+        import onnxruntime
+        import onnxruntime_genai
+
+        return f"onnxruntime-genai {onnxruntime_genai.__version__} on onnxruntime {onnxruntime.__version__} (CPU)"
     return ""
 
 

@@ -145,3 +145,23 @@ def check_fits(p: MemoryPlan, budget: int) -> None:
             f"tokens), pick a smaller quantization, or raise --memory-budget",
             param="memory_budget", code="does_not_fit",
         )
+
+
+def plan_folder(path: Path, *, n_ctx: int, model: str = "", runtime: int | None = None) -> MemoryPlan:
+    """The memory plan of an onnxruntime-genai model folder: its files (loaded in full) plus an f32
+    KV cache of n_ctx tokens (sizes from genai_config.json)."""
+    import json
+
+    path = Path(path)
+    try:
+        dec = json.loads((path / "genai_config.json").read_text())["model"]["decoder"]
+    except (OSError, ValueError, KeyError) as e:
+        raise InvalidRequest(f"{path}: not an onnxruntime-genai model folder ({e})", param="model") from None
+    kv_per_token = dec["num_hidden_layers"] * dec["num_key_value_heads"] * dec["head_size"] * 2 * 4
+    p = MemoryPlan(model or path.name, "onnx", n_ctx, 1, kv_bytes_per_token=kv_per_token)
+    p.terms = {
+        "runtime": psutil.Process().memory_info().rss if runtime is None else runtime,
+        "weights": sum(f.stat().st_size for f in path.iterdir() if f.is_file()),
+        "kv_cache": n_ctx * kv_per_token,
+    }
+    return p

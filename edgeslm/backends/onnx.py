@@ -40,7 +40,7 @@ class OnnxGenaiBackend:
             cfg.clear_providers()  # CPU
             self.model = og.Model(cfg)
             self.hf = transformers.AutoTokenizer.from_pretrained(str(self.path))
-        except Exception as e:  # noqa: BLE001 - onnxruntime-genai raises plain RuntimeErrors
+        except Exception as e:
             raise BackendError(f"onnxruntime-genai could not load {path}: {e}") from e
         self._og = og
         m = self.config["model"]
@@ -51,7 +51,10 @@ class OnnxGenaiBackend:
         self.metadata = {"tokenizer.chat_template": getattr(self.hf, "chat_template", None),
                          "general.architecture": m.get("type", "")}
         eos = m.get("eos_token_id", [])
-        self.eog_tokens = frozenset(eos if isinstance(eos, list) else [eos])
+        # genai_config lists only <eos>; chat turns also end on the template's end-of-turn token
+        vocab = self.hf.get_vocab()
+        ends = {vocab[t] for t in ("<end_of_turn>", "<|im_end|>", "<|eot_id|>", "<|end|>") if t in vocab}
+        self.eog_tokens = frozenset([*(eos if isinstance(eos, list) else [eos]), *ends])
         bos = self.hf.bos_token_id
         self.bos_text = self.hf.bos_token or ""
         self.add_bos = bos is not None
@@ -118,7 +121,7 @@ class OnnxGenaiBackend:
             raise BackendError(f"the sequence would exceed the context of {self.n_ctx} tokens")
         try:
             self._gen.append_tokens(np.asarray(tokens, dtype=np.int32))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.reset()
             raise BackendError(f"onnxruntime-genai failed to evaluate: {e}") from e
         self._seq.extend(tokens)

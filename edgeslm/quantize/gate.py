@@ -92,9 +92,10 @@ def compare(ref: list[np.ndarray], cand: list[np.ndarray]) -> Quality:
 class Scorer:
     """A GGUF (with adapters applied) that returns per-position logits of texts."""
 
-    def __init__(self, path: Path, adapters: list[tuple[Path, float]] = (), threads: int = 2):
-        self.b = open_backend(Path(path), "gguf", n_ctx=MAX_TOKENS + 32, n_threads=threads)
-        self.b.set_adapters(list(adapters))
+    def __init__(self, path: Path, adapters: list[tuple[Path, float]] = (), threads: int = 2, fmt: str = "gguf"):
+        self.b = open_backend(Path(path), fmt, n_ctx=MAX_TOKENS + 32, n_threads=threads)
+        if adapters:
+            self.b.set_adapters(list(adapters))
 
     def logits(self, text: str) -> np.ndarray:
         return self.b.score(self.b.tokenize(text, add_bos=True)[:MAX_TOKENS])

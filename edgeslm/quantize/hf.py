@@ -112,6 +112,7 @@ def checkpoint_from_gguf(gguf_path: Path, out: Path, peft_dir: Path | None = Non
     import torch
     import transformers
 
+    transformers.utils.logging.disable_progress_bar()
     kw = {"gguf_file": gguf_path.name}
     loaded = transformers.AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
     model = transformers.AutoModelForCausalLM.from_config(loaded.config)  # a gguf-loaded model refuses to save

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,13 +21,20 @@ from pathlib import Path
 from edgeslm.config import Settings
 from edgeslm.errors import DoesNotFit, InvalidRequest
 from edgeslm.quantize import gate, hf
-from edgeslm.quantize.gguf_write import FULL_PRECISION, GGUF_TARGETS, free_disk, quantize, rewrite
+from edgeslm.quantize.gguf_write import (
+    FULL_PRECISION,
+    GGUF_TARGETS,
+    free_disk,
+    quantize,
+    rewrite,
+)
 from edgeslm.store.adapters import Adapter, AdapterStore
 from edgeslm.store.gguf_io import read_header
 from edgeslm.store.registry import Catalog, ModelEntry
 
 Steps = Callable[[str], contextlib.AbstractContextManager]  # label -> context yielding a (done, total) callback
-BITS = {"F32": 32, "F16": 16, "Q8_0": 8.5, "Q5_K_M": 5.7, "Q4_K_M": 4.9}  # bits per weight, for the disk check
+# bits per weight, for the disk check (ONNX: a float32 checkpoint plus the export, whose embedding stays float32)
+BITS = {"F32": 32, "F16": 16, "Q8_0": 8.5, "Q5_K_M": 5.7, "Q4_K_M": 4.9, "int8": 32 + 32, "int4": 32 + 32}
 ONNX_TARGETS = ("int4", "int8")
 
 
@@ -56,8 +64,7 @@ def parse_target(text: str) -> tuple[str, str]:
     if kind == "gguf" and name in GGUF_TARGETS:
         return kind, name
     if kind == "onnx" and name in ONNX_TARGETS:
-        raise InvalidRequest("ONNX export is not available yet in this version (the GGUF targets are); "
-                             f"choose one of {', '.join(c for c in choices if c.startswith('gguf'))}", param="to")
+        return kind, name
     raise InvalidRequest(f"unknown target '{text}'; choose one of {', '.join(choices)}", param="to")
 
 
@@ -99,9 +106,10 @@ def check_disk(where: Path, n_params: int, target: str, unmerged_fallback: bool)
                          f"{free / 2**20:.0f} MiB is free; free some space or set EDGESLM_HOME elsewhere")
 
 
-def _measure(c: Candidate, ref: gate.Scorer, task_texts: list[str], threads: int, step: Steps) -> Candidate:
+def _measure(c: Candidate, ref: gate.Scorer, task_texts: list[str], threads: int, step: Steps,
+             fmt: str = "gguf") -> Candidate:
     with step(f"measuring {c.name}") as advance:
-        s = gate.Scorer(c.path, c.adapters, threads)
+        s = gate.Scorer(c.path, c.adapters, threads, fmt)
         try:
             c.neutral = gate.measure(ref, s, gate.NEUTRAL)
             advance(1, 3)
@@ -111,7 +119,8 @@ def _measure(c: Candidate, ref: gate.Scorer, task_texts: list[str], threads: int
             advance(3, 3)
         finally:
             s.close()
-    c.size = c.path.stat().st_size + sum(p.stat().st_size for p, _ in c.adapters)
+    c.size = sum(f.stat().st_size for f in (c.path.iterdir() if c.path.is_dir() else [c.path]))
+    c.size += sum(p.stat().st_size for p, _ in c.adapters)
     return c
 
 
@@ -145,10 +154,12 @@ def run(settings: Settings, src: str, target: str, *, adapter: str | None = None
         lora = AdapterStore(settings.adapters_dir).get(entry.id, adapter, entry.sha256)
     if merge and lora is None:
         raise InvalidRequest("--merge needs --adapter TASK (the adapter to merge)", param="merge")
-    label = f"{name}" + ("" if lora is None else f", adapter {'merged' if merge else 'unmerged'}")
+    if kind == "onnx" and lora is not None and not merge:
+        raise InvalidRequest("an ONNX export carries no unmerged adapter; add --merge", param="merge")
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     check_disk(settings.models_dir, _params(base_gguf), name, bool(lora) and merge)
-    model_id = model_id or f"{entry.id}{'-' + adapter if lora and merge else ''}-{name}".lower()
+    model_id = model_id or f"{entry.id}{'-' + adapter if lora and merge else ''}-{kind}-{name}".lower().replace(
+        "-gguf-", "-")
     with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".quantize-") as tmp:
         tmp = Path(tmp)
         with step("F16 reference") as advance:
@@ -161,6 +172,10 @@ def run(settings: Settings, src: str, target: str, *, adapter: str | None = None
         if lora is not None:
             with step("F16 reference, adapter merged") as advance:
                 ref_path = rewrite(plain, tmp / "merged-f16.gguf", "F16", merge=lora.gguf, progress=advance)
+
+        if kind == "onnx":
+            return _onnx(settings, catalog, src, name, entry, base_gguf, ckpt, lora, ref_path, model_id, tmp,
+                         list(task_texts), threads, step)
 
         def build(merged: bool) -> Candidate:
             source = ref_path if merged else plain
@@ -190,6 +205,44 @@ def run(settings: Settings, src: str, target: str, *, adapter: str | None = None
                                                     lora.dir / "peft")
     return Outcome(src, f"{kind}:{name}", stored.id + (f"@{adapter}" if lora and not merge else ""), candidates,
                    recommend(candidates, name))
+
+
+def _onnx(settings, catalog, src, name, entry, base_gguf, ckpt, lora, ref_path, model_id, tmp, task_texts,
+          threads, step) -> Outcome:
+    """The ONNX path: a float32 checkpoint (the adapter merged by peft), the builder, the same gate."""
+    from edgeslm.quantize.onnx_export import export
+
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise InvalidRequest("ONNX export needs torch and transformers: pip install -e '.[convert]'",
+                             param="to") from None
+    with step("float32 checkpoint") as advance:
+        advance(0, 1)
+        hf_dir = tmp / "hf"
+        if ckpt is not None:
+            hf_dir.mkdir()
+            for f in ckpt.iterdir():  # the builder's config fix must not touch the user's files
+                (hf_dir / f.name).symlink_to(f.resolve()) if f.name != "config.json" else shutil.copy(f, hf_dir / f.name)
+        else:
+            hf.checkpoint_from_gguf(base_gguf, hf_dir, lora.dir / "peft" if lora is not None else None)
+        advance(1, 1)
+    with step(f"onnxruntime-genai model builder, {name}") as advance:
+        advance(0, 1)
+        out = export(hf_dir, tmp / "onnx", name, tmp / "builder.log")
+        advance(1, 1)
+    c = Candidate(f"ONNX {name}" + (", adapter merged" if lora is not None else ""), out)
+    ref = gate.Scorer(ref_path, [], threads)
+    try:
+        _measure(c, ref, task_texts, threads, step, fmt="onnx")
+    finally:
+        ref.close()
+    stored = catalog.import_onnx(out, model_id, entry, f"onnx-{name}")
+    rec = recommend([c], name)
+    if not c.passes and name == "int4":
+        rec = f"{c.name} loses too much; try onnx:int8, or a GGUF target (gguf:Q4_K_M with the adapter unmerged)."
+    return Outcome(src, f"onnx:{name}", stored.id, [c], rec)
 
 
 def recommend(candidates: list[Candidate], name: str) -> str:

