@@ -158,9 +158,9 @@ def qualify(
 @app.command()
 def quantize(
     src: str = typer.Argument(..., metavar="SRC", help="A GGUF file, a Hugging Face checkpoint directory, or a catalog id."),
-    to: str = typer.Option(..., "--to", help="gguf:Q4_K_M | gguf:Q5_K_M | gguf:Q8_0 | gguf:F16 (onnx:int4|int8 to come)."),
+    to: str = typer.Option(..., "--to", help="gguf:Q4_K_M | gguf:Q5_K_M | gguf:Q8_0 | gguf:F16 | onnx:int4 | onnx:int8."),
     adapter: Optional[str] = typer.Option(None, help="A stored task adapter of the base to carry along."),
-    merge: bool = typer.Option(False, help="Merge the adapter into the weights (default: keep it unmerged)."),
+    merge: bool = typer.Option(False, help="Merge the adapter into the weights (default: keep it unmerged; ONNX needs it)."),
     base: Optional[str] = typer.Option(None, help="For a checkpoint SRC: the catalog model whose layout and tokenizer it shares."),
     model_id: Optional[str] = typer.Option(None, "--id", help="Id of the new model in the store."),
     eval_file: Optional[Path] = typer.Option(None, "--eval", help="Task texts to measure on (one per line, or JSONL with \"text\")."),
@@ -168,7 +168,7 @@ def quantize(
     threads: Optional[int] = typer.Option(None, min=1, help=Settings.model_fields["threads"].description),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ):
-    """Convert SRC to a GGUF quantization, measure what it lost against the F16 reference (KL, top-1,
+    """Convert SRC to a GGUF quantization or an ONNX model, measure what it lost against the F16 reference (KL, top-1,
     decode tok/s, on neutral text and the task's own texts), and store the result as a new model."""
     from edgeslm import device
     from edgeslm.quantize import gate
@@ -276,7 +276,7 @@ def _qualify_history(settings: Settings, compare, as_json: bool) -> None:
 def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List the catalog: every known model, and whether its file is in the store."""
     cat = _catalog()
-    rows = [{"id": e.id, "aliases": e.aliases, "params": e.params, "quantization": e.quantization,
+    rows = [{"id": e.id, "aliases": e.aliases, "params": e.params, "format": e.format, "quantization": e.quantization,
              "size_mb": e.size_mb, "license": e.license, "source": e.source.describe(), "local": cat.is_local(e)}
             for e in cat.entries]
     if as_json:

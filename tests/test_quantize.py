@@ -106,7 +106,7 @@ def test_cli_quantizes_measures_and_stores(env, home):
 
 @pytest.mark.parametrize("args,needle", [
     (["default", "--to", "gguf:Q3_X"], "unknown target 'gguf:Q3_X'; choose one of gguf:F16, gguf:Q8_0"),
-    (["default", "--to", "onnx:int4"], "ONNX export is not available yet"),
+    (["default", "--to", "onnx:fp8"], "unknown target 'onnx:fp8'; choose one of"),
     (["no-such-model", "--to", "gguf:Q8_0"], "no-such-model"),
     (["default", "--to", "gguf:Q8_0", "--merge"], "--merge needs --adapter TASK"),
     (["default", "--to", "gguf:Q8_0", "--adapter", "nope"], "no adapter 'nope'"),
@@ -146,3 +146,26 @@ def test_not_enough_disk_is_refused_before_writing(home, monkeypatch):
     assert set(settings.models_dir.rglob("*")) == before
     with pytest.raises(InvalidRequest):
         qrun.parse_target("gguf")
+
+
+def test_onnx_int8_export_is_measured_stored_and_serves_a_valid_tool_call(env, home):
+    from openai import OpenAI
+
+    from benchmarks._server import running_server
+
+    r = cli(env, "quantize", "default", "--to", "onnx:int8", "--id", "onnx8", "--json", "--threads", "2")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    c = out["candidates"][0]
+    assert out["stored"] == "onnx8" and c["name"] == "ONNX int8" and c["neutral"]["kl"] < 0.05, out
+    listed = {m["id"]: m for m in json.loads(cli(env, "models", "list", "--json").stdout)}
+    assert listed["onnx8"]["format"] == "onnx"
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    with running_server(model="onnx8", threads=2, env=env) as url:
+        client = OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
+        resp = client.chat.completions.create(model="onnx8", messages=[{"role": "user", "content": "Weather in Paris?"}],
+                                              tools=[weather], tool_choice="required", temperature=0)
+    call = resp.choices[0].message.tool_calls[0]
+    assert resp.model == "onnx8" and call.function.name == "get_weather"
+    assert isinstance(json.loads(call.function.arguments)["city"], str)  # parsed, and valid against the schema
