@@ -7,7 +7,9 @@ every target is built from the default model plus that adapter and measured agai
 the F16 base with the adapter merged (the exact fine-tuned model):
 - merged: the adapter folded into the weights, then quantized (F16, Q8_0, Q5_K_M, Q4_K_M);
 - unmerged: the base quantized, the adapter applied at run time (Q8_0, Q4_K_M, and the shipped
-  Q4_K_M file itself, which is how `edgeslm serve` runs it).
+  Q4_K_M file itself, which is how `edgeslm serve` runs it);
+- ONNX (onnxruntime-genai's model builder, the adapter merged by peft): int8, int4 with plain RTN,
+  and int4 with k-quant (the lm_head and sensitive layers kept int8), decoded by the ONNX backend.
 Figures: file size (adapter included when unmerged), KL and top-1 on neutral text and on held-out
 task texts, and greedy decode tok/s. The only weights on this machine are the shipped Q4_K_M, so
 the F16 reference is their dequantization plus the adapter. Prints a table, writes
@@ -29,6 +31,8 @@ from edgeslm import device
 from edgeslm.config import Settings
 from edgeslm.quantize import gate
 from edgeslm.quantize.gguf_write import quantize, rewrite
+from edgeslm.quantize.hf import checkpoint_from_gguf
+from edgeslm.quantize.onnx_export import INT4_ALGO, export
 from edgeslm.store.lora_gguf import convert
 from edgeslm.store.registry import Catalog
 
@@ -47,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--steps", type=int, default=6, help="peft training steps for the task adapter")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/quantize.json"))
+    ap.add_argument("--no-onnx", action="store_true", help="skip the ONNX targets")
     args = ap.parse_args(argv)
     threads = args.threads or device.default_threads()
     cat = Catalog(Settings())
@@ -70,6 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         for target in ("Q8_0", "Q4_K_M"):
             builds.append((f"{target}, unmerged", quantize(plain, tmp / f"base-{target}.gguf", target, threads), True))
         builds.append(("shipped Q4_K_M, unmerged", shipped, True))
+        if not args.no_onnx:
+            hf_dir = checkpoint_from_gguf(shipped, tmp / "hf", tmp / "peft")
+            for name, prec, algo in (("ONNX int8, merged", "int8", "default"), ("ONNX int4 RTN, merged", "int4", "rtn"),
+                                     (f"ONNX int4 {INT4_ALGO}, merged", "int4", INT4_ALGO)):
+                out = export(hf_dir, tmp / f"onnx-{prec}-{algo}", prec, tmp / f"builder-{prec}-{algo}.log", algo)
+                builds.append((name, out, None))
         timings["build_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         ref = gate.Scorer(merged, [], threads)
@@ -78,19 +89,20 @@ def main(argv: list[str] | None = None) -> None:
         base_ref.close()
         for name, path, unmerged in builds:
             adapters = [(lora, 1.0)] if unmerged else []
-            s = gate.Scorer(path, adapters, threads)
+            s = gate.Scorer(path, adapters, threads, "gguf" if unmerged is not None else "onnx")
             neutral, task = gate.measure(ref, s, gate.NEUTRAL), gate.measure(ref, s, held_out)
             tps = s.decode_tps()
             s.close()
-            size = path.stat().st_size + (lora.stat().st_size if unmerged else 0)
+            files = list(path.iterdir()) if path.is_dir() else [path]
+            size = sum(f.stat().st_size for f in files if f.is_file()) + (lora.stat().st_size if unmerged else 0)
             rows.append({"target": name, "size_mib": size / 2**20, "neutral": neutral.to_json(), "task": task.to_json(),
                          "tokens_per_s": tps, "passes": neutral.passes and task.passes})
-            print(f"{name:26s} {size / 2**20:6.0f} MiB  neutral KL {neutral.kl:.4f} top-1 {neutral.top1:6.1%}  "
+            print(f"{name:36s} {size / 2**20:6.0f} MiB  neutral KL {neutral.kl:.4f} top-1 {neutral.top1:6.1%}  "
                   f"task KL {task.kl:.4f} top-1 {task.top1:6.1%}  {tps:5.1f} tok/s  "
                   f"{'pass' if neutral.passes and task.passes else 'FAIL'}", flush=True)
         ref.close()
         timings["measure_s"] = time.perf_counter() - t0
-    print(f"{'(base without the adapter)':26s} {'':10s} task KL {no_adapter.kl:.4f} top-1 {no_adapter.top1:6.1%}")
+    print(f"{'(base without the adapter)':36s} {'':10s} task KL {no_adapter.kl:.4f} top-1 {no_adapter.top1:6.1%}")
     result = {"benchmark": "quantize", "machine": {"platform": platform.platform(), **device.describe()},
               "model": "gemma-3-270m-q4_k_m", "threads": threads, "steps": args.steps,
               "thresholds": {"max_kl": gate.MAX_KL, "min_top1": gate.MIN_TOP1}, "rows": rows,

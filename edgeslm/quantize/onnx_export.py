@@ -20,14 +20,17 @@ from pathlib import Path
 from edgeslm.errors import BackendError
 
 PRECISIONS = ("int4", "int8")
+INT4_ALGO = "k_quant_mixed"  # k-quant, with the last MatMul (lm_head) and sensitive layers kept int8
 
 
-def export(hf_dir: Path, out: Path, precision: str, log: Path) -> Path:
-    """Build the onnxruntime-genai model folder `out` (written beside it, then renamed)."""
+def export(hf_dir: Path, out: Path, precision: str, log: Path, algo: str | None = None) -> Path:
+    """Build the onnxruntime-genai model folder `out` (written beside it, then renamed). `algo` is the
+    builder's weight-only quantization method (default: INT4_ALGO for int4, RTN for int8)."""
     tmp = out.with_name(f".{out.name}.partial")
+    algo = algo or (INT4_ALGO if precision == "int4" else "default")
     with open(log, "w") as f:
-        rc = subprocess.run([sys.executable, "-m", "edgeslm.quantize.onnx_export", str(hf_dir), str(tmp), precision],
-                            stdout=f, stderr=subprocess.STDOUT, check=False).returncode
+        rc = subprocess.run([sys.executable, "-m", "edgeslm.quantize.onnx_export", str(hf_dir), str(tmp), precision,
+                             algo], stdout=f, stderr=subprocess.STDOUT, check=False).returncode
     if rc != 0 or not (tmp / "genai_config.json").is_file():
         tail = log.read_text(errors="replace")[-1500:]
         raise BackendError(f"onnxruntime-genai's model builder failed (exit {rc}); end of its log {log}:\n{tail}")
@@ -50,15 +53,16 @@ def _fix_config(cfg) -> None:
         cfg.rope_parameters = dict(rp["full_attention"])
 
 
-def main(hf_dir: str, out: str, precision: str) -> None:
+def main(hf_dir: str, out: str, precision: str, algo: str = "default") -> None:
     from onnxruntime_genai.models import builder
 
     _fix_checkpoint(Path(hf_dir))
     cache = str(Path(out).with_name(Path(out).name + ".cache"))
-    extra = builder.parse_extra_options(None, hf_dir, out, precision, "cpu", cache, None)
+    options = [f"algo_config={algo}"] if algo != "default" else None
+    extra = builder.parse_extra_options(None, hf_dir, out, precision, "cpu", cache, options)
     _fix_config(extra["hf_details"]["hf_config"])
     builder.create_model(None, hf_dir, out, precision, "cpu", cache, **extra)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
