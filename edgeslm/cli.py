@@ -226,8 +226,11 @@ def _print_plan(settings: Settings, model: str, adapter: Optional[str]) -> None:
 
     try:
         _, entry, path, adapters = resolve(settings, model, adapter)
-        plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, model=entry.id,
-                           adapters=[a.gguf for a in adapters])
+        if entry.format == "gguf":
+            plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_seq=settings.parallel,
+                               model=entry.id, adapters=[a.gguf for a in adapters])
+        else:
+            plan = memory.plan_folder(path, n_ctx=settings.n_ctx, model=entry.id)
         budget = memory.budget_of(settings.memory_budget)
     except EdgeError as e:
         _fail(e.message)
