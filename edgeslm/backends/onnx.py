@@ -105,8 +105,12 @@ class OnnxGenaiBackend:
             self.reset()
             keep = 0
         else:
-            self._gen.rewind_to(keep)
-            self._seq = self._seq[:keep]
+            try:
+                self._gen.rewind_to(keep)
+                self._seq = self._seq[:keep]
+            except RuntimeError:  # the sliding-window cache already dropped what `keep` needs
+                self.reset()
+                keep = 0
         self.decode(tokens[keep:])
         return keep
 
