@@ -62,9 +62,10 @@ def _logits(backend, prompts):
     return out
 
 
-def test_on_the_dequantized_base_llamacpp_with_the_lora_picks_what_peft_picks(trained, capsys):
-    _, lora, prompts, ref, ref_base, f32 = trained
-    b = open_backend(f32, "gguf", n_ctx=256, n_threads=2)
+def _with_and_without(model, lora, prompts, ref):
+    """llama.cpp's logits of `model` alone, with the LoRA, and alone again; top-1 agreement and max
+    |difference| of the adapted logits against the reference `ref`."""
+    b = open_backend(model, "gguf", n_ctx=256, n_threads=2)
     base = _logits(b, prompts)
     b.set_adapters([(lora, 1.0)])
     adapted = _logits(b, prompts)
@@ -73,6 +74,12 @@ def test_on_the_dequantized_base_llamacpp_with_the_lora_picks_what_peft_picks(tr
     b.close()
     agree = np.mean([a.argmax() == r.argmax() for a, r in zip(adapted, ref)])
     delta = max(float(np.abs(a - r).max()) for a, r in zip(adapted, ref))
+    return base, adapted, again, agree, delta
+
+
+def test_on_the_dequantized_base_llamacpp_with_the_lora_picks_what_peft_picks(trained, capsys):
+    _, lora, prompts, ref, ref_base, f32 = trained
+    base, _, again, agree, delta = _with_and_without(f32, lora, prompts, ref)
     base_delta = max(float(np.abs(a - r).max()) for a, r in zip(base, ref_base))
     moved = max(float(np.abs(r - x).max()) for r, x in zip(ref, ref_base))
     with capsys.disabled():
@@ -87,15 +94,7 @@ def test_on_the_dequantized_base_llamacpp_with_the_lora_picks_what_peft_picks(tr
 
 def test_on_the_served_q4_k_m_base_the_adapter_has_the_same_effect(trained, capsys):
     gguf_path, lora, prompts, ref, ref_base, _ = trained
-    b = open_backend(gguf_path, "gguf", n_ctx=256, n_threads=2)
-    base = _logits(b, prompts)
-    b.set_adapters([(lora, 1.0)])
-    adapted = _logits(b, prompts)
-    b.set_adapters([])
-    again = _logits(b, prompts)
-    b.close()
-    agree = np.mean([a.argmax() == r.argmax() for a, r in zip(adapted, ref)])
-    delta = max(float(np.abs(a - r).max()) for a, r in zip(adapted, ref))
+    base, adapted, again, agree, delta = _with_and_without(gguf_path, lora, prompts, ref)
     base_agree = np.mean([a.argmax() == r.argmax() for a, r in zip(base, ref_base)])
     base_delta = max(float(np.abs(a - r).max()) for a, r in zip(base, ref_base))
     # the adapter's own effect on the logits, on each side: what the conversion must preserve

@@ -62,6 +62,7 @@ def test_import_converts_checks_and_lists(env, home, base_path, tmp_path):
     ("shape", "shapes of blk.0.attn_q.weight do not fit the base"),
     ("module", "has no tensor in the gemma3 base"),
     ("notpeft", "not a PEFT adapter directory"),
+    ("corrupt", "unreadable safetensors"),
     ("base", "unknown model 'nope'"),
 ])
 def test_import_refusals_are_clear_and_leave_nothing(env, home, tmp_path, case, needle):
@@ -78,6 +79,9 @@ def test_import_refusals_are_clear_and_leave_nothing(env, home, tmp_path, case, 
         write_peft(peft, layers=[40])
     elif case == "notpeft":
         peft.mkdir()
+    elif case == "corrupt":
+        write_peft(peft)
+        (peft / "adapter_model.safetensors").write_bytes(b"\x00garbage" * 10)
     else:
         write_peft(peft)
         base = "nope"
@@ -200,7 +204,7 @@ def test_another_slots_adapter_never_reaches_this_slots_logits(base_path, tmp_pa
     assert max(np.abs(x - y).max() for x, y in zip(b_side, base_side)) > 0.1  # while B does act on its own slot
 
 
-def test_adapter_errors_over_http(server, client, two_tasks):
+def test_adapter_errors_over_http(server, client, two_tasks, env, tmp_path):
     import httpx
 
     def post(body):
@@ -213,4 +217,12 @@ def test_adapter_errors_over_http(server, client, two_tasks):
     assert r.status_code == 400 and r.json()["error"]["param"] == "adapter"
     r = post({"model": "default@../../etc"})
     assert r.status_code == 400 and "invalid adapter task name" in r.json()["error"]["message"]
+    # a stored adapter whose file was damaged after import
+    r = cli(env, "adapters", "import", str(write_peft(tmp_path / "p3", seed=5)), "--base", "default", "--task", "broken")
+    assert r.returncode == 0, r.stderr
+    gguf = Path(json.loads(cli(env, "adapters", "show", "default", "broken").stdout)["gguf"])
+    gguf.write_bytes(gguf.read_bytes()[:64])
+    r = post({"model": "default@broken"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "adapter_corrupt", r.text
+    assert "remove it and import it again" in r.json()["error"]["message"]
     assert _ask(client, "default")[0] == "gemma-3-270m-q4_k_m"  # and the server keeps serving

@@ -61,10 +61,9 @@ def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:
     """The llguidance tokenizer of a loaded model. Reading 262k token strings through ctypes takes
     ~2 s, so the table is cached on disk per model file (size + mtime + path)."""
     if not backend.capabilities.native_vocab:  # a Hugging Face tokenizer (the ONNX backend)
-        import llguidance.hf
+        from llguidance.hf import from_tokenizer  # (not `import llguidance.hf`: that would shadow the module)
 
-        ll = llguidance.hf.from_tokenizer(backend.hf_tokenizer(), n_vocab=backend.n_vocab,
-                                          eos_token=sorted(backend.eog_tokens))
+        ll = from_tokenizer(backend.hf_tokenizer(), n_vocab=backend.n_vocab, eos_token=sorted(backend.eog_tokens))
         return Vocab(ll, [backend.piece(t) for t in range(backend.n_vocab)], backend.n_vocab)
     import ctypes
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from edgeslm.errors import InvalidRequest, NotFound
+from edgeslm.store.gguf_io import read_header
 
 TASK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 GGUF_NAME = "adapter.gguf"
@@ -81,6 +82,14 @@ class AdapterStore:
         adapter = Adapter(base_id, task, d, manifest)
         if not adapter.gguf.is_file():
             raise NotFound(f"adapter '{task}' of '{base_id}' has no {GGUF_NAME}", param="adapter")
+        try:
+            meta, _ = read_header(adapter.gguf)
+        except InvalidRequest as e:
+            raise InvalidRequest(f"adapter '{task}' of '{base_id}' is damaged ({e.message}); remove it and import "
+                                 f"it again", param="adapter", code="adapter_corrupt") from None
+        if meta.get("adapter.type") != "lora":
+            raise InvalidRequest(f"adapter '{task}' of '{base_id}': {GGUF_NAME} is not a GGUF LoRA", param="adapter",
+                                 code="adapter_corrupt")
         return adapter
 
     # ---- changes ---------------------------------------------------------------------------------
