@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -63,6 +64,9 @@ def serve(
         None, help=Settings.model_fields["constraint_engine"].description + " Choices: llguidance, gbnf."),
     memory_budget: Optional[str] = typer.Option(None, help=Settings.model_fields["memory_budget"].description),
     parallel: Optional[int] = typer.Option(None, min=1, max=64, help=Settings.model_fields["parallel"].description),
+    capture: bool = typer.Option(False, "--capture", help=Settings.model_fields["capture"].description),
+    capture_retention_days: Optional[float] = typer.Option(
+        None, min=0.001, help=Settings.model_fields["capture_retention_days"].description),
 ):
     """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT."""
     import uvicorn
@@ -74,7 +78,8 @@ def serve(
     if constraint_engine not in (None, "llguidance", "gbnf"):
         _fail(f"invalid --constraint-engine '{constraint_engine}'; choose llguidance or gbnf")
     settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
-                            constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel)
+                            constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel,
+                            capture=capture or None, capture_retention_days=capture_retention_days)
     _check_budget(memory_budget)
     with socket.socket() as s:
         try:
@@ -84,13 +89,17 @@ def serve(
     engine = Engine(settings)
     try:
         worker = engine.worker(model)
+        app = create_app(engine)
     except EdgeError as e:
         _fail(e.message)
     err.print(f"edgeslm: serving [bold]{worker.entry.id}[/] ({worker.threads} threads, n_ctx {settings.n_ctx}, "
               f"{settings.parallel} slots) "
               f"at http://{host}:{port}/v1", highlight=False)
+    if settings.capture:
+        err.print(f"edgeslm: capturing every call to {settings.capture_db}"
+                  + (" (encrypted)" if app.state.capture.cipher else ""), highlight=False)
     try:
-        uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         engine.close()
 
@@ -153,6 +162,38 @@ def qualify(
         out.print(f"report: {paths[0]} (+ .png)" + (f", {paths[1]}" if len(paths) > 1 else ""), highlight=False)
     if report["verdict"]["overall"] != "pass":
         raise typer.Exit(1)
+
+
+@app.command()
+def proxy(
+    upstream: str = typer.Option(..., help="Base URL of the upstream OpenAI-compatible API (the teacher LLM)."),
+    api_key_env: Optional[str] = typer.Option(None, help="Environment variable holding the upstream API key "
+                                              "(default: forward the client's own Authorization header)."),
+    host: str = typer.Option("127.0.0.1", help=Settings.model_fields["host"].description),
+    port: int = typer.Option(8001, help="TCP port the proxy binds to."),
+    capture_retention_days: Optional[float] = typer.Option(
+        None, min=0.001, help=Settings.model_fields["capture_retention_days"].description),
+):
+    """S1: an OpenAI-compatible pass-through to UPSTREAM that captures every call (streams included);
+    point an agent's base URL here to log it."""
+    import uvicorn
+
+    from edgeslm.pipeline.capture import CaptureStore
+    from edgeslm.pipeline.proxy import create_proxy
+
+    if not upstream.startswith(("http://", "https://")):
+        _fail(f"invalid --upstream '{upstream}': give an http:// or https:// URL")
+    if api_key_env and not os.environ.get(api_key_env):
+        _fail(f"--api-key-env {api_key_env}: that environment variable is not set")
+    settings = get_settings(capture_retention_days=capture_retention_days)
+    try:
+        store = CaptureStore(settings.capture_db, key_env=settings.capture_key_env,
+                             retention_days=settings.capture_retention_days)
+    except EdgeError as e:
+        _fail(e.message)
+    err.print(f"edgeslm: proxying to {upstream} at http://{host}:{port}/v1, capturing to {settings.capture_db}"
+              + (" (encrypted)" if store.cipher else ""), highlight=False)
+    uvicorn.run(create_proxy(upstream, store, api_key_env), host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -62,12 +62,24 @@ class Settings(BaseSettings):
         4, ge=1, le=64, description="Requests one model decodes at once (slots sharing its n_ctx KV cells); "
         "those on the same adapter set share each forward pass.",
     )
+    capture: bool = Field(False, description="S1: log every model call to the capture store (opt-in).")
+    capture_key_env: str = Field(
+        "EDGESLM_CAPTURE_KEY", description="Environment variable whose value, when set, encrypts captured calls "
+        "at rest (AES-GCM).",
+    )
+    capture_retention_days: float | None = Field(
+        None, gt=0, description="Captured calls older than this many days are deleted (default: kept).",
+    )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
 
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def capture_db(self) -> Path:
+        return self.home / "capture" / "calls.db"
 
     @property
     def adapters_dir(self) -> Path:

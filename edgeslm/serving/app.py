@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgeslm.engine import Engine
-from edgeslm.store.adapters import AdapterStore
 from edgeslm.errors import EdgeError
 from edgeslm.serving import errors, translate
 from edgeslm.serving.protocol import ChatCompletionRequest
+from edgeslm.store.adapters import AdapterStore
 
 log = logging.getLogger("edgeslm.serving")
 
@@ -34,6 +35,26 @@ def _loc(loc: tuple) -> str:
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="edgeslm", version=translate.FINGERPRINT)
     app.state.engine = engine
+    st = engine.settings
+    capture = None
+    if st.capture:
+        from edgeslm.pipeline.capture import CaptureStore
+
+        capture = CaptureStore(st.capture_db, key_env=st.capture_key_env, retention_days=st.capture_retention_days)
+    app.state.capture = capture
+
+    async def record(req: ChatCompletionRequest, headers, started: float, body: dict, adapter: str | None) -> None:
+        """S1: the finished call goes to the capture store (a durable write, off the event loop)."""
+        from edgeslm.pipeline.capture import client_id
+
+        call = {"created": started, "source": "serve", "client": client_id(headers), "model": body.get("model"),
+                "adapter": adapter, "latency_s": time.time() - started,
+                "finish_reason": (body.get("choices") or [{}])[0].get("finish_reason"),
+                "request": req.model_dump(mode="json", exclude_none=True), "response": body}
+        try:
+            await run_in_threadpool(capture.add, call)
+        except Exception:
+            log.exception("could not capture a call")
 
     @app.exception_handler(EdgeError)
     async def edge_error(_: Request, e: EdgeError):
@@ -83,7 +104,8 @@ def create_app(engine: Engine) -> FastAPI:
         return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions")
-    async def chat(req: ChatCompletionRequest):
+    async def chat(req: ChatCompletionRequest, request: Request):
+        started = time.time()
         messages, spec, params = translate.to_internal(req, engine.settings)
         base, task = engine.split(req.model, req.adapter)
         worker = await run_in_threadpool(engine.worker, base)
@@ -99,7 +121,10 @@ def create_app(engine: Engine) -> FastAPI:
                 while True:
                     ev = await events.get()
                     if ev[0] == "done":
-                        return translate.completion(ev[1], rid)
+                        body = translate.completion(ev[1], rid)
+                        if capture is not None:
+                            await record(req, request.headers, started, body, task)
+                        return body
                     if ev[0] == "error":
                         raise ev[1]
             finally:
@@ -113,6 +138,8 @@ def create_app(engine: Engine) -> FastAPI:
                 while True:
                     ev = await events.get()
                     if ev[0] == "done":
+                        if capture is not None:  # durable before the client sees the end
+                            await record(req, request.headers, started, translate.completion(ev[1], rid), task)
                         yield writer.end(ev[1])
                         return
                     if ev[0] == "error":

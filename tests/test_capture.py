@@ -1,0 +1,177 @@
+"""S1 capture: the SQLite store (0600, WAL, named migrations, encryption at rest, retention) and
+`edgeslm serve --capture` through the real server, including a kill -9 mid-stream that must lose
+no committed call."""
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from benchmarks._server import free_port
+from edgeslm.pipeline.capture import MIGRATIONS, CaptureError, CaptureStore
+
+CALL = {"source": "serve", "client": "tests", "model": "m", "latency_s": 0.1, "finish_reason": "stop",
+        "request": {"messages": [{"role": "user", "content": "my card is 4111 1111 1111 1111"}]},
+        "response": {"choices": [{"message": {"content": "ok"}}]}}
+
+
+def test_store_is_private_migrated_and_durable(tmp_path):
+    s = CaptureStore(tmp_path / "c" / "calls.db")
+    assert stat.S_IMODE(os.stat(tmp_path / "c" / "calls.db").st_mode) == 0o600
+    assert s.migrations() == sorted(name for name, _ in MIGRATIONS)
+    assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    s.add(CALL)
+    s.close()
+    again = CaptureStore(tmp_path / "c" / "calls.db")  # reopening applies nothing twice
+    assert again.migrations() == sorted(name for name, _ in MIGRATIONS)
+    (got,) = list(again.calls())
+    assert got["request"] == CALL["request"] and got["client"] == "tests"
+
+
+def test_encryption_at_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPKEY", "correct horse battery staple")
+    s = CaptureStore(tmp_path / "calls.db", key_env="CAPKEY")
+    s.add(CALL)
+    s.close()
+    raw = sqlite3.connect(tmp_path / "calls.db").execute("SELECT payload FROM calls").fetchone()[0]
+    assert b"4111" not in raw and b"messages" not in raw
+    assert next(CaptureStore(tmp_path / "calls.db", key_env="CAPKEY").calls())["request"] == CALL["request"]
+    monkeypatch.setenv("CAPKEY", "wrong")
+    with pytest.raises(CaptureError, match="does not decrypt"):
+        list(CaptureStore(tmp_path / "calls.db", key_env="CAPKEY").calls())
+    monkeypatch.delenv("CAPKEY")
+    with pytest.raises(CaptureError, match="holds encrypted calls; set CAPKEY"):
+        list(CaptureStore(tmp_path / "calls.db", key_env="CAPKEY").calls())
+
+
+def test_retention_and_a_corrupt_database(tmp_path):
+    s = CaptureStore(tmp_path / "calls.db")
+    s.add({**CALL, "created": time.time() - 10 * 86400})
+    s.add(CALL)
+    s.close()
+    s = CaptureStore(tmp_path / "calls.db", retention_days=7)
+    assert s.count() == 1
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(CaptureError, match="not a usable capture database"):
+        CaptureStore(bad)
+
+
+def test_serve_capture_survives_kill_9_mid_stream(env, tmp_path):
+    from edgeslm.config import Settings
+    from edgeslm.store.registry import Catalog
+
+    shared = Settings(home=env["EDGESLM_HOME"])
+    Catalog(shared).ensure_local(Catalog(shared).get("default"))
+    home = tmp_path / "home"
+    home.mkdir()
+    os.symlink(shared.models_dir, home / "models")  # the same model, no copy
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "edgeslm", "serve", "--port", str(port), "--threads", "2",
+                             "--capture"], env={**env, "EDGESLM_HOME": str(home)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert proc.poll() is None, "the server exited during start-up"
+                time.sleep(0.3)
+        client = OpenAI(base_url=base + "/v1", api_key="sk-test", max_retries=0, timeout=120)
+        for i in range(3):
+            client.chat.completions.create(model="default", messages=[{"role": "user", "content": f"Say {i}"}],
+                                           max_tokens=4, extra_headers={"X-Client-Id": "agent-7"})
+        for _ in client.chat.completions.create(model="default", messages=[{"role": "user", "content": "hi"}],
+                                                max_tokens=4, stream=True):
+            pass  # a stream is captured once it has ended
+        with httpx.stream("POST", base + "/v1/chat/completions", timeout=60, json={
+                "model": "default", "stream": True, "max_tokens": 1500, "temperature": 0,
+                "messages": [{"role": "user", "content": "Tell me a very long story."}]}) as r:
+            next(r.iter_lines())
+            proc.send_signal(signal.SIGKILL)  # mid-stream, while the server is writing
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    db = home / "capture" / "calls.db"
+    assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    calls = list(CaptureStore(db).calls())
+    kept = [c for c in calls if c["client"] == "agent-7"]
+    assert len(kept) == 3  # every call that was answered is there, nothing half-written
+    assert kept[0]["request"]["messages"][0]["content"] == "Say 0" and kept[0]["response"]["choices"][0]["message"]
+    assert len(calls) == 4 and calls[3]["client"].startswith("key:")  # the stream, by its API key's hash
+    assert all(c["model"] == "gemma-3-270m-q4_k_m" and c["source"] == "serve" for c in calls)
+    assert not any(c["request"].get("max_tokens") == 1500 for c in calls)  # the killed one never finished
+
+
+def _start(args, env, port):
+    proc = subprocess.Popen([sys.executable, "-m", "edgeslm", *args, "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for _ in range(100):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(proc.stderr.read())
+
+
+def test_proxy_passes_through_and_captures_streams_too(server, env, tmp_path):
+    from conftest import WEATHER
+
+    home = tmp_path / "home"
+    penv = {**env, "EDGESLM_HOME": str(home)}
+    port = free_port()
+    proc = _start(["proxy", "--upstream", server], penv, port)  # the teacher here is a real edgeslm serve
+    try:
+        direct = OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0, timeout=120)
+        via = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0, timeout=120)
+        ask = {"model": "default", "messages": [{"role": "user", "content": "Weather in Oslo?"}], "tools": [WEATHER],
+               "tool_choice": "required", "temperature": 0}
+        def calls(message):
+            return [(c.function.name, c.function.arguments) for c in message.tool_calls]
+
+        want = calls(direct.chat.completions.create(**ask).choices[0].message)
+        assert calls(via.chat.completions.create(**ask).choices[0].message) == want
+        streamed: dict = {}
+        for chunk in via.chat.completions.create(**ask, stream=True):
+            for tc in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+                name, args = streamed.get(tc.index, ("", ""))
+                streamed[tc.index] = (name + (tc.function.name or ""), args + (tc.function.arguments or ""))
+        assert [streamed[i] for i in sorted(streamed)] == want
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", content=b"{not json", timeout=10)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    calls = list(CaptureStore(home / "capture" / "calls.db").calls())
+    assert [c["source"] for c in calls] == ["proxy", "proxy"]  # the direct call to the teacher is not the proxy's
+    assembled = calls[1]["response"]["choices"][0]["message"]["tool_calls"]
+    assert [(c["function"]["name"], c["function"]["arguments"]) for c in assembled] == want
+    assert calls[1]["request"]["stream"] is True and calls[0]["request"]["tools"][0]["function"]["name"] == "get_weather"
+
+
+def test_proxy_without_a_reachable_teacher_answers_502(env, tmp_path):
+    port, dead = free_port(), free_port()
+    proc = _start(["proxy", "--upstream", f"http://127.0.0.1:{dead}"], {**env, "EDGESLM_HOME": str(tmp_path)}, port)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=30,
+                       json={"model": "x", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_unreachable"
+        assert "cannot be reached" in r.json()["error"]["message"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    r = subprocess.run([sys.executable, "-m", "edgeslm", "proxy", "--upstream", "ftp://x"], env=env,
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 2 and "invalid --upstream 'ftp://x'" in r.stderr
