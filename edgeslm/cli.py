@@ -197,6 +197,31 @@ def proxy(
 
 
 @app.command()
+def curate(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
+    """S2: turn the captured calls into training examples: personal data replaced by typed placeholders
+    (consistent within a conversation), broken records dropped, duplicates removed."""
+    from edgeslm.pipeline.curate import curate as run_curate
+
+    settings = get_settings()
+    try:
+        report = run_curate(settings.capture_db, settings.curated_db, settings.capture_key_env)
+    except EdgeError as e:
+        _fail(e.message)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("personal data", "replaced", title=f"curate: {report['kept']} examples from {report['calls']} calls "
+                  f"({report['duplicates']} duplicates, {sum(report['dropped'].values())} broken)", title_justify="left")
+    for kind, n in report["pii"].items():
+        table.add_row(kind, str(n))
+    out.print(table)
+    if report["dropped"]:
+        out.print("dropped: " + ", ".join(f"{k} {v}" for k, v in report["dropped"].items()), highlight=False)
+    out.print(f"not covered: {', '.join(report['not_covered'])} (no NER model offline)", highlight=False)
+    out.print(f"curated store: {report['curated']}", highlight=False)
+
+
+@app.command()
 def quantize(
     src: str = typer.Argument(..., metavar="SRC", help="A GGUF file, a Hugging Face checkpoint directory, or a catalog id."),
     to: str = typer.Option(..., "--to", help="gguf:Q4_K_M | gguf:Q5_K_M | gguf:Q8_0 | gguf:F16 | onnx:int4 | onnx:int8."),

@@ -82,6 +82,10 @@ class Settings(BaseSettings):
         return self.home / "capture" / "calls.db"
 
     @property
+    def curated_db(self) -> Path:
+        return self.home / "capture" / "curated.db"
+
+    @property
     def adapters_dir(self) -> Path:
         return self.home / "adapters"
 

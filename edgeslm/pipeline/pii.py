@@ -1,0 +1,128 @@
+"""S2's detectors: structured personal data and secrets in text, each replaced by a typed placeholder
+that stays the same for the same value throughout one conversation.
+
+Owns the patterns and their validators (Luhn for cards, ISO 13616 mod-97 for IBANs, ipaddress for IP
+addresses, the SSA's rules for US SSNs). Covered: e-mail, phone numbers (international form, or with
+separators), credit cards, IBANs, US SSNs, IPv4/IPv6, API keys and secrets (OpenAI, AWS, GitHub,
+Slack, Google, bearer tokens, key=value secrets), URLs with credentials, and US-style street
+addresses. Not covered: personal names (no NER model can be installed offline here).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+def luhn(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == parity:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(text: str) -> bool:
+    s = text.replace(" ", "")
+    if not 15 <= len(s) <= 34:
+        return False
+    moved = s[4:] + s[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def _card(text: str) -> bool:
+    digits = re.sub(r"\D", "", text)
+    return 13 <= len(digits) <= 19 and digits[0] in "3456" and luhn(digits)
+
+
+def _ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _phone(text: str) -> bool:
+    return 9 <= len(re.sub(r"\D", "", text)) <= 15
+
+
+@dataclass(frozen=True)
+class Detector:
+    kind: str
+    pattern: re.Pattern
+    valid: object = None  # callable(text) -> bool
+    group: int = 0  # the part of the match that is the value
+    trim: bool = False  # on a failed check, retry without the last space/dash-separated group (a number after it)
+
+
+# In priority order: where two matches overlap, the earlier detector wins.
+DETECTORS = [
+    Detector("URL_CREDENTIALS", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]+:[^\s/@]+@[^\s\"'<>]+")),
+    Detector("API_KEY", re.compile(
+        r"\b(?:sk-(?:proj-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[baprs]-[A-Za-z0-9-]{10,}"
+        r"|AIza[0-9A-Za-z_-]{35}|sk_live_[0-9A-Za-z]{20,})")),
+    Detector("SECRET", re.compile(
+        r"(?i)\b(?:bearer\s+|(?:password|passwd|secret|token|api[_-]?key)\s*[=:]\s*)([A-Za-z0-9_\-./+]{8,})"), group=1),
+    Detector("EMAIL", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")),
+    Detector("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)\b"),
+             iban_ok, trim=True),
+    Detector("CREDIT_CARD", re.compile(r"\b(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,4}|\d{4}([ -]?)\d{6}\2\d{5})\b"), _card),
+    Detector("SSN", re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")),
+    Detector("IP_ADDRESS", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b"),
+             _ip),
+    Detector("PHONE", re.compile(
+        r"(?<![\w+])(?:\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}"
+        r"|\(\d{2,4}\)[\s.-]?\d{3,4}[\s.-]?\d{3,4}|\b\d{3}[.-]\d{3}[.-]\d{4})\b"), _phone),
+    Detector("STREET_ADDRESS", re.compile(
+        r"\b\d{1,5}\s+(?:[A-Z][a-z]+\s+){1,3}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr"
+        r"|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy)\b\.?")),
+]
+KINDS = [d.kind for d in DETECTORS]
+NOT_COVERED = ["PERSON_NAME"]
+
+
+def find(text: str) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, kind) spans of personal data in `text`, in order."""
+    spans = []
+    for rank, d in enumerate(DETECTORS):
+        for m in d.pattern.finditer(text):
+            start, end = m.span(d.group)
+            for _ in range(3):
+                if d.valid is None or d.valid(text[start:end]):
+                    spans.append((start, end, rank, d.kind))
+                    break
+                cut = max(text.rfind(" ", start, end), text.rfind("-", start, end))
+                if not d.trim or cut <= start:
+                    break
+                end = cut
+    spans.sort(key=lambda s: (s[2], s[0]))
+    taken: list[tuple[int, int, str]] = []
+    for start, end, _, kind in spans:
+        if all(end <= a or start >= b for a, b, _ in taken):
+            taken.append((start, end, kind))
+    return sorted(taken)
+
+
+@dataclass
+class Redactor:
+    """Placeholders for one conversation: the same value always gets the same `<KIND_n>`."""
+
+    seen: dict[tuple[str, str], str] = field(default_factory=dict)
+    counts: Counter = field(default_factory=Counter)  # detections by kind
+
+    def __call__(self, text: str) -> str:
+        out, last = [], 0
+        for start, end, kind in find(text):
+            value = text[start:end]
+            key = (kind, value)
+            if key not in self.seen:
+                self.seen[key] = f"<{kind}_{sum(1 for k in self.seen if k[0] == kind) + 1}>"
+            self.counts[kind] += 1
+            out += [text[last:start], self.seen[key]]
+            last = end
+        return "".join(out) + text[last:]
