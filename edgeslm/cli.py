@@ -221,6 +221,34 @@ def curate(as_json: bool = typer.Option(False, "--json", help="Print the report 
     out.print(f"curated store: {report['curated']}", highlight=False)
 
 
+@app.command("cluster")
+def cluster_cmd(
+    k: Optional[int] = typer.Option(None, min=1, help="Number of clusters (default: the k with the best silhouette)."),
+    k_max: int = typer.Option(8, min=2, help="Largest k tried when choosing by silhouette."),
+    as_json: bool = typer.Option(False, "--json", help="Print the clusters as JSON."),
+):
+    """S3: find the recurring tasks in the curated calls (offline embeddings + tool features, k-means)."""
+    from edgeslm.pipeline.cluster import cluster, save
+    from edgeslm.pipeline.curate import examples
+
+    settings = get_settings()
+    try:
+        with err.status("embedding and clustering the curated calls"):
+            result = cluster(examples(settings.curated_db), k=k, k_max=k_max)
+    except EdgeError as e:
+        _fail(e.message)
+    path = save(result, settings.home / "pipeline" / "clusters.json")
+    if as_json:
+        print(json.dumps({k_: v for k_, v in result.items() if k_ != "assignments"}, indent=2))
+        return
+    table = Table("cluster", "label", "size", "cohesion", "top tools", "terms",
+                  title=f"cluster: k={result['k']} (saved to {path})", title_justify="left")
+    for c in result["clusters"]:
+        table.add_row(str(c["id"]), c["label"], str(c["size"]), f"{c['cohesion']:.2f}", ", ".join(c["tools"]),
+                      ", ".join(c["terms"]))
+    out.print(table)
+
+
 @app.command()
 def quantize(
     src: str = typer.Argument(..., metavar="SRC", help="A GGUF file, a Hugging Face checkpoint directory, or a catalog id."),

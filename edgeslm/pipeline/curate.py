@@ -103,12 +103,13 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None) -> dict:
             "pii": {k: pii_counts.get(k, 0) for k in pii.KINDS}, "not_covered": pii.NOT_COVERED, "curated": str(out)}
 
 
-def examples(curated: Path) -> list[dict]:
-    """The curated examples (what training reads)."""
+def examples(curated: Path, with_call_ids: bool = False) -> list:
+    """The curated examples (what training reads); with the capture call id of each when asked."""
     if not Path(curated).is_file():
         raise InvalidRequest(f"no curated store at {curated}; run edgeslm curate first", param="curated")
     db = sqlite3.connect(curated)
     try:
-        return [json.loads(r[0]) for r in db.execute("SELECT example FROM examples ORDER BY id")]
+        rows = db.execute("SELECT call_id, example FROM examples ORDER BY id").fetchall()
+        return [(cid, json.loads(e)) for cid, e in rows] if with_call_ids else [json.loads(e) for _, e in rows]
     finally:
         db.close()

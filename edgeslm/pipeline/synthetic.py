@@ -106,3 +106,99 @@ def sentence(kind: str, value: str, rng: random.Random) -> str:
             "PHONE": "call me at", "IP_ADDRESS": "the server is", "API_KEY": "use the key", "STREET_ADDRESS": "ship to",
             "URL_CREDENTIALS": "connect with"}[kind]
     return f"Please {lead} {value} {look_alike(rng)}."
+
+
+# ---- a synthetic agent workload: 4 recurring task types, their tools, varied phrasings, injected PII ----
+
+def _tool(name: str, description: str, props: dict, required: list[str]) -> dict:
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
+        "type": "object", "properties": props, "required": required}}}
+
+
+TOOLS = {
+    "weather": _tool("get_weather", "Current weather and forecast for a city", {
+        "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 7}}, ["city"]),
+    "calendar": _tool("create_event", "Create a calendar event", {
+        "title": {"type": "string"}, "date": {"type": "string"}, "time": {"type": "string"},
+        "attendee": {"type": "string"}}, ["title", "date"]),
+    "email": _tool("triage_email", "File an incoming e-mail", {
+        "sender": {"type": "string"}, "priority": {"type": "string", "enum": ["low", "normal", "high"]},
+        "folder": {"type": "string", "enum": ["inbox", "billing", "support", "spam"]}}, ["sender", "priority", "folder"]),
+    "units": _tool("convert_units", "Convert a quantity between units", {
+        "value": {"type": "number"}, "from_unit": {"type": "string"}, "to_unit": {"type": "string"}},
+        ["value", "from_unit", "to_unit"]),
+}
+SYSTEM = "You are a helpful assistant. Use the tools when they fit the request."
+CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Tokyo", "Quito", "Perth", "Dakar", "Hanoi", "Bern", "Riga", "Accra"]
+UNITS = [("km", "miles"), ("kg", "pounds"), ("celsius", "fahrenheit"), ("liters", "gallons"), ("meters", "feet")]
+
+
+def _weather(rng):
+    city, unit, days = rng.choice(CITIES), rng.choice(["celsius", "fahrenheit"]), rng.randint(1, 7)
+    text = rng.choice([
+        f"What's the weather in {city} for the next {days} days in {unit}?",
+        f"Give me a {days}-day forecast for {city}, {unit} please",
+        f"Will it rain in {city}? I need {days} days, in {unit}.",
+        f"{city} weather, {days} days, {unit}",
+        f"I'm flying to {city} tomorrow, what should I pack? Forecast for {days} days in {unit}.",
+    ])
+    return text, {"city": city, "unit": unit, "days": days}
+
+
+def _calendar(rng):
+    title = rng.choice(["Team sync", "Dentist", "Budget review", "Lunch with Sam", "1:1", "Project kickoff"])
+    date, time = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", f"{rng.randint(8, 18):02d}:{rng.choice(['00', '30'])}"
+    who = email(rng)
+    text = rng.choice([
+        f"Schedule '{title}' on {date} at {time} and invite {who}",
+        f"Put {title} in my calendar for {date} {time}, attendee {who}",
+        f"Can you book a meeting called {title} on {date} at {time} with {who}?",
+        f"New event: {title}, {date}, {time}. Add {who}.",
+    ])
+    return text, {"title": title, "date": date, "time": time, "attendee": who}
+
+
+def _email(rng):
+    sender = email(rng)
+    kind, priority, folder = rng.choice([("invoice", "normal", "billing"), ("refund request", "high", "support"),
+                                         ("prize notification", "low", "spam"), ("outage report", "high", "support"),
+                                         ("newsletter", "low", "inbox"), ("payment reminder", "normal", "billing")])
+    extra = rng.choice(["", f" They left their number {phone(rng)}.", f" It mentions card {card(rng)}.", ""])
+    text = rng.choice([
+        f"New mail from {sender}: an {kind}. File it.{extra}",
+        f"Triage this e-mail from {sender} about a {kind}.{extra}",
+        f"I got a {kind} from {sender}, where should it go?{extra}",
+        f"Sort the message from {sender} ({kind}).{extra}",
+    ])
+    return text, {"sender": sender, "priority": priority, "folder": folder}
+
+
+def _units(rng):
+    (a, b), value = rng.choice(UNITS), rng.choice([rng.randint(1, 500), round(rng.uniform(0.5, 100), 1)])
+    text = rng.choice([
+        f"Convert {value} {a} to {b}",
+        f"How many {b} is {value} {a}?",
+        f"{value} {a} in {b}?",
+        f"I need {value} {a} expressed in {b}, thanks",
+    ])
+    return text, {"value": value, "from_unit": a, "to_unit": b}
+
+
+TASKS = {"weather": _weather, "calendar": _calendar, "email": _email, "units": _units}
+
+
+def workload(per_task: int, seed: int = 0) -> list[dict]:
+    """`per_task` calls of each task type, shuffled: {"task", "messages", "tools", "call"} where call is
+    the correct tool call {"name", "arguments"} (what the scripted teacher answers)."""
+    rng = random.Random(seed)
+    tools = list(TOOLS.values())
+    out = []
+    for task, make in TASKS.items():
+        for _ in range(per_task):
+            text, args = make(rng)
+            out.append({"task": task, "tools": tools, "messages": [{"role": "system", "content": SYSTEM},
+                                                                   {"role": "user", "content": text}],
+                        "call": {"name": TOOLS[task]["function"]["name"], "arguments": args}})
+    rng.shuffle(out)
+    return out
