@@ -2,6 +2,7 @@
 `edgeslm serve --capture` through the real server, including a kill -9 mid-stream that must lose
 no committed call."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -175,3 +176,45 @@ def test_proxy_without_a_reachable_teacher_answers_502(env, tmp_path):
     r = subprocess.run([sys.executable, "-m", "edgeslm", "proxy", "--upstream", "ftp://x"], env=env,
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 2 and "invalid --upstream 'ftp://x'" in r.stderr
+
+
+def test_capture_through_the_proxy_in_front_of_the_scripted_teacher(env, tmp_path):
+    """S1 as an agent would see it: its base URL points at `edgeslm proxy`, which forwards to the
+    teacher (the scripted stand-in for a hosted LLM) and logs every call, streamed or not."""
+    import threading
+
+    import uvicorn
+
+    from edgeslm.pipeline import synthetic
+    from edgeslm.pipeline.teacher import create_teacher
+
+    calls = synthetic.workload(3, seed=9)
+    tport, pport = free_port(), free_port()
+    server = uvicorn.Server(uvicorn.Config(create_teacher(calls), host="127.0.0.1", port=tport, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.1)
+    proc = _start(["proxy", "--upstream", f"http://127.0.0.1:{tport}"], {**env, "EDGESLM_HOME": str(tmp_path)}, pport)
+    try:
+        agent = OpenAI(base_url=f"http://127.0.0.1:{pport}/v1", api_key="sk-agent", max_retries=0, timeout=30)
+        for i, c in enumerate(calls):
+            kw = {"model": "teacher", "messages": c["messages"], "tools": c["tools"]}
+            if i % 2:
+                args = "".join(tc.function.arguments or "" for ch in agent.chat.completions.create(**kw, stream=True)
+                               if ch.choices for tc in ch.choices[0].delta.tool_calls or [])
+            else:
+                args = agent.chat.completions.create(**kw).choices[0].message.tool_calls[0].function.arguments
+            assert json.loads(args) == c["call"]["arguments"]
+        r = httpx.post(f"http://127.0.0.1:{pport}/v1/chat/completions", timeout=10,
+                       json={"model": "teacher", "messages": [{"role": "user", "content": "unscripted"}]})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_scripted"  # passed through as is
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        server.should_exit = True
+    got = list(CaptureStore(tmp_path / "capture" / "calls.db").calls())
+    assert len(got) == len(calls)  # the refused request is not a call to learn from
+    assert [json.loads(g["response"]["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])
+            for g in got] == [c["call"]["arguments"] for c in calls]
