@@ -22,6 +22,7 @@ import jsonschema
 
 from edgeslm import device
 from edgeslm.backends import memory, open_backend
+from edgeslm.backends.base import adapter_key, common_prefix
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
 from edgeslm.decoding.sampler import Sampler
@@ -233,11 +234,11 @@ class ModelWorker:
         b = self.backend
         busy = {r.slot for r in runs}
         free = [s for s in range(b.n_seq) if s not in busy]
-        key = _key(job.adapter_set)
+        key = adapter_key(job.adapter_set)
 
         def reuse(s: int) -> int:
             k, toks = b.cached(s)
-            return _common_prefix(toks, job.prompt) if k == key else -1
+            return common_prefix(toks, job.prompt) if k == key else -1
 
         slot = max(free, key=lambda s: (reuse(s), -self._last_used[s]))
         self._last_used[slot] = time.monotonic()
@@ -254,21 +255,8 @@ class ModelWorker:
         return None if run.done else run
 
 
-def _key(adapter_set: list[tuple]) -> tuple:
-    return tuple((str(p), float(s)) for p, s in adapter_set)
-
-
 def _reserve(job: Job) -> int:
     return len(job.prompt) + job.params.max_tokens
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class _Run:
@@ -277,7 +265,7 @@ class _Run:
     def __init__(self, worker: ModelWorker, job: Job, slot: int):
         self.w, self.job, self.slot = worker, job, slot
         self.b = worker.backend
-        self.key = _key(job.adapter_set)
+        self.key = adapter_key(job.adapter_set)
         self.reserve = _reserve(job)
         p = job.params
         self.sampler = Sampler(p.temperature, p.top_p, p.seed)

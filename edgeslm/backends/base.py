@@ -14,6 +14,23 @@ from typing import Any, Protocol
 
 import numpy as np
 
+AdapterKey = tuple[tuple[str, float], ...]
+
+
+def adapter_key(adapters: list[tuple[Path, float]]) -> AdapterKey:
+    """The hashable identity of an adapter set: (path, scale) pairs. Caches are keyed by it."""
+    return tuple((str(p), float(s)) for p, s in adapters)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens `a` and `b` share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
 
 @dataclass(frozen=True)
 class Capabilities:

@@ -18,10 +18,8 @@ from llama_cpp._internals import LlamaModel
 from llama_cpp._logger import set_verbose
 from llama_cpp._utils import suppress_stdout_stderr
 
-from edgeslm.backends.base import Capabilities
+from edgeslm.backends.base import AdapterKey, Capabilities, adapter_key, common_prefix
 from edgeslm.errors import BackendError, GrammarError
-
-AdapterKey = tuple[tuple[str, float], ...]
 
 
 def build_features() -> str:
@@ -107,15 +105,11 @@ class LlamaCppBackend:
 
     # ---- adapters and the cache each sequence holds --------------------------------------------
 
-    @staticmethod
-    def key_of(adapters: list[tuple[Path, float]]) -> AdapterKey:
-        return tuple((str(p), float(s)) for p, s in adapters)
-
     def set_adapters(self, adapters: list[tuple[Path, float]]) -> None:
         """Apply exactly these LoRA adapters to what is evaluated next (loading each on first use).
         Every sequence remembers the set it was computed under, and its cache is reused only under
         that same set, so no request ever extends KV computed under another adapter."""
-        key = self.key_of(adapters)
+        key = adapter_key(adapters)
         if key == self._active:
             return
         handles = []
@@ -142,12 +136,7 @@ class LlamaCppBackend:
     def prefill(self, tokens: list[int], seq: int = 0) -> int:
         """Make `tokens` the whole of sequence `seq` under the active adapters; returns how many
         were reused from its cache."""
-        keep = 0
-        if self._key[seq] == self._active:
-            for a, b in zip(self._seq[seq], tokens):
-                if a != b:
-                    break
-                keep += 1
+        keep = common_prefix(self._seq[seq], tokens) if self._key[seq] == self._active else 0
         keep = min(keep, len(tokens) - 1)  # always evaluate at least one token to get fresh logits
         if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, keep, -1):
             self.reset(seq)

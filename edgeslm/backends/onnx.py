@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeslm.backends.base import Capabilities
+from edgeslm.backends.base import Capabilities, common_prefix
 from edgeslm.errors import BackendError
 
 
@@ -95,12 +95,7 @@ class OnnxGenaiBackend:
         return self._og.Generator(self.model, params)
 
     def prefill(self, tokens: list[int], seq: int = 0) -> int:
-        keep = 0
-        for a, b in zip(self._seq, tokens):
-            if a != b:
-                break
-            keep += 1
-        keep = min(keep, len(tokens) - 1)
+        keep = min(common_prefix(self._seq, tokens), len(tokens) - 1)
         if self._gen is None or keep <= 0:
             self.reset()
             keep = 0
