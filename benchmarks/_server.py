@@ -63,3 +63,25 @@ def running_server(model: str = "default", threads: int | None = None, extra_arg
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def app_in_thread(app, timeout: float = 30):
+    """Serve an ASGI app (the scripted teacher, a proxy, an edgeslm app) with uvicorn on a free port in
+    a daemon thread; yields its base URL (http://127.0.0.1:PORT)."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"app not started after {timeout} s")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True

@@ -67,8 +67,15 @@ def serve(
     capture: bool = typer.Option(False, "--capture", help=Settings.model_fields["capture"].description),
     capture_retention_days: Optional[float] = typer.Option(
         None, min=0.001, help=Settings.model_fields["capture_retention_days"].description),
+    upstream: Optional[str] = typer.Option(None, help=Settings.model_fields["upstream"].description),
+    upstream_model: Optional[str] = typer.Option(None, help=Settings.model_fields["upstream_model"].description),
+    upstream_api_key_env: Optional[str] = typer.Option(
+        None, help=Settings.model_fields["upstream_api_key_env"].description),
+    route_threshold: Optional[float] = typer.Option(
+        None, min=0, max=1, help=Settings.model_fields["route_threshold"].description),
 ):
-    """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT."""
+    """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT. Model "auto" is
+    routed by the trained router (edgeslm convert run) to a task adapter, or to the --upstream teacher."""
     import uvicorn
 
     from edgeslm.engine import Engine
@@ -79,7 +86,11 @@ def serve(
         _fail(f"invalid --constraint-engine '{constraint_engine}'; choose llguidance or gbnf")
     settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
                             constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel,
-                            capture=capture or None, capture_retention_days=capture_retention_days)
+                            capture=capture or None, capture_retention_days=capture_retention_days,
+                            upstream=upstream, upstream_model=upstream_model,
+                            upstream_api_key_env=upstream_api_key_env, route_threshold=route_threshold)
+    if upstream is not None and not upstream.startswith(("http://", "https://")):
+        _fail(f"invalid --upstream '{upstream}': give an http:// or https:// URL")
     _check_budget(memory_budget)
     with socket.socket() as s:
         try:
@@ -504,6 +515,17 @@ def adapters_rm(base: str = typer.Argument(..., metavar="BASE"), task: str = typ
     except EdgeError as e:
         _fail(e.message)
     out.print(f"removed {entry.id}@{task}", highlight=False)
+
+
+def _register_pipeline() -> None:
+    from edgeslm import cli_convert
+
+    app.add_typer(cli_convert.convert_app, name="convert")
+    app.command()(cli_convert.select)
+    app.command()(cli_convert.finetune)
+
+
+_register_pipeline()
 
 
 def main() -> None:

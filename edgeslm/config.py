@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     capture_retention_days: float | None = Field(
         None, gt=0, description="Captured calls older than this many days are deleted (default: kept).",
     )
+    upstream: str | None = Field(
+        None, description="Base URL of the teacher LLM (OpenAI-compatible): requests for model 'auto' that the "
+        "router does not keep local go there. Without it they are answered by the default model, no adapter.",
+    )
+    upstream_model: str | None = Field(None, description="Model name sent to the upstream (default: the client's).")
+    upstream_api_key_env: str | None = Field(
+        None, description="Environment variable holding the upstream API key (default: the client's key is passed on).",
+    )
+    route_threshold: float | None = Field(
+        None, ge=0, le=1, description="Router confidence below which model 'auto' goes to the teacher "
+        "(default: the threshold the router was trained with).",
+    )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
 
@@ -84,6 +96,10 @@ class Settings(BaseSettings):
     @property
     def curated_db(self) -> Path:
         return self.home / "capture" / "curated.db"
+
+    @property
+    def router_path(self) -> Path:
+        return self.home / "router" / "router.json"
 
     @property
     def adapters_dir(self) -> Path:

@@ -118,13 +118,27 @@ class ModelWorker:
             raise InvalidRequest(f"the backend of '{self.entry.id}' cannot apply adapters", param="adapter")
         return AdapterStore(self.settings.adapters_dir).get(self.entry.id, task, self.entry.sha256)
 
+    def prompt_tokens(self, messages: list[Message], spec: OutputSpec) -> list[int]:
+        """The tokens this model evaluates for these messages (what fine-tuning trains on, too)."""
+        text = self.template.render(messages, spec.tools if spec.kind == "tools" else [])
+        add_bos = self.backend.add_bos and not (self.backend.bos_text and text.startswith(self.backend.bos_text))
+        return self.backend.tokenize(text, add_bos=add_bos)
+
+    def turn_end(self) -> int:
+        """The end-of-generation token the chat template closes an assistant turn with."""
+        marker = "EDGESLM_TURN_MARKER"
+        text = self.template.render([Message("user", "x"), Message("assistant", marker)], [])
+        after = self.backend.tokenize(text.split(marker, 1)[1], add_bos=False)
+        for t in after:
+            if t in self.backend.eog_tokens:
+                return t
+        return next(iter(sorted(self.backend.eog_tokens)))
+
     def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
                 adapter: str | None = None) -> Job:
         adapters = [self.adapter(adapter)] if adapter else self.adapters
         tools = spec.tools if spec.kind == "tools" else []
-        text = self.template.render(messages, tools)
-        add_bos = self.backend.add_bos and not (self.backend.bos_text and text.startswith(self.backend.bos_text))
-        prompt = self.backend.tokenize(text, add_bos=add_bos)
+        prompt = self.prompt_tokens(messages, spec)
         room = self.backend.n_ctx - len(prompt)
         if room < 1:
             raise ContextTooLong(
@@ -152,16 +166,17 @@ class ModelWorker:
                 raise
         return Job(prompt, params, spec, constraint, emit, adapters=adapters)
 
-    def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False) -> Generation:
-        """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify).
-        `fresh` evaluates the whole prompt, with nothing reused from the prefix cache."""
+    def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False,
+            adapter: str | None = None) -> Generation:
+        """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify, the
+        pipeline's evaluation). `fresh` evaluates the whole prompt, with nothing reused from the prefix cache."""
         done: queue.Queue = queue.Queue()
 
         def emit(ev: tuple) -> None:
             if ev[0] in ("done", "error"):
                 done.put(ev)
 
-        job = self.prepare(messages, spec, params, emit)
+        job = self.prepare(messages, spec, params, emit, adapter)
         job.fresh = fresh
         self.submit(job)
         kind, value = done.get()

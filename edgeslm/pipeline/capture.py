@@ -37,6 +37,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             payload BLOB NOT NULL        -- JSON {"request": ..., "response": ...}
         )"""),
     ("0002_calls_created", "CREATE INDEX calls_created ON calls(created)"),
+    ("0003_calls_route", "ALTER TABLE calls ADD COLUMN route TEXT"),  # how model "auto" was routed (JSON)
 ]
 NONCE = 12
 
@@ -102,10 +103,10 @@ class CaptureStore:
         with self._lock:
             cur = self.db.execute(
                 "INSERT INTO calls (created, source, client, model, adapter, latency_s, finish_reason, encrypted, "
-                "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "payload, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call.get("created", time.time()), call.get("source", "serve"), call.get("client"), call.get("model"),
                  call.get("adapter"), call.get("latency_s"), call.get("finish_reason"), int(self.cipher is not None),
-                 payload))
+                 payload, json.dumps(call["route"]) if call.get("route") else None))
             return int(cur.lastrowid)
 
     def expire(self) -> int:

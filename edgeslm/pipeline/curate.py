@@ -74,7 +74,7 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None) -> dict:
     os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600))
     db = sqlite3.connect(tmp)
     db.execute("CREATE TABLE examples (id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL, created REAL, client TEXT, "
-               "model TEXT, digest TEXT UNIQUE NOT NULL, example TEXT NOT NULL)")
+               "model TEXT, source TEXT, latency_s REAL, digest TEXT UNIQUE NOT NULL, example TEXT NOT NULL)")
     pii_counts, dropped, calls, kept, dupes = Counter(), Counter(), 0, 0, 0
     try:
         for call in store.calls():
@@ -84,11 +84,12 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None) -> dict:
             if ex is None:
                 dropped[why] += 1
                 continue
-            text = json.dumps(ex, sort_keys=True)
-            digest = hashlib.sha256(text.encode()).hexdigest()
+            text = json.dumps(ex)  # key order kept: tool schemas reach the prompt in the agent's order
+            digest = hashlib.sha256(json.dumps(ex, sort_keys=True).encode()).hexdigest()
             try:
-                db.execute("INSERT INTO examples (call_id, created, client, model, digest, example) VALUES (?,?,?,?,?,?)",
-                           (call["id"], call["created"], call["client"], call["model"], digest, text))
+                db.execute("INSERT INTO examples (call_id, created, client, model, source, latency_s, digest, example) "
+                           "VALUES (?,?,?,?,?,?,?,?)", (call["id"], call["created"], call["client"], call["model"],
+                                                        call["source"], call["latency_s"], digest, text))
                 kept += 1
                 pii_counts.update(redact.counts)
             except sqlite3.IntegrityError:
@@ -113,3 +114,18 @@ def examples(curated: Path, with_call_ids: bool = False) -> list:
         return [(cid, json.loads(e)) for cid, e in rows] if with_call_ids else [json.loads(e) for _, e in rows]
     finally:
         db.close()
+
+
+def records(curated: Path) -> list[dict]:
+    """The curated examples with where they came from: {"call_id", "source", "model", "latency_s", "example"}."""
+    if not Path(curated).is_file():
+        raise InvalidRequest(f"no curated store at {curated}; run edgeslm curate first", param="curated")
+    db = sqlite3.connect(curated)
+    try:
+        rows = db.execute("SELECT call_id, source, model, latency_s, example FROM examples ORDER BY id").fetchall()
+    except sqlite3.DatabaseError as e:
+        raise InvalidRequest(f"the curated store {curated} is damaged ({e}); run edgeslm curate again",
+                             param="curated") from None
+    finally:
+        db.close()
+    return [{"call_id": c, "source": s, "model": m, "latency_s": lat, "example": json.loads(e)} for c, s, m, lat, e in rows]

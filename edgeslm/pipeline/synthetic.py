@@ -134,29 +134,41 @@ CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Tokyo", "Quito", "Perth", "Dakar", 
 UNITS = [("km", "miles"), ("kg", "pounds"), ("celsius", "fahrenheit"), ("liters", "gallons"), ("meters", "feet")]
 
 
+def _extra(rng, kinds: list[str], lead: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
+    """Half the time, one sentence carrying a personal value of one of `kinds`."""
+    if rng.random() < 0.5:
+        return "", []
+    kind = rng.choice(kinds)
+    value = GENERATORS[kind](rng)
+    return f" {lead[kind]} {value}.", [(kind, value)]
+
+
 def _weather(rng):
     city, unit, days = rng.choice(CITIES), rng.choice(["celsius", "fahrenheit"]), rng.randint(1, 7)
+    extra, pii = _extra(rng, ["STREET_ADDRESS", "IP_ADDRESS"], {"STREET_ADDRESS": "I live at",
+                                                                 "IP_ADDRESS": "My IP is"})
     text = rng.choice([
         f"What's the weather in {city} for the next {days} days in {unit}?",
         f"Give me a {days}-day forecast for {city}, {unit} please",
         f"Will it rain in {city}? I need {days} days, in {unit}.",
         f"{city} weather, {days} days, {unit}",
         f"I'm flying to {city} tomorrow, what should I pack? Forecast for {days} days in {unit}.",
-    ])
-    return text, {"city": city, "unit": unit, "days": days}
+    ]) + extra
+    return text, {"city": city, "unit": unit, "days": days}, pii
 
 
 def _calendar(rng):
     title = rng.choice(["Team sync", "Dentist", "Budget review", "Lunch with Sam", "1:1", "Project kickoff"])
     date, time = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", f"{rng.randint(8, 18):02d}:{rng.choice(['00', '30'])}"
     who = email(rng)
+    extra, pii = _extra(rng, ["PHONE"], {"PHONE": "Dial-in:"})
     text = rng.choice([
         f"Schedule '{title}' on {date} at {time} and invite {who}",
         f"Put {title} in my calendar for {date} {time}, attendee {who}",
         f"Can you book a meeting called {title} on {date} at {time} with {who}?",
         f"New event: {title}, {date}, {time}. Add {who}.",
-    ])
-    return text, {"title": title, "date": date, "time": time, "attendee": who}
+    ]) + extra
+    return text, {"title": title, "date": date, "time": time, "attendee": who}, [("EMAIL", who), *pii]
 
 
 def _email(rng):
@@ -164,41 +176,46 @@ def _email(rng):
     kind, priority, folder = rng.choice([("invoice", "normal", "billing"), ("refund request", "high", "support"),
                                          ("prize notification", "low", "spam"), ("outage report", "high", "support"),
                                          ("newsletter", "low", "inbox"), ("payment reminder", "normal", "billing")])
-    extra = rng.choice(["", f" They left their number {phone(rng)}.", f" It mentions card {card(rng)}.", ""])
+    extra, pii = _extra(rng, ["PHONE", "CREDIT_CARD", "IBAN", "SSN"], {
+        "PHONE": "They left their number", "CREDIT_CARD": "It mentions card", "IBAN": "It asks to pay",
+        "SSN": "It quotes the SSN"})
     text = rng.choice([
         f"New mail from {sender}: an {kind}. File it.{extra}",
         f"Triage this e-mail from {sender} about a {kind}.{extra}",
         f"I got a {kind} from {sender}, where should it go?{extra}",
         f"Sort the message from {sender} ({kind}).{extra}",
     ])
-    return text, {"sender": sender, "priority": priority, "folder": folder}
+    return text, {"sender": sender, "priority": priority, "folder": folder}, [("EMAIL", sender), *pii]
 
 
 def _units(rng):
     (a, b), value = rng.choice(UNITS), rng.choice([rng.randint(1, 500), round(rng.uniform(0.5, 100), 1)])
+    extra, pii = _extra(rng, ["API_KEY", "URL_CREDENTIALS"], {"API_KEY": "Use the key",
+                                                               "URL_CREDENTIALS": "The data is at"})
     text = rng.choice([
         f"Convert {value} {a} to {b}",
         f"How many {b} is {value} {a}?",
         f"{value} {a} in {b}?",
         f"I need {value} {a} expressed in {b}, thanks",
-    ])
-    return text, {"value": value, "from_unit": a, "to_unit": b}
+    ]) + extra
+    return text, {"value": value, "from_unit": a, "to_unit": b}, pii
 
 
 TASKS = {"weather": _weather, "calendar": _calendar, "email": _email, "units": _units}
 
 
 def workload(per_task: int, seed: int = 0) -> list[dict]:
-    """`per_task` calls of each task type, shuffled: {"task", "messages", "tools", "call"} where call is
-    the correct tool call {"name", "arguments"} (what the scripted teacher answers)."""
+    """`per_task` calls of each task type, shuffled: {"task", "messages", "tools", "call", "pii"} where
+    call is the correct tool call {"name", "arguments"} (what the scripted teacher answers) and pii the
+    personal values injected into the request, [(kind, value)]."""
     rng = random.Random(seed)
     tools = list(TOOLS.values())
     out = []
     for task, make in TASKS.items():
         for _ in range(per_task):
-            text, args = make(rng)
+            text, args, pii = make(rng)
             out.append({"task": task, "tools": tools, "messages": [{"role": "system", "content": SYSTEM},
                                                                    {"role": "user", "content": text}],
-                        "call": {"name": TOOLS[task]["function"]["name"], "arguments": args}})
+                        "call": {"name": TOOLS[task]["function"]["name"], "arguments": args}, "pii": pii})
     rng.shuffle(out)
     return out

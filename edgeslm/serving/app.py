@@ -5,6 +5,7 @@ runs in the thread pool; generation runs on the model's worker thread, so /healt
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -16,9 +17,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgeslm.engine import Engine
+from edgeslm.router import Route, RouterCache
 from edgeslm.errors import EdgeError
 from edgeslm.serving import errors, translate
 from edgeslm.serving.protocol import ChatCompletionRequest
+from edgeslm.serving.upstream import Upstream
 from edgeslm.store.adapters import AdapterStore
 
 log = logging.getLogger("edgeslm.serving")
@@ -42,15 +45,19 @@ def create_app(engine: Engine) -> FastAPI:
 
         capture = CaptureStore(st.capture_db, key_env=st.capture_key_env, retention_days=st.capture_retention_days)
     app.state.capture = capture
+    routers = RouterCache(st.router_path, st.route_threshold)
+    upstream = Upstream(st.upstream, st.upstream_api_key_env) if st.upstream else None
 
-    async def record(req: ChatCompletionRequest, headers, started: float, body: dict, adapter: str | None) -> None:
+    async def record(req: ChatCompletionRequest, headers, started: float, body: dict, adapter: str | None,
+                     route: Route | None = None) -> None:
         """S1: the finished call goes to the capture store (a durable write, off the event loop)."""
         from edgeslm.pipeline.capture import client_id
 
         call = {"created": started, "source": "serve", "client": client_id(headers), "model": body.get("model"),
                 "adapter": adapter, "latency_s": time.time() - started,
                 "finish_reason": (body.get("choices") or [{}])[0].get("finish_reason"),
-                "request": req.model_dump(mode="json", exclude_none=True), "response": body}
+                "request": req.model_dump(mode="json", exclude_none=True), "response": body,
+                "route": dataclasses.asdict(route) if route else None}
         try:
             await run_in_threadpool(capture.add, call)
         except Exception:
@@ -103,11 +110,40 @@ def create_app(engine: Engine) -> FastAPI:
                  for a in AdapterStore(engine.settings.adapters_dir).all() if a.base in bases]
         return {"object": "list", "data": data}
 
+    async def routed(req: ChatCompletionRequest, request: Request, started: float):
+        """S6: model "auto" goes to the task's promoted adapter, or to the teacher when the router is
+        unsure or the task has none (to the default model, no adapter, when no --upstream is set)."""
+        router = await run_in_threadpool(routers.get)
+        if router is None:
+            route = Route(None, None, 0.0, None, None, False, "no router yet (run edgeslm convert run)")
+        else:
+            route = await run_in_threadpool(router.route, [m.model_dump() for m in req.messages])
+        if route.local:
+            return await local(req, request, started, route.base, route.task, route)
+        if upstream is None:
+            route.reason += "; no --upstream teacher set, answered by the default model"
+            return await local(req, request, started, None, None, route)
+        body = req.model_dump(mode="json", exclude_none=True)
+        body["model"] = st.upstream_model or body["model"]
+
+        async def on_answer(answer: dict) -> None:
+            if capture is not None:
+                await record(req, request.headers, started, answer, None, route)
+
+        return await upstream.chat(body, request.headers, on_answer, {"x-edgeslm-route": route.header()})
+
     @app.post("/v1/chat/completions")
     async def chat(req: ChatCompletionRequest, request: Request):
         started = time.time()
-        messages, spec, params = translate.to_internal(req, engine.settings)
+        if req.model == "auto" and not req.adapter:
+            return await routed(req, request, started)
         base, task = engine.split(req.model, req.adapter)
+        return await local(req, request, started, base, task)
+
+    async def local(req: ChatCompletionRequest, request: Request, started: float, base: str | None,
+                    task: str | None, route: Route | None = None):
+        messages, spec, params = translate.to_internal(req, engine.settings)
+        headers = {"x-edgeslm-route": route.header()} if route else {}
         worker = await run_in_threadpool(engine.worker, base)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
@@ -123,8 +159,8 @@ def create_app(engine: Engine) -> FastAPI:
                     if ev[0] == "done":
                         body = translate.completion(ev[1], rid)
                         if capture is not None:
-                            await record(req, request.headers, started, body, task)
-                        return body
+                            await record(req, request.headers, started, body, task, route)
+                        return JSONResponse(body, headers=headers)
                     if ev[0] == "error":
                         raise ev[1]
             finally:
@@ -139,7 +175,8 @@ def create_app(engine: Engine) -> FastAPI:
                     ev = await events.get()
                     if ev[0] == "done":
                         if capture is not None:  # durable before the client sees the end
-                            await record(req, request.headers, started, translate.completion(ev[1], rid), task)
+                            await record(req, request.headers, started, translate.completion(ev[1], rid), task,
+                                         route)
                         yield writer.end(ev[1])
                         return
                     if ev[0] == "error":
@@ -152,6 +189,6 @@ def create_app(engine: Engine) -> FastAPI:
                 job.cancelled.set()
 
         return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers})
 
     return app

@@ -1,0 +1,222 @@
+"""The whole LLM-to-SLM conversion on the synthetic agent workload, on this machine.
+
+    python -m benchmarks.convert [--per-task 300] [--threads 2] [--home DIR]
+
+1. S1: an agent (the openai client) sends 4 tasks × N calls, with injected personal data, through
+   `edgeslm proxy` in front of the scripted teacher (a stand-in for a hosted LLM, which cannot be
+   reached here); every fifth call streams.
+2. `edgeslm convert run` (in process): curate, cluster, select, fine-tune, gate, router.
+3. Against the truth the workload knows: PII recall (injected values that survive into the curated
+   store) and precision (detections that are not injected values), cluster ARI against the task types,
+   router accuracy on fresh calls, held-out exact tool-call match with and without each task's adapter.
+4. S6 end to end: fresh calls for model "auto" through `serve` (in process) with the teacher as upstream.
+
+Prints a table, writes benchmarks/results/convert.json and .png, ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from benchmarks._server import app_in_thread
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def capture(calls: list[dict], settings) -> float:
+    """S1 through the proxy; returns the wall time."""
+    from openai import OpenAI
+
+    from edgeslm.pipeline.capture import CaptureStore
+    from edgeslm.pipeline.proxy import create_proxy
+    from edgeslm.pipeline.teacher import create_teacher
+
+    t0 = time.perf_counter()
+    store = CaptureStore(settings.capture_db, key_env=settings.capture_key_env)
+    with app_in_thread(create_teacher(calls)) as teacher, app_in_thread(create_proxy(teacher, store)) as proxy:
+        agent = OpenAI(base_url=proxy + "/v1", api_key="sk-agent", max_retries=0, timeout=60)
+        for i, c in enumerate(calls):
+            kw = {"model": "teacher", "messages": c["messages"], "tools": c["tools"]}
+            if i % 5 == 4:
+                for _ in agent.chat.completions.create(**kw, stream=True):
+                    pass
+            else:
+                agent.chat.completions.create(**kw)
+    store.close()
+    return time.perf_counter() - t0
+
+
+def pii_scores(calls: list[dict], settings) -> dict:
+    """Recall: injected values absent from the curated store. Precision: detections in the raw requests
+    that overlap an injected value, over all detections (the detectors curate runs)."""
+    import sqlite3
+
+    from edgeslm.pipeline import pii
+
+    db = sqlite3.connect(settings.curated_db)
+    curated = "\n".join(r[0] for r in db.execute("SELECT example FROM examples"))
+    db.close()
+    injected = [(k, v) for c in calls for k, v in c["pii"]]
+    survived = [(k, v) for k, v in injected if json.dumps(v)[1:-1] in curated]
+    found = tp = 0
+    by_kind = Counter()
+    for c in calls:
+        text = c["messages"][-1]["content"]
+        values = [v for _, v in c["pii"]]
+        for start, end, kind in pii.find(text):
+            hit = text[start:end]
+            found += 1
+            if any(hit in v or v in hit for v in values):
+                tp += 1
+            else:
+                by_kind[kind] += 1
+    return {"injected": len(injected), "recall": 1 - len(survived) / max(len(injected), 1),
+            "precision": tp / max(found, 1), "missed": survived[:10], "false_positives_by_kind": dict(by_kind)}
+
+
+def truth(records: list[dict], calls: list[dict]) -> list[str]:
+    """The true task of each curated record (call ids follow the order the calls were sent)."""
+    return [calls[r["call_id"] - 1]["task"] for r in records]
+
+
+def auto_serve(settings, fresh: list[dict], teacher_calls: list[dict]) -> dict:
+    """Fresh calls for model "auto" through `serve` with the teacher as upstream: where each went,
+    and whether its tool call was right."""
+    from openai import OpenAI
+
+    from edgeslm.engine import Engine
+    from edgeslm.pipeline.teacher import create_teacher
+    from edgeslm.serving.app import create_app
+
+    where, right, lat = Counter(), Counter(), {"local": [], "teacher": []}
+    with app_in_thread(create_teacher(teacher_calls)) as teacher:
+        engine = Engine(settings.model_copy(update={"upstream": teacher}))
+        try:
+            with app_in_thread(create_app(engine)) as base:
+                client = OpenAI(base_url=base + "/v1", api_key="x", max_retries=0, timeout=120)
+                for c in fresh:
+                    t0 = time.perf_counter()
+                    raw = client.chat.completions.with_raw_response.create(model="auto", messages=c["messages"],
+                                                                           tools=c["tools"], temperature=0)
+                    kind = "teacher" if raw.headers.get("x-edgeslm-route", "").startswith("teacher") else "local"
+                    lat[kind].append(time.perf_counter() - t0)
+                    msg = raw.parse().choices[0].message
+                    got = [(t.function.name, json.loads(t.function.arguments)) for t in msg.tool_calls or []]
+                    where[kind] += 1
+                    right[kind] += got == [(c["call"]["name"], c["call"]["arguments"])]
+        finally:
+            engine.close()
+    return {"n": len(fresh), "local": where["local"], "teacher": where["teacher"],
+            "local_correct": right["local"] / max(where["local"], 1),
+            "teacher_correct": right["teacher"] / max(where["teacher"], 1),
+            "local_p50_s": statistics.median(lat["local"]) if lat["local"] else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-task", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=None, help="training steps per task (default: the pipeline's)")
+    ap.add_argument("--eval-limit", type=int, default=None, help="held-out calls per task for the gate")
+    ap.add_argument("--fresh", type=int, default=25, help="fresh calls per task for the router and serve")
+    ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="edgeslm-convert-"))
+    os.environ["EDGESLM_HOME"] = str(home)
+    from sklearn.metrics import adjusted_rand_score
+
+    from edgeslm.config import Settings
+    from edgeslm.pipeline import convert, curate, finetune, synthetic
+    from edgeslm.router import Router
+
+    settings = Settings(threads=args.threads)
+    calls = synthetic.workload(args.per_task, seed=args.seed)
+    fresh = synthetic.workload(args.fresh, seed=args.seed + 1000)
+    print(f"S1: {len(calls)} calls through the proxy to the scripted teacher...", flush=True)
+    capture_s = capture(calls, settings)
+    cfg = finetune.TrainConfig(seed=args.seed)
+    if args.steps:
+        cfg.max_steps = args.steps
+    t0 = time.perf_counter()
+    result = convert.run(settings, train=cfg, eval_limit=args.eval_limit, say=lambda m: print(m, flush=True))
+    convert_s = time.perf_counter() - t0
+    records = curate.records(settings.curated_db)
+    true = truth(records, calls)
+    ari = adjusted_rand_score(true, result["clusters"]["assignments"])
+    pii = pii_scores(calls, settings)
+    router = Router(settings.router_path)
+    p = router.scores([c["messages"] for c in fresh])
+    majority = {}
+    for t in result["tasks"]:
+        members = [true[i] for i, a in enumerate(result["clusters"]["assignments"]) if a == t["cluster"]]
+        majority[t["cluster"]] = Counter(members).most_common(1)[0][0]
+    predicted = [majority[router.classes[i]["cluster"]] for i in p.argmax(axis=1)]
+    router_acc = sum(a == c["task"] for a, c in zip(predicted, fresh)) / len(fresh)
+    print("S6: fresh calls for model 'auto' through serve...", flush=True)
+    served = auto_serve(settings, fresh, fresh)
+    tasks = [{"task": t["task"], "true_task": majority[t["cluster"]], "size": t["size"], "held_out": t.get("held_n"),
+              "exact_without": (t["select"]["zero_shot"].get(t.get("model")) or {}).get("exact"),
+              "exact_with": (t.get("student") or {}).get("exact"), "ast_with": (t.get("student") or {}).get("ast"),
+              "valid_with": (t.get("student") or {}).get("valid"), "promoted": t.get("promoted"),
+              "latency_p50_s": (t.get("student") or {}).get("latency_p50_s"),
+              "train_steps": (t.get("training") or {}).get("steps"), "train_s": (t.get("training") or {}).get("train_s"),
+              "loss": [(t.get("training") or {}).get("loss_first"), (t.get("training") or {}).get("loss_last")]}
+             for t in result["tasks"]]
+    print(f"\n{'task':<16}{'calls':>6}{'held':>6}{'exact w/o':>11}{'exact with':>11}{'AST':>7}{'valid':>7}{'p50 s':>7}  promoted")
+    for t in tasks:
+        print(f"{t['task']:<16}{t['size']:>6}{t['held_out'] or 0:>6}{(t['exact_without'] or 0):>11.3f}"
+              f"{(t['exact_with'] or 0):>11.3f}{(t['ast_with'] or 0):>7.3f}{(t['valid_with'] or 0):>7.3f}"
+              f"{(t['latency_p50_s'] or 0):>7.2f}  {t['promoted']}")
+    stages = {"capture": round(capture_s, 1), **result["stages"], "convert_total": round(convert_s, 1)}
+    print(f"\nPII recall {pii['recall']:.4f} (of {pii['injected']} injected), precision {pii['precision']:.4f}; "
+          f"cluster ARI {ari:.3f} (k={result['clusters']['k']}); router accuracy {router_acc:.3f} on "
+          f"{len(fresh)} fresh calls; auto via serve: {served['local']} local ({served['local_correct']:.1%} right), "
+          f"{served['teacher']} to the teacher")
+    print("stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
+    import platform
+
+    summary = {"benchmark": "convert", "machine": platform.node(), "threads": args.threads,
+               "per_task": args.per_task, "calls": len(calls), "pii": pii, "ari": ari, "k": result["clusters"]["k"],
+               "router_accuracy": router_acc, "router_held_out": result.get("router"), "serve_auto": served,
+               "tasks": tasks, "stages_s": stages, "report": result["files"][:2]}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
+    _chart(summary, RESULTS / "convert.png")
+    print(json.dumps(summary))
+
+
+def _chart(s: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    names = [t["task"] for t in s["tasks"]]
+    x = range(len(names))
+    a1.bar([i - 0.2 for i in x], [t["exact_without"] or 0 for t in s["tasks"]], 0.4, label="270M, no adapter")
+    a1.bar([i + 0.2 for i in x], [t["exact_with"] or 0 for t in s["tasks"]], 0.4, label="270M + task adapter")
+    a1.axhline(0.9, color="gray", ls="--", lw=1)
+    a1.set_xticks(list(x), names, fontsize=8, rotation=15)
+    a1.set_ylim(0, 1.05)
+    a1.set_title(f"Held-out exact tool-call match ({s['per_task']} calls per task)")
+    a1.legend(fontsize=8)
+    st = {k: v for k, v in s["stages_s"].items() if k != "convert_total"}
+    a2.barh(list(st), list(st.values()), color="#72b7b2")
+    a2.set_xlabel("wall time (s), 2 cores")
+    a2.set_title("Stage wall times")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The conversion pipeline's commands past S3: `edgeslm select`, `edgeslm finetune`, `edgeslm convert
+run|show`. Each command's docstring is its --help; the work is edgeslm.pipeline's."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgeslm.config import get_settings
+from edgeslm.errors import EdgeError
+
+convert_app = typer.Typer(no_args_is_help=True, help="The whole LLM-to-SLM conversion (S1-S6).")
+
+
+def _cli():
+    from edgeslm import cli
+
+    return cli
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+class _Bar:
+    """A rich progress bar per long step (training steps, evaluated examples)."""
+
+    def __init__(self, progress: Progress):
+        self.progress, self.tasks = progress, {}
+
+    def __call__(self, label: str, done: int, total: int, note: str) -> None:
+        if label not in self.tasks:
+            self.tasks[label] = self.progress.add_task(label, total=total)
+        self.progress.update(self.tasks[label], completed=done, description=f"{label} {note}")
+
+
+def _train_config(steps, lr, rank, batch, seed):
+    from edgeslm.pipeline.finetune import TrainConfig
+
+    cfg = TrainConfig(seed=seed)
+    for k, v in {"max_steps": steps, "lr": lr, "rank": rank, "alpha": 2 * rank if rank else None, "batch": batch}.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    return cfg
+
+
+@convert_app.command("run")
+def convert_run(
+    k: Optional[int] = typer.Option(None, min=1, help="Number of tasks (default: chosen by silhouette)."),
+    target: float = typer.Option(0.9, min=0, max=1, help="Held-out exact tool-call match a task must reach."),
+    threshold: float = typer.Option(0.8, min=0, max=1, help="Router confidence below which calls go to the teacher."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Training steps per task (default: 2 epochs, at most 16)."),
+    lr: Optional[float] = typer.Option(None, min=0, help="Learning rate."),
+    rank: Optional[int] = typer.Option(None, min=1, help="LoRA rank."),
+    batch: Optional[int] = typer.Option(None, min=1, help="Examples per training step."),
+    seed: int = typer.Option(0, help="Seed of the LoRA init and the batch order."),
+    zero_shot_limit: int = typer.Option(20, min=1, help="Held-out calls per task scored zero-shot in select."),
+    eval_limit: Optional[int] = typer.Option(None, min=1, help="Held-out calls per task for the gate (default: all)."),
+    licenses: str = typer.Option("apache-2.0,mit,gemma,llama3.2,llama3.1,qwen", help="License allow-list, comma-separated."),
+    profile: str = typer.Option("background-agent", help="WD1 profile candidates must pass on this device "
+                                "(models.toml [profile.*]; shipped: interactive-agent, background-agent)."),
+    force: bool = typer.Option(False, "--force", help="Retrain even without drift."),
+    teacher_price: float = typer.Option(1.0, "--teacher-usd-per-mtok", min=0,
+                                        help="The teacher's price in USD per million tokens, for the cost comparison."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+):
+    """Run the pipeline: curate the capture, cluster it into tasks, select a model per task, fine-tune a
+    LoRA per task on the teacher's answers, gate it on held-out calls, train the router `serve` uses for
+    model "auto". Run again later: it retrains only when drift appears."""
+    from edgeslm.pipeline import convert
+
+    cli = _cli()
+    settings = get_settings()
+    cfg = _train_config(steps, lr, rank, batch, seed)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=cli.err, transient=True) as progress:
+            result = convert.run(settings, k=k, target=target, threshold=threshold, train=cfg,
+                                 licenses=tuple(x.strip() for x in licenses.split(",") if x.strip()),
+                                 zero_shot_limit=zero_shot_limit, eval_limit=eval_limit, force=force, profile=profile,
+                                 teacher_usd_per_mtok=teacher_price, say=lambda m: progress.console.print(m, highlight=False),
+                                 bar=_Bar(progress))
+    except EdgeError as e:
+        cli._fail(e.message)
+    if as_json:
+        print(json.dumps({k_: v for k_, v in result.items() if k_ != "clusters"}, indent=2, default=str))
+        return
+    _print_tasks(cli, result)
+
+
+def _print_tasks(cli, result: dict) -> None:
+    from edgeslm.pipeline.report import zero_shot
+
+    table = Table("task", "calls", "model", "zero-shot", "with adapter", "promoted", "why",
+                  title=f"convert: {result['clusters']['k']} tasks", title_justify="left")
+    for t in result["tasks"]:
+        table.add_row(t["task"], str(t["size"]), t.get("model") or "teacher", _pct(zero_shot(t).get("exact")),
+                      _pct((t.get("student") or {}).get("exact")), "yes" if t.get("promoted") else "no", t.get("why", ""))
+    cli.out.print(table)
+    r = result.get("router") or {}
+    cli.out.print(f"router: held-out accuracy {_pct(r.get('accuracy'))}, confident {_pct(r.get('confident'))}; "
+                  f"stages: " + ", ".join(f"{k} {v:.0f}s" for k, v in result["stages"].items()), highlight=False)
+    cli.out.print("report: " + ", ".join(result["files"][:2]), highlight=False)
+
+
+@convert_app.command("show")
+def convert_show(cluster: Optional[str] = typer.Argument(None, help="A task name or cluster id (default: all).")):
+    """Show the last conversion: every task, or one task's details as JSON."""
+    from edgeslm.pipeline import convert
+
+    cli = _cli()
+    settings = get_settings()
+    try:
+        if cluster is not None:
+            print(json.dumps(convert.check_cluster(settings, cluster), indent=2))
+            return
+        path = convert.pipeline_dir(settings) / "report" / "report.md"
+        if not path.is_file():
+            cli._fail("no conversion has run yet; run edgeslm convert run")
+        print(path.read_text())
+    except EdgeError as e:
+        cli._fail(e.message)
+
+
+def finetune(
+    cluster: str = typer.Argument(..., help="The task name or cluster id from the last `edgeslm cluster`/`convert run`."),
+    model: str = typer.Option("default", help="Base model (catalog id or alias)."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: 2 epochs, at most 16)."),
+    lr: Optional[float] = typer.Option(None, min=0, help="Learning rate."),
+    rank: Optional[int] = typer.Option(None, min=1, help="LoRA rank."),
+    batch: Optional[int] = typer.Option(None, min=1, help="Examples per step."),
+    seed: int = typer.Option(0, help="Seed of the LoRA init and the batch order."),
+):
+    """S5: train one task's LoRA on its curated calls (the teacher's answers), resumable, and land it in the
+    adapter store in PEFT and GGUF form; then score it on the task's held-out calls against the gate."""
+    from edgeslm.pipeline import tasks
+
+    cli = _cli()
+    settings = get_settings()
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=cli.err, transient=True) as progress:
+            r = tasks.finetune_one(settings, cluster, model, _train_config(steps, lr, rank, batch, seed), _Bar(progress))
+    except EdgeError as e:
+        cli._fail(e.message)
+    cli.out.print(f"{r['base']}@{r['task']}: {r['training']['steps']} steps, loss {r['training']['loss_first']:.3f} → "
+                  f"{r['training']['loss_last']:.3f}; held-out exact {_pct(r['scores']['exact'])} "
+                  f"(n={r['scores']['n']}); gate: {r['gate']}", highlight=False)
+
+
+def select(
+    target: float = typer.Option(0.9, min=0, max=1, help="Held-out exact tool-call match a task must reach."),
+    licenses: str = typer.Option("apache-2.0,mit,gemma,llama3.2,llama3.1,qwen", help="License allow-list, comma-separated."),
+    zero_shot_limit: int = typer.Option(20, min=1, help="Held-out calls per task scored zero-shot."),
+    profile: str = typer.Option("background-agent", help="WD1 profile candidates must pass on this device."),
+    as_json: bool = typer.Option(False, "--json", help="Print the choice as JSON."),
+):
+    """S4: for each task of the last clustering, the smallest fit model (license allowed, in the store, WD1
+    verdict pass on this device) that meets the target zero-shot, else the one to fine-tune, else the teacher."""
+    from edgeslm.pipeline import tasks
+
+    cli = _cli()
+    settings = get_settings()
+    try:
+        with cli.err.status("scoring candidates zero-shot on each task's held-out calls"):
+            r = tasks.select_all(settings, target, tuple(x.strip() for x in licenses.split(",") if x.strip()),
+                                 zero_shot_limit, profile)
+    except EdgeError as e:
+        cli._fail(e.message)
+    if as_json:
+        print(json.dumps(r, indent=2))
+        return
+    cand = Table("model", "params", "license", "verdict", "excluded", title="candidates", title_justify="left")
+    for c in r["candidates"]:
+        cand.add_row(c["model"], f"{(c['params'] or 0) / 1e6:.0f}M", c["license"], str(c.get("verdict", "-")),
+                     c.get("excluded", ""))
+    cli.out.print(cand)
+    table = Table("task", "model", "fine-tune", "reason", title="selection", title_justify="left")
+    for t in r["tasks"]:
+        table.add_row(t["task"], t["model"] or "teacher", "yes" if t["finetune"] else "no", t["reason"])
+    cli.out.print(table)

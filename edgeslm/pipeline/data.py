@@ -1,0 +1,94 @@
+"""Curated examples as the later stages use them: the request they were (messages, tools, output
+spec, exactly as `serve` reads it), the teacher's tool calls, a deterministic train / held-out split
+per cluster, and how two tool calls are compared (exact, and AST-style as BFCL scores them).
+
+Knows nothing of models or training; finetune, evaluate, select and the router all build on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from edgeslm.config import Settings
+from edgeslm.serving import translate
+from edgeslm.serving.protocol import ChatCompletionRequest
+from edgeslm.types import Message, OutputSpec, SamplingParams
+
+HELD_OUT = 0.2  # share of each cluster kept out of training, for select, the gate and the benchmark
+
+
+def request(example: dict, settings: Settings, max_tokens: int = 256) -> tuple[list[Message], OutputSpec, SamplingParams]:
+    """The example's request as the server would run it, at temperature 0."""
+    body = {"model": "edgeslm", "messages": example["messages"], "tools": example.get("tools") or None,
+            "temperature": 0, "max_tokens": max_tokens}
+    if example.get("tool_choice") is not None:
+        body["tool_choice"] = example["tool_choice"]
+    return translate.to_internal(ChatCompletionRequest.model_validate(body), settings)
+
+
+def teacher_calls(example: dict) -> list[dict]:
+    """[{"name", "arguments": dict}] of the teacher's answer (curation kept only parseable ones)."""
+    return [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"] or "{}")}
+            for c in example["answer"].get("tool_calls") or []]
+
+
+def digest(example: dict) -> str:
+    return hashlib.sha256(json.dumps(example, sort_keys=True).encode()).hexdigest()
+
+
+def split(indices: list[int], examples: list[dict], held_out: float = HELD_OUT) -> tuple[list[int], list[int]]:
+    """(train, held-out) of one cluster: ordered by content hash, so a call keeps its side when others
+    are added; at least one of each when the cluster has two or more."""
+    order = sorted(indices, key=lambda i: digest(examples[i]))
+    n_held = min(max(1, round(len(order) * held_out)), len(order) - 1) if len(order) > 1 else 0
+    return sorted(order[n_held:]), sorted(order[:n_held])
+
+
+def training_hash(examples: list[dict]) -> str:
+    """One hash of a training set (recorded with the adapter it trained)."""
+    h = hashlib.sha256()
+    for d in sorted(digest(e) for e in examples):
+        h.update(d.encode())
+    return h.hexdigest()
+
+
+# ---- comparing calls ------------------------------------------------------------------------------
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+_STRIP = re.compile(r"[ ,./\-_*^]")
+
+
+def _loose(v):
+    """BFCL's normalization: strings lower-cased without spaces and ,./-_*^ ; containers recursively."""
+    if isinstance(v, str):
+        return _STRIP.sub("", v.lower())
+    if isinstance(v, dict):
+        return {k: _loose(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_loose(x) for x in v]
+    return v
+
+
+def exact(got: list[dict], want: list[dict]) -> bool:
+    """Same calls in the same order, same names, same argument values (numbers compared as numbers)."""
+    return len(got) == len(want) and all(g["name"] == w["name"] and _same(g["arguments"], w["arguments"])
+                                         for g, w in zip(got, want))
+
+
+def ast_match(got: list[dict], want: list[dict]) -> bool:
+    """As `exact`, with strings compared after BFCL's normalization."""
+    return len(got) == len(want) and all(g["name"] == w["name"] and _same(_loose(g["arguments"]), _loose(w["arguments"]))
+                                         for g, w in zip(got, want))

@@ -1,0 +1,70 @@
+"""Evaluate and gate: a student (a served model, with or without a task adapter) against the teacher's
+answers on held-out curated examples.
+
+Owns the metrics and the promotion rule. Each example runs through the same engine path `serve` uses
+(chat template, grammar-constrained tool calls, temperature 0), in process. Measured per example:
+did a tool call come out and parse, do its arguments validate against the tool's schema, is the tool
+name right, do the arguments match exactly and AST-style (BFCL's normalization), and the latency.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+from edgeslm.decoding.tools import validate_arguments
+from edgeslm.pipeline import data
+
+# An adapter is promoted only when all of these hold on the held-out split.
+GATE = {"exact": 0.9, "valid": 0.99, "tool_name": 0.95}
+
+
+def run(worker, examples: list[dict], settings, adapter: str | None = None, progress=None) -> dict:
+    """Scores of `worker` (+ `adapter`) on `examples`; per-example rows included."""
+    rows = []
+    for i, ex in enumerate(examples):
+        messages, spec, params = data.request(ex, settings)
+        want = data.teacher_calls(ex)
+        t0 = time.perf_counter()
+        g = worker.run(messages, spec, params, adapter=adapter)
+        latency = time.perf_counter() - t0
+        got, valid = [], True
+        schemas = {t.name: t.parameters for t in spec.tools}
+        for c in g.tool_calls:
+            try:
+                got.append({"name": c.name, "arguments": json.loads(c.arguments)})
+            except ValueError:
+                valid = False
+                continue
+            if c.name not in schemas or validate_arguments(c.arguments, schemas[c.name]) is not None:
+                valid = False
+        rows.append({
+            "parsed": bool(g.tool_calls) == bool(want) and len(got) == len(g.tool_calls),
+            "valid": valid, "tool_name": [c["name"] for c in got] == [c["name"] for c in want],
+            "exact": data.exact(got, want), "ast": data.ast_match(got, want), "latency_s": latency,
+            "completion_tokens": g.usage.completion_tokens, "prompt_tokens": g.usage.prompt_tokens, "got": got,
+            "want": want,
+        })
+        if progress is not None:
+            progress(i + 1, len(examples))
+    return summarize(rows)
+
+
+def summarize(rows: list[dict]) -> dict:
+    n = len(rows)
+    share = (lambda k: sum(r[k] for r in rows) / n) if n else (lambda k: 0.0)
+    lat = [r["latency_s"] for r in rows]
+    return {"n": n, "exact": share("exact"), "ast": share("ast"), "tool_name": share("tool_name"),
+            "parsed": share("parsed"), "valid": share("valid"),
+            "latency_p50_s": statistics.median(lat) if lat else None,
+            "latency_p95_s": sorted(lat)[int(0.95 * (n - 1))] if lat else None,
+            "tokens": sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows), "rows": rows}
+
+
+def gate(scores: dict, gate: dict = GATE) -> tuple[bool, str]:
+    """(promote?, why) for a student's held-out scores."""
+    if not scores["n"]:
+        return False, "no held-out examples to judge by"
+    failed = [f"{k} {scores[k]:.2f} < {v:.2f}" for k, v in gate.items() if scores[k] < v]
+    return (not failed), ("meets the gate" if not failed else "below the gate: " + ", ".join(failed))
