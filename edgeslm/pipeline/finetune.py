@@ -50,9 +50,11 @@ def _need_torch():
                              param="finetune") from None
 
 
-def encode(worker, example: dict, settings) -> tuple[list[int], list[int]]:
-    """(prompt tokens exactly as served, answer tokens: the teacher's calls in the envelope + end of turn)."""
-    messages, spec, _ = data.request(example, settings)
+def encode(worker, example: dict, settings) -> tuple[list[int], list[int], list[bool]]:
+    """(prompt tokens exactly as served, answer tokens: the teacher's calls in the envelope + end of turn,
+    split into tokens the way the served grammar lets them come out, and which of those the model
+    chooses: the loss skips the tokens the grammar forces, which the model is never asked for)."""
+    messages, spec, params = data.request(example, settings)
     prompt = worker.prompt_tokens(messages, spec)
     schema_order = {t.name: list((t.parameters or {}).get("properties", {})) for t in spec.tools}
     calls = []
@@ -60,10 +62,69 @@ def encode(worker, example: dict, settings) -> tuple[list[int], list[int]]:
         order = schema_order.get(c["name"], [])
         args = dict(sorted(c["arguments"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
         calls.append((c["name"], json.dumps(args, ensure_ascii=False)))
-    content = example["answer"].get("content") or ""
-    text = worker.envelope.render(calls) if calls else content
-    answer = worker.backend.tokenize(text, add_bos=False) + [worker.turn_end()]
-    return prompt, answer
+    text = worker.envelope.render(calls) if calls else (example["answer"].get("content") or "")
+    job = worker.prepare(messages, spec, params, lambda ev: None)
+    answer = constrained_tokens(worker, job.constraint, text.encode()) if job.constraint is not None else None
+    if answer is None:
+        tokens = worker.backend.tokenize(text, add_bos=False)
+        answer = (tokens, [True] * len(tokens))
+    return prompt, answer[0] + [worker.turn_end()], answer[1] + [True]
+
+
+def constrained_tokens(worker, constraint, target: bytes) -> tuple[list[int], list[bool]] | None:
+    """`target` as the tokens constrained decoding produces it: where the grammar forces tokens, those
+    (llguidance's fast-forward splits text its own way); elsewhere the token the tokenizer would start
+    the rest with, or else the longest allowed token that fits. Training on another split of the same
+    text teaches the model token sequences the grammar never lets it see (measured: an adapter trained
+    on the plain tokenization answered every enum with its first value). None if the grammar refuses
+    `target`. With each token: True when the model chose it, False when the grammar forced it."""
+    table = worker.tokenizer.table
+    index = _token_index(worker)
+    longest = max(map(len, index))
+    out, free, rest = [], [], target
+    try:
+        while rest:
+            m = constraint.mask()
+            allowed = (lambda t: True) if m is None else (lambda t: (int(m[t >> 5]) >> (t & 31)) & 1)
+            first = worker.backend.tokenize(rest.decode("utf-8", "ignore"), add_bos=False)[:1]
+            pick = first[0] if first and rest.startswith(table[first[0]]) and allowed(first[0]) else None
+            if pick is None:
+                pick = next((index[rest[:n]] for n in range(min(longest, len(rest)), 0, -1)
+                             if rest[:n] in index and allowed(index[rest[:n]])), None)
+            if pick is None:
+                return None
+            constraint.consume(pick)
+            out.append(pick)
+            free.append(m is None or _choices(m) > 1)
+            rest = rest[len(table[pick]):]
+            for t in constraint.forced(len(rest) + 8):
+                if not rest.startswith(table[t]):
+                    return None
+                out.append(t)
+                free.append(False)
+                rest = rest[len(table[t]):]
+    except Exception:  # noqa: BLE001 - a grammar error means this target cannot come out constrained
+        return None
+    return out, free
+
+
+def _choices(mask) -> int:
+    """How many tokens a bitmask allows (stops counting at 2)."""
+    nz = mask[mask != 0]
+    if len(nz) > 1:
+        return 2
+    return bin(int(nz[0]) & 0xFFFFFFFF).count("1") if len(nz) else 0
+
+
+def _token_index(worker) -> dict[bytes, int]:
+    index = getattr(worker, "_token_index", None)
+    if index is None:
+        index = {}
+        for t, b in enumerate(worker.tokenizer.table):
+            if b and b not in index and t not in worker.backend.eog_tokens:
+                index[b] = t
+        worker._token_index = index
+    return index
 
 
 def _batches(n: int, cfg: TrainConfig) -> list[list[int]]:
@@ -85,26 +146,31 @@ def _batches(n: int, cfg: TrainConfig) -> list[list[int]]:
     return out
 
 
-def _collate(pairs: list[tuple[list[int], list[int]]], pad: int = 0):
-    """One batch: the prompts' longest common prefix (an agent's system prompt and tool list, most of
-    each prompt), evaluated once, then every example's rest after it, right-padded. Returns
-    (prefix, rest ids, mask over prefix + rest, positions of the rest, for each answer token the
-    (row, column) of the rest that predicts it, the answer tokens)."""
+def _collate(examples: list[tuple], pad: int = 0):
+    """One batch of (prompt, answer[, which answer tokens the model chooses]): the prompts' longest
+    common prefix (an agent's system prompt and tool list, most of each prompt), evaluated once, then
+    every example's rest after it, right-padded. Returns (prefix, rest ids, mask over prefix + rest,
+    positions of the rest, for each target token the (row, column) of the rest that predicts it, the
+    target tokens)."""
     import torch
 
-    prompts = [p for p, _ in pairs]
+    prompts = [e[0] for e in examples]
     n = min(min(len(p) for p in prompts) - 1, len(common_prefix_all(prompts)))
-    rests = [p[n:] + a for p, a in pairs]
+    rests = [e[0][n:] + e[1] for e in examples]
     width = max(map(len, rests))
     ids = torch.tensor([r + [pad] * (width - len(r)) for r in rests])
     mask = torch.tensor([[1] * (n + len(r)) + [0] * (width - len(r)) for r in rests])
     rows, cols, targets = [], [], []
-    for i, (p, a) in enumerate(pairs):
+    for i, e in enumerate(examples):
+        p, a = e[0], e[1]
+        free = e[2] if len(e) > 2 else [True] * len(a)
         start = len(p) - n  # the rest's column of the first answer token
-        rows += [i] * len(a)
-        cols += list(range(start - 1, start - 1 + len(a)))
-        targets += a
-    positions = torch.arange(n, n + width).unsqueeze(0).expand(len(pairs), -1)
+        for j, (tok, chosen) in enumerate(zip(a, free)):
+            if chosen:
+                rows.append(i)
+                cols.append(start - 1 + j)
+                targets.append(tok)
+    positions = torch.arange(n, n + width).unsqueeze(0).expand(len(examples), -1)
     return (torch.tensor([prompts[0][:n]]), ids, mask, positions, torch.tensor(rows), torch.tensor(cols),
             torch.tensor(targets))
 
@@ -137,9 +203,9 @@ def _loss(model, batch):
     return torch.nn.functional.cross_entropy(logits.float(), targets)
 
 
-def train(base_gguf: Path, pairs: list[tuple[list[int], list[int]]], out: Path, cfg: TrainConfig,
+def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
           progress=None, fingerprint: dict | None = None) -> dict:
-    """Train a LoRA on `pairs` (prompt, answer tokens); the PEFT adapter goes to `out`. Resumes from
+    """Train a LoRA on `pairs` (prompt, answer tokens[, chosen flags], as encode() makes them); the PEFT adapter goes to `out`. Resumes from
     `out/checkpoint` when it was written for the same data and settings. Returns the training record."""
     _need_torch()
     import peft

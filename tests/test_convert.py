@@ -1,0 +1,227 @@
+"""S4-S6 and `convert run`, in miniature: a synthetic agent (4 task types, injected PII) captured
+through the proxy in front of the scripted teacher (the stand-in for a hosted LLM, which cannot be
+reached here), then the whole pipeline on the real 270M model with a few training steps.
+
+Accuracy after 2 training steps is not asserted (the benchmark measures it, python -m
+benchmarks.convert); what is asserted is that every stage ran on real data and left what the next
+stage and `serve` need, that training is deterministic and resumable, and that bad input gets clear errors.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from benchmarks._server import app_in_thread, free_port
+from edgeslm.config import Settings
+from edgeslm.pipeline import convert, curate, data, finetune, route, synthetic
+from edgeslm.pipeline.capture import CaptureStore
+from edgeslm.pipeline.proxy import create_proxy
+from edgeslm.pipeline.teacher import create_teacher
+
+CALLS = synthetic.workload(10, seed=11)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> Settings:
+    home = tmp_path_factory.mktemp("convert-home")
+    st = Settings(home=home, threads=2)
+    store = CaptureStore(st.capture_db)
+    with app_in_thread(create_teacher(CALLS)) as teacher, app_in_thread(create_proxy(teacher, store)) as proxy:
+        agent = OpenAI(base_url=proxy + "/v1", api_key="sk-agent", max_retries=0, timeout=30)
+        for c in CALLS:
+            agent.chat.completions.create(model="teacher", messages=c["messages"], tools=c["tools"])
+    store.close()
+    return st
+
+
+@pytest.fixture(scope="module")
+def result(settings) -> dict:
+    cfg = finetune.TrainConfig(max_steps=2, batch=4, rank=8, alpha=16)
+    return convert.run(settings, train=cfg, zero_shot_limit=2, eval_limit=2)
+
+
+def test_convert_runs_every_stage_on_curated_data(settings, result):
+    records = curate.records(settings.curated_db)
+    truth = [CALLS[r["call_id"] - 1]["task"] for r in records]
+    # S3: the 4 task types, each cluster pure
+    assert result["clusters"]["k"] == 4
+    for t in result["tasks"]:
+        members = [truth[i] for i, a in enumerate(result["clusters"]["assignments"]) if a == t["cluster"]]
+        assert len(set(members)) == 1, (t["task"], Counter(members))
+    # S4: the embedded model is the only one in the store; it qualifies and is chosen for fine-tuning
+    row = next(c for c in result["candidates"] if c["model"] == "gemma-3-270m-q4_k_m")
+    assert "excluded" not in row and row["verdict"] == "pass"
+    assert all("excluded" in c for c in result["candidates"] if c["model"] != "gemma-3-270m-q4_k_m")
+    for t in result["tasks"]:
+        assert t["select"]["model"] == "gemma-3-270m-q4_k_m" and t["select"]["finetune"], t["select"]
+        # S5 trained on the curated training split only (its hash is recorded with the adapter)
+        members = [i for i, a in enumerate(result["clusters"]["assignments"]) if a == t["cluster"]]
+        train, held = data.split(members, [r["example"] for r in records])
+        assert t["training_hash"] == data.training_hash([records[i]["example"] for i in train])
+        assert t["training"]["steps"] == 2 and t["training"]["examples"] == len(train)
+        # the gate judged it on held-out calls, and the report says why
+        assert t["student"]["n"] == min(2, len(held)) and t["why"]
+        assert not any(a.task.endswith("-candidate") for a in _adapters(settings))
+    promoted = {t["task"] for t in result["tasks"] if t["promoted"]}
+    assert promoted == {a.task for a in _adapters(settings)}
+    for a in _adapters(settings):
+        assert (a.dir / "peft" / "adapter_model.safetensors").is_file() and a.gguf.is_file()
+        assert a.manifest["training"]["training_hash"]
+    # S6: a router over the clusters, and the report with its charts
+    spec = json.loads(settings.router_path.read_text())
+    assert [c["cluster"] for c in spec["classes"]] == [t["cluster"] for t in result["tasks"]]
+    assert result["router"]["accuracy"] >= 0.9
+    names = {p.rsplit("/", 1)[-1] for p in result["files"]}
+    assert {"report.json", "report.md", "clusters.png", "accuracy_latency.png", "cost.png"} <= names
+    md = (settings.home / "pipeline" / "report" / "report.md").read_text()
+    assert all(t["task"] in md for t in result["tasks"]) and "Stage wall times" in md
+    # no raw personal value reached the curated store training reads
+    curated = json.dumps([r["example"] for r in records])
+    assert not [v for c in CALLS for _, v in c["pii"] if json.dumps(v)[1:-1] in curated]
+
+
+def _adapters(settings):
+    from edgeslm.store.adapters import AdapterStore
+
+    return AdapterStore(settings.adapters_dir).all()
+
+
+def test_a_second_run_without_drift_retrains_nothing(settings, result):
+    again = convert.run(settings)
+    assert again["drift"]["retrain"] is False and again["drift"]["n"] == 0
+    assert "finetune" not in again["stages"]
+    # off-topic calls are what the router is unsure about: that is the drift signal
+    off = [{"messages": [{"role": "user", "content": t}]} for t in
+           ["Write a haiku about autumn", "Summarise the French revolution", "What is a monad?", "Sing me a song"]]
+    assert route.drift(settings.router_path, off)["unsure"] >= 0.5
+
+
+def test_training_is_deterministic_and_resumes_from_its_checkpoint(settings, result, tmp_path):
+    from safetensors.numpy import load_file
+
+    from edgeslm.engine import Engine
+
+    records = curate.records(settings.curated_db)[:6]
+    engine = Engine(settings)
+    try:
+        worker = engine.worker(None)
+        pairs = [finetune.encode(worker, r["example"], settings) for r in records]
+        base = engine.catalog.ensure_local(worker.entry)
+    finally:
+        engine.close()
+    cfg = finetune.TrainConfig(max_steps=3, batch=2, rank=4, alpha=8, save_every=1, seed=5)
+    clean = finetune.train(base, pairs, tmp_path / "clean", cfg)
+
+    def stop_after_two(step, total, loss):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune.train(base, pairs, tmp_path / "resumed", cfg, stop_after_two)
+    assert (tmp_path / "resumed" / finetune.CHECKPOINT / "state.json").is_file()
+    resumed = finetune.train(base, pairs, tmp_path / "resumed", cfg)
+    assert resumed["resumed_from"] == 1 and resumed["losses"][:1] == clean["losses"][:1]
+    a = load_file(str(tmp_path / "clean" / "adapter_model.safetensors"))
+    b = load_file(str(tmp_path / "resumed" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(abs(a[k] - b[k]).max() < 1e-5 for k in a)
+    assert not (tmp_path / "resumed" / finetune.CHECKPOINT).exists()
+
+
+def _cli(settings, *args, timeout=300):
+    env = {**__import__("os").environ, "EDGESLM_HOME": str(settings.home)}
+    return subprocess.run([sys.executable, "-m", "edgeslm", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
+def test_unknown_cluster_is_a_clear_error(settings, result):
+    for args in (["convert", "show", "nope"], ["finetune", "nope"]):
+        r = _cli(settings, *args)
+        assert r.returncode == 2 and "unknown cluster 'nope'" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert result["tasks"][0]["task"] in r.stderr  # names the valid choices
+    r = _cli(settings, "convert", "show", result["tasks"][0]["task"])
+    assert r.returncode == 0 and json.loads(r.stdout)["task"] == result["tasks"][0]["task"]
+
+
+def test_empty_or_corrupt_stores_are_clear_errors(tmp_path):
+    st = Settings(home=tmp_path / "empty", threads=2)
+    with pytest.raises(Exception) as e:
+        convert.run(st)
+    assert "no capture store" in str(e.value)
+    CaptureStore(st.capture_db).close()
+    r = _cli(st, "convert", "run")
+    assert r.returncode == 2 and "holds no calls yet" in r.stderr and "Traceback" not in r.stderr
+    st.capture_db.write_bytes(b"this is not a database" * 100)
+    r = _cli(st, "convert", "run")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    st.curated_db.parent.mkdir(parents=True, exist_ok=True)
+    st.curated_db.write_bytes(b"junk" * 100)
+    with pytest.raises(Exception) as e:
+        curate.records(st.curated_db)
+    assert "damaged" in str(e.value)
+
+
+def test_model_auto_routes_to_the_adapter_or_the_teacher(settings, result, tmp_path):
+    """serve, model "auto": a promoted task's request is answered locally under its adapter; a task
+    with no promoted adapter, or an unsure route, goes to the teacher; a dead teacher is a 502."""
+    from benchmarks._lora import write_peft
+    from edgeslm.engine import Engine
+    from edgeslm.serving.app import create_app
+    from edgeslm.store.adapters import AdapterStore
+
+    st = Settings(home=settings.home, threads=2, capture=True)
+    records = curate.records(st.curated_db)
+    spec = json.loads(st.router_path.read_text())
+    # promote one class to a (random-weight) adapter, the others to nothing, whatever the gate said
+    entry_id, weather = "gemma-3-270m-q4_k_m", next(t for t in result["tasks"] if t["label"] == "get_weather")
+    store = AdapterStore(st.adapters_dir)
+    if "routed" not in store.tasks(entry_id):
+        from edgeslm.store.registry import Catalog
+
+        cat = Catalog(st)
+        e = cat.get(entry_id)
+        store.add(entry_id, e.sha256, cat.ensure_local(e), "routed", write_peft(tmp_path / "p", rank=2, scale=0.001))
+    for c in spec["classes"]:
+        c.update(promoted=c["cluster"] == weather["cluster"], base=entry_id,
+                 task="routed" if c["cluster"] == weather["cluster"] else None, reason="test: not promoted")
+    route.save(spec, st.router_path)
+    weather_call = next(c for c in synthetic.workload(3, seed=99) if c["task"] == "weather")
+    email_call = next(c for c in synthetic.workload(3, seed=99) if c["task"] == "email")
+    with app_in_thread(create_teacher([weather_call, email_call])) as teacher:
+        engine = Engine(st.model_copy(update={"upstream": teacher}))
+        try:
+            with app_in_thread(create_app(engine)) as base:
+                client = OpenAI(base_url=base + "/v1", api_key="x", max_retries=0, timeout=120)
+                local = client.chat.completions.with_raw_response.create(
+                    model="auto", messages=weather_call["messages"], tools=weather_call["tools"], max_tokens=60)
+                assert local.headers["x-edgeslm-route"].startswith(f"{entry_id}@routed"), local.headers
+                assert local.parse().model == f"{entry_id}@routed"
+                far = client.chat.completions.with_raw_response.create(
+                    model="auto", messages=email_call["messages"], tools=email_call["tools"])
+                assert far.headers["x-edgeslm-route"].startswith("teacher"), far.headers
+                call = far.parse().choices[0].message.tool_calls[0]
+                assert json.loads(call.function.arguments) == email_call["call"]["arguments"]
+                stream = client.chat.completions.create(model="auto", messages=email_call["messages"],
+                                                        tools=email_call["tools"], stream=True)
+                assert "".join(tc.function.arguments or "" for ch in stream if ch.choices
+                               for tc in ch.choices[0].delta.tool_calls or [])
+        finally:
+            engine.close()
+    captured = list(CaptureStore(st.capture_db).calls())[-3:]
+    assert [c["adapter"] for c in captured] == ["routed", None, None]
+    dead = Engine(st.model_copy(update={"upstream": f"http://127.0.0.1:{free_port()}", "capture": False}))
+    try:
+        with app_in_thread(create_app(dead)) as base:
+            r = httpx.post(base + "/v1/chat/completions", timeout=60,
+                           json={"model": "auto", "messages": email_call["messages"], "tools": email_call["tools"]})
+            assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_unreachable"
+            assert httpx.get(base + "/health", timeout=10).status_code == 200  # still serving
+    finally:
+        dead.close()
+    assert len(records) == len(curate.records(st.curated_db))
