@@ -53,7 +53,7 @@ def convert_run(
     k: Optional[int] = typer.Option(None, min=1, help="Number of tasks (default: chosen by silhouette)."),
     target: float = typer.Option(0.9, min=0, max=1, help="Held-out exact tool-call match a task must reach."),
     threshold: float = typer.Option(0.8, min=0, max=1, help="Router confidence below which calls go to the teacher."),
-    steps: Optional[int] = typer.Option(None, min=1, help="Training steps per task (default: 2 epochs, at most 16)."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Training steps per task (default: 2 epochs, at most 32)."),
     lr: Optional[float] = typer.Option(None, min=0, help="Learning rate."),
     rank: Optional[int] = typer.Option(None, min=1, help="LoRA rank."),
     batch: Optional[int] = typer.Option(None, min=1, help="Examples per training step."),
@@ -129,7 +129,7 @@ def convert_show(cluster: Optional[str] = typer.Argument(None, help="A task name
 def finetune(
     cluster: str = typer.Argument(..., help="The task name or cluster id from the last `edgeslm cluster`/`convert run`."),
     model: str = typer.Option("default", help="Base model (catalog id or alias)."),
-    steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: 2 epochs, at most 16)."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: 2 epochs, at most 32)."),
     lr: Optional[float] = typer.Option(None, min=0, help="Learning rate."),
     rank: Optional[int] = typer.Option(None, min=1, help="LoRA rank."),
     batch: Optional[int] = typer.Option(None, min=1, help="Examples per step."),

@@ -24,8 +24,13 @@ def run(worker, examples: list[dict], settings, adapter: str | None = None, prog
     """Scores of `worker` (+ `adapter`) on `examples`; per-example rows included."""
     rows = []
     for i, ex in enumerate(examples):
-        messages, spec, params = data.request(ex, settings)
         want = data.teacher_calls(ex)
+        # room for the teacher's answer whatever its tokenization (a token is at least one byte), not for
+        # a student that rambles: a wrong answer is wrong whether it stops at 100 tokens or at 1000
+        answer = ex["answer"]
+        size = len(answer.get("content") or "") + sum(len(c["function"]["name"]) + len(c["function"]["arguments"]) + 48
+                                                      for c in answer.get("tool_calls") or [])
+        messages, spec, params = data.request(ex, settings, max_tokens=16 + size)
         t0 = time.perf_counter()
         g = worker.run(messages, spec, params, adapter=adapter)
         latency = time.perf_counter() - t0

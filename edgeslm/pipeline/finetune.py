@@ -32,10 +32,12 @@ class TrainConfig:
     rank: int = 16
     alpha: int = 32
     modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    lr: float = 1e-3
+    lr: float = 2e-3
     epochs: float = 2.0
     batch: int = 8
-    max_steps: int | None = 16  # caps epochs × batches (measured: 16 steps of 8 reach 100% on a held-out task)
+    # caps epochs × batches. Measured on the e-mail triage task (priority and folder inferred from the
+    # kind of mail): 16 steps at 1e-3 gave 27% held-out exact match, 32 steps at 2e-3 gave 100%.
+    max_steps: int | None = 32
     seed: int = 0
     save_every: int = 10
 

@@ -9,7 +9,6 @@ of new calls the current router is unsure about.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -80,8 +79,7 @@ def drift(path: Path, examples: list[dict]) -> dict:
 
 
 def save(spec: dict, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
-    tmp.write_text(json.dumps(spec))
-    tmp.replace(path)
-    return path
+    """Written whole or not at all: `serve` re-reads the router when the file changes."""
+    from edgeslm.pipeline.cluster import save as save_json
+
+    return save_json(spec, path)
