@@ -215,7 +215,8 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
 
     if not pairs:
         raise InvalidRequest("no training examples", param="finetune")
-    fingerprint = {**(fingerprint or {}), "config": asdict(cfg), "n": len(pairs)}
+    # as JSON stores it (tuples become lists), so a checkpoint's fingerprint compares equal
+    fingerprint = json.loads(json.dumps({**(fingerprint or {}), "config": asdict(cfg), "n": len(pairs)}))
     ckpt = out / CHECKPOINT
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
