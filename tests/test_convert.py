@@ -103,11 +103,13 @@ def test_a_second_run_without_drift_retrains_nothing(settings, result):
     assert route.drift(settings.router_path, off)["unsure"] >= 0.5
 
 
-def test_training_is_deterministic_and_resumes_from_its_checkpoint(settings, result, tmp_path):
+def test_training_is_deterministic_and_resumes_from_its_checkpoint(settings, tmp_path):
     from safetensors.numpy import load_file
 
     from edgeslm.engine import Engine
 
+    if not settings.curated_db.is_file():
+        curate.curate(settings.capture_db, settings.curated_db)
     records = curate.records(settings.curated_db)[:6]
     engine = Engine(settings)
     try:
