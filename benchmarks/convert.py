@@ -128,9 +128,21 @@ def main() -> None:
     ap.add_argument("--fresh", type=int, default=25, help="fresh calls per task for the router and serve")
     ap.add_argument("--home", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--serve-only", action="store_true",
+                    help="only step 4, against the pipeline already run in --home; updates convert.json")
     args = ap.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="edgeslm-convert-"))
     os.environ["EDGESLM_HOME"] = str(home)
+    if args.serve_only:
+        from edgeslm.config import Settings
+        from edgeslm.pipeline import synthetic
+
+        fresh = synthetic.workload(args.fresh, seed=args.seed + 1000)
+        summary = json.loads((RESULTS / "convert.json").read_text())
+        summary["serve_auto"] = auto_serve(Settings(threads=args.threads), fresh, fresh)
+        (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
+        print(json.dumps(summary["serve_auto"]))
+        return
     from sklearn.metrics import adjusted_rand_score
 
     from edgeslm.config import Settings

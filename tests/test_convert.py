@@ -204,6 +204,7 @@ def test_model_auto_routes_to_the_adapter_or_the_teacher(settings, result, tmp_p
                     model="auto", messages=weather_call["messages"], tools=weather_call["tools"], max_tokens=60)
                 assert local.headers["x-edgeslm-route"].startswith(f"{entry_id}@routed"), local.headers
                 assert local.parse().model == f"{entry_id}@routed"
+
                 far = client.chat.completions.with_raw_response.create(
                     model="auto", messages=email_call["messages"], tools=email_call["tools"])
                 assert far.headers["x-edgeslm-route"].startswith("teacher"), far.headers
@@ -227,3 +228,21 @@ def test_model_auto_routes_to_the_adapter_or_the_teacher(settings, result, tmp_p
     finally:
         dead.close()
     assert len(records) == len(curate.records(st.curated_db))
+
+
+def test_routed_answers_get_the_redacted_values_back():
+    """An adapter trained on curated calls sees requests as curation wrote them (placeholders); the
+    values go back into its answer, JSON-escaped in tool arguments, also when a stream splits a
+    placeholder across fragments."""
+    from edgeslm.pipeline.pii import Redactor, Restorer
+
+    redact = Redactor()
+    text = redact('File the mail from "j.o\'neil"+x@example.com, call +1 415-555-0199')
+    assert "@" not in text and "<EMAIL_1>" in text and "<PHONE_1>" in text
+    restore = Restorer(redact)
+    args = '{"sender": "<EMAIL_1>", "note": "<PHONE_1>"}'
+    pieces = [args[i : i + 5] for i in range(0, len(args), 5)]
+    streamed = "".join(restore.feed("a", p, in_json=True) for p in pieces) + restore.flush("a", in_json=True)
+    assert streamed == restore(args, in_json=True)
+    assert json.loads(streamed)["note"] == "+1 415-555-0199"
+    assert "example.com" in json.loads(streamed)["sender"]

@@ -11,6 +11,7 @@ addresses. Not covered: personal names (no NER model can be installed offline he
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -126,3 +127,29 @@ class Redactor:
             out += [text[last:start], self.seen[key]]
             last = end
         return "".join(out) + text[last:]
+
+
+class Restorer:
+    """Puts back the values a Redactor replaced, in a model's answer: plain text as is, tool-call
+    arguments JSON-escaped. Streamed fragments are held back while they might end inside a placeholder."""
+
+    def __init__(self, redactor: Redactor):
+        self.values = {p: v for (_, v), p in redactor.seen.items()}
+        self.buffers: dict = {}
+
+    def __call__(self, text: str, in_json: bool = False) -> str:
+        for p, v in self.values.items():
+            text = text.replace(p, json.dumps(v)[1:-1] if in_json else v)
+        return text
+
+    def feed(self, key, fragment: str, in_json: bool = False) -> str:
+        buf = self.buffers.get(key, "") + fragment
+        cut = buf.rfind("<")
+        if cut >= 0 and ">" not in buf[cut:] and len(buf) - cut < 48:
+            self.buffers[key], buf = buf[cut:], buf[:cut]
+        else:
+            self.buffers[key] = ""
+        return self(buf, in_json)
+
+    def flush(self, key, in_json: bool = False) -> str:
+        return self(self.buffers.pop(key, ""), in_json)

@@ -35,6 +35,23 @@ def _loc(loc: tuple) -> str:
     return out or "body"
 
 
+def _redacted(m, redact):
+    if isinstance(m.content, str):
+        return m.model_copy(update={"content": redact(m.content)})
+    if isinstance(m.content, list):
+        return m.model_copy(update={"content": [p.model_copy(update={"text": redact(p.text)}) if p.text else p
+                                                for p in m.content]})
+    return m
+
+
+def _restore_body(body: dict, restore) -> None:
+    msg = body["choices"][0]["message"]
+    if msg.get("content"):
+        msg["content"] = restore(msg["content"])
+    for c in msg.get("tool_calls") or []:
+        c["function"]["arguments"] = restore(c["function"]["arguments"], in_json=True)
+
+
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="edgeslm", version=translate.FINGERPRINT)
     app.state.engine = engine
@@ -119,7 +136,15 @@ def create_app(engine: Engine) -> FastAPI:
         else:
             route = await run_in_threadpool(router.route, [m.model_dump() for m in req.messages])
         if route.local:
-            return await local(req, request, started, route.base, route.task, route)
+            if route.task is None:
+                return await local(req, request, started, route.base, None, route)
+            # the adapter learned from curated calls, personal data replaced by placeholders: it gets the
+            # request the same way, and the values go back into its answer
+            from edgeslm.pipeline.pii import Redactor, Restorer
+
+            redact = Redactor()
+            clean = req.model_copy(update={"messages": [_redacted(m, redact) for m in req.messages]})
+            return await local(clean, request, started, route.base, route.task, route, Restorer(redact), req)
         if upstream is None:
             route.reason += "; no --upstream teacher set, answered by the default model"
             return await local(req, request, started, None, None, route)
@@ -141,8 +166,9 @@ def create_app(engine: Engine) -> FastAPI:
         return await local(req, request, started, base, task)
 
     async def local(req: ChatCompletionRequest, request: Request, started: float, base: str | None,
-                    task: str | None, route: Route | None = None):
+                    task: str | None, route: Route | None = None, restore=None, original=None):
         messages, spec, params = translate.to_internal(req, engine.settings)
+        logged = original or req
         headers = {"x-edgeslm-route": route.header()} if route else {}
         worker = await run_in_threadpool(engine.worker, base)
         loop = asyncio.get_running_loop()
@@ -158,8 +184,10 @@ def create_app(engine: Engine) -> FastAPI:
                     ev = await events.get()
                     if ev[0] == "done":
                         body = translate.completion(ev[1], rid)
+                        if restore is not None:
+                            _restore_body(body, restore)
                         if capture is not None:
-                            await record(req, request.headers, started, body, task, route)
+                            await record(logged, request.headers, started, body, task, route)
                         return JSONResponse(body, headers=headers)
                     if ev[0] == "error":
                         raise ev[1]
@@ -174,9 +202,15 @@ def create_app(engine: Engine) -> FastAPI:
                 while True:
                     ev = await events.get()
                     if ev[0] == "done":
+                        body = translate.completion(ev[1], rid)
+                        if restore is not None:
+                            _restore_body(body, restore)
+                            for key in list(restore.buffers):
+                                rest = restore.flush(key, in_json=key != "text")
+                                if rest:
+                                    yield writer.event(("text", rest) if key == "text" else ("args", key[1], rest))
                         if capture is not None:  # durable before the client sees the end
-                            await record(req, request.headers, started, translate.completion(ev[1], rid), task,
-                                         route)
+                            await record(logged, request.headers, started, body, task, route)
                         yield writer.end(ev[1])
                         return
                     if ev[0] == "error":
@@ -184,6 +218,12 @@ def create_app(engine: Engine) -> FastAPI:
                         err = errors.body(ev[1].message, etype, ev[1].param, ev[1].code)
                         yield f"data: {json.dumps(err)}\n\ndata: [DONE]\n\n"
                         return
+                    if restore is not None and ev[0] in ("text", "args"):
+                        key = "text" if ev[0] == "text" else ("args", ev[1])
+                        frag = restore.feed(key, ev[-1], in_json=ev[0] != "text")
+                        ev = (*ev[:-1], frag)
+                        if not frag:
+                            continue
                     yield writer.event(ev)
             finally:
                 job.cancelled.set()
