@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Optional
+from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -127,7 +128,12 @@ def convert_show(cluster: Optional[str] = typer.Argument(None, help="A task name
 
 
 def finetune(
-    cluster: str = typer.Argument(..., help="The task name or cluster id from the last `edgeslm cluster`/`convert run`."),
+    cluster: Optional[str] = typer.Argument(None, help="The task name or cluster id from the last `edgeslm cluster`/`convert run`."),
+    recipe: Optional[str] = typer.Option(None, help="Rebuild a shipped adapter from its recipe instead: 'tools' "
+                                         "(the default model's general tool-calling LoRA, from BFCL's train split "
+                                         "and generated agent conversations)."),
+    out: Optional[Path] = typer.Option(None, help="With --recipe: where the adapter goes (default: the package's assets)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="With --recipe: train on the first N examples only (a short run)."),
     model: str = typer.Option("default", help="Base model (catalog id or alias)."),
     steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: 2 epochs, at most 32)."),
     lr: Optional[float] = typer.Option(None, min=0, help="Learning rate."),
@@ -141,6 +147,10 @@ def finetune(
 
     cli = _cli()
     settings = get_settings()
+    if recipe is not None:
+        return _recipe(cli, settings, recipe, out, limit, steps)
+    if cluster is None:
+        cli._fail("name a cluster (edgeslm finetune CLUSTER) or a recipe (edgeslm finetune --recipe tools)")
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=cli.err, transient=True) as progress:
@@ -150,6 +160,22 @@ def finetune(
     cli.out.print(f"{r['base']}@{r['task']}: {r['training']['steps']} steps, loss {r['training']['loss_first']:.3f} → "
                   f"{r['training']['loss_last']:.3f}; held-out exact {_pct(r['scores']['exact'])} "
                   f"(n={r['scores']['n']}); gate: {r['gate']}", highlight=False)
+
+
+def _recipe(cli, settings, name: str, out, limit, steps) -> None:
+    from edgeslm.pipeline import recipe
+
+    if name != recipe.TASK:
+        cli._fail(f"unknown recipe '{name}'; the recipes are: {recipe.TASK}")
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=cli.err, transient=True) as progress:
+            m = recipe.build(settings, out, limit=limit, max_steps=steps, bar=_Bar(progress))
+    except EdgeError as e:
+        cli._fail(e.message)
+    t = m["training"]
+    cli.out.print(f"{m['base_id']}@{m['task']}: {t['steps']} steps planned, best dev loss {t['dev_loss']} at step "
+                  f"{t['best_step']}, {m['wall_s']:.0f} s; adapter sha256 {m['adapter_sha256'][:12]}", highlight=False)
 
 
 def select(

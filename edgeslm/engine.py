@@ -45,7 +45,7 @@ from edgeslm.errors import (
     InvalidRequest,
     NotFound,
 )
-from edgeslm.store.adapters import Adapter, AdapterStore
+from edgeslm.store.adapters import NONE, Adapter, AdapterStore
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import (
     Generation,
@@ -118,6 +118,23 @@ class ModelWorker:
             raise InvalidRequest(f"the backend of '{self.entry.id}' cannot apply adapters", param="adapter")
         return AdapterStore(self.settings.adapters_dir).get(self.entry.id, task, self.entry.sha256)
 
+    def task_for(self, task: str | None) -> str | None:
+        """The adapter task a request runs under: the one it names, none for `none`, else the catalog's
+        default adapter of this model (when this backend applies adapters and none are fixed)."""
+        if task == NONE:
+            return None
+        if task:
+            return task
+        d = self.entry.default_adapter
+        if d and not self.adapters and self.backend.capabilities.lora:
+            if AdapterStore(self.settings.adapters_dir).has(self.entry.id, d):
+                return d
+            if not getattr(self, "_warned_default", False):
+                self._warned_default = True
+                log.warning("default adapter '%s' of %s is neither in the store nor shipped; serving the bare base",
+                            d, self.entry.id)
+        return None
+
     def prompt_tokens(self, messages: list[Message], spec: OutputSpec) -> list[int]:
         """The tokens this model evaluates for these messages (what fine-tuning trains on, too)."""
         text = self.template.render(messages, spec.tools if spec.kind == "tools" else [])
@@ -136,7 +153,8 @@ class ModelWorker:
 
     def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
                 adapter: str | None = None) -> Job:
-        adapters = [self.adapter(adapter)] if adapter else self.adapters
+        task = self.task_for(adapter)
+        adapters = [self.adapter(task)] if task else ([] if adapter == NONE else self.adapters)
         tools = spec.tools if spec.kind == "tools" else []
         prompt = self.prompt_tokens(messages, spec)
         room = self.backend.n_ctx - len(prompt)

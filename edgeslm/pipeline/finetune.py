@@ -40,6 +40,14 @@ class TrainConfig:
     max_steps: int | None = 32
     seed: int = 0
     save_every: int = 10
+    # False: each example's prompt is evaluated under the LoRA without gradients and only the answer
+    # backpropagates (~3x cheaper per token on long tool prompts; the prompt's keys and values are
+    # exactly what serving computes, only their gradient is dropped). True: the shared-prefix batches.
+    prompt_grad: bool = True
+    # with dev examples: their loss every `eval_every` steps; training stops after `patience` evaluations
+    # without improvement and the best state is kept
+    eval_every: int = 0
+    patience: int = 2
 
 
 def _need_torch():
@@ -205,8 +213,49 @@ def _loss(model, batch):
     return torch.nn.functional.cross_entropy(logits.float(), targets)
 
 
+def _loss_each(model, examples: list[tuple]):
+    """Mean cross-entropy over the chosen answer tokens of `examples`, one example at a time: the prompt
+    (all but its last token) under no_grad into a cache, then its last token and the answer with
+    gradients. Returns (loss already backpropagated-ready sum / n tokens, n tokens)."""
+    import torch
+    from transformers import DynamicCache
+
+    inner = model.get_base_model()
+    cap = getattr(inner.config, "final_logit_softcapping", None)
+    total, n = 0.0, sum(sum(e[2]) if len(e) > 2 else len(e[1]) for e in examples)
+    for e in examples:
+        prompt, answer = e[0], e[1]
+        free = e[2] if len(e) > 2 else [True] * len(answer)
+        cache = DynamicCache(config=inner.config)
+        with torch.no_grad():
+            inner.model(input_ids=torch.tensor([prompt[:-1]]), past_key_values=cache, use_cache=True)
+        ids = torch.tensor([prompt[-1:] + answer[:-1]])
+        pos = torch.arange(len(prompt) - 1, len(prompt) - 1 + ids.shape[1]).unsqueeze(0)
+        hidden = inner.model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True).last_hidden_state
+        cols = [j for j, c in enumerate(free) if c]
+        if not cols:
+            continue
+        logits = inner.lm_head(hidden[0, cols])
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        loss = torch.nn.functional.cross_entropy(logits.float(), torch.tensor([answer[j] for j in cols]),
+                                                 reduction="sum") / max(1, n)
+        if torch.is_grad_enabled():
+            loss.backward()
+        total += float(loss.detach())
+    return total
+
+
+def dev_loss(model, pairs: list[tuple]) -> float:
+    """Mean loss per chosen answer token on `pairs`, no gradients."""
+    import torch
+
+    with torch.no_grad():
+        return _loss_each(model, pairs)
+
+
 def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
-          progress=None, fingerprint: dict | None = None) -> dict:
+          progress=None, fingerprint: dict | None = None, dev: list[tuple] | None = None) -> dict:
     """Train a LoRA on `pairs` (prompt, answer tokens[, chosen flags], as encode() makes them); the PEFT adapter goes to `out`. Resumes from
     `out/checkpoint` when it was written for the same data and settings. Returns the training record."""
     _need_torch()
@@ -226,7 +275,7 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     batches = _batches(len(pairs), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 5) * max(0.1, 1 - s / len(batches)))
-    start, losses = 0, []
+    start, losses, state = 0, [], {}
     state_file = ckpt / "state.json"
     if state_file.is_file():
         state = json.loads(state_file.read_text())
@@ -239,9 +288,15 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
             shutil.rmtree(ckpt)
     load_s = time.perf_counter() - t0
     model.train()
+    evals = state.get("evals", []) if start else []
+    best = None  # (dev loss, step, LoRA state) of the best evaluation so far
+    stopped = None
     for step in range(start, len(batches)):
-        loss = _loss(model, _collate([pairs[i] for i in batches[step]]))
-        loss.backward()
+        if cfg.prompt_grad:
+            loss = _loss(model, _collate([pairs[i] for i in batches[step]]))
+            loss.backward()
+        else:
+            loss = torch.tensor(_loss_each(model, [pairs[i] for i in batches[step]]))
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
@@ -249,13 +304,26 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
         losses.append(round(float(loss.detach()), 5))
         if progress is not None:
             progress(step + 1, len(batches), losses[-1])
+        if dev and cfg.eval_every and ((step + 1) % cfg.eval_every == 0 or step + 1 == len(batches)):
+            model.eval()
+            d = round(dev_loss(model, dev), 5)
+            model.train()
+            evals.append({"step": step + 1, "dev_loss": d})
+            if best is None or d < best[0]:
+                best = (d, step + 1, {k: v.detach().clone() for k, v in peft.get_peft_model_state_dict(model).items()})
+            elif sum(e["step"] > best[1] for e in evals) >= cfg.patience:
+                stopped = step + 1
+                break
         if (step + 1) % cfg.save_every == 0 and step + 1 < len(batches):
-            _save_checkpoint(model, opt, sched, ckpt, step + 1, losses, fingerprint)
+            _save_checkpoint(model, opt, sched, ckpt, step + 1, losses, fingerprint, evals)
+    if best is not None:
+        peft.set_peft_model_state_dict(model, best[2])
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     model.unload()  # the cached base, without this task's LoRA layers, for the next task
-    record = {"steps": len(batches), "resumed_from": start, "examples": len(pairs), "loss_first": losses[0],
+    record = {"steps": len(batches), "stopped_at": stopped, "best_step": best[1] if best else None,
+              "dev_loss": best[0] if best else None, "evals": evals, "resumed_from": start, "examples": len(pairs), "loss_first": losses[0],
               "loss_last": losses[-1], "losses": losses, "load_s": round(load_s, 2),
               "train_s": round(time.perf_counter() - t0 - load_s, 2), **fingerprint}
     (out / "edgeslm_training.json").write_text(json.dumps(record))
@@ -288,7 +356,8 @@ def _load_safetensors(path: Path) -> dict:
     return load_file(str(path))
 
 
-def _save_checkpoint(model, opt, sched, ckpt: Path, step: int, losses: list, fingerprint: dict) -> None:
+def _save_checkpoint(model, opt, sched, ckpt: Path, step: int, losses: list, fingerprint: dict,
+                     evals: list | None = None) -> None:
     import torch
 
     tmp = ckpt.with_name(CHECKPOINT + ".partial")
@@ -297,6 +366,7 @@ def _save_checkpoint(model, opt, sched, ckpt: Path, step: int, losses: list, fin
     model.save_pretrained(str(tmp))
     torch.save(opt.state_dict(), tmp / "optimizer.pt")
     torch.save(sched.state_dict(), tmp / "scheduler.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "fingerprint": fingerprint}))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "fingerprint": fingerprint,
+                                                  "evals": evals or []}))
     shutil.rmtree(ckpt, ignore_errors=True)
     tmp.rename(ckpt)

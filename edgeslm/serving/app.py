@@ -171,6 +171,7 @@ def create_app(engine: Engine) -> FastAPI:
         logged = original or req
         headers = {"x-edgeslm-route": route.header()} if route else {}
         worker = await run_in_threadpool(engine.worker, base)
+        task = worker.task_for(task)  # the model's default adapter when the request names none
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         job = await run_in_threadpool(

@@ -20,6 +20,9 @@ from edgeslm.store.gguf_io import read_header
 
 TASK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 GGUF_NAME = "adapter.gguf"
+NONE = "none"  # the task name that asks for the bare base (no adapter, not even the model's default)
+# adapters that ship inside the package (edgeslm/assets/adapters/<base>/<task>/), landed on first use
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "adapters"
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,10 @@ class Adapter:
 
 
 def check_task(task: str) -> str:
-    if not TASK_RE.match(task or ""):
+    if not TASK_RE.match(task or "") or task == NONE:
         raise InvalidRequest(
             f"invalid adapter task name '{task}': use lowercase letters, digits, '_' and '-' "
-            f"(starting with a letter or digit, at most 64)", param="adapter")
+            f"(starting with a letter or digit, at most 64; '{NONE}' is reserved for the bare base)", param="adapter")
     return task
 
 
@@ -59,6 +62,7 @@ class AdapterStore:
         """The adapter for `task` on `base_id`; refuses one made for another base."""
         check_task(task)
         d = self.root / base_id / task
+        self._land_shipped(base_id, task)
         if not (d / "manifest.json").is_file():
             others = self.bases_with(task)
             if others:
@@ -91,6 +95,35 @@ class AdapterStore:
             raise InvalidRequest(f"adapter '{task}' of '{base_id}': {GGUF_NAME} is not a GGUF LoRA", param="adapter",
                                  code="adapter_corrupt")
         return adapter
+
+    def has(self, base_id: str, task: str) -> bool:
+        """Whether `task` of `base_id` is in the store (a packaged one is landed first)."""
+        self._land_shipped(base_id, task)
+        return (self.root / base_id / task / "manifest.json").is_file()
+
+    def _land_shipped(self, base_id: str, task: str) -> None:
+        """Copy a packaged adapter into the store when the store has none, or holds an older packaged
+        build (its manifest's adapter_sha256 differs); adapters trained or imported here are never touched."""
+        src = SHIPPED / base_id / task
+        if not (src / "manifest.json").is_file():
+            return
+        final = self.root / base_id / task
+        try:
+            want = json.loads((src / "manifest.json").read_text()).get("adapter_sha256")
+            have = json.loads((final / "manifest.json").read_text()) if (final / "manifest.json").is_file() else None
+        except (OSError, ValueError):
+            return  # a damaged store copy is reported by get()
+        if have is not None and (have.get("source") != "package" or have.get("adapter_sha256") == want):
+            return
+        stage = self.root / base_id / f".{task}.landing"
+        shutil.rmtree(stage, ignore_errors=True)
+        shutil.copytree(src, stage)
+        manifest = json.loads((stage / "manifest.json").read_text())
+        (stage / "manifest.json").write_text(json.dumps({**manifest, "recipe_source": manifest.get("source"),
+                                                         "source": "package"}, indent=2))
+        if final.exists():
+            shutil.rmtree(final)
+        stage.rename(final)
 
     # ---- changes ---------------------------------------------------------------------------------
 

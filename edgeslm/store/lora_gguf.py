@@ -63,9 +63,10 @@ def read_peft(peft_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return cfg, tensors
 
 
-def convert(peft_dir: Path, base_gguf: Path, out: Path) -> LoraInfo:
-    """Write the GGUF LoRA of `peft_dir` for `base_gguf` to `out` (atomically). Refuses an adapter whose
-    modules or shapes do not match the base, naming the first mismatch."""
+def convert(peft_dir: Path, base_gguf: Path, out: Path, dtype: str = "f32") -> LoraInfo:
+    """Write the GGUF LoRA of `peft_dir` for `base_gguf` to `out` (atomically), as float32 or float16
+    (half the file; llama.cpp converts on load). Refuses an adapter whose modules or shapes do not
+    match the base, naming the first mismatch."""
     import gguf
 
     cfg, tensors = read_peft(peft_dir)
@@ -107,9 +108,10 @@ def convert(peft_dir: Path, base_gguf: Path, out: Path) -> LoraInfo:
     w.add_type(gguf.GGUFType.ADAPTER)
     w.add_string(gguf.Keys.Adapter.TYPE, "lora")
     w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    np_dtype = {"f32": np.float32, "f16": np.float16}[dtype]
     for target in sorted(pairs):
-        w.add_tensor(target + ".lora_a", np.ascontiguousarray(pairs[target]["A"], dtype=np.float32))
-        w.add_tensor(target + ".lora_b", np.ascontiguousarray(pairs[target]["B"], dtype=np.float32))
+        w.add_tensor(target + ".lora_a", np.ascontiguousarray(pairs[target]["A"], dtype=np_dtype))
+        w.add_tensor(target + ".lora_b", np.ascontiguousarray(pairs[target]["B"], dtype=np_dtype))
     try:
         w.write_header_to_file()
         w.write_kv_data_to_file()

@@ -61,6 +61,8 @@ class ModelEntry(BaseModel):
     chat_format: str = ""
     tool_format: str = "hermes"
     sha256: str = ""
+    # the task adapter a request gets when it names none (`BASE@none` asks for the bare base)
+    default_adapter: str = ""
     source: Source
 
     @property

@@ -1,0 +1,126 @@
+"""The "tools" recipe: the general tool-calling adapter the default model ships with, rebuilt from data
+by `edgeslm finetune --recipe tools`.
+
+Owns the recipe (its data, its settings) and the shipped artefact: the GGUF LoRA and its manifest
+(training-data hash, recipe, seed, losses, dev evaluations) under `edgeslm/assets/adapters/`. Training
+data is BFCL's train split of every category (`pipeline/bfcl.py`; each target first passes BFCL's own
+checker) plus generated agent conversations (`pipeline/agentdata.py`); the dev split is never trained
+on, and its loss picks the step that ships. Uses S5's machinery unchanged: the prompt tokens `serve`
+evaluates, answers split as the grammar emits them, loss on the tokens the model chooses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from edgeslm.pipeline import agentdata, bfcl, data
+from edgeslm.pipeline.finetune import TrainConfig
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets" / "adapters"
+TASK = "tools"
+BASE = "gemma-3-270m-q4_k_m"
+# Chosen on the dev split (see the README's recipe table).
+RECIPE = {"rank": 16, "alpha": 32, "modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                               "down_proj"],
+          "lr": 1e-3, "batch": 8, "epochs": 1.5, "seed": 0, "generated": 500, "max_prompt": 1400,
+          "eval_every": 25, "dev_examples": 48}
+REFUSALS = ["None of the available functions can do that.", "I can't help with that using the tools I have.",
+            "None of the provided tools fits this request.", "The available functions cannot answer this."]
+
+
+def bfcl_example(item: dict, rng: random.Random) -> dict:
+    """A BFCL question as a chat request, answered with its checked target calls (or, for irrelevance,
+    a short text that says no tool fits)."""
+    ex = {"messages": item["question"][0], "tools": bfcl.openai_tools(item), "kind": item["category"],
+          "id": item["id"]}
+    if item["category"] == "irrelevance":
+        ex["answer"] = {"content": rng.choice(REFUSALS)}
+    else:
+        ex["answer"] = {"tool_calls": [{"type": "function", "function": {
+            "name": c["name"], "arguments": json.dumps(c["arguments"], ensure_ascii=False)}}
+            for c in bfcl.target_calls(item)]}
+    return ex
+
+
+def examples(recipe: dict = RECIPE, data_dir: Path | None = None) -> tuple[list[dict], list[dict], dict]:
+    """(train, dev, counts). Train: BFCL train split + generated; dev: BFCL dev split. A BFCL target
+    that BFCL's checker refuses (a value syntax this converter cannot write) is dropped and counted."""
+    rng = random.Random(recipe["seed"])
+    check = bfcl.checker()
+    train, dev, counts = [], [], {}
+    for cat in bfcl.CATEGORIES:
+        tr, dv = bfcl.split(bfcl.load(cat, data_dir))
+        kept = [q for q in tr if cat == "irrelevance" or check(q, bfcl.target_calls(q))[0]]
+        counts[cat] = {"train": len(kept), "dropped": len(tr) - len(kept), "dev": len(dv)}
+        train += [bfcl_example(q, rng) for q in kept]
+        dev += [bfcl_example(q, rng) for q in dv if cat == "irrelevance" or check(q, bfcl.target_calls(q))[0]]
+    gen = agentdata.generate(recipe["generated"], seed=recipe["seed"])
+    counts["generated"] = {"train": len(gen)}
+    train += gen
+    rng.shuffle(train)
+    rng.shuffle(dev)
+    return train, dev, counts
+
+
+def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int | None = None,
+          max_steps: int | None = None, bar=None, data_dir: Path | None = None) -> dict:
+    """Train the recipe on the bare base and write adapter.gguf + manifest.json to `out` (default: the
+    package's assets). `limit`/`max_steps` make the short runs the tests use. Returns the manifest."""
+    from edgeslm.engine import Engine
+    from edgeslm.pipeline import finetune
+    from edgeslm.store.lora_gguf import convert
+
+    out = out or ASSETS / BASE / TASK
+    t0 = time.perf_counter()
+    train, dev, counts = examples(recipe, data_dir)
+    if limit:
+        train, dev = train[:limit], dev[: max(2, limit // 4)]
+    dev = dev[: recipe["dev_examples"]]
+    engine = Engine(settings)
+    try:
+        worker = engine.worker(BASE)
+        base = engine.catalog.ensure_local(worker.entry)
+
+        def enc(items):
+            pairs = []
+            for i, e in enumerate(items):
+                if bar:
+                    bar("encode", i + 1, len(items), "")
+                p = finetune.encode(worker, e, settings)
+                if len(p[0]) <= recipe["max_prompt"]:
+                    pairs.append(p)
+            return pairs
+        pairs, dev_pairs = enc(train), enc(dev)
+        cfg = TrainConfig(rank=recipe["rank"], alpha=recipe["alpha"], modules=tuple(recipe["modules"]),
+                          lr=recipe["lr"], epochs=recipe["epochs"], batch=recipe["batch"], max_steps=max_steps,
+                          seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=10)
+        work = settings.home / "pipeline" / "recipes" / TASK
+        step = (lambda s, n, loss: bar("train", s, n, f"loss {loss:.3f}")) if bar else None
+        fingerprint = {"training_hash": data.training_hash(train), "recipe": recipe, "base": BASE}
+        record = finetune.train(base, pairs, work / "peft", cfg, step, fingerprint=fingerprint, dev=dev_pairs)
+    finally:
+        engine.close()
+    stage = out.with_name(out.name + ".partial")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    info = convert(work / "peft", base, stage / "adapter.gguf", dtype="f16")
+    gguf = (stage / "adapter.gguf").read_bytes()
+    manifest = {
+        "base_id": BASE, "base_sha256": worker.entry.sha256, "architecture": info.architecture, "task": TASK,
+        "rank": info.rank, "alpha": info.alpha, "target_modules": info.target_modules, "tensors": info.tensors,
+        "source": "edgeslm finetune --recipe tools", "adapter_sha256": hashlib.sha256(gguf).hexdigest(),
+        "recipe": recipe, "data": {"counts": counts, "examples": len(pairs), "dev_examples": len(dev_pairs),
+                                   "training_hash": data.training_hash(train), "limit": limit},
+        "training": {k: v for k, v in record.items() if k not in ("recipe", "training_hash", "base")},
+        "config": asdict(cfg), "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    stage.rename(out)
+    return manifest
