@@ -34,7 +34,9 @@ class Settings(BaseSettings):
         1024, ge=1, description="Completion token cap for requests that send no max_tokens."
     )
     max_parallel_calls: int = Field(
-        4, ge=1, description="Most tool calls one response may hold when parallel_tool_calls is on."
+        8, ge=1, description="Most tool calls one response may hold when parallel_tool_calls is on: a safety "
+        "bound against loops, above any count BFCL's parallel answers need (8); the model's own end of "
+        "its calls decides before it."
     )
     max_string_chars: int = Field(
         1024, ge=1, description="Length bound on JSON strings whose schema sets no maxLength."

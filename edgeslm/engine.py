@@ -74,6 +74,9 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     fresh: bool = False  # drop the prefix cache first (cold-start measurements)
     adapters: list[Adapter] = field(default_factory=list)
+    # earlier calls of the conversation whose results it holds ("name\0arguments", as the grammar writes them)
+    answered: list[str] = field(default_factory=list)
+    text_constraint: Callable[[], constraints.Constraint] | None = None  # for the answered-repeat fallback
 
     @property
     def adapter_set(self) -> list[tuple]:
@@ -173,6 +176,8 @@ class ModelWorker:
                 return Job(prompt, params, spec, constraints.GbnfConstraint(
                     self.backend, gbnf, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
         limits = dataclasses.replace(limits, numbers_in_schema=False)
+        answered = answered_calls(messages) if spec.kind == "tools" and spec.tool_choice == "auto" else []
+        text_grammar = constraints.grammar_for(dataclasses.replace(spec, tool_choice="none"), self.envelope, limits, 1)
         grammar = constraints.grammar_for(spec, self.envelope, limits, st.max_parallel_calls)
         constraint = None
         if grammar is not None:
@@ -182,7 +187,8 @@ class ModelWorker:
             except GrammarError as e:
                 e.param = e.param or ("response_format" if spec.kind == "json" else "tools")
                 raise
-        return Job(prompt, params, spec, constraint, emit, adapters=adapters)
+        return Job(prompt, params, spec, constraint, emit, adapters=adapters, answered=answered,
+                   text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar)) if answered else None)
 
     def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False,
             adapter: str | None = None) -> Generation:
@@ -302,7 +308,7 @@ class _Run:
         self.reserve = _reserve(job)
         p = job.params
         self.sampler = Sampler(p.temperature, p.top_p, p.seed)
-        self.out = _Output(job.spec, worker.envelope, p.stop, job.emit)
+        self.out = _Output(job.spec, worker.envelope, p.stop, job.emit, job.answered)
         self.constraint = job.constraint
         self.finish, self.n, self.forced, self.t_first = "length", 0, 0, None
         self.single_s, self.single_n = 0.0, 0  # time of the steps that sampled one token and forced none
@@ -367,6 +373,8 @@ class _Run:
         if any(self.out.feed(self.b.piece(t)) for t in step):
             self.n += len(step)
             self.finish = "stop"
+            if self.out.repeated_answered and not self.out.parser.calls and self.job.text_constraint:
+                return self._answer_in_text()
             return False
         self.n, self.forced = self.n + len(step), self.forced + len(step) - 1
         if constraint is not None:
@@ -377,6 +385,17 @@ class _Run:
                 self.constraint = None  # decided for plain text: nothing left to constrain
         self.pending = step
         return True
+
+    def _answer_in_text(self) -> bool:
+        """The model's first call repeats one whose result the conversation already holds (agent loops):
+        that call is not offered again; the answer is decoded again from the prompt as text."""
+        self.job.constraint.close()
+        self.job.constraint = self.constraint = self.job.text_constraint()
+        self.out = _Output(dataclasses.replace(self.job.spec, tool_choice="none"), self.w.envelope,
+                           self.job.params.stop, self.job.emit)
+        self.finish, self.n, self.forced = "length", 0, 0
+        self.b.prefill(self.job.prompt, self.slot)  # drops the repeated call's cells, keeps the prompt's
+        return self._step()
 
     def _result(self) -> Generation:
         job, spec, n = self.job, self.job.spec, self.n
@@ -415,15 +434,17 @@ class _Run:
 class _Output:
     """Turns sampled bytes into text or tool-call events; decides auto-mode text vs calls."""
 
-    def __init__(self, spec: OutputSpec, env: Envelope, stop: list[str], emit: Emit):
+    def __init__(self, spec: OutputSpec, env: Envelope, stop: list[str], emit: Emit, answered: list[str] = ()):
         self.env, self.emit = env, emit
+        self.answered = list(answered)
+        self.repeated_answered = False
         self.stop = stop if spec.kind != "json" else []  # stop strings never cut grammar-bound JSON
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.text = ""  # everything decoded so far
         self.sent = 0  # how much of self.text has been emitted as content
         self.parser: CallParser | None = None
         self.ids: list[str] = []
-        self._seen: list[str] = []  # completed calls as "name\0arguments"
+        self._seen: list[str] = list(self.answered)  # completed calls as "name\0arguments"
         self._current, self._held = "", []
         if spec.kind == "tools" and spec.tool_choice not in ("auto", "none"):
             self.mode = "calls"
@@ -477,6 +498,7 @@ class _Output:
                 self._held.append(ev)
             elif self._current in self._seen:  # complete, and identical to an earlier call
                 self.parser.calls.pop()
+                self.repeated_answered = self._current in self.answered
                 return True
             else:
                 self._seen.append(self._current)
@@ -498,6 +520,22 @@ class _Output:
             return None, calls
         self._flush(len(self.text))
         return self.text, []
+
+
+def answered_calls(messages: list[Message]) -> list[str]:
+    """The conversation's assistant calls that a tool message answered, as "name\0arguments" in the
+    grammar's JSON style (", " and ": " separators), for the repeat check."""
+    results = {m.tool_call_id for m in messages if m.role == "tool" and m.tool_call_id}
+    out = []
+    for m in messages:
+        for c in (m.tool_calls or []) if m.role == "assistant" else []:
+            if c.id in results or not c.id:
+                try:
+                    args = json.dumps(json.loads(c.arguments or "{}"), ensure_ascii=False, separators=(", ", ": "))
+                except ValueError:
+                    continue
+                out.append(f"{c.name}\0{args}")
+    return out
 
 
 class Engine:

@@ -185,7 +185,10 @@ def target_calls(item: dict) -> list[dict]:
     out = []
     for call in item["ground_truth"] or []:
         (fname, params), = call.items()
-        args = _pick(params)
+        required = set(fns.get(fname, {}).get("parameters", {}).get("required", []))
+        # "" among the acceptable values: the parameter may be left out, unless the schema requires it
+        args = _pick({k: ([x for x in v if x != ""] if k in required and isinstance(v, list) else v)
+                      for k, v in params.items()})
         if lang != "python":
             props = fns.get(fname, {}).get("parameters", {}).get("properties", {})
             render = _java if lang == "java" else _js

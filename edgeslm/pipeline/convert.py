@@ -136,14 +136,14 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         t.update({k: before[k] for k in ("adapter", "promoted", "why", "student", "training") if k in before})
         return
     with stages("finetune"):
-        pairs = [finetune.encode(worker, e, settings) for e in train_examples]
+        pairs, dev_pairs = finetune.encode_split(worker, train_examples, settings, cfg)
         peft_dir = pipeline_dir(settings) / "runs" / t["task"] / "peft"
         shutil.rmtree(peft_dir.parent / "final", ignore_errors=True)
         entry = worker.entry
         base = engine.catalog.ensure_local(entry)
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
         record = finetune.train(base, pairs, peft_dir, cfg, step,
-                                fingerprint={"training_hash": digest, "base": entry.id, "task": t["task"]})
+                                fingerprint={"training_hash": digest, "base": entry.id, "task": t["task"]}, dev=dev_pairs)
         t["training"] = {k: v for k, v in record.items() if k != "losses"} | {"losses": record["losses"]}
         candidate = f"{t['task']}-candidate"
         _replace(store, entry, base, candidate, peft_dir)

@@ -34,16 +34,18 @@ def run(worker, examples: list[dict], settings, adapter: str | None = None, prog
         t0 = time.perf_counter()
         g = worker.run(messages, spec, params, adapter=adapter)
         latency = time.perf_counter() - t0
-        got, valid = [], True
+        # valid only when calls came back and every one parses and validates; a text answer where a
+        # call was due is not valid (nor is a call where text was due)
+        got, checked = [], 0
         schemas = {t.name: t.parameters for t in spec.tools}
         for c in g.tool_calls:
             try:
                 got.append({"name": c.name, "arguments": json.loads(c.arguments)})
             except ValueError:
-                valid = False
                 continue
-            if c.name not in schemas or validate_arguments(c.arguments, schemas[c.name]) is not None:
-                valid = False
+            if c.name in schemas and validate_arguments(c.arguments, schemas[c.name]) is None:
+                checked += 1
+        valid = checked == len(g.tool_calls) and bool(g.tool_calls) == bool(want)
         rows.append({
             "parsed": bool(g.tool_calls) == bool(want) and len(got) == len(g.tool_calls),
             "valid": valid, "tool_name": [c["name"] for c in got] == [c["name"] for c in want],

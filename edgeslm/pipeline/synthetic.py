@@ -130,8 +130,39 @@ TOOLS = {
         ["value", "from_unit", "to_unit"]),
 }
 SYSTEM = "You are a helpful assistant. Use the tools when they fit the request."
-CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Tokyo", "Quito", "Perth", "Dakar", "Hanoi", "Bern", "Riga", "Accra"]
-UNITS = [("km", "miles"), ("kg", "pounds"), ("celsius", "fahrenheit"), ("liters", "gallons"), ("meters", "feet")]
+# Open value lists: a few real names, and names composed from parts, so a student learns to copy the
+# user's value rather than pick one it has seen (hand-written benchmark calls use other values again).
+CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Tokyo", "Quito", "Perth", "Dakar", "Hanoi", "Bern", "Riga", "Accra",
+          "Ulaanbaatar", "Valparaíso", "Kraków", "Santa Cruz", "Las Palmas", "St. Gallen", "Den Haag", "Addis Ababa"]
+_SYL = ["va", "lo", "mer", "ka", "tin", "dra", "bel", "os", "ri", "zan", "pol", "u", "ten", "gar", "ni", "sho"]
+_PRE = ["Port", "San", "New", "Lake", "Fort", "Mount", "Bad", "Villa"]
+
+
+def city(rng) -> str:
+    if rng.random() < 0.35:
+        return rng.choice(CITIES)
+    name = "".join(rng.choice(_SYL) for _ in range(rng.randint(2, 3))).capitalize()
+    return f"{rng.choice(_PRE)} {name}" if rng.random() < 0.3 else name
+
+
+_ADJ = ["Weekly", "Quarterly", "Morning", "Team", "Client", "Budget", "Design", "Board", "Family", "Final", "Sales"]
+_NOUN = ["sync", "review", "call", "workshop", "dinner", "check-in", "retro", "demo", "planning", "interview",
+         "lesson", "appointment", "run", "briefing"]
+_FIRST = ["Sam", "Ana", "Kofi", "Mei", "Lars", "Ines", "Ravi", "Olga", "Tom", "Zoe"]
+
+
+def title(rng) -> str:
+    return rng.choice([f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}", f"{rng.choice(_NOUN).capitalize()} with {rng.choice(_FIRST)}",
+                       f"{rng.choice(_ADJ)} {rng.choice(_NOUN)} with {rng.choice(_FIRST)}",
+                       rng.choice(_NOUN).capitalize(), f"{rng.choice(_FIRST)}'s {rng.choice(_NOUN)}"])
+
+
+UNIT_GROUPS = [["millimeters", "centimeters", "inches", "feet", "yards", "meters", "km", "miles"],
+               ["grams", "ounces", "pounds", "kg", "stones", "tons"],
+               ["ml", "cups", "liters", "gallons", "pints", "teaspoons"], ["celsius", "fahrenheit", "kelvin"],
+               ["mph", "km/h", "knots", "m/s"], ["seconds", "minutes", "hours", "days", "weeks"],
+               ["acres", "hectares", "square feet", "square meters"], ["bytes", "kilobytes", "megabytes", "gigabytes"]]
+UNITS = [(a, b) for g in UNIT_GROUPS for a in g for b in g if a != b]
 
 
 def _extra(rng, kinds: list[str], lead: dict[str, str]) -> tuple[str, list[tuple[str, str]]]:
@@ -144,46 +175,68 @@ def _extra(rng, kinds: list[str], lead: dict[str, str]) -> tuple[str, list[tuple
 
 
 def _weather(rng):
-    city, unit, days = rng.choice(CITIES), rng.choice(["celsius", "fahrenheit"]), rng.randint(1, 7)
+    c, unit, days = city(rng), rng.choice(["celsius", "fahrenheit", None]), rng.choice([None, rng.randint(1, 7)])
     extra, pii = _extra(rng, ["STREET_ADDRESS", "IP_ADDRESS"], {"STREET_ADDRESS": "I live at",
                                                                  "IP_ADDRESS": "My IP is"})
-    text = rng.choice([
-        f"What's the weather in {city} for the next {days} days in {unit}?",
-        f"Give me a {days}-day forecast for {city}, {unit} please",
-        f"Will it rain in {city}? I need {days} days, in {unit}.",
-        f"{city} weather, {days} days, {unit}",
-        f"I'm flying to {city} tomorrow, what should I pack? Forecast for {days} days in {unit}.",
-    ]) + extra
-    return text, {"city": city, "unit": unit, "days": days}, pii
+    u = f" in {unit}" if unit else ""
+    if days:
+        text = rng.choice([
+            f"What's the weather in {c} for the next {days} days{u}?", f"Give me a {days}-day forecast for {c}{u}",
+            f"Will it rain in {c}? I need {days} days{u}.", f"{c} weather, {days} days{u}",
+            f"I'm flying to {c} tomorrow, what should I pack? Forecast for {days} days{u}.",
+            f"forecast {c} next {days} days{u} pls", f"How will the weather be in {c} over the coming {days} days{u}?",
+            f"Planning a trip to {c}: show me {days} days of weather{u}.",
+        ])
+    else:
+        text = rng.choice([
+            f"What's the weather in {c} right now{u}?", f"Weather in {c} today{u}?", f"Is it cold in {c}{u}?",
+            f"How's the weather in {c}{u}?", f"current conditions in {c}{u}", f"Do I need an umbrella in {c} today?",
+            f"Tell me the weather for {c}{u}.",
+        ])
+        if "umbrella" in text:
+            unit = None
+    args = {"city": c, **({"unit": unit} if unit else {}), **({"days": days} if days else {})}
+    return text + extra, args, pii
 
 
 def _calendar(rng):
-    title = rng.choice(["Team sync", "Dentist", "Budget review", "Lunch with Sam", "1:1", "Project kickoff"])
-    date, time = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", f"{rng.randint(8, 18):02d}:{rng.choice(['00', '30'])}"
-    who = email(rng)
+    t = title(rng)
+    date, time = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", f"{rng.randint(7, 20):02d}:{rng.choice(['00', '15', '30', '45'])}"
+    who = email(rng) if rng.random() < 0.6 else None
+    if rng.random() < 0.3:
+        time = None
+    at, w = (f" at {time}" if time else ""), (f" with {who}" if who else "")
     extra, pii = _extra(rng, ["PHONE"], {"PHONE": "Dial-in:"})
     text = rng.choice([
-        f"Schedule '{title}' on {date} at {time} and invite {who}",
-        f"Put {title} in my calendar for {date} {time}, attendee {who}",
-        f"Can you book a meeting called {title} on {date} at {time} with {who}?",
-        f"New event: {title}, {date}, {time}. Add {who}.",
+        f"Schedule '{t}' on {date}{at}" + (f" and invite {who}" if who else ""),
+        f"Put {t} in my calendar for {date}{at}" + (f", attendee {who}" if who else ""),
+        f"Can you book a meeting called {t} on {date}{at}{w}?", f"New event: {t}, {date}{at}.{' Add ' + who + '.' if who else ''}",
+        f"Add \"{t}\" to my calendar on {date}{at}{w}.", f"I have {t} on {date}{at}{w}, please create the event",
+        f"calendar: {t} / {date}{at}{w}",
     ]) + extra
-    return text, {"title": title, "date": date, "time": time, "attendee": who}, [("EMAIL", who), *pii]
+    args = {"title": t, "date": date, **({"time": time} if time else {}), **({"attendee": who} if who else {})}
+    return text, args, ([("EMAIL", who)] if who else []) + pii
+
+
+EMAIL_KINDS = [("invoice", "normal", "billing"), ("refund request", "high", "support"),
+               ("prize notification", "low", "spam"), ("outage report", "high", "support"),
+               ("newsletter", "low", "inbox"), ("payment reminder", "normal", "billing"),
+               ("receipt", "normal", "billing"), ("urgent complaint about a broken order", "high", "support"),
+               ("you-won-a-cruise message", "low", "spam"), ("team lunch invitation", "normal", "inbox"),
+               ("overdue bill", "high", "billing"), ("product announcement", "low", "inbox")]
 
 
 def _email(rng):
     sender = email(rng)
-    kind, priority, folder = rng.choice([("invoice", "normal", "billing"), ("refund request", "high", "support"),
-                                         ("prize notification", "low", "spam"), ("outage report", "high", "support"),
-                                         ("newsletter", "low", "inbox"), ("payment reminder", "normal", "billing")])
+    kind, priority, folder = rng.choice(EMAIL_KINDS)
     extra, pii = _extra(rng, ["PHONE", "CREDIT_CARD", "IBAN", "SSN"], {
         "PHONE": "They left their number", "CREDIT_CARD": "It mentions card", "IBAN": "It asks to pay",
         "SSN": "It quotes the SSN"})
     text = rng.choice([
-        f"New mail from {sender}: an {kind}. File it.{extra}",
-        f"Triage this e-mail from {sender} about a {kind}.{extra}",
-        f"I got a {kind} from {sender}, where should it go?{extra}",
-        f"Sort the message from {sender} ({kind}).{extra}",
+        f"New mail from {sender}: an {kind}. File it.{extra}", f"Triage this e-mail from {sender} about a {kind}.{extra}",
+        f"I got a {kind} from {sender}, where should it go?{extra}", f"Sort the message from {sender} ({kind}).{extra}",
+        f"{sender} sent me a {kind}. Please file it.{extra}", f"file the {kind} that came in from {sender}{extra}",
+        f"Inbox item from {sender} - it's a {kind}. Handle it.{extra}",
     ])
     return text, {"sender": sender, "priority": priority, "folder": folder}, [("EMAIL", sender), *pii]
 
@@ -193,10 +246,9 @@ def _units(rng):
     extra, pii = _extra(rng, ["API_KEY", "URL_CREDENTIALS"], {"API_KEY": "Use the key",
                                                                "URL_CREDENTIALS": "The data is at"})
     text = rng.choice([
-        f"Convert {value} {a} to {b}",
-        f"How many {b} is {value} {a}?",
-        f"{value} {a} in {b}?",
-        f"I need {value} {a} expressed in {b}, thanks",
+        f"Convert {value} {a} to {b}", f"How many {b} is {value} {a}?", f"{value} {a} in {b}?",
+        f"I need {value} {a} expressed in {b}, thanks", f"what is {value} {a} in {b}",
+        f"Please turn {value} {a} into {b}.", f"{value} {a} -> {b}", f"Could you convert {value} {a} into {b} for me?",
     ]) + extra
     return text, {"value": value, "from_unit": a, "to_unit": b}, pii
 

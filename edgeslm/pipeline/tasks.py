@@ -83,11 +83,11 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
         worker = engine.worker(model)
         base = engine.catalog.ensure_local(worker.entry)
         train = [examples[i] for i in t["train"]]
-        pairs = [finetune.encode(worker, e, settings) for e in train]
+        pairs, dev_pairs = finetune.encode_split(worker, train, settings, cfg)
         out = settings.home / "pipeline" / "runs" / t["task"] / "peft"
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
         record = finetune.train(base, pairs, out, cfg, step, fingerprint={
-            "training_hash": data.training_hash(train), "base": worker.entry.id, "task": t["task"]})
+            "training_hash": data.training_hash(train), "base": worker.entry.id, "task": t["task"]}, dev=dev_pairs)
         store = AdapterStore(settings.adapters_dir)
         try:
             store.remove(worker.entry.id, t["task"])

@@ -116,7 +116,10 @@ def _output(req: ChatCompletionRequest, tools: list[ToolSpec]) -> OutputSpec:
         return OutputSpec(kind="json", schema=fmt.json_schema.schema_)
     if not tools:
         return OutputSpec(kind="text")
-    return OutputSpec(kind="tools", tools=tools, tool_choice=choice, parallel=req.parallel_tool_calls is not False)
+    # a request that names its function gets one call of it unless it asks for parallel calls
+    named = choice not in ("auto", "required", "none")
+    parallel = req.parallel_tool_calls is True if named else req.parallel_tool_calls is not False
+    return OutputSpec(kind="tools", tools=tools, tool_choice=choice, parallel=parallel)
 
 
 def to_internal(req: ChatCompletionRequest, settings: Settings) -> tuple[list[Message], OutputSpec, SamplingParams]:

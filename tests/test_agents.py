@@ -1,0 +1,117 @@
+"""Agent frameworks, unchanged, against the real `edgeslm serve` with the default model (base + its shipped
+"tools" adapter): pydantic-ai and openai-agents run a tool loop (one call, its result, a final text that
+uses the result), instructor extracts a model with the right values, and the README's example returns
+exactly one call. Nothing is mocked: the frameworks talk HTTP to the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from tests.conftest import WEATHER
+
+REPORT = "Sunny, 23°C"
+
+
+def test_readme_example_returns_one_call(client):
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    r = client.chat.completions.create(model="default", messages=[{"role": "user", "content": "Weather in Paris?"}],
+                                       tools=[weather], temperature=0)
+    calls = r.choices[0].message.tool_calls
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [("get_weather", {"city": "Paris"})]
+    assert r.model.endswith("@tools")
+
+
+def test_named_function_gets_one_call(client):
+    r = client.chat.completions.create(
+        model="default", messages=[{"role": "user", "content": "What is the weather in Paris right now?"}],
+        tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "get_weather"}}, temperature=0)
+    assert len(r.choices[0].message.tool_calls) == 1
+
+
+def test_pydantic_ai_tool_loop(server):
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+    from pydantic_ai.usage import UsageLimits
+
+    model = OpenAIChatModel("default", provider=OpenAIProvider(base_url=server + "/v1", api_key="unused"))
+    agent = Agent(model, instructions="You are a helpful assistant.", model_settings={"temperature": 0})
+    seen = []
+
+    @agent.tool_plain
+    def get_weather(city: str) -> str:
+        """Get the current weather for a city."""
+        seen.append(city)
+        return REPORT
+
+    result = agent.run_sync("What's the weather in Lisbon?", usage_limits=UsageLimits(request_limit=4))
+    assert [c.lower() for c in seen] == ["lisbon"]
+    assert "23" in result.output or "sunny" in result.output.lower(), result.output
+
+
+def test_openai_agents_tool_loop(server):
+    from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
+    from agents.model_settings import ModelSettings
+    from openai import AsyncOpenAI
+
+    set_tracing_disabled(True)
+    seen = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """Get the current weather for a city."""
+        seen.append(city)
+        return REPORT
+
+    client = AsyncOpenAI(base_url=server + "/v1", api_key="unused", max_retries=0)
+    agent = Agent(name="Assistant", instructions="You are a helpful assistant.", tools=[get_weather],
+                  model=OpenAIChatCompletionsModel(model="default", openai_client=client),
+                  model_settings=ModelSettings(temperature=0))
+    result = asyncio.run(Runner.run(agent, "What's the weather in Lisbon?", max_turns=4))
+    assert [c.lower() for c in seen] == ["lisbon"]
+    out = str(result.final_output)
+    assert "23" in out or "sunny" in out.lower(), out
+
+
+def test_instructor_extracts_the_right_values(server):
+    import instructor
+    from openai import OpenAI
+    from pydantic import BaseModel
+
+    class UserInfo(BaseModel):
+        name: str
+        age: int
+
+    client = instructor.from_openai(OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0),
+                                    mode=instructor.Mode.TOOLS)
+    user = client.chat.completions.create(model="default", response_model=UserInfo, temperature=0, max_retries=0,
+                                          messages=[{"role": "user", "content": "John Doe is 31 years old."}])
+    assert (user.name, user.age) == ("John Doe", 31)
+
+
+@pytest.mark.parametrize("model", ["default@none"])
+def test_bare_base_stays_addressable(client, model):
+    r = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "Weather in Paris?"}],
+                                       tools=[WEATHER], temperature=0, max_tokens=48)
+    assert r.model == "gemma-3-270m-q4_k_m"
+
+
+@pytest.mark.parametrize("model", ["default@none", "default"])
+def test_answered_call_is_not_offered_again(client, model):
+    """Agent loops: a call whose result is already in the conversation does not come back under auto.
+    The bare base repeats it when nothing stops it (checked: the same request with tool_choice required,
+    where every answer must be a call, does repeat it)."""
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Lisbon"}'}}
+    messages = [{"role": "user", "content": "What's the weather in Lisbon?"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": REPORT}]
+    r = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER], temperature=0, max_tokens=64)
+    again = [c for c in r.choices[0].message.tool_calls or []
+             if c.function.name == "get_weather" and json.loads(c.function.arguments) == {"city": "Lisbon"}]
+    assert not again
+    if not r.choices[0].message.tool_calls:
+        assert r.choices[0].message.content
