@@ -1,6 +1,6 @@
 """The whole LLM-to-SLM conversion on the synthetic agent workload, on this machine.
 
-    python -m benchmarks.convert [--per-task 300] [--threads 2] [--home DIR]
+    python -m benchmarks.convert [--per-task 300] [--threads 2] [--seeds 0 1 2] [--home DIR]
 
 1. S1: an agent (the openai client) sends 4 tasks × N calls, with injected personal data, through
    `edgeslm proxy` in front of the scripted teacher (a stand-in for a hosted LLM, which cannot be
@@ -10,6 +10,14 @@
    store) and precision (detections that are not injected values), cluster ARI against the task types,
    router accuracy on fresh calls, held-out exact tool-call match with and without each task's adapter.
 4. S6 end to end: fresh calls for model "auto" through `serve` (in process) with the teacher as upstream.
+5. The students on calls written apart from the generator: `benchmarks/data/convert_handwritten.jsonl`,
+   15 requests per task typed by hand (other phrasings, values outside the generator's lists, optional
+   values left out), each answered by the task's adapter and by the bare base.
+Steps 1-5 run once per training seed (`--seeds`), each in a fresh home.
+
+What the figures can show: whether the pipeline's students learn the task rather than the generator's
+templates (step 5), and whether promotion survives a change of seed. What they cannot: the teacher is
+scripted, so its answers are always right; real agents' traffic is more varied than four task types.
 
 Prints a table, writes benchmarks/results/convert.json and .png, ends with one JSON line.
 """
@@ -119,6 +127,43 @@ def auto_serve(settings, fresh: list[dict], teacher_calls: list[dict]) -> dict:
             "local_p50_s": statistics.median(lat["local"]) if lat["local"] else None}
 
 
+HANDWRITTEN = Path(__file__).parent / "data" / "convert_handwritten.jsonl"
+
+
+def handwritten(settings, result: dict, majority: dict) -> dict:
+    """Exact match of each task's student (its promoted adapter) and of the bare base on the hand-written
+    calls, per task."""
+    from edgeslm.engine import Engine
+    from edgeslm.pipeline import data, synthetic
+
+    items = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+    adapters = {majority[t["cluster"]]: t.get("adapter") for t in result["tasks"] if t.get("promoted")}
+    tools = list(synthetic.TOOLS.values())
+    engine = Engine(settings)
+    out: dict = {}
+    try:
+        worker = engine.worker(None)
+        for item in items:
+            ex = {"messages": [{"role": "system", "content": synthetic.SYSTEM}, {"role": "user", "content": item["request"]}],
+                  "tools": tools}
+            row = out.setdefault(item["task"], {"n": 0, "with": 0, "without": 0, "misses": []})
+            row["n"] += 1
+            for label, adapter in (("with", adapters.get(item["task"])), ("without", "none")):
+                if adapter is None:
+                    continue
+                g = worker.run(*data.request(ex, settings), adapter=adapter)
+                got = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in g.tool_calls]
+                ok = data.exact(got, [item["call"]])
+                row[label] += ok
+                if not ok and label == "with" and len(row["misses"]) < 5:
+                    row["misses"].append({"request": item["request"], "got": got, "want": item["call"]})
+    finally:
+        engine.close()
+    for row in out.values():
+        row["exact_with"], row["exact_without"] = row.pop("with") / row["n"], row.pop("without") / row["n"]
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-task", type=int, default=300)
@@ -127,13 +172,14 @@ def main() -> None:
     ap.add_argument("--eval-limit", type=int, default=None, help="held-out calls per task for the gate")
     ap.add_argument("--fresh", type=int, default=25, help="fresh calls per task for the router and serve")
     ap.add_argument("--home", type=Path, default=None)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="the workload's seed")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, one full run each")
     ap.add_argument("--serve-only", action="store_true",
                     help="only step 4, against the pipeline already run in --home; updates convert.json")
     args = ap.parse_args()
-    home = args.home or Path(tempfile.mkdtemp(prefix="edgeslm-convert-"))
-    os.environ["EDGESLM_HOME"] = str(home)
     if args.serve_only:
+        home = args.home or Path(tempfile.mkdtemp(prefix="edgeslm-convert-"))
+        os.environ["EDGESLM_HOME"] = str(home)
         from edgeslm.config import Settings
         from edgeslm.pipeline import synthetic
 
@@ -143,6 +189,31 @@ def main() -> None:
         (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary["serve_auto"]))
         return
+    runs = []
+    for seed in args.seeds:
+        home = (args.home / f"seed{seed}") if args.home else Path(tempfile.mkdtemp(prefix=f"edgeslm-convert-{seed}-"))
+        os.environ["EDGESLM_HOME"] = str(home)
+        print(f"=== training seed {seed}, home {home}", flush=True)
+        runs.append(one_run(args, seed))
+    summary = {**runs[0], "seeds": args.seeds, "runs": runs}
+    summary["over_seeds"] = {t["true_task"]: {
+        "exact_with": [next(x["exact_with"] for x in r["tasks"] if x["true_task"] == t["true_task"]) for r in runs],
+        "promoted": [next(x["promoted"] for x in r["tasks"] if x["true_task"] == t["true_task"]) for r in runs],
+        "handwritten_with": [r["handwritten"].get(t["true_task"], {}).get("exact_with") for r in runs],
+        "handwritten_without": [r["handwritten"].get(t["true_task"], {}).get("exact_without") for r in runs]}
+        for t in runs[0]["tasks"]}
+    print(f"\n{'task':<12}{'held-out exact per seed':>28}{'promoted':>20}{'hand-written with':>24}{'without':>10}")
+    for task, o in summary["over_seeds"].items():
+        fmt = lambda xs: " ".join("-" if x is None else f"{x:.2f}" for x in xs)  # noqa: E731
+        print(f"{task:<12}{fmt(o['exact_with']):>28}{str(o['promoted']):>20}{fmt(o['handwritten_with']):>24}"
+              f"{fmt(o['handwritten_without']):>10}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
+    _chart(summary, RESULTS / "convert.png")
+    print(json.dumps(summary))
+
+
+def one_run(args, seed: int) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from edgeslm.config import Settings
@@ -154,7 +225,7 @@ def main() -> None:
     fresh = synthetic.workload(args.fresh, seed=args.seed + 1000)
     print(f"S1: {len(calls)} calls through the proxy to the scripted teacher...", flush=True)
     capture_s = capture(calls, settings)
-    cfg = finetune.TrainConfig(seed=args.seed)
+    cfg = finetune.TrainConfig(seed=seed)
     if args.steps:
         cfg.max_steps = args.steps
     t0 = time.perf_counter()
@@ -193,16 +264,16 @@ def main() -> None:
           f"{len(fresh)} fresh calls; auto via serve: {served['local']} local ({served['local_correct']:.1%} right), "
           f"{served['teacher']} to the teacher")
     print("stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
+    print("hand-written calls...", flush=True)
+    hand = handwritten(settings, result, majority)
+    for task, row in hand.items():
+        print(f"  {task}: exact with adapter {row['exact_with']:.2f}, bare base {row['exact_without']:.2f} (n={row['n']})")
     import platform
 
-    summary = {"benchmark": "convert", "machine": platform.node(), "threads": args.threads,
-               "per_task": args.per_task, "calls": len(calls), "pii": pii, "ari": ari, "k": result["clusters"]["k"],
-               "router_accuracy": router_acc, "router_held_out": result.get("router"), "serve_auto": served,
-               "tasks": tasks, "stages_s": stages, "report": result["files"][:2]}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
-    _chart(summary, RESULTS / "convert.png")
-    print(json.dumps(summary))
+    return {"benchmark": "convert", "machine": platform.node(), "threads": args.threads, "seed": seed,
+            "per_task": args.per_task, "calls": len(calls), "pii": pii, "ari": ari, "k": result["clusters"]["k"],
+            "router_accuracy": router_acc, "router_held_out": result.get("router"), "serve_auto": served,
+            "tasks": tasks, "handwritten": hand, "stages_s": stages, "report": result["files"][:2]}
 
 
 def _chart(s: dict, path: Path) -> None:

@@ -133,7 +133,7 @@ SYSTEM = "You are a helpful assistant. Use the tools when they fit the request."
 # Open value lists: a few real names, and names composed from parts, so a student learns to copy the
 # user's value rather than pick one it has seen (hand-written benchmark calls use other values again).
 CITIES = ["Paris", "Lima", "Oslo", "Cairo", "Tokyo", "Quito", "Perth", "Dakar", "Hanoi", "Bern", "Riga", "Accra",
-          "Ulaanbaatar", "Valparaíso", "Kraków", "Santa Cruz", "Las Palmas", "St. Gallen", "Den Haag", "Addis Ababa"]
+          "Ulaanbaatar", "Valparaíso", "Santa Cruz", "Las Palmas", "St. Gallen", "Den Haag", "Addis Ababa"]
 _SYL = ["va", "lo", "mer", "ka", "tin", "dra", "bel", "os", "ri", "zan", "pol", "u", "ten", "gar", "ni", "sho"]
 _PRE = ["Port", "San", "New", "Lake", "Fort", "Mount", "Bad", "Villa"]
 
@@ -189,7 +189,7 @@ def _weather(rng):
         ])
     else:
         text = rng.choice([
-            f"What's the weather in {c} right now{u}?", f"Weather in {c} today{u}?", f"Is it cold in {c}{u}?",
+            f"What's the weather in {c} right now{u}?", f"Weather in {c} today{u}?",
             f"How's the weather in {c}{u}?", f"current conditions in {c}{u}", f"Do I need an umbrella in {c} today?",
             f"Tell me the weather for {c}{u}.",
         ])
