@@ -176,7 +176,7 @@ class ModelWorker:
                 return Job(prompt, params, spec, constraints.GbnfConstraint(
                     self.backend, gbnf, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
         limits = dataclasses.replace(limits, numbers_in_schema=False)
-        answered = answered_calls(messages) if spec.kind == "tools" and spec.tool_choice == "auto" else []
+        answered = answered_calls(messages, tools) if spec.kind == "tools" and spec.tool_choice == "auto" else []
         text_grammar = constraints.grammar_for(dataclasses.replace(spec, tool_choice="none"), self.envelope, limits, 1)
         grammar = constraints.grammar_for(spec, self.envelope, limits, st.max_parallel_calls)
         constraint = None
@@ -522,18 +522,23 @@ class _Output:
         return self.text, []
 
 
-def answered_calls(messages: list[Message]) -> list[str]:
-    """The conversation's assistant calls that a tool message answered, as "name\0arguments" in the
-    grammar's JSON style (", " and ": " separators), for the repeat check."""
+def answered_calls(messages: list[Message], tools: list) -> list[str]:
+    """The conversation's assistant calls that a tool message answered, as "name\0arguments" the way the
+    grammar writes them (keys in the schema's order, ", " and ": " separators), for the repeat check."""
     results = {m.tool_call_id for m in messages if m.role == "tool" and m.tool_call_id}
+    order = {t.name: list((t.parameters or {}).get("properties", {})) for t in tools}
     out = []
     for m in messages:
         for c in (m.tool_calls or []) if m.role == "assistant" else []:
             if c.id in results or not c.id:
                 try:
-                    args = json.dumps(json.loads(c.arguments or "{}"), ensure_ascii=False, separators=(", ", ": "))
+                    args = json.loads(c.arguments or "{}")
                 except ValueError:
                     continue
+                keys = order.get(c.name, [])
+                if isinstance(args, dict):
+                    args = dict(sorted(args.items(), key=lambda kv: keys.index(kv[0]) if kv[0] in keys else len(keys)))
+                args = json.dumps(args, ensure_ascii=False, separators=(", ", ": "))
                 out.append(f"{c.name}\0{args}")
     return out
 
