@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml setup.py kernels/sample.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps bfcl-eval==2026.3.23  # BFCL's own checker, pure Python
 	touch $(STAMP)
 
 serve: $(STAMP)

@@ -207,8 +207,9 @@ def checker():
         try:
             import bfcl_eval.constants  # noqa: F401
         except ImportError:
-            raise InvalidRequest("BFCL's checker needs the bfcl-eval package: pip install -e '.[bench]' "
-                                 "(installed without its dependencies)", param="checker") from None
+            raise InvalidRequest("BFCL's checker needs the bfcl-eval package: pip install --no-deps "
+                                 "bfcl-eval==2026.3.23 (its checker is pure Python; make install does this)",
+                                 param="checker") from None
         stub = types.ModuleType("bfcl_eval.constants.model_config")
         stub.MODEL_CONFIG_MAPPING = {"edgeslm": types.SimpleNamespace(underscore_to_dot=True)}
         sys.modules["bfcl_eval.constants.model_config"] = stub
