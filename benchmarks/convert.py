@@ -146,7 +146,8 @@ def handwritten(settings, result: dict, majority: dict) -> dict:
         for item in items:
             ex = {"messages": [{"role": "system", "content": synthetic.SYSTEM}, {"role": "user", "content": item["request"]}],
                   "tools": tools}
-            row = out.setdefault(item["task"], {"n": 0, "with": 0, "without": 0, "misses": []})
+            row = out.setdefault(item["task"], {"n": 0, "with": 0, "without": 0, "misses": [],
+                                                "adapter": adapters.get(item["task"])})
             row["n"] += 1
             for label, adapter in (("with", adapters.get(item["task"])), ("without", "none")):
                 if adapter is None:
@@ -160,7 +161,9 @@ def handwritten(settings, result: dict, majority: dict) -> dict:
     finally:
         engine.close()
     for row in out.values():
-        row["exact_with"], row["exact_without"] = row.pop("with") / row["n"], row.pop("without") / row["n"]
+        # a task without a promoted adapter has no student of its own: None, not 0
+        row["exact_with"] = row.pop("with") / row["n"] if row["adapter"] else None
+        row["exact_without"] = row.pop("without") / row["n"]
     return out
 
 
@@ -267,7 +270,8 @@ def one_run(args, seed: int) -> dict:
     print("hand-written calls...", flush=True)
     hand = handwritten(settings, result, majority)
     for task, row in hand.items():
-        print(f"  {task}: exact with adapter {row['exact_with']:.2f}, bare base {row['exact_without']:.2f} (n={row['n']})")
+        with_ = "-" if row["exact_with"] is None else f"{row['exact_with']:.2f}"
+        print(f"  {task}: exact with adapter {with_}, bare base {row['exact_without']:.2f} (n={row['n']})")
     import platform
 
     return {"benchmark": "convert", "machine": platform.node(), "threads": args.threads, "seed": seed,

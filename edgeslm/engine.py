@@ -388,14 +388,17 @@ class _Run:
 
     def _answer_in_text(self) -> bool:
         """The model's first call repeats one whose result the conversation already holds (agent loops):
-        that call is not offered again; the answer is decoded again from the prompt as text."""
+        that call is not offered again; the answer is decoded again from the prompt as text. The slot is
+        cut back to the prompt and its last token goes in with the next batch, so the requests decoding
+        beside this one keep their logits (nothing is evaluated here)."""
         self.job.constraint.close()
         self.job.constraint = self.constraint = self.job.text_constraint()
         self.out = _Output(dataclasses.replace(self.job.spec, tool_choice="none"), self.w.envelope,
                            self.job.params.stop, self.job.emit)
         self.finish, self.n, self.forced = "length", 0, 0
-        self.b.prefill(self.job.prompt, self.slot)  # drops the repeated call's cells, keeps the prompt's
-        return self._step()
+        keep = self.b.rewind(self.slot, len(self.job.prompt) - 1)
+        self.pending = self.job.prompt[keep:]
+        return True
 
     def _result(self) -> Generation:
         job, spec, n = self.job, self.job.spec, self.n
@@ -523,14 +526,17 @@ class _Output:
 
 
 def answered_calls(messages: list[Message], tools: list) -> list[str]:
-    """The conversation's assistant calls that a tool message answered, as "name\0arguments" the way the
-    grammar writes them (keys in the schema's order, ", " and ": " separators), for the repeat check."""
-    results = {m.tool_call_id for m in messages if m.role == "tool" and m.tool_call_id}
+    """The calls made since the user's last message that a tool message answered, as "name\0arguments"
+    the way the grammar writes them (keys in the schema's order, ", " and ": " separators), for the
+    repeat check. Calls from earlier user turns may be made again (polling, a question asked again)."""
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    recent = messages[last_user + 1:]
+    results = {m.tool_call_id for m in recent if m.role == "tool" and m.tool_call_id}
     order = {t.name: list((t.parameters or {}).get("properties", {})) for t in tools}
     out = []
-    for m in messages:
+    for m in recent:
         for c in (m.tool_calls or []) if m.role == "assistant" else []:
-            if c.id in results or not c.id:
+            if c.id in results:
                 try:
                     args = json.loads(c.arguments or "{}")
                 except ValueError:

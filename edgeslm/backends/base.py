@@ -61,6 +61,10 @@ class Backend(Protocol):
     def reset(self, seq: int | None = None) -> None:
         """Forget sequence `seq` (all of them when None)."""
 
+    def rewind(self, seq: int, n: int) -> int:
+        """Keep the first `n` tokens of sequence `seq`, evaluating nothing; returns how many were kept
+        (fewer, down to 0, where the cache cannot cut there)."""
+
     def decode(self, tokens: list[int], seq: int = 0) -> None:
         """Append tokens to sequence `seq` and evaluate them."""
 

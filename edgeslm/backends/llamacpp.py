@@ -146,6 +146,14 @@ class LlamaCppBackend:
         self.decode(tokens[keep:], seq)
         return keep
 
+    def rewind(self, seq: int, n: int) -> int:
+        n = min(n, len(self._seq[seq]))
+        if n <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, n, -1):
+            self.reset(seq)
+            return 0
+        self._seq[seq] = self._seq[seq][:n]
+        return n
+
     def reset(self, seq: int | None = None) -> None:
         """Forget sequence `seq` (every sequence when None)."""
         # metadata only: freed cells are masked out of attention, so zeroing the KV buys nothing

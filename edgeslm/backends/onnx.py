@@ -109,6 +109,18 @@ class OnnxGenaiBackend:
         self.decode(tokens[keep:])
         return keep
 
+    def rewind(self, seq: int, n: int) -> int:
+        n = min(n, len(self._seq))
+        try:
+            if self._gen is None or n <= 0:
+                raise RuntimeError("nothing to keep")
+            self._gen.rewind_to(n)
+            self._seq = self._seq[:n]
+            return n
+        except RuntimeError:  # the sliding-window cache already dropped what `n` needs
+            self.reset()
+            return 0
+
     def reset(self, seq: int | None = None) -> None:
         self._gen = self._new_generator()
         self._seq = []

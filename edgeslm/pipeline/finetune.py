@@ -73,8 +73,10 @@ def encode(worker, example: dict, settings) -> tuple[list[int], list[int], list[
         args = dict(sorted(c["arguments"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
         calls.append((c["name"], json.dumps(args, ensure_ascii=False)))
     text = worker.envelope.render(calls) if calls else (example["answer"].get("content") or "")
-    job = worker.prepare(messages, spec, params, lambda ev: None)
+    job = worker.prepare(messages, spec, params, lambda ev: None, adapter="none")  # the grammar; no adapter lookup
     answer = constrained_tokens(worker, job.constraint, text.encode()) if job.constraint is not None else None
+    if job.constraint is not None:
+        job.constraint.close()
     if answer is None:
         tokens = worker.backend.tokenize(text, add_bos=False)
         answer = (tokens, [True] * len(tokens))
@@ -224,7 +226,7 @@ def _loss(model, batch):
 def _loss_each(model, examples: list[tuple]):
     """Mean cross-entropy over the chosen answer tokens of `examples`, one example at a time: the prompt
     (all but its last token) under no_grad into a cache, then its last token and the answer with
-    gradients. Returns (loss already backpropagated-ready sum / n tokens, n tokens)."""
+    gradients, backpropagated example by example (when gradients are on). Returns the mean loss."""
     import torch
     from transformers import DynamicCache
 
@@ -283,7 +285,7 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     batches = _batches(len(pairs), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 5) * max(0.1, 1 - s / len(batches)))
-    start, losses, state = 0, [], {}
+    start, losses, state, resumed_best = 0, [], {}, None
     state_file = ckpt / "state.json"
     if state_file.is_file():
         state = json.loads(state_file.read_text())
@@ -292,12 +294,14 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
             opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
             sched.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
             start, losses = state["step"], state["losses"]
+            if state.get("best") and (ckpt / "best.safetensors").is_file():
+                resumed_best = (state["best"][0], state["best"][1], _load_safetensors(ckpt / "best.safetensors"))
         else:
             shutil.rmtree(ckpt)
     load_s = time.perf_counter() - t0
     model.train()
     evals = state.get("evals", []) if start else []
-    best = None  # (dev loss, step, LoRA state) of the best evaluation so far
+    best = resumed_best  # (dev loss, step, LoRA state) of the best evaluation so far
     stopped = None
     for step in range(start, len(batches)):
         if cfg.prompt_grad:
@@ -323,7 +327,7 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
                 stopped = step + 1
                 break
         if (step + 1) % cfg.save_every == 0 and step + 1 < len(batches):
-            _save_checkpoint(model, opt, sched, ckpt, step + 1, losses, fingerprint, evals)
+            _save_checkpoint(model, opt, sched, ckpt, step + 1, losses, fingerprint, evals, best)
     if best is not None:
         peft.set_peft_model_state_dict(model, best[2])
     model.eval()
@@ -365,7 +369,7 @@ def _load_safetensors(path: Path) -> dict:
 
 
 def _save_checkpoint(model, opt, sched, ckpt: Path, step: int, losses: list, fingerprint: dict,
-                     evals: list | None = None) -> None:
+                     evals: list | None = None, best: tuple | None = None) -> None:
     import torch
 
     tmp = ckpt.with_name(CHECKPOINT + ".partial")
@@ -374,7 +378,11 @@ def _save_checkpoint(model, opt, sched, ckpt: Path, step: int, losses: list, fin
     model.save_pretrained(str(tmp))
     torch.save(opt.state_dict(), tmp / "optimizer.pt")
     torch.save(sched.state_dict(), tmp / "scheduler.pt")
+    if best is not None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in best[2].items()}, str(tmp / "best.safetensors"))
     (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "fingerprint": fingerprint,
-                                                  "evals": evals or []}))
+                                                  "evals": evals or [], "best": list(best[:2]) if best else None}))
     shutil.rmtree(ckpt, ignore_errors=True)
     tmp.rename(ckpt)

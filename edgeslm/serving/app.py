@@ -171,7 +171,7 @@ def create_app(engine: Engine) -> FastAPI:
         logged = original or req
         headers = {"x-edgeslm-route": route.header()} if route else {}
         worker = await run_in_threadpool(engine.worker, base)
-        task = worker.task_for(task)  # the model's default adapter when the request names none
+        label = await run_in_threadpool(worker.task_for, task)  # the adapter it runs under (the default one too)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         job = await run_in_threadpool(
@@ -188,14 +188,14 @@ def create_app(engine: Engine) -> FastAPI:
                         if restore is not None:
                             _restore_body(body, restore)
                         if capture is not None:
-                            await record(logged, request.headers, started, body, task, route)
+                            await record(logged, request.headers, started, body, label, route)
                         return JSONResponse(body, headers=headers)
                     if ev[0] == "error":
                         raise ev[1]
             finally:
                 job.cancelled.set()  # no-op when done; stops decoding if the client went away
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        writer = translate.ChunkWriter(rid, worker.entry.id + (f"@{task}" if task else ""), include_usage)
+        writer = translate.ChunkWriter(rid, worker.entry.id + (f"@{label}" if label else ""), include_usage)
 
         async def stream():
             try:
@@ -211,7 +211,7 @@ def create_app(engine: Engine) -> FastAPI:
                                 if rest:
                                     yield writer.event(("text", rest) if key == "text" else ("args", key[1], rest))
                         if capture is not None:  # durable before the client sees the end
-                            await record(logged, request.headers, started, body, task, route)
+                            await record(logged, request.headers, started, body, label, route)
                         yield writer.end(ev[1])
                         return
                     if ev[0] == "error":

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import re
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,6 +24,7 @@ GGUF_NAME = "adapter.gguf"
 NONE = "none"  # the task name that asks for the bare base (no adapter, not even the model's default)
 # adapters that ship inside the package (edgeslm/assets/adapters/<base>/<task>/), landed on first use
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "adapters"
+_LAND_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class AdapterStore:
 
     def tasks(self, base: str) -> list[str]:
         d = self.root / base
-        return sorted(p.name for p in d.iterdir() if (p / "manifest.json").is_file()) if d.is_dir() else []
+        return sorted(p.name for p in d.iterdir()
+                      if not p.name.startswith(".") and (p / "manifest.json").is_file()) if d.is_dir() else []
 
     def bases_with(self, task: str) -> list[str]:
         if not self.root.is_dir():
@@ -103,27 +106,52 @@ class AdapterStore:
 
     def _land_shipped(self, base_id: str, task: str) -> None:
         """Copy a packaged adapter into the store when the store has none, or holds an older packaged
-        build (its manifest's adapter_sha256 differs); adapters trained or imported here are never touched."""
+        build (its manifest's adapter_sha256 differs); adapters trained or imported here are never touched.
+        Serialized across threads and processes (a lock file), staged in a unique folder, checked by
+        sha256 before it becomes visible."""
         src = SHIPPED / base_id / task
         if not (src / "manifest.json").is_file():
             return
-        final = self.root / base_id / task
         try:
             want = json.loads((src / "manifest.json").read_text()).get("adapter_sha256")
-            have = json.loads((final / "manifest.json").read_text()) if (final / "manifest.json").is_file() else None
         except (OSError, ValueError):
-            return  # a damaged store copy is reported by get()
-        if have is not None and (have.get("source") != "package" or have.get("adapter_sha256") == want):
             return
-        stage = self.root / base_id / f".{task}.landing"
-        shutil.rmtree(stage, ignore_errors=True)
-        shutil.copytree(src, stage)
-        manifest = json.loads((stage / "manifest.json").read_text())
-        (stage / "manifest.json").write_text(json.dumps({**manifest, "recipe_source": manifest.get("source"),
-                                                         "source": "package"}, indent=2))
-        if final.exists():
-            shutil.rmtree(final)
-        stage.rename(final)
+        if self._current(base_id, task, want):
+            return
+        import fcntl
+        import hashlib
+        import tempfile
+
+        (self.root / base_id).mkdir(parents=True, exist_ok=True)
+        with _LAND_LOCK, open(self.root / base_id / ".landing.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self._current(base_id, task, want):  # another thread or process landed it meanwhile
+                return
+            stage = Path(tempfile.mkdtemp(prefix=f".{task}.landing-", dir=self.root / base_id))
+            try:
+                shutil.copytree(src, stage, dirs_exist_ok=True)
+                if hashlib.sha256((stage / GGUF_NAME).read_bytes()).hexdigest() != want:
+                    raise InvalidRequest(f"the packaged adapter '{task}' of '{base_id}' does not match its "
+                                         "manifest; reinstall edgeslm", param="adapter", code="adapter_corrupt")
+                manifest = json.loads((stage / "manifest.json").read_text())
+                (stage / "manifest.json").write_text(json.dumps(
+                    {**manifest, "recipe_source": manifest.get("source"), "source": "package"}, indent=2))
+                final = self.root / base_id / task
+                if final.exists():
+                    shutil.rmtree(final)
+                stage.rename(final)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+
+    def _current(self, base_id: str, task: str, want: str | None) -> bool:
+        """Whether the store's copy is up to date: trained or imported here (left alone), or this packaged build."""
+        try:
+            have = json.loads((self.root / base_id / task / "manifest.json").read_text())
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):
+            return True  # a damaged copy is reported by get(), not silently replaced
+        return have.get("source") != "package" or have.get("adapter_sha256") == want
 
     # ---- changes ---------------------------------------------------------------------------------
 
