@@ -9,7 +9,8 @@ Every question goes through the official openai client at temperature 0, with it
 BFCL's harness prepares them for function-calling models (`edgeslm/pipeline/bfcl.py`: "." in names becomes
 "_", Java/JavaScript parameters become strings in that language's syntax) and the server's defaults
 (`tool_choice` auto, `parallel_tool_calls` unset). The split is the one the "tools" recipe was trained
-without (seed 13, 20% of each category). Figures per category and model: accuracy (BFCL's checker; an
+without (seed 13, 20% of each category); by default without the dev questions whose text BFCL repeats in
+another category's training split (`--split dev-raw` keeps them). Figures per category and model: accuracy (BFCL's checker; an
 error or a text answer where a call is due counts as wrong; irrelevance: right when no call comes back),
 parse_valid and schema_valid over the answers that hold calls (every call's arguments parse as a JSON
 object and validate against the tool's schema), text_rate, truncated_rate, median latency, errors.
@@ -109,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--categories", nargs="+", default=list(bfcl.CATEGORIES))
     ap.add_argument("--models", nargs="+", default=["default@none", "default"],
                     help="model names to compare (default: the bare base and base + its 'tools' adapter)")
-    ap.add_argument("--split", choices=("dev", "all"), default="dev")
+    ap.add_argument("--split", choices=("dev", "dev-raw", "all"), default="dev",
+                    help="dev: the dev split without questions that also appear (word for word) in any "
+                         "category's training split; dev-raw: with them; all: every question")
     ap.add_argument("--limit", type=int, default=0, help="questions per category (0 = all of the split)")
     ap.add_argument("--max-tokens", type=int, default=512)
     ap.add_argument("--base-url", help="use a running server (http://HOST:PORT/v1) instead of starting one")
@@ -123,11 +126,16 @@ def main(argv: list[str] | None = None) -> None:
     if bad:
         ap.error(f"unknown categories {bad}; the categories are: {', '.join(bfcl.CATEGORIES)}")
     check = bfcl.checker()
-    items = {}
+    items, removed = {}, {}
     for cat in categories:
         train, dev = bfcl.split(bfcl.load(cat, args.data))
-        chosen = dev if args.split == "dev" else sorted(train + dev, key=lambda q: q["id"])
+        if args.split == "dev":
+            dev, removed[cat] = bfcl.clean_dev(cat, args.data)
+        chosen = dev if args.split.startswith("dev") else sorted(train + dev, key=lambda q: q["id"])
         items[cat] = chosen[: args.limit or None]
+    if removed:
+        print("dev questions left out because a training split holds the same text: "
+              + ", ".join(f"{c} {n}" for c, n in removed.items()), flush=True)
 
     from openai import OpenAI
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -166,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
                                                 "got": r.get("error") or {"calls": [{"name": c["name"], "arguments": c["raw"]}
                                                                                     for c in r["calls"]], "text": r["text"]},
                                                 "reason": r["reason"]}) + "\n")
-    result = {"benchmark": "bfcl_dev", "split": args.split, "checker": "bfcl_eval ast_checker",
+    result = {"benchmark": "bfcl_dev", "split": args.split, "left_out_as_duplicates": removed,
+              "checker": "bfcl_eval ast_checker",
               "machine": machine(), "models": args.models, "max_tokens": args.max_tokens, "limit": args.limit or None,
               "categories": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

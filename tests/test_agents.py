@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import WEATHER
 
-REPORT = "Sunny, 23°C"
+# Requests, values and results unlike the generated training conversations (agentdata.py): other cities,
+# another result format, another extraction sentence.
+REPORT = "Partly cloudy, 19 degrees Celsius, wind 12 km/h"
 
 
 def test_readme_example_returns_one_call(client):
@@ -48,9 +50,9 @@ def test_pydantic_ai_tool_loop(server):
         seen.append(city)
         return REPORT
 
-    result = agent.run_sync("What's the weather in Lisbon?", usage_limits=UsageLimits(request_limit=4))
-    assert [c.lower() for c in seen] == ["lisbon"]
-    assert "23" in result.output or "sunny" in result.output.lower(), result.output
+    result = agent.run_sync("How's the weather in Valletta at the moment?", usage_limits=UsageLimits(request_limit=4))
+    assert [c.lower() for c in seen] == ["valletta"]
+    assert "19" in result.output or "cloudy" in result.output.lower(), result.output
 
 
 def test_openai_agents_tool_loop(server):
@@ -71,10 +73,10 @@ def test_openai_agents_tool_loop(server):
     agent = Agent(name="Assistant", instructions="You are a helpful assistant.", tools=[get_weather],
                   model=OpenAIChatCompletionsModel(model="default", openai_client=client),
                   model_settings=ModelSettings(temperature=0))
-    result = asyncio.run(Runner.run(agent, "What's the weather in Lisbon?", max_turns=4))
-    assert [c.lower() for c in seen] == ["lisbon"]
+    result = asyncio.run(Runner.run(agent, "Can you check the weather in Ljubljana for me?", max_turns=4))
+    assert [c.lower() for c in seen] == ["ljubljana"]
     out = str(result.final_output)
-    assert "23" in out or "sunny" in out.lower(), out
+    assert "19" in out or "cloudy" in out.lower(), out
 
 
 def test_instructor_extracts_the_right_values(server):
@@ -89,8 +91,8 @@ def test_instructor_extracts_the_right_values(server):
     client = instructor.from_openai(OpenAI(base_url=server + "/v1", api_key="unused", max_retries=0),
                                     mode=instructor.Mode.TOOLS)
     user = client.chat.completions.create(model="default", response_model=UserInfo, temperature=0, max_retries=0,
-                                          messages=[{"role": "user", "content": "John Doe is 31 years old."}])
-    assert (user.name, user.age) == ("John Doe", 31)
+                                          messages=[{"role": "user", "content": "Maria Gonzalez is a 47-year-old nurse from Seville."}])
+    assert (user.name, user.age) == ("Maria Gonzalez", 47)
 
 
 @pytest.mark.parametrize("model", ["default@none"])

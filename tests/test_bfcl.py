@@ -85,3 +85,14 @@ def test_unknown_category_names_the_choices():
 
     with pytest.raises(InvalidRequest, match="simple_python"):
         bfcl.load("live_simple")
+
+
+def test_clean_dev_shares_no_question_with_any_training_split():
+    train_texts = {bfcl._text(q) for c in bfcl.CATEGORIES for q in bfcl.split(bfcl.load(c))[0]}
+    total = 0
+    for c in bfcl.CATEGORIES:
+        clean, removed = bfcl.clean_dev(c)
+        assert not {bfcl._text(q) for q in clean} & train_texts
+        assert len(clean) + removed == len(bfcl.split(bfcl.load(c))[1])
+        total += removed
+    assert total > 0  # BFCL does repeat questions across categories

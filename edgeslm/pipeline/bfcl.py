@@ -68,6 +68,20 @@ def split(items: list[dict], seed: int = SEED, dev: float = DEV_SHARE) -> tuple[
     return order[n:], order[:n]
 
 
+def _text(item: dict) -> str:
+    return " ".join(" ".join(str(m.get("content", "")).lower().split()) for m in item["question"][0])
+
+
+def clean_dev(category: str, data_dir: Path | None = None) -> tuple[list[dict], int]:
+    """The category's dev split without the questions whose text is also a training question of any
+    category (BFCL repeats some questions across categories: 16 of simple_python's 80 dev questions are
+    word for word in another category's training split). Returns (clean dev, how many were removed)."""
+    seen = {_text(q) for c in CATEGORIES for q in split(load(c, data_dir))[0]}
+    dev = split(load(category, data_dir))[1]
+    clean = [q for q in dev if _text(q) not in seen]
+    return clean, len(dev) - len(clean)
+
+
 def language(category: str) -> str:
     return "java" if "java" in category and "javascript" not in category else (
         "javascript" if "javascript" in category else "python")
