@@ -36,17 +36,24 @@ from pathlib import Path
 from edgeslm.pipeline import bfcl
 
 
-def ask(client, model: str, item: dict, max_tokens: int, check) -> dict:
-    """One request and its record (never raises on API errors: an error is a wrong answer)."""
+def ask(client, model: str, item: dict, max_tokens: int, check, tool_choice: str = "auto",
+        parallel: str = "unset") -> dict:
+    """One request and its record (never raises on API errors: an error is a wrong answer).
+    `tool_choice` "named" names the answer's (first) function, as instructor-style clients do."""
     import jsonschema
     import openai
 
     tools = bfcl.openai_tools(item)
     schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    kwargs = {}
+    if tool_choice == "named" and item["ground_truth"]:
+        kwargs["tool_choice"] = {"type": "function", "function": {"name": bfcl.tool_name(next(iter(item["ground_truth"][0])))}}
+    if parallel != "unset":
+        kwargs["parallel_tool_calls"] = parallel == "on"
     t0 = time.perf_counter()
     try:
         resp = client.chat.completions.create(model=model, messages=item["question"][0], tools=tools,
-                                              temperature=0, max_tokens=max_tokens)
+                                              temperature=0, max_tokens=max_tokens, **kwargs)
     except openai.OpenAIError as e:
         return {"error": f"{type(e).__name__}: {e}", "correct": False, "reason": "error"}
     latency = time.perf_counter() - t0
@@ -115,6 +122,9 @@ def main(argv: list[str] | None = None) -> None:
                          "category's training split; dev-raw: with them; all: every question")
     ap.add_argument("--limit", type=int, default=0, help="questions per category (0 = all of the split)")
     ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--tool-choice", choices=("auto", "named"), default="auto",
+                    help="auto: not sent (the server's default); named: the answer's function, by name")
+    ap.add_argument("--parallel", choices=("unset", "on", "off"), default="unset", help="parallel_tool_calls to send")
     ap.add_argument("--base-url", help="use a running server (http://HOST:PORT/v1) instead of starting one")
     ap.add_argument("--threads", type=int, default=None, help="--threads for the started server")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bfcl_dev.json"))
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
                 recs = results[cat][model]
                 task = progress.add_task(f"{cat} {model}", total=len(items[cat]), acc="-")
                 for item in items[cat]:
-                    rec = ask(client, model, item, args.max_tokens, check)
+                    rec = ask(client, model, item, args.max_tokens, check, args.tool_choice, args.parallel)
                     rec["id"] = item["id"]
                     recs.append(rec)
                     if "error" in rec:
@@ -177,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {"benchmark": "bfcl_dev", "split": args.split, "left_out_as_duplicates": removed,
               "checker": "bfcl_eval ast_checker",
               "machine": machine(), "models": args.models, "max_tokens": args.max_tokens, "limit": args.limit or None,
+              "tool_choice": args.tool_choice, "parallel": args.parallel,
               "categories": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -289,7 +289,7 @@ def _chart(s: dict, path: Path) -> None:
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
     names = [t["task"] for t in s["tasks"]]
     x = range(len(names))
-    a1.bar([i - 0.2 for i in x], [t["exact_without"] or 0 for t in s["tasks"]], 0.4, label="270M, no adapter")
+    a1.bar([i - 0.2 for i in x], [t["exact_without"] or 0 for t in s["tasks"]], 0.4, label="270M + tools, no task adapter")
     a1.bar([i + 0.2 for i in x], [t["exact_with"] or 0 for t in s["tasks"]], 0.4, label="270M + task adapter")
     a1.axhline(0.9, color="gray", ls="--", lw=1)
     a1.set_xticks(list(x), names, fontsize=8, rotation=15)

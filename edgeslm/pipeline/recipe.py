@@ -28,8 +28,8 @@ BASE = "gemma-3-270m-q4_k_m"
 # Chosen on the dev split (see the README's recipe table).
 RECIPE = {"rank": 16, "alpha": 32, "modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                                                "down_proj"],
-          "lr": 1e-3, "batch": 8, "epochs": 1.5, "seed": 0, "generated": 500, "max_prompt": 1400,
-          "eval_every": 25, "dev_examples": 48}
+          "lr": 1e-3, "batch": 8, "epochs": 1.0, "seed": 0, "generated": 500, "max_prompt": 1400,
+          "eval_every": 25, "dev_examples": 48, "patience": 3, "no_description": 0.15}
 REFUSALS = ["None of the available functions can do that.", "I can't help with that using the tools I have.",
             "None of the provided tools fits this request.", "The available functions cannot answer this."]
 
@@ -64,8 +64,17 @@ def examples(recipe: dict = RECIPE, data_dir: Path | None = None) -> tuple[list[
     counts["generated"] = {"train": len(gen)}
     train += gen
     rng.shuffle(train)
+    # users often give tools no description (the README's example does): a share of the training
+    # requests lose their functions' descriptions, so the name and the parameters must carry the choice
+    train = [_undescribed(e) if rng.random() < recipe.get("no_description", 0) else e for e in train]
     rng.shuffle(dev)
     return train, dev, counts
+
+
+def _undescribed(example: dict) -> dict:
+    tools = [{**t, "function": {k: v for k, v in t["function"].items() if k != "description"}}
+             for t in example.get("tools") or []]
+    return {**example, "tools": tools} if tools else example
 
 
 def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int | None = None,
@@ -99,7 +108,8 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
         pairs, dev_pairs = enc(train), enc(dev)
         cfg = TrainConfig(rank=recipe["rank"], alpha=recipe["alpha"], modules=tuple(recipe["modules"]),
                           lr=recipe["lr"], epochs=recipe["epochs"], batch=recipe["batch"], max_steps=max_steps,
-                          seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=10)
+                          seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=10,
+                          patience=recipe.get("patience", 2))
         work = settings.home / "pipeline" / "recipes" / TASK
         step = (lambda s, n, loss: bar("train", s, n, f"loss {loss:.3f}")) if bar else None
         fingerprint = {"training_hash": data.training_hash(train), "recipe": recipe, "base": BASE}
