@@ -6,13 +6,15 @@ import json
 import jsonschema
 import pytest
 
-from benchmarks.bfcl_dev import CATEGORIES, DATA, load, to_openai_tool
+from edgeslm.pipeline import bfcl
 from edgeslm.config import Settings
 from edgeslm.decoding.constraints import Constraint, grammar_for
 from edgeslm.decoding.tools import Bounds, digit_limits
 from edgeslm.engine import Engine
 from edgeslm.errors import BackendError, GrammarError
 from edgeslm.types import Message, OutputSpec, SamplingParams, ToolSpec
+
+DATA = bfcl.default_dir()
 
 HARD = {
     "ref-defs": {"$defs": {"pt": {"type": "object", "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
@@ -60,10 +62,10 @@ def bfcl_schemas(every: int):
     out = {}
     if not DATA.is_dir():  # ../shared/data is beside the checkout on CI and dev machines
         return out
-    for category in CATEGORIES:
-        for item in load(DATA, category):
-            for f in item["function"]:
-                tool = to_openai_tool(f)["function"]
+    for category in ("simple_python", "multiple"):
+        for item in bfcl.load(category, DATA):
+            for t in bfcl.openai_tools(item):
+                tool = t["function"]
                 out[f"{item['id']}:{tool['name']}"] = tool["parameters"]
     names = sorted(out)
     return {n: out[n] for n in names[::every]}
