@@ -115,14 +115,14 @@ def test_adapters_are_listed_and_selected_per_request_without_restart(server, cl
     model, _ = _ask(client, "default@task-a")  # first use: loads the adapter and fills a slot's cache
     assert model == "gemma-3-270m-q4_k_m@task-a"
     _, text_a = _ask(client, "default@task-a")  # compared warm with warm (see _alone)
-    _, base = _ask(client, "default")
+    _, base = _ask(client, "default@none")
     model, via_body = _ask(client, "default", extra_body={"adapter": "task-a"})
     assert model == "gemma-3-270m-q4_k_m@task-a" and via_body == text_a
     _, text_b = _ask(client, "default@task-b")
     assert len({text_a, text_b, base}) == 3  # each adapter really changes the output
 
 
-MODELS = ("default@task-a", "default@task-b", "default")
+MODELS = ("default@task-a", "default@task-b", "default@none")  # @none: the bare base, not its default adapter
 
 
 def _alone(client) -> dict:
@@ -135,7 +135,7 @@ def _alone(client) -> dict:
 
 def test_interleaved_adapters_do_not_contaminate_each_other(client, two_tasks):
     alone = _alone(client)
-    order = ["default@task-a", "default@task-b", "default", "default@task-a", "default", "default@task-b"]
+    order = ["default@task-a", "default@task-b", "default@none", "default@task-a", "default@none", "default@task-b"]
     for m in order:
         assert _ask(client, m)[1] == alone[m], m
 
@@ -159,7 +159,8 @@ def test_concurrent_requests_on_different_adapters_run_together(client, two_task
         t.start()
     for t in threads:
         t.join(120)
-    assert {m: got[m][0] for m in MODELS} == {m: m.replace("default", "gemma-3-270m-q4_k_m") for m in MODELS}
+    assert {m: got[m][0] for m in MODELS} == {m: m.replace("default", "gemma-3-270m-q4_k_m").replace("@none", "")
+                                              for m in MODELS}
     assert len({text for _, text in got.values()}) == 3  # each under its own adapter
     # really at the same time: every request streamed its first token before any of them ended
     assert max(first for _, first, _ in spans.values()) < min(end for _, _, end in spans.values())
@@ -225,4 +226,4 @@ def test_adapter_errors_over_http(server, client, two_tasks, env, tmp_path):
     r = post({"model": "default@broken"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "adapter_corrupt", r.text
     assert "remove it and import it again" in r.json()["error"]["message"]
-    assert _ask(client, "default")[0] == "gemma-3-270m-q4_k_m"  # and the server keeps serving
+    assert _ask(client, "default")[0] == "gemma-3-270m-q4_k_m@tools"  # and the server keeps serving

@@ -95,7 +95,7 @@ def test_serve_capture_survives_kill_9_mid_stream(env, tmp_path):
                                                 max_tokens=4, stream=True):
             pass  # a stream is captured once it has ended
         with httpx.stream("POST", base + "/v1/chat/completions", timeout=60, json={
-                "model": "default", "stream": True, "max_tokens": 1500, "temperature": 0,
+                "model": "default@none", "stream": True, "max_tokens": 1500, "temperature": 0,  # the bare base rambles on
                 "messages": [{"role": "user", "content": "Tell me a very long story."}]}) as r:
             next(r.iter_lines())
             proc.send_signal(signal.SIGKILL)  # mid-stream, while the server is writing
@@ -110,7 +110,7 @@ def test_serve_capture_survives_kill_9_mid_stream(env, tmp_path):
     assert len(kept) == 3  # every call that was answered is there, nothing half-written
     assert kept[0]["request"]["messages"][0]["content"] == "Say 0" and kept[0]["response"]["choices"][0]["message"]
     assert len(calls) == 4 and calls[3]["client"].startswith("key:")  # the stream, by its API key's hash
-    assert all(c["model"] == "gemma-3-270m-q4_k_m" and c["source"] == "serve" for c in calls)
+    assert all(c["model"] == "gemma-3-270m-q4_k_m@tools" and c["source"] == "serve" for c in calls)  # default's adapter
     assert not any(c["request"].get("max_tokens") == 1500 for c in calls)  # the killed one never finished
 
 

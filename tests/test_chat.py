@@ -16,6 +16,11 @@ def test_health_and_models(server):
 
 
 def test_text_completion_is_deterministic_at_temperature_0(client):
+    # The first request evaluates its whole prompt in one batch; repeats reuse the cached prefix and
+    # evaluate only the last token. Under the default model's LoRA, llama.cpp's batched and single-token
+    # kernels round differently enough to flip a near-tie a few tokens in (README, "Serving"), so the
+    # deterministic path compared here is the cached one, twice.
+    ask(client)
     a, b = ask(client), ask(client)
     assert a.choices[0].message.content == b.choices[0].message.content
     assert a.choices[0].message.content
@@ -39,6 +44,7 @@ def test_any_model_name_is_served_by_the_default(client):
 
 def test_seeded_sampling_repeats(client):
     kw = dict(temperature=0.9, top_p=0.95, max_tokens=12)
+    ask(client, seed=7, **kw)  # the prompt's cache, as above
     a, b = ask(client, seed=7, **kw), ask(client, seed=7, **kw)
     assert a.choices[0].message.content == b.choices[0].message.content
 
