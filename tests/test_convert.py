@@ -93,7 +93,7 @@ def test_convert_runs_every_stage_on_curated_data(settings, result):
 def _adapters(settings):
     from edgeslm.store.adapters import AdapterStore
 
-    return AdapterStore(settings.adapters_dir).all()
+    return [a for a in AdapterStore(settings.adapters_dir).all() if a.manifest.get("source") != "package"]
 
 
 def test_a_second_run_without_drift_retrains_nothing(settings, result):
@@ -180,7 +180,9 @@ def test_model_auto_routes_to_the_adapter_or_the_teacher(settings, result, tmp_p
     from edgeslm.serving.app import create_app
     from edgeslm.store.adapters import AdapterStore
 
-    st = Settings(home=settings.home, threads=2, capture=True)
+    # this test is about where routes go; the miniature router (10 varied calls per task) is less
+    # sure than a real one, so its threshold is lowered
+    st = Settings(home=settings.home, threads=2, capture=True, route_threshold=0.5)
     records = curate.records(st.curated_db)
     spec = json.loads(st.router_path.read_text())
     # promote one class to a (random-weight) adapter, the others to nothing, whatever the gate said
