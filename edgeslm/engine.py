@@ -31,6 +31,7 @@ from edgeslm.decoding.tools import (
     Bounds,
     CallParser,
     Envelope,
+    as_grammar_writes,
     digit_limits,
     envelope_for,
     new_call_id,
@@ -177,7 +178,8 @@ class ModelWorker:
                     self.backend, gbnf, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
         limits = dataclasses.replace(limits, numbers_in_schema=False)
         answered = answered_calls(messages, tools) if spec.kind == "tools" and spec.tool_choice == "auto" else []
-        text_grammar = constraints.grammar_for(dataclasses.replace(spec, tool_choice="none"), self.envelope, limits, 1)
+        text_grammar = (constraints.grammar_for(dataclasses.replace(spec, tool_choice="none"), self.envelope, limits, 1)
+                        if answered else None)
         grammar = constraints.grammar_for(spec, self.envelope, limits, st.max_parallel_calls)
         constraint = None
         if grammar is not None:
@@ -532,7 +534,7 @@ def answered_calls(messages: list[Message], tools: list) -> list[str]:
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
     recent = messages[last_user + 1:]
     results = {m.tool_call_id for m in recent if m.role == "tool" and m.tool_call_id}
-    order = {t.name: list((t.parameters or {}).get("properties", {})) for t in tools}
+    schemas = {t.name: t.parameters for t in tools}
     out = []
     for m in recent:
         for c in (m.tool_calls or []) if m.role == "assistant" else []:
@@ -541,11 +543,8 @@ def answered_calls(messages: list[Message], tools: list) -> list[str]:
                     args = json.loads(c.arguments or "{}")
                 except ValueError:
                     continue
-                keys = order.get(c.name, [])
                 if isinstance(args, dict):
-                    args = dict(sorted(args.items(), key=lambda kv: keys.index(kv[0]) if kv[0] in keys else len(keys)))
-                args = json.dumps(args, ensure_ascii=False, separators=(", ", ": "))
-                out.append(f"{c.name}\0{args}")
+                    out.append(f"{c.name}\0{as_grammar_writes(args, schemas.get(c.name))}")
     return out
 
 

@@ -209,6 +209,14 @@ def digit_limits(schemas: list, bounds: Bounds) -> tuple[int, int, int]:
     return lim[0], lim[1], lim[2]
 
 
+def as_grammar_writes(args: dict, schema: dict | None) -> str:
+    """Call arguments as the constrained grammar writes them: keys in the schema's property order
+    (undeclared ones last), ", " and ": " separators, no other whitespace."""
+    order = list((schema or {}).get("properties", {}))
+    ranked = sorted(args.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    return json.dumps(dict(ranked), ensure_ascii=False, separators=(", ", ": "))
+
+
 def validate_arguments(arguments: str, schema: dict) -> str | None:
     """None when `arguments` is a JSON object valid under `schema`; else why not."""
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from edgeslm.errors import InvalidRequest
 from edgeslm.backends.base import common_prefix
+from edgeslm.decoding.tools import as_grammar_writes
 from edgeslm.pipeline import data
 
 CHECKPOINT = "checkpoint"
@@ -66,12 +67,8 @@ def encode(worker, example: dict, settings) -> tuple[list[int], list[int], list[
     chooses: the loss skips the tokens the grammar forces, which the model is never asked for)."""
     messages, spec, params = data.request(example, settings)
     prompt = worker.prompt_tokens(messages, spec)
-    schema_order = {t.name: list((t.parameters or {}).get("properties", {})) for t in spec.tools}
-    calls = []
-    for c in data.teacher_calls(example):
-        order = schema_order.get(c["name"], [])
-        args = dict(sorted(c["arguments"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
-        calls.append((c["name"], json.dumps(args, ensure_ascii=False)))
+    schemas = {t.name: t.parameters for t in spec.tools}
+    calls = [(c["name"], as_grammar_writes(c["arguments"], schemas.get(c["name"]))) for c in data.teacher_calls(example)]
     text = worker.envelope.render(calls) if calls else (example["answer"].get("content") or "")
     job = worker.prepare(messages, spec, params, lambda ev: None, adapter="none")  # the grammar; no adapter lookup
     answer = constrained_tokens(worker, job.constraint, text.encode()) if job.constraint is not None else None
