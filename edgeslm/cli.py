@@ -53,11 +53,17 @@ def _catalog() -> Catalog:
     return Catalog(get_settings())
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 @app.command()
 def serve(
-    model: str = typer.Option("default", help="Catalog id or alias of the model to load."),
-    host: str = typer.Option("127.0.0.1", help=Settings.model_fields["host"].description),
-    port: int = typer.Option(8000, help=Settings.model_fields["port"].description),
+    model: Optional[str] = typer.Option(None, help=Settings.model_fields["default_model"].description
+                                        + " [env EDGESLM_DEFAULT_MODEL; default: default]"),
+    host: Optional[str] = typer.Option(None, help=Settings.model_fields["host"].description
+                                       + " [env EDGESLM_HOST; default: 127.0.0.1]"),
+    port: Optional[int] = typer.Option(None, help=Settings.model_fields["port"].description
+                                       + " [env EDGESLM_PORT; default: 8000]"),
     threads: Optional[int] = typer.Option(None, min=1, help=Settings.model_fields["threads"].description),
     n_ctx: Optional[int] = typer.Option(None, min=256, help=Settings.model_fields["n_ctx"].description),
     constraint_engine: Optional[str] = typer.Option(
@@ -71,11 +77,18 @@ def serve(
     upstream_model: Optional[str] = typer.Option(None, help=Settings.model_fields["upstream_model"].description),
     upstream_api_key_env: Optional[str] = typer.Option(
         None, help=Settings.model_fields["upstream_api_key_env"].description),
+    upstream_forward_client_auth: bool = typer.Option(
+        False, "--upstream-forward-client-auth", help=Settings.model_fields["upstream_forward_client_auth"].description),
     route_threshold: Optional[float] = typer.Option(
         None, min=0, max=1, help=Settings.model_fields["route_threshold"].description),
+    api_key_env: Optional[str] = typer.Option(None, help=Settings.model_fields["api_key_env"].description),
+    allowed_hosts: Optional[str] = typer.Option(None, help=Settings.model_fields["allowed_hosts"].description),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Allow binding beyond localhost without --api-key-env "
+                                 "(anyone who reaches the port can use the server and its --upstream key)."),
 ):
     """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT. Model "auto" is
-    routed by the trained router (edgeslm convert run) to a task adapter, or to the --upstream teacher."""
+    routed by the trained router (edgeslm convert run) to a task adapter, or to the --upstream teacher.
+    Every setting also reads its EDGESLM_* environment variable (a flag wins)."""
     import uvicorn
 
     from edgeslm.engine import Engine
@@ -84,28 +97,41 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if constraint_engine not in (None, "llguidance", "gbnf"):
         _fail(f"invalid --constraint-engine '{constraint_engine}'; choose llguidance or gbnf")
-    settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
-                            constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel,
-                            capture=capture or None, capture_retention_days=capture_retention_days,
-                            upstream=upstream, upstream_model=upstream_model,
-                            upstream_api_key_env=upstream_api_key_env, route_threshold=route_threshold)
+    try:
+        settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
+                                constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel,
+                                capture=capture or None, capture_retention_days=capture_retention_days,
+                                upstream=upstream, upstream_model=upstream_model,
+                                upstream_api_key_env=upstream_api_key_env, route_threshold=route_threshold,
+                                api_key_env=api_key_env, allowed_hosts=allowed_hosts,
+                                upstream_forward_client_auth=upstream_forward_client_auth or None)
+    except ValueError as e:  # an EDGESLM_* variable with a bad value
+        _fail(f"invalid setting: {e}")
+    host, port = settings.host, settings.port
+    upstream = settings.upstream
     if upstream is not None and not upstream.startswith(("http://", "https://")):
         _fail(f"invalid --upstream '{upstream}': give an http:// or https:// URL")
-    _check_budget(memory_budget)
-    with socket.socket() as s:
+    for flag, var in (("--api-key-env", settings.api_key_env), ("--upstream-api-key-env", settings.upstream_api_key_env)):
+        if var and not os.environ.get(var):
+            _fail(f"{flag} {var}: that environment variable is not set")
+    if host not in _LOOPBACK and not settings.api_key_env and not no_auth:
+        _fail(f"--host {host} is reachable beyond this machine: give --api-key-env VAR (clients then send "
+              "'Authorization: Bearer KEY'), or --no-auth to serve without a key anyway")
+    _check_budget(settings.memory_budget)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         try:
             s.bind((host, port))
         except OSError as e:
             _fail(f"cannot listen on {host}:{port}: {e.strerror}; pick another --port")
     engine = Engine(settings)
     try:
-        worker = engine.worker(model)
+        worker = engine.worker(settings.default_model)
         app = create_app(engine)
     except EdgeError as e:
         _fail(e.message)
     err.print(f"edgeslm: serving [bold]{worker.entry.id}[/] ({worker.threads} threads, n_ctx {settings.n_ctx}, "
-              f"{settings.parallel} slots) "
-              f"at http://{host}:{port}/v1", highlight=False)
+              f"{settings.parallel} slots) at http://{host}:{port}/v1"
+              + (" (API key required)" if settings.api_key_env else ""), highlight=False)
     if settings.capture:
         err.print(f"edgeslm: capturing every call to {settings.capture_db}"
                   + (" (encrypted)" if app.state.capture.cipher else ""), highlight=False)
@@ -204,7 +230,11 @@ def proxy(
         _fail(e.message)
     err.print(f"edgeslm: proxying to {upstream} at http://{host}:{port}/v1, capturing to {settings.capture_db}"
               + (" (encrypted)" if store.cipher else ""), highlight=False)
-    uvicorn.run(create_proxy(upstream, store, api_key_env), host=host, port=port, log_level="warning")
+    from edgeslm.serving.app import allowed_hosts
+
+    hosts = allowed_hosts(settings.model_copy(update={"host": host}))
+    uvicorn.run(create_proxy(upstream, store, api_key_env, hosts=hosts, max_body_bytes=settings.max_body_bytes),
+                host=host, port=port, log_level="warning")
 
 
 @app.command()

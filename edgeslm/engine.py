@@ -16,17 +16,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import jsonschema
 
 from edgeslm import device
 from edgeslm.backends import memory, open_backend
-from edgeslm.backends.base import adapter_key, common_prefix
+from edgeslm.backends.base import adapter_key, common_prefix, file_identity
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.templates import ChatTemplate
+from edgeslm.scheduling import Scheduler
 from edgeslm.decoding.tools import (
     Bounds,
     CallParser,
@@ -39,6 +41,7 @@ from edgeslm.decoding.tools import (
 )
 from edgeslm.errors import (
     BackendError,
+    WorkerGone,
     Busy,
     ContextTooLong,
     EdgeError,
@@ -62,7 +65,6 @@ log = logging.getLogger("edgeslm.engine")
 # Events a job emits, in order: ("text", str) | ("call", index, id, name) | ("args", index, str)
 # and finally exactly one of ("done", Generation) | ("error", EdgeError).
 Emit = Callable[[tuple], None]
-SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets its turn
 
 
 @dataclass
@@ -79,10 +81,14 @@ class Job:
     answered: list[str] = field(default_factory=list)
     text_constraint: Callable[[], constraints.Constraint] | None = None  # for the answered-repeat fallback
 
+    def __post_init__(self):
+        # the files as the request found them: a file replaced later is another adapter (base.adapter_key)
+        self._adapter_set = [(a.gguf, file_identity(a.gguf), 1.0) for a in self.adapters]
+
     @property
     def adapter_set(self) -> list[tuple]:
-        """(GGUF LoRA path, scale) pairs this job decodes under."""
-        return [(a.gguf, 1.0) for a in self.adapters]
+        """(GGUF LoRA path, file identity, scale) of the adapters this job decodes under."""
+        return self._adapter_set
 
 
 class ModelWorker:
@@ -94,22 +100,25 @@ class ModelWorker:
         self.entry, self.settings, self.adapters = entry, settings, list(adapters)
         path = catalog.ensure_local(entry)
         self.threads = settings.threads or device.default_threads()
+        # twice as many sequences as slots: a preempted request keeps its cache while another decodes
+        n_seq = min(2 * settings.parallel, 64)
         if entry.format == "gguf":
-            self.plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_seq=settings.parallel,
+            self.plan = memory.plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_seq=n_seq,
                                     model=entry.id, adapters=[a.gguf for a in self.adapters])
         else:
             self.plan = memory.plan_folder(path, n_ctx=settings.n_ctx, model=entry.id)
         memory.check_fits(self.plan, memory.budget_of(settings.memory_budget))
         t0 = time.perf_counter()
         self.backend = open_backend(path, entry.format, n_ctx=settings.n_ctx, n_threads=self.threads,
-                                    n_batch=settings.n_batch, n_seq=settings.parallel)
+                                    n_batch=settings.n_batch, n_seq=n_seq)
         self.envelope: Envelope = envelope_for(entry.tool_format)
         self.template = ChatTemplate(self.backend.metadata.get("tokenizer.chat_template"), entry.chat_format,
                                      self.envelope, self.backend.bos_text)
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.home / "cache" / "llguidance")
         self.load_s = time.perf_counter() - t0
-        self._last_used = [0.0] * self.backend.n_seq  # per slot, for LRU reuse and eviction
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)
+        self._state = threading.Lock()  # submit vs the thread's exit: no job lands after it
+        self.closed, self.dead = False, None
         self.thread = threading.Thread(target=self._run, name=f"worker-{entry.id}", daemon=True)
         self.thread.start()
         log.info("loaded %s in %.2fs with %d threads", entry.id, self.load_s, self.threads)
@@ -168,6 +177,11 @@ class ModelWorker:
                 f"{self.backend.n_ctx} (including at least 1 completion token); shorten the messages",
                 param="messages",
             )
+        if params.max_tokens_given and params.max_tokens > room:
+            raise ContextTooLong(
+                f"max_tokens is {params.max_tokens}, but the context of '{self.entry.id}' holds {self.backend.n_ctx} "
+                f"tokens and the prompt takes {len(prompt)}: at most {room} can be generated; lower max_tokens "
+                "or leave it out", param="max_tokens")
         params.max_tokens = min(params.max_tokens, room)
         st = self.settings
         limits = Bounds(st.max_string_chars, st.max_int_digits, st.max_fraction_digits)
@@ -211,103 +225,73 @@ class ModelWorker:
         return value
 
     def submit(self, job: Job) -> None:
-        try:
-            self.jobs.put_nowait(job)
-        except queue.Full:
-            raise Busy(f"'{self.entry.id}' has {self.settings.queue_size} requests waiting; retry later") from None
+        """Queue `job`; WorkerGone when this worker was unloaded (the caller asks the engine again)."""
+        with self._state:
+            if self.closed or self.dead:
+                raise WorkerGone(f"'{self.entry.id}' was unloaded; retry", code="worker_gone")
+            try:
+                self.jobs.put_nowait(job)
+            except queue.Full:
+                raise Busy(f"'{self.entry.id}' has {self.settings.queue_size} requests waiting; retry later") from None
 
     def close(self) -> None:
-        self.jobs.put(None)
+        """Finish what is queued, then free the model (on the worker thread)."""
+        with self._state:
+            if not self.closed:
+                self.jobs.put(None)
 
-    # ---- the worker thread: a scheduler over slots ---------------------------------------------
+    # ---- the worker thread ----------------------------------------------------------------------
+
+    def new_run(self, job: Job, arrival: int) -> _Run:
+        return _Run(self, job, arrival)
 
     def _run(self) -> None:
-        """Admit queued jobs into free slots (FIFO; the head waits until the KV cache has room for its
-        prompt plus max_tokens), then give every running job one step per round: runs sharing an
-        adapter set decode in one batch, and each samples from its logits right after that batch."""
-        runs: list[_Run] = []
-        head: Job | None = None
-        closing = False
-        while runs or head is not None or not closing:
-            while len(runs) < self.backend.n_seq and not (closing and head is None):
-                if head is None:
-                    try:
-                        head = self.jobs.get(block=not runs)
-                    except queue.Empty:
-                        break
-                    if head is None:
-                        closing = True
-                        break
-                if head.cancelled.is_set():
-                    head = None
-                    continue
-                if sum(r.reserve for r in runs) + _reserve(head) > self.backend.n_ctx:
-                    break  # no KV room until a running request ends
-                run = self._start(head, runs)
-                head = None
-                if run is not None:
-                    runs.append(run)
-            groups: dict[tuple, list[_Run]] = {}
-            for r in runs:
-                groups.setdefault(r.key, []).append(r)
-            for group in groups.values():
-                # switching adapter sets makes llama.cpp re-reserve its graph (~4-6 ms measured), so
-                # with several sets running each one decodes a few steps before the next gets its turn
-                for _ in range(SWITCH_QUANTUM if len(groups) > 1 else 1):
-                    try:
-                        self.backend.set_adapters(group[0].job.adapter_set)
-                        self.backend.decode_many({r.slot: r.pending for r in group})
-                    except Exception as e:  # noqa: BLE001 - reported to each request of the batch
-                        for r in group:
-                            r.fail(e)
-                        break
-                    for r in group:
-                        r.advance()
-                    group = [r for r in group if not r.done]
-                    if not group:
-                        break
-            runs = [r for r in runs if not r.done]
-        self.backend.close()
-
-    def _start(self, job: Job, runs: list[_Run]) -> _Run | None:
-        """Put `job` in the free slot whose cache (under the same adapters) shares the longest prefix
-        with its prompt, evicting idle caches the KV room needs; prefill and sample its first token."""
-        b = self.backend
-        busy = {r.slot for r in runs}
-        free = [s for s in range(b.n_seq) if s not in busy]
-        key = adapter_key(job.adapter_set)
-
-        def reuse(s: int) -> int:
-            k, toks = b.cached(s)
-            return common_prefix(toks, job.prompt) if k == key else -1
-
-        slot = max(free, key=lambda s: (reuse(s), -self._last_used[s]))
-        self._last_used[slot] = time.monotonic()
-        idle = sorted((s for s in free if s != slot), key=lambda s: self._last_used[s])
-        need = sum(r.reserve for r in runs) + _reserve(job)
-        while idle and need + sum(len(b.cached(s)[1]) for s in idle) > b.n_ctx:
-            b.reset(idle.pop(0))
-        run = _Run(self, job, slot)
+        """The worker thread: the scheduler's loop. Should it ever fail, every request it holds and
+        every later one gets a clear error, and /health reports the worker dead (the engine replaces
+        it on the next request)."""
+        sched = self.scheduler = Scheduler(self)
         try:
-            b.set_adapters(job.adapter_set)
-            run.start()
-        except Exception as e:  # noqa: BLE001 - reported to the request
-            run.fail(e)
-        return None if run.done else run
+            sched.loop()
+        except BaseException as e:  # noqa: BLE001 - the thread must not die silently
+            log.exception("worker of %s died", self.entry.id)
+            self.dead = f"{type(e).__name__}: {e}"
+            err = BackendError(f"the worker of '{self.entry.id}' failed ({self.dead}); it is restarted on the next "
+                               "request", code="worker_failed")
+            sched.fail_all(err)
+        finally:
+            with self._state:
+                self.closed = True
+            while True:  # nothing that reached the queue is left unanswered
+                try:
+                    job = self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job.emit(("error", WorkerGone(f"'{self.entry.id}' was unloaded; retry", code="worker_gone")))
+            try:
+                self.backend.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing the backend of %s failed", self.entry.id)
 
-
-def _reserve(job: Job) -> int:
-    return len(job.prompt) + job.params.max_tokens
+    def busy(self) -> dict:
+        s = getattr(self, "scheduler", None)
+        if s is None:
+            return {"running": 0, "paused": 0, "waiting": self.jobs.qsize()}
+        return {"running": len(s.runs), "paused": len(s.paused), "waiting": len(s.waiting) + self.jobs.qsize()}
 
 
 class _Run:
-    """One request decoding in a slot: sampling, forced tokens, output parsing and the result."""
+    """One request decoding in a slot: sampling, forced tokens, output parsing and the result.
 
-    def __init__(self, worker: ModelWorker, job: Job, slot: int):
-        self.w, self.job, self.slot = worker, job, slot
+    `history` is every token its sequence must hold before the next sample (prompt, then each step);
+    `feed` is the tail of it not evaluated yet. The scheduler feeds it in chunks, and may take the
+    sequence away and give another: `start` then brings the new one up to `history` again."""
+
+    def __init__(self, worker: ModelWorker, job: Job, arrival: int):
+        self.w, self.job, self.arrival = worker, job, arrival
         self.b = worker.backend
         self.key = adapter_key(job.adapter_set)
-        self.reserve = _reserve(job)
+        self.slot: int | None = None
         p = job.params
         self.sampler = Sampler(p.temperature, p.top_p, p.seed)
         self.out = _Output(job.spec, worker.envelope, p.stop, job.emit, job.answered)
@@ -315,24 +299,51 @@ class _Run:
         self.finish, self.n, self.forced, self.t_first = "length", 0, 0, None
         self.single_s, self.single_n = 0.0, 0  # time of the steps that sampled one token and forced none
         self.t_step: float | None = None
-        self.pending: list[int] = []  # tokens sampled (and forced) but not evaluated yet
-        self.done = False
+        self.t0 = self.t_prefill = None
+        self.history, self.feed = list(job.prompt), []
+        self.since, self.last_step, self.cached = 0, 0, 0
+        self.started = self.done = False
 
-    def start(self) -> None:
-        self.t0 = time.perf_counter()
-        if self.job.fresh:
-            self.b.reset(self.slot)
-        self.cached = self.b.prefill(self.job.prompt, self.slot)
-        self.t_prefill = time.perf_counter()
+    def start(self, chunk: int) -> None:
+        """(Re)start in `self.slot`: keep what the sequence shares with `history`, evaluate the next
+        chunk now and leave the rest in `feed`; sample at once when nothing is left."""
+        first = not self.started
+        if first:
+            self.t0, self.started = time.perf_counter(), True
+            if self.job.fresh:
+                self.b.reset(self.slot)
+        k, toks = self.b.cached(self.slot)
+        keep = min(common_prefix(toks, self.history) if k == self.key else 0, len(self.history) - 1)
+        end = min(len(self.history), keep + chunk)
+        reused = self.b.prefill(self.history[:end], self.slot)
+        if first:
+            self.cached = reused
+        self.feed, self.since = self.history[end:], 0
         self.advance()
 
+    def next_tokens(self, chunk: int) -> list[int]:
+        step, self.feed = self.feed[:chunk], self.feed[chunk:]
+        return step
+
+    def unstep(self, step: list[int]) -> None:
+        self.feed = step + self.feed
+
     def advance(self) -> None:
-        """Sample from this slot's fresh logits; either leave the next tokens in `pending` or end."""
+        """After an evaluation: feed on, or sample from this slot's fresh logits and either leave the
+        next tokens in `feed` or end."""
+        if self.feed:
+            return
+        if self.t_prefill is None:
+            self.t_prefill = time.perf_counter()
         try:
             if not self._step():
                 self._end(("done", self._result()))
         except Exception as e:  # noqa: BLE001 - never let one request take the worker down
             self.fail(e)
+
+    def cancel(self) -> None:
+        self.finish = "cancelled"
+        self._end(("done", self._result()))
 
     def fail(self, e: Exception) -> None:
         if not isinstance(e, EdgeError):
@@ -341,6 +352,8 @@ class _Run:
         self._end(("error", e))
 
     def _end(self, event: tuple) -> None:
+        if self.done:
+            return
         if self.job.constraint is not None:
             self.job.constraint.close()
         self.done = True
@@ -349,7 +362,7 @@ class _Run:
     def _step(self) -> bool:
         p, spec, constraint = self.job.params, self.job.spec, self.constraint
         now = time.perf_counter()
-        if self.t_step is not None and len(self.pending) == 1:
+        if self.t_step is not None and self.last_step == 1:
             self.single_s, self.single_n = self.single_s + now - self.t_step, self.single_n + 1
         self.t_step = now
         if self.n >= p.max_tokens:
@@ -385,7 +398,8 @@ class _Run:
                 return False
             if self.out.mode == "text" and spec.kind == "tools":
                 self.constraint = None  # decided for plain text: nothing left to constrain
-        self.pending = step
+        self.history += step
+        self.feed, self.last_step, self.since = list(step), len(step), self.since + len(step)
         return True
 
     def _answer_in_text(self) -> bool:
@@ -399,12 +413,14 @@ class _Run:
                            self.job.params.stop, self.job.emit)
         self.finish, self.n, self.forced = "length", 0, 0
         keep = self.b.rewind(self.slot, len(self.job.prompt) - 1)
-        self.pending = self.job.prompt[keep:]
+        self.history, self.feed = list(self.job.prompt), self.job.prompt[keep:]
         return True
 
     def _result(self) -> Generation:
         job, spec, n = self.job, self.job.spec, self.n
         t_end, t_first, finish = time.perf_counter(), self.t_first, self.finish
+        t0 = self.t0 or t_end
+        t_prefill = self.t_prefill or t_end
         content, calls = self.out.finish()
         if calls and finish == "stop":
             finish = "tool_calls"
@@ -426,8 +442,8 @@ class _Run:
             truncated=finish == "length" and self.out.mode in ("calls", "json"),
             usage=Usage(len(job.prompt), n, self.cached),
             timings={
-                "prefill_s": self.t_prefill - self.t0,
-                "ttft_s": (t_first or t_end) - self.t0,
+                "prefill_s": t_prefill - t0,
+                "ttft_s": (t_first or t_end) - t0,
                 "decode_s": t_end - (t_first or t_end),
                 "tokens_per_s": (n - 1) / (t_end - t_first) if t_first and n > 1 and t_end > t_first else 0.0,
                 "forced_tokens": self.forced,
@@ -444,6 +460,7 @@ class _Output:
         self.answered = list(answered)
         self.repeated_answered = False
         self.stop = stop if spec.kind != "json" else []  # stop strings never cut grammar-bound JSON
+        self.stopper, self.scanned = StopMatcher(self.stop), 0
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.text = ""  # everything decoded so far
         self.sent = 0  # how much of self.text has been emitted as content
@@ -477,14 +494,13 @@ class _Output:
         if self.mode == "calls":
             return self._feed_calls(delta)
         if self.mode == "text" and self.stop:
-            hit = min((i for i in (self.text.find(s, max(0, self.sent - len(s))) for s in self.stop) if i >= 0),
-                      default=-1)
+            hit = self.stopper.feed(self.text, self.scanned)
+            self.scanned = len(self.text)
             if hit >= 0:
                 self.text = self.text[:hit]
                 self._flush(len(self.text))
                 return True
-            hold = max((k for s in self.stop for k in range(1, len(s)) if self.text.endswith(s[:k])), default=0)
-            self._flush(len(self.text) - hold)
+            self._flush(len(self.text) - self.stopper.hold)
             return False
         self._flush(len(self.text))
         return False
@@ -527,6 +543,47 @@ class _Output:
         return self.text, []
 
 
+class StopMatcher:
+    """Finds the first stop string in text that grows at its end, in time linear in the text: one
+    Knuth-Morris-Pratt automaton per stop string, each fed every new character once."""
+
+    def __init__(self, stops: list[str]):
+        self.stops = [s for s in stops if s]
+        self.fail = [self._table(s) for s in self.stops]
+        self.state = [0] * len(self.stops)
+
+    @staticmethod
+    def _table(s: str) -> list[int]:
+        fail, k = [0] * len(s), 0
+        for i in range(1, len(s)):
+            while k and s[i] != s[k]:
+                k = fail[k - 1]
+            if s[i] == s[k]:
+                k += 1
+            fail[i] = k
+        return fail
+
+    def feed(self, text: str, start: int) -> int:
+        """Scan text[start:]; the index where the earliest-ending stop string begins, or -1."""
+        for pos in range(start, len(text)):
+            c = text[pos]
+            for i, s in enumerate(self.stops):
+                k, fail = self.state[i], self.fail[i]
+                while k and s[k] != c:
+                    k = fail[k - 1]
+                if s[k] == c:
+                    k += 1
+                if k == len(s):
+                    return pos + 1 - len(s)
+                self.state[i] = k
+        return -1
+
+    @property
+    def hold(self) -> int:
+        """Characters at the end that may begin a stop string (held back from the stream)."""
+        return max(self.state, default=0)
+
+
 def answered_calls(messages: list[Message], tools: list) -> list[str]:
     """The calls made since the user's last message that a tool message answered, as "name\0arguments"
     the way the grammar writes them (keys in the schema's order, ", " and ": " separators), for the
@@ -555,6 +612,7 @@ class Engine:
         self.settings = settings
         self.catalog = catalog or Catalog(settings)
         self.workers: OrderedDict[str, ModelWorker] = OrderedDict()
+        self._loading: dict[str, Future] = {}
         self._lock = threading.Lock()
 
     @staticmethod
@@ -572,22 +630,45 @@ class Engine:
         return self.catalog.find(name or "") or self.catalog.get(self.settings.default_model)
 
     def worker(self, name: str | None) -> ModelWorker:
+        """The resident worker of `name`, loading it if needed. The engine lock is held only to look up
+        and register: a load (and its sha256) runs outside it, so requests for loaded models never
+        wait on it, and requests for the model being loaded wait on that one load."""
         entry = self.resolve(name)
-        with self._lock:
-            w = self.workers.get(entry.id)
-            if w is not None:
-                self.workers.move_to_end(entry.id)
-                return w
-            if entry.source.kind == "hf" and not self.catalog.is_local(entry):
-                raise NotFound(
-                    f"model '{entry.id}' is in the catalog but not in the store; run `edgeslm models pull {entry.id}`",
-                    param="model", code="model_not_found",
-                )
-            w = ModelWorker(entry, self.settings, self.catalog)
-            self.workers[entry.id] = w
-            while len(self.workers) > self.settings.max_loaded_models:
-                _, old = self.workers.popitem(last=False)
+        while True:
+            with self._lock:
+                w = self.workers.get(entry.id)
+                if w is not None and (w.dead or w.closed):
+                    del self.workers[entry.id]  # died: replaced by a fresh load below
+                    w = None
+                if w is not None:
+                    self.workers.move_to_end(entry.id)
+                    return w
+                loading = self._loading.get(entry.id)
+                mine = loading is None
+                if mine:
+                    if entry.source.kind == "hf" and not self.catalog.is_local(entry):
+                        raise NotFound(f"model '{entry.id}' is in the catalog but not in the store; run "
+                                       f"`edgeslm models pull {entry.id}`", param="model", code="model_not_found")
+                    loading = self._loading[entry.id] = Future()
+            if not mine:
+                loading.result()  # the load's own error, if it failed
+                continue
+            try:
+                w = ModelWorker(entry, self.settings, self.catalog)
+            except BaseException as e:
+                with self._lock:
+                    del self._loading[entry.id]
+                loading.set_exception(e)
+                raise
+            with self._lock:
+                del self._loading[entry.id]
+                self.workers[entry.id] = w
+                evicted = []
+                while len(self.workers) > self.settings.max_loaded_models:
+                    evicted.append(self.workers.popitem(last=False)[1])
+            for old in evicted:
                 old.close()  # finishes its queued jobs, then frees the model
+            loading.set_result(w)
             return w
 
     def loaded(self) -> list[ModelWorker]:

@@ -67,3 +67,15 @@ class Busy(EdgeError):
     """The request queue is full (HTTP 503)."""
 
     code = "server_busy"
+
+
+class WorkerGone(EdgeError):
+    """The model's worker was unloaded between lookup and submit (the server retries once; HTTP 503)."""
+
+    code = "worker_gone"
+
+
+class TooLarge(EdgeError):
+    """The request body is over the server's size limit (HTTP 413)."""
+
+    code = "request_too_large"

@@ -38,6 +38,7 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    max_tokens_given: bool = False  # the caller set max_tokens (over the context it is refused, not cut)
 
 
 @dataclass

@@ -52,6 +52,87 @@ def test_encryption_at_rest(tmp_path, monkeypatch):
         list(CaptureStore(tmp_path / "calls.db", key_env="CAPKEY").calls())
 
 
+def test_key_is_salted_scrypt_and_old_records_still_read(tmp_path, monkeypatch):
+    from hashlib import sha256
+
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    secret = "correct horse battery staple"
+    monkeypatch.setenv("CAPKEY", secret)
+    db = tmp_path / "calls.db"
+    old = CaptureStore(db)  # an old-scheme record, written as the sha256 key wrote them: nonce(12) + ciphertext
+    old.add(CALL)
+    nonce = os.urandom(12)
+    body = json.dumps({"request": CALL["request"], "response": CALL["response"]}).encode()
+    old.db.execute("UPDATE calls SET encrypted = 1, payload = ?",
+                   (nonce + AESGCM(sha256(secret.encode()).digest()).encrypt(nonce, body, None),))
+    old.close()
+    assert not (tmp_path / "calls.db.salt").exists()
+    s = CaptureStore(db, key_env="CAPKEY")
+    s.add({**CALL, "client": "new"})
+    s.close()
+    salt = tmp_path / "calls.db.salt"
+    assert stat.S_IMODE(os.stat(salt).st_mode) == 0o600 and len(salt_bytes := salt.read_bytes()) == 16
+    (_, old_raw), (scheme, new_raw) = sqlite3.connect(db).execute("SELECT encrypted, payload FROM calls ORDER BY id")
+    assert scheme == 2 and b"4111" not in new_raw
+    with pytest.raises(InvalidTag):  # the new key is not the bare hash of the passphrase
+        AESGCM(sha256(secret.encode()).digest()).decrypt(new_raw[:12], new_raw[12:], None)
+    again = CaptureStore(db, key_env="CAPKEY")  # both schemes read back, the salt is reused, not replaced
+    assert [(c["client"], c["request"]) for c in again.calls()] == [("tests", CALL["request"]),
+                                                                    ("new", CALL["request"])]
+    again.add(CALL)
+    assert salt.read_bytes() == salt_bytes
+    again.close()
+    monkeypatch.setenv("CAPKEY", "wrong")
+    with pytest.raises(CaptureError, match="does not decrypt call 1"):  # an old-scheme record
+        list(CaptureStore(db, key_env="CAPKEY").calls())
+    raw = sqlite3.connect(db)
+    raw.execute("DELETE FROM calls WHERE id = 1")
+    raw.commit()
+    with pytest.raises(CaptureError, match="does not decrypt call 2"):  # a new-scheme one
+        list(CaptureStore(db, key_env="CAPKEY").calls())
+    monkeypatch.setenv("CAPKEY", secret)
+    salt.unlink()  # the salt is part of the key: without it the new records cannot be read, and none is invented
+    with pytest.raises(CaptureError, match="calls.db.salt is missing"):
+        list(CaptureStore(db, key_env="CAPKEY").calls())
+    assert not salt.exists()
+
+
+def test_two_stores_opening_together_agree_on_the_salt(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("CAPKEY", "pass")
+    stores = [CaptureStore(tmp_path / "calls.db", key_env="CAPKEY") for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+
+    def write(s):
+        barrier.wait()
+        s.add(CALL)
+
+    threads = [threading.Thread(target=write, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [p.name for p in tmp_path.iterdir() if ".salt" in p.name] == ["calls.db.salt"]  # no temp file left
+    assert len(list(CaptureStore(tmp_path / "calls.db", key_env="CAPKEY").calls())) == 4
+
+
+def test_retention_runs_periodically_while_open(tmp_path):
+    s = CaptureStore(tmp_path / "calls.db", retention_days=1e-5, expire_every_s=0.2)  # 0.864 s
+    s.add({**CALL, "created": time.time() - 10})
+    assert s.count() == 1  # only start-up expiry so far, and it ran before this was added
+    deadline = time.time() + 2
+    while s.count() and time.time() < deadline:
+        time.sleep(0.05)
+    assert s.count() == 0  # gone without anyone calling expire()
+    assert s._expirer.is_alive()
+    s.close()
+    assert not s._expirer.is_alive()
+    assert CaptureStore(tmp_path / "other.db")._expirer is None  # no retention, no thread
+
+
 def test_retention_and_a_corrupt_database(tmp_path):
     s = CaptureStore(tmp_path / "calls.db")
     s.add({**CALL, "created": time.time() - 10 * 86400})

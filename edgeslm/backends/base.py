@@ -8,18 +8,32 @@ Optional abilities are announced as capability flags, never discovered by isinst
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-AdapterKey = tuple[tuple[str, float], ...]
+AdapterKey = tuple[tuple[str, str, float], ...]
 
 
-def adapter_key(adapters: list[tuple[Path, float]]) -> AdapterKey:
-    """The hashable identity of an adapter set: (path, scale) pairs. Caches are keyed by it."""
-    return tuple((str(p), float(s)) for p, s in adapters)
+def file_identity(path: Path | str) -> str:
+    """Which file is at `path` now: device, inode, size and modification time. A file replaced at the
+    same path (the store writes a new file and renames it over the old one) gets another identity."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def adapter_key(adapters) -> AdapterKey:
+    """The hashable identity of an adapter set: (path, file identity, scale). LoRA handles and slot
+    caches are keyed by it, so weights replaced at the same path are never served from the old ones.
+    Items are (path, scale), identified now, or (path, identity, scale) identified earlier."""
+    return tuple((str(a[0]), file_identity(a[0]), float(a[1])) if len(a) == 2 else (str(a[0]), a[1], float(a[2]))
+                 for a in adapters)
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:

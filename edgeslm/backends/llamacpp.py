@@ -18,7 +18,7 @@ from llama_cpp._internals import LlamaModel
 from llama_cpp._logger import set_verbose
 from llama_cpp._utils import suppress_stdout_stderr
 
-from edgeslm.backends.base import AdapterKey, Capabilities, adapter_key, common_prefix
+from edgeslm.backends.base import AdapterKey, Capabilities, adapter_key, common_prefix, file_identity
 from edgeslm.errors import BackendError, GrammarError
 
 
@@ -85,8 +85,8 @@ class LlamaCppBackend:
         bos = llama_cpp.llama_vocab_bos(self._vocab)
         self.bos_text = self.model.detokenize([bos], special=True).decode("utf-8", "replace") if bos >= 0 else ""
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
-        self._loras: dict[str, object] = {}  # adapter file -> llama.cpp handle, loaded on first use
-        self._active: AdapterKey = ()  # (path, scale) pairs applied now
+        self._loras: dict[tuple[str, str], object] = {}  # (file, identity) -> llama.cpp handle, loaded on first use
+        self._active: AdapterKey = ()  # (path, identity, scale) applied now
 
     # ---- vocabulary ----------------------------------------------------------------------------
 
@@ -113,19 +113,33 @@ class LlamaCppBackend:
         if key == self._active:
             return
         handles = []
-        for p, _ in key:
-            if p not in self._loras:
+        for p, ident, _ in key:
+            if (p, ident) not in self._loras:
                 with suppress_stdout_stderr(disable=False):  # it warns once per tensor it cannot repack
                     handle = llama_cpp.llama_adapter_lora_init(self.model.model, p.encode())
                 if not handle:
                     raise BackendError(f"llama.cpp could not load the LoRA {p} on {self.path.name} "
                                        "(wrong architecture or tensor shapes?)")
-                self._loras[p] = handle
-            handles.append(self._loras[p])
+                if file_identity(p) != ident:  # replaced since the request looked it up: not its weights
+                    llama_cpp.llama_adapter_lora_free(handle)
+                    raise BackendError(f"the LoRA {p} was replaced while this request waited; retry",
+                                       code="adapter_replaced")
+                self._loras[(p, ident)] = handle
+            handles.append(self._loras[(p, ident)])
         arr = (llama_cpp.llama_adapter_lora_p_ctypes * len(handles))(*handles) if handles else None
-        scales = (ctypes.c_float * len(handles))(*[s for _, s in key]) if handles else None
+        scales = (ctypes.c_float * len(handles))(*[s for _, _, s in key]) if handles else None
         llama_cpp.llama_set_adapters_lora(self._ctx, arr, len(handles), scales)
         self._active = key
+        self._free_stale()
+
+    def _free_stale(self) -> None:
+        """Free the handles of files replaced at their path that no sequence's cache and not the active
+        set refer to any more (a replaced adapter costs memory only while something still uses it)."""
+        used = {(p, i) for k in (*self._key, self._active) for p, i, _ in k}
+        newest = {p: i for p, i, _ in self._active}
+        for p, i in list(self._loras):
+            if (p, i) not in used and p in newest and newest[p] != i:
+                llama_cpp.llama_adapter_lora_free(self._loras.pop((p, i)))
 
     def cached(self, seq: int) -> tuple[AdapterKey, list[int]]:
         """What sequence `seq` holds: the adapter set it was computed under and its tokens."""
@@ -161,9 +175,10 @@ class LlamaCppBackend:
         if seq is None:
             llama_cpp.llama_memory_clear(self._mem, False)
             self._seq = [[] for _ in range(self.n_seq)]
+            self._key = [() for _ in range(self.n_seq)]
         else:
             llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
-            self._seq[seq] = []
+            self._seq[seq], self._key[seq] = [], ()
 
     def decode(self, tokens: list[int], seq: int = 0) -> None:
         """Append `tokens` to sequence `seq` and evaluate them."""

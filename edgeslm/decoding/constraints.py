@@ -203,6 +203,13 @@ class Constraint:
         # the kernel reads ceil(n_vocab/32) words; llguidance fills its own vocabulary's worth
         self._words = (vocab.ll.vocab_size + 31) // 32
         self._mask = np.zeros(vocab.words, dtype=np.int32)
+        # the first mask now, while the request can still get a 400: a schema with no finite value
+        # (`{"$ref": "#"}`) fails here rather than on the worker
+        self.matcher.unsafe_compute_mask_ptr(self._mask.ctypes.data, self._words * 4)
+        if self.matcher.is_error() or not self._mask.any():
+            raise GrammarError("this schema admits no finite JSON value (does it refer to itself with no way "
+                               f"to end?): {(self.matcher.get_error() or 'nothing can be generated').splitlines()[0]}",
+                               code="schema_unsatisfiable")
 
     def mask(self) -> np.ndarray | None:
         """The allowed-token bitmask for the next step (bit i = token i), or None if all are allowed."""

@@ -10,6 +10,7 @@ addresses. Not covered: personal names (no NER model can be installed offline he
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import json
 import re
@@ -102,11 +103,12 @@ def find(text: str) -> list[tuple[int, int, str]]:
                     break
                 end = cut
     spans.sort(key=lambda s: (s[2], s[0]))
-    taken: list[tuple[int, int, str]] = []
+    taken: list[tuple[int, int, str]] = []  # kept sorted by start; they never overlap, so neither do ends
     for start, end, _, kind in spans:
-        if all(end <= a or start >= b for a, b, _ in taken):
-            taken.append((start, end, kind))
-    return sorted(taken)
+        i = bisect.bisect_left(taken, (start,))
+        if (i == len(taken) or end <= taken[i][0]) and (i == 0 or taken[i - 1][1] <= start):
+            taken.insert(i, (start, end, kind))
+    return taken
 
 
 @dataclass
@@ -115,6 +117,7 @@ class Redactor:
 
     seen: dict[tuple[str, str], str] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)  # detections by kind
+    distinct: Counter = field(default_factory=Counter)  # distinct values by kind (the placeholders' numbers)
 
     def __call__(self, text: str) -> str:
         out, last = [], 0
@@ -122,11 +125,15 @@ class Redactor:
             value = text[start:end]
             key = (kind, value)
             if key not in self.seen:
-                self.seen[key] = f"<{kind}_{sum(1 for k in self.seen if k[0] == kind) + 1}>"
+                self.distinct[kind] += 1
+                self.seen[key] = f"<{kind}_{self.distinct[kind]}>"
             self.counts[kind] += 1
             out += [text[last:start], self.seen[key]]
             last = end
         return "".join(out) + text[last:]
+
+
+_PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
 
 
 class Restorer:
@@ -138,9 +145,11 @@ class Restorer:
         self.buffers: dict = {}
 
     def __call__(self, text: str, in_json: bool = False) -> str:
-        for p, v in self.values.items():
-            text = text.replace(p, json.dumps(v)[1:-1] if in_json else v)
-        return text
+        def put(m: re.Match) -> str:
+            v = self.values.get(m.group(0))
+            return m.group(0) if v is None else json.dumps(v)[1:-1] if in_json else v
+
+        return _PLACEHOLDER.sub(put, text) if self.values else text
 
     def feed(self, key, fragment: str, in_json: bool = False) -> str:
         buf = self.buffers.get(key, "") + fragment

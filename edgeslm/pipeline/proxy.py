@@ -15,12 +15,18 @@ from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from edgeslm.pipeline.capture import CaptureStore, client_id
+from edgeslm.serving.middleware import Guard
 from edgeslm.serving.upstream import Upstream, error
 
 
 def create_proxy(upstream: str, capture: CaptureStore, api_key_env: str | None = None,
-                 timeout: float = 600.0) -> FastAPI:
+                 timeout: float = 600.0, hosts: list[str] | None = None, max_body_bytes: int = 4 << 20) -> FastAPI:
+    """`hosts`: the Host names it answers (DNS-rebinding defence; default the localhost names). The
+    client's own Authorization goes upstream unless `api_key_env` names the key: forwarding it is
+    what a pass-through is for."""
     app = FastAPI(title="edgeslm proxy")
+    app.add_middleware(Guard, allowed_hosts=hosts or ["localhost", "127.0.0.1", "[::1]"], api_key=None,
+                       max_body_bytes=max_body_bytes)
     up = Upstream(upstream, api_key_env, timeout)
 
     @app.get("/health")

@@ -19,7 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from edgeslm.engine import Engine
 from edgeslm.router import Route, RouterCache
 from edgeslm.errors import EdgeError
-from edgeslm.serving import errors, translate
+from edgeslm.errors import WorkerGone
+from edgeslm.serving import errors, limits, translate
+from edgeslm.serving.middleware import Guard
 from edgeslm.serving.protocol import ChatCompletionRequest
 from edgeslm.serving.upstream import Upstream
 from edgeslm.store.adapters import AdapterStore
@@ -56,6 +58,7 @@ def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="edgeslm", version=translate.FINGERPRINT)
     app.state.engine = engine
     st = engine.settings
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts(st), api_key=api_key(st), max_body_bytes=st.max_body_bytes)
     capture = None
     if st.capture:
         from edgeslm.pipeline.capture import CaptureStore
@@ -63,7 +66,8 @@ def create_app(engine: Engine) -> FastAPI:
         capture = CaptureStore(st.capture_db, key_env=st.capture_key_env, retention_days=st.capture_retention_days)
     app.state.capture = capture
     routers = RouterCache(st.router_path, st.route_threshold)
-    upstream = Upstream(st.upstream, st.upstream_api_key_env) if st.upstream else None
+    upstream = (Upstream(st.upstream, st.upstream_api_key_env, forward_client_auth=st.upstream_forward_client_auth)
+                if st.upstream else None)
 
     async def record(req: ChatCompletionRequest, headers, started: float, body: dict, adapter: str | None,
                      route: Route | None = None) -> None:
@@ -109,7 +113,14 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "models": [w.entry.id for w in engine.loaded()]}
+        """200 while every resident model's worker is alive; 503 naming the dead ones otherwise."""
+        workers = engine.loaded()
+        dead = {w.entry.id: w.dead for w in workers if w.dead}
+        body = {"status": "error" if dead else "ok", "models": [w.entry.id for w in workers],
+                "slots": {w.entry.id: w.busy() for w in workers}}
+        if dead:
+            body["dead"] = dead
+        return JSONResponse(body, status_code=503 if dead else 200)
 
     @app.get("/v1/models")
     async def models():
@@ -143,7 +154,8 @@ def create_app(engine: Engine) -> FastAPI:
             from edgeslm.pipeline.pii import Redactor, Restorer
 
             redact = Redactor()
-            clean = req.model_copy(update={"messages": [_redacted(m, redact) for m in req.messages]})
+            clean = await run_in_threadpool(
+                lambda: req.model_copy(update={"messages": [_redacted(m, redact) for m in req.messages]}))
             return await local(clean, request, started, route.base, route.task, route, Restorer(redact), req)
         if upstream is None:
             route.reason += "; no --upstream teacher set, answered by the default model"
@@ -160,6 +172,8 @@ def create_app(engine: Engine) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(req: ChatCompletionRequest, request: Request):
         started = time.time()
+        # every check that grows with the request runs off the event loop
+        await run_in_threadpool(limits.check, req.model_dump(by_alias=True, exclude_none=True), st)
         if req.model == "auto" and not req.adapter:
             return await routed(req, request, started)
         base, task = engine.split(req.model, req.adapter)
@@ -167,22 +181,32 @@ def create_app(engine: Engine) -> FastAPI:
 
     async def local(req: ChatCompletionRequest, request: Request, started: float, base: str | None,
                     task: str | None, route: Route | None = None, restore=None, original=None):
-        messages, spec, params = translate.to_internal(req, engine.settings)
+        messages, spec, params = await run_in_threadpool(translate.to_internal, req, engine.settings)
         logged = original or req
         headers = {"x-edgeslm-route": route.header()} if route else {}
-        worker = await run_in_threadpool(engine.worker, base)
-        label = await run_in_threadpool(worker.task_for, task)  # the adapter it runs under (the default one too)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
-        job = await run_in_threadpool(
-            worker.prepare, messages, spec, params, lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev), task
-        )
-        worker.submit(job)
+        for attempt in (1, 2):  # a worker unloaded between lookup and submit: once more, on its successor
+            worker = await run_in_threadpool(engine.worker, base)
+            label = await run_in_threadpool(worker.task_for, task)  # the adapter it runs under (the default too)
+            job = await run_in_threadpool(worker.prepare, messages, spec, params,
+                                          lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev), task)
+            try:
+                worker.submit(job)
+                break
+            except WorkerGone:
+                if attempt == 2:
+                    raise
         rid = translate.new_id()
         if not req.stream:
             try:
                 while True:
-                    ev = await events.get()
+                    try:
+                        ev = await asyncio.wait_for(events.get(), timeout=0.5)
+                    except asyncio.TimeoutError:
+                        if await request.is_disconnected():
+                            return  # the client hung up: finally cancels the job; nobody reads an answer
+                        continue
                     if ev[0] == "done":
                         body = translate.completion(ev[1], rid)
                         if restore is not None:
@@ -233,3 +257,18 @@ def create_app(engine: Engine) -> FastAPI:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers})
 
     return app
+
+
+def api_key(st) -> str | None:
+    """The key clients must send, from the variable --api-key-env names (checked at start-up)."""
+    import os
+
+    return os.environ.get(st.api_key_env) or None if st.api_key_env else None
+
+
+def allowed_hosts(st) -> list[str]:
+    """The Host names this server answers: the allow-list, plus the address it is bound to."""
+    hosts = [h.strip() for h in st.allowed_hosts.split(",") if h.strip()]
+    if st.host not in ("0.0.0.0", "::", ""):
+        hosts.append(f"[{st.host}]" if ":" in st.host else st.host)
+    return hosts

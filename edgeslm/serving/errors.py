@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from edgeslm.errors import (BackendError, Busy, DoesNotFit, EdgeError, InvalidRequest, NotFound, Offline)
+from edgeslm.errors import (BackendError, Busy, DoesNotFit, EdgeError, InvalidRequest, NotFound, Offline, TooLarge,
+                            WorkerGone)
 
 _TABLE: list[tuple[type[EdgeError], int, str]] = [
     (InvalidRequest, 400, "invalid_request_error"),  # includes ContextTooLong and GrammarError
     (NotFound, 404, "invalid_request_error"),
+    (TooLarge, 413, "invalid_request_error"),
     (Busy, 503, "server_error"),
+    (WorkerGone, 503, "server_error"),
     (Offline, 503, "server_error"),
     (DoesNotFit, 507, "server_error"),
     (BackendError, 500, "server_error"),

@@ -135,6 +135,7 @@ def to_internal(req: ChatCompletionRequest, settings: Settings) -> tuple[list[Me
         top_p=1.0 if req.top_p is None else req.top_p,
         seed=req.seed,
         stop=[s for s in stop if s],
+        max_tokens_given=(req.max_completion_tokens or req.max_tokens) is not None,
     )
     return messages, spec, params
 

@@ -57,15 +57,22 @@ class Assembler:
 
 
 class Upstream:
-    def __init__(self, url: str, api_key_env: str | None = None, timeout: float = 600.0):
+    def __init__(self, url: str, api_key_env: str | None = None, timeout: float = 600.0,
+                 forward_client_auth: bool = True):
         base = url.rstrip("/")
         self.base = base if base.endswith("/v1") else base + "/v1"
         self.api_key_env = api_key_env
+        self.forward_client_auth = forward_client_auth
         self.client = httpx.AsyncClient(timeout=timeout)
 
     def headers(self, incoming) -> dict:
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        auth = f"Bearer {key}" if key else incoming.get("authorization")
+        """The upstream's Authorization: the key from `api_key_env` when that is named (and never the
+        client's then, even when the variable is unset), else the client's own only when forwarding
+        it was asked for (the proxy's purpose; `serve --upstream-forward-client-auth`)."""
+        if self.api_key_env:
+            key = os.environ.get(self.api_key_env)
+            return {"Authorization": f"Bearer {key}"} if key else {}
+        auth = incoming.get("authorization") if self.forward_client_auth else None
         return {"Authorization": auth} if auth else {}
 
     def _unreachable(self, e: Exception) -> JSONResponse:

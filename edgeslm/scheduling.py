@@ -1,0 +1,225 @@
+"""The slot scheduler of one model worker: which requests decode now, in which backend sequence, and
+what happens when the KV cache or the slots run out.
+
+Owns the policy, not the decoding (engine._Run does that):
+- **Least attained service.** A request that waits is ranked by the tokens it has decoded so far (in
+  quanta of `preempt_after`), then by arrival: new requests (0 decoded) go before long generations.
+- **Preemption.** When every slot is busy and a request of a lower rank waits, the running request with
+  the most service that has decoded `preempt_after` tokens since it was (re)started is paused. Its
+  sequence is kept (the backend has twice as many sequences as slots), so it resumes where it stopped.
+- **KV by use, not by reservation.** A request takes KV cells as it grows. When a step would not fit,
+  cells are freed in this order: idle caches, paused requests' caches (they recompute on resume), the
+  running request holding the most cells (paused). No request ever holds the cache while others wait.
+- **Chunked prefill.** Prompts go in `prefill_chunk` tokens per round, in the same batch as the other
+  requests' decode steps, so a long prompt never stalls the streams beside it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import time
+
+from edgeslm.backends.base import adapter_key, common_prefix
+
+SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets its turn
+
+
+class Scheduler:
+    def __init__(self, worker):
+        self.w, self.b = worker, worker.backend
+        st = worker.settings
+        self.slots = st.parallel  # requests decoding at once
+        self.quantum = st.preempt_after
+        self.chunk = st.prefill_chunk
+        self.runs: list = []  # decoding now, each in its own sequence
+        self.paused: list = []  # preempted; each keeps its sequence until the cells are needed
+        self.waiting: list = []  # queued jobs not started yet, in arrival order
+        self.last_used = [0.0] * self.b.n_seq
+        self._arrival = itertools.count()
+        self.closing = False
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        while self.runs or self.paused or self.waiting or not self.closing:
+            self._take(block=not (self.runs or self.paused or self.waiting))
+            self._drop_cancelled()
+            self._admit()
+            self._round()
+
+    def _take(self, block: bool) -> None:
+        """Move queued jobs into `waiting` (blocking only when there is nothing else to do)."""
+        while not self.closing:
+            try:
+                job = self.w.jobs.get(block=block, timeout=None)
+            except queue.Empty:
+                return
+            block = False
+            if job is None:
+                self.closing = True
+                return
+            self.waiting.append((next(self._arrival), job))
+
+    def _drop_cancelled(self) -> None:
+        self.waiting = [(a, j) for a, j in self.waiting if not j.cancelled.is_set()]
+        for r in [r for r in self.paused if r.job.cancelled.is_set()]:
+            self.paused.remove(r)
+            r.cancel()
+
+    def _rank(self, item) -> tuple:
+        if isinstance(item, tuple):  # a waiting job
+            return (0, item[0])
+        return (1 + item.n // self.quantum, item.arrival)
+
+    def _admit(self) -> None:
+        """Start or resume the best-ranked requests while slots and cells allow; preempt one running
+        request when a better-ranked one waits and every slot is busy."""
+        while self.waiting or self.paused:
+            best = min([*self.waiting, *self.paused], key=self._rank)
+            if len(self.runs) >= self.slots:
+                victim = max(self.runs, key=lambda r: (r.n, r.arrival))
+                if victim.since < self.quantum or self._rank(victim) <= self._rank(best):
+                    return
+                self.runs.remove(victim)
+                self.paused.append(victim)
+                continue
+            if isinstance(best, tuple):
+                self.waiting.remove(best)
+                run = self.w.new_run(best[1], best[0])
+            else:
+                self.paused.remove(best)
+                run = best
+            if not self._place(run):
+                return
+
+    def _place(self, run) -> bool:
+        """Give `run` a sequence (its own if it still holds it, else the free one sharing the longest
+        prefix, else the least recently used) and feed its first chunk; False when cells are short."""
+        b, key = self.b, run.key
+        held = {r.slot for r in self.runs} | {r.slot for r in self.paused}
+        if run.slot is not None and b.cached(run.slot)[0] == key and run.slot not in held:
+            slot = run.slot
+        else:
+            free = [s for s in range(b.n_seq) if s not in held]
+
+            def reuse(s: int) -> int:
+                k, toks = b.cached(s)
+                return common_prefix(toks, run.history) if k == key else -1
+
+            slot = max(free, key=lambda s: (reuse(s), -self.last_used[s]))
+        k, toks = b.cached(slot)
+        keep = common_prefix(toks, run.history) if k == key and not run.job.fresh else 0
+        need = len(run.history) - keep + min(self.chunk, run.job.params.max_tokens)
+        if not self._make_room(need, protect={slot}):
+            self._park(run)
+            return False
+        self.last_used[slot] = time.monotonic()
+        if run.slot is not None and run.slot != slot and run.slot not in held:
+            b.reset(run.slot)
+        run.slot = slot
+        try:
+            b.set_adapters(run.job.adapter_set)
+            run.start(self.chunk)
+        except Exception as e:  # noqa: BLE001 - reported to the request
+            run.fail(e)
+        if not run.done:
+            self.runs.append(run)
+        return True
+
+    def _park(self, run) -> None:
+        if run.started:
+            self.paused.append(run)
+        else:
+            self.waiting.insert(0, (run.arrival, run.job))
+
+    def _cells(self) -> int:
+        return sum(len(self.b.cached(s)[1]) for s in range(self.b.n_seq))
+
+    def _make_room(self, need: int, protect: set[int], running_too: bool = False) -> bool:
+        """Free KV cells until `need` more fit: idle caches (least recently used first), then paused
+        requests' caches (most cells first), then, with `running_too`, the running request holding
+        the most cells (it is paused and recomputes when it resumes)."""
+        b, cap = self.b, self.b.n_ctx
+        if self._cells() + need <= cap:
+            return True
+        owners = {r.slot for r in self.runs} | {r.slot for r in self.paused}
+        idle = sorted((s for s in range(b.n_seq) if s not in owners and s not in protect and b.cached(s)[1]),
+                      key=lambda s: self.last_used[s])
+        parked = sorted((r for r in self.paused if r.slot is not None and r.slot not in protect),
+                        key=lambda r: -len(b.cached(r.slot)[1]))
+        for s in idle:
+            b.reset(s)
+            if self._cells() + need <= cap:
+                return True
+        for r in parked:
+            b.reset(r.slot)
+            r.slot = None
+            if self._cells() + need <= cap:
+                return True
+        while running_too:
+            victims = [r for r in self.runs if r.slot not in protect]
+            if not victims:
+                return False
+            victim = max(victims, key=lambda r: len(b.cached(r.slot)[1]))
+            self.runs.remove(victim)
+            b.reset(victim.slot)
+            victim.slot = None
+            victim.lose_cache()
+            self.paused.append(victim)
+            if self._cells() + need <= cap:
+                return True
+        return False
+
+    def _round(self) -> None:
+        """One step for every running request: those sharing an adapter set decode in one batch."""
+        groups: dict[tuple, list] = {}
+        for r in self.runs:
+            groups.setdefault(r.key, []).append(r)
+        for group in groups.values():
+            # switching adapter sets makes llama.cpp re-reserve its graph (~4-6 ms measured), so with
+            # several sets running each one decodes a few steps before the next gets its turn
+            for _ in range(SWITCH_QUANTUM if len(groups) > 1 else 1):
+                steps = {r.slot: r.next_tokens(self.chunk) for r in group}
+                if not self._make_room(sum(map(len, steps.values())), protect=set(steps), running_too=True):
+                    # only this group's own requests hold cells: the longest waits, the rest go on
+                    victim = max(group, key=lambda r: len(self.b.cached(r.slot)[1]))
+                    for r in group:
+                        r.unstep(steps[r.slot])
+                    if len(group) == 1:
+                        victim.fail(RuntimeError("the KV cache cannot hold this request"))
+                    else:
+                        self.runs.remove(victim)
+                        self.b.reset(victim.slot)
+                        victim.slot = None
+                        victim.lose_cache()
+                        self.paused.append(victim)
+                    break
+                try:
+                    self.b.set_adapters(group[0].job.adapter_set)
+                    self.b.decode_many(steps)
+                except Exception as e:  # noqa: BLE001 - reported to each request of the batch
+                    for r in group:
+                        r.fail(e)
+                    break
+                now = time.monotonic()
+                for r in group:
+                    self.last_used[r.slot] = now
+                    r.advance()
+                group = [r for r in group if not r.done and r in self.runs]
+                if not group:
+                    break
+        self.runs = [r for r in self.runs if not r.done]
+
+    def fail_all(self, e: Exception) -> None:
+        """The worker is going down: every request it holds gets `e`."""
+        for r in [*self.runs, *self.paused]:
+            if not r.done:
+                r.fail(e)
+        for _, job in self.waiting:
+            job.emit(("error", e))
+        self.runs, self.paused, self.waiting = [], [], []
+
+
+def key_of(job) -> tuple:
+    return adapter_key(job.adapter_set)

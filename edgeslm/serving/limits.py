@@ -1,0 +1,97 @@
+"""Request limits: everything a request can make grow is bounded by a setting, and a request over
+one gets a 400 that names the field (`param`) and the limit (`code`), before any work is done.
+
+Owns the checks that need no model: sizes and counts, JSON depth, JSON Schema depth and size, stop
+strings, and text that cannot be encoded (a lone UTF-16 surrogate such as "\\ud800" parses as JSON but
+is not Unicode text). The body size limit is the HTTP layer's (middleware.py); `max_tokens` against
+the context needs the model's tokens (engine.prepare). Every walk here is iterative and linear.
+"""
+
+from __future__ import annotations
+
+import json
+
+from edgeslm.config import Settings
+from edgeslm.errors import InvalidRequest
+
+
+def _where(path: list) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def _surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
+def walk_json(value, max_depth: int) -> None:
+    """Depth and text check of a whole request body (iterative: no recursion limit to hit)."""
+    stack = [(value, [], 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > max_depth:
+            raise InvalidRequest(f"{_where(path)} nests JSON {depth} levels deep; the limit is {max_depth} "
+                                 "(max_json_depth)", param=_where(path), code="json_too_deep")
+        if isinstance(node, str):
+            if _surrogate(node):
+                raise InvalidRequest(f"{_where(path)} holds a lone UTF-16 surrogate (such as \\ud800), which is not "
+                                     "text; send valid Unicode", param=_where(path), code="invalid_unicode")
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(k, str) and _surrogate(k):
+                    raise InvalidRequest(f"a key in {_where(path)} holds a lone UTF-16 surrogate; send valid Unicode",
+                                         param=_where(path), code="invalid_unicode")
+                stack.append((v, [*path, k], depth + 1))
+        elif isinstance(node, list):
+            stack.extend((v, [*path, i], depth + 1) for i, v in enumerate(node))
+
+
+def check_schema_size(schema, param: str, st: Settings) -> None:
+    """A JSON Schema's nesting and serialized size, before any validator or grammar recurses into it."""
+    depth, stack = 0, [(schema, 1)]
+    while stack:
+        node, d = stack.pop()
+        depth = max(depth, d)
+        if depth > st.max_schema_depth:
+            raise InvalidRequest(f"{param} nests more than {st.max_schema_depth} levels deep (max_schema_depth)",
+                                 param=param, code="schema_too_deep")
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    size = len(json.dumps(schema))
+    if size > st.max_schema_bytes:
+        raise InvalidRequest(f"{param} is {size} bytes as JSON; the limit is {st.max_schema_bytes} (max_schema_bytes)",
+                             param=param, code="schema_too_large")
+
+
+def check(body: dict, st: Settings) -> None:
+    """All limits of one chat completion request, given as the parsed JSON body."""
+    messages, tools = body.get("messages") or [], body.get("tools") or []
+    if len(messages) > st.max_messages:
+        raise InvalidRequest(f"messages holds {len(messages)} messages; the limit is {st.max_messages} (max_messages)",
+                             param="messages", code="too_many_messages")
+    if len(tools) > st.max_tools:
+        raise InvalidRequest(f"tools holds {len(tools)} tools; the limit is {st.max_tools} (max_tools)",
+                             param="tools", code="too_many_tools")
+    for i, t in enumerate(tools):
+        params = ((t or {}).get("function") or {}).get("parameters") if isinstance(t, dict) else None
+        if params is not None:
+            check_schema_size(params, f"tools[{i}].function.parameters", st)
+    fmt = body.get("response_format")
+    schema = ((fmt.get("json_schema") or {}).get("schema")) if isinstance(fmt, dict) else None
+    if schema is not None:
+        check_schema_size(schema, "response_format.json_schema.schema", st)
+    walk_json(body, st.max_json_depth)
+    stop = body.get("stop")
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    total = sum(len(s) for s in stops if isinstance(s, str))
+    if total > st.max_stop_chars:
+        raise InvalidRequest(f"the stop strings hold {total} characters; the limit is {st.max_stop_chars} "
+                             "(max_stop_chars)", param="stop", code="stop_too_long")

@@ -1,0 +1,96 @@
+"""The HTTP edge's guards, as one pure ASGI middleware (streams pass through untouched):
+
+- **Host allow-list**: a request whose Host header names another host gets a 421. A page on another
+  site can reach 127.0.0.1 through DNS rebinding, but its requests carry that site's name.
+- **API key**: with `--api-key-env`, every route but /health needs `Authorization: Bearer KEY`
+  (compared in constant time); else a 401.
+- **Body size**: a body over `max_body_bytes` gets a 413, by Content-Length before it is read, or as
+  soon as a chunked body passes the limit.
+Every refusal is OpenAI error JSON.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from edgeslm.serving.errors import body as error_body
+
+
+def _refuse(status: int, message: str, code: str, param: str | None = None, etype: str = "invalid_request_error"):
+    payload = json.dumps(error_body(message, etype, param, code)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    return status, headers, payload
+
+
+def host_name(value: str) -> str:
+    """The host part of a Host header ('[::1]:8000' -> '[::1]', 'example.com:80' -> 'example.com')."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[: value.find("]") + 1] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class Guard:
+    def __init__(self, app, *, allowed_hosts: list[str], api_key: str | None, max_body_bytes: int):
+        self.app, self.api_key, self.max_body = app, api_key, max_body_bytes
+        self.any_host = "*" in allowed_hosts
+        self.hosts = {h.strip().lower() for h in allowed_hosts if h.strip()}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        refusal = self._check(scope, headers)
+        if refusal is None:
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.max_body:
+                refusal = _refuse(413, f"the request body is {length} bytes; the limit is {self.max_body} "
+                                  "(max_body_bytes)", "request_too_large")
+        if refusal is not None:
+            return await self._send(send, *refusal)
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        # the body is read here, up to the limit, and handed on whole (the routes read it whole anyway)
+        parts, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return await self._send(send, *_refuse(413, f"the request body is over {self.max_body} bytes "
+                                                       "(max_body_bytes)", "request_too_large"))
+            parts.append(chunk)
+            more = message.get("more_body", False)
+        whole = {"type": "http.request", "body": b"".join(parts), "more_body": False}
+
+        async def replay():
+            nonlocal whole
+            if whole is not None:
+                message, whole = whole, None
+                return message
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _check(self, scope, headers: dict):
+        host = host_name(headers.get("host", ""))
+        if not self.any_host and host and host not in self.hosts:
+            return _refuse(421, f"this server does not answer for host '{host}'; allowed: "
+                           f"{', '.join(sorted(self.hosts))} (--allowed-hosts)", "host_not_allowed")
+        if self.api_key and scope.get("path") != "/health":
+            auth = headers.get("authorization", "")
+            given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            if not hmac.compare_digest(given.encode(), self.api_key.encode()):
+                return _refuse(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
+                               "invalid_api_key")
+        return None
+
+    @staticmethod
+    async def _send(send, status, headers, payload):
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
