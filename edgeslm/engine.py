@@ -8,6 +8,7 @@ streaming events. Knows nothing about HTTP: the serving layer turns events into 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import dataclasses
 import json
 import logging
@@ -117,8 +118,10 @@ class ModelWorker:
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.home / "cache" / "llguidance")
         self.load_s = time.perf_counter() - t0
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)
-        self._state = threading.Lock()  # submit vs the thread's exit: no job lands after it
-        self.closed, self.dead = False, None
+        # submit and prepare vs the thread's exit: no job lands after it, and the backend is freed only
+        # once no request is being prepared on it
+        self._state = threading.Condition()
+        self.closed, self.dead, self._users = False, None, 0
         self.thread = threading.Thread(target=self._run, name=f"worker-{entry.id}", daemon=True)
         self.thread.start()
         log.info("loaded %s in %.2fs with %d threads", entry.id, self.load_s, self.threads)
@@ -164,8 +167,26 @@ class ModelWorker:
                 return t
         return next(iter(sorted(self.backend.eog_tokens)))
 
+    @contextlib.contextmanager
+    def _in_use(self):
+        with self._state:
+            if self.closed or self.dead:
+                raise WorkerGone(f"'{self.entry.id}' was unloaded; retry", code="worker_gone")
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._users -= 1
+                self._state.notify_all()
+
     def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
                 adapter: str | None = None) -> Job:
+        with self._in_use():
+            return self._prepare(messages, spec, params, emit, adapter)
+
+    def _prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
+                 adapter: str | None) -> Job:
         task = self.task_for(adapter)
         adapters = [self.adapter(task)] if task else ([] if adapter == NONE else self.adapters)
         tools = spec.tools if spec.kind == "tools" else []
@@ -261,6 +282,7 @@ class ModelWorker:
         finally:
             with self._state:
                 self.closed = True
+                self._state.wait_for(lambda: self._users == 0)
             while True:  # nothing that reached the queue is left unanswered
                 try:
                     job = self.jobs.get_nowait()

@@ -227,3 +227,20 @@ def test_adapter_errors_over_http(server, client, two_tasks, env, tmp_path):
     assert r.status_code == 400 and r.json()["error"]["code"] == "adapter_corrupt", r.text
     assert "remove it and import it again" in r.json()["error"]["message"]
     assert _ask(client, "default")[0] == "gemma-3-270m-q4_k_m@tools"  # and the server keeps serving
+
+
+def test_an_adapter_replaced_while_serving_answers_with_its_new_weights(server, client, env, tmp_path):
+    """`convert run` and `finetune` replace an adapter at the same path: the next request must decode
+    under the new weights, and no slot cache computed under the old ones may be reused."""
+    for task, seed in (("swap", 33), ("swap-ref", 44)):
+        peft = write_peft(tmp_path / task, rank=8, modules=("q_proj", "k_proj", "v_proj"), seed=seed)
+        assert cli(env, "adapters", "import", str(peft), "--base", "default", "--task", task).returncode == 0
+    _, old = _ask(client, "default@swap")
+    _, old_again = _ask(client, "default@swap")  # warm: its slot cache holds this prompt under the old weights
+    _, ref = _ask(client, "default@swap-ref")
+    assert old == old_again and old != ref
+    assert cli(env, "adapters", "rm", "default", "swap").returncode == 0
+    peft = write_peft(tmp_path / "swap-new", rank=8, modules=("q_proj", "k_proj", "v_proj"), seed=44)
+    assert cli(env, "adapters", "import", str(peft), "--base", "default", "--task", "swap").returncode == 0
+    model, new = _ask(client, "default@swap")
+    assert model == "gemma-3-270m-q4_k_m@swap" and new == ref

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from schemathesis import GenerationMode
 
 CAP = 8  # completion tokens a fuzzed request may generate
-EXAMPLES = 100  # per operation and generation mode
+EXAMPLES = 30  # per operation and generation mode
 
 
 def cheap(body: dict) -> None:
@@ -52,12 +52,7 @@ def test_no_server_error(server):
                 nonlocal sent
                 if isinstance(case.body, dict):
                     cheap(case.body)
-                import time, json as _j
-                t0 = time.perf_counter()
                 response = case.call(base_url=server, timeout=60)
-                dt = time.perf_counter()-t0
-                if dt > 0.5:
-                    print(f"SLOW {dt:.2f}s {response.status_code} {mode.value} {_j.dumps(case.body, default=str)[:3000]} -> {response.text[:400]}")
                 sent += 1
                 if response.status_code >= 500:
                     key = (op.label, response.status_code, response.text[:120])

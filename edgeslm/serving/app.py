@@ -200,12 +200,17 @@ def create_app(engine: Engine) -> FastAPI:
         rid = translate.new_id()
         if not req.stream:
             try:
+                checked = time.monotonic()
                 while True:
                     try:
                         ev = await asyncio.wait_for(events.get(), timeout=0.5)
                     except asyncio.TimeoutError:
+                        ev = None
+                    if time.monotonic() - checked >= 0.5:  # events flow while it decodes: look anyway
+                        checked = time.monotonic()
                         if await request.is_disconnected():
                             return  # the client hung up: finally cancels the job; nobody reads an answer
+                    if ev is None:
                         continue
                     if ev[0] == "done":
                         body = translate.completion(ev[1], rid)
