@@ -21,8 +21,7 @@ Last line: one JSON object; also written with a chart to OUT/load.json and OUT/l
 
 What it cannot show: it runs on one machine, so client and server share the CPUs (on a small machine the
 clients' own cost is in the figures); latencies are end to end, without a split into queueing, prefill and
-decode; a slot freed late but before the settle time ends looks free; a model that ends the huge request early
-(end of text) never holds its KV cells long; and a few minutes of load find leaks only when they are fast.
+decode; a slot freed late but before the settle time ends looks free; and a few minutes of load find leaks only when they are fast.
 """
 
 from __future__ import annotations
@@ -51,6 +50,11 @@ PROMPTS = ["Write a story about a lighthouse keeper and a storm.", "Explain how 
            "Explain the rules of chess to a child.", "Describe the life cycle of a star.",
            "Write a recipe for bread, step by step.", "Tell the history of the bicycle."]
 HUGE = "Write a very long novel about a family of clockmakers over five generations. Do not stop early."
+# the huge request's answer is a JSON string the grammar cannot end before 40,000 characters: it really
+# runs to its max_tokens and holds its KV cells (a model's own end of text would end it early)
+LONG = {"type": "json_schema", "json_schema": {"name": "novel", "schema": {
+    "type": "object", "properties": {"text": {"type": "string", "minLength": 40000, "maxLength": 40000}},
+    "required": ["text"]}}}
 KINDS = ("short", "stream", "hangup_stream", "hangup_plain", "huge")
 
 
@@ -174,7 +178,8 @@ async def huge(c, tally, max_tokens, done):
     while max_tokens >= 16:
         t = time.perf_counter()
         try:
-            r = await c.post("/chat/completions", json=chat(HUGE, max_tokens=max_tokens, temperature=0.7), timeout=None)
+            r = await c.post("/chat/completions", json=chat(HUGE, max_tokens=max_tokens, temperature=0.7, response_format=LONG),
+                               timeout=None)
         except httpx.HTTPError as e:
             tally.add("huge", "conn_error", repr(e))
             await asyncio.sleep(0.5)
@@ -215,7 +220,7 @@ async def run(base: str, args) -> dict:
         await short(c, tally)  # warm-up: the tool prompt's prefix is cached from here on
         solo = [await short(c, tally) for _ in range(args.solo)]
         burst_solo = await burst(c, tally, args.parallel)
-        r = await c.post("/chat/completions", json=chat(HUGE, max_tokens=1), timeout=120)
+        r = await c.post("/chat/completions", json=chat(HUGE, max_tokens=1, response_format=LONG), timeout=120)
         prompt_tokens = r.json()["usage"]["prompt_tokens"]
     print(f"solo: p50 {pct(solo, .5):.3f} s, burst of {args.parallel}: {burst_solo:.3f} s; huge prompt "
           f"{prompt_tokens} tokens -> max_tokens {args.n_ctx - prompt_tokens}", flush=True)

@@ -62,6 +62,7 @@ from edgeslm.types import (
 )
 
 log = logging.getLogger("edgeslm.engine")
+SHARE_MIN = 16  # a shared prefix must save at least this many tokens over the slot's own cache
 
 # Events a job emits, in order: ("text", str) | ("call", index, id, name) | ("args", index, str)
 # and finally exactly one of ("done", Generation) | ("error", EdgeError).
@@ -324,27 +325,49 @@ class _Run:
         self.t0 = self.t_prefill = None
         self.history, self.feed = list(job.prompt), []
         self.since, self.last_step, self.cached = 0, 0, 0
-        self.started = self.done = False
+        self.started = self.done = self.prefilling = False
 
-    def start(self, chunk: int) -> None:
-        """(Re)start in `self.slot`: keep what the sequence shares with `history`, evaluate the next
-        chunk now and leave the rest in `feed`; sample at once when nothing is left."""
+    def start(self) -> None:
+        """(Re)start in `self.slot`: keep what the sequence shares with `history` and leave the rest in
+        `feed`, evaluated by the scheduler's next rounds (nothing is evaluated here)."""
         first = not self.started
         if first:
             self.t0, self.started = time.perf_counter(), True
             if self.job.fresh:
                 self.b.reset(self.slot)
+        self._borrow_prefix()
         k, toks = self.b.cached(self.slot)
         keep = min(common_prefix(toks, self.history) if k == self.key else 0, len(self.history) - 1)
-        end = min(len(self.history), keep + chunk)
-        reused = self.b.prefill(self.history[:end], self.slot)
+        keep = self.b.rewind(self.slot, keep) if keep > 0 else 0
+        if keep == 0:
+            self.b.reset(self.slot)
         if first:
-            self.cached = reused
-        self.feed, self.since = self.history[end:], 0
-        self.advance()
+            self.cached = keep
+        self.feed, self.since, self.prefilling = self.history[keep:], 0, True
 
-    def next_tokens(self, chunk: int) -> list[int]:
-        step, self.feed = self.feed[:chunk], self.feed[chunk:]
+    def _borrow_prefix(self) -> None:
+        """Where another sequence (under the same adapters) holds a longer prefix of `history` than this
+        slot does, share its KV cells instead of evaluating that prefix again: agents send the same
+        system prompt and tools with every request."""
+        b = self.b
+        if not b.capabilities.prefix_share or self.job.fresh:
+            return
+        k, toks = b.cached(self.slot)
+        own = common_prefix(toks, self.history) if k == self.key else 0
+        best, src = own + SHARE_MIN, None
+        for s in range(b.n_seq):
+            k2, t2 = b.cached(s)
+            if s != self.slot and k2 == self.key and len(t2) > best:
+                c = common_prefix(t2, self.history)
+                if c > best:
+                    best, src = c, s
+        if src is not None:
+            b.share(src, self.slot, min(best, len(self.history) - 1))
+
+    def next_tokens(self, n: int | None = None) -> list[int]:
+        """The next tokens to evaluate: all of a step, or up to `n` while prefilling."""
+        n = len(self.feed) if n is None else n
+        step, self.feed = self.feed[:n], self.feed[n:]
         return step
 
     def unstep(self, step: list[int]) -> None:
@@ -355,6 +378,7 @@ class _Run:
         next tokens in `feed` or end."""
         if self.feed:
             return
+        self.prefilling = False
         if self.t_prefill is None:
             self.t_prefill = time.perf_counter()
         try:
@@ -436,6 +460,7 @@ class _Run:
         self.finish, self.n, self.forced = "length", 0, 0
         keep = self.b.rewind(self.slot, len(self.job.prompt) - 1)
         self.history, self.feed = list(self.job.prompt), self.job.prompt[keep:]
+        self.prefilling = True
         return True
 
     def _result(self) -> Generation:

@@ -3,15 +3,18 @@ what happens when the KV cache or the slots run out.
 
 Owns the policy, not the decoding (engine._Run does that):
 - **Least attained service.** A request that waits is ranked by the tokens it has decoded so far (in
-  quanta of `preempt_after`), then by arrival: new requests (0 decoded) go before long generations.
+  quanta of `preempt_after`), then by the size it declared (`max_tokens`, in powers of two), then by
+  arrival: new requests (0 decoded) go before long generations, and short ones before long ones.
 - **Preemption.** When every slot is busy and a request of a lower rank waits, the running request with
-  the most service that has decoded `preempt_after` tokens since it was (re)started is paused. Its
-  sequence is kept (the backend has twice as many sequences as slots), so it resumes where it stopped.
+  the most service is paused: at once for a request not started yet (once the victim has moved a few
+  tokens), after `preempt_after` tokens for a paused one. Its sequence is kept (the backend has twice
+  as many sequences as slots), so it resumes where it stopped.
 - **KV by use, not by reservation.** A request takes KV cells as it grows. When a step would not fit,
   cells are freed in this order: idle caches, paused requests' caches (they recompute on resume), the
   running request holding the most cells (paused). No request ever holds the cache while others wait.
-- **Chunked prefill.** Prompts go in `prefill_chunk` tokens per round, in the same batch as the other
-  requests' decode steps, so a long prompt never stalls the streams beside it.
+- **Chunked prefill.** Prompts go in at most `prefill_chunk` tokens per round (all prompts together,
+  best-ranked first), in the same batch as the other requests' decode steps, so a round's cost stays
+  bounded and a long prompt never stalls the streams beside it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 from edgeslm.backends.base import adapter_key, common_prefix
 
 SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets its turn
+MIN_RUN = 4  # tokens a request decodes between two preemptions (each start makes progress)
 
 
 class Scheduler:
@@ -68,9 +72,11 @@ class Scheduler:
             r.cancel()
 
     def _rank(self, item) -> tuple:
+        """Lower goes first: service so far (in quanta), then the size the request declared (max_tokens,
+        by powers of two: a 32-token tool call before a 1,024-token essay), then arrival."""
         if isinstance(item, tuple):  # a waiting job
-            return (0, item[0])
-        return (1 + item.n // self.quantum, item.arrival)
+            return (0, item[1].params.max_tokens.bit_length(), item[0])
+        return (1 + item.n // self.quantum, item.job.params.max_tokens.bit_length(), item.arrival)
 
     def _admit(self) -> None:
         """Start or resume the best-ranked requests while slots and cells allow; preempt one running
@@ -79,7 +85,10 @@ class Scheduler:
             best = min([*self.waiting, *self.paused], key=self._rank)
             if len(self.runs) >= self.slots:
                 victim = max(self.runs, key=lambda r: (r.n, r.arrival))
-                if victim.since < self.quantum or self._rank(victim) <= self._rank(best):
+                # a request that has not started yet gets a slot at once (the victim keeps its cache and
+                # only needs to have moved MIN_RUN tokens); paused ones rotate a quantum at a time
+                least = MIN_RUN if isinstance(best, tuple) else self.quantum
+                if victim.since < least or self._rank(victim) <= self._rank(best):
                     return
                 self.runs.remove(victim)
                 self.paused.append(victim)
@@ -97,11 +106,15 @@ class Scheduler:
         """Give `run` a sequence (its own if it still holds it, else the free one sharing the longest
         prefix, else the least recently used) and feed its first chunk; False when cells are short."""
         b, key = self.b, run.key
-        held = {r.slot for r in self.runs} | {r.slot for r in self.paused}
+        held = {r.slot for r in self.runs} | {r.slot for r in self.paused if r.slot is not None}
         if run.slot is not None and b.cached(run.slot)[0] == key and run.slot not in held:
             slot = run.slot
         else:
             free = [s for s in range(b.n_seq) if s not in held]
+            if not free:  # every sequence is held: the paused request that will wait longest gives its up
+                donor = max((r for r in self.paused if r.slot is not None), key=self._rank)
+                b.reset(donor.slot)
+                free, donor.slot = [donor.slot], None
 
             def reuse(s: int) -> int:
                 k, toks = b.cached(s)
@@ -110,7 +123,7 @@ class Scheduler:
             slot = max(free, key=lambda s: (reuse(s), -self.last_used[s]))
         k, toks = b.cached(slot)
         keep = common_prefix(toks, run.history) if k == key and not run.job.fresh else 0
-        need = len(run.history) - keep + min(self.chunk, run.job.params.max_tokens)
+        need = len(run.history) - keep + min(self.quantum, run.job.params.max_tokens)
         if not self._make_room(need, protect={slot}):
             self._park(run)
             return False
@@ -119,8 +132,7 @@ class Scheduler:
             b.reset(run.slot)
         run.slot = slot
         try:
-            b.set_adapters(run.job.adapter_set)
-            run.start(self.chunk)
+            run.start()
         except Exception as e:  # noqa: BLE001 - reported to the request
             run.fail(e)
         if not run.done:
@@ -134,6 +146,8 @@ class Scheduler:
             self.waiting.insert(0, (run.arrival, run.job))
 
     def _cells(self) -> int:
+        if self.b.capabilities.prefix_share:
+            return self.b.used_cells()
         return sum(len(self.b.cached(s)[1]) for s in range(self.b.n_seq))
 
     def _make_room(self, need: int, protect: set[int], running_too: bool = False) -> bool:
@@ -165,7 +179,6 @@ class Scheduler:
             self.runs.remove(victim)
             b.reset(victim.slot)
             victim.slot = None
-            victim.lose_cache()
             self.paused.append(victim)
             if self._cells() + need <= cap:
                 return True
@@ -180,19 +193,21 @@ class Scheduler:
             # switching adapter sets makes llama.cpp re-reserve its graph (~4-6 ms measured), so with
             # several sets running each one decodes a few steps before the next gets its turn
             for _ in range(SWITCH_QUANTUM if len(groups) > 1 else 1):
-                steps = {r.slot: r.next_tokens(self.chunk) for r in group}
+                steps = self._steps(group)
+                if not steps:
+                    break
                 if not self._make_room(sum(map(len, steps.values())), protect=set(steps), running_too=True):
                     # only this group's own requests hold cells: the longest waits, the rest go on
                     victim = max(group, key=lambda r: len(self.b.cached(r.slot)[1]))
                     for r in group:
-                        r.unstep(steps[r.slot])
+                        if r.slot in steps:
+                            r.unstep(steps[r.slot])
                     if len(group) == 1:
                         victim.fail(RuntimeError("the KV cache cannot hold this request"))
                     else:
                         self.runs.remove(victim)
                         self.b.reset(victim.slot)
                         victim.slot = None
-                        victim.lose_cache()
                         self.paused.append(victim)
                     break
                 try:
@@ -204,12 +219,27 @@ class Scheduler:
                     break
                 now = time.monotonic()
                 for r in group:
-                    self.last_used[r.slot] = now
-                    r.advance()
+                    if r.slot in steps:
+                        self.last_used[r.slot] = now
+                        r.advance()
                 group = [r for r in group if not r.done and r in self.runs]
                 if not group:
                     break
         self.runs = [r for r in self.runs if not r.done]
+
+    def _steps(self, group: list) -> dict[int, list[int]]:
+        """This round's tokens per sequence: every decoding request's whole step, and prompt chunks
+        within the round's prefill budget, best-ranked first (so a round's cost stays bounded)."""
+        steps, budget = {}, self.chunk
+        for r in sorted(group, key=self._rank):
+            if r.prefilling:
+                take = min(len(r.feed), budget)
+                budget -= take
+                if take:
+                    steps[r.slot] = r.next_tokens(take)
+            elif r.feed:
+                steps[r.slot] = r.next_tokens()
+        return steps
 
     def fail_all(self, e: Exception) -> None:
         """The worker is going down: every request it holds gets `e`."""

@@ -52,6 +52,7 @@ class Capabilities:
     prefix_cache: bool = False  # prefill() reuses the longest common prefix of the previous sequence
     native_vocab: bool = False  # native_vocab() returns a llama.cpp vocab handle (for llguidance)
     lora: bool = False  # set_adapters(): LoRA adapters switched per request
+    prefix_share: bool = False  # share(src, dst, n) and used_cells(): sequences share a prefix's KV cells
 
 
 class Backend(Protocol):

@@ -46,7 +46,7 @@ def check_lora(base: Path, lora: Path) -> None:
 
 
 class LlamaCppBackend:
-    capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True)
+    capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True, prefix_share=True)
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1):
         set_verbose(False)  # llama.cpp logs errors only (as llama_cpp.Llama(verbose=False) does)
@@ -77,6 +77,11 @@ class LlamaCppBackend:
         self._mem = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, n_seq)
         self._seq: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in the KV cache, per sequence
+        # which KV cell holds each of those tokens: a prefix shared by share() is one set of cells, so
+        # the cells in use are counted exactly (llama.cpp has no call that says)
+        self._cells: list[list[int]] = [[] for _ in range(n_seq)]
+        self._refs: dict[int, int] = {}
+        self._next_cell = 0
         self._key: list[AdapterKey] = [() for _ in range(n_seq)]  # adapters each sequence was computed under
         self._out: dict[int, int] = {}  # sequence -> its logits row in the last batch
         self._pieces: dict[int, bytes] = {}
@@ -145,6 +150,43 @@ class LlamaCppBackend:
         """What sequence `seq` holds: the adapter set it was computed under and its tokens."""
         return self._key[seq], self._seq[seq]
 
+    def used_cells(self) -> int:
+        """KV cells in use, shared prefixes counted once."""
+        return len(self._refs)
+
+    def _trim(self, seq: int, n: int) -> None:
+        """Bookkeeping of seq_rm(seq, n, -1): its tokens and cells from position n on are gone."""
+        for c in self._cells[seq][n:]:
+            left = self._refs[c] - 1
+            if left:
+                self._refs[c] = left
+            else:
+                del self._refs[c]
+        del self._cells[seq][n:]
+        del self._seq[seq][n:]
+
+    def _grow(self, seq: int, tokens: list[int]) -> None:
+        start = self._next_cell
+        self._next_cell += len(tokens)
+        new = range(start, start + len(tokens))
+        self._cells[seq].extend(new)
+        self._refs.update(dict.fromkeys(new, 1))
+        self._seq[seq].extend(tokens)
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        """Make the first `n` tokens of sequence `src` those of `dst` too, in the same KV cells (no
+        evaluation: a prompt prefix many requests share is computed and stored once)."""
+        n = min(n, len(self._seq[src]))
+        self.reset(dst)
+        if n <= 0:
+            return
+        llama_cpp.llama_memory_seq_cp(self._mem, src, dst, 0, n)
+        self._cells[dst] = self._cells[src][:n]
+        for c in self._cells[dst]:
+            self._refs[c] += 1
+        self._seq[dst] = self._seq[src][:n]
+        self._key[dst] = self._key[src]
+
     # ---- evaluation ----------------------------------------------------------------------------
 
     def prefill(self, tokens: list[int], seq: int = 0) -> int:
@@ -155,7 +197,7 @@ class LlamaCppBackend:
         if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, keep, -1):
             self.reset(seq)
             keep = 0
-        self._seq[seq] = self._seq[seq][:keep]
+        self._trim(seq, keep)
         self._key[seq] = self._active
         self.decode(tokens[keep:], seq)
         return keep
@@ -165,7 +207,7 @@ class LlamaCppBackend:
         if n <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, n, -1):
             self.reset(seq)
             return 0
-        self._seq[seq] = self._seq[seq][:n]
+        self._trim(seq, n)
         return n
 
     def reset(self, seq: int | None = None) -> None:
@@ -176,9 +218,11 @@ class LlamaCppBackend:
             llama_cpp.llama_memory_clear(self._mem, False)
             self._seq = [[] for _ in range(self.n_seq)]
             self._key = [() for _ in range(self.n_seq)]
+            self._cells, self._refs = [[] for _ in range(self.n_seq)], {}
         else:
             llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
-            self._seq[seq], self._key[seq] = [], ()
+            self._trim(seq, 0)
+            self._key[seq] = ()
 
     def decode(self, tokens: list[int], seq: int = 0) -> None:
         """Append `tokens` to sequence `seq` and evaluate them."""
@@ -200,7 +244,7 @@ class LlamaCppBackend:
             self._run(entries[i : i + self.n_batch], steps, logits=False)
         self._run(heads[early:] + tails, steps, logits=True)
         for s, toks in steps.items():
-            self._seq[s].extend(toks)
+            self._grow(s, toks)
 
     def _run(self, entries: list[tuple[int, int, int]], steps: dict, logits: bool) -> None:
         b = self._batch
@@ -237,7 +281,7 @@ class LlamaCppBackend:
             for j in range(len(chunk)):
                 ptr = llama_cpp.llama_get_logits_ith(self._ctx, j)
                 rows.append(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy())
-            self._seq[seq].extend(chunk)
+            self._grow(seq, chunk)
         self._out.pop(seq, None)
         return np.stack(rows)
 
