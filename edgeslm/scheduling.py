@@ -123,7 +123,8 @@ class Scheduler:
             slot = max(free, key=lambda s: (reuse(s), -self.last_used[s]))
         k, toks = b.cached(slot)
         keep = common_prefix(toks, run.history) if k == key and not run.job.fresh else 0
-        need = len(run.history) - keep + min(self.quantum, run.job.params.max_tokens)
+        # never more than the context: prompt + max_tokens fit it, and history = prompt + what it made
+        need = len(run.history) - keep + min(self.quantum, max(1, run.job.params.max_tokens - run.n))
         if not self._make_room(need, protect={slot}):
             self._park(run)
             return False
