@@ -122,10 +122,18 @@ class Scheduler:
 
             slot = max(free, key=lambda s: (reuse(s), -self.last_used[s]))
         k, toks = b.cached(slot)
-        keep = common_prefix(toks, run.history) if k == key and not run.job.fresh else 0
+        keep = min(common_prefix(toks, run.history) if k == key and not run.job.fresh else 0, len(run.history) - 1)
+        # the slot keeps only what it shares with this request: the rest of its cells are free to count
+        if 0 < keep < len(toks):
+            keep = b.rewind(slot, keep)
+        elif keep == 0 and toks:
+            b.reset(slot)
         # never more than the context: prompt + max_tokens fit it, and history = prompt + what it made
         need = len(run.history) - keep + min(self.quantum, max(1, run.job.params.max_tokens - run.n))
         if not self._make_room(need, protect={slot}):
+            if not self.runs:  # nothing running will ever free cells: fail rather than spin
+                run.fail(RuntimeError(f"the KV cache ({b.n_ctx} cells) cannot hold this request"))
+                return True
             self._park(run)
             return False
         self.last_used[slot] = time.monotonic()
