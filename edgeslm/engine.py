@@ -613,16 +613,19 @@ class StopMatcher:
     def feed(self, text: str, start: int) -> int:
         """Scan text[start:]; the index where the earliest-ending stop string begins, or -1."""
         for pos in range(start, len(text)):
-            c = text[pos]
+            c, hit = text[pos], -1
             for i, s in enumerate(self.stops):
                 k, fail = self.state[i], self.fail[i]
                 while k and s[k] != c:
                     k = fail[k - 1]
                 if s[k] == c:
                     k += 1
-                if k == len(s):
-                    return pos + 1 - len(s)
+                if k == len(s):  # of the stops ending here, the longest (earliest start) wins
+                    hit = pos + 1 - len(s) if hit < 0 else min(hit, pos + 1 - len(s))
+                    k = fail[k - 1]
                 self.state[i] = k
+            if hit >= 0:
+                return hit
         return -1
 
     @property
