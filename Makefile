@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test install clean
+.PHONY: serve test lint install clean
 
 install: $(STAMP)
 
@@ -20,6 +20,11 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# the layers (tests/test_layers.py runs in `make test` too), style and types; .ci/run runs it after the tests
+lint: $(STAMP)
+	$(BIN)/ruff check edgeslm
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -42,9 +42,9 @@ def capture(calls: list[dict], settings) -> float:
     """S1 through the proxy; returns the wall time."""
     from openai import OpenAI
 
-    from edgeslm.pipeline.capture import CaptureStore
+    from edgeslm.store.capture import CaptureStore
     from edgeslm.pipeline.proxy import create_proxy
-    from edgeslm.pipeline.teacher import create_teacher
+    from benchmarks.teacher import create_teacher
 
     t0 = time.perf_counter()
     store = CaptureStore(settings.capture_db, key_env=settings.capture_key_env)
@@ -66,7 +66,7 @@ def pii_scores(calls: list[dict], settings) -> dict:
     that overlap an injected value, over all detections (the detectors curate runs)."""
     import sqlite3
 
-    from edgeslm.pipeline import pii
+    from edgeslm import privacy as pii
 
     db = sqlite3.connect(settings.curated_db)
     curated = "\n".join(r[0] for r in db.execute("SELECT example FROM examples"))
@@ -100,7 +100,7 @@ def auto_serve(settings, fresh: list[dict], teacher_calls: list[dict]) -> dict:
     from openai import OpenAI
 
     from edgeslm.engine import Engine
-    from edgeslm.pipeline.teacher import create_teacher
+    from benchmarks.teacher import create_teacher
     from edgeslm.serving.app import create_app
 
     where, right, lat = Counter(), Counter(), {"local": [], "teacher": []}
@@ -134,7 +134,8 @@ def handwritten(settings, result: dict, majority: dict) -> dict:
     """Exact match of each task's student (its promoted adapter) and of the bare base on the hand-written
     calls, per task."""
     from edgeslm.engine import Engine
-    from edgeslm.pipeline import data, synthetic
+    from benchmarks import synthetic
+    from edgeslm.pipeline import data
 
     items = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
     adapters = {majority[t["cluster"]]: t.get("adapter") for t in result["tasks"] if t.get("promoted")}
@@ -184,7 +185,7 @@ def main() -> None:
         home = args.home or Path(tempfile.mkdtemp(prefix="edgeslm-convert-"))
         os.environ["EDGESLM_HOME"] = str(home)
         from edgeslm.config import Settings
-        from edgeslm.pipeline import synthetic
+        from benchmarks import synthetic
 
         fresh = synthetic.workload(args.fresh, seed=args.seed + 1000)
         summary = json.loads((RESULTS / "convert.json").read_text())
@@ -220,7 +221,8 @@ def one_run(args, seed: int) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from edgeslm.config import Settings
-    from edgeslm.pipeline import convert, curate, finetune, synthetic
+    from benchmarks import synthetic
+    from edgeslm.pipeline import convert, curate, finetune
     from edgeslm.router import Router
 
     settings = Settings(threads=args.threads)

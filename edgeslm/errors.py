@@ -79,3 +79,11 @@ class TooLarge(EdgeError):
     """The request body is over the server's size limit (HTTP 413)."""
 
     code = "request_too_large"
+
+
+class ServerFault(EdgeError):
+    """Something on the server's side is broken (a damaged adapter, an unreadable router or capture
+    store, a missing optional package): HTTP 500 with a message saying how to fix it. Never the
+    caller's fault, so never a 4xx."""
+
+    code = "server_fault"

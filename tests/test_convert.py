@@ -20,10 +20,11 @@ from openai import OpenAI
 
 from benchmarks._server import app_in_thread, free_port
 from edgeslm.config import Settings
-from edgeslm.pipeline import convert, curate, data, finetune, route, synthetic
-from edgeslm.pipeline.capture import CaptureStore
+from benchmarks import synthetic
+from edgeslm.pipeline import convert, curate, data, finetune, route
+from edgeslm.store.capture import CaptureStore
 from edgeslm.pipeline.proxy import create_proxy
-from edgeslm.pipeline.teacher import create_teacher
+from benchmarks.teacher import create_teacher
 
 CALLS = synthetic.workload(10, seed=11)
 
@@ -239,7 +240,7 @@ def test_routed_answers_get_the_redacted_values_back():
     """An adapter trained on curated calls sees requests as curation wrote them (placeholders); the
     values go back into its answer, JSON-escaped in tool arguments, also when a stream splits a
     placeholder across fragments."""
-    from edgeslm.pipeline.pii import Redactor, Restorer
+    from edgeslm.privacy import Redactor, Restorer
 
     redact = Redactor()
     text = redact('File the mail from "j.o\'neil"+x@example.com, call +1 415-555-0199')

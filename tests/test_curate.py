@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from edgeslm.pipeline import pii, synthetic
-from edgeslm.pipeline.capture import CaptureStore
+from edgeslm import privacy as pii
+from benchmarks import synthetic
+from edgeslm.store.capture import CaptureStore
 from edgeslm.pipeline.curate import curate, examples
 
 

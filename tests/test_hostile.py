@@ -156,7 +156,7 @@ def test_health_reports_slots(server):
 def test_stop_matcher_agrees_with_a_naive_search_and_is_linear():
     import random
 
-    from edgeslm.engine import StopMatcher
+    from edgeslm.generation import StopMatcher
 
     rng = random.Random(7)
     for _ in range(300):
@@ -180,7 +180,7 @@ def test_stop_matcher_agrees_with_a_naive_search_and_is_linear():
 
 
 def test_redaction_is_linear_in_the_personal_values():
-    from edgeslm.pipeline.pii import Redactor, Restorer
+    from edgeslm.privacy import Redactor, Restorer
 
     text = " ".join(f"user{i}@example.com" for i in range(16_000))
     t0 = time.monotonic()

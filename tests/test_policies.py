@@ -2,9 +2,9 @@
 which earlier calls count as answered, and when a request gets at most one call."""
 
 from edgeslm.config import Settings
-from edgeslm.engine import answered_calls
-from edgeslm.serving import translate
-from edgeslm.serving.protocol import ChatCompletionRequest
+from edgeslm.generation import answered_calls
+from edgeslm.wire import translate
+from edgeslm.wire.protocol import ChatCompletionRequest
 from edgeslm.types import Message, ToolCall, ToolSpec
 from tests.conftest import TIME, WEATHER
 

@@ -17,7 +17,7 @@ from edgeslm.qualify.report import compare
 from edgeslm.qualify.run import profiles, qualify
 from edgeslm.qualify.verdict import Profile, judge, load_profiles, pick
 from edgeslm.store.lora_gguf import convert
-from edgeslm.store.registry import Catalog, _shipped_catalog
+from edgeslm.store.registry import Catalog, shipped_catalog
 
 GOOD = {"ttft_512_s": 0.5, "ttft_tools_s": 1.0, "decode_tps": 40.0, "tool_call_s": 0.8,
         "memory_ram_fraction": 0.1, "load_s": 1.0}
@@ -36,7 +36,7 @@ def default_path(home):
 # ---- the verdict: a pure function ----------------------------------------------------------------
 
 def test_shipped_profiles_have_documented_thresholds():
-    p = load_profiles(_shipped_catalog())
+    p = load_profiles(shipped_catalog())
     ia = p["interactive-agent"]
     assert (ia.ttft_512_max_s, ia.decode_min_tps, ia.tool_call_max_s, ia.memory_max_ram_fraction) == (1.0, 10, 2.0, 0.5)
     bg = p["background-agent"]
@@ -44,7 +44,7 @@ def test_shipped_profiles_have_documented_thresholds():
 
 
 def test_verdict_passes_with_margins():
-    v = judge(GOOD, pick(load_profiles(_shipped_catalog()), "interactive-agent"))
+    v = judge(GOOD, pick(load_profiles(shipped_catalog()), "interactive-agent"))
     assert v.overall == "pass" and v.passed
     by = {c.figure: c for c in v.criteria}
     assert by["ttft_512_s"].margin == pytest.approx(0.5)  # 0.5 s against <= 1.0 s: 50% headroom
@@ -71,7 +71,7 @@ def test_verdict_is_incomplete_when_a_checked_figure_is_missing():
 def test_user_catalog_profiles_override_and_unknown_profiles_name_the_choices(tmp_path):
     user = tmp_path / "models.toml"
     user.write_text('[profile.interactive-agent]\nttft_512_max_s = 0.2\n[profile.mine]\ndecode_min_tps = 100\n')
-    p = load_profiles(_shipped_catalog(), user)
+    p = load_profiles(shipped_catalog(), user)
     assert p["interactive-agent"].ttft_512_max_s == 0.2 and "mine" in p
     with pytest.raises(NotFound) as e:
         pick(p, "fastest")

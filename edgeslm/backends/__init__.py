@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeslm.backends.base import Backend
+from edgeslm.errors import BackendError
 
 
 def open_backend(path: Path, fmt: str, **kwargs) -> Backend:
@@ -17,7 +18,8 @@ def open_backend(path: Path, fmt: str, **kwargs) -> Backend:
         from edgeslm.backends.onnx import OnnxGenaiBackend
 
         return OnnxGenaiBackend(path, **kwargs)
-    raise ValueError(f"no backend for format '{fmt}' (supported: gguf, onnx)")
+    raise BackendError(f"no backend for model format '{fmt}' (supported: gguf, onnx); fix the catalog entry",
+                       code="unknown_format")
 
 
 def build_features(fmt: str) -> str:

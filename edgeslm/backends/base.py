@@ -39,7 +39,7 @@ def adapter_key(adapters) -> AdapterKey:
 def common_prefix(a: list[int], b: list[int]) -> int:
     """How many leading tokens `a` and `b` share."""
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
@@ -65,6 +65,7 @@ class Backend(Protocol):
     metadata: dict[str, Any]
     eog_tokens: frozenset[int]
     bos_text: str
+    add_bos: bool
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]: ...
 
@@ -96,6 +97,26 @@ class Backend(Protocol):
 
     def free_sampler(self, sampler: Any) -> None: ...
 
-    def native_vocab(self) -> Any: ...
+    def native_vocab(self) -> Any:
+        """The llama.cpp vocabulary handle llguidance reads (capabilities.native_vocab)."""
+
+    def hf_tokenizer(self) -> Any:
+        """A Hugging Face tokenizer of this model, for llguidance where there is no native vocabulary."""
+
+    def cached(self, seq: int) -> tuple[AdapterKey, list[int]]:
+        """What sequence `seq` holds: the adapter set it was computed under, and its tokens."""
+
+    def set_adapters(self, adapters: list) -> None:
+        """Apply exactly these LoRA adapters ((path, scale) or (path, identity, scale)) to what is
+        evaluated next (capabilities.lora; others accept only an empty list)."""
+
+    def score(self, tokens: list[int], seq: int = 0) -> np.ndarray:
+        """Logits at every position of `tokens`, as a fresh sequence `seq`: (len(tokens), n_vocab)."""
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        """Make the first `n` tokens of `src` those of `dst` in the same KV cells (capabilities.prefix_share)."""
+
+    def used_cells(self) -> int:
+        """KV cells in use, shared prefixes once (capabilities.prefix_share)."""
 
     def close(self) -> None: ...

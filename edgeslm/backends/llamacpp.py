@@ -102,11 +102,15 @@ class LlamaCppBackend:
         got = self._pieces.get(token)
         if got is None:
             n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buf, len(self._buf), 0, False)
-            got = self._pieces[token] = bytes(self._buf[: max(n, 0)])
+            got = self._pieces[token] = self._buf.raw[: max(n, 0)]
         return got
 
     def native_vocab(self):
         return self._vocab
+
+    def hf_tokenizer(self):
+        raise BackendError("the llama.cpp backend has no Hugging Face tokenizer; use native_vocab()",
+                           code="no_hf_tokenizer")
 
     # ---- adapters and the cache each sequence holds --------------------------------------------
 
@@ -117,7 +121,7 @@ class LlamaCppBackend:
         key = adapter_key(adapters)
         if key == self._active:
             return
-        handles = []
+        handles: list = []
         for p, ident, _ in key:
             if (p, ident) not in self._loras:
                 with suppress_stdout_stderr(disable=False):  # it warns once per tensor it cannot repack

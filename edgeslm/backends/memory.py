@@ -75,7 +75,7 @@ def _repacks() -> bool:
     return "REPACK = 1" in info and "AVX2 = 1" in info
 
 
-def plan(path: Path, *, n_ctx: int, n_batch: int = 512, n_seq: int = 1, adapters: list[Path] = (),
+def plan(path: Path, *, n_ctx: int, n_batch: int = 512, n_seq: int = 1, adapters: list[Path] | tuple = (),
          model: str = "", runtime: int | None = None) -> MemoryPlan:
     """The memory plan of loading `path` with this context (`n_seq` sequences share its KV cache).
     Raises InvalidRequest for a bad GGUF."""
@@ -170,3 +170,18 @@ def plan_folder(path: Path, *, n_ctx: int, model: str = "", runtime: int | None 
         "kv_cache": n_ctx * kv_per_token,
     }
     return p
+
+
+def sequences(settings) -> int:
+    """Backend sequences a server keeps: twice its slots, so a preempted request keeps its cache while
+    another decodes (scheduling.py)."""
+    return min(2 * settings.parallel, 64)
+
+
+def plan_for(fmt: str, path: Path, settings, *, model: str = "", adapters: list[Path] | tuple = ()) -> MemoryPlan:
+    """The memory plan of loading `path` as the server would, with these settings: the one place both
+    `serve` (before it loads) and `qualify --plan` take it from."""
+    if fmt == "gguf":
+        return plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_seq=sequences(settings), model=model,
+                    adapters=list(adapters))
+    return plan_folder(path, n_ctx=settings.n_ctx, model=model)

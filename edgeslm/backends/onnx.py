@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class OnnxGenaiBackend:
         self.add_bos = bos is not None
         self._bos = bos
         self._pieces: dict[int, bytes] = {}
-        self._gen = None
+        self._gen: Any = None
         self._seq: list[int] = []
 
     # ---- vocabulary ----------------------------------------------------------------------------
@@ -76,7 +77,7 @@ class OnnxGenaiBackend:
         return got
 
     def vocab_bytes(self, token: int) -> bytes:
-        text = self.hf.convert_ids_to_tokens(token) or ""
+        text = str(self.hf.convert_ids_to_tokens(token) or "")
         if text.startswith("<0x") and text.endswith(">") and len(text) == 6:  # SentencePiece byte fallback
             return bytes([int(text[3:5], 16)])
         return text.replace("\u2581", " ").encode("utf-8")
@@ -161,6 +162,18 @@ class OnnxGenaiBackend:
 
     def new_sampler(self, *args, **kwargs):
         raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
+
+    def sample(self, sampler, seq: int = 0) -> int:
+        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
+
+    def free_sampler(self, sampler) -> None:
+        pass
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        raise BackendError("the ONNX backend keeps one sequence; it shares no prefix (capabilities.prefix_share)")
+
+    def used_cells(self) -> int:
+        return len(self._seq)
 
     def close(self) -> None:
         self._gen = None

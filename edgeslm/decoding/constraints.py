@@ -31,7 +31,7 @@ def _token_table(backend) -> list[bytes]:
     vocab, buf, out = backend.native_vocab(), ctypes.create_string_buffer(16 * 1024), []
     for t in range(backend.n_vocab):
         n = llama_cpp.llama_token_to_piece(vocab, t, buf, len(buf) - 1, 0, True)
-        tok = bytes(buf[: max(n, 0)])
+        tok = buf.raw[: max(n, 0)]
         attr = llama_cpp.llama_vocab_get_attr(vocab, t)
         if attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL or (
             attr & llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED and tok.startswith(b"<") and tok.endswith(b">")
@@ -79,7 +79,7 @@ def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:
             try:
                 with np.load(cache) as z:
                     blob, ends = z["blob"].tobytes(), z["ends"]
-                table = [blob[s:e] for s, e in zip(np.r_[0, ends[:-1]], ends)]
+                table = [blob[s:e] for s, e in zip(np.r_[0, ends[:-1]], ends, strict=False)]
             except (OSError, ValueError, KeyError):
                 table = None  # a damaged cache is rebuilt
     if table is None or len(table) != backend.n_vocab:
@@ -91,7 +91,7 @@ def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:
                      ends=np.cumsum([len(t) for t in table], dtype=np.int64))
             os.replace(tmp, cache)
     fptr = ctypes.cast(llama_cpp.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
-    ll = llguidance.LLTokenizer.from_llamacpp(
+    ll = llguidance.LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]  # not in llguidance's stubs
         tokens=table, vocab_ptr=backend.native_vocab(), tokenize_fptr=fptr,
         eos_token=sorted(backend.eog_tokens), slices=None,
     )

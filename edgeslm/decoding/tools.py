@@ -154,7 +154,7 @@ def bounded(schema: dict, bounds: Bounds) -> dict:
         types = node.get("type")
         types = types if isinstance(types, list) else [types]
         if "string" in types and not {"maxLength", "enum", "const"} & node.keys():
-            node["maxLength"] = min(bounds.max_chars, _FORMAT_CHARS.get(node.get("format"), bounds.max_chars))
+            node["maxLength"] = min(bounds.max_chars, _FORMAT_CHARS.get(str(node.get("format")), bounds.max_chars))
         if bounds.numbers_in_schema and {"integer", "number"} & set(types) and not {"enum", "const"} & node.keys():
             if "minimum" not in node and "exclusiveMinimum" not in node:
                 node["minimum"] = -limit
@@ -245,7 +245,7 @@ class CallParser:
         self.buf, self.pos = "", 0
         self.calls: list[tuple[str, str]] = []
         self._steps: list[tuple[str, str]] = []
-        self._name, self._args = "", []
+        self._name, self._args = "", []  # type: str, list[str]
         self._depth, self._in_str, self._esc = 0, False, False
         self._begin_call()
 

@@ -23,7 +23,9 @@ from edgeslm.errors import InvalidRequest
 TOOL_WEIGHT = 1.0  # a called tool weighs as much as a whole unit-length text embedding
 SYSTEM_WEIGHT = 0.25
 _WORD = re.compile(r"[a-z][a-z'-]{2,}")
-_STOP = {"the", "and", "for", "you", "are", "with", "this", "that", "from", "what", "can", "please", "need", "will", "into", "your", "have", "has", "its", "about", "how", "many", "much", "thanks", "give", "get", "put"}
+_STOP = {"the", "and", "for", "you", "are", "with", "this", "that", "from", "what", "can", "please", "need",
+         "will", "into", "your", "have", "has", "its", "about", "how", "many", "much", "thanks", "give",
+         "get", "put"}
 
 
 def _embedder():
@@ -70,17 +72,20 @@ def choose_k(x: np.ndarray, k_max: int, seed: int = 0) -> tuple[np.ndarray, int,
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
-    scores, best = {}, None
+    scores: dict[int, float] = {}
+    best: tuple[np.ndarray, int] | None = None
     for k in range(2, max(2, min(k_max, len(x) - 1)) + 1):
         labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
         scores[k] = float(silhouette_score(x, labels))
         if best is None or scores[k] > scores[best[1]]:
             best = (labels, k)
+    assert best is not None  # range() above is never empty
     return best[0], best[1], scores
 
 
 def _terms(texts: list[str], labels: np.ndarray, c: int, top: int = 5) -> list[str]:
-    inside = Counter(w for t, l in zip(texts, labels) if l == c for w in set(_WORD.findall(t.lower())) - _STOP)
+    inside = Counter(w for t, lab in zip(texts, labels, strict=False) if lab == c
+                     for w in set(_WORD.findall(t.lower())) - _STOP)
     overall = Counter(w for t in texts for w in set(_WORD.findall(t.lower())) - _STOP)
     n_in = max(int((labels == c).sum()), 1)
     score = {w: n / n_in - (overall[w] - n) / max(len(texts) - n_in, 1) for w, n in inside.items()}

@@ -19,7 +19,8 @@ from pathlib import Path
 from edgeslm.errors import InvalidRequest, NotFound
 from edgeslm.pipeline import cluster as clustering
 from edgeslm.pipeline import curate as curation
-from edgeslm.pipeline import data, evaluate, finetune, report, route, select, tasks as layouts
+from edgeslm.pipeline import data, evaluate, finetune, report, route, select
+from edgeslm.pipeline import tasks as layouts
 from edgeslm.store.adapters import AdapterStore
 
 DRIFT_LIMIT = 0.1
@@ -51,7 +52,8 @@ class Stages:
 
 
 def run(settings, *, k: int | None = None, target: float = select.TARGET, threshold: float = route.THRESHOLD,
-        licenses=select.LICENSES, profile: str = select.PROFILE, train: finetune.TrainConfig | None = None, zero_shot_limit: int | None = 20,
+        licenses=select.LICENSES, profile: str = select.PROFILE, train: finetune.TrainConfig | None = None,
+        zero_shot_limit: int | None = 20,
         eval_limit: int | None = None, force: bool = False, drift_limit: float = DRIFT_LIMIT,
         teacher_usd_per_mtok: float = 1.0, say=lambda msg: None, bar=None) -> dict:
     """Run the pipeline; returns the report (also saved under EDGESLM_HOME/pipeline/report/)."""
@@ -148,8 +150,8 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         candidate = f"{t['task']}-candidate"
         _replace(store, entry, base, candidate, peft_dir)
     with stages("evaluate"):
-        step = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
-        scores = evaluate.run(worker, held, settings, adapter=candidate, progress=step)
+        on_eval = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
+        scores = evaluate.run(worker, held, settings, adapter=candidate, progress=on_eval)
         t["student"] = {k: v for k, v in scores.items() if k != "rows"}
         ok, why = evaluate.gate(scores)
         t.update(promoted=ok, why=why)

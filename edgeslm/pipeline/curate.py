@@ -15,24 +15,9 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+from edgeslm import privacy as pii
 from edgeslm.errors import InvalidRequest
-from edgeslm.pipeline import pii
-from edgeslm.pipeline.capture import CaptureStore
-
-
-def _redact_message(m: dict, redact: pii.Redactor) -> dict:
-    m = dict(m)
-    content = m.get("content")
-    if isinstance(content, str):
-        m["content"] = redact(content)
-    elif isinstance(content, list):
-        m["content"] = [{**p, "text": redact(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str)
-                        else p for p in content]
-    if m.get("tool_calls"):
-        m["tool_calls"] = [{**c, "function": {**c.get("function", {}),
-                                               "arguments": redact(str(c.get("function", {}).get("arguments", "")))}}
-                           for c in m["tool_calls"]]
-    return m
+from edgeslm.store.capture import CaptureStore
 
 
 def example(call: dict, redact: pii.Redactor) -> tuple[dict | None, str | None]:
@@ -54,9 +39,9 @@ def example(call: dict, redact: pii.Redactor) -> tuple[dict | None, str | None]:
             return None, "bad_tool_arguments"
     if not answer.get("content") and not answer.get("tool_calls"):
         return None, "empty_answer"
-    out = {"messages": [_redact_message(m, redact) for m in messages], "tools": req.get("tools") or [],
+    out = {"messages": [pii.redact_message(m, redact) for m in messages], "tools": req.get("tools") or [],
            "tool_choice": req.get("tool_choice"),
-           "answer": _redact_message({"role": "assistant", "content": answer.get("content"),
+           "answer": pii.redact_message({"role": "assistant", "content": answer.get("content"),
                                       "tool_calls": answer.get("tool_calls")}, redact)}
     return out, None
 
@@ -75,14 +60,16 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None) -> dict:
     db = sqlite3.connect(tmp)
     db.execute("CREATE TABLE examples (id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL, created REAL, client TEXT, "
                "model TEXT, source TEXT, latency_s REAL, digest TEXT UNIQUE NOT NULL, example TEXT NOT NULL)")
-    pii_counts, dropped, calls, kept, dupes = Counter(), Counter(), 0, 0, 0
+    pii_counts: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    calls, kept, dupes = 0, 0, 0
     try:
         for call in store.calls():
             calls += 1
             redact = pii.Redactor()  # placeholders are consistent within one conversation
             ex, why = example(call, redact)
             if ex is None:
-                dropped[why] += 1
+                dropped[why or "unknown"] += 1
                 continue
             text = json.dumps(ex)  # key order kept: tool schemas reach the prompt in the agent's order
             digest = hashlib.sha256(json.dumps(ex, sort_keys=True).encode()).hexdigest()

@@ -12,9 +12,9 @@ import json
 import re
 
 from edgeslm.config import Settings
-from edgeslm.serving import translate
-from edgeslm.serving.protocol import ChatCompletionRequest
 from edgeslm.types import Message, OutputSpec, SamplingParams
+from edgeslm.wire import translate
+from edgeslm.wire.protocol import ChatCompletionRequest
 
 HELD_OUT = 0.2  # share of each cluster kept out of training, for select, the gate and the benchmark
 
@@ -64,7 +64,7 @@ def _same(a, b) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=False))
     return a == b
 
 
@@ -85,10 +85,10 @@ def _loose(v):
 def exact(got: list[dict], want: list[dict]) -> bool:
     """Same calls in the same order, same names, same argument values (numbers compared as numbers)."""
     return len(got) == len(want) and all(g["name"] == w["name"] and _same(g["arguments"], w["arguments"])
-                                         for g, w in zip(got, want))
+                                         for g, w in zip(got, want, strict=False))
 
 
 def ast_match(got: list[dict], want: list[dict]) -> bool:
     """As `exact`, with strings compared after BFCL's normalization."""
     return len(got) == len(want) and all(g["name"] == w["name"] and _same(_loose(g["arguments"]), _loose(w["arguments"]))
-                                         for g, w in zip(got, want))
+                                         for g, w in zip(got, want, strict=False))

@@ -20,9 +20,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgeslm.errors import InvalidRequest
 from edgeslm.backends.base import common_prefix
 from edgeslm.decoding.tools import as_grammar_writes
+from edgeslm.errors import InvalidRequest
 from edgeslm.pipeline import data
 
 CHECKPOINT = "checkpoint"
@@ -80,7 +80,7 @@ def encode(worker, example: dict, settings) -> tuple[list[int], list[int], list[
     return prompt, answer[0] + [worker.turn_end()], answer[1] + [True]
 
 
-def encode_split(worker, examples: list[dict], settings, cfg: "TrainConfig") -> tuple[list[tuple], list[tuple]]:
+def encode_split(worker, examples: list[dict], settings, cfg: TrainConfig) -> tuple[list[tuple], list[tuple]]:
     """(training pairs, dev pairs) of a task's training examples: with `cfg.eval_every`, 15% of them (by
     content hash) become the dev split whose loss decides when training stops."""
     fit, dev = data.split(list(range(len(examples))), examples, held_out=0.15) if cfg.eval_every else (
@@ -102,7 +102,7 @@ def constrained_tokens(worker, constraint, target: bytes) -> tuple[list[int], li
     try:
         while rest:
             m = constraint.mask()
-            allowed = (lambda t: True) if m is None else (lambda t: (int(m[t >> 5]) >> (t & 31)) & 1)
+            allowed = (lambda t: True) if m is None else (lambda t, m=m: (int(m[t >> 5]) >> (t & 31)) & 1)
             first = worker.backend.tokenize(rest.decode("utf-8", "ignore"), add_bos=False)[:1]
             pick = first[0] if first and rest.startswith(table[first[0]]) and allowed(first[0]) else None
             if pick is None:
@@ -152,7 +152,8 @@ def _batches(n: int, cfg: TrainConfig) -> list[list[int]]:
     total = max(1, round(cfg.epochs * per_epoch))
     if cfg.max_steps:
         total = min(total, cfg.max_steps)
-    out, order = [], []
+    out: list = []
+    order: list = []
     while len(out) < total:
         if len(order) < cfg.batch:
             fresh = list(range(n))
@@ -182,7 +183,7 @@ def _collate(examples: list[tuple], pad: int = 0):
         p, a = e[0], e[1]
         free = e[2] if len(e) > 2 else [True] * len(a)
         start = len(p) - n  # the rest's column of the first answer token
-        for j, (tok, chosen) in enumerate(zip(a, free)):
+        for j, (tok, chosen) in enumerate(zip(a, free, strict=False)):
             if chosen:
                 rows.append(i)
                 cols.append(start - 1 + j)

@@ -14,9 +14,9 @@ import time
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from edgeslm.pipeline.capture import CaptureStore, client_id
-from edgeslm.serving.middleware import Guard
-from edgeslm.serving.upstream import Upstream, error
+from edgeslm.store.capture import CaptureStore, client_id
+from edgeslm.wire.middleware import Guard
+from edgeslm.wire.upstream import Upstream, error
 
 
 def create_proxy(upstream: str, capture: CaptureStore, api_key_env: str | None = None,

@@ -94,8 +94,8 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
         except NotFound:
             pass
         store.add(worker.entry.id, worker.entry.sha256, base, t["task"], out)
-        step = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
-        scores = evaluate.run(worker, [examples[i] for i in t["held"]], settings, adapter=t["task"], progress=step)
+        on_eval = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
+        scores = evaluate.run(worker, [examples[i] for i in t["held"]], settings, adapter=t["task"], progress=on_eval)
         ok, why = evaluate.gate(scores)
     finally:
         engine.close()

@@ -12,7 +12,7 @@ import resource
 import statistics
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import psutil
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from edgeslm import __version__, device
 from edgeslm.backends import build_features, memory
@@ -16,7 +16,7 @@ from edgeslm.config import Settings
 from edgeslm.qualify.profile import Profiler, peak_rss
 from edgeslm.qualify.verdict import judge, load_profiles, pick
 from edgeslm.store.adapters import AdapterStore
-from edgeslm.store.registry import Catalog, _shipped_catalog
+from edgeslm.store.registry import Catalog, shipped_catalog
 
 SCHEMA = "edgeslm.qualify/1"
 # The spread within one run understates the drift between runs: two back-to-back qualifications on
@@ -27,7 +27,7 @@ MEMORY_NOISE = 0.03
 
 
 def profiles(settings: Settings):
-    return load_profiles(_shipped_catalog(), settings.user_catalog)
+    return load_profiles(shipped_catalog(), settings.user_catalog)
 
 
 def resolve(settings: Settings, model: str, adapter: str | None = None):
@@ -88,7 +88,7 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
     return {
         "schema": SCHEMA,
         "edgeslm": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": {"id": entry.id, "name": entry.name, "architecture": entry.architecture,
                   "quantization": entry.quantization, "path": str(path), "sha256": entry.sha256,
                   "size_bytes": path.stat().st_size},

@@ -84,7 +84,7 @@ class _Tally:
 def compare(ref: list[np.ndarray], cand: list[np.ndarray]) -> Quality:
     """KL and top-1 agreement between per-position logits (lists of (positions, vocab) arrays)."""
     t = _Tally()
-    for r, c in zip(ref, cand):
+    for r, c in zip(ref, cand, strict=False):
         t.add(r, c)
     return t.result()
 
@@ -92,7 +92,7 @@ def compare(ref: list[np.ndarray], cand: list[np.ndarray]) -> Quality:
 class Scorer:
     """A GGUF (with adapters applied) that returns per-position logits of texts."""
 
-    def __init__(self, path: Path, adapters: list[tuple[Path, float]] = (), threads: int = 2, fmt: str = "gguf"):
+    def __init__(self, path: Path, adapters: list[tuple[Path, float]] | tuple = (), threads: int = 2, fmt: str = "gguf"):
         self.b = open_backend(Path(path), fmt, n_ctx=MAX_TOKENS + 32, n_threads=threads)
         if adapters:
             self.b.set_adapters(list(adapters))

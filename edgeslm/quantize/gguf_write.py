@@ -161,7 +161,7 @@ def quantize(src: Path, dst: Path, target: str, threads: int = 0) -> Path:
 
 def file_type(path: Path) -> str:
     meta, _ = read_header(path)
-    return FILE_TYPES.get(meta.get("general.file_type"), "unknown")
+    return FILE_TYPES.get(int(meta.get("general.file_type", -1)), "unknown")
 
 
 def free_disk(path: Path) -> int:

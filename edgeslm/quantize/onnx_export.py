@@ -48,7 +48,7 @@ def _fix_checkpoint(hf_dir: Path) -> None:
 def _fix_config(cfg) -> None:
     rp = getattr(cfg, "rope_parameters", None)
     if isinstance(rp, dict) and "full_attention" in rp:
-        cfg.rope_local_base_freq = rp.get("sliding_attention", rp["full_attention"])["rope_theta"]
+        cfg.rope_local_base_freq = (rp.get("sliding_attention") or rp["full_attention"])["rope_theta"]
         cfg.rope_theta = rp["full_attention"]["rope_theta"]
         cfg.rope_parameters = dict(rp["full_attention"])
 

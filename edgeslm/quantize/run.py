@@ -143,7 +143,7 @@ class Outcome:
 
 
 def run(settings: Settings, src: str, target: str, *, adapter: str | None = None, merge: bool = False,
-        base: str | None = None, model_id: str | None = None, task_texts: list[str] = (), threads: int = 2,
+        base: str | None = None, model_id: str | None = None, task_texts: list[str] | tuple = (), threads: int = 2,
         step: Steps | None = None) -> Outcome:
     kind, name = parse_target(target)
     step = step or (lambda label: contextlib.nullcontext(lambda done, total: None))
@@ -158,10 +158,10 @@ def run(settings: Settings, src: str, target: str, *, adapter: str | None = None
         raise InvalidRequest("an ONNX export carries no unmerged adapter; add --merge", param="merge")
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     check_disk(settings.models_dir, _params(base_gguf), name, bool(lora) and merge)
-    model_id = model_id or f"{entry.id}{'-' + adapter if lora and merge else ''}-{kind}-{name}".lower().replace(
+    model_id = model_id or f"{entry.id}{'-' + (adapter or '') if lora and merge else ''}-{kind}-{name}".lower().replace(
         "-gguf-", "-")
-    with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".quantize-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(dir=settings.models_dir, prefix=".quantize-") as tmp_name:
+        tmp = Path(tmp_name)
         with step("F16 reference") as advance:
             plain = tmp / "base-f16.gguf"
             if ckpt is not None:
@@ -201,7 +201,7 @@ def run(settings: Settings, src: str, target: str, *, adapter: str | None = None
         chosen = first
         stored = catalog.import_gguf(chosen.path, model_id)
         if lora is not None and not merge:
-            AdapterStore(settings.adapters_dir).add(stored.id, stored.sha256, catalog.path_of(stored), adapter,
+            AdapterStore(settings.adapters_dir).add(stored.id, stored.sha256, catalog.path_of(stored), lora.task,
                                                     lora.dir / "peft")
     return Outcome(src, f"{kind}:{name}", stored.id + (f"@{adapter}" if lora and not merge else ""), candidates,
                    recommend(candidates, name))

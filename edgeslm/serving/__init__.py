@@ -1,1 +1,1 @@
-"""The HTTP edge: OpenAI wire types, their translation, the error table and the FastAPI app."""
+"""The runtime's HTTP server: the FastAPI app over the engine (the wire format it speaks is edgeslm.wire)."""

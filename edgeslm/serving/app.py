@@ -17,14 +17,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgeslm.engine import Engine
+from edgeslm.errors import EdgeError, WorkerGone
+from edgeslm.privacy import Redactor, Restorer, redact_message
 from edgeslm.router import Route, RouterCache
-from edgeslm.errors import EdgeError
-from edgeslm.errors import WorkerGone
-from edgeslm.serving import errors, limits, translate
-from edgeslm.serving.middleware import Guard
-from edgeslm.serving.protocol import ChatCompletionRequest
-from edgeslm.serving.upstream import Upstream
+from edgeslm.serving.logs import AccessLog
 from edgeslm.store.adapters import AdapterStore
+from edgeslm.wire import errors, limits, translate
+from edgeslm.wire.middleware import Guard
+from edgeslm.wire.protocol import ChatCompletionRequest, ChatMessage
+from edgeslm.wire.upstream import Upstream
 
 log = logging.getLogger("edgeslm.serving")
 
@@ -37,13 +38,10 @@ def _loc(loc: tuple) -> str:
     return out or "body"
 
 
-def _redacted(m, redact):
-    if isinstance(m.content, str):
-        return m.model_copy(update={"content": redact(m.content)})
-    if isinstance(m.content, list):
-        return m.model_copy(update={"content": [p.model_copy(update={"text": redact(p.text)}) if p.text else p
-                                                for p in m.content]})
-    return m
+def _redacted(req: ChatCompletionRequest, redact) -> ChatCompletionRequest:
+    """The request with its personal data replaced, by the very function S2 curates with."""
+    messages = [redact_message(m.model_dump(exclude_none=True), redact) for m in req.messages]
+    return req.model_copy(update={"messages": [ChatMessage.model_validate(m) for m in messages]})
 
 
 def _restore_body(body: dict, restore) -> None:
@@ -59,9 +57,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     st = engine.settings
     app.add_middleware(Guard, allowed_hosts=allowed_hosts(st), api_key=api_key(st), max_body_bytes=st.max_body_bytes)
+    app.add_middleware(AccessLog)  # outermost: refusals get a request id and an access line too
     capture = None
     if st.capture:
-        from edgeslm.pipeline.capture import CaptureStore
+        from edgeslm.store.capture import CaptureStore
 
         capture = CaptureStore(st.capture_db, key_env=st.capture_key_env, retention_days=st.capture_retention_days)
     app.state.capture = capture
@@ -72,7 +71,7 @@ def create_app(engine: Engine) -> FastAPI:
     async def record(req: ChatCompletionRequest, headers, started: float, body: dict, adapter: str | None,
                      route: Route | None = None) -> None:
         """S1: the finished call goes to the capture store (a durable write, off the event loop)."""
-        from edgeslm.pipeline.capture import client_id
+        from edgeslm.store.capture import client_id
 
         call = {"created": started, "source": "serve", "client": client_id(headers), "model": body.get("model"),
                 "adapter": adapter, "latency_s": time.time() - started,
@@ -80,6 +79,7 @@ def create_app(engine: Engine) -> FastAPI:
                 "request": req.model_dump(mode="json", exclude_none=True), "response": body,
                 "route": dataclasses.asdict(route) if route else None}
         try:
+            assert capture is not None  # record() runs only when capturing
             await run_in_threadpool(capture.add, call)
         except Exception:
             log.exception("could not capture a call")
@@ -151,11 +151,8 @@ def create_app(engine: Engine) -> FastAPI:
                 return await local(req, request, started, route.base, None, route)
             # the adapter learned from curated calls, personal data replaced by placeholders: it gets the
             # request the same way, and the values go back into its answer
-            from edgeslm.pipeline.pii import Redactor, Restorer
-
             redact = Redactor()
-            clean = await run_in_threadpool(
-                lambda: req.model_copy(update={"messages": [_redacted(m, redact) for m in req.messages]}))
+            clean = await run_in_threadpool(_redacted, req, redact)
             return await local(clean, request, started, route.base, route.task, route, Restorer(redact), req)
         if upstream is None:
             route.reason += "; no --upstream teacher set, answered by the default model"
@@ -190,7 +187,7 @@ def create_app(engine: Engine) -> FastAPI:
             worker = await run_in_threadpool(engine.worker, base)
             label = await run_in_threadpool(worker.task_for, task)  # the adapter it runs under (the default too)
             job = await run_in_threadpool(worker.prepare, messages, spec, params,
-                                          lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev), task)
+                                          _emitter(loop, events), task)
             try:
                 worker.submit(job)
                 break
@@ -198,13 +195,20 @@ def create_app(engine: Engine) -> FastAPI:
                 if attempt == 2:
                     raise
         rid = translate.new_id()
+        access = request.state.access
+        access.update(model=worker.entry.id, adapter=label or "-")
+
+        def account(g) -> None:
+            access.update(prompt_tokens=g.usage.prompt_tokens, completion_tokens=g.usage.completion_tokens,
+                          finish=g.finish_reason)
+
         if not req.stream:
             try:
                 checked = time.monotonic()
                 while True:
                     try:
                         ev = await asyncio.wait_for(events.get(), timeout=0.5)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         ev = None
                     if time.monotonic() - checked >= 0.5:  # events flow while it decodes: look anyway
                         checked = time.monotonic()
@@ -213,6 +217,7 @@ def create_app(engine: Engine) -> FastAPI:
                     if ev is None:
                         continue
                     if ev[0] == "done":
+                        account(ev[1])
                         body = translate.completion(ev[1], rid)
                         if restore is not None:
                             _restore_body(body, restore)
@@ -232,6 +237,7 @@ def create_app(engine: Engine) -> FastAPI:
                 while True:
                     ev = await events.get()
                     if ev[0] == "done":
+                        account(ev[1])
                         body = translate.completion(ev[1], rid)
                         if restore is not None:
                             _restore_body(body, restore)
@@ -262,6 +268,13 @@ def create_app(engine: Engine) -> FastAPI:
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers})
 
     return app
+
+
+def _emitter(loop: asyncio.AbstractEventLoop, events: asyncio.Queue):
+    """A job's emit: events from the worker thread into this request's queue on the event loop."""
+    def emit(ev: tuple) -> None:
+        loop.call_soon_threadsafe(events.put_nowait, ev)
+    return emit
 
 
 def api_key(st) -> str | None:

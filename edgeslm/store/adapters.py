@@ -12,11 +12,11 @@ import json
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-from edgeslm.errors import InvalidRequest, NotFound
+from edgeslm.errors import InvalidRequest, NotFound, ServerFault
 from edgeslm.store.gguf_io import read_header
 
 TASK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -79,7 +79,8 @@ class AdapterStore:
         try:
             manifest = json.loads((d / "manifest.json").read_text())
         except (OSError, ValueError) as e:
-            raise InvalidRequest(f"{d / 'manifest.json'}: unreadable manifest ({e})", param="adapter") from None
+            raise ServerFault(f"{d / 'manifest.json'}: unreadable manifest ({e}); remove the adapter and import it again",
+                              code="adapter_corrupt") from None
         if manifest.get("base_id", base_id) != base_id or (
                 base_sha256 and manifest.get("base_sha256") and manifest["base_sha256"] != base_sha256):
             raise InvalidRequest(
@@ -92,11 +93,11 @@ class AdapterStore:
         try:
             meta, _ = read_header(adapter.gguf)
         except InvalidRequest as e:
-            raise InvalidRequest(f"adapter '{task}' of '{base_id}' is damaged ({e.message}); remove it and import "
-                                 f"it again", param="adapter", code="adapter_corrupt") from None
+            raise ServerFault(f"adapter '{task}' of '{base_id}' is damaged ({e.message}); remove it and import "
+                              f"it again", param="adapter", code="adapter_corrupt") from None
         if meta.get("adapter.type") != "lora":
-            raise InvalidRequest(f"adapter '{task}' of '{base_id}': {GGUF_NAME} is not a GGUF LoRA", param="adapter",
-                                 code="adapter_corrupt")
+            raise ServerFault(f"adapter '{task}' of '{base_id}': {GGUF_NAME} is not a GGUF LoRA; remove it and import "
+                              "it again", param="adapter", code="adapter_corrupt")
         return adapter
 
     def has(self, base_id: str, task: str) -> bool:
@@ -131,8 +132,8 @@ class AdapterStore:
             try:
                 shutil.copytree(src, stage, dirs_exist_ok=True)
                 if hashlib.sha256((stage / GGUF_NAME).read_bytes()).hexdigest() != want:
-                    raise InvalidRequest(f"the packaged adapter '{task}' of '{base_id}' does not match its "
-                                         "manifest; reinstall edgeslm", param="adapter", code="adapter_corrupt")
+                    raise ServerFault(f"the packaged adapter '{task}' of '{base_id}' does not match its "
+                                      "manifest; reinstall edgeslm", param="adapter", code="adapter_corrupt")
                 manifest = json.loads((stage / "manifest.json").read_text())
                 (stage / "manifest.json").write_text(json.dumps(
                     {**manifest, "recipe_source": manifest.get("source"), "source": "package"}, indent=2))
@@ -181,7 +182,7 @@ class AdapterStore:
                 "task": task, "rank": info.rank, "alpha": info.alpha, "target_modules": info.target_modules,
                 "tensors": info.tensors, "peft_base_model": info.base_model, "source": str(peft_dir.resolve()),
                 "training": json.loads(training.read_text()) if training.is_file() else None,
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
             (stage / "manifest.json").write_text(json.dumps(manifest, indent=2))
             if final.exists():

@@ -136,7 +136,7 @@ def read_header(path: str | Path, full: bool = False) -> tuple[dict[str, Any], l
             infos.sort()
             ends = [o for o, *_ in infos[1:]] + [size - data_start]
             tensors = []
-            for (offset, name, shape, gtype), end in zip(infos, ends):
+            for (offset, name, shape, gtype), end in zip(infos, ends, strict=False):
                 if end < offset or data_start + end > size:
                     raise InvalidRequest(f"{path}: truncated GGUF (tensor {name} lies past the end of the file)",
                                          param="path")

@@ -15,8 +15,9 @@ import re
 import shutil
 import socket
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 from urllib.parse import urlparse
 
 import tomli_w
@@ -70,7 +71,7 @@ class ModelEntry(BaseModel):
         return self.source.file or Path(self.source.path).name
 
 
-def _shipped_catalog() -> Path:
+def shipped_catalog() -> Path:
     here = Path(__file__).resolve().parent.parent
     for candidate in (here / "models.toml", here.parent / "models.toml"):
         if candidate.is_file():
@@ -118,7 +119,7 @@ class Catalog:
         self._mtime = self._user_mtime()
         # user entries (imports, hub files pinned on first pull) override shipped ones by id
         user = {e.id: e for e in _read(self.settings.user_catalog)}
-        self.entries = [user.pop(e.id, e) for e in _read(_shipped_catalog())] + list(user.values())
+        self.entries = [user.pop(e.id, e) for e in _read(shipped_catalog())] + list(user.values())
 
     def ids(self) -> list[str]:
         return [e.id for e in self.entries]
@@ -231,10 +232,8 @@ class Catalog:
         os.replace(tmp, path)
 
     def _pull_hf(self, entry: ModelEntry, path: Path) -> None:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import constants, hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-        from huggingface_hub import constants
 
         host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ from edgeslm import __version__
 from edgeslm.config import Settings
 from edgeslm.decoding.tools import check_schema
 from edgeslm.errors import InvalidRequest
-from edgeslm.serving.protocol import ChatCompletionRequest, NamedToolChoice
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, ToolSpec
+from edgeslm.wire.protocol import ChatCompletionRequest, NamedToolChoice
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 FINGERPRINT = f"edgeslm-{__version__}"
@@ -46,7 +46,7 @@ def _messages(req: ChatCompletionRequest) -> list[Message]:
                         param=f"messages[{i}].content",
                     )
                 texts.append(part.text)
-            content = "\n".join(texts)
+            content: str | None = "\n".join(texts)
         else:
             content = m.content
         calls = []
@@ -88,7 +88,7 @@ def _tools(req: ChatCompletionRequest) -> list[ToolSpec]:
 
 
 def _output(req: ChatCompletionRequest, tools: list[ToolSpec]) -> OutputSpec:
-    choice = req.tool_choice or ("auto" if tools else "none")
+    choice: str | NamedToolChoice = req.tool_choice or ("auto" if tools else "none")
     if isinstance(choice, NamedToolChoice):
         names = [t.name for t in tools]
         if choice.function.name not in names:

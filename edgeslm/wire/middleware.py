@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import json
 
-from edgeslm.serving.errors import body as error_body
+from edgeslm.wire.errors import body as error_body
 
 
 def _refuse(status: int, message: str, code: str, param: str | None = None, etype: str = "invalid_request_error"):

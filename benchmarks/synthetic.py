@@ -201,7 +201,8 @@ def _weather(rng):
 
 def _calendar(rng):
     t = title(rng)
-    date, time = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}", f"{rng.randint(7, 20):02d}:{rng.choice(['00', '15', '30', '45'])}"
+    date = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    time = f"{rng.randint(7, 20):02d}:{rng.choice(['00', '15', '30', '45'])}"
     who = email(rng) if rng.random() < 0.6 else None
     if rng.random() < 0.3:
         time = None

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from edgeslm.errors import (BackendError, Busy, DoesNotFit, EdgeError, InvalidRequest, NotFound, Offline, TooLarge,
-                            WorkerGone)
+from edgeslm.errors import (
+    BackendError,
+    Busy,
+    DoesNotFit,
+    EdgeError,
+    InvalidRequest,
+    NotFound,
+    Offline,
+    ServerFault,
+    TooLarge,
+    WorkerGone,
+)
 
 _TABLE: list[tuple[type[EdgeError], int, str]] = [
     (InvalidRequest, 400, "invalid_request_error"),  # includes ContextTooLong and GrammarError
@@ -16,6 +26,7 @@ _TABLE: list[tuple[type[EdgeError], int, str]] = [
     (Offline, 503, "server_error"),
     (DoesNotFit, 507, "server_error"),
     (BackendError, 500, "server_error"),
+    (ServerFault, 500, "server_error"),
 ]
 
 

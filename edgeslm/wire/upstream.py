@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from edgeslm.serving import errors
+from edgeslm.wire import errors
 
 OnAnswer = Callable[[dict], Awaitable[None]]
 

@@ -4,23 +4,20 @@ run|show`. Each command's docstring is its --help; the work is edgeslm.pipeline'
 from __future__ import annotations
 
 import json
-from typing import Optional
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgeslm.cli.common import err, fail
+from edgeslm.cli.common import out as console
 from edgeslm.config import get_settings
 from edgeslm.errors import EdgeError
+from edgeslm.pipeline.select import LICENSES
 
 convert_app = typer.Typer(no_args_is_help=True, help="The whole LLM-to-SLM conversion (S1-S6).")
-
-
-def _cli():
-    from edgeslm import cli
-
-    return cli
 
 
 def _pct(v) -> str:
@@ -31,7 +28,8 @@ class _Bar:
     """A rich progress bar per long step (training steps, evaluated examples)."""
 
     def __init__(self, progress: Progress):
-        self.progress, self.tasks = progress, {}
+        self.progress = progress
+        self.tasks: dict = {}
 
     def __call__(self, label: str, done: int, total: int, note: str) -> None:
         if label not in self.tasks:
@@ -61,7 +59,7 @@ def convert_run(
     seed: int = typer.Option(0, help="Seed of the LoRA init and the batch order."),
     zero_shot_limit: int = typer.Option(20, min=1, help="Held-out calls per task scored zero-shot in select."),
     eval_limit: Optional[int] = typer.Option(None, min=1, help="Held-out calls per task for the gate (default: all)."),
-    licenses: str = typer.Option("apache-2.0,mit,gemma,llama3.2,llama3.1,qwen", help="License allow-list, comma-separated."),
+    licenses: str = typer.Option(",".join(LICENSES), help="License allow-list, comma-separated."),
     profile: str = typer.Option("background-agent", help="WD1 profile candidates must pass on this device "
                                 "(models.toml [profile.*]; shipped: interactive-agent, background-agent)."),
     force: bool = typer.Option(False, "--force", help="Retrain even without drift."),
@@ -74,26 +72,25 @@ def convert_run(
     model "auto". Run again later: it retrains only when drift appears."""
     from edgeslm.pipeline import convert
 
-    cli = _cli()
     settings = get_settings()
     cfg = _train_config(steps, lr, rank, batch, seed)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=cli.err, transient=True) as progress:
+                      console=err, transient=True) as progress:
             result = convert.run(settings, k=k, target=target, threshold=threshold, train=cfg,
                                  licenses=tuple(x.strip() for x in licenses.split(",") if x.strip()),
                                  zero_shot_limit=zero_shot_limit, eval_limit=eval_limit, force=force, profile=profile,
                                  teacher_usd_per_mtok=teacher_price, say=lambda m: progress.console.print(m, highlight=False),
                                  bar=_Bar(progress))
     except EdgeError as e:
-        cli._fail(e.message)
+        fail(e.message)
     if as_json:
         print(json.dumps({k_: v for k_, v in result.items() if k_ != "clusters"}, indent=2, default=str))
         return
-    _print_tasks(cli, result)
+    _print_tasks(result)
 
 
-def _print_tasks(cli, result: dict) -> None:
+def _print_tasks(result: dict) -> None:
     from edgeslm.pipeline.report import zero_shot
 
     table = Table("task", "calls", "model", "zero-shot", "with adapter", "promoted", "why",
@@ -101,11 +98,11 @@ def _print_tasks(cli, result: dict) -> None:
     for t in result["tasks"]:
         table.add_row(t["task"], str(t["size"]), t.get("model") or "teacher", _pct(zero_shot(t).get("exact")),
                       _pct((t.get("student") or {}).get("exact")), "yes" if t.get("promoted") else "no", t.get("why", ""))
-    cli.out.print(table)
+    console.print(table)
     r = result.get("router") or {}
-    cli.out.print(f"router: held-out accuracy {_pct(r.get('accuracy'))}, confident {_pct(r.get('confident'))}; "
+    console.print(f"router: held-out accuracy {_pct(r.get('accuracy'))}, confident {_pct(r.get('confident'))}; "
                   f"stages: " + ", ".join(f"{k} {v:.0f}s" for k, v in result["stages"].items()), highlight=False)
-    cli.out.print("report: " + ", ".join(result["files"][:2]), highlight=False)
+    console.print("report: " + ", ".join(result["files"][:2]), highlight=False)
 
 
 @convert_app.command("show")
@@ -113,7 +110,6 @@ def convert_show(cluster: Optional[str] = typer.Argument(None, help="A task name
     """Show the last conversion: every task, or one task's details as JSON."""
     from edgeslm.pipeline import convert
 
-    cli = _cli()
     settings = get_settings()
     try:
         if cluster is not None:
@@ -121,10 +117,10 @@ def convert_show(cluster: Optional[str] = typer.Argument(None, help="A task name
             return
         path = convert.pipeline_dir(settings) / "report" / "report.md"
         if not path.is_file():
-            cli._fail("no conversion has run yet; run edgeslm convert run")
+            fail("no conversion has run yet; run edgeslm convert run")
         print(path.read_text())
     except EdgeError as e:
-        cli._fail(e.message)
+        fail(e.message)
 
 
 def finetune(
@@ -145,42 +141,41 @@ def finetune(
     adapter store in PEFT and GGUF form; then score it on the task's held-out calls against the gate."""
     from edgeslm.pipeline import tasks
 
-    cli = _cli()
     settings = get_settings()
     if recipe is not None:
-        return _recipe(cli, settings, recipe, out, limit, steps)
+        return _recipe(settings, recipe, out, limit, steps)
     if cluster is None:
-        cli._fail("name a cluster (edgeslm finetune CLUSTER) or a recipe (edgeslm finetune --recipe tools)")
+        fail("name a cluster (edgeslm finetune CLUSTER) or a recipe (edgeslm finetune --recipe tools)")
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=cli.err, transient=True) as progress:
+                      console=err, transient=True) as progress:
             r = tasks.finetune_one(settings, cluster, model, _train_config(steps, lr, rank, batch, seed), _Bar(progress))
     except EdgeError as e:
-        cli._fail(e.message)
-    cli.out.print(f"{r['base']}@{r['task']}: {r['training']['steps']} steps, loss {r['training']['loss_first']:.3f} → "
+        fail(e.message)
+    console.print(f"{r['base']}@{r['task']}: {r['training']['steps']} steps, loss {r['training']['loss_first']:.3f} → "
                   f"{r['training']['loss_last']:.3f}; held-out exact {_pct(r['scores']['exact'])} "
                   f"(n={r['scores']['n']}); gate: {r['gate']}", highlight=False)
 
 
-def _recipe(cli, settings, name: str, out, limit, steps) -> None:
+def _recipe(settings, name: str, out, limit, steps) -> None:
     from edgeslm.pipeline import recipe
 
     if name != recipe.TASK:
-        cli._fail(f"unknown recipe '{name}'; the recipes are: {recipe.TASK}")
+        fail(f"unknown recipe '{name}'; the recipes are: {recipe.TASK}")
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=cli.err, transient=True) as progress:
+                      console=err, transient=True) as progress:
             m = recipe.build(settings, out, limit=limit, max_steps=steps, bar=_Bar(progress))
     except EdgeError as e:
-        cli._fail(e.message)
+        fail(e.message)
     t = m["training"]
-    cli.out.print(f"{m['base_id']}@{m['task']}: {t['steps']} steps planned, best dev loss {t['dev_loss']} at step "
+    console.print(f"{m['base_id']}@{m['task']}: {t['steps']} steps planned, best dev loss {t['dev_loss']} at step "
                   f"{t['best_step']}, {m['wall_s']:.0f} s; adapter sha256 {m['adapter_sha256'][:12]}", highlight=False)
 
 
 def select(
     target: float = typer.Option(0.9, min=0, max=1, help="Held-out exact tool-call match a task must reach."),
-    licenses: str = typer.Option("apache-2.0,mit,gemma,llama3.2,llama3.1,qwen", help="License allow-list, comma-separated."),
+    licenses: str = typer.Option(",".join(LICENSES), help="License allow-list, comma-separated."),
     zero_shot_limit: int = typer.Option(20, min=1, help="Held-out calls per task scored zero-shot."),
     profile: str = typer.Option("background-agent", help="WD1 profile candidates must pass on this device."),
     as_json: bool = typer.Option(False, "--json", help="Print the choice as JSON."),
@@ -189,14 +184,13 @@ def select(
     verdict pass on this device) that meets the target zero-shot, else the one to fine-tune, else the teacher."""
     from edgeslm.pipeline import tasks
 
-    cli = _cli()
     settings = get_settings()
     try:
-        with cli.err.status("scoring candidates zero-shot on each task's held-out calls"):
+        with err.status("scoring candidates zero-shot on each task's held-out calls"):
             r = tasks.select_all(settings, target, tuple(x.strip() for x in licenses.split(",") if x.strip()),
                                  zero_shot_limit, profile)
     except EdgeError as e:
-        cli._fail(e.message)
+        fail(e.message)
     if as_json:
         print(json.dumps(r, indent=2))
         return
@@ -204,8 +198,62 @@ def select(
     for c in r["candidates"]:
         cand.add_row(c["model"], f"{(c['params'] or 0) / 1e6:.0f}M", c["license"], str(c.get("verdict", "-")),
                      c.get("excluded", ""))
-    cli.out.print(cand)
+    console.print(cand)
     table = Table("task", "model", "fine-tune", "reason", title="selection", title_justify="left")
     for t in r["tasks"]:
         table.add_row(t["task"], t["model"] or "teacher", "yes" if t["finetune"] else "no", t["reason"])
-    cli.out.print(table)
+    console.print(table)
+
+
+def curate(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
+    """S2: turn the captured calls into training examples: personal data replaced by typed placeholders
+    (consistent within a conversation), broken records dropped, duplicates removed."""
+    from edgeslm.pipeline.curate import curate as run_curate
+
+    settings = get_settings()
+    try:
+        report = run_curate(settings.capture_db, settings.curated_db, settings.capture_key_env)
+    except EdgeError as e:
+        fail(e.message)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table("personal data", "replaced", title=f"curate: {report['kept']} examples from {report['calls']} calls "
+                  f"({report['duplicates']} duplicates, {sum(report['dropped'].values())} broken)", title_justify="left")
+    for kind, n in report["pii"].items():
+        table.add_row(kind, str(n))
+    console.print(table)
+    if report["dropped"]:
+        console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in report["dropped"].items()), highlight=False)
+    console.print(f"not covered: {', '.join(report['not_covered'])} (no NER model offline)", highlight=False)
+    console.print(f"curated store: {report['curated']}", highlight=False)
+
+
+def cluster_cmd(
+    k: Optional[int] = typer.Option(None, min=1, help="Number of clusters (default: the k with the best silhouette)."),
+    k_max: int = typer.Option(8, min=2, help="Largest k tried when choosing by silhouette."),
+    as_json: bool = typer.Option(False, "--json", help="Print the clusters as JSON."),
+):
+    """S3: find the recurring tasks in the curated calls (offline embeddings + tool features, k-means)."""
+    from edgeslm.pipeline.cluster import cluster, save
+    from edgeslm.pipeline.curate import examples
+
+    settings = get_settings()
+    try:
+        with err.status("embedding and clustering the curated calls"):
+            result = cluster(examples(settings.curated_db), k=k, k_max=k_max)
+    except EdgeError as e:
+        fail(e.message)
+    path = save(result, settings.home / "pipeline" / "clusters.json")
+    if as_json:
+        print(json.dumps({k_: v for k_, v in result.items() if k_ != "assignments"}, indent=2))
+        return
+    table = Table("cluster", "label", "size", "cohesion", "top tools", "terms",
+                  title=f"cluster: k={result['k']} (saved to {path})", title_justify="left")
+    for c in result["clusters"]:
+        table.add_row(str(c["id"]), c["label"], str(c["size"]), f"{c['cohesion']:.2f}", ", ".join(c["tools"]),
+                      ", ".join(c["terms"]))
+    console.print(table)
+
+
+

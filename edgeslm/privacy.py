@@ -1,4 +1,6 @@
-"""S2's detectors: structured personal data and secrets in text, each replaced by a typed placeholder
+"""Personal data, below both halves (S2 curates with it; `serve` redacts routed requests with it).
+
+The detectors: structured personal data and secrets in text, each replaced by a typed placeholder
 that stays the same for the same value throughout one conversation.
 
 Owns the patterns and their validators (Luhn for cards, ISO 13616 mod-97 for IBANs, ipaddress for IP
@@ -15,6 +17,7 @@ import ipaddress
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -57,7 +60,7 @@ def _phone(text: str) -> bool:
 class Detector:
     kind: str
     pattern: re.Pattern
-    valid: object = None  # callable(text) -> bool
+    valid: Callable[[str], bool] | None = None
     group: int = 0  # the part of the match that is the value
     trim: bool = False  # on a failed check, retry without the last space/dash-separated group (a number after it)
 
@@ -162,3 +165,21 @@ class Restorer:
 
     def flush(self, key, in_json: bool = False) -> str:
         return self(self.buffers.pop(key, ""), in_json)
+
+
+def redact_message(m: dict, redact: Redactor) -> dict:
+    """One OpenAI message (a dict) with its personal data replaced: text, text parts and tool-call
+    arguments. S2 curates with it, and `serve` redacts routed requests with it, so an adapter sees at
+    serve time what it was trained on."""
+    m = dict(m)
+    content = m.get("content")
+    if isinstance(content, str):
+        m["content"] = redact(content)
+    elif isinstance(content, list):
+        m["content"] = [{**p, "text": redact(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str)
+                        else p for p in content]
+    if m.get("tool_calls"):
+        m["tool_calls"] = [{**c, "function": {**c.get("function", {}),
+                                               "arguments": redact(str(c.get("function", {}).get("arguments", "")))}}
+                           for c in m["tool_calls"]]
+    return m

@@ -32,7 +32,7 @@ def _surrogate(s: str) -> bool:
 
 def walk_json(value, max_depth: int) -> None:
     """Depth and text check of a whole request body (iterative: no recursion limit to hit)."""
-    stack = [(value, [], 1)]
+    stack: list[tuple] = [(value, [], 1)]
     while stack:
         node, path, depth = stack.pop()
         if depth > max_depth:

@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
-from edgeslm.errors import InvalidRequest
+from edgeslm.errors import ServerFault
 
 # Append-only: a migration, once released, is never edited or reordered; new ones go at the end.
 MIGRATIONS: list[tuple[str, str]] = [
@@ -60,7 +60,7 @@ MAX_EXPIRE_EVERY_S = 3600.0
 log = logging.getLogger(__name__)
 
 
-class CaptureError(InvalidRequest):
+class CaptureError(ServerFault):
     pass
 
 
@@ -253,7 +253,7 @@ class CaptureStore:
                  call.get("adapter"), call.get("latency_s"), call.get("finish_reason"),
                  SCRYPT_KEY if cipher is not None else PLAIN,
                  payload, json.dumps(call["route"]) if call.get("route") else None))
-            return int(cur.lastrowid)
+            return int(cur.lastrowid or 0)
 
     def expire(self) -> int:
         """Delete calls older than the retention limit; returns how many."""

@@ -1,0 +1,144 @@
+"""`edgeslm serve` (the OpenAI-compatible server) and `edgeslm proxy` (S1 in front of a hosted LLM)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Optional
+
+import typer
+
+from edgeslm.cli.common import check_budget as _check_budget
+from edgeslm.cli.common import err
+from edgeslm.cli.common import fail as _fail
+from edgeslm.config import Settings, get_settings
+from edgeslm.errors import EdgeError
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _help(field: str) -> str:
+    return Settings.model_fields[field].description or ""
+
+
+def serve(
+    model: Optional[str] = typer.Option(None, help=_help("default_model")
+                                        + " [env EDGESLM_DEFAULT_MODEL; default: default]"),
+    host: Optional[str] = typer.Option(None, help=_help("host")
+                                       + " [env EDGESLM_HOST; default: 127.0.0.1]"),
+    port: Optional[int] = typer.Option(None, help=_help("port")
+                                       + " [env EDGESLM_PORT; default: 8000]"),
+    threads: Optional[int] = typer.Option(None, min=1, help=Settings.model_fields["threads"].description),
+    n_ctx: Optional[int] = typer.Option(None, min=256, help=Settings.model_fields["n_ctx"].description),
+    constraint_engine: Optional[str] = typer.Option(
+        None, help=_help("constraint_engine") + " Choices: llguidance, gbnf."),
+    memory_budget: Optional[str] = typer.Option(None, help=Settings.model_fields["memory_budget"].description),
+    parallel: Optional[int] = typer.Option(None, min=1, max=64, help=Settings.model_fields["parallel"].description),
+    capture: bool = typer.Option(False, "--capture", help=Settings.model_fields["capture"].description),
+    capture_retention_days: Optional[float] = typer.Option(
+        None, min=0.001, help=Settings.model_fields["capture_retention_days"].description),
+    upstream: Optional[str] = typer.Option(None, help=Settings.model_fields["upstream"].description),
+    upstream_model: Optional[str] = typer.Option(None, help=Settings.model_fields["upstream_model"].description),
+    upstream_api_key_env: Optional[str] = typer.Option(
+        None, help=Settings.model_fields["upstream_api_key_env"].description),
+    upstream_forward_client_auth: bool = typer.Option(
+        False, "--upstream-forward-client-auth", help=Settings.model_fields["upstream_forward_client_auth"].description),
+    route_threshold: Optional[float] = typer.Option(
+        None, min=0, max=1, help=Settings.model_fields["route_threshold"].description),
+    api_key_env: Optional[str] = typer.Option(None, help=Settings.model_fields["api_key_env"].description),
+    allowed_hosts: Optional[str] = typer.Option(None, help=Settings.model_fields["allowed_hosts"].description),
+    log_format: str = typer.Option("text", help="Log lines as text or as JSON objects (one per line). Choices: text, json."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Allow binding beyond localhost without --api-key-env "
+                                 "(anyone who reaches the port can use the server and its --upstream key)."),
+):
+    """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT. Model "auto" is
+    routed by the trained router (edgeslm convert run) to a task adapter, or to the --upstream teacher.
+    Every setting also reads its EDGESLM_* environment variable (a flag wins)."""
+    import uvicorn
+
+    from edgeslm.engine import Engine
+    from edgeslm.serving import logs
+    from edgeslm.serving.app import create_app
+
+    if log_format not in ("text", "json"):
+        _fail(f"invalid --log-format '{log_format}'; choose text or json")
+    logs.setup(log_format)
+    if constraint_engine not in (None, "llguidance", "gbnf"):
+        _fail(f"invalid --constraint-engine '{constraint_engine}'; choose llguidance or gbnf")
+    try:
+        settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
+                                constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel,
+                                capture=capture or None, capture_retention_days=capture_retention_days,
+                                upstream=upstream, upstream_model=upstream_model,
+                                upstream_api_key_env=upstream_api_key_env, route_threshold=route_threshold,
+                                api_key_env=api_key_env, allowed_hosts=allowed_hosts,
+                                upstream_forward_client_auth=upstream_forward_client_auth or None)
+    except ValueError as e:  # an EDGESLM_* variable with a bad value
+        _fail(f"invalid setting: {e}")
+    host, port = settings.host, settings.port
+    upstream = settings.upstream
+    if upstream is not None and not upstream.startswith(("http://", "https://")):
+        _fail(f"invalid --upstream '{upstream}': give an http:// or https:// URL")
+    for flag, var in (("--api-key-env", settings.api_key_env), ("--upstream-api-key-env", settings.upstream_api_key_env)):
+        if var and not os.environ.get(var):
+            _fail(f"{flag} {var}: that environment variable is not set")
+    if host not in _LOOPBACK and not settings.api_key_env and not no_auth:
+        _fail(f"--host {host} is reachable beyond this machine: give --api-key-env VAR (clients then send "
+              "'Authorization: Bearer KEY'), or --no-auth to serve without a key anyway")
+    _check_budget(settings.memory_budget)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            _fail(f"cannot listen on {host}:{port}: {e.strerror}; pick another --port")
+    engine = Engine(settings)
+    try:
+        worker = engine.worker(settings.default_model)
+        app = create_app(engine)
+    except EdgeError as e:
+        _fail(e.message)
+    err.print(f"edgeslm: serving [bold]{worker.entry.id}[/] ({worker.threads} threads, n_ctx {settings.n_ctx}, "
+              f"{settings.parallel} slots) at http://{host}:{port}/v1"
+              + (" (API key required)" if settings.api_key_env else ""), highlight=False)
+    if settings.capture:
+        err.print(f"edgeslm: capturing every call to {settings.capture_db}"
+                  + (" (encrypted)" if app.state.capture.cipher else ""), highlight=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        engine.close()
+
+
+def proxy(
+    upstream: str = typer.Option(..., help="Base URL of the upstream OpenAI-compatible API (the teacher LLM)."),
+    api_key_env: Optional[str] = typer.Option(None, help="Environment variable holding the upstream API key "
+                                              "(default: forward the client's own Authorization header)."),
+    host: str = typer.Option("127.0.0.1", help=Settings.model_fields["host"].description),
+    port: int = typer.Option(8001, help="TCP port the proxy binds to."),
+    capture_retention_days: Optional[float] = typer.Option(
+        None, min=0.001, help=Settings.model_fields["capture_retention_days"].description),
+):
+    """S1: an OpenAI-compatible pass-through to UPSTREAM that captures every call (streams included);
+    point an agent's base URL here to log it."""
+    import uvicorn
+
+    from edgeslm.pipeline.proxy import create_proxy
+    from edgeslm.store.capture import CaptureStore
+
+    if not upstream.startswith(("http://", "https://")):
+        _fail(f"invalid --upstream '{upstream}': give an http:// or https:// URL")
+    if api_key_env and not os.environ.get(api_key_env):
+        _fail(f"--api-key-env {api_key_env}: that environment variable is not set")
+    settings = get_settings(capture_retention_days=capture_retention_days)
+    try:
+        store = CaptureStore(settings.capture_db, key_env=settings.capture_key_env,
+                             retention_days=settings.capture_retention_days)
+    except EdgeError as e:
+        _fail(e.message)
+    err.print(f"edgeslm: proxying to {upstream} at http://{host}:{port}/v1, capturing to {settings.capture_db}"
+              + (" (encrypted)" if store.cipher else ""), highlight=False)
+    from edgeslm.serving.app import allowed_hosts
+
+    hosts = allowed_hosts(settings.model_copy(update={"host": host}))
+    uvicorn.run(create_proxy(upstream, store, api_key_env, hosts=hosts, max_body_bytes=settings.max_body_bytes),
+                host=host, port=port, log_level="warning")
