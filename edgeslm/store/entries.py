@@ -1,0 +1,82 @@
+"""Catalog entries: what a model is (`ModelEntry`, its `Source`), reading a catalog file, the shipped
+catalog's location, and the sha256 of a file. Below the catalog, its fetching and its imports."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+class Source(BaseModel):
+    kind: Literal["pypi", "hf", "path"]
+    package: str = ""
+    module: str = ""
+    repo: str = ""
+    file: str = ""
+    path: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "pypi":
+            return f"pypi:{self.package}"
+        if self.kind == "hf":
+            return f"hf:{self.repo}/{self.file}"
+        return f"path:{self.path}"
+
+
+class ModelEntry(BaseModel):
+    id: str
+    aliases: list[str] = Field(default_factory=list)
+    name: str = ""
+    architecture: str
+    family: str = ""
+    params: int = 0
+    format: Literal["gguf", "onnx"] = "gguf"  # onnx: an onnxruntime-genai folder
+    quantization: str = ""
+    license: str = ""
+    size_mb: int = 0
+    context_length: int = 0
+    chat_format: str = ""
+    tool_format: str = "hermes"
+    sha256: str = ""
+    # the task adapter a request gets when it names none (`BASE@none` asks for the bare base)
+    default_adapter: str = ""
+    source: Source
+
+    @property
+    def filename(self) -> str:
+        return self.source.file or Path(self.source.path).name
+
+
+def shipped_catalog() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "models.toml", here.parent / "models.toml"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("models.toml is missing from the edgeslm installation")
+
+
+def read_catalog(path: Path) -> list[ModelEntry]:
+    if not path.is_file():
+        return []
+    with path.open("rb") as f:
+        return [ModelEntry(**m) for m in tomllib.load(f).get("model", [])]
+
+
+def sha256_file(path: Path, progress: Progress | None = None) -> str:
+    digest, total, done = hashlib.sha256(), path.stat().st_size, 0
+    with path.open("rb") as f:
+        while block := f.read(4 << 20):
+            digest.update(block)
+            done += len(block)
+            if progress:
+                progress(done, total)
+    return digest.hexdigest()
