@@ -37,7 +37,7 @@ def raw_run(llm: llama_cpp.Llama, tokens: list[int], n: int) -> tuple[int, float
 
 def server_run(client: OpenAI, n: int) -> tuple[int, float]:
     stamps = []
-    stream = client.chat.completions.create(model="default", messages=[{"role": "user", "content": PROMPT}],
+    stream = client.chat.completions.create(model="default@none", messages=[{"role": "user", "content": PROMPT}],
                                             max_tokens=n, temperature=0, stream=True)
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
