@@ -19,6 +19,7 @@ from llama_cpp._logger import set_verbose
 from llama_cpp._utils import suppress_stdout_stderr
 
 from edgeslm.backends.base import AdapterKey, Capabilities, adapter_key, common_prefix, file_identity
+from edgeslm.backends.kvbook import KVBook
 from edgeslm.errors import BackendError, GrammarError
 
 
@@ -76,13 +77,7 @@ class LlamaCppBackend:
         self._vocab = self.model.vocab
         self._mem = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, n_seq)
-        self._seq: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in the KV cache, per sequence
-        # which KV cell holds each of those tokens: a prefix shared by share() is one set of cells, so
-        # the cells in use are counted exactly (llama.cpp has no call that says)
-        self._cells: list[list[int]] = [[] for _ in range(n_seq)]
-        self._refs: dict[int, int] = {}
-        self._next_cell = 0
-        self._key: list[AdapterKey] = [() for _ in range(n_seq)]  # adapters each sequence was computed under
+        self.book = KVBook(n_seq)  # each sequence's tokens, adapter set and KV cells
         self._out: dict[int, int] = {}  # sequence -> its logits row in the last batch
         self._pieces: dict[int, bytes] = {}
         self._buf = ctypes.create_string_buffer(256)
@@ -144,7 +139,7 @@ class LlamaCppBackend:
     def _free_stale(self) -> None:
         """Free the handles of files replaced at their path that no sequence's cache and not the active
         set refer to any more (a replaced adapter costs memory only while something still uses it)."""
-        used = {(p, i) for k in (*self._key, self._active) for p, i, _ in k}
+        used = {(p, i) for k in (*self.book.keys, self._active) for p, i, _ in k}
         newest = {p: i for p, i, _ in self._active}
         for p, i in list(self._loras):
             if (p, i) not in used and p in newest and newest[p] != i:
@@ -152,66 +147,43 @@ class LlamaCppBackend:
 
     def cached(self, seq: int) -> tuple[AdapterKey, list[int]]:
         """What sequence `seq` holds: the adapter set it was computed under and its tokens."""
-        return self._key[seq], self._seq[seq]
+        return self.book.keys[seq], self.book.tokens[seq]
 
     def used_cells(self) -> int:
         """KV cells in use, shared prefixes counted once."""
-        return len(self._refs)
-
-    def _trim(self, seq: int, n: int) -> None:
-        """Bookkeeping of seq_rm(seq, n, -1): its tokens and cells from position n on are gone."""
-        for c in self._cells[seq][n:]:
-            left = self._refs[c] - 1
-            if left:
-                self._refs[c] = left
-            else:
-                del self._refs[c]
-        del self._cells[seq][n:]
-        del self._seq[seq][n:]
-
-    def _grow(self, seq: int, tokens: list[int]) -> None:
-        start = self._next_cell
-        self._next_cell += len(tokens)
-        new = range(start, start + len(tokens))
-        self._cells[seq].extend(new)
-        self._refs.update(dict.fromkeys(new, 1))
-        self._seq[seq].extend(tokens)
+        return self.book.used()
 
     def share(self, src: int, dst: int, n: int) -> None:
         """Make the first `n` tokens of sequence `src` those of `dst` too, in the same KV cells (no
         evaluation: a prompt prefix many requests share is computed and stored once)."""
-        n = min(n, len(self._seq[src]))
+        n = min(n, len(self.book.tokens[src]))
         self.reset(dst)
         if n <= 0:
             return
         llama_cpp.llama_memory_seq_cp(self._mem, src, dst, 0, n)
-        self._cells[dst] = self._cells[src][:n]
-        for c in self._cells[dst]:
-            self._refs[c] += 1
-        self._seq[dst] = self._seq[src][:n]
-        self._key[dst] = self._key[src]
+        self.book.share(src, dst, n)
 
     # ---- evaluation ----------------------------------------------------------------------------
 
     def prefill(self, tokens: list[int], seq: int = 0) -> int:
         """Make `tokens` the whole of sequence `seq` under the active adapters; returns how many
         were reused from its cache."""
-        keep = common_prefix(self._seq[seq], tokens) if self._key[seq] == self._active else 0
+        keep = common_prefix(self.book.tokens[seq], tokens) if self.book.keys[seq] == self._active else 0
         keep = min(keep, len(tokens) - 1)  # always evaluate at least one token to get fresh logits
         if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, keep, -1):
             self.reset(seq)
             keep = 0
-        self._trim(seq, keep)
-        self._key[seq] = self._active
+        self.book.trim(seq, keep)
+        self.book.keys[seq] = self._active
         self.decode(tokens[keep:], seq)
         return keep
 
     def rewind(self, seq: int, n: int) -> int:
-        n = min(n, len(self._seq[seq]))
+        n = min(n, len(self.book.tokens[seq]))
         if n <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, n, -1):
             self.reset(seq)
             return 0
-        self._trim(seq, n)
+        self.book.trim(seq, n)
         return n
 
     def reset(self, seq: int | None = None) -> None:
@@ -220,13 +192,10 @@ class LlamaCppBackend:
         # (and made an adapter switch cost ~3 ms instead of ~0.1)
         if seq is None:
             llama_cpp.llama_memory_clear(self._mem, False)
-            self._seq = [[] for _ in range(self.n_seq)]
-            self._key = [() for _ in range(self.n_seq)]
-            self._cells, self._refs = [[] for _ in range(self.n_seq)], {}
+            self.book.clear()
         else:
             llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
-            self._trim(seq, 0)
-            self._key[seq] = ()
+            self.book.trim(seq, 0)
 
     def decode(self, tokens: list[int], seq: int = 0) -> None:
         """Append `tokens` to sequence `seq` and evaluate them."""
@@ -236,11 +205,11 @@ class LlamaCppBackend:
         """Append tokens to several sequences and evaluate them together (batched: one pass over the
         weights serves every sequence). Afterwards logits(seq) holds each sequence's next-token logits."""
         for s in steps:
-            if self._seq[s] and self._key[s] != self._active:
+            if self.book.tokens[s] and self.book.keys[s] != self._active:
                 raise BackendError(f"sequence {s} was computed under other adapters")  # an engine bug
-            self._key[s] = self._active
-        heads = [(s, len(self._seq[s]) + i, t) for s, toks in steps.items() for i, t in enumerate(toks[:-1])]
-        tails = [(s, len(self._seq[s]) + len(toks) - 1, toks[-1]) for s, toks in steps.items() if toks]
+            self.book.keys[s] = self._active
+        heads = [(s, len(self.book.tokens[s]) + i, t) for s, toks in steps.items() for i, t in enumerate(toks[:-1])]
+        tails = [(s, len(self.book.tokens[s]) + len(toks) - 1, toks[-1]) for s, toks in steps.items() if toks]
         # only the last llama_decode's logits survive, so every tail goes in the last batch
         early = max(0, len(heads) + len(tails) - self.n_batch)
         entries = heads[:early]
@@ -248,7 +217,7 @@ class LlamaCppBackend:
             self._run(entries[i : i + self.n_batch], steps, logits=False)
         self._run(heads[early:] + tails, steps, logits=True)
         for s, toks in steps.items():
-            self._grow(s, toks)
+            self.book.grow(s, toks)
 
     def _run(self, entries: list[tuple[int, int, int]], steps: dict, logits: bool) -> None:
         b = self._batch
@@ -271,7 +240,7 @@ class LlamaCppBackend:
         """Logits at every position of `tokens`, evaluated as a fresh sequence `seq` under the active
         adapters: (len(tokens), n_vocab), for measuring what a conversion changed."""
         self.reset(seq)
-        self._key[seq] = self._active
+        self.book.keys[seq] = self._active
         rows, b = [], self._batch
         for i in range(0, len(tokens), self.n_batch):
             chunk = tokens[i : i + self.n_batch]
@@ -285,7 +254,7 @@ class LlamaCppBackend:
             for j in range(len(chunk)):
                 ptr = llama_cpp.llama_get_logits_ith(self._ctx, j)
                 rows.append(np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).copy())
-            self._grow(seq, chunk)
+            self.book.grow(seq, chunk)
         self._out.pop(seq, None)
         return np.stack(rows)
 

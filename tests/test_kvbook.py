@@ -1,0 +1,43 @@
+"""The KV bookkeeping the scheduler counts on: a shared prefix is one set of cells, cells free only when
+no sequence holds them, and concurrent requests with one prompt share its cells on the real model."""
+
+import threading
+
+from edgeslm.backends.kvbook import KVBook
+from edgeslm.config import get_settings
+from edgeslm.engine import Engine
+from edgeslm.types import Message, OutputSpec, SamplingParams
+
+
+def test_shared_prefixes_count_once_and_free_last():
+    b = KVBook(3)
+    b.grow(0, [1, 2, 3, 4])
+    b.share(0, 1, 3)
+    assert b.used() == 4 and b.tokens[1] == [1, 2, 3]
+    b.grow(1, [9])
+    assert b.used() == 5
+    b.trim(0, 0)  # the source goes; the cells the copy holds stay
+    assert b.used() == 4 and b.keys[0] == ()
+    b.trim(1, 1)
+    assert b.used() == 1
+    b.clear()
+    assert b.used() == 0 and b.tokens == [[], [], []]
+
+
+def test_concurrent_requests_share_one_prompt(home):
+    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=4))
+    try:
+        w = e.worker("default")
+        msgs = [Message("system", "You are a careful assistant. " * 30), Message("user", "Say hi")]
+        spec, params = OutputSpec(kind="text"), SamplingParams(max_tokens=2, temperature=0)
+        w.run(msgs, spec, params)  # the prompt is now in one sequence's cache
+        got = []
+        threads = [threading.Thread(target=lambda: got.append(w.run(msgs, spec, params).usage)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(got) == 4 and all(u.cached_tokens == u.prompt_tokens - 1 for u in got), got
+        assert w.backend.used_cells() < 2 * got[0].prompt_tokens  # one copy of the prompt, not four
+    finally:
+        e.close()
