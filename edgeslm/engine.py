@@ -1,48 +1,42 @@
 """The engine: resident models and one worker per model.
 
-Owns model residency (load outside the engine lock, LRU eviction, replacing a dead worker) and request
-preparation (prompt tokens, adapter, limits, grammar), and runs each worker's thread. What runs in
+Owns model residency (load outside the engine lock, LRU eviction, replacing a dead worker) and each
+worker's lifecycle (submit, close, its thread, /health's view of it); a worker prepares requests with
+preparation.py. What runs in
 that thread is the scheduler (scheduling.py) over requests decoding (generation.py). Knows nothing
 about HTTP: the server turns a job's events into OpenAI JSON.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import logging
 import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 
 from edgeslm import device
 from edgeslm.backends import memory, open_backend
-from edgeslm.backends.base import Backend, file_identity
+from edgeslm.backends.base import Backend
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (
-    Bounds,
     Envelope,
-    digit_limits,
     envelope_for,
 )
 from edgeslm.errors import (
     BackendError,
     Busy,
-    ContextTooLong,
-    GrammarError,
     InvalidRequest,
     NotFound,
     WorkerGone,
 )
-from edgeslm.generation import Emit, Run, answered_calls
+from edgeslm.generation import Run
+from edgeslm.preparation import Job, Preparation
 from edgeslm.scheduling import Scheduler
-from edgeslm.store.adapters import NONE, Adapter, AdapterStore
+from edgeslm.store.adapters import Adapter
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import (
     Generation,
@@ -54,31 +48,8 @@ from edgeslm.types import (
 log = logging.getLogger("edgeslm.engine")
 
 
-@dataclass
-class Job:
-    prompt: list[int]
-    params: SamplingParams
-    spec: OutputSpec
-    constraint: constraints.Constraint | constraints.GbnfConstraint | None
-    emit: Emit
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    fresh: bool = False  # drop the prefix cache first (cold-start measurements)
-    adapters: list[Adapter] = field(default_factory=list)
-    # earlier calls of the conversation whose results it holds ("name\0arguments", as the grammar writes them)
-    answered: list[str] = field(default_factory=list)
-    text_constraint: Callable[[], constraints.Constraint] | None = None  # for the answered-repeat fallback
 
-    def __post_init__(self):
-        # the files as the request found them: a file replaced later is another adapter (base.adapter_key)
-        self._adapter_set = [(a.gguf, file_identity(a.gguf), 1.0) for a in self.adapters]
-
-    @property
-    def adapter_set(self) -> list[tuple]:
-        """(GGUF LoRA path, file identity, scale) of the adapters this job decodes under."""
-        return self._adapter_set
-
-
-class ModelWorker:
+class ModelWorker(Preparation):
     """One resident model and the thread that decodes its jobs: up to `settings.parallel` at once,
     one slot (backend sequence) each, admitted in arrival order."""
 
@@ -106,107 +77,6 @@ class ModelWorker:
         self.thread = threading.Thread(target=self._run, name=f"worker-{entry.id}", daemon=True)
         self.thread.start()
         log.info("loaded %s in %.2fs with %d threads", entry.id, self.load_s, self.threads)
-
-    # ---- preparation: everything that can fail because of the request happens here ------------
-
-    def adapter(self, task: str) -> Adapter:
-        """A task adapter of this model, looked up in the store now (adapters added while serving work)."""
-        if not self.backend.capabilities.lora:
-            raise InvalidRequest(f"the backend of '{self.entry.id}' cannot apply adapters", param="adapter")
-        return AdapterStore(self.settings.adapters_dir).get(self.entry.id, task, self.entry.sha256)
-
-    def task_for(self, task: str | None) -> str | None:
-        """The adapter task a request runs under: the one it names, none for `none`, else the catalog's
-        default adapter of this model (when this backend applies adapters and none are fixed)."""
-        if task == NONE:
-            return None
-        if task:
-            return task
-        d = self.entry.default_adapter
-        if d and not self.adapters and self.backend.capabilities.lora:
-            if AdapterStore(self.settings.adapters_dir).has(self.entry.id, d):
-                return d
-            if not getattr(self, "_warned_default", False):
-                self._warned_default = True
-                log.warning("default adapter '%s' of %s is neither in the store nor shipped; serving the bare base",
-                            d, self.entry.id)
-        return None
-
-    def prompt_tokens(self, messages: list[Message], spec: OutputSpec) -> list[int]:
-        """The tokens this model evaluates for these messages (what fine-tuning trains on, too)."""
-        text = self.template.render(messages, spec.tools if spec.kind == "tools" else [])
-        add_bos = self.backend.add_bos and not (self.backend.bos_text and text.startswith(self.backend.bos_text))
-        return self.backend.tokenize(text, add_bos=add_bos)
-
-    def turn_end(self) -> int:
-        """The end-of-generation token the chat template closes an assistant turn with."""
-        marker = "EDGESLM_TURN_MARKER"
-        text = self.template.render([Message("user", "x"), Message("assistant", marker)], [])
-        after = self.backend.tokenize(text.split(marker, 1)[1], add_bos=False)
-        for t in after:
-            if t in self.backend.eog_tokens:
-                return t
-        return next(iter(sorted(self.backend.eog_tokens)))
-
-    @contextlib.contextmanager
-    def _in_use(self):
-        with self._state:
-            if self.closed or self.dead:
-                raise WorkerGone(f"'{self.entry.id}' was unloaded; retry", code="worker_gone")
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._state:
-                self._users -= 1
-                self._state.notify_all()
-
-    def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
-                adapter: str | None = None) -> Job:
-        with self._in_use():
-            return self._prepare(messages, spec, params, emit, adapter)
-
-    def _prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
-                 adapter: str | None) -> Job:
-        task = self.task_for(adapter)
-        adapters = [self.adapter(task)] if task else ([] if adapter == NONE else self.adapters)
-        tools = spec.tools if spec.kind == "tools" else []
-        prompt = self.prompt_tokens(messages, spec)
-        room = self.backend.n_ctx - len(prompt)
-        if room < 1:
-            raise ContextTooLong(
-                f"the prompt is {len(prompt)} tokens, but the context of '{self.entry.id}' holds "
-                f"{self.backend.n_ctx} (including at least 1 completion token); shorten the messages",
-                param="messages",
-            )
-        if params.max_tokens_given and params.max_tokens > room:
-            raise ContextTooLong(
-                f"max_tokens is {params.max_tokens}, but the context of '{self.entry.id}' holds {self.backend.n_ctx} "
-                f"tokens and the prompt takes {len(prompt)}: at most {room} can be generated; lower max_tokens "
-                "or leave it out", param="max_tokens")
-        params.max_tokens = min(params.max_tokens, room)
-        st = self.settings
-        limits = Bounds(st.max_string_chars, st.max_int_digits, st.max_fraction_digits)
-        if st.constraint_engine == "gbnf":
-            gbnf = constraints.gbnf_for(spec, self.envelope, limits, st.max_parallel_calls)
-            if gbnf is not None:
-                return Job(prompt, params, spec, constraints.GbnfConstraint(
-                    self.backend, gbnf, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
-        limits = dataclasses.replace(limits, numbers_in_schema=False)
-        answered = answered_calls(messages, tools) if spec.kind == "tools" and spec.tool_choice == "auto" else []
-        text_grammar = (constraints.grammar_for(dataclasses.replace(spec, tool_choice="none"), self.envelope, limits, 1)
-                        if answered else None)
-        grammar = constraints.grammar_for(spec, self.envelope, limits, st.max_parallel_calls)
-        constraint = None
-        if grammar is not None:
-            schemas = [spec.schema] if spec.kind == "json" else [t.parameters for t in tools]
-            try:
-                constraint = constraints.Constraint(self.tokenizer, grammar, digit_limits(schemas, limits))
-            except GrammarError as e:
-                e.param = e.param or ("response_format" if spec.kind == "json" else "tools")
-                raise
-        return Job(prompt, params, spec, constraint, emit, adapters=adapters, answered=answered,
-                   text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None)
 
     def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False,
             adapter: str | None = None) -> Generation:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import queue
 import time
+from typing import Any
 
 from edgeslm.backends.base import adapter_key, common_prefix
 
@@ -29,47 +30,63 @@ SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets i
 MIN_RUN = 4  # tokens a request decodes between two preemptions (each start makes progress)
 
 
-class Scheduler:
-    def __init__(self, worker):
-        self.w, self.b = worker, worker.backend
-        st = worker.settings
-        self.slots = st.parallel  # requests decoding at once
-        self.quantum = st.preempt_after
-        self.chunk = st.prefill_chunk
-        self.runs: list = []  # decoding now, each in its own sequence
-        self.paused: list = []  # preempted; each keeps its sequence until the cells are needed
-        self.waiting: list = []  # queued jobs not started yet, in arrival order
-        self.last_used = [0.0] * self.b.n_seq
-        self._arrival = itertools.count()
-        self.closing = False
+class _Room:
+    """KV cells: how many are in use, and freeing them when a step or a start needs more."""
 
-    # ---- the loop ------------------------------------------------------------------------------
+    # the state the scheduler keeps (scheduling.Scheduler sets it)
+    w: Any
+    b: Any
+    slots: int
+    quantum: int
+    chunk: int
+    runs: list
+    paused: list
+    waiting: list
+    last_used: list[float]
 
-    def loop(self) -> None:
-        while self.runs or self.paused or self.waiting or not self.closing:
-            self._take(block=not (self.runs or self.paused or self.waiting))
-            self._drop_cancelled()
-            self._admit()
-            self._round()
+    def _cells(self) -> int:
+        if self.b.capabilities.prefix_share:
+            return self.b.used_cells()
+        return sum(len(self.b.cached(s)[1]) for s in range(self.b.n_seq))
 
-    def _take(self, block: bool) -> None:
-        """Move queued jobs into `waiting` (blocking only when there is nothing else to do)."""
-        while not self.closing:
-            try:
-                job = self.w.jobs.get(block=block, timeout=None)
-            except queue.Empty:
-                return
-            block = False
-            if job is None:
-                self.closing = True
-                return
-            self.waiting.append((next(self._arrival), job))
+    def _make_room(self, need: int, protect: set[int], running_too: bool = False) -> bool:
+        """Free KV cells until `need` more fit: idle caches (least recently used first), then paused
+        requests' caches (most cells first), then, with `running_too`, the running request holding
+        the most cells (it is paused and recomputes when it resumes)."""
+        b, cap = self.b, self.b.n_ctx
+        if self._cells() + need <= cap:
+            return True
+        owners = {r.slot for r in self.runs} | {r.slot for r in self.paused}
+        idle = sorted((s for s in range(b.n_seq) if s not in owners and s not in protect and b.cached(s)[1]),
+                      key=lambda s: self.last_used[s])
+        parked = sorted((r for r in self.paused if r.slot is not None and r.slot not in protect),
+                        key=lambda r: -len(b.cached(r.slot)[1]))
+        for s in idle:
+            b.reset(s)
+            if self._cells() + need <= cap:
+                return True
+        for r in parked:
+            b.reset(r.slot)
+            r.slot = None
+            if self._cells() + need <= cap:
+                return True
+        while running_too:
+            victims = [r for r in self.runs if r.slot not in protect]
+            if not victims:
+                return False
+            victim = max(victims, key=lambda r: len(b.cached(r.slot)[1]))
+            self.runs.remove(victim)
+            b.reset(victim.slot)
+            victim.slot = None
+            self.paused.append(victim)
+            if self._cells() + need <= cap:
+                return True
+        return False
 
-    def _drop_cancelled(self) -> None:
-        self.waiting = [(a, j) for a, j in self.waiting if not j.cancelled.is_set()]
-        for r in [r for r in self.paused if r.job.cancelled.is_set()]:
-            self.paused.remove(r)
-            r.cancel()
+
+class _Admission(_Room):
+    """Which waiting request starts next, which running one yields its slot, and in which sequence."""
+
 
     def _rank(self, item) -> tuple:
         """Lower goes first: service so far (in quanta), then the size the request declared (max_tokens,
@@ -154,44 +171,50 @@ class Scheduler:
         else:
             self.waiting.insert(0, (run.arrival, run.job))
 
-    def _cells(self) -> int:
-        if self.b.capabilities.prefix_share:
-            return self.b.used_cells()
-        return sum(len(self.b.cached(s)[1]) for s in range(self.b.n_seq))
 
-    def _make_room(self, need: int, protect: set[int], running_too: bool = False) -> bool:
-        """Free KV cells until `need` more fit: idle caches (least recently used first), then paused
-        requests' caches (most cells first), then, with `running_too`, the running request holding
-        the most cells (it is paused and recomputes when it resumes)."""
-        b, cap = self.b, self.b.n_ctx
-        if self._cells() + need <= cap:
-            return True
-        owners = {r.slot for r in self.runs} | {r.slot for r in self.paused}
-        idle = sorted((s for s in range(b.n_seq) if s not in owners and s not in protect and b.cached(s)[1]),
-                      key=lambda s: self.last_used[s])
-        parked = sorted((r for r in self.paused if r.slot is not None and r.slot not in protect),
-                        key=lambda r: -len(b.cached(r.slot)[1]))
-        for s in idle:
-            b.reset(s)
-            if self._cells() + need <= cap:
-                return True
-        for r in parked:
-            b.reset(r.slot)
-            r.slot = None
-            if self._cells() + need <= cap:
-                return True
-        while running_too:
-            victims = [r for r in self.runs if r.slot not in protect]
-            if not victims:
-                return False
-            victim = max(victims, key=lambda r: len(b.cached(r.slot)[1]))
-            self.runs.remove(victim)
-            b.reset(victim.slot)
-            victim.slot = None
-            self.paused.append(victim)
-            if self._cells() + need <= cap:
-                return True
-        return False
+class Scheduler(_Admission):
+    """The worker thread's loop: take queued jobs, admit (_Admission), then one round for everyone."""
+
+    def __init__(self, worker):
+        self.w, self.b = worker, worker.backend
+        st = worker.settings
+        self.slots = st.parallel  # requests decoding at once
+        self.quantum = st.preempt_after
+        self.chunk = st.prefill_chunk
+        self.runs: list = []  # decoding now, each in its own sequence
+        self.paused: list = []  # preempted; each keeps its sequence until the cells are needed
+        self.waiting: list = []  # queued jobs not started yet, in arrival order
+        self.last_used = [0.0] * self.b.n_seq
+        self._arrival = itertools.count()
+        self.closing = False
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        while self.runs or self.paused or self.waiting or not self.closing:
+            self._take(block=not (self.runs or self.paused or self.waiting))
+            self._drop_cancelled()
+            self._admit()
+            self._round()
+
+    def _take(self, block: bool) -> None:
+        """Move queued jobs into `waiting` (blocking only when there is nothing else to do)."""
+        while not self.closing:
+            try:
+                job = self.w.jobs.get(block=block, timeout=None)
+            except queue.Empty:
+                return
+            block = False
+            if job is None:
+                self.closing = True
+                return
+            self.waiting.append((next(self._arrival), job))
+
+    def _drop_cancelled(self) -> None:
+        self.waiting = [(a, j) for a, j in self.waiting if not j.cancelled.is_set()]
+        for r in [r for r in self.paused if r.job.cancelled.is_set()]:
+            self.paused.remove(r)
+            r.cancel()
 
     def _round(self) -> None:
         """One step for every running request: those sharing an adapter set decode in one batch."""

@@ -156,7 +156,7 @@ def test_health_reports_slots(server):
 def test_stop_matcher_agrees_with_a_naive_search_and_is_linear():
     import random
 
-    from edgeslm.generation import StopMatcher
+    from edgeslm.output import StopMatcher
 
     rng = random.Random(7)
     for _ in range(300):

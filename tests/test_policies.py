@@ -2,7 +2,7 @@
 which earlier calls count as answered, and when a request gets at most one call."""
 
 from edgeslm.config import Settings
-from edgeslm.generation import answered_calls
+from edgeslm.output import answered_calls
 from edgeslm.wire import translate
 from edgeslm.wire.protocol import ChatCompletionRequest
 from edgeslm.types import Message, ToolCall, ToolSpec
