@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import random
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import numpy as np
@@ -45,8 +46,189 @@ def check_lora(base: Path, lora: Path) -> None:
     finally:
         llama_cpp.llama_model_free(model)
 
+class _Adapters:
+    """LoRA handles keyed by file identity: loaded on first use, applied per batch, freed once stale."""
 
-class LlamaCppBackend:
+    model: Any
+    book: KVBook
+    path: Path
+    _ctx: Any
+    _vocab: Any
+    _loras: dict
+    _active: AdapterKey
+    _out: dict[int, int]
+    _mem: Any
+    _buf: Any
+    _pieces: dict[int, bytes]
+    n_seq: int
+
+    def reset(self, seq: int | None = None) -> None: ...
+
+    def decode(self, tokens: list[int], seq: int = 0) -> None: ...
+
+    def set_adapters(self, adapters: list[tuple[Path, float]]) -> None:
+        """Apply exactly these LoRA adapters to what is evaluated next (loading each on first use).
+        Every sequence remembers the set it was computed under, and its cache is reused only under
+        that same set, so no request ever extends KV computed under another adapter."""
+        key = adapter_key(adapters)
+        if key == self._active:
+            return
+        handles: list = []
+        for p, ident, _ in key:
+            if (p, ident) not in self._loras:
+                with suppress_stdout_stderr(disable=False):  # it warns once per tensor it cannot repack
+                    handle = llama_cpp.llama_adapter_lora_init(self.model.model, p.encode())
+                if not handle:
+                    raise BackendError(f"llama.cpp could not load the LoRA {p} on {self.path.name} "
+                                       "(wrong architecture or tensor shapes?)")
+                if file_identity(p) != ident:  # replaced since the request looked it up: not its weights
+                    llama_cpp.llama_adapter_lora_free(handle)
+                    raise BackendError(f"the LoRA {p} was replaced while this request waited; retry",
+                                       code="adapter_replaced")
+                self._loras[(p, ident)] = handle
+            handles.append(self._loras[(p, ident)])
+        arr = (llama_cpp.llama_adapter_lora_p_ctypes * len(handles))(*handles) if handles else None
+        scales = (ctypes.c_float * len(handles))(*[s for _, _, s in key]) if handles else None
+        llama_cpp.llama_set_adapters_lora(self._ctx, arr, len(handles), scales)
+        self._active = key
+        self._free_stale()
+
+    def _free_stale(self) -> None:
+        """Free the handles of files replaced at their path that no sequence's cache and not the active
+        set refer to any more (a replaced adapter costs memory only while something still uses it)."""
+        used = {(p, i) for k in (*self.book.keys, self._active) for p, i, _ in k}
+        newest = {p: i for p, i, _ in self._active}
+        for p, i in list(self._loras):
+            if (p, i) not in used and p in newest and newest[p] != i:
+                llama_cpp.llama_adapter_lora_free(self._loras.pop((p, i)))
+
+
+class _Sampling:
+    """llama.cpp's own sampler chains (the GBNF engine's), beside edgeslm's sampler."""
+
+    model: Any
+    book: KVBook
+    path: Path
+    _ctx: Any
+    _vocab: Any
+    _loras: dict
+    _active: AdapterKey
+    _out: dict[int, int]
+    _mem: Any
+    _buf: Any
+    _pieces: dict[int, bytes]
+    n_seq: int
+
+    def reset(self, seq: int | None = None) -> None: ...
+
+    def decode(self, tokens: list[int], seq: int = 0) -> None: ...
+
+    def new_sampler(self, temperature: float, top_p: float, seed: int | None, grammar: str | None = None):
+        """A llama.cpp sampler chain; with `grammar` (GBNF, root rule "root") it constrains too."""
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if grammar is not None:
+            g = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
+            if not g:
+                llama_cpp.llama_sampler_free(chain)
+                raise GrammarError("llama.cpp rejected the GBNF grammar built from this schema")
+            llama_cpp.llama_sampler_chain_add(chain, g)
+        if temperature <= 0:
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+        else:
+            if top_p < 1.0:
+                llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(top_p, 1))
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
+            seed = random.getrandbits(32) if seed is None else seed & 0xFFFFFFFF
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
+        return chain
+
+    def sample(self, sampler, seq: int = 0) -> int:
+        return llama_cpp.llama_sampler_sample(sampler, self._ctx, self._out.get(seq, -1))
+
+    def free_sampler(self, sampler) -> None:
+        llama_cpp.llama_sampler_free(sampler)
+
+class _Vocabulary:
+    """Tokens and their bytes, and the vocabulary handle llguidance reads."""
+
+    model: Any
+    _vocab: Any
+    _buf: Any
+    _pieces: dict[int, bytes]
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        return self.model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+
+    def piece(self, token: int) -> bytes:
+        got = self._pieces.get(token)
+        if got is None:
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buf, len(self._buf), 0, False)
+            got = self._pieces[token] = self._buf.raw[: max(n, 0)]
+        return got
+
+    def native_vocab(self):
+        return self._vocab
+
+    def hf_tokenizer(self):
+        raise BackendError("the llama.cpp backend has no Hugging Face tokenizer; use native_vocab()",
+                           code="no_hf_tokenizer")
+
+
+class _Sequences(_Adapters):
+    """The cache each sequence holds: what it holds, prefixes shared, trimmed, reset, (re)filled."""
+
+    def cached(self, seq: int) -> tuple[AdapterKey, list[int]]:
+        """What sequence `seq` holds: the adapter set it was computed under and its tokens."""
+        return self.book.keys[seq], self.book.tokens[seq]
+
+    def used_cells(self) -> int:
+        """KV cells in use, shared prefixes counted once."""
+        return self.book.used()
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        """Make the first `n` tokens of sequence `src` those of `dst` too, in the same KV cells (no
+        evaluation: a prompt prefix many requests share is computed and stored once)."""
+        n = min(n, len(self.book.tokens[src]))
+        self.reset(dst)
+        if n <= 0:
+            return
+        llama_cpp.llama_memory_seq_cp(self._mem, src, dst, 0, n)
+        self.book.share(src, dst, n)
+
+    def prefill(self, tokens: list[int], seq: int = 0) -> int:
+        """Make `tokens` the whole of sequence `seq` under the active adapters; returns how many
+        were reused from its cache."""
+        keep = common_prefix(self.book.tokens[seq], tokens) if self.book.keys[seq] == self._active else 0
+        keep = min(keep, len(tokens) - 1)  # always evaluate at least one token to get fresh logits
+        if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, keep, -1):
+            self.reset(seq)
+            keep = 0
+        self.book.trim(seq, keep)
+        self.book.keys[seq] = self._active
+        self.decode(tokens[keep:], seq)
+        return keep
+
+    def rewind(self, seq: int, n: int) -> int:
+        n = min(n, len(self.book.tokens[seq]))
+        if n <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, n, -1):
+            self.reset(seq)
+            return 0
+        self.book.trim(seq, n)
+        return n
+
+    def reset(self, seq: int | None = None) -> None:
+        """Forget sequence `seq` (every sequence when None)."""
+        # metadata only: freed cells are masked out of attention, so zeroing the KV buys nothing
+        # (and made an adapter switch cost ~3 ms instead of ~0.1)
+        if seq is None:
+            llama_cpp.llama_memory_clear(self._mem, False)
+            self.book.clear()
+        else:
+            llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
+            self.book.trim(seq, 0)
+
+
+class LlamaCppBackend(_Sequences, _Vocabulary, _Sampling):
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True, prefix_share=True)
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1):
@@ -87,115 +269,6 @@ class LlamaCppBackend:
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._loras: dict[tuple[str, str], object] = {}  # (file, identity) -> llama.cpp handle, loaded on first use
         self._active: AdapterKey = ()  # (path, identity, scale) applied now
-
-    # ---- vocabulary ----------------------------------------------------------------------------
-
-    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
-        return self.model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
-
-    def piece(self, token: int) -> bytes:
-        got = self._pieces.get(token)
-        if got is None:
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buf, len(self._buf), 0, False)
-            got = self._pieces[token] = self._buf.raw[: max(n, 0)]
-        return got
-
-    def native_vocab(self):
-        return self._vocab
-
-    def hf_tokenizer(self):
-        raise BackendError("the llama.cpp backend has no Hugging Face tokenizer; use native_vocab()",
-                           code="no_hf_tokenizer")
-
-    # ---- adapters and the cache each sequence holds --------------------------------------------
-
-    def set_adapters(self, adapters: list[tuple[Path, float]]) -> None:
-        """Apply exactly these LoRA adapters to what is evaluated next (loading each on first use).
-        Every sequence remembers the set it was computed under, and its cache is reused only under
-        that same set, so no request ever extends KV computed under another adapter."""
-        key = adapter_key(adapters)
-        if key == self._active:
-            return
-        handles: list = []
-        for p, ident, _ in key:
-            if (p, ident) not in self._loras:
-                with suppress_stdout_stderr(disable=False):  # it warns once per tensor it cannot repack
-                    handle = llama_cpp.llama_adapter_lora_init(self.model.model, p.encode())
-                if not handle:
-                    raise BackendError(f"llama.cpp could not load the LoRA {p} on {self.path.name} "
-                                       "(wrong architecture or tensor shapes?)")
-                if file_identity(p) != ident:  # replaced since the request looked it up: not its weights
-                    llama_cpp.llama_adapter_lora_free(handle)
-                    raise BackendError(f"the LoRA {p} was replaced while this request waited; retry",
-                                       code="adapter_replaced")
-                self._loras[(p, ident)] = handle
-            handles.append(self._loras[(p, ident)])
-        arr = (llama_cpp.llama_adapter_lora_p_ctypes * len(handles))(*handles) if handles else None
-        scales = (ctypes.c_float * len(handles))(*[s for _, _, s in key]) if handles else None
-        llama_cpp.llama_set_adapters_lora(self._ctx, arr, len(handles), scales)
-        self._active = key
-        self._free_stale()
-
-    def _free_stale(self) -> None:
-        """Free the handles of files replaced at their path that no sequence's cache and not the active
-        set refer to any more (a replaced adapter costs memory only while something still uses it)."""
-        used = {(p, i) for k in (*self.book.keys, self._active) for p, i, _ in k}
-        newest = {p: i for p, i, _ in self._active}
-        for p, i in list(self._loras):
-            if (p, i) not in used and p in newest and newest[p] != i:
-                llama_cpp.llama_adapter_lora_free(self._loras.pop((p, i)))
-
-    def cached(self, seq: int) -> tuple[AdapterKey, list[int]]:
-        """What sequence `seq` holds: the adapter set it was computed under and its tokens."""
-        return self.book.keys[seq], self.book.tokens[seq]
-
-    def used_cells(self) -> int:
-        """KV cells in use, shared prefixes counted once."""
-        return self.book.used()
-
-    def share(self, src: int, dst: int, n: int) -> None:
-        """Make the first `n` tokens of sequence `src` those of `dst` too, in the same KV cells (no
-        evaluation: a prompt prefix many requests share is computed and stored once)."""
-        n = min(n, len(self.book.tokens[src]))
-        self.reset(dst)
-        if n <= 0:
-            return
-        llama_cpp.llama_memory_seq_cp(self._mem, src, dst, 0, n)
-        self.book.share(src, dst, n)
-
-    # ---- evaluation ----------------------------------------------------------------------------
-
-    def prefill(self, tokens: list[int], seq: int = 0) -> int:
-        """Make `tokens` the whole of sequence `seq` under the active adapters; returns how many
-        were reused from its cache."""
-        keep = common_prefix(self.book.tokens[seq], tokens) if self.book.keys[seq] == self._active else 0
-        keep = min(keep, len(tokens) - 1)  # always evaluate at least one token to get fresh logits
-        if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, keep, -1):
-            self.reset(seq)
-            keep = 0
-        self.book.trim(seq, keep)
-        self.book.keys[seq] = self._active
-        self.decode(tokens[keep:], seq)
-        return keep
-
-    def rewind(self, seq: int, n: int) -> int:
-        n = min(n, len(self.book.tokens[seq]))
-        if n <= 0 or not llama_cpp.llama_memory_seq_rm(self._mem, seq, n, -1):
-            self.reset(seq)
-            return 0
-        self.book.trim(seq, n)
-        return n
-
-    def reset(self, seq: int | None = None) -> None:
-        """Forget sequence `seq` (every sequence when None)."""
-        # metadata only: freed cells are masked out of attention, so zeroing the KV buys nothing
-        # (and made an adapter switch cost ~3 ms instead of ~0.1)
-        if seq is None:
-            llama_cpp.llama_memory_clear(self._mem, False)
-            self.book.clear()
-        else:
-            llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
-            self.book.trim(seq, 0)
 
     def decode(self, tokens: list[int], seq: int = 0) -> None:
         """Append `tokens` to sequence `seq` and evaluate them."""
@@ -262,33 +335,6 @@ class LlamaCppBackend:
         """Sequence `seq`'s next-token logits; valid until the next prefill/decode of any sequence."""
         ptr = llama_cpp.llama_get_logits_ith(self._ctx, self._out.get(seq, -1))
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
-
-    # ---- sampling ------------------------------------------------------------------------------
-
-    def new_sampler(self, temperature: float, top_p: float, seed: int | None, grammar: str | None = None):
-        """A llama.cpp sampler chain; with `grammar` (GBNF, root rule "root") it constrains too."""
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        if grammar is not None:
-            g = llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
-            if not g:
-                llama_cpp.llama_sampler_free(chain)
-                raise GrammarError("llama.cpp rejected the GBNF grammar built from this schema")
-            llama_cpp.llama_sampler_chain_add(chain, g)
-        if temperature <= 0:
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-        else:
-            if top_p < 1.0:
-                llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(top_p, 1))
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
-            seed = random.getrandbits(32) if seed is None else seed & 0xFFFFFFFF
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(seed))
-        return chain
-
-    def sample(self, sampler, seq: int = 0) -> int:
-        return llama_cpp.llama_sampler_sample(sampler, self._ctx, self._out.get(seq, -1))
-
-    def free_sampler(self, sampler) -> None:
-        llama_cpp.llama_sampler_free(sampler)
 
     def close(self) -> None:
         if self._ctx:
