@@ -18,7 +18,32 @@ def _default_home() -> Path:
     return Path(platformdirs.user_data_dir("edgeslm", appauthor=False))
 
 
-class Settings(BaseSettings):
+class _Guards(BaseSettings):
+    """The request limits and who may call: each limit a 4xx naming it (wire/limits.py, the guard)."""
+
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body (bytes); over it: 413.")
+    max_messages: int = Field(1024, ge=1, description="Most messages in one request.")
+    max_tools: int = Field(128, ge=1, description="Most tools in one request.")
+    max_schema_depth: int = Field(48, ge=2, description="Deepest nesting of a tool or response JSON Schema.")
+    max_schema_bytes: int = Field(65536, ge=256, description="Largest tool or response JSON Schema, serialized.")
+    max_stop_chars: int = Field(1024, ge=1, description="Longest total length of the stop strings of one request.")
+    max_json_depth: int = Field(64, ge=4, description="Deepest nesting of any JSON value in a request body.")
+    # ---- who may call ----
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the API key clients must send as 'Authorization: Bearer "
+        "KEY' on every route but /health (default: no key; then only localhost should reach the server).",
+    )
+    allowed_hosts: str = Field(
+        "localhost,127.0.0.1,[::1],::1", description="Comma-separated Host header names the server answers "
+        "(DNS-rebinding defence); '*' answers any. The bound host is always allowed.",
+    )
+    upstream_forward_client_auth: bool = Field(
+        False, description="Pass the client's own Authorization header to the --upstream teacher when no "
+        "--upstream-api-key-env is set (off: the client's credentials never leave this server).",
+    )
+
+
+class Settings(_Guards):
     model_config = SettingsConfigDict(env_prefix="EDGESLM_", extra="ignore")
 
     home: Path = Field(default_factory=_default_home, description="Directory holding all edgeslm state.")
@@ -91,27 +116,6 @@ class Settings(BaseSettings):
     prefill_chunk: int = Field(
         256, ge=16, description="Prompt tokens evaluated per scheduler round, in one batch with the other "
         "requests' steps (a long prompt never stalls the streams beside it)."
-    )
-    # ---- limits: each request over one gets a 4xx naming it ----
-    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="Largest request body (bytes); over it: 413.")
-    max_messages: int = Field(1024, ge=1, description="Most messages in one request.")
-    max_tools: int = Field(128, ge=1, description="Most tools in one request.")
-    max_schema_depth: int = Field(48, ge=2, description="Deepest nesting of a tool or response JSON Schema.")
-    max_schema_bytes: int = Field(65536, ge=256, description="Largest tool or response JSON Schema, serialized.")
-    max_stop_chars: int = Field(1024, ge=1, description="Longest total length of the stop strings of one request.")
-    max_json_depth: int = Field(64, ge=4, description="Deepest nesting of any JSON value in a request body.")
-    # ---- who may call ----
-    api_key_env: str | None = Field(
-        None, description="Environment variable holding the API key clients must send as 'Authorization: Bearer "
-        "KEY' on every route but /health (default: no key; then only localhost should reach the server).",
-    )
-    allowed_hosts: str = Field(
-        "localhost,127.0.0.1,[::1],::1", description="Comma-separated Host header names the server answers "
-        "(DNS-rebinding defence); '*' answers any. The bound host is always allowed.",
-    )
-    upstream_forward_client_auth: bool = Field(
-        False, description="Pass the client's own Authorization header to the --upstream teacher when no "
-        "--upstream-api-key-env is set (off: the client's credentials never leave this server).",
     )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")

@@ -101,3 +101,10 @@ def test_every_module_says_what_it_owns():
     missing = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
                if p.name != "__main__.py" and ast.get_docstring(ast.parse(p.read_text())) is None]
     assert missing == []
+
+
+def test_no_class_is_too_long():
+    long = {f"{p.relative_to(ROOT)}:{n.name}": n.end_lineno - n.lineno + 1
+            for p in ROOT.rglob("*.py") for n in ast.walk(ast.parse(p.read_text()))
+            if isinstance(n, ast.ClassDef) and n.end_lineno - n.lineno + 1 > 120}
+    assert long == {}, long

@@ -25,7 +25,65 @@ def is_onnx_model(path: Path) -> bool:
     return Path(path).is_dir() and (Path(path) / "genai_config.json").is_file()
 
 
-class OnnxGenaiBackend:
+class _Unsupported:
+    """What onnxruntime-genai cannot do here, each refused with a clear error (capability flags say so)."""
+
+    _seq: list[int]
+
+    def set_adapters(self, adapters: list) -> None:
+        if adapters:
+            raise BackendError("the ONNX backend does not apply LoRA adapters; merge them at export")
+
+    def new_sampler(self, *args, **kwargs):
+        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
+
+    def sample(self, sampler, seq: int = 0) -> int:
+        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
+
+    def free_sampler(self, sampler) -> None:
+        pass
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        raise BackendError("the ONNX backend keeps one sequence; it shares no prefix (capabilities.prefix_share)")
+
+    def used_cells(self) -> int:
+        return len(self._seq)
+
+
+class _Vocabulary:
+    """Tokens and their bytes through the model's Hugging Face tokenizer (llguidance reads it too)."""
+
+    hf: Any
+    _pieces: dict[int, bytes]
+    _og: Any
+    _bos: Any
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        ids = self.hf.encode(text, add_special_tokens=False)
+        return [self._bos, *ids] if add_bos and self._bos is not None else ids
+
+    def piece(self, token: int) -> bytes:
+        got = self._pieces.get(token)
+        if got is None:
+            got = self._pieces[token] = self.vocab_bytes(token)
+        return got
+
+    def vocab_bytes(self, token: int) -> bytes:
+        text = str(self.hf.convert_ids_to_tokens(token) or "")
+        if text.startswith("<0x") and text.endswith(">") and len(text) == 6:  # SentencePiece byte fallback
+            return bytes([int(text[3:5], 16)])
+        return text.replace("\u2581", " ").encode("utf-8")
+
+    def hf_tokenizer(self):
+        return self.hf
+
+    def native_vocab(self):
+        return None
+
+    # ---- evaluation ----------------------------------------------------------------------------
+
+
+class OnnxGenaiBackend(_Vocabulary, _Unsupported):
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=False, lora=False)
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1):
@@ -65,30 +123,6 @@ class OnnxGenaiBackend:
         self._seq: list[int] = []
 
     # ---- vocabulary ----------------------------------------------------------------------------
-
-    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
-        ids = self.hf.encode(text, add_special_tokens=False)
-        return [self._bos, *ids] if add_bos and self._bos is not None else ids
-
-    def piece(self, token: int) -> bytes:
-        got = self._pieces.get(token)
-        if got is None:
-            got = self._pieces[token] = self.vocab_bytes(token)
-        return got
-
-    def vocab_bytes(self, token: int) -> bytes:
-        text = str(self.hf.convert_ids_to_tokens(token) or "")
-        if text.startswith("<0x") and text.endswith(">") and len(text) == 6:  # SentencePiece byte fallback
-            return bytes([int(text[3:5], 16)])
-        return text.replace("\u2581", " ").encode("utf-8")
-
-    def hf_tokenizer(self):
-        return self.hf
-
-    def native_vocab(self):
-        return None
-
-    # ---- evaluation ----------------------------------------------------------------------------
 
     def _new_generator(self):
         params = self._og.GeneratorParams(self.model)
@@ -155,25 +189,6 @@ class OnnxGenaiBackend:
 
     def cached(self, seq: int) -> tuple[tuple, list[int]]:
         return (), self._seq
-
-    def set_adapters(self, adapters: list) -> None:
-        if adapters:
-            raise BackendError("the ONNX backend does not apply LoRA adapters; merge them at export")
-
-    def new_sampler(self, *args, **kwargs):
-        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
-
-    def sample(self, sampler, seq: int = 0) -> int:
-        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
-
-    def free_sampler(self, sampler) -> None:
-        pass
-
-    def share(self, src: int, dst: int, n: int) -> None:
-        raise BackendError("the ONNX backend keeps one sequence; it shares no prefix (capabilities.prefix_share)")
-
-    def used_cells(self) -> int:
-        return len(self._seq)
 
     def close(self) -> None:
         self._gen = None

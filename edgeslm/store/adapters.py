@@ -11,20 +11,17 @@ import datetime as dt
 import json
 import re
 import shutil
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest, NotFound, ServerFault
 from edgeslm.store.gguf_io import read_header
+from edgeslm.store.shipped import GGUF_NAME, SHIPPED, land_shipped
 
+__all__ = ["GGUF_NAME", "NONE", "SHIPPED", "Adapter", "AdapterStore", "check_task"]
 TASK_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-GGUF_NAME = "adapter.gguf"
 NONE = "none"  # the task name that asks for the bare base (no adapter, not even the model's default)
-# adapters that ship inside the package (edgeslm/assets/adapters/<base>/<task>/), landed on first use
-SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "adapters"
-_LAND_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ class AdapterStore:
         """The adapter for `task` on `base_id`; refuses one made for another base."""
         check_task(task)
         d = self.root / base_id / task
-        self._land_shipped(base_id, task)
+        land_shipped(self.root, base_id, task)
         if not (d / "manifest.json").is_file():
             others = self.bases_with(task)
             if others:
@@ -102,57 +99,8 @@ class AdapterStore:
 
     def has(self, base_id: str, task: str) -> bool:
         """Whether `task` of `base_id` is in the store (a packaged one is landed first)."""
-        self._land_shipped(base_id, task)
+        land_shipped(self.root, base_id, task)
         return (self.root / base_id / task / "manifest.json").is_file()
-
-    def _land_shipped(self, base_id: str, task: str) -> None:
-        """Copy a packaged adapter into the store when the store has none, or holds an older packaged
-        build (its manifest's adapter_sha256 differs); adapters trained or imported here are never touched.
-        Serialized across threads and processes (a lock file), staged in a unique folder, checked by
-        sha256 before it becomes visible."""
-        src = SHIPPED / base_id / task
-        if not (src / "manifest.json").is_file():
-            return
-        try:
-            want = json.loads((src / "manifest.json").read_text()).get("adapter_sha256")
-        except (OSError, ValueError):
-            return
-        if self._current(base_id, task, want):
-            return
-        import fcntl
-        import hashlib
-        import tempfile
-
-        (self.root / base_id).mkdir(parents=True, exist_ok=True)
-        with _LAND_LOCK, open(self.root / base_id / ".landing.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if self._current(base_id, task, want):  # another thread or process landed it meanwhile
-                return
-            stage = Path(tempfile.mkdtemp(prefix=f".{task}.landing-", dir=self.root / base_id))
-            try:
-                shutil.copytree(src, stage, dirs_exist_ok=True)
-                if hashlib.sha256((stage / GGUF_NAME).read_bytes()).hexdigest() != want:
-                    raise ServerFault(f"the packaged adapter '{task}' of '{base_id}' does not match its "
-                                      "manifest; reinstall edgeslm", param="adapter", code="adapter_corrupt")
-                manifest = json.loads((stage / "manifest.json").read_text())
-                (stage / "manifest.json").write_text(json.dumps(
-                    {**manifest, "recipe_source": manifest.get("source"), "source": "package"}, indent=2))
-                final = self.root / base_id / task
-                if final.exists():
-                    shutil.rmtree(final)
-                stage.rename(final)
-            finally:
-                shutil.rmtree(stage, ignore_errors=True)
-
-    def _current(self, base_id: str, task: str, want: str | None) -> bool:
-        """Whether the store's copy is up to date: trained or imported here (left alone), or this packaged build."""
-        try:
-            have = json.loads((self.root / base_id / task / "manifest.json").read_text())
-        except FileNotFoundError:
-            return False
-        except (OSError, ValueError):
-            return True  # a damaged copy is reported by get(), not silently replaced
-        return have.get("source") != "package" or have.get("adapter_sha256") == want
 
     # ---- changes ---------------------------------------------------------------------------------
 

@@ -166,7 +166,39 @@ def _expire_loop(ref: weakref.ref, stop: threading.Event, every_s: float) -> Non
         del store
 
 
-class CaptureStore:
+class _Keys:
+    """The store's AES-GCM ciphers, one per key scheme, derived once each, when first needed."""
+
+    path: Path
+    salt_path: Path
+    _secret: str | None
+    _ciphers: dict
+    _key_lock: threading.Lock
+
+    def _cipher(self, scheme: int, *, create_salt: bool = True):
+        """The AES-GCM for key scheme `scheme` (SHA256_KEY or SCRYPT_KEY), derived on first use and
+        kept; None when no key is set."""
+        if self._secret is None:
+            return None
+        with self._key_lock:
+            if scheme not in self._ciphers:
+                if scheme == SCRYPT_KEY:
+                    key = _scrypt_key(self._secret, _salt(self.salt_path, create=create_salt))
+                elif scheme == SHA256_KEY:
+                    key = _sha256_key(self._secret)
+                else:
+                    raise CaptureError(f"{self.path} holds a call encrypted under an unknown key scheme ({scheme}); "
+                                       "a newer edgeslm wrote it", param="capture")
+                self._ciphers[scheme] = _aesgcm(key)
+            return self._ciphers[scheme]
+
+    @property
+    def cipher(self):
+        """The AES-GCM new records are written with (the scrypt key), or None when not encrypting."""
+        return self._cipher(SCRYPT_KEY)
+
+
+class CaptureStore(_Keys):
     def __init__(self, path: Path, *, key_env: str | None = None, retention_days: float | None = None,
                  expire_every_s: float | None = None):
         self.path = Path(path)
@@ -201,28 +233,6 @@ class CaptureStore:
                                              name=f"capture-expire:{self.path.name}", daemon=True)
             self._expirer.start()
             weakref.finalize(self, self._stop.set)  # a store collected unclosed ends its thread too
-
-    def _cipher(self, scheme: int, *, create_salt: bool = True):
-        """The AES-GCM for key scheme `scheme` (SHA256_KEY or SCRYPT_KEY), derived on first use and
-        kept; None when no key is set."""
-        if self._secret is None:
-            return None
-        with self._key_lock:
-            if scheme not in self._ciphers:
-                if scheme == SCRYPT_KEY:
-                    key = _scrypt_key(self._secret, _salt(self.salt_path, create=create_salt))
-                elif scheme == SHA256_KEY:
-                    key = _sha256_key(self._secret)
-                else:
-                    raise CaptureError(f"{self.path} holds a call encrypted under an unknown key scheme ({scheme}); "
-                                       "a newer edgeslm wrote it", param="capture")
-                self._ciphers[scheme] = _aesgcm(key)
-            return self._ciphers[scheme]
-
-    @property
-    def cipher(self):
-        """The AES-GCM new records are written with (the scrypt key), or None when not encrypting."""
-        return self._cipher(SCRYPT_KEY)
 
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied REAL NOT NULL)")
