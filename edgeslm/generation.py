@@ -207,7 +207,7 @@ class Run(_InSequence, _Outcome):
 
     def fail(self, e: Exception) -> None:
         if not isinstance(e, EdgeError):
-            log.error("generation failed", exc_info=e)
+            log.error("generation failed", exc_info=e, extra={"request_id": self.job.request_id})
             e = BackendError(f"generation failed: {type(e).__name__}: {e}")
         self._end(("error", e))
 

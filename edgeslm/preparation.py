@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeslm import context
 from edgeslm.backends.base import Backend, file_identity
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
@@ -53,6 +54,7 @@ class Job:
     # earlier calls of the conversation whose results it holds ("name\0arguments", as the grammar writes them)
     answered: list[str] = field(default_factory=list)
     text_constraint: Callable[[], constraints.Constraint] | None = None  # for the answered-repeat fallback
+    request_id: str = field(default_factory=context.request_id.get)  # for the worker thread's log lines
 
     def __post_init__(self):
         # the files as the request found them: a file replaced later is another adapter (base.adapter_key)

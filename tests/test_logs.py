@@ -43,3 +43,21 @@ def test_json_log_lines():
     rec.request_id, rec.fields = "abc", {"status": 200, "model": "m"}
     out = json.loads(logs.JsonFormatter().format(rec))
     assert out["request_id"] == "abc" and out["status"] == 200 and out["logger"] == "edgeslm.access"
+
+
+def test_a_prepared_job_carries_the_request_id_into_the_worker(http):
+    from starlette.concurrency import run_in_threadpool  # the server prepares jobs in the thread pool
+
+    import asyncio
+
+    from edgeslm import context
+    from edgeslm.types import Message, OutputSpec, SamplingParams
+
+    w = http.app.state.engine.worker("default")
+
+    async def prepare():
+        context.request_id.set("req-7")
+        return await run_in_threadpool(w.prepare, [Message("user", "Hi")], OutputSpec(kind="text"),
+                                       SamplingParams(max_tokens=1), lambda ev: None)
+
+    assert asyncio.run(prepare()).request_id == "req-7"

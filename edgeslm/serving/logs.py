@@ -9,14 +9,14 @@ edgeslm.engine, edgeslm.generation, edgeslm.store...
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import re
 import time
 import uuid
 
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+from edgeslm.context import request_id
+
 access = logging.getLogger("edgeslm.access")
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
