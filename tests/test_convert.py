@@ -45,7 +45,10 @@ def settings(tmp_path_factory) -> Settings:
 @pytest.fixture(scope="module")
 def result(settings) -> dict:
     cfg = finetune.TrainConfig(max_steps=2, batch=4, rank=8, alpha=16)
-    return convert.run(settings, train=cfg, zero_shot_limit=2, eval_limit=2)
+    # a target above 1 sends every task to fine-tuning: the default model's `tools` adapter can get 2 of
+    # 2 held-out calls right zero-shot on a task (run to run, as greedy near-ties fall), and this test is
+    # about every stage running, not about that score
+    return convert.run(settings, train=cfg, zero_shot_limit=2, eval_limit=2, target=1.01)
 
 
 def test_convert_runs_every_stage_on_curated_data(settings, result):
