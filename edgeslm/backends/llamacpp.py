@@ -56,6 +56,7 @@ class _Adapters:
     _vocab: Any
     _loras: dict
     _active: AdapterKey
+    adapter_switches: int
     _out: dict[int, int]
     _mem: Any
     _buf: Any
@@ -91,6 +92,7 @@ class _Adapters:
         scales = (ctypes.c_float * len(handles))(*[s for _, _, s in key]) if handles else None
         llama_cpp.llama_set_adapters_lora(self._ctx, arr, len(handles), scales)
         self._active = key
+        self.adapter_switches += 1
         self._free_stale()
 
     def _free_stale(self) -> None:
@@ -269,6 +271,7 @@ class LlamaCppBackend(_Sequences, _Vocabulary, _Sampling):
         self.add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._loras: dict[tuple[str, str], object] = {}  # (file, identity) -> llama.cpp handle, loaded on first use
         self._active: AdapterKey = ()  # (path, identity, scale) applied now
+        self.adapter_switches = 0
 
     def decode(self, tokens: list[int], seq: int = 0) -> None:
         """Append `tokens` to sequence `seq` and evaluate them."""

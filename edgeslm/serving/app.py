@@ -12,7 +12,7 @@ import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,6 +21,7 @@ from edgeslm.errors import EdgeError, WorkerGone
 from edgeslm.privacy import Redactor, Restorer, redact_message
 from edgeslm.router import Route, RouterCache
 from edgeslm.serving.logs import AccessLog
+from edgeslm.serving.metrics import Metrics
 from edgeslm.store.adapters import AdapterStore
 from edgeslm.wire import errors, limits, translate
 from edgeslm.wire.middleware import Guard
@@ -57,7 +58,8 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     st = engine.settings
     app.add_middleware(Guard, allowed_hosts=allowed_hosts(st), api_key=api_key(st), max_body_bytes=st.max_body_bytes)
-    app.add_middleware(AccessLog)  # outermost: refusals get a request id and an access line too
+    metrics = app.state.metrics = Metrics(engine)
+    app.add_middleware(AccessLog, sink=metrics.request)  # outermost: refusals get an id and a line too
     capture = None
     if st.capture:
         from edgeslm.store.capture import CaptureStore
@@ -81,6 +83,7 @@ def create_app(engine: Engine) -> FastAPI:
         try:
             assert capture is not None  # record() runs only when capturing
             await run_in_threadpool(capture.add, call)
+            metrics.capture_writes.inc()
         except Exception:
             log.exception("could not capture a call")
 
@@ -122,6 +125,12 @@ def create_app(engine: Engine) -> FastAPI:
             body["dead"] = dead
         return JSONResponse(body, status_code=503 if dead else 200)
 
+    @app.get("/metrics")
+    async def prometheus():
+        """Prometheus text format (serving/metrics.py)."""
+        data, ctype = await run_in_threadpool(metrics.render)
+        return Response(data, media_type=ctype)
+
     @app.get("/v1/models")
     async def models():
         cat = engine.catalog
@@ -157,6 +166,7 @@ def create_app(engine: Engine) -> FastAPI:
         if upstream is None:
             route.reason += "; no --upstream teacher set, answered by the default model"
             return await local(req, request, started, None, None, route)
+        metrics.upstream.inc()
         body = req.model_dump(mode="json", exclude_none=True)
         body["model"] = st.upstream_model or body["model"]
 
@@ -201,6 +211,7 @@ def create_app(engine: Engine) -> FastAPI:
         def account(g) -> None:
             access.update(prompt_tokens=g.usage.prompt_tokens, completion_tokens=g.usage.completion_tokens,
                           finish=g.finish_reason)
+            metrics.generation(worker.entry.id, g)
 
         if not req.stream:
             try:

@@ -52,8 +52,8 @@ class AccessLog:
     """Pure ASGI middleware: assigns the request id and writes the access line when the response ends.
     Handlers add what they know (model, adapter, tokens) to `request.state.access`."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, app, sink=None):
+        self.app, self.sink = app, sink  # sink(line): also handed every access line (the metrics)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -73,6 +73,8 @@ class AccessLog:
                 line = {"method": scope.get("method"), "route": scope.get("path"), "status": status[0],
                         "latency_s": round(time.perf_counter() - started, 4), **fields}
                 access.info(" ".join(f"{k}={v}" for k, v in line.items()), extra={"request_id": rid, "fields": line})
+                if self.sink is not None:
+                    self.sink(line)
 
         try:
             await self.app(scope, receive, send_and_log)

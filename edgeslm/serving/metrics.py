@@ -1,0 +1,72 @@
+"""Prometheus metrics at /metrics (prometheus-client, one registry per app): requests by route, model,
+adapter and status; tokens in and out; the grammar's forced-token share; time to first token and
+request latency; slots and queue per model; adapter switches; capture writes; upstream fallbacks.
+
+Labels take only bounded values: routes outside the API are "other", models are catalog ids and
+adapters are store tasks (an unknown one is a 404 before it is counted).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+ROUTES = {"/v1/chat/completions", "/v1/models", "/health", "/metrics", "/", "/openapi.json", "/docs"}
+SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+
+
+class _Workers:
+    """Read at scrape time from the engine: what each resident model is doing now."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def collect(self):
+        slots = GaugeMetricFamily("edgeslm_requests_in_model", "Requests held by a model's worker, by state "
+                                  "(running in a slot, paused, waiting in its queue)", labels=["model", "state"])
+        switches = CounterMetricFamily("edgeslm_adapter_switches", "Times the active LoRA set changed",
+                                       labels=["model"])
+        cells = GaugeMetricFamily("edgeslm_kv_cells_used", "KV cache cells in use", labels=["model"])
+        for w in self.engine.loaded():
+            for state, n in w.busy().items():
+                slots.add_metric([w.entry.id, state], n)
+            switches.add_metric([w.entry.id], getattr(w.backend, "adapter_switches", 0))
+            if w.backend.capabilities.prefix_share:
+                cells.add_metric([w.entry.id], w.backend.used_cells())
+        yield slots
+        yield switches
+        yield cells
+        yield GaugeMetricFamily("edgeslm_models_loaded", "Models resident now", value=len(self.engine.loaded()))
+
+
+class Metrics:
+    def __init__(self, engine):
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter("edgeslm_requests", "Requests answered", ["route", "model", "adapter", "status"],
+                                registry=r)
+        self.latency = Histogram("edgeslm_request_seconds", "Request latency, until the last byte", ["route"],
+                                 buckets=SECONDS, registry=r)
+        self.tokens = Counter("edgeslm_tokens", "Tokens by direction", ["model", "direction"], registry=r)
+        self.forced = Counter("edgeslm_forced_tokens", "Completion tokens the grammar forced (fed without "
+                              "sampling); divide by completion tokens for the forced share", ["model"], registry=r)
+        self.ttft = Histogram("edgeslm_time_to_first_token_seconds", "Time to the first token", ["model"],
+                              buckets=SECONDS, registry=r)
+        self.capture_writes = Counter("edgeslm_capture_writes", "Calls written to the capture store", registry=r)
+        self.upstream = Counter("edgeslm_upstream_fallbacks", "Requests for model 'auto' sent to the teacher",
+                                registry=r)
+        r.register(_Workers(engine))
+
+    def request(self, line: dict) -> None:
+        """One access line (serving/logs.py): the request, its status and latency."""
+        route = line.get("route") if line.get("route") in ROUTES else "other"
+        self.requests.labels(route, line.get("model", "-"), line.get("adapter", "-"), str(line.get("status"))).inc()
+        self.latency.labels(route).observe(line.get("latency_s", 0.0))
+
+    def generation(self, model: str, g) -> None:
+        self.tokens.labels(model, "prompt").inc(g.usage.prompt_tokens)
+        self.tokens.labels(model, "completion").inc(g.usage.completion_tokens)
+        self.forced.labels(model).inc(g.timings.get("forced_tokens", 0))
+        self.ttft.labels(model).observe(g.timings.get("ttft_s", 0.0))
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
