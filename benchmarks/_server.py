@@ -29,7 +29,8 @@ def _tail(path: str, n: int = 2000) -> str:
 
 
 @contextlib.contextmanager
-def running_server(model: str = "default", threads: int | None = None, extra_args=(), env=None, timeout=180):
+def running_server(model: str = "default", threads: int | None = None, extra_args=(), env=None, timeout=180,
+                   cwd=None):
     """Yields the base URL (http://127.0.0.1:PORT/v1) once /health answers 200."""
     port = free_port()
     cmd = [sys.executable, "-m", "edgeslm", "serve", "--model", model,
@@ -37,7 +38,7 @@ def running_server(model: str = "default", threads: int | None = None, extra_arg
     if threads:
         cmd += ["--threads", str(threads)]
     log = tempfile.NamedTemporaryFile(prefix="edgeslm-serve-", suffix=".log", delete=False)
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
                             env=os.environ.copy() if env is None else env)
     log.close()  # the child holds its own handle
     base = f"http://127.0.0.1:{port}"
