@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml setup.py kernels/sample.c
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps bfcl-eval==2026.3.23  # BFCL's own checker, pure Python
+	# the web page's browser test drives Debian's Chromium; installed where apt-get and root allow (else it skips)
+	-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || true; fi
 	touch $(STAMP)
 
 serve: $(STAMP)

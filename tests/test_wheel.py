@@ -19,7 +19,7 @@ def test_the_wheel_installs_and_serves_without_the_source_tree(tmp_path, env):
     (wheel,) = (tmp_path / "dist").glob("edgeslm-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "edgeslm/models.toml" in names and any(n.startswith("edgeslm/_kernels") for n in names)
-    assert any(n.endswith("tools/adapter.gguf") for n in names)
+    assert any(n.endswith("tools/adapter.gguf") for n in names) and "edgeslm/web/index.html" in names
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
     target = tmp_path / "site"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
@@ -38,3 +38,4 @@ def test_the_wheel_installs_and_serves_without_the_source_tree(tmp_path, env):
                        json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
         assert r.status_code == 200 and r.json()["model"] == "gemma-3-270m-q4_k_m@tools"
         assert "edgeslm_requests_total" in httpx.get(base.removesuffix("/v1") + "/metrics").text
+        assert "<title>edgeslm</title>" in httpx.get(base.removesuffix("/v1") + "/").text

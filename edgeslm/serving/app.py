@@ -9,17 +9,20 @@ import dataclasses
 import json
 import logging
 import time
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgeslm.engine import Engine
-from edgeslm.errors import EdgeError, WorkerGone
+from edgeslm.errors import EdgeError, NotFound, WorkerGone
 from edgeslm.privacy import Redactor, Restorer, redact_message
 from edgeslm.router import Route, RouterCache
+from edgeslm.serving import status
 from edgeslm.serving.logs import AccessLog
 from edgeslm.serving.metrics import Metrics
 from edgeslm.store.adapters import AdapterStore
@@ -29,6 +32,7 @@ from edgeslm.wire.protocol import ChatCompletionRequest, ChatMessage
 from edgeslm.wire.upstream import Upstream
 
 log = logging.getLogger("edgeslm.serving")
+WEB = Path(__file__).resolve().parents[1] / "web"
 
 
 def _loc(loc: tuple) -> str:
@@ -57,6 +61,7 @@ def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="edgeslm", version=translate.FINGERPRINT)
     app.state.engine = engine
     st = engine.settings
+    app.mount("/web", StaticFiles(directory=WEB), name="web")
     app.add_middleware(Guard, allowed_hosts=allowed_hosts(st), api_key=api_key(st), max_body_bytes=st.max_body_bytes)
     metrics = app.state.metrics = Metrics(engine)
     app.add_middleware(AccessLog, sink=metrics.request)  # outermost: refusals get an id and a line too
@@ -124,6 +129,22 @@ def create_app(engine: Engine) -> FastAPI:
         if dead:
             body["dead"] = dead
         return JSONResponse(body, status_code=503 if dead else 200)
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        """The web page: a playground and the server's status (static files in the package)."""
+        return FileResponse(WEB / "index.html")
+
+    @app.get("/v1/status")
+    async def status_json():
+        return await run_in_threadpool(status.status, engine, metrics)
+
+    @app.get("/v1/status/qualify/{name}.png", include_in_schema=False)
+    async def qualify_png(name: str):
+        path = await run_in_threadpool(status.qualify_chart, st.home, name)
+        if path is None:
+            raise NotFound(f"no qualify report '{name}'", code="report_not_found")
+        return FileResponse(path, media_type="image/png")
 
     @app.get("/metrics")
     async def prometheus():

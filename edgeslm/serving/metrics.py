@@ -8,10 +8,13 @@ adapters are store tasks (an unknown one is a 404 before it is counted).
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-ROUTES = {"/v1/chat/completions", "/v1/models", "/health", "/metrics", "/", "/openapi.json", "/docs"}
+ROUTES = {"/v1/chat/completions", "/v1/models", "/v1/status", "/health", "/metrics", "/", "/openapi.json", "/docs"}
 SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 
 
@@ -55,6 +58,7 @@ class Metrics:
         self.upstream = Counter("edgeslm_upstream_fallbacks", "Requests for model 'auto' sent to the teacher",
                                 registry=r)
         r.register(_Workers(engine))
+        self._speeds: deque[float] = deque(maxlen=20)
 
     def request(self, line: dict) -> None:
         """One access line (serving/logs.py): the request, its status and latency."""
@@ -67,6 +71,12 @@ class Metrics:
         self.tokens.labels(model, "completion").inc(g.usage.completion_tokens)
         self.forced.labels(model).inc(g.timings.get("forced_tokens", 0))
         self.ttft.labels(model).observe(g.timings.get("ttft_s", 0.0))
+        if g.timings.get("tokens_per_s"):
+            self._speeds.append(g.timings["tokens_per_s"])
+
+    def recent_speed(self) -> float | None:
+        """Median decode tokens/s of the last 20 answers (None before any)."""
+        return statistics.median(self._speeds) if self._speeds else None
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
