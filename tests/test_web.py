@@ -80,8 +80,22 @@ def test_status_view_lists_the_model_and_its_requests(server, browser):
     browser.find_element(By.ID, "tab-status").click()
     row = WebDriverWait(browser, 20).until(
         lambda b: b.find_element(By.CSS_SELECTOR, "#models tr[data-model='gemma-3-270m-q4_k_m']"))
+    assert not browser.find_element(By.ID, "play").is_displayed()  # one view at a time
     cells = [td.text for td in row.find_elements(By.TAG_NAME, "td")]
     assert cells[1] == "yes" and cells[2:5] == ["0", "0", "0"] and cells[6] == "tools"
     assert "tools" in browser.find_element(By.ID, "adapters").text
     status = httpx.get(server + "/v1/status").json()
     assert status["decode_tokens_per_s"] is None or status["decode_tokens_per_s"] > 0
+
+
+def test_status_reads_the_newest_reports_from_the_store(server, home):
+    q = home / "reports" / "qualify"
+    q.mkdir(parents=True, exist_ok=True)
+    (q / "m-20260101T000000.json").write_text(json.dumps({"created": "2026-01-01", "verdict": {"overall": "fail"}}))
+    (q / "m-20260102T000000.json").write_text(json.dumps({"created": "2026-01-02", "verdict": {"overall": "pass"}}))
+    (q / "m-20260102T000000.png").write_bytes(b"\x89PNG\r\n\x1a\n fake")
+    s = httpx.get(server + "/v1/status").json()["qualify"]
+    assert s["name"] == "m-20260102T000000" and s["overall"] == "pass"
+    png = httpx.get(server + s["chart"])
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert httpx.get(server + "/v1/status/qualify/..%2F..%2Fetc%2Fpasswd.png").status_code == 404

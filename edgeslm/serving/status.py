@@ -12,7 +12,7 @@ from edgeslm.store.adapters import AdapterStore
 
 
 def _newest(folder: Path, pattern: str) -> Path | None:
-    files = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    files = sorted(folder.glob(pattern), key=lambda p: (p.stat().st_mtime, p.name)) if folder.is_dir() else []
     return files[-1] if files else None
 
 
