@@ -27,8 +27,8 @@ log = logging.getLogger("edgeslm.generation")
 SHARE_MIN = 16  # a shared prefix must save at least this many tokens over the slot's own cache
 
 
-class _InSequence:
-    """A run's place in its backend sequence: (re)start, borrowed prefixes, the tokens fed per round."""
+class _RunState:
+    """The state a Run keeps (set in Run.__init__), declared once for the parts of Run below."""
 
     w: Any
     job: Any
@@ -50,6 +50,10 @@ class _InSequence:
     single_s: float
     single_n: int
     out: Output
+
+
+class _InSequence(_RunState):
+    """A run's place in its backend sequence: (re)start, borrowed prefixes, the tokens fed per round."""
 
     def start(self) -> None:
         """(Re)start in `self.slot`: keep what the sequence shares with `history` and leave the rest in
@@ -98,29 +102,8 @@ class _InSequence:
         self.feed = step + self.feed
 
 
-class _Outcome:
+class _Outcome(_RunState):
     """A finished run's Generation: content or calls, checked against their schema, and the timings."""
-
-    w: Any
-    job: Any
-    b: Any
-    key: tuple
-    slot: int | None
-    history: list[int]
-    feed: list[int]
-    finish: str
-    n: int
-    forced: int
-    cached: int
-    since: int
-    started: bool
-    prefilling: bool
-    t0: float | None
-    t_prefill: float | None
-    t_first: float | None
-    single_s: float
-    single_n: int
-    out: Output
 
     def _result(self) -> Generation:
         job, spec, n = self.job, self.job.spec, self.n

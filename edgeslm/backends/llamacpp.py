@@ -46,8 +46,8 @@ def check_lora(base: Path, lora: Path) -> None:
     finally:
         llama_cpp.llama_model_free(model)
 
-class _Adapters:
-    """LoRA handles keyed by file identity: loaded on first use, applied per batch, freed once stale."""
+class _State:
+    """The state LlamaCppBackend keeps (set in its __init__), declared once for its parts below."""
 
     model: Any
     book: KVBook
@@ -66,6 +66,10 @@ class _Adapters:
     def reset(self, seq: int | None = None) -> None: ...
 
     def decode(self, tokens: list[int], seq: int = 0) -> None: ...
+
+
+class _Adapters(_State):
+    """LoRA handles keyed by file identity: loaded on first use, applied per batch, freed once stale."""
 
     def set_adapters(self, adapters: list[tuple[Path, float]]) -> None:
         """Apply exactly these LoRA adapters to what is evaluated next (loading each on first use).
@@ -105,25 +109,8 @@ class _Adapters:
                 llama_cpp.llama_adapter_lora_free(self._loras.pop((p, i)))
 
 
-class _Sampling:
+class _Sampling(_State):
     """llama.cpp's own sampler chains (the GBNF engine's), beside edgeslm's sampler."""
-
-    model: Any
-    book: KVBook
-    path: Path
-    _ctx: Any
-    _vocab: Any
-    _loras: dict
-    _active: AdapterKey
-    _out: dict[int, int]
-    _mem: Any
-    _buf: Any
-    _pieces: dict[int, bytes]
-    n_seq: int
-
-    def reset(self, seq: int | None = None) -> None: ...
-
-    def decode(self, tokens: list[int], seq: int = 0) -> None: ...
 
     def new_sampler(self, temperature: float, top_p: float, seed: int | None, grammar: str | None = None):
         """A llama.cpp sampler chain; with `grammar` (GBNF, root rule "root") it constrains too."""
@@ -150,13 +137,8 @@ class _Sampling:
     def free_sampler(self, sampler) -> None:
         llama_cpp.llama_sampler_free(sampler)
 
-class _Vocabulary:
+class _Vocabulary(_State):
     """Tokens and their bytes, and the vocabulary handle llguidance reads."""
-
-    model: Any
-    _vocab: Any
-    _buf: Any
-    _pieces: dict[int, bytes]
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         return self.model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
