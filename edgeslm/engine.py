@@ -25,6 +25,7 @@ from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (
     Envelope,
     envelope_for,
+    format_of_template,
 )
 from edgeslm.errors import (
     BackendError,
@@ -63,8 +64,9 @@ class ModelWorker(Preparation):
         t0 = time.perf_counter()
         self.backend: Backend = open_backend(path, entry.format, n_ctx=settings.n_ctx, n_threads=self.threads,
                                     n_batch=settings.n_batch, n_seq=memory.sequences(settings))
-        self.envelope: Envelope = envelope_for(entry.tool_format)
-        self.template = ChatTemplate(self.backend.metadata.get("tokenizer.chat_template"), entry.chat_format,
+        source = self.backend.metadata.get("tokenizer.chat_template")
+        self.envelope: Envelope = envelope_for(format_of_template(source) or entry.tool_format)
+        self.template = ChatTemplate(source, entry.chat_format,
                                      self.envelope, self.backend.bos_text)
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.home / "cache" / "llguidance")
         self.load_s = time.perf_counter() - t0

@@ -166,9 +166,10 @@ class Preparation:
                     self.backend, gbnf, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
         limits = dataclasses.replace(limits, numbers_in_schema=False)
         answered = answered_calls(messages, tools) if spec.kind == "tools" and spec.tool_choice == "auto" else []
-        text_grammar = (constraints.grammar_for(dataclasses.replace(spec, tool_choice="none"), self.envelope, limits, 1)
+        marks = self.tokenizer.markers(self.envelope)
+        text_grammar = (constraints.grammar_for(dataclasses.replace(spec, tool_choice="none"), self.envelope, limits, 1, marks)
                         if answered else None)
-        grammar = constraints.grammar_for(spec, self.envelope, limits, st.max_parallel_calls)
+        grammar = constraints.grammar_for(spec, self.envelope, limits, st.max_parallel_calls, marks)
         constraint = None
         if grammar is not None:
             schemas = [spec.schema] if spec.kind == "json" else [t.parameters for t in tools]

@@ -44,6 +44,10 @@ def _token_table(backend) -> list[bytes]:
 class Vocab:
     """A model's llguidance tokenizer, its token bytes, and per-token masks for the digit bound."""
 
+    def markers(self, env: Envelope) -> frozenset[str]:
+        """The envelope's open and close markers that are single special tokens of this model."""
+        return frozenset(m for m in (env.open.strip(), env.close.strip()) if m and m in self.specials)
+
     def __init__(self, ll: llguidance.LLTokenizer, table: list[bytes], n_vocab: int):
         self.ll, self.table = ll, table
         self.words = (max(ll.vocab_size, n_vocab) + 31) // 32
@@ -53,6 +57,7 @@ class Vocab:
             if n:
                 lead[t] = n
         self.max_lead = int(lead.max())
+        self.specials = frozenset(t[1:].decode("utf-8", "replace") for t in table if t.startswith(b"\xff"))
         # keep[k]: the bitmask of tokens that start with at most k digits (llguidance's bit layout)
         self.keep = [np.packbits(lead <= k, bitorder="little").view(np.int32) for k in range(self.max_lead)]
 
@@ -98,8 +103,22 @@ def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:
     return Vocab(ll, table, backend.n_vocab)
 
 
-def _lit(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+def _lit(text: str, specials: frozenset[str] = frozenset()) -> str:
+    """A grammar literal; a marker that is one special token of the model (Qwen's `<tool_call>`) is
+    referenced as that token, which is how the model writes it (its spelling in bytes is another,
+    out-of-distribution token sequence that llama.cpp's tokenizer would not even produce)."""
+    parts, rest = [], text
+    while rest:
+        hits = [(rest.find(s), s) for s in specials if s and s in rest]
+        if not hits:
+            parts.append(json.dumps(rest, ensure_ascii=False))
+            break
+        at, s = min(hits)
+        if at:
+            parts.append(json.dumps(rest[:at], ensure_ascii=False))
+        parts.append(s)
+        rest = rest[at + len(s):]
+    return " ".join(parts) or '""'
 
 
 def _json_rule(schema: dict) -> str:
@@ -125,8 +144,10 @@ def _text_rule(env: Envelope) -> str:
     return "TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*(" + starts + ").*)/"
 
 
-def grammar_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int) -> str | None:
-    """The lark grammar for an output spec, or None when the output is free text."""
+def grammar_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int,
+                specials: frozenset[str] = frozenset()) -> str | None:
+    """The lark grammar for an output spec, or None when the output is free text. `specials`: the
+    envelope's markers that are single special tokens of the model (Vocab.markers)."""
     if spec.kind == "json":
         schema = bounded(spec.schema or {"type": "object"}, bounds)
         return f"start: {_json_rule(schema)}\n"
@@ -137,10 +158,11 @@ def grammar_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int)
     tools = [t for t in spec.tools if spec.tool_choice in ("auto", "required") or t.name == spec.tool_choice]
     lines = []
     for i, t in enumerate(tools):
-        lines.append(f"call_{i}: {_lit(env.head(t.name))} {_json_rule(bounded(t.parameters, bounds))} {_lit(env.tail())}")
+        lines.append(f"call_{i}: {_lit(env.head(t.name), specials)} {_json_rule(bounded(t.parameters, bounds))} "
+                     f"{_lit(env.tail(), specials)}")
     lines.append("call: " + " | ".join(f"call_{i}" for i in range(len(tools))))
-    n = max_calls if spec.parallel else 1
-    lines.append("calls: " + " | ".join(" ".join(["call"] + [f"{_lit(env.sep)} call"] * k) for k in range(n)))
+    n = max_calls if spec.parallel and env.parallel else 1
+    lines.append("calls: " + " | ".join(" ".join(["call"] + [f"{_lit(env.sep, specials)} call"] * k) for k in range(n)))
     if spec.tool_choice == "auto":
         lines += ["start: calls | TEXT", _text_rule(env)]
     else:
@@ -269,7 +291,7 @@ def gbnf_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int) ->
     for i, t in enumerate(tools):
         rule = conv.visit(conv.resolve_refs(bounded(t.parameters, bounds), f"tool{i}"), f"tool{i}-args")
         calls.append(f"{conv._format_literal(env.head(t.name))} {rule} {conv._format_literal(env.tail())}")
-    n = max_calls if spec.parallel else 1
+    n = max_calls if spec.parallel and env.parallel else 1
     sep = conv._format_literal(env.sep)
     root = f"root ::= call ({sep} call){{0,{n - 1}}}\ncall ::= " + " | ".join(f"( {c} )" for c in calls)
     return root + "\n" + conv.format_grammar()

@@ -4,6 +4,9 @@ The model's own Jinja template from its GGUF metadata is used when present; othe
 template for the catalog's `chat_format`. Templates that know tools (they mention `tools`) get
 them natively; for the others tools are described in the system turn, assistant tool calls are
 written in the family's envelope, and tool results become user turns (the generic fallback).
+
+Templates with a thinking switch (Qwen3, SmolLM3) render with `enable_thinking=False`: an agent's
+tool call is wanted at once, and the call grammar starts at the first token.
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ class ChatTemplate:
             msgs, extra = self._generic(messages, tools), {}
         try:
             return self.template.render(
-                messages=msgs, add_generation_prompt=True, bos_token=self.bos_token, eos_token="", **extra
+                messages=msgs, add_generation_prompt=True, bos_token=self.bos_token, eos_token="",
+                enable_thinking=False, **extra
             )
         except InvalidRequest:
             raise

@@ -30,6 +30,7 @@ class Envelope:
     sep: str
     args_key: str
     instructions: str
+    parallel: bool = True  # several calls per turn (Llama 3.x templates refuse a turn with more than one)
 
     @property
     def start(self) -> str:
@@ -75,12 +76,27 @@ ENVELOPES = {
             'prompt, in the format {"name": function name, "parameters": dictionary of argument name and '
             "its value}. Do not use variables."
         ),
+        parallel=False,
     ),
 }
 
 
 def envelope_for(tool_format: str) -> Envelope:
     return ENVELOPES.get(tool_format, ENVELOPES["hermes"])
+
+
+def format_of_template(source: str | None) -> str | None:
+    """The call format a model's own chat template teaches it, where the template says: Qwen2.5/3,
+    Hermes 2/3 and SmolLM3 write `<tool_call>` JSON (hermes); Llama 3.1-3.3 write a bare
+    {"name", "parameters"} object after their header (llama3-json). None when the template names no
+    format (then the catalog's `tool_format` holds)."""
+    if not source:
+        return None
+    if "<tool_call>" in source:
+        return "hermes"
+    if "<|start_header_id|>" in source and '"parameters": ' in source:
+        return "llama3-json"
+    return None
 
 
 def tools_system_prompt(tools: list[ToolSpec], env: Envelope) -> str:
