@@ -16,7 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1] / "edgeslm"
 LAYERS = {
     "edgeslm": 0, "context": 0, "errors": 0, "types": 0, "config": 0, "device": 0, "privacy": 0, "_kernels": 0,
     "store": 1, "backends": 2, "decoding": 3, "engine": 4, "scheduling": 4, "generation": 4, "preparation": 4, "output": 4, "router": 4, "wire": 5,
-    "serving": 6, "qualify": 6, "quantize": 6, "pipeline": 7, "cli": 8, "__main__": 8,
+    "serving": 6, "qualify": 6, "quantize": 6, "pipeline": 7, "export": 7, "cli": 8, "__main__": 8,
 }
 FORBIDDEN = {("serving", "pipeline"), ("pipeline", "serving"), ("serving", "qualify"), ("serving", "quantize")}
 

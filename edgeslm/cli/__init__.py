@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from edgeslm.cli import adapters, convert, models, qualify, quantize, serve
+from edgeslm.cli import adapters, convert, export, models, qualify, quantize, serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Small language models for agents, on this machine.")
 app.command()(serve.serve)
@@ -16,6 +16,7 @@ app.command()(serve.proxy)
 app.command()(convert.curate)
 app.command("cluster")(convert.cluster_cmd)
 app.command()(quantize.quantize)
+app.command()(export.export)
 app.add_typer(models.models_app, name="models")
 app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(convert.convert_app, name="convert")

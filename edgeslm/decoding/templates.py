@@ -119,3 +119,38 @@ class ChatTemplate:
 
 def _tool_json(t: ToolSpec) -> dict:
     return {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+
+
+def generic_jinja(chat_format: str, env: Envelope) -> str:
+    """A Jinja chat template that renders exactly what ChatTemplate's generic path renders (tools in
+    the system turn, calls in the family's envelope, tool results as user turns, same-role turns
+    merged), for engines that render with Hugging Face's `apply_chat_template` (vLLM, SGLang): an
+    exported model then sees the prompts it was fine-tuned on."""
+    marker = "\x00TOOLS\x00"
+    head, tail = tools_system_prompt([], env).replace("<tools>\n\n</tools>", marker).split(marker)
+    lit = json.dumps  # a JSON string is a valid Jinja string literal
+    return (
+        "{%- set ns = namespace(turns=[]) -%}"
+        "{%- if tools -%}{%- set listing = namespace(text='') -%}{%- for t in tools -%}"
+        "{%- set f = t.function if t.function is defined else t -%}"
+        "{%- set one = {'type': 'function', 'function': {'name': f.name, 'description': f.description or '', "
+        "'parameters': f.parameters}} | tojson -%}"
+        "{%- set listing.text = listing.text + ('\\n' if not loop.first else '') + one -%}{%- endfor -%}"
+        f"{{%- set ns.turns = [{{'role': 'system', 'content': {lit(head)} + '<tools>\\n' + listing.text + "
+        f"'\\n</tools>' + {lit(tail)}}}] -%}}"
+        "{%- endif -%}"
+        "{%- for m in messages -%}"
+        "{%- if m.role == 'tool' -%}{%- set role, text = 'user', '<tool_response>\\n' + (m.content or '') + '\\n</tool_response>' -%}"
+        "{%- elif m.role == 'assistant' and m.tool_calls -%}{%- set calls = namespace(text='') -%}"
+        "{%- for c in m.tool_calls -%}{%- set f = c.function if c.function is defined else c -%}"
+        "{%- set args = f.arguments if f.arguments is string else (f.arguments | tojson) -%}"
+        f"{{%- set calls.text = calls.text + ({lit(env.sep)} if not loop.first else '') + {lit(env.open)} + "
+        f"'{{\"name\": \"' + f.name + '\", \"{env.args_key}\": ' + args + '}}' + {lit(env.close)} -%}}"
+        "{%- endfor -%}{%- set role, text = 'assistant', ((m.content or '') + '\\n' + calls.text) | trim -%}"
+        "{%- else -%}{%- set role, text = m.role, (m.content or '') -%}{%- endif -%}"
+        "{%- if ns.turns and ns.turns[-1].role == role -%}"
+        "{%- set ns.turns = ns.turns[:-1] + [{'role': role, 'content': ns.turns[-1].content + '\\n\\n' + text}] -%}"
+        "{%- else -%}{%- set ns.turns = ns.turns + [{'role': role, 'content': text}] -%}{%- endif -%}"
+        "{%- endfor -%}{%- set messages = ns.turns -%}"
+        + BUILTIN.get(chat_format or "chatml", BUILTIN["chatml"])
+    )

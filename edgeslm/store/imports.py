@@ -45,11 +45,16 @@ def import_gguf(catalog, src: Path, model_id: str | None = None, progress: Progr
         shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
     if entry is None:
+        # the prompt and call formats of the catalog's model of this architecture (the model's own
+        # template, when its GGUF has one, still decides at load time)
+        like = next((e for e in catalog.entries if e.architecture == summary["architecture"]), None)
         entry = ModelEntry(
             id=model_id,
             name=summary["name"] or model_id,
             architecture=summary["architecture"],
-            family=summary["architecture"],
+            family=like.family if like else summary["architecture"],
+            chat_format=like.chat_format if like else "",
+            tool_format=like.tool_format if like else "hermes",
             quantization=gguf_io.FILE_TYPES.get(summary["file_type"], str(summary["file_type"])),
             license=summary["license"],
             size_mb=round(dest.stat().st_size / 1e6),

@@ -122,3 +122,51 @@ def convert(peft_dir: Path, base_gguf: Path, out: Path, dtype: str = "f32") -> L
     targets = cfg.get("target_modules") or sorted({t.split(".")[2] for t in pairs})
     return LoraInfo(arch, rank, alpha, list(targets) if not isinstance(targets, str) else [targets], len(pairs),
                     str(cfg.get("base_model_name_or_path", "")))
+
+
+def to_peft(adapter_gguf: Path, base_gguf: Path, out: Path, base_ref: str, target_modules: list[str]) -> int:
+    """The PEFT form of a GGUF LoRA (the reverse of `convert`), for engines that load PEFT adapters
+    (vLLM, SGLang, transformers). Names come from gguf's map for the base architecture, reversed;
+    Llama's q/k rows are un-permuted as llama.cpp's converter permuted them. Returns the pairs written."""
+    import gguf
+    from safetensors.numpy import save_file
+
+    meta, _ = read_header(base_gguf)
+    arch = meta.get("general.architecture", "")
+    by_name = {v: k for k, v in gguf.MODEL_ARCH_NAMES.items()}
+    n_blocks = int(meta.get(f"{arch}.block_count", 0) or 0)
+    names = gguf.get_tensor_name_map(by_name[arch], n_blocks)
+    where = {"q_proj": "self_attn", "k_proj": "self_attn", "v_proj": "self_attn", "o_proj": "self_attn",
+             "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp"}
+    hf_of = {}
+    for i in range(n_blocks):
+        for module, parent in where.items():
+            hf = f"model.layers.{i}.{parent}.{module}"
+            g = names.get_name(hf + ".weight", try_suffixes=(".weight",))
+            if g:
+                hf_of[g.removesuffix(".weight")] = hf
+    reader = gguf.GGUFReader(adapter_gguf)
+    alpha = float(reader.fields["adapter.lora.alpha"].contents())
+    heads = {"attn_q": int(meta.get(f"{arch}.attention.head_count", 1)),
+             "attn_k": int(meta.get(f"{arch}.attention.head_count_kv", 1))}
+    tensors, rank = {}, 0
+    for t in reader.tensors:
+        target, ab = t.name.rsplit(".weight.lora_", 1)
+        if target not in hf_of:
+            raise InvalidRequest(f"{adapter_gguf}: tensor {t.name} has no Hugging Face module in the {arch} base",
+                                 param="adapter")
+        x = np.array(t.data, dtype=np.float32).reshape([int(d) for d in reversed(t.shape)])
+        kind = target.rsplit(".", 1)[-1]
+        if arch == "llama" and ab == "b" and kind in heads:  # undo convert_hf_to_gguf's q/k permutation
+            n = heads[kind]
+            x = x.reshape(n, x.shape[0] // n // 2, 2, *x.shape[1:]).swapaxes(1, 2).reshape(x.shape)
+        rank = x.shape[0] if ab == "a" else rank
+        tensors[f"base_model.model.{hf_of[target]}.lora_{ab.upper()}.weight"] = np.ascontiguousarray(x)
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(out / "adapter_model.safetensors"))
+    (out / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": base_ref, "r": rank,
+        "lora_alpha": alpha, "lora_dropout": 0.0, "bias": "none", "fan_in_fan_out": False, "inference_mode": True,
+        "target_modules": sorted(target_modules or {k.split(".")[-3] for k in tensors}),
+    }, indent=2))
+    return len(tensors) // 2
