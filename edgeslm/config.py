@@ -82,8 +82,13 @@ class Settings(_Guards):
         6, ge=0, le=15, description="Decimals bound on JSON numbers whose schema sets no multipleOf."
     )
     memory_budget: str | None = Field(
-        None, description="Memory the server may use, e.g. 6GB or 512MiB; a model whose memory plan exceeds it is "
-        "refused before loading. Default: the RAM available when the model loads.",
+        None, description="Memory the server may use, e.g. 6GB or 512MiB, or ram=6GB,vram=4GB; a model whose memory "
+        "plan exceeds either is refused before loading. Default: the RAM available when the model loads, and the "
+        "GPU's free VRAM.",
+    )
+    gpu_layers: str = Field(
+        "auto", description="Layers to offload to the GPU: auto (as many as fit the free VRAM, from the memory "
+        "plan), all, 0 (CPU only) or a number. Needs a GPU build of llama-cpp-python; a CPU build runs on the CPU.",
     )
     parallel: int = Field(
         4, ge=1, le=64, description="Requests one model decodes at once (slots sharing its n_ctx KV cells); "

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import Future
 
 from edgeslm import device
-from edgeslm.backends import memory, open_backend
+from edgeslm.backends import memory, offload, open_backend
 from edgeslm.backends.base import Backend
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
@@ -61,9 +61,12 @@ class ModelWorker(Preparation):
         self.threads = settings.threads or device.default_threads()
         self.plan = memory.plan_for(entry.format, path, settings, model=entry.id, adapters=[a.gguf for a in self.adapters])
         memory.check_fits(self.plan, memory.budget_of(settings.memory_budget))
+        if self.plan.gpu_layers or self.plan.gpu_reason != "CPU only (--gpu-layers 0)":
+            log.info("'%s': %s", entry.id, self.plan.gpu_reason)
         t0 = time.perf_counter()
         self.backend: Backend = open_backend(path, entry.format, n_ctx=settings.n_ctx, n_threads=self.threads,
-                                    n_batch=settings.n_batch, n_seq=memory.sequences(settings))
+                                    n_batch=settings.n_batch, n_seq=memory.sequences(settings),
+                                    **self._device_args(entry.format, settings))
         source = self.backend.metadata.get("tokenizer.chat_template")
         self.envelope: Envelope = envelope_for(format_of_template(source) or entry.tool_format)
         self.template = ChatTemplate(source, entry.chat_format,
@@ -107,6 +110,16 @@ class ModelWorker(Preparation):
                 self.jobs.put_nowait(job)
             except queue.Full:
                 raise Busy(f"'{self.entry.id}' has {self.settings.queue_size} requests waiting; retry later") from None
+
+    def _device_args(self, fmt: str, settings: Settings) -> dict:
+        """The backend's device: layers to offload (GGUF, from the plan) or an execution provider (ONNX)."""
+        if fmt == "gguf":
+            return {"n_gpu_layers": self.plan.gpu_layers}
+        import onnxruntime
+
+        provider, why = offload.onnx_provider(onnxruntime.get_available_providers(), offload.parse_layers(settings.gpu_layers))
+        log.info("'%s': %s", self.entry.id, why)
+        return {"provider": provider}
 
     def close(self) -> None:
         """Finish what is queued, then free the model (on the worker thread)."""

@@ -216,6 +216,9 @@ def test_qualify_measures_the_default_and_writes_json_and_png(two_reports, home)
     assert m["tools"]["calls_made"] >= 1 and m["tools"]["ttft_warm_s"] < m["tools"]["ttft_cold_s"]
     assert abs(report["memory"]["plan_error"]) <= 0.15
     assert report["device"]["physical_cores"] >= 1 and "llama.cpp" in report["device"]["backend"]
+    if report["device"]["gpu_build"] is None:  # a CPU build: the report says what it could not measure
+        assert report["gpu"]["measured"] is False and "no GPU offload" in report["gpu"]["not_measured"]
+        assert report["verdict"]["device"].endswith("(CPU)") and report["cpu_run"] is None
     assert len(list(out.glob("*.json"))) == 2 and len(list(out.glob("*.png"))) == 2
     assert len(list((home / "reports" / "qualify").glob("*.png"))) >= 2
 

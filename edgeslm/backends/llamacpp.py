@@ -215,13 +215,15 @@ class _Sequences(_Adapters):
 class LlamaCppBackend(_Sequences, _Vocabulary, _Sampling):
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True, prefix_share=True)
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1):
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1,
+                 n_gpu_layers: int = 0):
         set_verbose(False)  # llama.cpp logs errors only (as llama_cpp.Llama(verbose=False) does)
         if not Path(path).is_file():
             raise BackendError(f"llama.cpp could not load {path}: no such file")
         try:
-            self.model = LlamaModel(path_model=str(path), params=llama_cpp.llama_model_default_params(),
-                                    verbose=False)
+            mp = llama_cpp.llama_model_default_params()
+            mp.n_gpu_layers = n_gpu_layers  # always set: llama.cpp's own default offloads every layer
+            self.model = LlamaModel(path_model=str(path), params=mp, verbose=False)
         except (ValueError, RuntimeError) as e:
             raise BackendError(f"llama.cpp could not load {path}: {e}") from e
         p = llama_cpp.llama_context_default_params()

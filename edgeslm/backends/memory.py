@@ -16,7 +16,8 @@ Owns the estimate. Terms, each named in the plan:
 - vocab:     llama.cpp's vocabulary and our grammar tokenizer (llguidance + the token table),
              per vocabulary entry;
 - adapters:  LoRA files, loaded in full.
-VOCAB_BYTES and ACTIVATION_FLOATS are measured on this project's machines (Gemma 3 270M, see
+With layers offloaded to a GPU (offload.py) the plan has a second column, `vram`: what moves there
+leaves the RAM terms. VOCAB_BYTES and ACTIVATION_FLOATS are measured on this project's machines (Gemma 3 270M, see
 tests/test_qualify.py), not derived; the test holds the plan to +-15% of the measured peak RSS.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from edgeslm.backends import offload
 from edgeslm.errors import DoesNotFit, InvalidRequest
 from edgeslm.store.gguf_io import read_header
 
@@ -47,17 +49,35 @@ class MemoryPlan:
     terms: dict[str, int] = field(default_factory=dict)  # bytes
     kv_bytes_per_token: int = 0
     reserved_compute: int = 0  # what llama.cpp will reserve (virtual), for reference
+    gpu_layers: int = 0  # layers offloaded (n_layer + 1: all of them and the output layer)
+    n_layer: int = 0
+    gpu_reason: str = "CPU only"
+    vram: dict[str, int] = field(default_factory=dict)  # bytes on the GPU, per term
 
     @property
     def total(self) -> int:
         return sum(self.terms.values())
 
+    @property
+    def vram_total(self) -> int:
+        return sum(self.vram.values())
+
+    @property
+    def device(self) -> str:
+        if not self.gpu_layers:
+            return "cpu"
+        return "gpu" if self.gpu_layers > self.n_layer else f"gpu+cpu ({self.gpu_layers}/{self.n_layer + 1} layers)"
+
     def to_json(self) -> dict:
-        return {**asdict(self), "total": self.total}
+        return {**asdict(self), "total": self.total, "vram_total": self.vram_total, "device": self.device}
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} {v / MIB:.0f}" for k, v in self.terms.items() if v)
         return f"{self.total / MIB:.0f} MiB ({parts} MiB)"
+
+    def describe_vram(self) -> str:
+        parts = ", ".join(f"{k} {v / MIB:.0f}" for k, v in self.vram.items() if v)
+        return f"{self.vram_total / MIB:.0f} MiB of VRAM ({parts} MiB) for {self.gpu_layers} offloaded layers"
 
 
 def _hp(meta: dict, arch: str, key: str, default=None):
@@ -76,9 +96,11 @@ def _repacks() -> bool:
 
 
 def plan(path: Path, *, n_ctx: int, n_batch: int = 512, n_seq: int = 1, adapters: list[Path] | tuple = (),
-         model: str = "", runtime: int | None = None) -> MemoryPlan:
-    """The memory plan of loading `path` with this context (`n_seq` sequences share its KV cache).
-    Raises InvalidRequest for a bad GGUF."""
+         model: str = "", runtime: int | None = None, gpu_layers: str | int = 0,
+         vram_free: int | None = None, gpu_build: str | None = None) -> MemoryPlan:
+    """The memory plan of loading `path` with this context (`n_seq` sequences share its KV cache), with
+    `gpu_layers` ("auto" or a number) offloaded when `gpu_build` names a GPU backend; "auto" fits
+    `vram_free` bytes. Raises InvalidRequest for a bad GGUF."""
     meta, tensors = read_header(path)
     arch = meta.get("general.architecture", "unknown")
     n_layer = int(_hp(meta, arch, "block_count", 0) or 0)
@@ -109,7 +131,36 @@ def plan(path: Path, *, n_ctx: int, n_batch: int = 512, n_seq: int = 1, adapters
         "vocab": n_vocab * VOCAB_BYTES,
         "adapters": sum(Path(a).stat().st_size for a in adapters),
     }
+    repacks = p.terms["repack"] > 0
+
+    def make_split(n: int) -> offload.Split:
+        return offload.split(tensors, meta, arch, n, kv_per_layer=cells * kv_per_token // max(n_layer, 1),
+                             compute=act + scores, output_rows=n_vocab * 4 * n_seq, repacked=_REPACKED, repacks=repacks)
+
+    p.n_layer = n_layer
+    layers, p.gpu_reason = _layers(offload.parse_layers(gpu_layers), gpu_build, vram_free, make_split, n_layer)
+    if layers:
+        s = make_split(layers)
+        p.gpu_layers, p.vram = s.layers, s.vram
+        for k, v in s.leaves_ram.items():
+            p.terms[k] = max(0, p.terms[k] - v)
     return p
+
+
+def _layers(want: str | int, build: str | None, vram_free: int | None, make_split, n_layer: int) -> tuple[int, str]:
+    """How many layers to offload, and why."""
+    if want == 0:
+        return 0, "CPU only (--gpu-layers 0)"
+    if build is None:
+        return 0, ("CPU only: this llama.cpp build has no GPU offload (install a GPU build: see the README, "
+                   "'The laptop's GPU')")
+    if want != "auto":
+        n = min(int(want), n_layer + 1)
+        return n, f"{n} layers as asked (--gpu-layers {want}), on the {build} backend"
+    if vram_free is None:
+        return 0, f"CPU only: a {build} build, but no GPU's free VRAM could be read (NVML, torch, nvidia-smi)"
+    n, why = offload.choose(make_split, n_layer, vram_free)
+    return n, f"{why}; {build} backend"
 
 
 def parse_size(text: str) -> int:
@@ -127,23 +178,53 @@ def default_budget() -> int:
     return psutil.virtual_memory().available + psutil.Process().memory_info().rss
 
 
-def budget_of(text: str | None) -> int:
+@dataclass(frozen=True)
+class Budget:
+    ram: int
+    vram: int | None = None  # None: the free VRAM of the GPU when a plan offloads, else unchecked
+
+    def to_json(self) -> dict:
+        return {"ram": self.ram, "vram": self.vram}
+
+
+def parse_budget(text: str) -> Budget:
+    """'6GB' (RAM) or 'ram=6GB,vram=4GB' (either part may be left out). Raises ValueError naming the forms."""
+    if "=" not in text:
+        return Budget(parse_size(text))
+    parts: dict[str, int] = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        key = key.strip().lower()
+        if key not in ("ram", "vram") or key in parts:
+            raise ValueError(f"invalid memory budget part '{item.strip()}'; use ram=SIZE and/or vram=SIZE, e.g. ram=6GB,vram=4GB")
+        parts[key] = parse_size(value)
+    return Budget(parts.get("ram", default_budget()), parts.get("vram"))
+
+
+def budget_of(text: str | None) -> Budget:
     """The budget a setting names, or the default; a bad size is an InvalidRequest naming the forms."""
     if text is None:
-        return default_budget()
+        return Budget(default_budget())
     try:
-        return parse_size(text)
+        return parse_budget(text)
     except ValueError as e:
         raise InvalidRequest(str(e), param="memory_budget") from None
 
 
-def check_fits(p: MemoryPlan, budget: int) -> None:
-    """Refuse, before loading, a plan that does not fit `budget` bytes; the message has the numbers."""
-    if p.total > budget:
+def check_fits(p: MemoryPlan, budget: Budget, vram_free: int | None = None) -> None:
+    """Refuse, before loading, a plan over its RAM or VRAM budget; the message has the numbers."""
+    if p.total > budget.ram:
         raise DoesNotFit(
-            f"'{p.model}' needs about {p.describe()} at n_ctx {p.n_ctx}, but the memory budget is "
-            f"{budget / MIB:.0f} MiB; lower --n-ctx (KV cache {p.kv_bytes_per_token * 1024 / MIB:.1f} MiB per 1k "
-            f"tokens), pick a smaller quantization, or raise --memory-budget",
+            f"'{p.model}' needs about {p.describe()} of RAM at n_ctx {p.n_ctx}, but the memory budget is "
+            f"{budget.ram / MIB:.0f} MiB; lower --n-ctx (KV cache {p.kv_bytes_per_token * 1024 / MIB:.1f} MiB per 1k "
+            f"tokens), pick a smaller quantization, offload layers to a GPU, or raise --memory-budget",
+            param="memory_budget", code="does_not_fit",
+        )
+    vram = budget.vram if budget.vram is not None else vram_free
+    if p.vram_total and vram is not None and p.vram_total > vram:
+        raise DoesNotFit(
+            f"'{p.model}' needs {p.describe_vram()}, but the VRAM budget is {vram / MIB:.0f} MiB; lower "
+            "--gpu-layers (or use auto), lower --n-ctx, or raise the vram= part of --memory-budget",
             param="memory_budget", code="does_not_fit",
         )
 
@@ -180,8 +261,18 @@ def sequences(settings) -> int:
 
 def plan_for(fmt: str, path: Path, settings, *, model: str = "", adapters: list[Path] | tuple = ()) -> MemoryPlan:
     """The memory plan of loading `path` as the server would, with these settings: the one place both
-    `serve` (before it loads) and `qualify --plan` take it from."""
+    `serve` (before it loads) and `qualify --plan` take it from. The GPU is probed here: the build,
+    and the first GPU's free VRAM (or the vram= budget, when smaller)."""
     if fmt == "gguf":
+        want = offload.parse_layers(settings.gpu_layers)
+        build = offload.gpu_build() if want != 0 else None
+        free = None
+        if build:
+            devices = offload.vram_devices()
+            free = devices[0]["free"] if devices else None
+            vram_budget = budget_of(settings.memory_budget).vram
+            if vram_budget is not None:
+                free = vram_budget if free is None else min(free, vram_budget)
         return plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_seq=sequences(settings), model=model,
-                    adapters=list(adapters))
+                    adapters=list(adapters), gpu_layers=want, vram_free=free, gpu_build=build)
     return plan_folder(path, n_ctx=settings.n_ctx, model=model)

@@ -86,7 +86,8 @@ class _Vocabulary:
 class OnnxGenaiBackend(_Vocabulary, _Unsupported):
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=False, lora=False)
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1):
+    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1,
+                 provider: str | None = None):
         import onnxruntime_genai as og
         import transformers
 
@@ -96,7 +97,10 @@ class OnnxGenaiBackend(_Vocabulary, _Unsupported):
         try:
             self.config = json.loads((self.path / "genai_config.json").read_text())
             cfg = og.Config(str(self.path))
-            cfg.clear_providers()  # CPU
+            cfg.clear_providers()  # CPU, unless a GPU execution provider was chosen (offload.onnx_provider)
+            if provider:
+                cfg.append_provider(provider)
+            self.provider = provider or "cpu"
             self.model = og.Model(cfg)
             self.hf = transformers.AutoTokenizer.from_pretrained(str(self.path))
         except Exception as e:

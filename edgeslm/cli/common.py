@@ -27,13 +27,23 @@ def progress(label: str):
 
 
 def check_budget(text: Optional[str]) -> None:
-    from edgeslm.backends.memory import parse_size
+    from edgeslm.backends.memory import parse_budget
 
     if text is not None:
         try:
-            parse_size(text)
+            parse_budget(text)
         except ValueError as e:
             fail(f"--memory-budget: {e}")
+
+
+def check_gpu_layers(text: Optional[str]) -> None:
+    from edgeslm.backends.offload import parse_layers
+    from edgeslm.errors import EdgeError
+
+    try:
+        parse_layers(text)
+    except EdgeError as e:
+        fail(e.message)
 
 
 def catalog() -> Catalog:

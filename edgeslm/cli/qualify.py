@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 
 from edgeslm.cli.common import check_budget as _check_budget
-from edgeslm.cli.common import err, out
+from edgeslm.cli.common import check_gpu_layers, err, out
 from edgeslm.cli.common import fail as _fail
 from edgeslm.config import Settings, get_settings
 from edgeslm.errors import EdgeError
@@ -38,13 +38,15 @@ def qualify(
     runs: int = typer.Option(5, min=2, help="Repeats per measurement (medians and spreads over these)."),
     threads: Optional[int] = typer.Option(None, min=1, help=Settings.model_fields["threads"].description),
     n_ctx: Optional[int] = typer.Option(None, min=256, help=Settings.model_fields["n_ctx"].description),
+    gpu_layers: Optional[str] = typer.Option(None, help=Settings.model_fields["gpu_layers"].description),
 ):
     """Measure whether MODEL (+ adapter, + grammar) qualifies as an SLM on this machine (WD1): memory
     plan before loading, time to first token by prompt length, decode speed, constrained tool-call
     latency, cold vs warm prefix; a pass/fail verdict per criterion, kept as JSON + PNG in the store."""
     from edgeslm.qualify import report as rep
 
-    settings = get_settings(threads=threads, n_ctx=n_ctx, memory_budget=memory_budget)
+    check_gpu_layers(gpu_layers)
+    settings = get_settings(threads=threads, n_ctx=n_ctx, memory_budget=memory_budget, gpu_layers=gpu_layers)
     if history or compare:
         _qualify_history(settings, compare, as_json)
         return
@@ -92,8 +94,13 @@ def _print_plan(settings: Settings, model: str, adapter: Optional[str]) -> None:
         budget = memory.budget_of(settings.memory_budget)
     except EdgeError as e:
         _fail(e.message)
-    print(json.dumps({**plan.to_json(), "budget": budget, "fits": plan.total <= budget}, indent=2))
-    if plan.total > budget:
+    try:
+        memory.check_fits(plan, budget)
+        fits, why = True, None
+    except EdgeError as e:
+        fits, why = False, e.message
+    print(json.dumps({**plan.to_json(), "budget": budget.to_json(), "fits": fits, "why_not": why}, indent=2))
+    if not fits:
         raise typer.Exit(1)
 
 

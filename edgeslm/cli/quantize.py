@@ -32,6 +32,8 @@ def quantize(
     eval_file: Optional[Path] = typer.Option(None, "--eval", help="Task texts to measure on (one per line, or JSONL with \"text\")."),
     strict: bool = typer.Option(False, help="Exit 1 when the conversion fails the quality gate."),
     threads: Optional[int] = typer.Option(None, min=1, help=Settings.model_fields["threads"].description),
+    gpu_layers: Optional[str] = typer.Option(None, help="Layers the quality gate offloads to the GPU: "
+                                             "auto, all, 0 or a number (as serve's --gpu-layers)."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ):
     """Convert SRC to a GGUF quantization or an ONNX model, measure what it lost against the F16 reference (KL, top-1,
@@ -49,7 +51,10 @@ def quantize(
             yield lambda done, total: bar.update(task, completed=done, total=total)
 
     try:
-        outcome = run(get_settings(), src, to, adapter=adapter, merge=merge, base=base, model_id=model_id,
+        from edgeslm.backends.offload import parse_layers
+
+        parse_layers(gpu_layers)
+        outcome = run(get_settings(gpu_layers=gpu_layers), src, to, adapter=adapter, merge=merge, base=base, model_id=model_id,
                       task_texts=texts, threads=threads or device.default_threads(), step=step)
     except EdgeError as e:
         _fail(e.message)

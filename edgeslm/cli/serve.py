@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from edgeslm.cli.common import check_budget as _check_budget
+from edgeslm.cli.common import check_gpu_layers as _check_gpu_layers
 from edgeslm.cli.common import err
 from edgeslm.cli.common import fail as _fail
 from edgeslm.config import Settings, get_settings
@@ -33,6 +34,7 @@ def serve(
     constraint_engine: Optional[str] = typer.Option(
         None, help=_help("constraint_engine") + " Choices: llguidance, gbnf."),
     memory_budget: Optional[str] = typer.Option(None, help=Settings.model_fields["memory_budget"].description),
+    gpu_layers: Optional[str] = typer.Option(None, help=Settings.model_fields["gpu_layers"].description),
     parallel: Optional[int] = typer.Option(None, min=1, max=64, help=Settings.model_fields["parallel"].description),
     capture: bool = typer.Option(False, "--capture", help=Settings.model_fields["capture"].description),
     capture_retention_days: Optional[float] = typer.Option(
@@ -65,9 +67,11 @@ def serve(
     logs.setup(log_format)
     if constraint_engine not in (None, "llguidance", "gbnf"):
         _fail(f"invalid --constraint-engine '{constraint_engine}'; choose llguidance or gbnf")
+    _check_gpu_layers(gpu_layers)
     try:
         settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
                                 constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel,
+                                gpu_layers=gpu_layers,
                                 capture=capture or None, capture_retention_days=capture_retention_days,
                                 upstream=upstream, upstream_model=upstream_model,
                                 upstream_api_key_env=upstream_api_key_env, route_threshold=route_threshold,

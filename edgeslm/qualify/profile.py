@@ -79,6 +79,40 @@ def _spread(xs: list[float]) -> float:
     return (max(xs) - min(xs)) / m if xs and m else 0.0
 
 
+class VramPeak:
+    """The peak of the first GPU's used VRAM over a run, less what was in use when it started (NVML,
+    sampled every 50 ms in a thread). `peak` is None where NVML is not there (no NVIDIA GPU, or no
+    nvidia-ml-py): the run then says VRAM was not measured."""
+
+    def __init__(self, interval: float = 0.05):
+        import threading
+
+        self.peak: int | None = None
+        self.source: str | None = None
+        self._stop = threading.Event()
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            self._used = lambda: int(pynvml.nvmlDeviceGetMemoryInfo(self._handle).used)
+        except Exception:  # no library, driver or device
+            return
+        self.source, self._base, self.peak = "nvml", self._used(), 0
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.peak = max(self.peak or 0, self._used() - self._base)
+
+    def stop(self) -> None:
+        if self.source:
+            self._stop.set()
+            self._thread.join(timeout=1)
+            self.peak = max(self.peak or 0, self._used() - self._base)
+
+
 def peak_rss() -> int:
     """This process's peak resident memory so far (bytes). Linux's VmHWM belongs to this program's own
     address space; ru_maxrss survives exec, so a process started by a big parent would report the

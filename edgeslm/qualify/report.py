@@ -80,9 +80,23 @@ def tables(report: dict) -> list[Table]:
     meas.add_row("memory plan (before loading)", f"{plan['total'] / MIB:.0f} MiB", "",
                  ", ".join(f"{k} {v / MIB:.0f}" for k, v in plan["terms"].items() if v))
     meas.add_row("peak RSS (measured)", f"{mem['peak_rss'] / MIB:.0f} MiB", f"plan {mem['plan_error']:+.1%}",
-                 f"budget {mem['budget'] / MIB:.0f} MiB")
+                 f"budget {ram_budget(mem) / MIB:.0f} MiB")
+    gpu = report.get("gpu") or {}
+    if gpu.get("measured"):
+        peak = gpu.get("vram_peak")
+        meas.add_row("VRAM: plan / peak (NVML)", f"{gpu['vram_plan'] / MIB:.0f} MiB",
+                     "not measured (no NVML)" if peak is None else f"peak {peak / MIB:.0f} MiB ({gpu['vram_plan_error']:+.1%})",
+                     gpu.get("reason", ""))
+    elif gpu:
+        meas.add_row("GPU", "not measured", "", gpu.get("not_measured") or "")
+    cpu = report.get("cpu_run")
+    if cpu:
+        f = cpu["figures"]
+        meas.add_row("CPU only, side by side", f"decode {f['decode_tps']:.1f} tok/s",
+                     f"tool call {f['tool_call_s'] * 1000:.0f} ms", f"TTFT 512 {(f['ttft_512_s'] or 0) * 1000:.0f} ms")
     v = report["verdict"]
-    ver = Table(title=f"WD1 profile '{v['profile']['name']}': {v['overall'].upper()}", title_justify="left")
+    on = f" on {v['device']}" if v.get("device") else ""
+    ver = Table(title=f"WD1 profile '{v['profile']['name']}'{on}: {v['overall'].upper()}", title_justify="left")
     for col in ("criterion", "measured", "threshold", "margin", "noise", "result"):
         ver.add_column(col)
     for c in v["criteria"]:
@@ -94,6 +108,12 @@ def tables(report: dict) -> list[Table]:
                     "—" if noise is None else f"±{noise:.0%}",
                     "[green]pass[/]" if c["passed"] else "[red]FAIL[/]" if c["measured"] is not None else "not measured")
     return [meas, ver]
+
+
+def ram_budget(mem: dict) -> int:
+    """The RAM budget of a report (reports before the GPU split stored a number)."""
+    b = mem["budget"]
+    return b["ram"] if isinstance(b, dict) else b
 
 
 def chart(report: dict, path: Path) -> Path | None:
@@ -134,17 +154,28 @@ def chart(report: dict, path: Path) -> Path | None:
             bottom += v / MIB
     ax[2].bar(["peak RSS"], [mem["peak_rss"] / MIB], color="black")
     top = max(bottom, mem["peak_rss"] / MIB) * 1.6
-    if mem["budget"] / MIB <= top:
-        ax[2].axhline(mem["budget"] / MIB, color="red", linestyle="--", label="budget")
+    budget = ram_budget(mem)
+    if budget / MIB <= top:
+        ax[2].axhline(budget / MIB, color="red", linestyle="--", label="budget")
     else:  # a budget far above the model would flatten the bars: say it instead of drawing it
-        ax[2].annotate(f"budget {mem['budget'] / MIB:,.0f} MiB ↑", (0.98, 0.97), xycoords="axes fraction",
+        ax[2].annotate(f"budget {budget / MIB:,.0f} MiB ↑", (0.98, 0.97), xycoords="axes fraction",
                        ha="right", va="top", color="red")
+    gpu = report.get("gpu") or {}
+    if gpu.get("measured"):  # VRAM beside RAM: the plan's VRAM and NVML's peak
+        ax[2].bar(["VRAM plan"], [gpu["vram_plan"] / MIB], color="tab:purple")
+        if gpu.get("vram_peak") is not None:
+            ax[2].bar(["VRAM peak"], [gpu["vram_peak"] / MIB], color="indigo")
     ax[2].set_ylim(0, top)
     ax[2].set_ylabel("MiB")
     ax[2].legend(fontsize=7, loc="upper left", ncol=2)
-    ax[2].set_title(f"Memory (budget {mem['budget'] / MIB / 1024:.1f} GiB)")
+    ax[2].set_title(f"Memory (budget {budget / MIB / 1024:.1f} GiB)")
+    cpu = report.get("cpu_run")
+    if cpu:  # the CPU-only run beside the GPU one
+        ax[1].bar(["decode\nCPU only"], [cpu["figures"]["decode_tps"]], color="tab:gray")
+        twin1.bar(["tool call\nCPU only (s)"], [cpu["figures"]["tool_call_s"]], color="tab:brown")
     v = report["verdict"]
-    fig.suptitle(f"edgeslm qualify: {report['model']['id']} on {report['device']['cpu']}, "
+    where = v.get("device") or report["device"]["cpu"]
+    fig.suptitle(f"edgeslm qualify: {report['model']['id']} on {where}, "
                  f"{report['settings']['threads']} threads — {v['profile']['name']}: {v['overall'].upper()}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

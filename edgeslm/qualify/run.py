@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 
 from edgeslm import __version__, device
-from edgeslm.backends import build_features, memory
+from edgeslm.backends import build_features, memory, offload
 from edgeslm.config import Settings
-from edgeslm.qualify.profile import Profiler, peak_rss
+from edgeslm.qualify.profile import Profiler, VramPeak, peak_rss
 from edgeslm.qualify.verdict import judge, load_profiles, pick
 from edgeslm.store.adapters import AdapterStore
 from edgeslm.store.registry import Catalog, shipped_catalog
@@ -40,20 +40,11 @@ def resolve(settings: Settings, model: str, adapter: str | None = None):
     return catalog, entry, path, adapters
 
 
-def qualify(settings: Settings, model: str, profile: str = "interactive-agent", adapter: str | None = None,
-            runs: int = 5, step: Callable[[str], None] | None = None) -> dict:
-    """Measure `model` (+ `adapter`) on this machine and judge it under `profile`. Bad input (unknown
-    model, profile or adapter, a corrupt GGUF, a budget too small) raises before anything loads."""
+def _measure(settings: Settings, entry, catalog, adapters, runs: int, step, ram_total: int) -> dict:
+    """Load the model once with these settings, measure it, and unload it: one device's run."""
     from edgeslm.engine import ModelWorker
 
-    step = step or (lambda label: None)
-    prof = pick(profiles(settings), profile)
-    catalog, entry, path, adapters = resolve(settings, model, adapter)
-    step("device probe")
-    dev = {**device.describe(probe=True), "backend": build_features(entry.format)}
-    threads = settings.threads or dev["free_cores"]
-    settings = settings.model_copy(update={"threads": threads})
-    budget = memory.budget_of(settings.memory_budget)
+    vram = VramPeak()
     step("loading")
     t0 = time.perf_counter()
     worker = ModelWorker(entry, settings, catalog, adapters)  # plans first; refuses what cannot fit, unloaded
@@ -66,6 +57,7 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
     finally:
         worker.close()
         worker.thread.join(timeout=30)
+        vram.stop()
     peak = peak_rss()
     ttft_512 = next((x for x in prefill if x["target_tokens"] == 512), None)
     figures = {
@@ -73,7 +65,7 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
         "ttft_tools_s": tools["ttft_cold_s"],
         "decode_tps": decode["tokens_per_s"],
         "tool_call_s": tools["call_s_median"],
-        "memory_ram_fraction": peak / dev["ram_total"],
+        "memory_ram_fraction": peak / ram_total,
         "load_s": load_s,
     }
     noise = {
@@ -84,7 +76,39 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
         "memory_ram_fraction": MEMORY_NOISE,
         "load_s": None,  # one load per run: no spread to state
     }
+    gpu = {"layers": plan.gpu_layers, "reason": plan.gpu_reason, "vram_plan": plan.vram_total,
+           "vram_peak": vram.peak, "vram_source": vram.source,
+           "vram_plan_error": (plan.vram_total - vram.peak) / vram.peak if vram.peak else None}
+    return {"device": plan.device, "plan": plan, "rss_after_load": rss_loaded, "peak_rss": peak, "figures": figures,
+            "noise": noise, "measured": {"load_s": load_s, "prefill": prefill, "decode": decode, "tools": tools},
+            "gpu": gpu}
+
+
+def qualify(settings: Settings, model: str, profile: str = "interactive-agent", adapter: str | None = None,
+            runs: int = 5, step: Callable[[str], None] | None = None) -> dict:
+    """Measure `model` (+ `adapter`) on this machine and judge it under `profile`, on the device the
+    memory plan chooses (with a GPU: also on the CPU alone, side by side). Bad input (unknown model,
+    profile or adapter, a corrupt GGUF, a budget too small) raises before anything loads."""
+    step = step or (lambda label: None)
+    prof = pick(profiles(settings), profile)
+    catalog, entry, path, adapters = resolve(settings, model, adapter)
+    step("device probe")
+    dev = {**device.describe(probe=True), "backend": build_features(entry.format),
+           "gpu_build": offload.gpu_build() if entry.format == "gguf" else None,
+           "vram": offload.vram_devices() if entry.format == "gguf" else []}
+    threads = settings.threads or dev["free_cores"]
+    settings = settings.model_copy(update={"threads": threads})
+    budget = memory.budget_of(settings.memory_budget)
+    main = _measure(settings, entry, catalog, adapters, runs, step, dev["ram_total"])
+    other = None
+    if main["plan"].gpu_layers:  # the same model on the CPU alone, for the side-by-side
+        step("CPU-only run")
+        other = _measure(settings.model_copy(update={"gpu_layers": "0"}), entry, catalog, adapters, runs, step,
+                         dev["ram_total"])
+    plan, figures = main["plan"], main["figures"]
     verdict = judge(figures, prof)
+    device_name = (f"{dev['vram'][0]['name'] if dev['vram'] else dev['gpu_build']} ({plan.device})"
+                   if plan.gpu_layers else f"{dev['cpu']} (CPU)")
     return {
         "schema": SCHEMA,
         "edgeslm": __version__,
@@ -94,13 +118,17 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
                   "size_bytes": path.stat().st_size},
         "adapter": {"task": adapters[0].task, "path": str(adapters[0].gguf)} if adapters else None,
         "settings": {"n_ctx": settings.n_ctx, "n_batch": settings.n_batch, "threads": threads,
-                     "constraint_engine": settings.constraint_engine, "runs": runs},
+                     "constraint_engine": settings.constraint_engine, "runs": runs, "gpu_layers": settings.gpu_layers},
         "device": dev,
-        "memory": {"plan": plan.to_json(), "budget": budget, "rss_after_load": rss_loaded, "peak_rss": peak,
-                   "plan_error": (plan.total - peak) / peak},
-        "measured": {"load_s": load_s, "prefill": prefill, "decode": decode, "tools": tools},
+        "memory": {"plan": plan.to_json(), "budget": budget.to_json(), "rss_after_load": main["rss_after_load"],
+                   "peak_rss": main["peak_rss"], "plan_error": (plan.total - main["peak_rss"]) / main["peak_rss"]},
+        "gpu": {**main["gpu"], "measured": bool(plan.gpu_layers), "build": dev["gpu_build"],
+                "not_measured": None if plan.gpu_layers else f"no GPU run: {plan.gpu_reason}"},
+        "measured": main["measured"],
         "figures": figures,
-        "noise": noise,
-        "verdict": {"profile": prof.model_dump(), "overall": verdict.overall,
+        "noise": main["noise"],
+        "cpu_run": None if other is None else {"figures": other["figures"], "noise": other["noise"],
+                                               "peak_rss": other["peak_rss"], "measured": other["measured"]},
+        "verdict": {"profile": prof.model_dump(), "overall": verdict.overall, "device": device_name,
                     "criteria": [c.__dict__ for c in verdict.criteria]},
     }

@@ -92,8 +92,11 @@ def compare(ref: list[np.ndarray], cand: list[np.ndarray]) -> Quality:
 class Scorer:
     """A GGUF (with adapters applied) that returns per-position logits of texts."""
 
-    def __init__(self, path: Path, adapters: list[tuple[Path, float]] | tuple = (), threads: int = 2, fmt: str = "gguf"):
-        self.b = open_backend(Path(path), fmt, n_ctx=MAX_TOKENS + 32, n_threads=threads)
+    def __init__(self, path: Path, adapters: list[tuple[Path, float]] | tuple = (), threads: int = 2, fmt: str = "gguf",
+                 gpu_layers: int = 0):
+        self.gpu_layers = gpu_layers
+        extra = {"n_gpu_layers": gpu_layers} if fmt == "gguf" else {}
+        self.b = open_backend(Path(path), fmt, n_ctx=MAX_TOKENS + 32, n_threads=threads, **extra)
         if adapters:
             self.b.set_adapters(list(adapters))
 

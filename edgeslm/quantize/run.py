@@ -109,7 +109,7 @@ def check_disk(where: Path, n_params: int, target: str, unmerged_fallback: bool)
 def _measure(c: Candidate, ref: gate.Scorer, task_texts: list[str], threads: int, step: Steps,
              fmt: str = "gguf") -> Candidate:
     with step(f"measuring {c.name}") as advance:
-        s = gate.Scorer(c.path, c.adapters, threads, fmt)
+        s = gate.Scorer(c.path, c.adapters, threads, fmt, ref.gpu_layers if fmt == "gguf" else 0)  # the F16 fits -> so does it
         try:
             c.neutral = gate.measure(ref, s, gate.NEUTRAL)
             advance(1, 3)
@@ -140,6 +140,15 @@ class Outcome:
         return {"source": self.source, "target": self.target, "stored": self.stored, "passes": self.passes,
                 "recommendation": self.recommendation, "thresholds": {"max_kl": gate.MAX_KL, "min_top1": gate.MIN_TOP1},
                 "candidates": [c.to_json() for c in self.candidates]}
+
+
+def _gpu_layers(settings: Settings, path: Path, fmt: str = "gguf") -> int:
+    """The layers the gate offloads for `path`: what the memory plan picks under --gpu-layers."""
+    if fmt != "gguf":
+        return 0
+    from edgeslm.backends import memory
+
+    return memory.plan_for("gguf", Path(path), settings).gpu_layers
 
 
 def run(settings: Settings, src: str, target: str, *, adapter: str | None = None, merge: bool = False,
@@ -190,7 +199,7 @@ def run(settings: Settings, src: str, target: str, *, adapter: str | None = None
             kind_ = "" if lora is None else (", adapter merged" if merged else ", adapter unmerged")
             return Candidate(f"{name}{kind_}", out, [] if merged or lora is None else [(lora.gguf, 1.0)])
 
-        ref = gate.Scorer(ref_path, [], threads)
+        ref = gate.Scorer(ref_path, [], threads, gpu_layers=_gpu_layers(settings, ref_path))
         try:
             first = _measure(build(merge or lora is None), ref, list(task_texts), threads, step)
             candidates = [first]
@@ -233,7 +242,7 @@ def _onnx(settings, catalog, src, name, entry, base_gguf, ckpt, lora, ref_path, 
         out = export(hf_dir, tmp / "onnx", name, tmp / "builder.log")
         advance(1, 1)
     c = Candidate(f"ONNX {name}" + (", adapter merged" if lora is not None else ""), out)
-    ref = gate.Scorer(ref_path, [], threads)
+    ref = gate.Scorer(ref_path, [], threads, gpu_layers=_gpu_layers(settings, ref_path))
     try:
         _measure(c, ref, task_texts, threads, step, fmt="onnx")
     finally:
