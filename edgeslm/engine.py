@@ -61,8 +61,7 @@ class ModelWorker(Preparation):
         self.threads = settings.threads or device.default_threads()
         self.plan = memory.plan_for(entry.format, path, settings, model=entry.id, adapters=[a.gguf for a in self.adapters])
         memory.check_fits(self.plan, memory.budget_of(settings.memory_budget))
-        if self.plan.gpu_layers or self.plan.gpu_reason != "CPU only (--gpu-layers 0)":
-            log.info("'%s': %s", entry.id, self.plan.gpu_reason)
+        log.info("'%s' on %s: %s", entry.id, self.plan.device, self.plan.gpu_reason)
         t0 = time.perf_counter()
         self.backend: Backend = open_backend(path, entry.format, n_ctx=settings.n_ctx, n_threads=self.threads,
                                     n_batch=settings.n_batch, n_seq=memory.sequences(settings),

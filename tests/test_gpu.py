@@ -87,6 +87,8 @@ def test_budgets_name_ram_and_vram(gguf):
         memory.check_fits(p, Budget(8 * GIB, 512 * MIB))
     with pytest.raises(DoesNotFit, match="VRAM budget is 300 MiB"):  # no vram= part: the GPU's free VRAM
         memory.check_fits(p, Budget(8 * GIB), vram_free=300 * MIB)
+    with pytest.raises(DoesNotFit, match="VRAM budget is 400 MiB"):  # all layers asked for, on a small GPU
+        memory.check_fits(gpu_plan(gguf, "all", 400 * MIB), Budget(8 * GIB))
     with pytest.raises(DoesNotFit, match="of RAM"):
         memory.check_fits(p, Budget(64 * MIB, 8 * GIB))
 

@@ -53,6 +53,7 @@ class MemoryPlan:
     n_layer: int = 0
     gpu_reason: str = "CPU only"
     vram: dict[str, int] = field(default_factory=dict)  # bytes on the GPU, per term
+    vram_free: int | None = None  # what the plan was made against (the GPU's free VRAM, or the vram= budget)
 
     @property
     def total(self) -> int:
@@ -137,7 +138,7 @@ def plan(path: Path, *, n_ctx: int, n_batch: int = 512, n_seq: int = 1, adapters
         return offload.split(tensors, meta, arch, n, kv_per_layer=cells * kv_per_token // max(n_layer, 1),
                              compute=act + scores, output_rows=n_vocab * 4 * n_seq, repacked=_REPACKED, repacks=repacks)
 
-    p.n_layer = n_layer
+    p.n_layer, p.vram_free = n_layer, vram_free
     layers, p.gpu_reason = _layers(offload.parse_layers(gpu_layers), gpu_build, vram_free, make_split, n_layer)
     if layers:
         s = make_split(layers)
@@ -220,7 +221,7 @@ def check_fits(p: MemoryPlan, budget: Budget, vram_free: int | None = None) -> N
             f"tokens), pick a smaller quantization, offload layers to a GPU, or raise --memory-budget",
             param="memory_budget", code="does_not_fit",
         )
-    vram = budget.vram if budget.vram is not None else vram_free
+    vram = budget.vram if budget.vram is not None else (vram_free if vram_free is not None else p.vram_free)
     if p.vram_total and vram is not None and p.vram_total > vram:
         raise DoesNotFit(
             f"'{p.model}' needs {p.describe_vram()}, but the VRAM budget is {vram / MIB:.0f} MiB; lower "
