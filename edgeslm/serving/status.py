@@ -25,7 +25,7 @@ def _qualify(home: Path) -> dict | None:
     except (OSError, ValueError):
         return {"name": path.stem, "error": "unreadable"}
     v = r.get("verdict") or {}
-    return {"name": path.stem, "created": r.get("created"), "overall": v.get("overall"),
+    return {"name": path.stem, "created": r.get("created"), "overall": v.get("overall"), "device": v.get("device"),
             "profile": v.get("profile"), "criteria": v.get("criteria"),
             "chart": f"/v1/status/qualify/{path.stem}.png" if path.with_suffix(".png").is_file() else None}
 

@@ -98,7 +98,7 @@ async function loadStatus() {
     const p = document.createElement("p");
     p.innerHTML = "<span></span>: <span class='" + (s.qualify.overall === "pass" ? "pass" : "fail") + "'></span>";
     p.children[0].textContent = s.qualify.name;
-    p.children[1].textContent = s.qualify.overall;
+    p.children[1].textContent = s.qualify.overall + (s.qualify.device ? " on " + s.qualify.device : "");
     q.appendChild(p);
     if (s.qualify.chart) { const img = document.createElement("img"); img.className = "chart"; img.src = s.qualify.chart; q.appendChild(img); }
   }
