@@ -18,18 +18,13 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from benchmarks.synthetic import workload
-from edgeslm.config import Settings
-from edgeslm.decoding import constraints
 from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import Bounds, digit_limits, envelope_for
+from edgeslm.decoding.tools import envelope_for
 from edgeslm.export.bundle import PARSERS, launch_command
-from edgeslm.output import Output
-from edgeslm.pipeline.data import split
-from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
+from edgeslm.types import Message, ToolCall
 
 # vllm serve --help (docs.vllm.ai, "vllm serve" server arguments) and SGLang's server arguments
 # (docs.sglang.io, "Server Arguments" and "LoRA Serving"); only the flags the exports use.
@@ -92,108 +87,16 @@ def test_export_folder(exported):
     assert "edgeslm.export.front --export /export --engine http://engine:8000/v1" in compose["front"]["command"][2]
 
 
-def held_out(per_task: int = 25) -> list[dict]:
-    """The held-out split of each task of the synthetic workload, as `convert` splits it for the gate."""
-    calls = workload(per_task, seed=5)
-    out = []
-    for task in sorted({c["task"] for c in calls}):
-        idx = [i for i, c in enumerate(calls) if c["task"] == task]
-        out += [calls[i] for i in split(idx, calls)[1]]
-    return out
-
-
-class _HFSide:
-    """What constraints.build_tokenizer reads from a backend, for a Hugging Face tokenizer."""
-
-    class capabilities:  # noqa: N801 - mirrors Backend.capabilities
-        native_vocab = False
-
-    def __init__(self, tok, n_vocab: int):
-        self.tok, self.n_vocab = tok, n_vocab
-        self.eog_tokens = frozenset({tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")})
-
-    def hf_tokenizer(self):
-        return self.tok
-
-    def piece(self, t: int) -> bytes:
-        text = str(self.tok.convert_ids_to_tokens(t) or "")
-        if text.startswith("<0x") and text.endswith(">") and len(text) == 6:
-            return bytes([int(text[3:5], 16)])
-        return text.replace("\u2581", " ").encode()
-
-
-def _spec(tools: list[dict]) -> OutputSpec:
-    return OutputSpec("tools", [ToolSpec(t["function"]["name"], t["function"]["description"], t["function"]["parameters"])
-                                for t in tools], "auto")
-
-
-def hf_answer(model, side, vocab, tok, messages, tools, max_tokens=96) -> tuple[str | None, list]:
-    """Greedy decoding through transformers + peft under edgeslm's grammar: forced tokens as forced, the
-    mask on the logits, the same digit limits."""
-    import torch
-
-    st, env, spec = Settings(), envelope_for("hermes"), _spec(tools)
-    bounds = Bounds(st.max_string_chars, st.max_int_digits, st.max_fraction_digits, numbers_in_schema=False)
-    grammar = constraints.grammar_for(spec, env, bounds, st.max_parallel_calls, vocab.markers(env))
-    c = constraints.Constraint(vocab, grammar, digit_limits([t.parameters for t in spec.tools], bounds))
-    prompt = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=False)
-    pending, out, past = tok.encode(prompt, add_special_tokens=False), [], None
-    with torch.no_grad():
-        while len(out) < max_tokens and not c.finished:
-            forced = c.forced(max_tokens - len(out))
-            if forced:
-                out += forced
-                pending += forced
-                continue
-            r = model(input_ids=torch.tensor([pending]), past_key_values=past, use_cache=True)
-            past, logits = r.past_key_values, r.logits[0, -1].float().numpy()
-            mask = c.mask()
-            if mask is not None:
-                allowed = np.unpackbits(mask.view(np.uint8), bitorder="little")[: len(logits)].astype(bool)
-                logits = np.where(allowed, logits, -np.inf)
-            t = int(np.argmax(logits))
-            if t in side.eog_tokens:
-                break
-            c.consume(t)
-            out.append(t)
-            pending = [t]
-    o = Output(spec, env, [], lambda e: None)
-    o.feed(b"".join(side.piece(t) for t in out))
-    return o.finish()
-
-
-def dequantized(src, dst):
-    """The GGUF at `src` with every tensor dequantized to F32: the weights the export holds, in llama.cpp."""
-    import gguf
-
-    r = gguf.GGUFReader(src)
-    w = gguf.GGUFWriter(dst, r.fields["general.architecture"].contents())
-    for key, field in r.fields.items():
-        if key.startswith("GGUF.") or key in ("general.architecture", "general.file_type"):
-            continue
-        w.add_key_value(key, field.contents(), field.types[0], field.types[1] if len(field.types) > 1 else None)
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
-    for t in r.tensors:
-        data = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
-        w.add_tensor(t.name, data.reshape([int(d) for d in reversed(t.shape)]))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
 def test_transformers_peft_reproduce_edgeslms_answers(exported, tmp_path):
+    """Against the same weights in F32 (benchmarks/export_parity.py also compares with the Q4_K_M model)."""
     from openai import OpenAI
 
     from benchmarks._server import running_server
-    from edgeslm.store.registry import Catalog
-
-    import peft
-    import torch
-    import transformers
+    from benchmarks.export_parity import F32, add_f32_reference, compare, held_out, load, spec_of
 
     out, _, home, env = exported
-    tok = transformers.AutoTokenizer.from_pretrained(str(out / "base"))
+    loaded = load(out)
+    tok = loaded[3]
     # the exported chat template renders what edgeslm renders, calls and tool results included
     conv = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Weather in Oslo?"},
             {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
@@ -203,47 +106,16 @@ def test_transformers_peft_reproduce_edgeslms_answers(exported, tmp_path):
     ours = ChatTemplate(None, "gemma", envelope_for("hermes"), tok.bos_token).render(
         [Message("system", "Be brief."), Message("user", "Weather in Oslo?"),
          Message("assistant", None, [ToolCall("c1", "get_weather", '{"city": "Oslo"}')]),
-         Message("tool", '{"temp": 3}', tool_call_id="c1"), Message("user", "And Lima?")], _spec(tools).tools)
+         Message("tool", '{"temp": 3}', tool_call_id="c1"), Message("user", "And Lima?")], spec_of(tools).tools)
     assert tok.apply_chat_template(conv, tools=tools, add_generation_prompt=True, tokenize=False) == ours
 
-    base = transformers.AutoModelForCausalLM.from_pretrained(str(out / "base"), dtype=torch.float32)
-    model = peft.PeftModel.from_pretrained(base, str(out / "adapters" / "tools")).eval()
-    side = _HFSide(tok, base.config.vocab_size)
-    vocab = constraints.build_tokenizer(side)
-    # the F32 reference: the same weights in llama.cpp, with the export's adapter imported back into edgeslm
-    q4 = Catalog(Settings(home=home)).ensure_local(Catalog(Settings(home=home)).get("default"))
-    dequantized(q4, tmp_path / "gemma-f32.gguf")
-    for cmd in (["models", "import", str(tmp_path / "gemma-f32.gguf"), "--id", "gemma-f32"],
-                ["adapters", "import", str(out / "adapters" / "tools"), "--base", "gemma-f32", "--task", "tools"]):
-        r = subprocess.run([sys.executable, "-m", "edgeslm", *cmd], env=env, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-
-    def served(client, model: str, ex: dict):
-        r = client.chat.completions.create(model=model, messages=ex["messages"], tools=ex["tools"], temperature=0,
-                                           max_tokens=96)
-        m = r.choices[0].message
-        return m.content, [(c.function.name, json.loads(c.function.arguments)) for c in m.tool_calls or []]
-
-    calls = held_out()
-    agree = {"gemma-f32@tools": 0, "default": 0}
-    differ = []
+    add_f32_reference(home, env, out, tmp_path)
+    calls = held_out(20)
     with running_server(threads=2, env=env) as base_url:
         client = OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
-        for ex in calls:
-            text, got = hf_answer(model, side, vocab, tok, ex["messages"], ex["tools"])
-            mine = (text, [(c.name, json.loads(c.arguments)) for c in got])
-            for ref in agree:
-                theirs = served(client, ref, ex)
-                if mine == theirs:
-                    agree[ref] += 1
-                elif ref.startswith("gemma-f32"):
-                    differ.append((ex["messages"][-1]["content"], theirs, mine))
-    for ref, n in agree.items():
-        print(f"transformers+peft on the export reproduce edgeslm ({ref}) on {n}/{len(calls)} held-out calls")
-    for d in differ:
-        print("  differs from F32:", d)
-    assert len(calls) >= 16 and agree["gemma-f32@tools"] / len(calls) >= 0.95, differ
-
+        agree, differ = compare(loaded, client, calls, [F32])
+    print(f"transformers+peft on the export reproduce edgeslm ({F32}) on {agree[F32]}/{len(calls)} held-out calls")
+    assert len(calls) >= 16 and agree[F32] / len(calls) >= 0.95, differ
 
 def test_front_routes_auto_to_the_task_adapter(tmp_path, server):
     """The front, as a real HTTP server, in front of `edgeslm serve` standing in for the engine (its model

@@ -20,10 +20,10 @@ import pytest
 from openai import OpenAI
 
 from benchmarks._server import running_server
+from edgeslm.config import Settings
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import envelope_for, format_of_template
 from edgeslm.output import Output
-from edgeslm.config import Settings
 from edgeslm.store.entries import ModelEntry, shipped_catalog
 from edgeslm.store.registry import Catalog
 from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
