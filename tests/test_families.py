@@ -11,6 +11,7 @@ under the grammar on the real tokenizer writes the envelope with the family's ow
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -96,10 +97,7 @@ def test_call_format_parses_whole_and_at_every_byte(f):
 def tiny(tmp_path_factory):
     """The tiny models, imported into a private store; {family: model id} (gemma3: the embedded model)."""
     home = tmp_path_factory.mktemp("families-home")
-    env = {"EDGESLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    import os
-
-    env = {**os.environ, **env}
+    env = {**os.environ, "EDGESLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     ids = {}
     for f in families.FAMILIES:
         if f.vocab is None:
