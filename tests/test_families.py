@@ -169,3 +169,17 @@ def test_constrained_call_through_the_server(f, tiny, tiny_client):
     follow[1]["tool_calls"] = follow[1]["tool_calls"][:1]
     again = tiny_client.chat.completions.create(model=model, messages=follow, tools=[TOOL], max_tokens=8, temperature=0)
     assert again.choices[0].finish_reason in ("stop", "length", "tool_calls")
+
+
+def test_gbnf_engine_keeps_integer_bounds_on_a_real_tokenizer(tiny):
+    """The GBNF fallback (llama.cpp's grammar sampler) enforces small integer ranges too: llama-cpp-python's
+    schema converter ignores minimum/maximum, and sampled calls with "days": 70 (maximum 7) were 500s."""
+    _, env, ids = tiny
+    with running_server(threads=2, env=env, extra_args=["--constraint-engine", "gbnf"]) as base:
+        client = OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=120)
+        for seed in range(8):
+            r = client.chat.completions.create(model=ids["qwen2.5"], messages=[{"role": "user", "content": "Weather?"}],
+                                               tools=[TOOL], tool_choice="required", parallel_tool_calls=False,
+                                               max_tokens=48, temperature=1.0, seed=seed)
+            for c in r.choices[0].message.tool_calls or []:
+                jsonschema.validate(json.loads(c.function.arguments), PARAMS)

@@ -274,6 +274,28 @@ class Constraint:
 
 # ---- the GBNF fallback (llama.cpp's grammar sampler), kept to compare engines ------------------
 
+_ENUM_RANGE = 256
+
+
+def _small_int_ranges(node):
+    """llama-cpp-python's SchemaConverter ignores minimum/maximum (its TODO), so an integer range of up to
+    256 values becomes the enum of its values, which it does enforce ("days" 1..7 decoded as 70 failed
+    the schema after decoding). Wider ranges stay as they are and are checked after decoding."""
+    if isinstance(node, list):
+        return [_small_int_ranges(x) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _small_int_ranges(v) for k, v in node.items()}
+    if out.get("type") == "integer" and not {"enum", "const"} & out.keys():
+        lo = out.get("minimum", out["exclusiveMinimum"] + 1 if isinstance(out.get("exclusiveMinimum"), int) else None)
+        hi = out.get("maximum", out["exclusiveMaximum"] - 1 if isinstance(out.get("exclusiveMaximum"), int) else None)
+        step = out.get("multipleOf", 1)
+        if isinstance(lo, int) and isinstance(hi, int) and isinstance(step, int) and step > 0 and 0 <= hi - lo < _ENUM_RANGE * step:
+            first = lo + (-lo) % step
+            return {"enum": list(range(first, hi + 1, step))}
+    return out
+
+
 def gbnf_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int) -> str | None:
     """GBNF for JSON output and for required/named tool calls; None where GBNF cannot say it
     (auto and none need "text that does not open a call"): those always use llguidance."""
@@ -281,7 +303,7 @@ def gbnf_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int) ->
 
     conv = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     if spec.kind == "json":
-        schema = bounded(spec.schema or {"type": "object"}, bounds)
+        schema = _small_int_ranges(bounded(spec.schema or {"type": "object"}, bounds))
         conv.visit(conv.resolve_refs(schema, "request"), "")
         return conv.format_grammar()
     if spec.kind != "tools" or spec.tool_choice in ("auto", "none"):
@@ -289,7 +311,7 @@ def gbnf_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int) ->
     tools = [t for t in spec.tools if spec.tool_choice == "required" or t.name == spec.tool_choice]
     calls = []
     for i, t in enumerate(tools):
-        rule = conv.visit(conv.resolve_refs(bounded(t.parameters, bounds), f"tool{i}"), f"tool{i}-args")
+        rule = conv.visit(conv.resolve_refs(_small_int_ranges(bounded(t.parameters, bounds)), f"tool{i}"), f"tool{i}-args")
         calls.append(f"{conv._format_literal(env.head(t.name))} {rule} {conv._format_literal(env.tail())}")
     n = max_calls if spec.parallel and env.parallel else 1
     sep = conv._format_literal(env.sep)
