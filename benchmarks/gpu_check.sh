@@ -16,8 +16,9 @@ CMAKE_ARGS="-DGGML_CUDA=on" pip install -q --no-cache-dir --force-reinstall --no
 pip install -q -e . >> "$OUT/build.log" 2>&1
 nvidia-smi > "$OUT/nvidia-smi.txt"
 python - <<'PY' > "$OUT/build.txt"
+from edgeslm import device
 from edgeslm.backends import offload
-print("gpu build:", offload.gpu_build()); print("devices:", offload.vram_devices())
+print("gpu build:", offload.gpu_build()); print("devices:", device.gpus())
 PY
 export EDGESLM_HOME="$PWD/$OUT/home"
 edgeslm qualify default --plan --gpu-layers auto > "$OUT/plan.json" || true

@@ -42,25 +42,41 @@ def cpu_name() -> str:
 
 
 def gpus() -> list[dict]:
-    """Accelerators (name, memory in bytes), from torch when it is installed, else from nvidia-smi;
-    empty when there are none."""
+    """GPUs with their total (`memory`) and free VRAM in bytes and where that was read: NVML
+    (nvidia-ml-py) first, then torch, then nvidia-smi; empty when there are none."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        out = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            h = pynvml.nvmlDeviceGetHandleByIndex(i)
+            mem, name = pynvml.nvmlDeviceGetMemoryInfo(h), pynvml.nvmlDeviceGetName(h)
+            out.append({"name": name.decode() if isinstance(name, bytes) else name, "memory": int(mem.total),
+                        "free": int(mem.free), "source": "nvml"})
+        return out
+    except Exception:  # no library, no driver, no device: try the next source
+        pass
     try:
         import torch
 
         if torch.cuda.is_available():
-            return [{"name": torch.cuda.get_device_properties(i).name,
-                     "memory": torch.cuda.get_device_properties(i).total_memory}
-                    for i in range(torch.cuda.device_count())]
-    except ImportError:
+            out = []
+            for i in range(torch.cuda.device_count()):
+                free, total = torch.cuda.mem_get_info(i)
+                out.append({"name": torch.cuda.get_device_name(i), "memory": total, "free": free, "source": "torch"})
+            return out
+    except Exception:  # torch missing, or a CUDA build without a usable driver
         pass
     if shutil.which("nvidia-smi"):
         try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=10).stdout
+            text = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"],
+                                  capture_output=True, text=True, timeout=10).stdout
         except (OSError, subprocess.SubprocessError):
             return []
-        rows = [line.rsplit(",", 1) for line in out.strip().splitlines() if "," in line]
-        return [{"name": name.strip(), "memory": int(float(mib)) << 20} for name, mib in rows]
+        rows = [r.rsplit(",", 2) for r in text.strip().splitlines() if r.count(",") >= 2]
+        return [{"name": n.strip(), "memory": int(float(t)) << 20, "free": int(float(f)) << 20, "source": "nvidia-smi"}
+                for n, t, f in rows]
     return []
 
 

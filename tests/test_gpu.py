@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from edgeslm import device
 from edgeslm.backends import memory, offload
 from edgeslm.backends.memory import Budget, parse_budget, plan
 from edgeslm.config import Settings
@@ -122,7 +123,7 @@ def test_onnx_picks_a_gpu_execution_provider_when_onnxruntime_has_one():
     assert name is None and "no GPU execution provider" in why and "CPUExecutionProvider" in why
 
 
-@pytest.mark.skipif(offload.gpu_build() is None or not offload.vram_devices(), reason=(
+@pytest.mark.skipif(offload.gpu_build() is None or not device.gpus(), reason=(
     "needs a GPU build of llama-cpp-python (this one has no GPU offload: CMAKE_ARGS=-DGGML_CUDA=on, see the README) "
     "and a GPU whose VRAM NVML or torch can read"))
 def test_qualify_on_the_gpu_measures_vram_within_15_percent_of_the_plan(env, tmp_path):

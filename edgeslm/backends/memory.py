@@ -29,6 +29,7 @@ from pathlib import Path
 
 import psutil
 
+from edgeslm import device
 from edgeslm.backends import offload
 from edgeslm.errors import DoesNotFit, InvalidRequest
 from edgeslm.store.gguf_io import read_header
@@ -269,7 +270,7 @@ def plan_for(fmt: str, path: Path, settings, *, model: str = "", adapters: list[
         build = offload.gpu_build() if want != 0 else None
         free = None
         if build:
-            devices = offload.vram_devices()
+            devices = device.gpus()
             free = devices[0]["free"] if devices else None
             vram_budget = budget_of(settings.memory_budget).vram
             if vram_budget is not None:

@@ -1,6 +1,6 @@
-"""GPU offload: whether this llama.cpp build can use a GPU, how much VRAM the GPUs have free, and how
-a GGUF model splits between VRAM and RAM for a number of offloaded layers (`n_gpu_layers`), worked
-out from the file's header as llama.cpp places things:
+"""GPU offload: whether this llama.cpp build can use a GPU, and how a GGUF model splits between VRAM
+and RAM for a number of offloaded layers (`n_gpu_layers`), worked out from the file's header as
+llama.cpp places things:
 
 - layers are offloaded from the last one down: with N layers offloaded, blocks n_layer-N .. n_layer-1
   live on the GPU, each with its weights and its rows of the KV cache (offload_kqv, llama.cpp's default);
@@ -11,15 +11,13 @@ out from the file's header as llama.cpp places things:
   and so does the driver's own context (DRIVER, a stated estimate);
 - weights on the GPU are not repacked for the CPU, and their pages of the mapped file are released.
 
-`auto` offloads as many layers as fit the free VRAM of the first GPU less a margin of 10% of it.
+`auto` offloads as many layers as fit the free VRAM of the first GPU (device.gpus()) less 10% of it.
 Owns the split and the choice; no model is loaded here.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 
 from edgeslm.errors import InvalidRequest
@@ -60,45 +58,6 @@ def gpu_build() -> str | None:
     return "GPU"
 
 
-def vram_devices() -> list[dict]:
-    """GPUs with total and free VRAM in bytes: NVML (nvidia-ml-py) first, then torch, then nvidia-smi."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        out = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            mem = pynvml.nvmlDeviceGetMemoryInfo(h)
-            name = pynvml.nvmlDeviceGetName(h)
-            out.append({"name": name.decode() if isinstance(name, bytes) else name, "total": int(mem.total),
-                        "free": int(mem.free), "source": "nvml"})
-        return out
-    except Exception:  # no library, no driver, no device: try the next source
-        pass
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            out = []
-            for i in range(torch.cuda.device_count()):
-                free, total = torch.cuda.mem_get_info(i)
-                out.append({"name": torch.cuda.get_device_name(i), "total": total, "free": free, "source": "torch"})
-            return out
-    except Exception:  # torch missing, or a CUDA build without a usable driver
-        pass
-    if shutil.which("nvidia-smi"):
-        try:
-            text = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"],
-                                  capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.SubprocessError):
-            return []
-        rows = [r.rsplit(",", 2) for r in text.strip().splitlines() if r.count(",") >= 2]
-        return [{"name": n.strip(), "total": int(float(t)) * MIB, "free": int(float(f)) * MIB, "source": "nvidia-smi"}
-                for n, t, f in rows]
-    return []
-
-
 @dataclass
 class Split:
     """Where the parts of a model go for `layers` offloaded layers: bytes per part on the GPU, and the
@@ -122,6 +81,10 @@ def split(tensors, meta: dict, arch: str, layers: int, *, kv_per_layer: int, com
     first = n_layer - min(layers, n_layer)  # the first offloaded block
     weights = repack = 0
     by_name = {t.name: t for t in tensors}
+    # a tied output (no output.weight) makes llama.cpp put a copy of the embedding on the GPU; the
+    # embedding itself stays in RAM for the lookup
+    tied_copy = (by_name["token_embd.weight"].nbytes if layers > n_layer and "output.weight" not in by_name
+                 and "token_embd.weight" in by_name else 0)
     for t in tensors:
         m = _BLOCK.match(t.name)
         on_gpu = (int(m.group(1)) >= first and layers > 0) if m else (
@@ -130,14 +93,10 @@ def split(tensors, meta: dict, arch: str, layers: int, *, kv_per_layer: int, com
             weights += t.nbytes
             if repacks and t.ggml_type in repacked:
                 repack += t.nbytes
-    if layers > n_layer and "output.weight" not in by_name and "token_embd.weight" in by_name:
-        weights += by_name["token_embd.weight"].nbytes  # tied output: llama.cpp puts a copy on the GPU
     kv = kv_per_layer * min(layers, n_layer)
-    vram = {"weights": weights, "kv_cache": kv, "compute": compute if layers else 0,
+    vram = {"weights": weights + tied_copy, "kv_cache": kv, "compute": compute if layers else 0,
             "output": output_rows if layers > n_layer else 0, "driver": DRIVER if layers else 0}
-    leaves = {"weights": weights - (by_name["token_embd.weight"].nbytes
-                                    if layers > n_layer and "output.weight" not in by_name and "token_embd.weight" in by_name
-                                    else 0),
+    leaves = {"weights": weights,
               "repack": repack, "kv_cache": kv, "compute": compute if layers else 0,
               "output": output_rows if layers > n_layer else 0}
     return Split(layers, n_layer, vram, leaves)

@@ -112,7 +112,7 @@ def _write_launch(out: Path, engine: str, cmd: list[str], served: str, router: b
     (out / "launch-front.sh").chmod(0o755)
     image = {"vllm": "vllm/vllm-openai:latest", "sglang": "lmsysorg/sglang:latest"}[engine]
     entry = '["vllm"]' if engine == "vllm" else '["python3"]'
-    args = json.dumps(cmd[1:] if engine == "vllm" else cmd[1:]).replace('"./', '"/export/')
+    args = json.dumps(cmd[1:]).replace('"./', '"/export/')
     (out / "compose.yaml").write_text(f"""# docker compose up: the engine on the GPU, edgeslm's router in front on :{FRONT_PORT}
 services:
   engine:

@@ -94,8 +94,7 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
     catalog, entry, path, adapters = resolve(settings, model, adapter)
     step("device probe")
     dev = {**device.describe(probe=True), "backend": build_features(entry.format),
-           "gpu_build": offload.gpu_build() if entry.format == "gguf" else None,
-           "vram": offload.vram_devices() if entry.format == "gguf" else []}
+           "gpu_build": offload.gpu_build() if entry.format == "gguf" else None}
     threads = settings.threads or dev["free_cores"]
     settings = settings.model_copy(update={"threads": threads})
     budget = memory.budget_of(settings.memory_budget)
@@ -107,7 +106,7 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
                          dev["ram_total"])
     plan, figures = main["plan"], main["figures"]
     verdict = judge(figures, prof)
-    device_name = (f"{dev['vram'][0]['name'] if dev['vram'] else dev['gpu_build']} ({plan.device})"
+    device_name = (f"{dev['gpus'][0]['name'] if dev['gpus'] else dev['gpu_build']} ({plan.device})"
                    if plan.gpu_layers else f"{dev['cpu']} (CPU)")
     return {
         "schema": SCHEMA,
