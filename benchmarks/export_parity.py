@@ -57,10 +57,9 @@ class HFSide:
         return self.tok
 
     def piece(self, t: int) -> bytes:
-        text = str(self.tok.convert_ids_to_tokens(t) or "")
-        if text.startswith("<0x") and text.endswith(">") and len(text) == 6:
-            return bytes([int(text[3:5], 16)])
-        return text.replace("\u2581", " ").encode()
+        from edgeslm.backends.onnx import hf_token_bytes
+
+        return hf_token_bytes(self.tok, t)
 
 
 def spec_of(tools: list[dict]) -> OutputSpec:

@@ -25,6 +25,14 @@ def is_onnx_model(path: Path) -> bool:
     return Path(path).is_dir() and (Path(path) / "genai_config.json").is_file()
 
 
+
+def hf_token_bytes(tokenizer, token: int) -> bytes:
+    """A Hugging Face tokenizer's token as the bytes it writes (SentencePiece byte fallback, "▁" spaces)."""
+    text = str(tokenizer.convert_ids_to_tokens(token) or "")
+    if text.startswith("<0x") and text.endswith(">") and len(text) == 6:  # SentencePiece byte fallback
+        return bytes([int(text[3:5], 16)])
+    return text.replace("\u2581", " ").encode("utf-8")
+
 class _Unsupported:
     """What onnxruntime-genai cannot do here, each refused with a clear error (capability flags say so)."""
 
@@ -69,10 +77,7 @@ class _Vocabulary:
         return got
 
     def vocab_bytes(self, token: int) -> bytes:
-        text = str(self.hf.convert_ids_to_tokens(token) or "")
-        if text.startswith("<0x") and text.endswith(">") and len(text) == 6:  # SentencePiece byte fallback
-            return bytes([int(text[3:5], 16)])
-        return text.replace("\u2581", " ").encode("utf-8")
+        return hf_token_bytes(self.hf, token)
 
     def hf_tokenizer(self):
         return self.hf
