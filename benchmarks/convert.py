@@ -64,13 +64,10 @@ def capture(calls: list[dict], settings) -> float:
 def pii_scores(calls: list[dict], settings) -> dict:
     """Recall: injected values absent from the curated store. Precision: detections in the raw requests
     that overlap an injected value, over all detections (the detectors curate runs)."""
-    import sqlite3
-
     from edgeslm import privacy as pii
+    from edgeslm.pipeline import curate
 
-    db = sqlite3.connect(settings.curated_db)
-    curated = "\n".join(r[0] for r in db.execute("SELECT example FROM examples"))
-    db.close()
+    curated = "\n".join(json.dumps(e) for e in curate.examples(settings.curated_db, **curate.at_rest(settings)))
     injected = [(k, v) for c in calls for k, v in c["pii"]]
     survived = [(k, v) for k, v in injected if json.dumps(v)[1:-1] in curated]
     found = tp = 0
@@ -236,7 +233,7 @@ def one_run(args, seed: int) -> dict:
     t0 = time.perf_counter()
     result = convert.run(settings, train=cfg, eval_limit=args.eval_limit, say=lambda m: print(m, flush=True))
     convert_s = time.perf_counter() - t0
-    records = curate.records(settings.curated_db)
+    records = curate.records(settings.curated_db, **curate.at_rest(settings))
     true = truth(records, calls)
     ari = adjusted_rand_score(true, result["clusters"]["assignments"])
     pii = pii_scores(calls, settings)

@@ -97,10 +97,12 @@ class Settings(_Guards):
     capture: bool = Field(False, description="S1: log every model call to the capture store (opt-in).")
     capture_key_env: str = Field(
         "EDGESLM_CAPTURE_KEY", description="Environment variable whose value, when set, encrypts captured calls "
-        "at rest (AES-GCM).",
+        "at rest (AES-GCM), and the curated examples made from them.",
     )
     capture_retention_days: float | None = Field(
-        None, gt=0, description="Captured calls older than this many days are deleted (default: kept).",
+        30, ge=0, description="Captured calls older than this many days are deleted (default: 30), and the curated "
+        "examples made from them: when each store is next opened, and periodically while the capture is open; "
+        "deleted rows are overwritten, with no copy left in a journal. EDGESLM_CAPTURE_RETENTION_DAYS=0 keeps them.",
     )
     upstream: str | None = Field(
         None, description="Base URL of the teacher LLM (OpenAI-compatible): requests for model 'auto' that the "

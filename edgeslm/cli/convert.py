@@ -208,11 +208,12 @@ def select(
 def curate(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
     """S2: turn the captured calls into training examples: personal data replaced by typed placeholders
     (consistent within a conversation), broken records dropped, duplicates removed."""
+    from edgeslm.pipeline.curate import at_rest
     from edgeslm.pipeline.curate import curate as run_curate
 
     settings = get_settings()
     try:
-        report = run_curate(settings.capture_db, settings.curated_db, settings.capture_key_env)
+        report = run_curate(settings.capture_db, settings.curated_db, **at_rest(settings))
     except EdgeError as e:
         fail(e.message)
     if as_json:
@@ -226,7 +227,8 @@ def curate(as_json: bool = typer.Option(False, "--json", help="Print the report 
     if report["dropped"]:
         console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in report["dropped"].items()), highlight=False)
     console.print(f"not covered: {', '.join(report['not_covered'])} (no NER model offline)", highlight=False)
-    console.print(f"curated store: {report['curated']}", highlight=False)
+    console.print(f"curated store: {report['curated']}" + (" (encrypted)" if report["encrypted"] else ""),
+                  highlight=False)
 
 
 def cluster_cmd(
@@ -236,12 +238,12 @@ def cluster_cmd(
 ):
     """S3: find the recurring tasks in the curated calls (offline embeddings + tool features, k-means)."""
     from edgeslm.pipeline.cluster import cluster, save
-    from edgeslm.pipeline.curate import examples
+    from edgeslm.pipeline.curate import at_rest, examples
 
     settings = get_settings()
     try:
         with err.status("embedding and clustering the curated calls"):
-            result = cluster(examples(settings.curated_db), k=k, k_max=k_max)
+            result = cluster(examples(settings.curated_db, **at_rest(settings)), k=k, k_max=k_max)
     except EdgeError as e:
         fail(e.message)
     path = save(result, settings.home / "pipeline" / "clusters.json")

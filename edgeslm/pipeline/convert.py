@@ -64,8 +64,8 @@ def run(settings, *, k: int | None = None, target: float = select.TARGET, thresh
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     with stages("curate"):
-        curated = curation.curate(settings.capture_db, settings.curated_db, key_env=settings.capture_key_env)
-        records = curation.records(settings.curated_db)
+        curated = curation.curate(settings.capture_db, settings.curated_db, **curation.at_rest(settings))
+        records = curation.records(settings.curated_db, **curation.at_rest(settings))
     examples = [r["example"] for r in records]
     with stages("cluster"):
         clusters = clustering.cluster(examples, k=k)

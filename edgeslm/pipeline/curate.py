@@ -2,8 +2,14 @@
 
 Owns the curated store (`EDGESLM_HOME/capture/curated.db`, mode 0600, rebuilt atomically each run):
 every captured call is turned into one example (messages, tools, the answer), its text redacted with
-typed placeholders consistent within the conversation (pii.py), broken records filtered out and exact
-duplicates dropped. Later stages read only this store, never the raw capture.
+typed placeholders consistent within the conversation (edgeslm.privacy), broken records filtered out and
+exact duplicates dropped. Later stages read only this store, never the raw capture.
+
+At rest it is kept like the capture (store/capture.py): each example is encrypted under the capture's
+key variable whenever it is set (with its own salt, `curated.db.salt`); examples of calls older than the
+capture's retention are deleted when the store is next built or read; every connection deletes securely.
+The store is built in `curated.db.partial` with its journal in memory, and on any failure nothing of
+it stays on disk.
 """
 
 from __future__ import annotations
@@ -12,12 +18,17 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections import Counter
 from pathlib import Path
 
 from edgeslm import privacy as pii
 from edgeslm.errors import InvalidRequest
-from edgeslm.store.capture import CaptureStore
+from edgeslm.store.capture import CaptureStore, Sealer, secure_connect
+
+# `encrypted`: the key scheme of `example` as store/capture.py numbers them (0: the JSON as text)
+SCHEMA = ("CREATE TABLE examples (id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL, created REAL, client TEXT, "
+          "model TEXT, source TEXT, latency_s REAL, encrypted INTEGER NOT NULL DEFAULT 0, example BLOB NOT NULL)")
 
 
 def example(call: dict, redact: pii.Redactor) -> tuple[dict | None, str | None]:
@@ -46,24 +57,31 @@ def example(call: dict, redact: pii.Redactor) -> tuple[dict | None, str | None]:
     return out, None
 
 
-def curate(capture_db: Path, out: Path, key_env: str | None = None) -> dict:
-    """Rebuild the curated store `out` from `capture_db`; returns the report."""
+def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_days: float | None = None) -> dict:
+    """Rebuild the curated store `out` from `capture_db`; returns the report. `key_env` names the capture's
+    key variable (the curated examples are encrypted when it is set); calls older than `retention_days`
+    are deleted from the capture first and never reach `out`."""
     if not Path(capture_db).is_file():
         raise InvalidRequest(f"no capture store at {capture_db}: capture calls first (edgeslm serve --capture, or "
                              "edgeslm proxy)", param="capture")
-    store = CaptureStore(capture_db, key_env=key_env)
-    if store.count() == 0:
-        raise InvalidRequest(f"the capture store {capture_db} holds no calls yet; capture some first", param="capture")
+    out = Path(out)
+    store = CaptureStore(capture_db, key_env=key_env, retention_days=retention_days)
     tmp = out.with_name(out.name + ".partial")
-    tmp.unlink(missing_ok=True)
-    os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY, 0o600))
-    db = sqlite3.connect(tmp)
-    db.execute("CREATE TABLE examples (id INTEGER PRIMARY KEY, call_id INTEGER NOT NULL, created REAL, client TEXT, "
-               "model TEXT, source TEXT, latency_s REAL, digest TEXT UNIQUE NOT NULL, example TEXT NOT NULL)")
+    sealer = Sealer(out, key_env)
     pii_counts: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
-    calls, kept, dupes = 0, 0, 0
+    calls, kept, dupes, seen = 0, 0, 0, set()
+    db = None
     try:
+        if store.count() == 0:
+            raise InvalidRequest(f"the capture store {capture_db} holds no calls yet; capture some first",
+                                 param="capture")
+        _remove(tmp)  # what a killed run left
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        db = secure_connect(tmp)
+        db.execute("PRAGMA journal_mode=MEMORY")  # no journal file beside the partial copy
+        db.execute("PRAGMA temp_store=MEMORY")
+        db.execute(SCHEMA)
         for call in store.calls():
             calls += 1
             redact = pii.Redactor()  # placeholders are consistent within one conversation
@@ -73,46 +91,83 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None) -> dict:
                 continue
             text = json.dumps(ex)  # key order kept: tool schemas reach the prompt in the agent's order
             digest = hashlib.sha256(json.dumps(ex, sort_keys=True).encode()).hexdigest()
-            try:
-                db.execute("INSERT INTO examples (call_id, created, client, model, source, latency_s, digest, example) "
-                           "VALUES (?,?,?,?,?,?,?,?)", (call["id"], call["created"], call["client"], call["model"],
-                                                        call["source"], call["latency_s"], digest, text))
-                kept += 1
-                pii_counts.update(redact.counts)
-            except sqlite3.IntegrityError:
+            if digest in seen:
                 dupes += 1
+                continue
+            seen.add(digest)
+            scheme, sealed = sealer.seal(text.encode())
+            db.execute("INSERT INTO examples (call_id, created, client, model, source, latency_s, encrypted, example) "
+                       "VALUES (?,?,?,?,?,?,?,?)", (call["id"], call["created"], call["client"], call["model"],
+                                                    call["source"], call["latency_s"], scheme,
+                                                    sealed if scheme else text))
+            kept += 1
+            pii_counts.update(redact.counts)
         db.commit()
         db.close()
+        for side in _sidecars(out):  # a journal of the old store must never be replayed onto the new one
+            side.unlink(missing_ok=True)
         os.replace(tmp, out)
     finally:
+        if db is not None:
+            db.close()
         store.close()
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
     return {"calls": calls, "kept": kept, "duplicates": dupes, "dropped": dict(dropped),
-            "pii": {k: pii_counts.get(k, 0) for k in pii.KINDS}, "not_covered": pii.NOT_COVERED, "curated": str(out)}
+            "pii": {k: pii_counts.get(k, 0) for k in pii.KINDS}, "not_covered": pii.NOT_COVERED, "curated": str(out),
+            "encrypted": sealer.encrypting}
 
 
-def examples(curated: Path, with_call_ids: bool = False) -> list:
-    """The curated examples (what training reads); with the capture call id of each when asked."""
+def at_rest(settings) -> dict:
+    """The keyword arguments of `curate`, `examples` and `records` from the settings: the capture's key
+    variable and retention."""
+    return {"key_env": settings.capture_key_env, "retention_days": settings.capture_retention_days}
+
+
+def _sidecars(db: Path) -> list[Path]:
+    return [db.with_name(db.name + side) for side in ("-journal", "-wal", "-shm")]
+
+
+def _remove(db: Path) -> None:
+    for path in (db, *_sidecars(db)):
+        path.unlink(missing_ok=True)
+
+
+def _rows(curated: Path, key_env: str | None, retention_days: float | None) -> list[tuple]:
+    """(call_id, source, model, latency_s, example) of every curated example in order, after deleting
+    those of calls older than `retention_days`."""
     if not Path(curated).is_file():
         raise InvalidRequest(f"no curated store at {curated}; run edgeslm curate first", param="curated")
-    db = sqlite3.connect(curated)
+    sealer = Sealer(curated, key_env)
+    db = None
     try:
-        rows = db.execute("SELECT call_id, example FROM examples ORDER BY id").fetchall()
-        return [(cid, json.loads(e)) for cid, e in rows] if with_call_ids else [json.loads(e) for _, e in rows]
-    finally:
-        db.close()
-
-
-def records(curated: Path) -> list[dict]:
-    """The curated examples with where they came from: {"call_id", "source", "model", "latency_s", "example"}."""
-    if not Path(curated).is_file():
-        raise InvalidRequest(f"no curated store at {curated}; run edgeslm curate first", param="curated")
-    db = sqlite3.connect(curated)
-    try:
-        rows = db.execute("SELECT call_id, source, model, latency_s, example FROM examples ORDER BY id").fetchall()
+        db = secure_connect(curated)
+        columns = {r[1] for r in db.execute("PRAGMA table_info(examples)")}
+        if retention_days:
+            db.execute("DELETE FROM examples WHERE created < ?", (time.time() - retention_days * 86400,))
+            db.commit()
+        scheme = "encrypted" if "encrypted" in columns else "0"  # a store curated before encryption
+        rows = db.execute(f"SELECT id, call_id, source, model, latency_s, {scheme}, example FROM examples "
+                          "ORDER BY id").fetchall()
     except sqlite3.DatabaseError as e:
         raise InvalidRequest(f"the curated store {curated} is damaged ({e}); run edgeslm curate again",
                              param="curated") from None
     finally:
-        db.close()
-    return [{"call_id": c, "source": s, "model": m, "latency_s": lat, "example": json.loads(e)} for c, s, m, lat, e in rows]
+        if db is not None:
+            db.close()
+    return [(c, s, m, lat, json.loads(sealer.unseal(enc, e, "example", i))) for i, c, s, m, lat, enc, e in rows]
+
+
+def examples(curated: Path, with_call_ids: bool = False, *, key_env: str | None = None,
+             retention_days: float | None = None) -> list:
+    """The curated examples (what training reads); with the capture call id of each when asked. `key_env`
+    and `retention_days` as for `curate`: the key that reads encrypted examples, the age past which
+    examples are deleted first."""
+    rows = _rows(curated, key_env, retention_days)
+    return [(c, e) for c, *_, e in rows] if with_call_ids else [e for *_, e in rows]
+
+
+def records(curated: Path, *, key_env: str | None = None, retention_days: float | None = None) -> list[dict]:
+    """The curated examples with where they came from: {"call_id", "source", "model", "latency_s", "example"}
+    (`key_env` and `retention_days` as for `examples`)."""
+    return [{"call_id": c, "source": s, "model": m, "latency_s": lat, "example": e}
+            for c, s, m, lat, e in _rows(curated, key_env, retention_days)]

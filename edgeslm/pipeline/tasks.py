@@ -39,7 +39,7 @@ def saved(settings) -> tuple[list[dict], list[dict]]:
     if not path.is_file():
         raise InvalidRequest("no clustering yet: run edgeslm cluster (or edgeslm convert run) first", param="cluster")
     clusters = json.loads(path.read_text())
-    examples = curate.examples(settings.curated_db)
+    examples = curate.examples(settings.curated_db, **curate.at_rest(settings))
     if len(clusters["assignments"]) != len(examples):
         raise InvalidRequest("the curated calls changed since the last clustering; run edgeslm cluster again",
                              param="cluster")

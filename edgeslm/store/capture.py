@@ -6,6 +6,10 @@ migrations, optional encryption at rest of each record's payload, and a retentio
 enforced at start-up and then periodically while the store is open. Knows nothing of HTTP: the server
 and the proxy hand it finished calls as plain dicts.
 
+Deleting means gone: every connection runs with `secure_delete` on (SQLite zeroes deleted content and
+freed pages), and after deleting, the WAL is checkpointed with TRUNCATE so no old frame keeps a copy
+(`secure_connect`, `checkpoint`; the curated store uses them too, and `Sealer`, the same encryption).
+
 Encryption at rest: AES-GCM, with a 256-bit key derived by scrypt (n=2**15, r=8, p=1) from a
 passphrase in an environment variable and a random 16-byte salt kept beside the database in
 `<db name>.salt` (mode 0600; created once, atomically, so processes opening the store together agree
@@ -171,6 +175,7 @@ class _Keys:
 
     path: Path
     salt_path: Path
+    key_env: str | None
     _secret: str | None
     _ciphers: dict
     _key_lock: threading.Lock
@@ -197,6 +202,65 @@ class _Keys:
         """The AES-GCM new records are written with (the scrypt key), or None when not encrypting."""
         return self._cipher(SCRYPT_KEY)
 
+    def _init_keys(self, key_env: str | None) -> None:
+        self.key_env = key_env
+        self.salt_path = self.path.with_name(self.path.name + ".salt")
+        self._secret = (os.environ.get(key_env) or None) if key_env else None
+        self._ciphers = {}
+        self._key_lock = threading.Lock()  # key derivation, apart from the database lock
+
+    @property
+    def encrypting(self) -> bool:
+        return self._secret is not None
+
+    def seal(self, payload: bytes) -> tuple[int, bytes]:
+        """(key scheme, bytes to store): `payload` encrypted under the scrypt key when a key is set, else
+        (PLAIN, payload) unchanged."""
+        cipher = self.cipher
+        if cipher is None:
+            return PLAIN, payload
+        nonce = os.urandom(NONCE)
+        return SCRYPT_KEY, nonce + cipher.encrypt(nonce, payload, None)
+
+    def unseal(self, scheme: int, payload: bytes, kind: str, ident) -> bytes:
+        """The plaintext of a stored payload written under key scheme `scheme`; `kind` and `ident` name
+        the record in errors (a missing or wrong key)."""
+        if not scheme:
+            return payload
+        cipher = self._cipher(scheme, create_salt=False)
+        if cipher is None:
+            raise CaptureError(f"{self.path} holds encrypted {kind}s; set {self.key_env or 'the key variable'} "
+                               "to read them", param="capture")
+        try:
+            return cipher.decrypt(payload[:NONCE], payload[NONCE:], None)
+        except Exception:  # noqa: BLE001 - cryptography raises InvalidTag for a wrong key
+            raise CaptureError(f"{self.path}: the key in {self.key_env} does not decrypt {kind} {ident}",
+                               param="capture") from None
+
+
+class Sealer(_Keys):
+    """The capture's encryption at rest for another store beside it (S2's curated examples): the same key
+    variable and key schemes, with that store's own salt file (`<db name>.salt`)."""
+
+    def __init__(self, path: Path, key_env: str | None):
+        self.path = Path(path)
+        self._init_keys(key_env)
+
+
+def secure_connect(path: Path, **kwargs) -> sqlite3.Connection:
+    """A SQLite connection with `secure_delete` on: deleted rows and freed pages are overwritten with zeros,
+    not left readable in the file."""
+    db = sqlite3.connect(str(path), **kwargs)
+    db.execute("PRAGMA secure_delete=ON")
+    return db
+
+
+def checkpoint(db: sqlite3.Connection) -> None:
+    """After a deletion in WAL mode: copy the WAL into the database and truncate it to zero bytes, so the
+    frames that held the deleted rows (their insert included) are gone too. Best effort: a reader in
+    another process holding an old snapshot keeps the WAL until a later checkpoint."""
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
 
 class CaptureStore(_Keys):
     def __init__(self, path: Path, *, key_env: str | None = None, retention_days: float | None = None,
@@ -206,7 +270,7 @@ class CaptureStore(_Keys):
         if not self.path.exists():  # created private before SQLite ever opens it
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         try:
-            self.db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self.db = secure_connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self._migrate()
@@ -216,11 +280,7 @@ class CaptureStore(_Keys):
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():
                 os.chmod(side, 0o600)
-        self.key_env = key_env
-        self.salt_path = self.path.with_name(self.path.name + ".salt")
-        self._secret = (os.environ.get(key_env) or None) if key_env else None
-        self._ciphers: dict[int, object] = {}
-        self._key_lock = threading.Lock()  # key derivation, apart from the database lock
+        self._init_keys(key_env)
         self.retention_days = retention_days
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -250,27 +310,26 @@ class CaptureStore(_Keys):
     def add(self, call: dict) -> int:
         """Store one finished call: {"created", "source", "client", "model", "adapter", "latency_s",
         "finish_reason", "request", "response"}. Durable when this returns."""
-        payload = json.dumps({"request": call.get("request"), "response": call.get("response")}).encode()
-        cipher = self.cipher
-        if cipher is not None:
-            nonce = os.urandom(NONCE)
-            payload = nonce + cipher.encrypt(nonce, payload, None)
+        scheme, payload = self.seal(
+            json.dumps({"request": call.get("request"), "response": call.get("response")}).encode())
         with self._lock:
             cur = self.db.execute(
                 "INSERT INTO calls (created, source, client, model, adapter, latency_s, finish_reason, encrypted, "
                 "payload, route) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (call.get("created", time.time()), call.get("source", "serve"), call.get("client"), call.get("model"),
                  call.get("adapter"), call.get("latency_s"), call.get("finish_reason"),
-                 SCRYPT_KEY if cipher is not None else PLAIN,
-                 payload, json.dumps(call["route"]) if call.get("route") else None))
+                 scheme, payload, json.dumps(call["route"]) if call.get("route") else None))
             return int(cur.lastrowid or 0)
 
     def expire(self) -> int:
-        """Delete calls older than the retention limit; returns how many."""
+        """Delete calls older than the retention limit, and every copy of them (see `checkpoint`);
+        returns how many."""
         if not self.retention_days:
             return 0
         with self._lock:
             cur = self.db.execute("DELETE FROM calls WHERE created < ?", (time.time() - self.retention_days * 86400,))
+            if cur.rowcount > 0:
+                checkpoint(self.db)
             return cur.rowcount
 
     def count(self) -> int:
@@ -281,17 +340,7 @@ class CaptureStore(_Keys):
         rows = self.db.execute("SELECT id, created, source, client, model, adapter, latency_s, finish_reason, "
                                "encrypted, payload FROM calls ORDER BY id")
         for cid, created, source, client, model, adapter, latency, finish, encrypted, payload in rows:
-            if encrypted:
-                cipher = self._cipher(encrypted, create_salt=False)
-                if cipher is None:
-                    raise CaptureError(f"{self.path} holds encrypted calls; set {self.key_env or 'the key variable'} "
-                                       "to read them", param="capture")
-                try:
-                    payload = cipher.decrypt(payload[:NONCE], payload[NONCE:], None)
-                except Exception:  # noqa: BLE001 - cryptography raises InvalidTag for a wrong key
-                    raise CaptureError(f"{self.path}: the key in {self.key_env} does not decrypt call {cid}",
-                                       param="capture") from None
-            body = json.loads(payload)
+            body = json.loads(self.unseal(encrypted, payload, "call", cid))
             yield {"id": cid, "created": created, "source": source, "client": client, "model": model,
                    "adapter": adapter, "latency_s": latency, "finish_reason": finish, **body}
 
