@@ -15,9 +15,15 @@ from edgeslm.cli.common import err, fail
 from edgeslm.cli.common import out as console
 from edgeslm.config import get_settings
 from edgeslm.errors import EdgeError
+from edgeslm.pipeline.finetune import TrainConfig
+from edgeslm.pipeline.recipe import RECIPE
 from edgeslm.pipeline.select import LICENSES
 
 convert_app = typer.Typer(no_args_is_help=True, help="The whole LLM-to-SLM conversion (S1-S6).")
+
+
+_TC = TrainConfig()  # the defaults the help texts quote
+_STEPS = f"{_TC.epochs:g} epochs, at most {_TC.max_steps}; the held-out loss may stop it sooner"
 
 
 def _pct(v) -> str:
@@ -52,10 +58,10 @@ def convert_run(
     k: Optional[int] = typer.Option(None, min=1, help="Number of tasks (default: chosen by silhouette)."),
     target: float = typer.Option(0.9, min=0, max=1, help="Held-out exact tool-call match a task must reach."),
     threshold: float = typer.Option(0.8, min=0, max=1, help="Router confidence below which calls go to the teacher."),
-    steps: Optional[int] = typer.Option(None, min=1, help="Training steps per task (default: 2 epochs, at most 32)."),
-    lr: Optional[float] = typer.Option(None, min=0, help="Learning rate."),
-    rank: Optional[int] = typer.Option(None, min=1, help="LoRA rank."),
-    batch: Optional[int] = typer.Option(None, min=1, help="Examples per training step."),
+    steps: Optional[int] = typer.Option(None, min=1, help=f"Training steps per task (default: {_STEPS})."),
+    lr: Optional[float] = typer.Option(None, min=0, help=f"Learning rate (default: {_TC.lr:g})."),
+    rank: Optional[int] = typer.Option(None, min=1, help=f"LoRA rank (default: {_TC.rank}; alpha is twice the rank)."),
+    batch: Optional[int] = typer.Option(None, min=1, help=f"Examples per training step (default: {_TC.batch})."),
     seed: int = typer.Option(0, help="Seed of the LoRA init and the batch order."),
     zero_shot_limit: int = typer.Option(20, min=1, help="Held-out calls per task scored zero-shot in select."),
     eval_limit: Optional[int] = typer.Option(None, min=1, help="Held-out calls per task for the gate (default: all)."),
@@ -128,14 +134,18 @@ def finetune(
     recipe: Optional[str] = typer.Option(None, help="Rebuild a shipped adapter from its recipe instead: 'tools' "
                                          "(the default model's general tool-calling LoRA, from BFCL's train split "
                                          "and generated agent conversations)."),
-    out: Optional[Path] = typer.Option(None, help="With --recipe: where the adapter goes (default: the package's assets)."),
+    out: Optional[Path] = typer.Option(None, help="With --recipe: the folder the adapter goes to (default: "
+                                       "EDGESLM_HOME/pipeline/recipes/tools/adapter)."),
+    force: bool = typer.Option(False, "--force", help="With --recipe: replace an existing --out folder (only one a "
+                               "recipe wrote: adapter.gguf and manifest.json)."),
     limit: Optional[int] = typer.Option(None, min=1, help="With --recipe: train on the first N examples only (a short run)."),
     model: str = typer.Option("default", help="Base model (catalog id or alias)."),
-    steps: Optional[int] = typer.Option(None, min=1, help="Training steps (default: 2 epochs, at most 32)."),
-    lr: Optional[float] = typer.Option(None, min=0, help="Learning rate."),
-    rank: Optional[int] = typer.Option(None, min=1, help="LoRA rank."),
-    batch: Optional[int] = typer.Option(None, min=1, help="Examples per step."),
-    seed: int = typer.Option(0, help="Seed of the LoRA init and the batch order."),
+    steps: Optional[int] = typer.Option(None, min=1, help=f"Training steps (default: {_STEPS}; with --recipe: "
+                                        f"{RECIPE['epochs']:g} epoch, the dev loss picks the step)."),
+    lr: Optional[float] = typer.Option(None, min=0, help=f"Learning rate (default: {_TC.lr:g}; not with --recipe)."),
+    rank: Optional[int] = typer.Option(None, min=1, help=f"LoRA rank (default: {_TC.rank}; not with --recipe)."),
+    batch: Optional[int] = typer.Option(None, min=1, help=f"Examples per step (default: {_TC.batch}; not with --recipe)."),
+    seed: int = typer.Option(0, help="Seed of the LoRA init and the batch order (not with --recipe)."),
 ):
     """S5: train one task's LoRA on its curated calls (the teacher's answers), resumable, and land it in the
     adapter store in PEFT and GGUF form; then score it on the task's held-out calls against the gate."""
@@ -143,7 +153,7 @@ def finetune(
 
     settings = get_settings()
     if recipe is not None:
-        return _recipe(settings, recipe, out, limit, steps)
+        return _recipe(settings, recipe, out, limit, steps, force)
     if cluster is None:
         fail("name a cluster (edgeslm finetune CLUSTER) or a recipe (edgeslm finetune --recipe tools)")
     try:
@@ -157,7 +167,7 @@ def finetune(
                   f"(n={r['scores']['n']}); gate: {r['gate']}", highlight=False)
 
 
-def _recipe(settings, name: str, out, limit, steps) -> None:
+def _recipe(settings, name: str, out, limit, steps, force: bool) -> None:
     from edgeslm.pipeline import recipe
 
     if name != recipe.TASK:
@@ -165,12 +175,13 @@ def _recipe(settings, name: str, out, limit, steps) -> None:
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as progress:
-            m = recipe.build(settings, out, limit=limit, max_steps=steps, bar=_Bar(progress))
+            m = recipe.build(settings, out, limit=limit, max_steps=steps, bar=_Bar(progress), force=force)
     except EdgeError as e:
         fail(e.message)
     t = m["training"]
     console.print(f"{m['base_id']}@{m['task']}: {t['steps']} steps planned, best dev loss {t['dev_loss']} at step "
                   f"{t['best_step']}, {m['wall_s']:.0f} s; adapter sha256 {m['adapter_sha256'][:12]}", highlight=False)
+    console.print(f"written to {out or recipe.default_out(settings)}", highlight=False)
 
 
 def select(

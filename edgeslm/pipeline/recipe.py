@@ -1,8 +1,11 @@
 """The "tools" recipe: the general tool-calling adapter the default model ships with, rebuilt from data
 by `edgeslm finetune --recipe tools`.
 
-Owns the recipe (its data, its settings) and the shipped artefact: the GGUF LoRA and its manifest
-(training-data hash, recipe, seed, losses, dev evaluations) under `edgeslm/assets/adapters/`. Training
+Owns the recipe (its data, its settings) and its artefact: the GGUF LoRA and its manifest (training-data
+hash, recipe, seed, losses, dev evaluations), written to `EDGESLM_HOME/pipeline/recipes/tools/adapter/`
+unless told where (the shipped copy lives in `edgeslm/assets/adapters/`; a release refreshes it with
+`--out` and `--force`). An existing output is replaced only when forced, and only if it is one this recipe
+wrote (adapter.gguf and manifest.json, nothing else). Training
 data is BFCL's train split of every category (`pipeline/bfcl.py`; each target first passes BFCL's own
 checker) plus generated agent conversations (`pipeline/agentdata.py`); the dev split is never trained
 on, and its loss picks the step that ships. Uses S5's machinery unchanged: the prompt tokens `serve`
@@ -19,6 +22,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from edgeslm.errors import InvalidRequest
 from edgeslm.pipeline import agentdata, bfcl, data
 from edgeslm.pipeline.finetune import TrainConfig
 
@@ -30,6 +34,7 @@ RECIPE = {"rank": 16, "alpha": 32, "modules": ["q_proj", "k_proj", "v_proj", "o_
                                                "down_proj"],
           "lr": 1e-3, "batch": 8, "epochs": 1.0, "seed": 0, "generated": 500, "max_prompt": 1400,
           "eval_every": 25, "dev_examples": 48, "patience": 3, "no_description": 0.15}
+OUTPUT_FILES = {"adapter.gguf", "manifest.json"}  # all a recipe output folder holds
 REFUSALS = ["None of the available functions can do that.", "I can't help with that using the tools I have.",
             "None of the provided tools fits this request.", "The available functions cannot answer this."]
 
@@ -77,15 +82,37 @@ def _undescribed(example: dict) -> dict:
     return {**example, "tools": tools} if tools else example
 
 
+def default_out(settings) -> Path:
+    """Where `build` writes when not told: in the store, beside the recipe's training checkpoints."""
+    return settings.home / "pipeline" / "recipes" / TASK / "adapter"
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Refuse an existing `out` (other than an empty folder) unless `force`; even forced, refuse anything but
+    a folder this recipe wrote (only adapter.gguf and manifest.json), so a wrong --out never deletes other files."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        return  # an empty folder: nothing to lose
+    if not force:
+        raise InvalidRequest(f"{out} already exists; pass --force to replace it, or choose another --out",
+                             param="out")
+    if out.is_symlink() or not out.is_dir() or not {p.name for p in out.iterdir()} <= OUTPUT_FILES:
+        raise InvalidRequest(f"{out} is not an adapter folder this recipe wrote (only {' and '.join(sorted(OUTPUT_FILES))}); "
+                             "refusing to replace it, even with --force", param="out")
+
+
 def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int | None = None,
-          max_steps: int | None = None, bar=None, data_dir: Path | None = None) -> dict:
-    """Train the recipe on the bare base and write adapter.gguf + manifest.json to `out` (default: the
-    package's assets). `limit`/`max_steps` make the short runs the tests use. Returns the manifest."""
+          max_steps: int | None = None, bar=None, data_dir: Path | None = None, force: bool = False) -> dict:
+    """Train the recipe on the bare base and write adapter.gguf + manifest.json to `out` (default:
+    `default_out`); an existing `out` is refused before any work unless `force` (see `check_out`).
+    `limit`/`max_steps` make the short runs the tests use. Returns the manifest."""
+    out = Path(out) if out is not None else default_out(settings)
+    check_out(out, force)
     from edgeslm.engine import Engine
     from edgeslm.pipeline import finetune
     from edgeslm.store.lora_gguf import convert
 
-    out = out or ASSETS / BASE / TASK
     t0 = time.perf_counter()
     train, dev, counts = examples(recipe, data_dir)
     if limit:
@@ -131,6 +158,13 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
         "config": asdict(cfg), "wall_s": round(time.perf_counter() - t0, 1),
     }
     (stage / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    stage.rename(out)
+    check_out(out, force)  # again: something may have appeared there while training ran
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        stage.rename(out)
+        shutil.rmtree(old)
+    else:
+        stage.rename(out)
     return manifest
