@@ -21,6 +21,7 @@ from edgeslm.backends import memory, offload, open_backend
 from edgeslm.backends.base import Backend
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
+from edgeslm.decoding.prompt import Specials
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (
     Envelope,
@@ -70,6 +71,7 @@ class ModelWorker(Preparation):
         self.envelope: Envelope = envelope_for(format_of_template(source) or entry.tool_format)
         self.template = ChatTemplate(source, entry.chat_format,
                                      self.envelope, self.backend.bos_text)
+        self.specials = Specials(self.backend.special_tokens(), self.template.markup)
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.home / "cache" / "llguidance")
         self.load_s = time.perf_counter() - t0
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)

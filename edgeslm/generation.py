@@ -186,12 +186,19 @@ class Run(_InSequence, _Outcome):
 
     def cancel(self) -> None:
         self.finish = "cancelled"
-        self._end(("done", self._result()))
+        try:
+            result = self._result()
+        except Exception as e:  # noqa: BLE001 - a half-written answer that fails its checks: nobody reads it
+            self.fail(e)
+            return
+        self._end(("done", result))
 
     def fail(self, e: Exception) -> None:
         if not isinstance(e, EdgeError):
+            # the details (library messages, grammar and parser state) go to the log, never to the client
             log.error("generation failed", exc_info=e, extra={"request_id": self.job.request_id})
-            e = BackendError(f"generation failed: {type(e).__name__}: {e}")
+            e = BackendError(f"generation failed ({type(e).__name__}); the server log has the details under "
+                             f"request id {self.job.request_id}")
         self._end(("error", e))
 
     def _end(self, event: tuple) -> None:

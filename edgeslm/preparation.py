@@ -15,7 +15,8 @@ from typing import Any
 from edgeslm import context
 from edgeslm.backends.base import Backend, file_identity
 from edgeslm.config import Settings
-from edgeslm.decoding import constraints
+from edgeslm.decoding import constraints, prompt
+from edgeslm.decoding.finite import infinite_path
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (
     Bounds,
@@ -74,6 +75,7 @@ class Preparation:
     adapters: list[Adapter]
     backend: Backend
     template: ChatTemplate
+    specials: prompt.Specials
     tokenizer: Any
     envelope: Envelope
     _state: threading.Condition
@@ -105,16 +107,19 @@ class Preparation:
         return None
 
     def prompt_tokens(self, messages: list[Message], spec: OutputSpec) -> list[int]:
-        """The tokens this model evaluates for these messages (what fine-tuning trains on, too)."""
-        text = self.template.render(messages, spec.tools if spec.kind == "tools" else [])
+        """The tokens this model evaluates for these messages (what fine-tuning trains on, too): only
+        the template's markup becomes special tokens, never a field's text (decoding/prompt.py)."""
+        scrub = self.specials.scrubber()
+        text = self.template.render(messages, spec.tools if spec.kind == "tools" else [], scrub)
         add_bos = self.backend.add_bos and not (self.backend.bos_text and text.startswith(self.backend.bos_text))
-        return self.backend.tokenize(text, add_bos=add_bos)
+        tokens = prompt.encode(text, scrub, lambda piece: self.backend.tokenize(piece, add_bos=False))
+        return self.backend.tokenize("", add_bos=True) + tokens if add_bos else tokens
 
     def turn_end(self) -> int:
         """The end-of-generation token the chat template closes an assistant turn with."""
         marker = "EDGESLM_TURN_MARKER"
         text = self.template.render([Message("user", "x"), Message("assistant", marker)], [])
-        after = self.backend.tokenize(text.split(marker, 1)[1], add_bos=False)
+        after = self.backend.tokenize(text.split(marker, 1)[1], add_bos=False, special=True)
         for t in after:
             if t in self.backend.eog_tokens:
                 return t
@@ -157,6 +162,7 @@ class Preparation:
                 f"tokens and the prompt takes {len(prompt)}: at most {room} can be generated; lower max_tokens "
                 "or leave it out", param="max_tokens")
         params.max_tokens = min(params.max_tokens, room)
+        _finite_or_refuse(spec, tools)
         st = self.settings
         limits = Bounds(st.max_string_chars, st.max_int_digits, st.max_fraction_digits)
         if st.constraint_engine == "gbnf":
@@ -181,3 +187,15 @@ class Preparation:
         return Job(prompt, params, spec, constraint, emit, adapters=adapters, answered=answered,
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None)
 
+
+
+def _finite_or_refuse(spec: OutputSpec, tools: list) -> None:
+    """A schema that admits no finite value is the caller's error, found before any grammar or decoding."""
+    where = [("response_format", "response_format.json_schema.schema", spec.schema)] if spec.kind == "json" else []
+    where += [(f"tools[{i}].function.parameters", f"tools[{i}].function.parameters", t.parameters)
+              for i, t in enumerate(tools)]
+    for param, path, schema in where:
+        why = infinite_path(schema, path) if schema is not None else None
+        if why:
+            raise GrammarError(f"this schema admits no finite JSON value: {why}", param=param,
+                               code="schema_unsatisfiable")

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 from edgeslm.backends.base import adapter_key, common_prefix
+from edgeslm.errors import Busy
 
 SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets its turn
 MIN_RUN = 4  # tokens a request decodes between two preemptions (each start makes progress)
@@ -149,7 +150,8 @@ class _Admission(_Room):
         need = len(run.history) - keep + min(self.quantum, max(1, run.job.params.max_tokens - run.n))
         if not self._make_room(need, protect={slot}):
             if not self.runs:  # nothing running will ever free cells: fail rather than spin
-                run.fail(RuntimeError(f"the KV cache ({b.n_ctx} cells) cannot hold this request"))
+                run.fail(Busy(f"the KV cache ({b.n_ctx} cells) cannot hold this request now; retry",
+                              code="kv_cache_full"))
                 return True
             self._park(run)
             return False
@@ -178,7 +180,8 @@ class Scheduler(_Admission):
     def __init__(self, worker):
         self.w, self.b = worker, worker.backend
         st = worker.settings
-        self.slots = st.parallel  # requests decoding at once
+        # requests decoding at once: never more than the backend has sequences (ONNX keeps one)
+        self.slots = max(1, min(st.parallel, self.b.n_seq))
         self.quantum = st.preempt_after
         self.chunk = st.prefill_chunk
         self.runs: list = []  # decoding now, each in its own sequence
@@ -211,9 +214,14 @@ class Scheduler(_Admission):
             self.waiting.append((next(self._arrival), job))
 
     def _drop_cancelled(self) -> None:
+        """Requests whose client hung up stop now, wherever they are: waiting, paused, or running (a
+        prompt still being fed stops at its next chunk, not after the whole prefill)."""
         self.waiting = [(a, j) for a, j in self.waiting if not j.cancelled.is_set()]
         for r in [r for r in self.paused if r.job.cancelled.is_set()]:
             self.paused.remove(r)
+            r.cancel()
+        for r in [r for r in self.runs if r.job.cancelled.is_set()]:
+            self.runs.remove(r)
             r.cancel()
 
     def _round(self) -> None:
@@ -225,6 +233,11 @@ class Scheduler(_Admission):
             # switching adapter sets makes llama.cpp re-reserve its graph (~4-6 ms measured), so with
             # several sets running each one decodes a few steps before the next gets its turn
             for _ in range(SWITCH_QUANTUM if len(groups) > 1 else 1):
+                # an earlier group's room-making may have paused some of this group's requests (their
+                # sequence taken): only those still running, in their own sequence, decode now
+                group = [r for r in group if not r.done and r in self.runs and r.slot is not None]
+                if not group:
+                    break
                 steps = self._steps(group)
                 if not steps:
                     break
@@ -235,7 +248,8 @@ class Scheduler(_Admission):
                         if r.slot in steps:
                             r.unstep(steps[r.slot])
                     if len(group) == 1:
-                        victim.fail(RuntimeError("the KV cache cannot hold this request"))
+                        victim.fail(Busy(f"the KV cache ({self.b.n_ctx} cells) cannot hold this request beside "
+                                         "the others now; retry", code="kv_cache_full"))
                     else:
                         self.runs.remove(victim)
                         self.b.reset(victim.slot)
@@ -254,9 +268,6 @@ class Scheduler(_Admission):
                     if r.slot in steps:
                         self.last_used[r.slot] = now
                         r.advance()
-                group = [r for r in group if not r.done and r in self.runs]
-                if not group:
-                    break
         self.runs = [r for r in self.runs if not r.done]
 
     def _steps(self, group: list) -> dict[int, list[int]]:

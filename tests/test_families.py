@@ -125,8 +125,8 @@ def test_grammar_forces_the_familys_own_envelope_tokens(f, tiny):
         marks = vocab.markers(env)
         if f.family in ("qwen2.5", "qwen3"):  # their instruct tokenizers carry <tool_call> as one token
             assert marks == {"<tool_call>", "</tool_call>"}
-            assert len(backend.tokenize("<tool_call>", add_bos=False)) == 1
-            assert backend.piece(backend.tokenize("<tool_call>", add_bos=False)[0]) == b"<tool_call>"
+            assert len(backend.tokenize("<tool_call>", add_bos=False, special=True)) == 1
+            assert backend.piece(backend.tokenize("<tool_call>", add_bos=False, special=True)[0]) == b"<tool_call>"
         grammar = constraints.grammar_for(OutputSpec("tools", [WEATHER], "required"), env, Bounds(numbers_in_schema=False),
                                           4, marks)
         c = constraints.Constraint(vocab, grammar)
@@ -134,7 +134,7 @@ def test_grammar_forces_the_familys_own_envelope_tokens(f, tiny):
         # the forced text opens the call, and is tokenized exactly as the model's tokenizer writes it
         text = b"".join(backend.piece(t) for t in forced).decode()
         assert text.startswith(env.head("get_weather") + '{"city":')
-        assert forced == backend.tokenize(text, add_bos=False)
+        assert forced == backend.tokenize(text, add_bos=False, special=True)
     finally:
         backend.close()
 

@@ -47,6 +47,17 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 @dataclass(frozen=True)
+class SpecialToken:
+    """A token the tokenizer matches as a whole in text before anything else (llama.cpp's special-token
+    cache; Hugging Face's added tokens)."""
+
+    id: int
+    kind: str  # "control" (or "unknown"): structure only; "user": user-defined, also made from plain text
+    lstrip: bool = False  # the tokenizer drops the whitespace before it
+    rstrip: bool = False  # ... and after it
+
+
+@dataclass(frozen=True)
 class Capabilities:
     logits_access: bool = False  # logits() returns a writable view the sampler reads (masks apply in place)
     prefix_cache: bool = False  # prefill() reuses the longest common prefix of the previous sequence
@@ -67,7 +78,12 @@ class Backend(Protocol):
     bos_text: str
     add_bos: bool
 
-    def tokenize(self, text: str, *, add_bos: bool) -> list[int]: ...
+    def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]:
+        """`text` as tokens; with `special`, texts of special tokens become those tokens (only ever for
+        our own markup: decoding/prompt.py keeps a request's fields from doing so)."""
+
+    def special_tokens(self) -> dict[str, SpecialToken]:
+        """Every text the tokenizer matches as one special token, by its text."""
 
     def piece(self, token: int) -> bytes: ...
 

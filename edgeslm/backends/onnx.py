@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeslm.backends.base import Capabilities, common_prefix
+from edgeslm.backends.base import Capabilities, SpecialToken, common_prefix
 from edgeslm.errors import BackendError
 
 
@@ -66,9 +66,18 @@ class _Vocabulary:
     _og: Any
     _bos: Any
 
-    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
-        ids = self.hf.encode(text, add_special_tokens=False)
+    def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]:
+        # Hugging Face matches added tokens in any text; split_special_tokens stops it for the special
+        # ones (decoding/prompt.py cuts the user-defined ones a template uses as markup)
+        ids = self.hf.encode(text, add_special_tokens=False, split_special_tokens=not special)
         return [self._bos, *ids] if add_bos and self._bos is not None else ids
+
+    def special_tokens(self) -> dict[str, SpecialToken]:
+        out = {}
+        for t, tok in sorted(self.hf.added_tokens_decoder.items()):
+            kind = "control" if tok.special else "user"
+            out.setdefault(str(tok.content), SpecialToken(int(t), kind, bool(tok.lstrip), bool(tok.rstrip)))
+        return out
 
     def piece(self, token: int) -> bytes:
         got = self._pieces.get(token)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from edgeslm.decoding.tools import Bounds, Envelope, bounded
 from edgeslm.errors import BackendError, GrammarError
 from edgeslm.types import OutputSpec
 
+log = logging.getLogger("edgeslm.constraints")
 _JSON_STYLE = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
@@ -219,7 +221,8 @@ class Constraint:
     def __init__(self, vocab: Vocab, grammar: str, digits: tuple[int, int, int] | None = None):
         self.matcher = llguidance.LLMatcher(vocab.ll, grammar, log_level=0)
         if self.matcher.is_error():
-            raise GrammarError(f"cannot build a grammar from this schema: {self.matcher.get_error()}")
+            log.info("grammar refused: %s", self.matcher.get_error())
+            raise GrammarError(f"cannot build a grammar from this schema: {_public(self.matcher.get_error())}")
         self.vocab = vocab
         self.digits = DigitLimit(digits) if digits else None
         # the kernel reads ceil(n_vocab/32) words; llguidance fills its own vocabulary's worth
@@ -229,16 +232,16 @@ class Constraint:
         # (`{"$ref": "#"}`) fails here rather than on the worker
         self.matcher.unsafe_compute_mask_ptr(self._mask.ctypes.data, self._words * 4)
         if self.matcher.is_error() or not self._mask.any():
-            raise GrammarError("this schema admits no finite JSON value (does it refer to itself with no way "
-                               f"to end?): {(self.matcher.get_error() or 'nothing can be generated').splitlines()[0]}",
-                               code="schema_unsatisfiable")
+            log.info("grammar has no first token: %s", self.matcher.get_error())
+            raise GrammarError("this schema admits no JSON value the grammar can start (does it refer to itself "
+                               "with no way to end?)", code="schema_unsatisfiable")
 
     def mask(self) -> np.ndarray | None:
         """The allowed-token bitmask for the next step (bit i = token i), or None if all are allowed."""
         m = self._mask
         self.matcher.unsafe_compute_mask_ptr(m.ctypes.data, self._words * 4)
         if self.matcher.is_error():
-            raise BackendError(f"grammar failed: {self.matcher.get_error()}")
+            raise self._failed("computing the token mask")
         budget = self.digits.budget() if self.digits else None
         if budget is not None and budget < self.vocab.max_lead:
             limited = m & self.vocab.keep[max(budget, 0)]
@@ -253,16 +256,22 @@ class Constraint:
 
     def consume(self, token: int) -> None:
         if not self.matcher.consume_token(token):
-            raise BackendError(f"sampled token {token} violates the grammar: {self.matcher.get_error()}")
+            raise self._failed(f"consuming sampled token {token}")
         self._advance([token])
 
     def forced(self, limit: int) -> list[int]:
         """Tokens the grammar allows no alternative to, consumed already; at most `limit`."""
         tokens = self.matcher.compute_ff_tokens()[: max(limit, 0)]
         if tokens and not self.matcher.consume_tokens(tokens):
-            raise BackendError(f"forced tokens rejected by the grammar: {self.matcher.get_error()}")
+            raise self._failed("consuming forced tokens")
         self._advance(tokens)
         return tokens
+
+    def _failed(self, doing: str) -> BackendError:
+        """The grammar engine's state stays in the log (it holds the grammar and the parser's stack)."""
+        log.error("grammar failed while %s: %s", doing, self.matcher.get_error())
+        return BackendError("the output grammar failed while decoding; the server log has the details",
+                            code="grammar_failed")
 
     @property
     def finished(self) -> bool:
@@ -346,3 +355,9 @@ class GbnfConstraint:
         if self.chain is not None:
             self.backend.free_sampler(self.chain)
             self.chain = None
+
+
+def _public(error: str | None) -> str:
+    """The part of llguidance's message a caller can act on: its first line, without grammar text."""
+    first = (error or "unknown error").strip().splitlines()[0] if (error or "").strip() else "unknown error"
+    return first[:200]

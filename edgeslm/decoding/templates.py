@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any, Protocol
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -68,12 +69,20 @@ class ChatTemplate:
         self.native_tools = "tools" in source
         self.envelope = envelope
         self.bos_token = bos_token
+        # every text this class or the template writes around the request's fields (decoding/prompt.py
+        # guards the tokens named here, so a field can never produce them)
+        self.markup = "\n".join([source, tools_system_prompt([], envelope), envelope.render([("f", "{}")]),
+                                  _RESULT.format("")])
 
-    def render(self, messages: list[Message], tools: list[ToolSpec]) -> str:
+    def render(self, messages: list[Message], tools: list[ToolSpec], scrub: Scrub | None = None) -> str:
+        """The prompt text. With `scrub` (decoding/prompt.Scrubber), every field's text goes through it
+        first: what a client wrote is then told apart from the template's markup."""
+        sc = scrub or _Same()
         if self.native_tools:
-            msgs, extra = [self._native(m) for m in messages], {"tools": [_tool_json(t) for t in tools] or None}
+            msgs = [self._native(m, sc) for m in messages]
+            extra = {"tools": [sc.data(_tool_json(t)) for t in tools] or None}
         else:
-            msgs, extra = self._generic(messages, tools), {}
+            msgs, extra = self._generic(messages, tools, sc), {}
         try:
             return self.template.render(
                 messages=msgs, add_generation_prompt=True, bos_token=self.bos_token, eos_token="",
@@ -85,36 +94,59 @@ class ChatTemplate:
             raise InvalidRequest(f"chat template failed on these messages: {e}", param="messages") from e
 
     @staticmethod
-    def _native(m: Message) -> dict:
-        out: dict = {"role": m.role, "content": m.content or ""}
+    def _native(m: Message, sc: Scrub) -> dict:
+        out: dict = {"role": m.role, "content": sc(m.content or "")}
         if m.tool_calls:
+            # arguments are parsed first: a JSON escape (\u003c) would otherwise come back as the text
             out["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.loads(c.arguments)}}
+                {"id": sc(c.id), "type": "function",
+                 "function": {"name": sc(c.name), "arguments": sc.data(json.loads(c.arguments))}}
                 for c in m.tool_calls
             ]
         if m.tool_call_id:
-            out["tool_call_id"] = m.tool_call_id
+            out["tool_call_id"] = sc(m.tool_call_id)
         if m.name:
-            out["name"] = m.name
+            out["name"] = sc(m.name)
         return out
 
-    def _generic(self, messages: list[Message], tools: list[ToolSpec]) -> list[dict]:
+    def _generic(self, messages: list[Message], tools: list[ToolSpec], sc: Scrub) -> list[dict]:
         out: list[dict] = []
         if tools:
+            tools = [ToolSpec(sc(t.name), sc(t.description), sc.data(t.parameters)) for t in tools]
             out.append({"role": "system", "content": tools_system_prompt(tools, self.envelope)})
         for m in messages:
             if m.role == "tool":
-                role, content = "user", f"<tool_response>\n{m.content or ''}\n</tool_response>"
+                role, content = "user", _RESULT.format(sc(m.content or ""))
             elif m.role == "assistant" and m.tool_calls:
-                calls = self.envelope.render([(c.name, c.arguments) for c in m.tool_calls])
-                role, content = "assistant", ((m.content or "") + "\n" + calls).strip()
+                # the arguments' text as sent (a JSON escape stays an escape in it)
+                calls = self.envelope.render([(sc(c.name), sc(c.arguments)) for c in m.tool_calls])
+                role, content = "assistant", (sc(m.content or "") + "\n" + calls).strip()
             else:
-                role, content = m.role, m.content or ""
+                role, content = m.role, sc(m.content or "")
             if out and out[-1]["role"] == role:  # tool results and system texts merge into one turn
                 out[-1]["content"] += "\n\n" + content
             else:
                 out.append({"role": role, "content": content})
         return out
+
+
+_RESULT = "<tool_response>\n{}\n</tool_response>"
+
+
+class Scrub(Protocol):
+    def __call__(self, text: str) -> str: ...
+
+    def data(self, value: Any) -> Any: ...
+
+
+class _Same:
+    """No scrubbing: the plain prompt text (for our own markup, measurements and exports)."""
+
+    def __call__(self, text: str) -> str:
+        return text
+
+    def data(self, value: Any) -> Any:
+        return value
 
 
 def _tool_json(t: ToolSpec) -> dict:

@@ -75,7 +75,8 @@ def encode(worker, example: dict, settings) -> tuple[list[int], list[int], list[
     if job.constraint is not None:
         job.constraint.close()
     if answer is None:
-        tokens = worker.backend.tokenize(text, add_bos=False)
+        # a text answer is the teacher's text: never control tokens (as serving treats every field)
+        tokens = worker.backend.tokenize(text, add_bos=False, special=bool(calls))
         answer = (tokens, [True] * len(tokens))
     return prompt, answer[0] + [worker.turn_end()], answer[1] + [True]
 

@@ -139,7 +139,8 @@ class Profiler:
         """A user message making the whole prompt about `target` tokens, unique to this call."""
         nonce = f"[{uuid.uuid4().hex[:8]}] "
         base = self.worker.template.render([Message("user", nonce)], [])
-        room = max(target - len(self.b.tokenize(base, add_bos=not base.startswith(self.b.bos_text or "\0"))), 1)
+        room = max(target - len(self.b.tokenize(base, add_bos=not base.startswith(self.b.bos_text or "\0"),
+                                                special=True)), 1)
         filler = self.b.tokenize(_FILLER * (room // 40 + 2), add_bos=False)[:room]
         text = b"".join(self.b.piece(t) for t in filler).decode("utf-8", "replace")
         return [Message("user", nonce + text)]
