@@ -28,11 +28,11 @@ def _tail(path: str, n: int = 2000) -> str:
         return f.read()[-n:]
 
 
-@contextlib.contextmanager
-def running_server(model: str = "default", threads: int | None = None, extra_args=(), env=None, timeout=180,
-                   cwd=None):
-    """Yields the base URL (http://127.0.0.1:PORT/v1) once /health answers 200."""
-    port = free_port()
+def start_server(model: str = "default", threads: int | None = None, extra_args=(), env=None, timeout=180,
+                 cwd=None, port: int | None = None) -> tuple[subprocess.Popen, str, str]:
+    """Start `edgeslm serve` (on `port`, else a free one) and wait until /health answers 200; returns the
+    process, the base URL (http://127.0.0.1:PORT/v1) and the log path. The caller stops it (stop_server)."""
+    port = port or free_port()
     cmd = [sys.executable, "-m", "edgeslm", "serve", "--model", model,
            "--host", "127.0.0.1", "--port", str(port), *extra_args]
     if threads:
@@ -56,14 +56,31 @@ def running_server(model: str = "default", threads: int | None = None, extra_arg
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        yield base + "/v1"
+    except BaseException:
+        stop_server(proc)
+        raise
+    return proc, base + "/v1", log.name
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM, 10 s grace, then kill."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def running_server(model: str = "default", threads: int | None = None, extra_args=(), env=None, timeout=180,
+                   cwd=None):
+    """Yields the base URL (http://127.0.0.1:PORT/v1) once /health answers 200."""
+    proc, base, _ = start_server(model, threads, extra_args, env, timeout, cwd)
+    try:
+        yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 @contextlib.contextmanager
