@@ -8,11 +8,13 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py kernels/sample.c
+$(STAMP): pyproject.toml setup.py kernels/sample.c tests/llama_build.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps bfcl-eval==2026.3.23  # BFCL's own checker, pure Python
+	# llama.cpp built -march=native faults on CPUs whose AMX tiles the kernel refuses: checked, rebuilt if so
+	$(BIN)/python -m tests.llama_build
 	# the web page's browser test drives Debian's Chromium; installed where apt-get and root allow (else it skips)
 	-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \

@@ -28,6 +28,11 @@ class _Guards(BaseSettings):
     max_schema_bytes: int = Field(65536, ge=256, description="Largest tool or response JSON Schema, serialized.")
     max_stop_chars: int = Field(1024, ge=1, description="Longest total length of the stop strings of one request.")
     max_json_depth: int = Field(64, ge=4, description="Deepest nesting of any JSON value in a request body.")
+    max_content_parts: int = Field(256, ge=1, description="Most content parts in one message.")
+    max_text_chars: int = Field(
+        1_000_000, ge=1024, description="Most characters of text in one request, all its strings together "
+        "(checked before anything is rendered or tokenized)."
+    )
     # ---- who may call ----
     api_key_env: str | None = Field(
         None, description="Environment variable holding the API key clients must send as 'Authorization: Bearer "

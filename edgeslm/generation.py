@@ -187,15 +187,12 @@ class Run(_InSequence, _Outcome):
     def cancel(self) -> None:
         self.finish = "cancelled"
         try:
-            result = self._result()
+            self._end(("done", self._result()))
         except Exception as e:  # noqa: BLE001 - a half-written answer that fails its checks: nobody reads it
             self.fail(e)
-            return
-        self._end(("done", result))
 
     def fail(self, e: Exception) -> None:
-        if not isinstance(e, EdgeError):
-            # the details (library messages, grammar and parser state) go to the log, never to the client
+        if not isinstance(e, EdgeError):  # the details go to the log, never to the client
             log.error("generation failed", exc_info=e, extra={"request_id": self.job.request_id})
             e = BackendError(f"generation failed ({type(e).__name__}); the server log has the details under "
                              f"request id {self.job.request_id}")

@@ -57,7 +57,12 @@ def test_api_key_guards_every_route_but_health_and_never_goes_upstream(env, teac
     with running_server(threads=2, env=env, extra_args=args) as base:
         root = base.removesuffix("/v1")
         assert httpx.get(root + "/health").status_code == 200
-        for path in ("/v1/models", "/openapi.json"):
+        # the web page and its assets load without the key (its key box is how a user gives it one)
+        page = httpx.get(root + "/")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assets = [a for a in ("/web/app.js", "/web/style.css") if a.rsplit("/", 1)[1] in page.text]
+        assert assets and all(httpx.get(root + a).status_code == 200 for a in assets)
+        for path in ("/v1/models", "/openapi.json", "/v1/status", "/metrics"):
             r = httpx.get(root + path)
             assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
         assert httpx.get(base + "/models", headers={"Authorization": "Bearer wrong"}).status_code == 401

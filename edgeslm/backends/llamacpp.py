@@ -156,7 +156,7 @@ class _Vocabulary(_State):
         """What llama.cpp's tokenizer matches before anything else (its cache_special_tokens): control,
         user-defined and unknown tokens, by their raw text (~0.1 s over 262k tokens, kept)."""
         if self._specials is None:
-            A, out = llama_cpp, {}
+            A, out = llama_cpp, dict[str, SpecialToken]()
             for t in range(self.n_vocab):
                 attr = A.llama_vocab_get_attr(self._vocab, t)
                 if not attr & (A.LLAMA_TOKEN_ATTR_CONTROL | A.LLAMA_TOKEN_ATTR_USER_DEFINED | A.LLAMA_TOKEN_ATTR_UNKNOWN):

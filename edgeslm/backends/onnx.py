@@ -73,7 +73,7 @@ class _Vocabulary:
         return [self._bos, *ids] if add_bos and self._bos is not None else ids
 
     def special_tokens(self) -> dict[str, SpecialToken]:
-        out = {}
+        out: dict[str, SpecialToken] = {}
         for t, tok in sorted(self.hf.added_tokens_decoder.items()):
             kind = "control" if tok.special else "user"
             out.setdefault(str(tok.content), SpecialToken(int(t), kind, bool(tok.lstrip), bool(tok.rstrip)))

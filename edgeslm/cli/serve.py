@@ -115,10 +115,17 @@ def serve(
 
 def proxy(
     upstream: str = typer.Option(..., help="Base URL of the upstream OpenAI-compatible API (the teacher LLM)."),
-    api_key_env: Optional[str] = typer.Option(None, help="Environment variable holding the upstream API key "
-                                              "(default: forward the client's own Authorization header)."),
+    upstream_api_key_env: Optional[str] = typer.Option(
+        None, help="Environment variable holding the upstream API key (default: without --api-key-env, forward "
+        "the client's own Authorization header; with it, send none)."),
+    api_key_env: Optional[str] = typer.Option(
+        None, help="Environment variable holding the key the proxy's own clients must send as 'Authorization: "
+        "Bearer KEY' (then their Authorization never goes upstream). Needed to listen beyond localhost."),
     host: str = typer.Option("127.0.0.1", help=Settings.model_fields["host"].description),
     port: int = typer.Option(8001, help="TCP port the proxy binds to."),
+    allowed_hosts: Optional[str] = typer.Option(None, help=Settings.model_fields["allowed_hosts"].description),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Allow binding beyond localhost without --api-key-env "
+                                 "(anyone who can reach the port may use the upstream and fill the capture)."),
     capture_retention_days: Optional[float] = typer.Option(
         None, min=0.001, help=Settings.model_fields["capture_retention_days"].description),
 ):
@@ -131,18 +138,23 @@ def proxy(
 
     if not upstream.startswith(("http://", "https://")):
         _fail(f"invalid --upstream '{upstream}': give an http:// or https:// URL")
-    if api_key_env and not os.environ.get(api_key_env):
-        _fail(f"--api-key-env {api_key_env}: that environment variable is not set")
-    settings = get_settings(capture_retention_days=capture_retention_days)
+    for flag, var in (("--api-key-env", api_key_env), ("--upstream-api-key-env", upstream_api_key_env)):
+        if var and not os.environ.get(var):
+            _fail(f"{flag} {var}: that environment variable is not set")
+    if host not in _LOOPBACK and not api_key_env and not no_auth:
+        _fail(f"--host {host} is reachable beyond this machine: give --api-key-env VAR (clients then send "
+              "'Authorization: Bearer <value of VAR>'), or --no-auth to accept anyone")
+    settings = get_settings(capture_retention_days=capture_retention_days, allowed_hosts=allowed_hosts, host=host)
     try:
         store = CaptureStore(settings.capture_db, key_env=settings.capture_key_env,
                              retention_days=settings.capture_retention_days)
     except EdgeError as e:
         _fail(e.message)
     err.print(f"edgeslm: proxying to {upstream} at http://{host}:{port}/v1, capturing to {settings.capture_db}"
-              + (" (encrypted)" if store.cipher else ""), highlight=False)
-    from edgeslm.serving.app import allowed_hosts
+              + (" (encrypted)" if store.cipher else "") + (" (API key required)" if api_key_env else ""),
+              highlight=False)
+    from edgeslm.serving.app import allowed_hosts as hosts_of
 
-    hosts = allowed_hosts(settings.model_copy(update={"host": host}))
-    uvicorn.run(create_proxy(upstream, store, api_key_env, hosts=hosts, max_body_bytes=settings.max_body_bytes),
-                host=host, port=port, log_level="warning")
+    app = create_proxy(upstream, store, upstream_api_key_env, hosts=hosts_of(settings),
+                       client_key=os.environ.get(api_key_env) if api_key_env else None, settings=settings)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -98,7 +98,7 @@ class _Finite:
         return first
 
     def _object(self, node: dict) -> tuple[str, Any] | None:
-        props = node.get("properties") if isinstance(node.get("properties"), dict) else {}
+        props: dict = node["properties"] if isinstance(node.get("properties"), dict) else {}
         for name in node.get("required") or []:
             if name in props:
                 sub = props[name]
@@ -110,7 +110,7 @@ class _Finite:
 
     def _array(self, node: dict) -> tuple[str, Any] | None:
         need = node.get("minItems") or 0
-        prefix = node.get("prefixItems") if isinstance(node.get("prefixItems"), list) else []
+        prefix: list = node["prefixItems"] if isinstance(node.get("prefixItems"), list) else []
         for i in range(min(need, len(prefix))):
             if not self.ok(prefix[i]):
                 return (f"prefixItems[{i}]", prefix[i])

@@ -127,8 +127,11 @@ services:
           devices: [{{driver: nvidia, count: 1, capabilities: [gpu]}}]
   front:
     image: python:3.11-slim
+    # reachable beyond the host: clients must send the key in EDGESLM_API_KEY (set it before `up`)
     command: ["sh", "-c", "pip install edgeslm && python -m edgeslm.export.front --export /export \\
-      --engine http://engine:{ENGINE_PORT[engine]}/v1 --port {FRONT_PORT} --host 0.0.0.0"]
+      --engine http://engine:{ENGINE_PORT[engine]}/v1 --port {FRONT_PORT} --host 0.0.0.0 \\
+      --api-key-env EDGESLM_API_KEY --allowed-hosts '*'"]
+    environment: ["EDGESLM_API_KEY=${{EDGESLM_API_KEY:?set EDGESLM_API_KEY: the key clients of the front send}}"]
     volumes: ["./:/export:ro"]
     ports: ["{FRONT_PORT}:{FRONT_PORT}"]
     depends_on: [engine]

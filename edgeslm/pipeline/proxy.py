@@ -2,32 +2,36 @@
 upstream model (the teacher) that captures every call the same way `serve --capture` does.
 
 Owns the proxy app; the forwarding itself (unchanged bodies and answers, streams relayed and
-assembled, 502 when the teacher cannot be reached) is serving/upstream.py, which `serve` also uses
+assembled, 502 when the teacher cannot be reached) is wire/upstream.py, which `serve` also uses
 to fall back to the teacher. An agent is logged by changing only its base URL.
 """
 
 from __future__ import annotations
 
-import json
 import time
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
+from edgeslm.config import Settings, get_settings
 from edgeslm.store.capture import CaptureStore, client_id
 from edgeslm.wire.middleware import Guard
-from edgeslm.wire.upstream import Upstream, error
+from edgeslm.wire.upstream import Upstream
 
 
-def create_proxy(upstream: str, capture: CaptureStore, api_key_env: str | None = None,
-                 timeout: float = 600.0, hosts: list[str] | None = None, max_body_bytes: int = 4 << 20) -> FastAPI:
-    """`hosts`: the Host names it answers (DNS-rebinding defence; default the localhost names). The
-    client's own Authorization goes upstream unless `api_key_env` names the key: forwarding it is
-    what a pass-through is for."""
+def create_proxy(upstream: str, capture: CaptureStore, upstream_key_env: str | None = None,
+                 timeout: float = 600.0, hosts: list[str] | None = None, *, client_key: str | None = None,
+                 settings: Settings | None = None) -> FastAPI:
+    """`hosts`: the Host names it answers (DNS-rebinding defence; default the localhost names).
+    `client_key`: what clients must send as their bearer token (the guard checks it); with it the
+    client's Authorization is the proxy's key and never goes upstream. Without it the client's own
+    Authorization goes upstream unless `upstream_key_env` names the key: forwarding it is what a
+    pass-through is for."""
+    st = settings or get_settings()
     app = FastAPI(title="edgeslm proxy")
-    app.add_middleware(Guard, allowed_hosts=hosts or ["localhost", "127.0.0.1", "[::1]"], api_key=None,
-                       max_body_bytes=max_body_bytes)
-    up = Upstream(upstream, api_key_env, timeout)
+    app.add_middleware(Guard, allowed_hosts=hosts or ["localhost", "127.0.0.1", "[::1]"], api_key=client_key,
+                       max_body_bytes=st.max_body_bytes, settings=st)
+    up = Upstream(upstream, upstream_key_env, timeout, forward_client_auth=client_key is None)
 
     @app.get("/health")
     async def health():
@@ -40,12 +44,7 @@ def create_proxy(upstream: str, capture: CaptureStore, api_key_env: str | None =
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         started = time.time()
-        try:
-            body = json.loads(await request.body())
-        except ValueError as e:
-            return error(400, f"request body is not valid JSON: {e}", "invalid_json")
-        if not isinstance(body, dict):
-            return error(400, "request body must be a JSON object", "invalid_json")
+        body = request.state.json  # a JSON object within the request limits: the guard parsed and checked it
 
         async def record(response: dict) -> None:
             call = {"created": started, "source": "proxy", "client": client_id(request.headers),

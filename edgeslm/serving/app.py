@@ -15,18 +15,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgeslm.engine import Engine
-from edgeslm.errors import EdgeError, NotFound, WorkerGone
+from edgeslm.errors import BackendError, EdgeError, NotFound, WorkerGone
 from edgeslm.privacy import Redactor, Restorer, redact_message
 from edgeslm.router import Route, RouterCache
 from edgeslm.serving import status
 from edgeslm.serving.logs import AccessLog
 from edgeslm.serving.metrics import Metrics
 from edgeslm.store.adapters import AdapterStore
-from edgeslm.wire import errors, limits, translate
+from edgeslm.wire import errors, translate
 from edgeslm.wire.middleware import Guard
 from edgeslm.wire.protocol import ChatCompletionRequest, ChatMessage
 from edgeslm.wire.upstream import Upstream
@@ -41,6 +42,24 @@ def _loc(loc: tuple) -> str:
     for p in parts:
         out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
     return out or "body"
+
+
+def _invalid(problems) -> JSONResponse:
+    """A request that does not validate: 400 naming the first field at fault."""
+    first = problems[0]
+    if first.get("type") == "json_invalid":
+        return JSONResponse(errors.body(f"request body is not valid JSON: {first.get('msg')}",
+                                        "invalid_request_error", None, "invalid_json"), status_code=400)
+    param = _loc(tuple(first.get("loc", ())))
+    msg = f"{param}: {first.get('msg')}"
+    if first.get("type") == "missing":
+        msg = f"{param} is required"
+    return JSONResponse(errors.body(msg, "invalid_request_error", param, "invalid_value"), status_code=400)
+
+
+# the route reads its body itself (validated off the event loop); the docs still show its schema
+_REQUEST_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "$ref": "#/components/schemas/ChatCompletionRequest"}}}}}
 
 
 def _redacted(req: ChatCompletionRequest, redact) -> ChatCompletionRequest:
@@ -62,7 +81,8 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     st = engine.settings
     app.mount("/web", StaticFiles(directory=WEB), name="web")
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts(st), api_key=api_key(st), max_body_bytes=st.max_body_bytes)
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts(st), api_key=api_key(st), max_body_bytes=st.max_body_bytes,
+                       settings=st)
     metrics = app.state.metrics = Metrics(engine)
     app.add_middleware(AccessLog, sink=metrics.request)  # outermost: refusals get an id and a line too
     capture = None
@@ -98,15 +118,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, e: RequestValidationError):
-        first = e.errors()[0]
-        if first.get("type") == "json_invalid":
-            return JSONResponse(errors.body(f"request body is not valid JSON: {first.get('msg')}",
-                                            "invalid_request_error", None, "invalid_json"), status_code=400)
-        param = _loc(tuple(first.get("loc", ())))
-        msg = f"{param}: {first.get('msg')}"
-        if first.get("type") == "missing":
-            msg = f"{param} is required"
-        return JSONResponse(errors.body(msg, "invalid_request_error", param, "invalid_value"), status_code=400)
+        return _invalid(e.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, e: StarletteHTTPException):
@@ -197,11 +209,14 @@ def create_app(engine: Engine) -> FastAPI:
 
         return await upstream.chat(body, request.headers, on_answer, {"x-edgeslm-route": route.header()})
 
-    @app.post("/v1/chat/completions")
-    async def chat(req: ChatCompletionRequest, request: Request):
+    @app.post("/v1/chat/completions", openapi_extra=_REQUEST_BODY)
+    async def chat(request: Request):
         started = time.time()
-        # every check that grows with the request runs off the event loop
-        await run_in_threadpool(limits.check, req.model_dump(by_alias=True, exclude_none=True), st)
+        # the guard parsed the body and checked its limits off the event loop; validation runs there too
+        try:
+            req = await run_in_threadpool(ChatCompletionRequest.model_validate, request.state.json)
+        except ValidationError as e:
+            return _invalid(e.errors())
         if req.model == "auto" and not req.adapter:
             return await routed(req, request, started)
         base, task = engine.split(req.model, req.adapter)
@@ -216,13 +231,13 @@ def create_app(engine: Engine) -> FastAPI:
         events: asyncio.Queue = asyncio.Queue()
         for attempt in (1, 2):  # a worker unloaded between lookup and submit: once more, on its successor
             worker = await run_in_threadpool(engine.worker, base)
-            label = await run_in_threadpool(worker.task_for, task)  # the adapter it runs under (the default too)
-            job = await run_in_threadpool(worker.prepare, messages, spec, params,
-                                          _emitter(loop, events), task)
             try:
+                label = await run_in_threadpool(worker.task_for, task)  # the adapter it runs under (or the default)
+                job = await run_in_threadpool(worker.prepare, messages, spec, params,
+                                              _emitter(loop, events), task)
                 worker.submit(job)
                 break
-            except WorkerGone:
+            except WorkerGone:  # while preparing or submitting: the same retry
                 if attempt == 2:
                     raise
         rid = translate.new_id()
@@ -282,9 +297,7 @@ def create_app(engine: Engine) -> FastAPI:
                         yield writer.end(ev[1])
                         return
                     if ev[0] == "error":
-                        _, etype = errors.status_of(ev[1])
-                        err = errors.body(ev[1].message, etype, ev[1].param, ev[1].code)
-                        yield f"data: {json.dumps(err)}\n\ndata: [DONE]\n\n"
+                        yield failed(ev[1])
                         return
                     if restore is not None and ev[0] in ("text", "args"):
                         key = "text" if ev[0] == "text" else ("args", ev[1])
@@ -293,12 +306,37 @@ def create_app(engine: Engine) -> FastAPI:
                         if not frag:
                             continue
                     yield writer.event(ev)
+            except Exception as e:  # noqa: BLE001 - the 200 has gone out: the error goes in the stream
+                log.exception("stream failed")
+                yield failed(e if isinstance(e, EdgeError) else BackendError(
+                    f"the stream failed ({type(e).__name__}); the server log has the details"))
             finally:
                 job.cancelled.set()
+
+        def failed(e: EdgeError) -> str:
+            """The error event of a stream that fails after its 200: the access line and /metrics count
+            the error's status, not the 200 that went out first."""
+            status, etype = errors.status_of(e)
+            access.update(status=status, error=e.code)
+            return f"data: {json.dumps(errors.body(e.message, etype, e.param, e.code))}\n\ndata: [DONE]\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers})
 
+    def openapi() -> dict:
+        """FastAPI's schema, with the request model the chat route validates by hand."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            model = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(model.pop("$defs", {}))
+            schemas["ChatCompletionRequest"] = model
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -41,6 +41,10 @@ def status_of(e: EdgeError) -> tuple[int, str]:
     return 500, "server_error"
 
 
+RETRY_AFTER_S = 1  # what a 503 asks a client to wait: a slot or a worker frees within about that
+
+
 def to_response(e: EdgeError) -> JSONResponse:
     status, etype = status_of(e)
-    return JSONResponse(body(e.message, etype, e.param, e.code), status_code=status)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse(body(e.message, etype, e.param, e.code), status_code=status, headers=headers)

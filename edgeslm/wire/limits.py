@@ -30,26 +30,41 @@ def _surrogate(s: str) -> bool:
         return True
 
 
-def walk_json(value, max_depth: int) -> None:
-    """Depth and text check of a whole request body (iterative: no recursion limit to hit)."""
-    stack: list[tuple] = [(value, [], 1)]
+def walk_json(value, max_depth: int, max_chars: int | None = None) -> None:
+    """Depth, text and size check of a whole request body (iterative: no recursion limit to hit). A
+    node's path is built only when it is reported: the walk stays linear in the body."""
+    stack: list[tuple] = [(value, None, 1)]
+    chars = 0
+
+    def where(link) -> str:
+        parts = []
+        while link is not None:
+            link, key = link
+            parts.append(key)
+        return _where(parts[::-1])
+
     while stack:
-        node, path, depth = stack.pop()
+        node, link, depth = stack.pop()
         if depth > max_depth:
-            raise InvalidRequest(f"{_where(path)} nests JSON {depth} levels deep; the limit is {max_depth} "
-                                 "(max_json_depth)", param=_where(path), code="json_too_deep")
+            raise InvalidRequest(f"{where(link)} nests JSON {depth} levels deep; the limit is {max_depth} "
+                                 "(max_json_depth)", param=where(link), code="json_too_deep")
         if isinstance(node, str):
+            chars += len(node)
             if _surrogate(node):
-                raise InvalidRequest(f"{_where(path)} holds a lone UTF-16 surrogate (such as \\ud800), which is not "
-                                     "text; send valid Unicode", param=_where(path), code="invalid_unicode")
+                raise InvalidRequest(f"{where(link)} holds a lone UTF-16 surrogate (such as \\ud800), which is not "
+                                     "text; send valid Unicode", param=where(link), code="invalid_unicode")
         elif isinstance(node, dict):
             for k, v in node.items():
+                chars += len(k) if isinstance(k, str) else 0
                 if isinstance(k, str) and _surrogate(k):
-                    raise InvalidRequest(f"a key in {_where(path)} holds a lone UTF-16 surrogate; send valid Unicode",
-                                         param=_where(path), code="invalid_unicode")
-                stack.append((v, [*path, k], depth + 1))
+                    raise InvalidRequest(f"a key in {where(link)} holds a lone UTF-16 surrogate; send valid Unicode",
+                                         param=where(link), code="invalid_unicode")
+                stack.append((v, (link, k), depth + 1))
         elif isinstance(node, list):
-            stack.extend((v, [*path, i], depth + 1) for i, v in enumerate(node))
+            stack.extend((v, (link, i), depth + 1) for i, v in enumerate(node))
+        if max_chars is not None and chars > max_chars:
+            raise InvalidRequest(f"the request holds over {max_chars} characters of text (max_text_chars)",
+                                 param=where(link) if link is not None else None, code="text_too_long")
 
 
 def check_schema_size(schema, param: str, st: Settings) -> None:
@@ -72,14 +87,22 @@ def check_schema_size(schema, param: str, st: Settings) -> None:
 
 
 def check(body: dict, st: Settings) -> None:
-    """All limits of one chat completion request, given as the parsed JSON body."""
+    """All limits of one chat completion request, given as the parsed JSON body (the counts first: each
+    costs a length, so a body of 100,000 parts is refused before anything walks it)."""
     messages, tools = body.get("messages") or [], body.get("tools") or []
+    messages = messages if isinstance(messages, list) else []
+    tools = tools if isinstance(tools, list) else []
     if len(messages) > st.max_messages:
         raise InvalidRequest(f"messages holds {len(messages)} messages; the limit is {st.max_messages} (max_messages)",
                              param="messages", code="too_many_messages")
     if len(tools) > st.max_tools:
         raise InvalidRequest(f"tools holds {len(tools)} tools; the limit is {st.max_tools} (max_tools)",
                              param="tools", code="too_many_tools")
+    for i, m in enumerate(messages if isinstance(messages, list) else []):
+        parts = m.get("content") if isinstance(m, dict) else None
+        if isinstance(parts, list) and len(parts) > st.max_content_parts:
+            raise InvalidRequest(f"messages[{i}].content holds {len(parts)} parts; the limit is {st.max_content_parts} "
+                                 "(max_content_parts)", param=f"messages[{i}].content", code="too_many_content_parts")
     for i, t in enumerate(tools):
         params = ((t or {}).get("function") or {}).get("parameters") if isinstance(t, dict) else None
         if params is not None:
@@ -88,7 +111,7 @@ def check(body: dict, st: Settings) -> None:
     schema = ((fmt.get("json_schema") or {}).get("schema")) if isinstance(fmt, dict) else None
     if schema is not None:
         check_schema_size(schema, "response_format.json_schema.schema", st)
-    walk_json(body, st.max_json_depth)
+    walk_json(body, st.max_json_depth, st.max_text_chars)
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     total = sum(len(s) for s in stops if isinstance(s, str))
