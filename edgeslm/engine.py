@@ -74,7 +74,8 @@ class ModelWorker(Preparation):
         self.specials = Specials(self.backend.special_tokens(), self.template.markup)
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.home / "cache" / "llguidance")
         self.load_s = time.perf_counter() - t0
-        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=settings.queue_size)
+        # bounded in submit (queued and waiting together, less the slots free now), not by the queue itself
+        self.jobs: queue.Queue[Job | None] = queue.Queue()
         # submit and prepare vs the thread's exit: no job lands after it, and the backend is freed only
         # once no request is being prepared on it
         self._state = threading.Condition()
@@ -114,12 +115,9 @@ class ModelWorker(Preparation):
             pending = self.jobs.qsize()
             if sched is not None:
                 pending = max(0, pending + len(sched.waiting) - max(0, sched.slots - len(sched.runs)))
-            try:
-                if pending >= self.settings.queue_size:
-                    raise queue.Full
-                self.jobs.put_nowait(job)
-            except queue.Full:
-                raise Busy(f"'{self.entry.id}' has {self.settings.queue_size} requests waiting; retry later") from None
+            if pending >= self.settings.queue_size:
+                raise Busy(f"'{self.entry.id}' has {self.settings.queue_size} requests waiting; retry later")
+            self.jobs.put_nowait(job)
 
     def _device_args(self, fmt: str, settings: Settings) -> dict:
         """The backend's device: layers to offload (GGUF, from the plan) or an execution provider (ONNX)."""
