@@ -1,7 +1,7 @@
 """Settings: one pydantic model, read from EDGESLM_* environment variables.
 
 EDGESLM_HOME moves all state (models, catalog additions, reports). CLI flags override fields
-(see cli.py); every field carries a description, which is also the flag's help.
+(see the cli/ package); every field carries a description, which is also the flag's help.
 """
 
 from __future__ import annotations

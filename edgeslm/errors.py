@@ -1,7 +1,7 @@
 """The typed error tree. Every error edgeslm raises on purpose is one of these.
 
 Each carries `param` (the request field or CLI value at fault, when there is one) and a stable
-`code`. The HTTP edge (serving/errors.py) and the CLI map them to statuses and messages in one
+`code`. The HTTP edge (wire/errors.py) and the CLI map them to statuses and messages in one
 place; nothing matches on message text.
 """
 

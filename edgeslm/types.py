@@ -1,4 +1,4 @@
-"""Internal dataclasses shared across layers. Wire formats (OpenAI JSON) live in serving/protocol.py."""
+"""Internal dataclasses shared across layers. Wire formats (OpenAI JSON) live in wire/protocol.py."""
 
 from __future__ import annotations
 

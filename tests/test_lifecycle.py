@@ -88,3 +88,23 @@ def test_no_job_is_lost_to_an_unload(eng):
     with pytest.raises(WorkerGone):
         _run(w)
     assert _run(eng.worker("default")).content is not None  # the engine loads a successor
+
+
+def test_a_worker_unloaded_while_a_request_is_prepared_is_retried(eng, monkeypatch):
+    """The unload lands between the lookup and `prepare` (fault injection: the window is microseconds
+    wide from outside). `prepare` raises WorkerGone there, as `submit` does, and both are retried once."""
+    http = TestClient(create_app(eng), base_url="http://localhost")
+    first = eng.worker("default")
+    real, calls = engine_mod.ModelWorker.prepare, []
+
+    def unloaded_meanwhile(self, *a, **k):
+        calls.append(self)
+        if len(calls) == 1:
+            self.close()
+            self.thread.join(10)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(engine_mod.ModelWorker, "prepare", unloaded_meanwhile)
+    r = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3})
+    assert r.status_code == 200, r.text
+    assert calls[0] is first and calls[1] is not first

@@ -91,6 +91,8 @@ def serve(
               "'Authorization: Bearer KEY'), or --no-auth to serve without a key anyway")
     _check_budget(settings.memory_budget)
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # as uvicorn binds: a port whose last server was killed (connections in TIME_WAIT) is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:
