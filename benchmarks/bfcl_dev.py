@@ -1,25 +1,34 @@
-"""BFCL dev: tool-call accuracy on the held-out dev split of every BFCL category, scored by BFCL's own
-AST checker (the `bfcl-eval` package), the bare base and base + "tools" side by side, through the server.
+"""BFCL dev: tool-call accuracy on the held-out dev part of BFCL's function split, scored by BFCL's own
+AST checker (the `bfcl-eval` package), the bare base and base + "tools" side by side, through the server,
+beside FunctionGemma's model-card figures. The one command behind the README's BFCL table.
 
-    python -m benchmarks.bfcl_dev [--models default@none default] [--split dev|all] [--limit N]
-                                  [--categories simple_python multiple ...] [--threads N | --base-url URL]
-                                  [--max-tokens 512] [--out FILE] [--misses FILE]
+    python -m benchmarks.bfcl_dev [--models default@none default] [--split dev|val|dev-raw|legacy|all]
+                                  [--limit N] [--categories simple_python multiple ...]
+                                  [--threads N | --base-url URL] [--max-tokens 512] [--temperature 0|unset]
+                                  [--out FILE] [--chart FILE] [--misses FILE]
 
-Every question goes through the official openai client at temperature 0, with its functions prepared as
-BFCL's harness prepares them for function-calling models (`edgeslm/pipeline/bfcl.py`: "." in names becomes
-"_", Java/JavaScript parameters become strings in that language's syntax) and the server's defaults
-(`tool_choice` auto, `parallel_tool_calls` unset). The split is the one the "tools" recipe was trained
-without (seed 13, 20% of each category); by default without the dev questions whose text BFCL repeats in
-another category's training split (`--split dev-raw` keeps them). Figures per category and model: accuracy (BFCL's checker; an
-error or a text answer where a call is due counts as wrong; irrelevance: right when no call comes back),
-parse_valid and schema_valid over the answers that hold calls (every call's arguments parse as a JSON
-object and validate against the tool's schema), text_rate, truncated_rate, median latency, errors.
+Every question goes through the official openai client (temperature 0 unless `--temperature unset`,
+which leaves it to the server's defaults), with its functions prepared as BFCL's harness prepares them for
+function-calling models (`edgeslm/pipeline/bfcl.py`: "." in names becomes "_", Java/JavaScript parameters
+become strings in that language's syntax) and the server's defaults (`tool_choice` auto,
+`parallel_tool_calls` unset). `--split dev` (the default) is the function split's dev part (seed 13, about
+20% of each category; no function offered there is offered in training or val) without questions whose
+text repeats a trained one; `val` is the slice of train that chooses steps and recipes; `dev-raw` keeps the
+repeats; `legacy` is the old split by question id, whose dev functions are also in training.
+
+Scoring: BFCL's checker; an error, a text answer where a call is due, an answer cut off at `max_tokens`
+(finish_reason "length"), arguments that do not parse, or a tool-call envelope left in `content` count as
+wrong, on irrelevance too (a call cut off at the cap is not a refusal). Figures per category and model:
+accuracy, parse_valid and schema_valid over the answers that hold calls, text_rate, truncated_rate, median
+latency, errors. Aggregates: `simple` (the mean of simple_python, simple_java and simple_javascript, as
+FunctionGemma's card reports it), `overall` (every question pooled), and `legacy_unseen` (overall over the
+questions that the legacy split did not train on: the only fair reading of an adapter trained on it).
 The last stdout line is one JSON object.
 
-What it can show: whether calls are right on questions written apart from this project's generators,
-with the same checker the leaderboard uses. What it cannot: the split is BFCL's non-live data, the same
-distribution the adapter trained on (other questions, other functions); live user requests and
-multi-turn work are not in it.
+What it can show: whether calls are right on questions and functions the adapter never trained on, with
+the leaderboard's own checker. What it cannot: the split is BFCL's non-live data, the same distribution
+the adapter trained on; live user requests and multi-turn work are not in it; FunctionGemma's figures are
+its card's (BFCL's full categories, its own harness), not measured here.
 """
 
 from __future__ import annotations
@@ -35,9 +44,15 @@ from pathlib import Path
 
 from edgeslm.pipeline import bfcl
 
+# FunctionGemma (the same Gemma 3 270M base), its model card's BFCL figures; simple is the card's mean of
+# simple python, java and javascript
+CARD = {"simple": 0.616, "multiple": 0.635, "parallel": 0.39, "parallel_multiple": 0.295, "irrelevance": 0.737}
+SIMPLE = ("simple_python", "simple_java", "simple_javascript")
+ENVELOPE_MARKERS = ("<tool_call>", '{"name": "')
+
 
 def ask(client, model: str, item: dict, max_tokens: int, check, tool_choice: str = "auto",
-        parallel: str = "unset") -> dict:
+        parallel: str = "unset", temperature: float | None = 0.0) -> dict:
     """One request and its record (never raises on API errors: an error is a wrong answer).
     `tool_choice` "named" names the answer's (first) function, as instructor-style clients do."""
     import jsonschema
@@ -45,15 +60,17 @@ def ask(client, model: str, item: dict, max_tokens: int, check, tool_choice: str
 
     tools = bfcl.openai_tools(item)
     schemas = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
-    kwargs = {}
+    kwargs: dict = {}
     if tool_choice == "named" and item["ground_truth"]:
         kwargs["tool_choice"] = {"type": "function", "function": {"name": bfcl.tool_name(next(iter(item["ground_truth"][0])))}}
     if parallel != "unset":
         kwargs["parallel_tool_calls"] = parallel == "on"
+    if temperature is not None:
+        kwargs["temperature"] = temperature
     t0 = time.perf_counter()
     try:
         resp = client.chat.completions.create(model=model, messages=item["question"][0], tools=tools,
-                                              temperature=0, max_tokens=max_tokens, **kwargs)
+                                              max_tokens=max_tokens, **kwargs)
     except openai.OpenAIError as e:
         return {"error": f"{type(e).__name__}: {e}", "correct": False, "reason": "error"}
     latency = time.perf_counter() - t0
@@ -68,9 +85,23 @@ def ask(client, model: str, item: dict, max_tokens: int, check, tool_choice: str
     parse_ok = all(isinstance(c["arguments"], dict) for c in calls)
     schema_ok = parse_ok and all(c["name"] in schemas and jsonschema.Draft202012Validator(
         schemas[c["name"]]).is_valid(c["arguments"]) for c in calls)
-    ok, reason = check(item, [c for c in calls if isinstance(c["arguments"], dict)]) if parse_ok else (False, "unparsable")
+    truncated = bool((resp.choices[0].model_extra or {}).get("truncated")) or resp.choices[0].finish_reason == "length"
+    ok, reason = judge(item, calls, msg.content, truncated, check)
     return {"latency": latency, "calls": calls, "text": msg.content, "parse_ok": parse_ok, "schema_ok": schema_ok,
-            "truncated": bool((resp.choices[0].model_extra or {}).get("truncated")), "correct": ok, "reason": reason}
+            "truncated": truncated, "correct": ok, "reason": reason}
+
+
+def judge(item: dict, calls: list[dict], content: str | None, truncated: bool, check) -> tuple[bool, str]:
+    """(right, why): BFCL's checker on the calls, after the honest refusals: an answer cut off at the
+    token cap, arguments that do not parse, or an envelope left in the text are wrong whatever the
+    category (an irrelevance answer cut off mid-call is not a refusal)."""
+    if truncated:
+        return False, "cut off at max_tokens"
+    if not all(isinstance(c["arguments"], dict) for c in calls):
+        return False, "unparsable arguments"
+    if content and any(m in content for m in ENVELOPE_MARKERS):
+        return False, "tool-call envelope in content"
+    return check(item, calls)
 
 
 def figures(records: list[dict]) -> dict:
@@ -87,6 +118,18 @@ def figures(records: list[dict]) -> dict:
             "text_rate": frac(sum(not r["calls"] and not r["truncated"] for r in answered), len(answered)),
             "truncated_rate": frac(sum(r["truncated"] for r in answered), len(answered)),
             "median_latency_s": round(statistics.median(lat), 3) if lat else None}
+
+
+def aggregates(rows: dict[str, dict[str, dict]], results: dict, models: list[str], unseen: set) -> None:
+    """Adds `simple` (mean of the three simple categories' accuracies, when all three ran), `overall`
+    (pooled) and `legacy_unseen` (pooled over ids the legacy split did not train on) to `rows`."""
+    cats = list(rows)
+    if all(c in rows for c in SIMPLE):
+        rows["simple"] = {m: {"n": sum(rows[c][m]["n"] for c in SIMPLE),
+                              "accuracy": round(sum(rows[c][m]["accuracy"] or 0 for c in SIMPLE) / 3, 4)}
+                          for m in models}
+    rows["overall"] = {m: figures([r for c in cats for r in results[c][m]]) for m in models}
+    rows["legacy_unseen"] = {m: figures([r for c in cats for r in results[c][m] if r["id"] in unseen]) for m in models}
 
 
 def machine() -> dict:
@@ -107,7 +150,9 @@ def print_table(rows: dict[str, dict[str, dict]]) -> None:
         table.add_column(c, justify="right")
     for cat, per_model in rows.items():
         for model, f in per_model.items():
-            table.add_row(cat, model, *(fmt(f[c]) for c in cols), style="bold" if cat == "overall" else None)
+            table.add_row(cat, model, *(fmt(f.get(c)) for c in cols), style="bold" if cat == "overall" else None)
+        if cat in CARD:
+            table.add_row(cat, "FunctionGemma (card)", "", fmt(CARD[cat]), style="dim")
     Console(width=160).print(table)
 
 
@@ -117,11 +162,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--categories", nargs="+", default=list(bfcl.CATEGORIES))
     ap.add_argument("--models", nargs="+", default=["default@none", "default"],
                     help="model names to compare (default: the bare base and base + its 'tools' adapter)")
-    ap.add_argument("--split", choices=("dev", "dev-raw", "all"), default="dev",
-                    help="dev: the dev split without questions that also appear (word for word) in any "
-                         "category's training split; dev-raw: with them; all: every question")
+    ap.add_argument("--split", choices=("dev", "val", "dev-raw", "legacy", "all"), default="dev",
+                    help="dev: the function split's dev part without questions whose text a trained part repeats; "
+                         "val: the slice of train that picks steps and recipes; dev-raw: dev with the repeats; "
+                         "legacy: the old split by question id (its dev functions are also in training); all: every question")
     ap.add_argument("--limit", type=int, default=0, help="questions per category (0 = all of the split)")
     ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--temperature", default="0", help="temperature to send, or 'unset' for the server's defaults")
     ap.add_argument("--tool-choice", choices=("auto", "named"), default="auto",
                     help="auto: not sent (the server's default); named: the answer's function, by name")
     ap.add_argument("--parallel", choices=("unset", "on", "off"), default="unset", help="parallel_tool_calls to send")
@@ -137,14 +184,23 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"unknown categories {bad}; the categories are: {', '.join(bfcl.CATEGORIES)}")
     check = bfcl.checker()
     items, removed = {}, {}
+    parts = bfcl.function_split(args.data)
+    unseen = set()  # ids the legacy split (what the adapter of issue 13 trained on) left out of training
     for cat in categories:
-        train, dev = bfcl.split(bfcl.load(cat, args.data))
-        if args.split == "dev":
-            dev, removed[cat] = bfcl.clean_dev(cat, args.data)
-        chosen = dev if args.split.startswith("dev") else sorted(train + dev, key=lambda q: q["id"])
+        old_train, old_dev = bfcl.split(bfcl.load(cat, args.data))
+        unseen |= {q["id"] for q in old_dev}
+        if args.split in ("dev", "val"):
+            chosen, removed[cat] = bfcl.clean_dev(cat, args.data, part=args.split)
+        elif args.split == "dev-raw":
+            chosen = parts["dev"][cat]
+        elif args.split == "legacy":
+            chosen = old_dev
+        else:
+            chosen = sorted(old_train + old_dev, key=lambda q: q["id"])
         items[cat] = chosen[: args.limit or None]
+    temperature = None if args.temperature == "unset" else float(args.temperature)
     if removed:
-        print("dev questions left out because a training split holds the same text: "
+        print(f"{args.split} questions left out because a trained part holds the same text: "
               + ", ".join(f"{c} {n}" for c, n in removed.items()), flush=True)
 
     from openai import OpenAI
@@ -163,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
                 recs = results[cat][model]
                 task = progress.add_task(f"{cat} {model}", total=len(items[cat]), acc="-")
                 for item in items[cat]:
-                    rec = ask(client, model, item, args.max_tokens, check, args.tool_choice, args.parallel)
+                    rec = ask(client, model, item, args.max_tokens, check, args.tool_choice, args.parallel, temperature)
                     rec["id"] = item["id"]
                     recs.append(rec)
                     if "error" in rec:
@@ -171,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
                     progress.update(task, advance=1, acc=f"{sum(r['correct'] for r in recs) / len(recs):.3f}")
 
     rows = {cat: {m: figures(results[cat][m]) for m in args.models} for cat in categories}
-    rows["overall"] = {m: figures([r for c in categories for r in results[c][m]]) for m in args.models}
+    aggregates(rows, results, args.models, unseen)
     print_table(rows)
     if args.misses:
         by_id = {q["id"]: q for c in categories for q in items[c]}
@@ -187,15 +243,18 @@ def main(argv: list[str] | None = None) -> None:
     result = {"benchmark": "bfcl_dev", "split": args.split, "left_out_as_duplicates": removed,
               "checker": "bfcl_eval ast_checker",
               "machine": machine(), "models": args.models, "max_tokens": args.max_tokens, "limit": args.limit or None,
-              "tool_choice": args.tool_choice, "parallel": args.parallel,
+              "tool_choice": args.tool_choice, "parallel": args.parallel, "temperature": temperature,
+              "split_sizes": {c: len(items[c]) for c in categories}, "functiongemma_card": CARD,
               "categories": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     from benchmarks._chart import bars
 
-    groups = categories + ["overall"]
-    bars(args.chart, f"BFCL {args.split} split, accuracy (BFCL's checker)", groups,
-         {m: [rows[c][m]["accuracy"] or 0.0 for c in groups] for m in args.models}, "accuracy")
+    groups = [c for c in ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance") if c in rows]
+    groups += [c for c in categories if c not in groups and c not in SIMPLE] + ["overall"]
+    series = {m: [rows[c][m]["accuracy"] or 0.0 for c in groups] for m in args.models}
+    series["FunctionGemma (card)"] = [CARD.get(c, 0.0) for c in groups]
+    bars(args.chart, f"BFCL {args.split} (function split), accuracy by BFCL's checker", groups, series, "accuracy")
     print(json.dumps(result), flush=True)
 
 

@@ -1,6 +1,8 @@
 """BFCL data for the "tools" recipe and its benchmark (`edgeslm/pipeline/bfcl.py`) on the real data, with
-BFCL's own checker: the split is fixed and disjoint, every training target the recipe keeps passes the
-checker, near misses fail it, and the prepared tools are valid OpenAI tools with JSON Schemas."""
+BFCL's own checker: the function split is fixed, its parts share no function (name and parameter names)
+and no question text, answers cut off or left as text in `content` score as wrong (irrelevance too), every
+training target the recipe keeps passes the checker, near misses fail it, and the prepared tools are valid
+OpenAI tools with JSON Schemas."""
 
 import copy
 
@@ -17,8 +19,52 @@ def check():
     return bfcl.checker()
 
 
+def test_function_split_shares_no_function_between_parts():
+    parts = bfcl.function_split()
+    keys = {p: {bfcl.function_key(f) for qs in parts[p].values() for q in qs for f in q["function"]}
+            for p in bfcl.PARTS}
+    assert not keys["dev"] & keys["train"] and not keys["dev"] & keys["val"] and not keys["val"] & keys["train"]
+    # nor a function of the same name and parameter names (nor, stricter, of the same name at all)
+    named = {p: {(f["name"], tuple(sorted(f["parameters"].get("properties", {})))) for qs in parts[p].values()
+                 for q in qs for f in q["function"]} for p in bfcl.PARTS}
+    assert not named["dev"] & (named["train"] | named["val"])
+    assert not {n for n, _ in named["dev"]} & {n for p in ("train", "val") for n, _ in named[p]}
+    for c in bfcl.CATEGORIES:
+        total = len(bfcl.load(c))
+        ids = [q["id"] for p in bfcl.PARTS for q in parts[p][c]]
+        assert len(ids) == len(set(ids)) == total  # every question in exactly one part
+        assert abs(len(parts["dev"][c]) - round(total * bfcl.DEV_SHARE)) <= 0.05 * total, c
+        assert len(parts["val"][c]) >= 0.05 * total, c
+
+
+def test_function_split_is_fixed():
+    """The seed fixes it: the same parts on every build, with the sizes and ids it gave when introduced."""
+    parts = bfcl.function_split()
+    bfcl._SPLITS.clear()
+    again = bfcl.function_split()
+    assert {c: [q["id"] for q in v] for c, v in parts["dev"].items()} == {c: [q["id"] for q in v] for c, v in again["dev"].items()}
+    assert {c: len(v) for c, v in parts["dev"].items()} == {
+        "simple_python": 80, "multiple": 38, "parallel": 36, "parallel_multiple": 40, "simple_java": 20,
+        "simple_javascript": 10, "irrelevance": 44}
+    assert [q["id"] for q in parts["dev"]["multiple"][:3]] == ["multiple_0", "multiple_10", "multiple_101"]
+
+
+def test_cut_off_or_enveloped_answers_are_wrong(check):
+    from benchmarks.bfcl_dev import judge
+
+    irr = bfcl.load("irrelevance")[0]
+    assert judge(irr, [], "No function fits.", False, check)[0]
+    assert not judge(irr, [], '<tool_call>\n{"name": "calc', True, check)[0]  # cut off mid-call: not a refusal
+    assert not judge(irr, [], 'Sure.\n<tool_call>\n{"name": "x", "arguments": {}}\n</tool_call>', False, check)[0]
+    q = bfcl.load("simple_python")[0]
+    calls = bfcl.target_calls(q)
+    assert judge(q, calls, None, False, check)[0]
+    assert not judge(q, calls, None, True, check)[0]
+    assert not judge(q, [{"name": calls[0]["name"], "arguments": None}], None, False, check)[0]
+
+
 @pytest.mark.parametrize("category", bfcl.CATEGORIES)
-def test_split_is_fixed_and_disjoint(category):
+def test_legacy_split_is_fixed_and_disjoint(category):
     items = bfcl.load(category)
     train, dev = bfcl.split(items)
     assert {q["id"] for q in train}.isdisjoint(q["id"] for q in dev)
@@ -87,12 +133,13 @@ def test_unknown_category_names_the_choices():
         bfcl.load("live_simple")
 
 
-def test_clean_dev_shares_no_question_with_any_training_split():
-    train_texts = {bfcl._text(q) for c in bfcl.CATEGORIES for q in bfcl.split(bfcl.load(c))[0]}
+def test_clean_dev_shares_no_question_with_any_trained_part():
+    parts = bfcl.function_split()
+    trained = {bfcl._text(q) for p in ("train", "val") for c in bfcl.CATEGORIES for q in parts[p][c]}
     total = 0
     for c in bfcl.CATEGORIES:
         clean, removed = bfcl.clean_dev(c)
-        assert not {bfcl._text(q) for q in clean} & train_texts
-        assert len(clean) + removed == len(bfcl.split(bfcl.load(c))[1])
+        assert not {bfcl._text(q) for q in clean} & trained
+        assert len(clean) + removed == len(parts["dev"][c])
         total += removed
     assert total > 0  # BFCL does repeat questions across categories

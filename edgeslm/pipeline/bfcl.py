@@ -1,7 +1,10 @@
 """BFCL data as the "tools" recipe trains on it and `benchmarks.bfcl_dev` scores it: the seven
-non-live categories of the Berkeley Function Calling Leaderboard, a fixed-seed train / dev split per
-category, their functions as OpenAI tools (prepared the way BFCL's own harness prepares them for
-function-calling models), and one concrete answer per question for training.
+non-live categories of the Berkeley Function Calling Leaderboard, a fixed-seed train / val / dev split by
+*function* (`function_split`: no function offered in a dev question is offered in any training or val
+question, a function being its name, whatever its parameters), their functions as OpenAI tools (prepared the
+way BFCL's own harness prepares them for function-calling models), and one concrete answer per question
+for training. The earlier split by question id (`split`) stays only so that an adapter trained on it can
+be rebuilt and its figures read against the new split.
 
 Knows nothing of models or servers. The checker itself is BFCL's (`bfcl_eval`, see `checker()`),
 imported without the model handlers its package would otherwise pull in.
@@ -24,6 +27,8 @@ CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple", "sim
               "irrelevance")
 SEED = 13  # the split's seed: fixed before anything was trained, never changed since
 DEV_SHARE = 0.2
+VAL_SHARE = 0.1  # the slice of train that chooses steps and recipes (split by function too; never dev)
+PARTS = ("train", "val", "dev")
 # BFCL's table for function-calling models (GORILLA_TO_OPENAPI); anything else becomes a string
 _OPENAPI = {"integer": "integer", "number": "number", "float": "number", "string": "string", "boolean": "boolean",
             "bool": "boolean", "array": "array", "list": "array", "dict": "object", "object": "object",
@@ -61,25 +66,97 @@ def load(category: str, data_dir: Path | None = None) -> list[dict]:
 
 
 def split(items: list[dict], seed: int = SEED, dev: float = DEV_SHARE) -> tuple[list[dict], list[dict]]:
-    """(train, dev): the dev share of the category, chosen by a seeded hash of each id (stable when the
-    file grows, independent of order)."""
+    """The legacy split (issue 13): (train, dev) by a seeded hash of each question id, per category.
+    Dev questions share functions with training under it; kept only to rebuild what was trained on it."""
     order = sorted(items, key=lambda q: hashlib.sha256(f"{seed}:{q['id']}".encode()).hexdigest())
     n = round(len(order) * dev)
     return order[n:], order[:n]
+
+
+def function_key(fn: dict) -> str:
+    """A function's identity for the split: its name as the model sees it, lower-cased. Stricter than
+    name and parameter names: a redescribed copy, or a namesake with other parameters, is the same
+    function, so no dev function's name is offered in training at all."""
+    return tool_name(fn["name"]).lower()
+
+
+def _groups(items: list[dict]) -> list[list[dict]]:
+    """Questions joined whenever they offer a common function (union-find over function keys): a
+    group goes to one part whole, so no function crosses parts."""
+    parent: dict = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for q in items:
+        keys = [function_key(f) for f in q["function"]]
+        for k in keys[1:]:
+            parent[find(k)] = find(keys[0])
+        find(keys[0])
+    groups: dict = {}
+    for q in items:
+        groups.setdefault(find(function_key(q["function"][0])), []).append(q)
+    return list(groups.values())
+
+
+def _carve(groups: list[list[dict]], quota: dict[str, int], salt: str) -> tuple[list, list]:
+    """(taken, left): groups in a seeded hash order, each taken whole if no category then exceeds its
+    quota. A group too big for any quota (BFCL's distractor functions link 441 questions into one)
+    stays behind, in training."""
+    def order(g):
+        return hashlib.sha256(f"{salt}:{min(str(function_key(f)) for q in g for f in q['function'])}".encode()).hexdigest()
+    taken, left, count = [], [], dict.fromkeys(quota, 0)
+    for g in sorted(groups, key=order):
+        need: dict[str, int] = {}
+        for q in g:
+            need[q["category"]] = need.get(q["category"], 0) + 1
+        if all(count[c] + n <= quota[c] for c, n in need.items()):
+            taken.append(g)
+            for c, n in need.items():
+                count[c] += n
+        else:
+            left.append(g)
+    return taken, left
+
+
+_SPLITS: dict[tuple, dict[str, dict[str, list[dict]]]] = {}
+
+
+def function_split(data_dir: Path | None = None, seed: int = SEED) -> dict[str, dict[str, list[dict]]]:
+    """{part: {category: questions}} for the parts "train", "val", "dev", over all seven categories at
+    once: questions that offer a common function (the same name) are in the same part.
+    Dev takes about DEV_SHARE of each category, then val about VAL_SHARE of each from what is left;
+    both by a seeded hash of their groups. Sorted by id within each part."""
+    key = (str(data_dir or default_dir()), seed)
+    if key not in _SPLITS:
+        items = [q for c in CATEGORIES for q in load(c, data_dir)]
+        total = {c: sum(q["category"] == c for q in items) for c in CATEGORIES}
+        dev, rest = _carve(_groups(items), {c: round(n * DEV_SHARE) for c, n in total.items()}, f"{seed}:dev")
+        val, train = _carve(rest, {c: round(n * VAL_SHARE) for c, n in total.items()}, f"{seed}:val")
+        out = {}
+        for part, groups in (("train", train), ("val", val), ("dev", dev)):
+            flat = sorted((q for g in groups for q in g), key=lambda q: q["id"])
+            out[part] = {c: [q for q in flat if q["category"] == c] for c in CATEGORIES}
+        _SPLITS[key] = out
+    return _SPLITS[key]
 
 
 def _text(item: dict) -> str:
     return " ".join(" ".join(str(m.get("content", "")).lower().split()) for m in item["question"][0])
 
 
-def clean_dev(category: str, data_dir: Path | None = None) -> tuple[list[dict], int]:
-    """The category's dev split without the questions whose text is also a training question of any
-    category (BFCL repeats some questions across categories: 16 of simple_python's 80 dev questions are
-    word for word in another category's training split). Returns (clean dev, how many were removed)."""
-    seen = {_text(q) for c in CATEGORIES for q in split(load(c, data_dir))[0]}
-    dev = split(load(category, data_dir))[1]
-    clean = [q for q in dev if _text(q) not in seen]
-    return clean, len(dev) - len(clean)
+def clean_dev(category: str, data_dir: Path | None = None, part: str = "dev") -> tuple[list[dict], int]:
+    """The category's questions of `part` ("dev" or "val") of the function split without those whose
+    text is also a question of a part trained on (train, and val too for dev): BFCL repeats some questions
+    word for word across categories. Returns (clean questions, how many were removed)."""
+    parts = function_split(data_dir)
+    fit = ("train",) if part == "val" else ("train", "val")
+    seen = {_text(q) for p in fit for c in CATEGORIES for q in parts[p][c]}
+    chosen = parts[part][category]
+    clean = [q for q in chosen if _text(q) not in seen]
+    return clean, len(chosen) - len(clean)
 
 
 def language(category: str) -> str:
