@@ -41,3 +41,33 @@ def test_concurrent_requests_share_one_prompt(home):
         assert w.backend.used_cells() < 2 * got[0].prompt_tokens  # one copy of the prompt, not four
     finally:
         e.close()
+
+
+def test_two_adapter_sets_under_kv_pressure_all_finish(home):
+    """Issue 22's case: n_ctx 1024, three requests on the default adapter and three on none, ~530 prompt
+    tokens each, at once. Making room for one set's step could pause a request of the set after it,
+    whose (slotless) step was then decoded: a TypeError and a 500."""
+    e = Engine(get_settings(home=home, threads=2, n_ctx=1024, parallel=4))
+    try:
+        w = e.worker("default")
+        filler = "The committee reviewed the quarterly figures and agreed to meet again next week. "
+        spec = OutputSpec(kind="text")
+        got, errors = [], []
+
+        def one(i: int) -> None:
+            msgs = [Message("user", f"[{i}] " + filler * 35 + "Summarize.")]
+            try:
+                got.append(w.run(msgs, spec, SamplingParams(max_tokens=8, temperature=0),
+                                 adapter=None if i % 2 else "none"))
+            except Exception as ex:  # noqa: BLE001 - collected and shown
+                errors.append(ex)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors and len(got) == 6, errors
+        assert all(g.usage.prompt_tokens > 500 for g in got)
+    finally:
+        e.close()
