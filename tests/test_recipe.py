@@ -1,16 +1,21 @@
 """The shipped "tools" adapter and its recipe: the file in the package is the one its manifest describes,
 llama.cpp loads it, it lands in the store on first use and serves `default`; the training data it records is
 what the recipe builds now (when the BFCL data is present); and a short run of the recipe's trainer is
-deterministic (same seed, same data: the same weights)."""
+deterministic (same seed, same data: the same weights). Issue 23's data: no dev or val function is trained
+on, Seal-Tools answers are checked against their schemas and the request (drops counted), names are masked
+consistently, and irrelevance and When2Call examples are made as the recipe says."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
+import re
 
+import jsonschema
 import pytest
 
-from edgeslm.pipeline import agentdata, bfcl, recipe
+from edgeslm.pipeline import agentdata, augment, bfcl, recipe, sealtools
 
 SHIPPED = recipe.ASSETS / recipe.BASE / recipe.TASK
 
@@ -95,3 +100,89 @@ def test_short_retraining_is_deterministic(tmp_path):
     assert weights[0].keys() == weights[1].keys()
     assert all((weights[0][k] == weights[1][k]).all() for k in weights[0])
     assert any(abs(v).sum() > 0 for k, v in weights[0].items() if "lora_B" in k)  # it did train
+
+
+# ---- issue 23's data: the function split, Seal-Tools checked, Hammer's augmentations ------------------
+
+needs_data = pytest.mark.skipif(not bfcl.default_dir().is_dir() or not sealtools.default_dir().is_dir(),
+                                reason="BFCL or Seal-Tools data not found")
+
+
+@pytest.fixture(scope="module")
+def built():
+    return recipe.examples(recipe.RECIPE)
+
+
+@needs_data
+def test_training_offers_no_dev_or_val_function(built):
+    train, val, counts = built
+    parts = bfcl.function_split()
+    held = {bfcl.function_key(f) for p in ("dev", "val") for qs in parts[p].values() for q in qs for f in q["function"]}
+    offered = {t["function"]["name"].lower() for e in train if not e.get("masked") for t in e.get("tools") or []}
+    assert offered and not offered & held
+    held_ids = {q["id"] for p in ("dev", "val") for qs in parts[p].values() for q in qs}
+    assert not {e.get("id", "").split(":")[0] for e in train} & held_ids  # masked ones too, by id
+    val_ids = {q["id"] for qs in parts["val"].values() for q in qs}
+    assert {e["id"] for e in val} <= val_ids  # the step is picked on val, never dev
+    assert counts["generated"]["left_out"] > 0  # a generated tool shares a val function's name: left out
+
+
+@needs_data
+def test_sealtools_calls_are_checked_and_drops_counted(built):
+    kept, tools, drops = sealtools.checked()
+    assert len(kept) + sum(drops.values()) == 2054
+    assert drops["value not in the request"] > 100 and drops["nested call"] > 50  # the LLM's invented values
+    for r in kept:
+        for c in r["calling"]:
+            schema = sealtools.openai_tool(tools[c["api"]])["function"]["parameters"]
+            jsonschema.Draft202012Validator(schema).validate(c["parameters"])
+            assert all(isinstance(v, (bool, int, float)) or str(v).lower() in r["query"].lower()
+                       or re.fullmatch(r"\d{4}-\d\d-\d\d", str(v)) for v in c["parameters"].values())
+    assert built[2]["sealtools"]["checked"] == len(kept)
+
+
+def test_sealtools_check_refuses_invented_values_and_keeps_them_whole():
+    tool = {"api_name": "bookTable", "parameters": {"city": {"type": "str", "description": "City and country"},
+                                                    "people": {"type": "int", "description": "Party size"}},
+            "required": ["city"]}
+    tools = {"bookTable": tool}
+    q = "Book a table for 4 in Tel Aviv, Israel."
+    assert sealtools.check_call({"api": "bookTable", "parameters": {"city": "Tel Aviv, Israel", "people": 4}}, tools, q) == "ok"
+    assert sealtools.check_call({"api": "bookTable", "parameters": {"city": "Haifa"}}, tools, q) == "value not in the request"
+    assert sealtools.check_call({"api": "bookTable", "parameters": {"city": "Tel Aviv, Israel", "people": "4"}}, tools, q) == "wrong type"
+    assert sealtools.check_call({"api": "bookTable", "parameters": {"people": 4}}, tools, q) == "missing required value"
+    assert sealtools.check_call({"api": "bookTable", "parameters": {"city": "API_call_0"}}, tools, q) == "nested call"
+    ask = sealtools.ask_example({"id": "x", "query": q, "calling": [{"api": "bookTable", "parameters": {
+        "city": "Tel Aviv, Israel", "people": 4}}]}, tools, {}, random.Random(0))
+    assert ask["messages"][0]["content"] == "Book a table for 4." and "tool_calls" not in ask["answer"]
+
+
+def test_mask_renames_consistently_and_reads_descriptions():
+    ex = {"messages": [{"role": "user", "content": "Tide in Cobh?"}],
+          "tools": [{"type": "function", "function": {"name": "tides", "description": "Tide times for a harbour.",
+                                                      "parameters": {"type": "object", "properties": {
+                                                          "harbour": {"type": "string", "description": "Harbour town"},
+                                                          "day": {"type": "string"}}, "required": ["harbour"]}}},
+                    {"type": "function", "function": {"name": "undescribed", "parameters": {"type": "object", "properties": {}}}}],
+          "answer": {"tool_calls": [{"type": "function", "function": {"name": "tides",
+                                                                      "arguments": json.dumps({"harbour": "Cobh", "day": "today"})}}]}}
+    m = augment.mask(ex, random.Random(1))
+    fn = m["tools"][0]["function"]
+    call = m["answer"]["tool_calls"][0]["function"]
+    assert fn["name"] != "tides" and call["name"] == fn["name"] and m["tools"][1]["function"]["name"] == "undescribed"
+    (masked_param,) = set(fn["parameters"]["properties"]) - {"day"}  # "day" has no description: kept
+    assert fn["parameters"]["required"] == [masked_param]
+    assert json.loads(call["arguments"]) == {masked_param: "Cobh", "day": "today"}
+    assert ex["tools"][0]["function"]["name"] == "tides"  # the original is untouched
+    irr = augment.drop_gold(ex, "No tool fits.")
+    assert [t["function"]["name"] for t in irr["tools"]] == ["undescribed"] and irr["answer"] == {"content": "No tool fits."}
+
+
+@needs_data
+def test_recipe_masks_about_two_thirds_and_adds_irrelevance(built):
+    train, _, counts = built
+    with_tools = [e for e in train if e.get("tools")]
+    assert 0.55 < counts["masked"] / len(with_tools) < 0.7
+    assert 0.07 < counts["no_gold"] / counts["total"] < 0.11
+    asks = [e for e in train if e["kind"] == "ask"]
+    assert len(asks) > 150 and all("tool_calls" not in e["answer"] for e in asks)

@@ -132,7 +132,7 @@ def convert_show(cluster: Optional[str] = typer.Argument(None, help="A task name
 def finetune(
     cluster: Optional[str] = typer.Argument(None, help="The task name or cluster id from the last `edgeslm cluster`/`convert run`."),
     recipe: Optional[str] = typer.Option(None, help="Rebuild a shipped adapter from its recipe instead: 'tools' "
-                                         "(the default model's general tool-calling LoRA, from BFCL's train split "
+                                         "(the default model's tool-calling LoRA, from BFCL's function-split train part, Seal-Tools "
                                          "and generated agent conversations)."),
     out: Optional[Path] = typer.Option(None, help="With --recipe: the folder the adapter goes to (default: "
                                        "EDGESLM_HOME/pipeline/recipes/tools/adapter)."),
@@ -141,7 +141,7 @@ def finetune(
     limit: Optional[int] = typer.Option(None, min=1, help="With --recipe: train on the first N examples only (a short run)."),
     model: str = typer.Option("default", help="Base model (catalog id or alias)."),
     steps: Optional[int] = typer.Option(None, min=1, help=f"Training steps (default: {_STEPS}; with --recipe: "
-                                        f"{RECIPE['epochs']:g} epoch, the dev loss picks the step)."),
+                                        f"{RECIPE['epochs']:g} epochs, the val loss picks the step)."),
     lr: Optional[float] = typer.Option(None, min=0, help=f"Learning rate (default: {_TC.lr:g}; not with --recipe)."),
     rank: Optional[int] = typer.Option(None, min=1, help=f"LoRA rank (default: {_TC.rank}; not with --recipe)."),
     batch: Optional[int] = typer.Option(None, min=1, help=f"Examples per step (default: {_TC.batch}; not with --recipe)."),

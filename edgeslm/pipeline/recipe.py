@@ -6,10 +6,15 @@ hash, recipe, seed, losses, dev evaluations), written to `EDGESLM_HOME/pipeline/
 unless told where (the shipped copy lives in `edgeslm/assets/adapters/`; a release refreshes it with
 `--out` and `--force`). An existing output is replaced only when forced, and only if it is one this recipe
 wrote (adapter.gguf and manifest.json, nothing else). Training
-data is BFCL's train split of every category (`pipeline/bfcl.py`; each target first passes BFCL's own
-checker) plus generated agent conversations (`pipeline/agentdata.py`); the dev split is never trained
-on, and its loss picks the step that ships. Uses S5's machinery unchanged: the prompt tokens `serve`
-evaluates, answers split as the grammar emits them, loss on the tokens the model chooses.
+data (a recipe with "split": "function", the current one) is the train part of BFCL's function split
+(`pipeline/bfcl.py`; each target first passes BFCL's own checker), checked Seal-Tools requests and their
+When2Call questions (`pipeline/sealtools.py`) and generated agent conversations (`pipeline/agentdata.py`),
+augmented as Hammer does (`pipeline/augment.py`: masked names, irrelevance by removing the gold tool,
+shuffled tool lists). The val part's loss picks the step; the dev part is never trained on or used to
+choose anything, and nothing that offers a dev or val function name is trained on. A recipe without
+"split" (issue 13's, in the shipped manifest) rebuilds its data from the legacy id split, unchanged.
+Uses S5's machinery unchanged: the prompt tokens `serve` evaluates, answers split as the grammar emits
+them, loss on the tokens the model chooses (the completion only).
 """
 
 from __future__ import annotations
@@ -23,17 +28,21 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest
-from edgeslm.pipeline import agentdata, bfcl, data
+from edgeslm.pipeline import agentdata, augment, bfcl, data, sealtools
 from edgeslm.pipeline.finetune import TrainConfig
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "adapters"
 TASK = "tools"
 BASE = "gemma-3-270m-q4_k_m"
-# Chosen on the dev split (see the README's recipe table).
-RECIPE = {"rank": 16, "alpha": 32, "modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                               "down_proj"],
-          "lr": 1e-3, "batch": 8, "epochs": 1.0, "seed": 0, "generated": 500, "max_prompt": 1400,
-          "eval_every": 25, "dev_examples": 48, "patience": 3, "no_description": 0.15}
+MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# Issue 13's recipe (the shipped adapter's), on the legacy id split; kept so its data can be rebuilt.
+LEGACY = {"rank": 16, "alpha": 32, "modules": MODULES, "lr": 1e-3, "batch": 8, "epochs": 1.0, "seed": 0,
+          "generated": 500, "max_prompt": 1400, "eval_every": 25, "dev_examples": 48, "patience": 3,
+          "no_description": 0.15}
+# Issue 23's: the function split, Seal-Tools, Hammer's augmentations, 2 epochs (FunctionGemma's cookbook);
+# the step is picked on val ("dev_examples" of it). Not yet measured against LEGACY: see the README.
+RECIPE = {**LEGACY, "split": "function", "epochs": 2.0, "sealtools": 1500, "ask_share": 0.1, "mask": 0.66,
+          "no_gold": 0.1, "shuffle": True}
 OUTPUT_FILES = {"adapter.gguf", "manifest.json"}  # all a recipe output folder holds
 REFUSALS = ["None of the available functions can do that.", "I can't help with that using the tools I have.",
             "None of the provided tools fits this request.", "The available functions cannot answer this."]
@@ -53,9 +62,53 @@ def bfcl_example(item: dict, rng: random.Random) -> dict:
     return ex
 
 
-def examples(recipe: dict = RECIPE, data_dir: Path | None = None) -> tuple[list[dict], list[dict], dict]:
-    """(train, dev, counts). Train: BFCL train split + generated; dev: BFCL dev split. A BFCL target
-    that BFCL's checker refuses (a value syntax this converter cannot write) is dropped and counted."""
+def examples(recipe: dict = RECIPE, data_dir: Path | None = None,
+             sealtools_dir: Path | None = None) -> tuple[list[dict], list[dict], dict]:
+    """(train, dev, counts); `dev` is what picks the training step: the val part for a function-split
+    recipe, the legacy dev split otherwise. A BFCL target that BFCL's checker refuses (a value syntax
+    this converter cannot write) is dropped and counted, as is every Seal-Tools request that fails its
+    checks and every example that offers a dev or val function name."""
+    if recipe.get("split") != "function":
+        return _legacy_examples(recipe, data_dir)
+    rng = random.Random(recipe["seed"])
+    check = bfcl.checker()
+    parts = bfcl.function_split(data_dir)
+    held = {bfcl.function_key(f) for p in ("dev", "val") for qs in parts[p].values() for q in qs for f in q["function"]}
+    train: list[dict] = []
+    dev: list[dict] = []
+    counts: dict = {}
+    for cat in bfcl.CATEGORIES:
+        tr, val = parts["train"][cat], parts["val"][cat]
+        kept = [q for q in tr if cat == "irrelevance" or check(q, bfcl.target_calls(q))[0]]
+        counts[cat] = {"train": len(kept), "dropped": len(tr) - len(kept), "val": len(val), "dev": len(parts["dev"][cat])}
+        train += [bfcl_example(q, rng) for q in kept]
+        dev += [bfcl_example(q, rng) for q in val if cat == "irrelevance" or check(q, bfcl.target_calls(q))[0]]
+    gen = agentdata.generate(recipe["generated"], seed=recipe["seed"])
+    fair = [e for e in gen if not {t["function"]["name"].lower() for t in e.get("tools") or []} & held]
+    counts["generated"] = {"train": len(fair), "left_out": len(gen) - len(fair)}
+    if recipe.get("sealtools"):
+        seal, counts["sealtools"] = sealtools.examples(recipe["sealtools"], recipe["seed"], sealtools_dir, held,
+                                                       recipe.get("ask_share", 0.0))
+        train += seal
+    train += fair
+    # Hammer's irrelevance: about no_gold of the examples again, their answer's tools removed, refused
+    fit = [x for x in (augment.drop_gold(e, rng.choice(REFUSALS)) for e in train) if x]
+    no_gold = rng.sample(fit, min(len(fit), round(recipe.get("no_gold", 0) * len(train))))
+    train += no_gold
+    counts["no_gold"] = len(no_gold)
+    rng.shuffle(train)
+    train = [_undescribed(e) if rng.random() < recipe.get("no_description", 0) else e for e in train]
+    train = [augment.mask(e, rng) if e.get("tools") and rng.random() < recipe.get("mask", 0) else e for e in train]
+    if recipe.get("shuffle"):
+        train = [augment.shuffled(e, rng) for e in train]
+    counts["masked"] = sum(bool(e.get("masked")) for e in train)
+    counts["total"] = len(train)
+    rng.shuffle(dev)
+    return train, dev, counts
+
+
+def _legacy_examples(recipe: dict, data_dir: Path | None) -> tuple[list[dict], list[dict], dict]:
+    """Issue 13's data, exactly: the legacy id split's train + generated; its dev split picks the step."""
     rng = random.Random(recipe["seed"])
     check = bfcl.checker()
     train, dev, counts = [], [], {}
@@ -103,10 +156,13 @@ def check_out(out: Path, force: bool) -> None:
 
 
 def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int | None = None,
-          max_steps: int | None = None, bar=None, data_dir: Path | None = None, force: bool = False) -> dict:
+          max_steps: int | None = None, bar=None, data_dir: Path | None = None, force: bool = False,
+          work: Path | None = None, save_every: int = 10) -> dict:
     """Train the recipe on the bare base and write adapter.gguf + manifest.json to `out` (default:
     `default_out`); an existing `out` is refused before any work unless `force` (see `check_out`).
-    `limit`/`max_steps` make the short runs the tests use. Returns the manifest."""
+    `work` holds the run's checkpoints (default: the recipe's folder in the store): a run killed part
+    way resumes from its last checkpoint (every `save_every` steps) when started again with the same
+    data and settings. `limit`/`max_steps` make the short runs the tests use. Returns the manifest."""
     out = Path(out) if out is not None else default_out(settings)
     check_out(out, force)
     from edgeslm.engine import Engine
@@ -132,12 +188,20 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
                 if len(p[0]) <= recipe["max_prompt"]:
                     pairs.append(p)
             return pairs
-        pairs, dev_pairs = enc(train), enc(dev)
+        work = work or settings.home / "pipeline" / "recipes" / TASK
+        cache = work / "encoded.json"  # a resumed run skips encoding (minutes for thousands of examples)
+        key = data.training_hash(train + dev)
+        cached = json.loads(cache.read_text()) if cache.is_file() else {}
+        if cached.get("key") == key:
+            pairs, dev_pairs = ([tuple(p) for p in cached[k]] for k in ("pairs", "dev"))
+        else:
+            pairs, dev_pairs = enc(train), enc(dev)
+            work.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({"key": key, "pairs": pairs, "dev": dev_pairs}))
         cfg = TrainConfig(rank=recipe["rank"], alpha=recipe["alpha"], modules=tuple(recipe["modules"]),
                           lr=recipe["lr"], epochs=recipe["epochs"], batch=recipe["batch"], max_steps=max_steps,
-                          seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=10,
+                          seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=save_every,
                           patience=recipe.get("patience", 2))
-        work = settings.home / "pipeline" / "recipes" / TASK
         step = (lambda s, n, loss: bar("train", s, n, f"loss {loss:.3f}")) if bar else None
         fingerprint = {"training_hash": data.training_hash(train), "recipe": recipe, "base": BASE}
         record = finetune.train(base, pairs, work / "peft", cfg, step, fingerprint=fingerprint, dev=dev_pairs)
