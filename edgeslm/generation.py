@@ -17,7 +17,8 @@ from typing import Any
 import jsonschema
 
 from edgeslm.backends.base import adapter_key, common_prefix
-from edgeslm.decoding.sampler import Sampler
+from edgeslm.decoding import sampler
+from edgeslm.decoding.constraints import GbnfConstraint
 from edgeslm.decoding.tools import validate_arguments
 from edgeslm.errors import BackendError, EdgeError
 from edgeslm.output import Output
@@ -154,8 +155,13 @@ class Run(_InSequence, _Outcome):
         self.b = worker.backend
         self.key = adapter_key(job.adapter_set)
         self.slot: int | None = None
-        p = job.params
-        self.sampler = Sampler(p.temperature, p.top_p, p.seed)
+        # the fields the request left out come from the adapter's, the catalog's or the GGUF's defaults
+        p = job.params = sampler.resolve(job.params, sampler.layers(job.adapters, worker.entry, self.b.metadata))
+        if isinstance(job.constraint, GbnfConstraint):  # llama.cpp's own sampler chain (the GBNF engine)
+            job.constraint.params = (p.temperature, p.top_p, p.seed)
+        self.sampler = sampler.Sampler(
+            p.temperature, p.top_p, p.seed, top_k=p.top_k, min_p=p.min_p, repetition_penalty=p.repetition_penalty,
+            recent=lambda n: self.history[max(len(job.prompt), len(self.history) - n):])
         self.out = Output(job.spec, worker.envelope, p.stop, job.emit, job.answered)
         self.constraint = job.constraint
         self.finish: str = "length"

@@ -1,6 +1,7 @@
 """Output parsing: a request's sampled bytes become text or tool-call events. Owns the auto-mode
-decision (text or calls), repeated-call detection, the conversation's answered calls, and stop
-strings matched in time linear in the text (StopMatcher)."""
+decision (text, calls, or text then calls: the text goes to `content` and the calls to `tool_calls`,
+so the envelope's marker never reaches `content`), repeated-call detection, the conversation's
+answered calls, and stop strings matched in time linear in the text (StopMatcher)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ class Output:
         self.sent = 0  # how much of self.text has been emitted as content
         self.parser = CallParser(env)  # used once the output turns out to be calls
         self.ids: list[str] = []
+        self.said: str | None = None  # the text before the calls, when text came first
+        # with tools offered in auto mode, text may turn into calls at the marker (the grammar allows
+        # the marker nowhere else): text that may be the marker's start, or whitespace before it, waits
+        self.watch = spec.kind == "tools" and spec.tool_choice == "auto"
+        self.looked = 0  # self.text[:looked] holds no marker
         self._seen: list[str] = list(self.answered)  # completed calls as "name\0arguments"
         self._current: str = ""
         self._held: list[tuple] = []
@@ -56,19 +62,50 @@ class Output:
                 return False
             else:
                 self.mode = "text"
+        if self.mode == "text" and self.watch:
+            delta = self._said_then_call() or delta
         if self.mode == "calls":
             return self._feed_calls(delta)
+        upto = self._markable()
         if self.mode == "text" and self.stop:
             hit = self.stopper.feed(self.text, self.scanned)
             self.scanned = len(self.text)
             if hit >= 0:
                 self.text = self.text[:hit]
+                self.watch = False
                 self._flush(len(self.text))
                 return True
-            self._flush(len(self.text) - self.stopper.hold)
-            return False
-        self._flush(len(self.text))
+            upto = min(upto, len(self.text) - self.stopper.hold)
+        self._flush(upto)
         return False
+
+    def _said_then_call(self) -> str | None:
+        """In text mode with tools offered: where the marker appears, the text before it (without its
+        trailing whitespace) is the content and the output turns into calls; the call text from the
+        marker on is returned to be parsed. None while no marker has appeared."""
+        marker = self.env.marker
+        at = self.text.find(marker, max(self.looked - len(marker) + 1, 0))
+        if at < 0:
+            self.looked = len(self.text)
+            return None
+        self.said = self.text[:at].rstrip(" \t\r\n") or None
+        self._flush(len(self.said or ""))
+        self.mode, self.parser = "calls", CallParser(self.env)
+        return self.text[at:]
+
+    def _markable(self) -> int:
+        """How much of the text may be emitted now: with tools offered, not a tail that may open the
+        marker, nor the whitespace before it (content is the text before a call without it)."""
+        if self.mode != "text" or not self.watch:
+            return len(self.text)
+        marker, end = self.env.marker, len(self.text)
+        for k in range(min(len(marker) - 1, end), 0, -1):
+            if self.text.endswith(marker[:k]):
+                end -= k
+                break
+        while end > self.sent and self.text[end - 1] in " \t\r\n":
+            end -= 1
+        return end
 
     def _feed_calls(self, delta: str) -> bool:
         """Stream call events, holding back a call while it repeats an earlier one so far.
@@ -84,7 +121,8 @@ class Output:
                 self._held.append(ev)
             elif self._current in self._seen:  # complete, and identical to an earlier call
                 self.parser.calls.pop()
-                self.repeated_answered = self._current in self.answered
+                # an answer already begun in text keeps it; else the answer is decoded again as text
+                self.repeated_answered = self._current in self.answered and self.said is None
                 return True
             else:
                 self._seen.append(self._current)
@@ -103,7 +141,9 @@ class Output:
         self.text += self.decoder.decode(b"", final=True)
         if self.mode == "calls":
             calls = [ToolCall(self.ids[i], name, args) for i, (name, args) in enumerate(self.parser.calls)]
-            return None, calls
+            return self.said, calls
+        if self.mode == "undecided":
+            self.mode = "text"
         self._flush(len(self.text))
         return self.text, []
 

@@ -2,9 +2,12 @@
  *
  * One pass reads the logits once, skipping every token the grammar's bitmask forbids (bit i of
  * mask word i/32 set = token i allowed; mask may be NULL = all allowed), and picks a token:
- * greedy argmax when temperature <= 0, otherwise softmax(logits / temperature) restricted to the
- * top-p nucleus (sorted by probability) and drawn with a splitmix64 generator whose state the caller
- * keeps; without a nucleus (top_p >= 1) the draw inverts the CDF in token-id order, with no sort.
+ * greedy argmax when temperature <= 0, otherwise softmax(logits / temperature) over the candidates
+ * (the top_k allowed tokens by logit, ties to the lower id, when top_k > 0; of those, the tokens at
+ * least min_p times as likely as the most likely one), restricted to the top-p nucleus (sorted by
+ * probability) and drawn with a splitmix64 generator whose state the caller keeps; without a nucleus
+ * (top_p >= 1) the draw inverts the CDF in token-id order, with no sort. The repeat penalty is applied
+ * to the logits by the caller (sampler.py), on the few tokens it concerns.
  *
  * The Python reference is edgeslm/decoding/sampler.py:sample_reference; tests check they agree
  * exactly. Loaded with ctypes from the extension module edgeslm._kernels (PyInit below is empty).
@@ -86,18 +89,71 @@ static inline double prob(const float *logits, int i, double max, double tempera
     return exp(((double)logits[i] - max) / temperature);
 }
 
-EDGESLM_EXPORT int edgeslm_sample(const float *logits, int n, const uint32_t *mask, double temperature,
-                                  double top_p, uint64_t *rng) {
+/* (logit, id) ranks before (logit', id') when it is larger, or equal with a lower id */
+static inline int ranks_before(float a, int ia, float b, int ib) { return a > b || (a == b && ia < ib); }
+
+/* The k-th best allowed token by rank (a min-heap of the k best seen, the worst at its root), so that
+ * token i is among the top k iff it does not rank after it; -1 when k <= 0 or at most k are allowed. */
+static int kth_best(const float *logits, int n, const uint32_t *mask, int k) {
+    if (k <= 0) return -1;
+    int *heap = malloc(sizeof(int) * (size_t)k), size = 0;
+    if (heap == NULL) return -1;
+    for (int i = 0; i < n; i++) {
+        if (empty_word(mask, i)) { i += 31; continue; }
+        if (!allowed(mask, i)) continue;
+        int at;
+        if (size < k) { /* sift up */
+            at = size++;
+            while (at > 0) {
+                int up = (at - 1) / 2;
+                if (!ranks_before(logits[heap[up]], heap[up], logits[i], i)) break;
+                heap[at] = heap[up];
+                at = up;
+            }
+            heap[at] = i;
+            continue;
+        }
+        if (!ranks_before(logits[i], i, logits[heap[0]], heap[0])) continue;
+        at = 0; /* replace the root, sift down */
+        for (;;) {
+            int c = 2 * at + 1;
+            if (c >= k) break;
+            if (c + 1 < k && ranks_before(logits[heap[c]], heap[c], logits[heap[c + 1]], heap[c + 1])) c++;
+            if (!ranks_before(logits[i], i, logits[heap[c]], heap[c])) break;
+            heap[at] = heap[c];
+            at = c;
+        }
+        heap[at] = i;
+    }
+    int kth = size == k ? heap[0] : -1;
+    free(heap);
+    return kth;
+}
+
+/* Whether allowed token i is a candidate: not after the k-th best (kth < 0: no cut) and, for min_p > 0,
+ * not surely below it (by its logit, with a margin: exp is monotone) - both before any exp(). Its p must
+ * then be > 0 (an underflow can never be drawn) and >= min_p (p relative to the top token's). */
+static inline int may_keep(const float *logits, int i, int kth, double max, double temperature, double log_min_p) {
+    if (kth >= 0 && ranks_before(logits[kth], kth, logits[i], i)) return 0;
+    return ((double)logits[i] - max) / temperature >= log_min_p - 1e-6;
+}
+
+static inline int keeps(double p, double min_p) { return p != 0 && p >= min_p; }
+
+EDGESLM_EXPORT int edgeslm_sample_v2(const float *logits, int n, const uint32_t *mask, double temperature,
+                                     double top_p, int top_k, double min_p, uint64_t *rng) {
     int top = argmax(logits, n, mask);
     if (temperature <= 0 || top < 0) return top;
-    double max = logits[top], total = 0;
+    int kth = kth_best(logits, n, mask, top_k);
+    double max = logits[top], total = 0, log_min_p = min_p > 0 ? log(min_p) : -INFINITY;
     /* bucket tokens by probability (1/8 nat wide, from the top) so top-p sorts only what it can reach */
     double bucket_mass[NBUCKETS] = {0};
     for (int i = 0; i < n; i++) {
         if (empty_word(mask, i)) { i += 31; continue; }
         if (!allowed(mask, i)) continue;
+        if (!may_keep(logits, i, kth, max, temperature, log_min_p)) continue;
         double p = prob(logits, i, max, temperature);
-        if (p == 0) continue; /* underflow: can never be drawn */
+        if (!keeps(p, min_p)) continue;
         total += p;
         double d = (max - (double)logits[i]) / temperature * 8.0;
         bucket_mass[d < NBUCKETS - 1 ? (int)d : NBUCKETS - 1] += p;
@@ -108,8 +164,9 @@ EDGESLM_EXPORT int edgeslm_sample(const float *logits, int n, const uint32_t *ma
         for (int i = 0; i < n; i++) {
             if (empty_word(mask, i)) { i += 31; continue; }
             if (!allowed(mask, i)) continue;
+            if (!may_keep(logits, i, kth, max, temperature, log_min_p)) continue;
             double p = prob(logits, i, max, temperature);
-            if (p == 0) continue;
+            if (!keeps(p, min_p)) continue;
             acc += p;
             pick = i;
             if (u < acc) break;
@@ -131,8 +188,9 @@ EDGESLM_EXPORT int edgeslm_sample(const float *logits, int n, const uint32_t *ma
         if (!allowed(mask, i)) continue;
         double d = (max - (double)logits[i]) / temperature * 8.0;
         if ((d < NBUCKETS - 1 ? (int)d : NBUCKETS - 1) > last) continue;
+        if (!may_keep(logits, i, kth, max, temperature, log_min_p)) continue;
         double p = prob(logits, i, max, temperature);
-        if (p == 0) continue;
+        if (!keeps(p, min_p)) continue;
         if (count == cap) {
             cand *grown = realloc(c, sizeof(cand) * (cap *= 2));
             if (grown == NULL) { free(c); return top; }

@@ -140,16 +140,35 @@ def _regex_escape(text: str) -> str:
 
 
 def _text_rule(env: Envelope) -> str:
-    # Plain text may not open with the call marker, nor with the prompt's own "<tools>" listing
-    # (pretrained small models echo the start of their prompt).
-    starts = "|".join(_regex_escape(m) for m in (env.marker, "<tools>"))
-    return "TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*(" + starts + ").*)/"
+    """TEXT: plain text with the call marker nowhere in it (a call never comes back as content), not
+    opening with the prompt's own "<tools>" listing (pretrained small models echo the start of their
+    prompt). SAID: such text with something besides whitespace in it (what may come before a call)."""
+    marker = _regex_escape(env.marker)
+    return ("TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*<tools>.*)/ & ~/(?s:.*" + marker + ".*)/\n"
+            "SAID: TEXT & /(?s:.*[^ \\t\\r\\n].*)/")
+
+
+def _said_then_calls(env: Envelope, names: list[str], calls_of, specials: frozenset[str]) -> list[str]:
+    """Text followed by calls (`said_calls`): the text goes to `content`, the calls to `tool_calls`.
+    A marker that is one special token of the model (Qwen's `<tool_call>`) simply follows the text; a
+    marker written in bytes ends the text's own lexeme (LEAD: a lexeme cannot end inside the text and
+    leave the marker to the next one), and the first call goes on after it."""
+    if env.marker in specials:
+        return ["said_calls: SAID " + calls_of("call")]
+    lines = [f"LEAD: SAID {_lit(env.marker)}"]
+    for i, name in enumerate(names):
+        head = env.head(name)  # every envelope's call opens with its marker (Envelope.marker)
+        lines.append(f"after_{i}: {_lit(head[len(env.marker):], specials)} args_{i} {_lit(env.tail(), specials)}")
+    lines.append("after: " + " | ".join(f"after_{i}" for i in range(len(names))))
+    lines.append("said_calls: LEAD " + calls_of("after"))
+    return lines
 
 
 def grammar_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int,
                 specials: frozenset[str] = frozenset()) -> str | None:
     """The lark grammar for an output spec, or None when the output is free text. `specials`: the
-    envelope's markers that are single special tokens of the model (Vocab.markers)."""
+    envelope's markers that are single special tokens of the model (Vocab.markers). With tool_choice
+    auto the output is calls, text, or text then calls; the marker is in no text."""
     if spec.kind == "json":
         schema = bounded(spec.schema or {"type": "object"}, bounds)
         return f"start: {_json_rule(schema)}\n"
@@ -160,13 +179,19 @@ def grammar_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int,
     tools = [t for t in spec.tools if spec.tool_choice in ("auto", "required") or t.name == spec.tool_choice]
     lines = []
     for i, t in enumerate(tools):
-        lines.append(f"call_{i}: {_lit(env.head(t.name), specials)} {_json_rule(bounded(t.parameters, bounds))} "
-                     f"{_lit(env.tail(), specials)}")
+        lines.append(f"args_{i}: {_json_rule(bounded(t.parameters, bounds))}")
+        lines.append(f"call_{i}: {_lit(env.head(t.name), specials)} args_{i} {_lit(env.tail(), specials)}")
     lines.append("call: " + " | ".join(f"call_{i}" for i in range(len(tools))))
     n = max_calls if spec.parallel and env.parallel else 1
-    lines.append("calls: " + " | ".join(" ".join(["call"] + [f"{_lit(env.sep, specials)} call"] * k) for k in range(n)))
+
+    def calls_of(first: str) -> str:  # `first`, then up to n-1 more calls
+        alts = " | ".join(" ".join([first] + [f"{_lit(env.sep, specials)} call"] * k) for k in range(n))
+        return f"({alts})" if n > 1 else alts
+
+    lines.append("calls: " + calls_of("call"))
     if spec.tool_choice == "auto":
-        lines += ["start: calls | TEXT", _text_rule(env)]
+        lines += ["start: calls | TEXT | said_calls", _text_rule(env)]
+        lines += _said_then_calls(env, [t.name for t in tools], calls_of, specials)
     else:
         lines.append("start: calls")
     return "\n".join(lines) + "\n"
@@ -333,7 +358,8 @@ class GbnfConstraint:
 
     samples = True
 
-    def __init__(self, backend, grammar: str, temperature: float, top_p: float, seed: int | None):
+    def __init__(self, backend, grammar: str, temperature: float | None, top_p: float | None, seed: int | None):
+        # None: not given by the request; generation.Run sets the resolved defaults before sampling
         self.backend, self.grammar = backend, grammar
         self.params = (temperature, top_p, seed)
         self.chain = None

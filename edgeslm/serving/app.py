@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from edgeslm.decoding import sampler
 from edgeslm.engine import Engine
 from edgeslm.errors import BackendError, EdgeError, NotFound, WorkerGone
 from edgeslm.privacy import Redactor, Restorer, redact_message
@@ -27,6 +28,7 @@ from edgeslm.serving import status
 from edgeslm.serving.logs import AccessLog
 from edgeslm.serving.metrics import Metrics
 from edgeslm.store.adapters import AdapterStore
+from edgeslm.store.gguf_io import read_metadata
 from edgeslm.wire import errors, translate
 from edgeslm.wire.middleware import Guard
 from edgeslm.wire.protocol import ChatCompletionRequest, ChatMessage
@@ -166,19 +168,34 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/v1/models")
     async def models():
-        cat = engine.catalog
-        loaded = {w.entry.id for w in engine.loaded()}
-        data = [
-            {"id": e.id, "object": "model", "created": 0, "owned_by": "edgeslm", "loaded": e.id in loaded,
-             "aliases": e.aliases}
-            for e in cat.entries
-            if e.id in loaded or cat.is_local(e)
-        ]
-        bases = {d["id"] for d in data}
-        data += [{"id": f"{a.base}@{a.task}", "object": "model", "created": 0, "owned_by": "edgeslm",
-                  "loaded": a.base in loaded, "aliases": [], "adapter": a.task, "parent": a.base}
-                 for a in AdapterStore(engine.settings.adapters_dir).all() if a.base in bases]
-        return {"object": "list", "data": data}
+        """The local models and their adapters, each with the sampling defaults a request that names it
+        and leaves the fields out gets (`sampling`), and where each value comes from (`sampling_from`)."""
+        return {"object": "list", "data": await run_in_threadpool(_model_list)}
+
+    def _model_list() -> list[dict]:
+        cat, store = engine.catalog, AdapterStore(engine.settings.adapters_dir)
+        workers = {w.entry.id: w for w in engine.loaded()}
+        entries = [e for e in cat.entries if e.id in workers or cat.is_local(e)]
+        meta = {e.id: workers[e.id].backend.metadata if e.id in workers
+                else (read_metadata(cat.path_of(e)) if e.format == "gguf" else {}) for e in entries}
+
+        def card(name: str, adapters: list, entry) -> dict:
+            values, origin = sampler.effective({}, sampler.layers(adapters, entry, meta[entry.id]))
+            return {"id": name, "object": "model", "created": 0, "owned_by": "edgeslm",
+                    "loaded": entry.id in workers, "sampling": values, "sampling_from": origin}
+
+        data = []
+        for e in entries:  # a request naming the model runs under its default adapter, when it has one
+            try:
+                default = [store.get(e.id, e.default_adapter, e.sha256)] if e.default_adapter and store.has(
+                    e.id, e.default_adapter) else []
+            except EdgeError:  # a damaged adapter is reported when a request meets it
+                default = []
+            data.append({**card(e.id, default, e), "aliases": e.aliases})
+        by_id = {e.id: e for e in entries}
+        data += [{**card(f"{a.base}@{a.task}", [a], by_id[a.base]), "aliases": [], "adapter": a.task,
+                  "parent": a.base} for a in store.all() if a.base in by_id]
+        return data
 
     async def routed(req: ChatCompletionRequest, request: Request, started: float):
         """S6: model "auto" goes to the task's promoted adapter, or to the teacher when the router is

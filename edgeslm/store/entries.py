@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -33,6 +33,18 @@ class Source(BaseModel):
         return f"path:{self.path}"
 
 
+class SamplingDefaults(BaseModel):
+    """Sampling defaults of a model (its catalog entry) or of an adapter (its manifest's `sampling`):
+    what a request that leaves a field out gets (decoding/sampler.resolve says in which order)."""
+
+    model_config = ConfigDict(extra="forbid")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0, description="0: no top-k cut")
+    min_p: float | None = Field(None, ge=0, le=1)
+    repetition_penalty: float | None = Field(None, gt=0)
+
+
 class ModelEntry(BaseModel):
     id: str
     aliases: list[str] = Field(default_factory=list)
@@ -51,6 +63,9 @@ class ModelEntry(BaseModel):
     sha256: str = ""
     # the task adapter a request gets when it names none (`BASE@none` asks for the bare base)
     default_adapter: str = ""
+    # sampling defaults (the model card's generation_config, as vLLM reads it; SamplingDefaults' fields);
+    # an adapter's manifest overrides them, and they override the GGUF's general.sampling.* keys
+    sampling: dict[str, float] = Field(default_factory=dict)
     source: Source
 
     @field_validator("sha256")
@@ -60,6 +75,11 @@ class ModelEntry(BaseModel):
         if value and not _SHA256.match(value):
             raise ValueError(f"sha256 must be 64 hex digits, or left out to pin the file on first use; got {value!r}")
         return value
+
+    @field_validator("sampling")
+    @classmethod
+    def _sampling(cls, value: dict) -> dict:
+        return SamplingDefaults.model_validate(value).model_dump(exclude_none=True)
 
     @property
     def filename(self) -> str:

@@ -28,7 +28,8 @@ def land_shipped(root: Path, base_id: str, task: str) -> None:
     if not (src / "manifest.json").is_file():
         return
     try:
-        want = json.loads((src / "manifest.json").read_text()).get("adapter_sha256")
+        packaged = (src / "manifest.json").read_bytes()
+        want = (json.loads(packaged).get("adapter_sha256"), hashlib.sha256(packaged).hexdigest())
     except (OSError, ValueError):
         return
     if _current(root, base_id, task, want):
@@ -41,12 +42,13 @@ def land_shipped(root: Path, base_id: str, task: str) -> None:
         stage = Path(tempfile.mkdtemp(prefix=f".{task}.landing-", dir=root / base_id))
         try:
             shutil.copytree(src, stage, dirs_exist_ok=True)
-            if hashlib.sha256((stage / GGUF_NAME).read_bytes()).hexdigest() != want:
+            if hashlib.sha256((stage / GGUF_NAME).read_bytes()).hexdigest() != want[0]:
                 raise ServerFault(f"the packaged adapter '{task}' of '{base_id}' does not match its "
                                   "manifest; reinstall edgeslm", param="adapter", code="adapter_corrupt")
             manifest = json.loads((stage / "manifest.json").read_text())
             (stage / "manifest.json").write_text(json.dumps(
-                {**manifest, "recipe_source": manifest.get("source"), "source": "package"}, indent=2))
+                {**manifest, "recipe_source": manifest.get("source"), "source": "package",
+                 "package_manifest_sha256": want[1]}, indent=2))
             final = root / base_id / task
             if final.exists():
                 shutil.rmtree(final)
@@ -54,13 +56,15 @@ def land_shipped(root: Path, base_id: str, task: str) -> None:
         finally:
             shutil.rmtree(stage, ignore_errors=True)
 
-def _current(root: Path, base_id: str, task: str, want: str | None) -> bool:
-    """Whether the store's copy is up to date: trained or imported here (left alone), or this packaged build."""
+def _current(root: Path, base_id: str, task: str, want: tuple[str | None, str]) -> bool:
+    """Whether the store's copy is up to date: trained or imported here (left alone), or this packaged build
+    (its GGUF and its manifest: a new manifest, with new sampling defaults say, lands too)."""
     try:
         have = json.loads((root / base_id / task / "manifest.json").read_text())
     except FileNotFoundError:
         return False
     except (OSError, ValueError):
         return True  # a damaged copy is reported by get(), not silently replaced
-    return have.get("source") != "package" or have.get("adapter_sha256") == want
+    return have.get("source") != "package" or (
+        have.get("adapter_sha256") == want[0] and have.get("package_manifest_sha256") == want[1])
 

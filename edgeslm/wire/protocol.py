@@ -80,6 +80,10 @@ class ChatCompletionRequest(_Loose):
     max_completion_tokens: int | None = Field(None, ge=1)
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
+    # extensions vLLM accepts too (extra_body): -1 or 0 is no top-k cut
+    top_k: int | None = Field(None, ge=-1)
+    min_p: float | None = Field(None, ge=0, le=1)
+    repetition_penalty: float | None = Field(None, gt=0)
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False

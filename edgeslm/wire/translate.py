@@ -131,8 +131,12 @@ def to_internal(req: ChatCompletionRequest, settings: Settings) -> tuple[list[Me
         raise InvalidRequest(f"stop holds {len(stop)} sequences; at most 4 are allowed", param="stop")
     params = SamplingParams(
         max_tokens=req.max_completion_tokens or req.max_tokens or settings.default_max_tokens,
-        temperature=1.0 if req.temperature is None else req.temperature,
-        top_p=1.0 if req.top_p is None else req.top_p,
+        # what the request leaves out stays None: the model's and adapter's defaults fill it (sampler.resolve)
+        temperature=req.temperature,
+        top_p=req.top_p,
+        top_k=None if req.top_k is None else max(req.top_k, 0),
+        min_p=req.min_p,
+        repetition_penalty=req.repetition_penalty,
         seed=req.seed,
         stop=[s for s in stop if s],
         max_tokens_given=(req.max_completion_tokens or req.max_tokens) is not None,
