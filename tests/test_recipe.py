@@ -186,3 +186,32 @@ def test_recipe_masks_about_two_thirds_and_adds_irrelevance(built):
     assert 0.07 < counts["no_gold"] / counts["total"] < 0.11
     asks = [e for e in train if e["kind"] == "ask"]
     assert len(asks) > 150 and all("tool_calls" not in e["answer"] for e in asks)
+
+
+@needs_data
+def test_recipe_run_resumes_after_the_process_dies(tmp_path):
+    """A recipe run killed after its second step (here: an exception from the progress callback) resumes
+    from the checkpoint in its work folder, without encoding again, and writes the adapter."""
+    from edgeslm.config import Settings
+
+    settings = Settings(home=tmp_path / "home", threads=2)
+    r = {**recipe.RECIPE, "rank": 4, "alpha": 8, "batch": 1, "modules": ["q_proj", "v_proj"]}
+    work, out = tmp_path / "run", tmp_path / "run" / "adapter"
+
+    class Died(Exception):
+        pass
+
+    def dies(stage, i, n, text):
+        if stage == "train" and i == 2:
+            raise Died
+
+    with pytest.raises(Died):
+        recipe.build(settings, out=out, recipe=r, limit=2, max_steps=3, bar=dies, work=work, save_every=1)
+    assert (work / "encoded.json").is_file() and (work / "peft" / "checkpoint").is_dir() and not out.exists()
+    encoded = []
+    m = recipe.build(settings, out=out, recipe=r, limit=2, max_steps=3, work=work, save_every=1,
+                     bar=lambda stage, i, n, text: encoded.append(stage))
+    assert "encode" not in encoded  # the cached encoding was used
+    # died after step 2 but before its checkpoint: resumed from step 1's, and the losses are whole
+    assert m["training"]["resumed_from"] == 1 and len(m["training"]["losses"]) == 3
+    assert (out / "adapter.gguf").is_file() and json.loads((out / "manifest.json").read_text())["recipe"] == r

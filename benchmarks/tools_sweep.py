@@ -1,0 +1,225 @@
+"""Tools sweep: train "tools" recipe variants one after another, resumably, and score each on BFCL's
+function split: val (the slice of train that chooses the recipe) and dev (what the README reports).
+
+    python -m benchmarks.tools_sweep run [RUN ...] [--seeds 0 1 2] [--threads 1] [--home DIR]
+    python -m benchmarks.tools_sweep table          # the committed table, from what has finished
+    python -m benchmarks.tools_sweep list           # the runs it knows and where each stands
+
+A run is a named set of changes to `pipeline/recipe.RECIPE` (RUNS below: data recipe, rank and target
+modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
+(HOME: --home, else EDGESLM_HOME, else ~/.edgeslm): the encoded examples, the trainer's checkpoints
+(every 10 steps), `log.txt` (timestamped steps, losses, val losses), then `adapter/` and `val.json`,
+`dev.json` (`benchmarks.bfcl_dev` on the candidate alone, served as `default@NAME-sSEED` from that
+home's adapter store). Kill it at any point and start the same command again: finished runs are skipped,
+a run with an adapter but no figures is scored, a run part way through training resumes from its last
+checkpoint (the trainer checks that data and settings are the same).
+
+`table` writes `benchmarks/results/tools_sweep.json` and `.md` (one row per run: settings, the step
+val loss picked, val overall, dev per category and overall; then, per run name with more than one seed,
+the mean and minimum over seeds) and a chart of dev accuracy per category beside FunctionGemma's card.
+Every run's results are copied into `benchmarks/results/tools_sweep/` so they can be committed.
+
+What it can show: which recipe answers BFCL's held-out functions best on this machine's budget, chosen on
+val. What it cannot: dev is BFCL's non-live data, the distribution the recipes train on; one seed of a
+run is one draw (only the final pick gets three). The last stdout line of `table` is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from edgeslm.pipeline import recipe as rec
+
+RESULTS = Path("benchmarks/results")
+ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
+# name -> changes to RECIPE, in the order they are worth running; the first is the issue's recipe
+RUNS: dict[str, dict] = {
+    "v3": {},                                                            # all of issue 23's data, r16 all 7, 2 ep
+    "v3-attn": {"modules": ATTENTION},                                   # faster to serve (item 6)
+    "v3-r8": {"rank": 8, "alpha": 16},
+    "v3-r32": {"rank": 32, "alpha": 64},
+    "v3-lr5e-4": {"lr": 5e-4},
+    "v3-1ep": {"epochs": 1.0},
+    "v3-3ep": {"epochs": 3.0},
+    "v3-nomask": {"mask": 0.0},                                          # ablations of the data recipe
+    "v3-noseal": {"sealtools": 0},
+    "v2-data": {"sealtools": 0, "mask": 0.0, "no_gold": 0.0, "shuffle": False, "epochs": 1.0},  # issue 13's mix, honest split
+}
+CATS = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
+
+
+def home(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("EDGESLM_HOME") or Path.home() / ".edgeslm").expanduser()
+
+
+def recipe_of(name: str, seed: int) -> dict:
+    if name not in RUNS:
+        raise SystemExit(f"unknown run '{name}'; the runs are: {', '.join(RUNS)}")
+    return {**rec.RECIPE, **RUNS[name], "seed": seed}
+
+
+def log(work: Path, line: str) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with (work / "log.txt").open("a") as f:
+        f.write(f"{stamp} {line}\n")
+    print(f"{stamp} [{work.name}] {line}", flush=True)
+
+
+def train(settings, name: str, seed: int, work: Path) -> None:
+    """Train (or resume) the run and write work/adapter."""
+    last = [0.0]
+
+    def bar(stage: str, i: int, n: int, text: str) -> None:
+        if stage == "train" or i == n or time.monotonic() - last[0] > 60:
+            last[0] = time.monotonic()
+            log(work, f"{stage} {i}/{n} {text}".rstrip())
+    r = recipe_of(name, seed)
+    log(work, f"start (or resume) {name} seed {seed}: {json.dumps(r)}")
+    m = rec.build(settings, out=work / "adapter", recipe=r, bar=bar, work=work, force=True)
+    t = m["training"]
+    log(work, f"trained: {t['steps']} steps planned, stopped at {t['stopped_at']}, best step {t['best_step']} "
+              f"(val loss {t['dev_loss']}), resumed from step {t['resumed_from']}, {m['wall_s']} s this process")
+
+
+def install(settings, task: str, work: Path) -> None:
+    """The run's adapter into this home's adapter store as `task` (replacing an older copy)."""
+    d = settings.adapters_dir / rec.BASE / task
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    for f in rec.OUTPUT_FILES:
+        shutil.copy2(work / "adapter" / f, d / f)
+
+
+def score(settings, task: str, work: Path, threads: int) -> None:
+    from benchmarks import bfcl_dev
+
+    for split in ("val", "dev"):
+        if not (work / f"{split}.json").is_file():
+            log(work, f"scoring {split}")
+            bfcl_dev.main(["--models", f"default@{task}", "--split", split, "--threads", str(threads),
+                           "--out", str(work / f"{split}.json.partial"), "--chart", str(work / f"{split}.png")])
+            (work / f"{split}.json.partial").rename(work / f"{split}.json")
+            log(work, f"{split}: overall {json.loads((work / f'{split}.json').read_text())['categories']['overall']}")
+
+
+def run(args) -> None:
+    from edgeslm.config import Settings
+
+    root = home(args.home)
+    os.environ["EDGESLM_HOME"] = str(root)  # the scoring server's store is this one
+    settings = Settings(home=root, threads=args.threads)
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        pass
+    for name in args.runs or list(RUNS)[:1]:
+        for seed in args.seeds:
+            task = f"{name}-s{seed}"
+            work = root / "pipeline" / "sweep" / task
+            if (work / "dev.json").is_file():
+                print(f"{task}: done", flush=True)
+                continue
+            if not (work / "adapter" / "manifest.json").is_file():
+                train(settings, name, seed, work)
+            install(settings, task, work)
+            score(settings, task, work, args.threads)
+            keep = RESULTS / "tools_sweep" / task
+            keep.mkdir(parents=True, exist_ok=True)
+            for f in ("val.json", "dev.json", "log.txt"):
+                shutil.copy2(work / f, keep / f)
+            manifest = json.loads((work / "adapter" / "manifest.json").read_text())
+            (keep / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def rows() -> list[dict]:
+    """One row per finished run (its results copied under benchmarks/results/tools_sweep/)."""
+    out = []
+    for d in sorted((RESULTS / "tools_sweep").glob("*-s*")):
+        if not (d / "dev.json").is_file():
+            continue
+        m = json.loads((d / "manifest.json").read_text())
+        dev = json.loads((d / "dev.json").read_text())["categories"]
+        val = json.loads((d / "val.json").read_text())["categories"]
+        model = next(iter(dev["overall"]))
+        name, _, seed = d.name.rpartition("-s")
+        t = m["training"]
+        out.append({"run": d.name, "name": name, "seed": int(seed), "changes": RUNS.get(name),
+                    "examples": m["data"]["examples"], "best_step": t["best_step"], "steps": t["steps"],
+                    "val_loss": t["dev_loss"], "val": val["overall"][model]["accuracy"],
+                    "dev": {c: dev[c][model]["accuracy"] for c in (*CATS, "simple", "overall") if c in dev},
+                    "train_s": t.get("train_s")})
+    return out
+
+
+def table(args) -> None:
+    from benchmarks._chart import bars
+    from benchmarks.bfcl_dev import CARD
+
+    done = rows()
+    groups: dict[str, list[dict]] = {}
+    for r in done:
+        groups.setdefault(r["name"], []).append(r)
+    seeds = {n: {"seeds": [r["seed"] for r in rs],
+                 **{f"{k}_{c}": f(r["dev"].get(c, 0) for r in rs) for c in ("simple", *CATS[3:], "overall")
+                    for k, f in (("mean", lambda xs: round(statistics.mean(xs), 4)), ("min", min))}}
+             for n, rs in groups.items() if len(rs) > 1}
+    cols = ["simple", "multiple", "parallel", "parallel_multiple", "irrelevance", "overall"]
+    lines = ["| run | changes to RECIPE | examples | step (of) | val loss | val acc | " + " | ".join(cols) + " |",
+             "|---|---|---|---|---|---|" + "---|" * len(cols)]
+    for r in done:
+        lines.append(f"| {r['run']} | `{json.dumps(r['changes'])}` | {r['examples']} | {r['best_step']} ({r['steps']}) | "
+                     f"{r['val_loss']} | {r['val']} | " + " | ".join(str(r["dev"].get(c, "-")) for c in cols) + " |")
+    lines.append("| FunctionGemma (card) | | | | | | " + " | ".join(str(CARD.get(c, "-")) for c in cols) + " |")
+    for n, s in seeds.items():
+        lines.append(f"| {n}, mean (min) of seeds {s['seeds']} | | | | | | "
+                     + " | ".join(f"{s.get('mean_' + c, '-')} ({s.get('min_' + c, '-')})" for c in cols) + " |")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "tools_sweep.md").write_text("\n".join(lines) + "\n")
+    result = {"benchmark": "tools_sweep", "runs": done, "over_seeds": seeds, "functiongemma_card": CARD}
+    (RESULTS / "tools_sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    print("\n".join(lines))
+    if done:
+        series = {r["run"]: [r["dev"].get(c, 0.0) or 0.0 for c in cols] for r in done}
+        series["FunctionGemma (card)"] = [CARD.get(c, 0.0) for c in cols]
+        bars(RESULTS / "tools_sweep.png", "tools sweep: BFCL dev (function split), accuracy", cols, series, "accuracy")
+    print(json.dumps(result), flush=True)
+
+
+def status(args) -> None:
+    root = home(args.home)
+    for name in RUNS:
+        for w in sorted((root / "pipeline" / "sweep").glob(f"{name}-s*")):
+            state = ("done" if (w / "dev.json").is_file() else "scoring" if (w / "adapter").is_dir()
+                     else "training" if (w / "peft").is_dir() else "encoding")
+            tail = (w / "log.txt").read_text().splitlines()[-1:] if (w / "log.txt").is_file() else []
+            print(f"{w.name}: {state}; {tail[0] if tail else ''}")
+    print("runs: " + ", ".join(f"{n} {json.dumps(c)}" for n, c in RUNS.items()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="train and score runs, resuming where they stopped")
+    r.add_argument("runs", nargs="*", help=f"run names (default: the first, {next(iter(RUNS))})")
+    r.add_argument("--seeds", nargs="+", type=int, default=[0])
+    r.add_argument("--threads", type=int, default=1)
+    r.add_argument("--home", help="EDGESLM_HOME for checkpoints and the scoring server (default: the environment's)")
+    sub.add_parser("table", help="write benchmarks/results/tools_sweep.{json,md,png} from finished runs")
+    s = sub.add_parser("list", help="the runs and where each stands")
+    s.add_argument("--home")
+    args = ap.parse_args(argv)
+    {"run": run, "table": table, "list": status}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
