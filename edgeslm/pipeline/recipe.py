@@ -179,12 +179,18 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
         worker = engine.worker(BASE)
         base = engine.catalog.ensure_local(worker.entry)
 
+        unencodable: list[str] = []
+
         def enc(items):
             pairs = []
             for i, e in enumerate(items):
                 if bar:
                     bar("encode", i + 1, len(items), "")
-                p = finetune.encode(worker, e, settings)
+                try:
+                    p = finetune.encode(worker, e, settings)
+                except InvalidRequest as err:  # a request serve would refuse is not trained on
+                    unencodable.append(f"{e.get('id') or e.get('kind')}: {err.message}"[:200])
+                    continue
                 if len(p[0]) <= recipe["max_prompt"]:
                     pairs.append(p)
             return pairs
@@ -194,10 +200,11 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
         cached = json.loads(cache.read_text()) if cache.is_file() else {}
         if cached.get("key") == key:
             pairs, dev_pairs = ([tuple(p) for p in cached[k]] for k in ("pairs", "dev"))
+            unencodable = cached.get("unencodable", [])
         else:
             pairs, dev_pairs = enc(train), enc(dev)
             work.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps({"key": key, "pairs": pairs, "dev": dev_pairs}))
+            cache.write_text(json.dumps({"key": key, "pairs": pairs, "dev": dev_pairs, "unencodable": unencodable}))
         cfg = TrainConfig(rank=recipe["rank"], alpha=recipe["alpha"], modules=tuple(recipe["modules"]),
                           lr=recipe["lr"], epochs=recipe["epochs"], batch=recipe["batch"], max_steps=max_steps,
                           seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=save_every,
@@ -217,6 +224,7 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
         "rank": info.rank, "alpha": info.alpha, "target_modules": info.target_modules, "tensors": info.tensors,
         "source": "edgeslm finetune --recipe tools", "adapter_sha256": hashlib.sha256(gguf).hexdigest(),
         "recipe": recipe, "data": {"counts": counts, "examples": len(pairs), "dev_examples": len(dev_pairs),
+                                   "unencodable": unencodable,
                                    "training_hash": data.training_hash(train), "limit": limit},
         "training": {k: v for k, v in record.items() if k not in ("recipe", "training_hash", "base")},
         "config": asdict(cfg), "wall_s": round(time.perf_counter() - t0, 1),

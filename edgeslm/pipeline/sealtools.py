@@ -53,11 +53,16 @@ def read(data_dir: Path | None = None) -> tuple[list[dict], dict[str, dict]]:
     return [r for f in FILES for r in _rows(data_dir / f)], tools
 
 
+def name(api: str) -> str:
+    """An OpenAI-legal function name ("getPM2.5Level" -> "getPM2_5Level")."""
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", api)[:64]
+
+
 def openai_tool(t: dict) -> dict:
     """A Seal-Tools definition as an OpenAI tool (its types mapped to JSON Schema)."""
     props = {k: {"type": TYPES.get(p.get("type", "str"), "string"), "description": p.get("description", "")}
              for k, p in t["parameters"].items()}
-    return {"type": "function", "function": {"name": t["api_name"], "description": t.get("api_description", ""),
+    return {"type": "function", "function": {"name": name(t["api_name"]), "description": t.get("api_description", ""),
                                              "parameters": {"type": "object", "properties": props,
                                                             "required": [r for r in t.get("required", []) if r in props]}}}
 
@@ -124,7 +129,7 @@ def checked(data_dir: Path | None = None, exclude: Set[str] = frozenset()) -> tu
     kept: list[dict] = []
     drops: Counter = Counter()
     for r in rows:
-        if any(c["api"].lower() in exclude for c in r["calling"]):
+        if any(name(c["api"]).lower() in exclude for c in r["calling"]):
             drops["excluded"] += 1
             continue
         reasons = [check_call(c, tools, r["query"]) for c in r["calling"]]
@@ -162,10 +167,10 @@ def examples(n: int, seed: int = 0, data_dir: Path | None = None, exclude: Set[s
     order = list(kept)
     rng.shuffle(order)
     by_field: dict[str, list[str]] = {}
-    for name, t in tools.items():
-        if name.lower() in exclude:
+    for api, t in tools.items():
+        if name(api).lower() in exclude:
             continue
-        by_field.setdefault(t.get("field", ""), []).append(name)
+        by_field.setdefault(t.get("field", ""), []).append(api)
     asks: list[dict] = []
     used: set[str] = set()
     for r in order:  # When2Call first, from one-call requests, about ask_share of what is taken
@@ -180,7 +185,7 @@ def examples(n: int, seed: int = 0, data_dir: Path | None = None, exclude: Set[s
         gold = list(dict.fromkeys(c["api"] for c in r["calling"]))
         out.append({"kind": "sealtools", "id": r["id"], "messages": [{"role": "user", "content": r["query"]}],
                     "tools": _offered(gold, tools, by_field, rng),
-                    "answer": {"tool_calls": [_call(c["api"], c["parameters"], rng) for c in r["calling"]]}})
+                    "answer": {"tool_calls": [_call(name(c["api"]), c["parameters"], rng) for c in r["calling"]]}})
     counts = {"requests": len(kept) + sum(drops.values()), "checked": len(kept), "dropped": dict(sorted(drops.items())),
               "calls": len(out), "ask": len(asks)}
     return out + asks, counts
