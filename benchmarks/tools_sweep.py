@@ -4,6 +4,7 @@ function split: val (the slice of train that chooses the recipe) and dev (what t
     python -m benchmarks.tools_sweep run [RUN ...] [--seeds 0 1 2] [--threads 1] [--home DIR]
     python -m benchmarks.tools_sweep table          # the committed table, from what has finished
     python -m benchmarks.tools_sweep list           # the runs it knows and where each stands
+    python -m benchmarks.tools_sweep save           # unfinished runs' checkpoints into the repository
 
 A run is a named set of changes to `pipeline/recipe.RECIPE` (RUNS below: data recipe, rank and target
 modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
@@ -12,7 +13,9 @@ modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/N
 `dev.json` (`benchmarks.bfcl_dev` on the candidate alone, served as `default@NAME-sSEED` from that
 home's adapter store). Kill it at any point and start the same command again: finished runs are skipped,
 a run with an adapter but no figures is scored, a run part way through training resumes from its last
-checkpoint (the trainer checks that data and settings are the same).
+checkpoint (the trainer checks that data and settings are the same). A session whose machine does not
+outlive it runs `save` before it ends and commits `benchmarks/results/tools_sweep/RUN/checkpoint/`; `run`
+on a fresh machine starts from that checkpoint when its home has none.
 
 `table` writes `benchmarks/results/tools_sweep.json` and `.md` (one row per run: settings, the step
 val loss picked, val overall, dev per category and overall; then, per run name with more than one seed,
@@ -130,6 +133,11 @@ def run(args) -> None:
                 print(f"{task}: done", flush=True)
                 continue
             if not (work / "adapter" / "manifest.json").is_file():
+                kept = RESULTS / "tools_sweep" / task / "checkpoint"
+                ckpt = work / "peft" / "checkpoint"
+                if kept.is_dir() and not ckpt.is_dir():
+                    shutil.copytree(kept, ckpt)
+                    log(work, f"restored the checkpoint saved in {kept}")
                 train(settings, name, seed, work)
             install(settings, task, work)
             score(settings, task, work, args.threads)
@@ -139,6 +147,24 @@ def run(args) -> None:
                 shutil.copy2(work / f, keep / f)
             manifest = json.loads((work / "adapter" / "manifest.json").read_text())
             (keep / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def save(args) -> None:
+    """Copy each unfinished run's latest checkpoint and log under benchmarks/results/tools_sweep/ (to commit)."""
+    for w in sorted((home(args.home) / "pipeline" / "sweep").glob("*-s*")):
+        ckpt = w / "peft" / "checkpoint"
+        if (w / "dev.json").is_file() or not ckpt.is_dir():
+            continue
+        keep = RESULTS / "tools_sweep" / w.name
+        tmp = keep / "checkpoint.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(ckpt, tmp)  # the trainer swaps folders whole, so a copy is one checkpoint
+        shutil.rmtree(keep / "checkpoint", ignore_errors=True)
+        tmp.rename(keep / "checkpoint")
+        shutil.copy2(w / "log.txt", keep / "log.txt")
+        step = json.loads((keep / "checkpoint" / "state.json").read_text())["step"]
+        size = sum(f.stat().st_size for f in (keep / "checkpoint").iterdir())
+        print(f"{w.name}: checkpoint at step {step} ({size / 2**20:.1f} MiB) in {keep / 'checkpoint'}")
 
 
 def rows() -> list[dict]:
@@ -217,8 +243,10 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("table", help="write benchmarks/results/tools_sweep.{json,md,png} from finished runs")
     s = sub.add_parser("list", help="the runs and where each stands")
     s.add_argument("--home")
+    v = sub.add_parser("save", help="copy unfinished runs' checkpoints under benchmarks/results/tools_sweep/")
+    v.add_argument("--home")
     args = ap.parse_args(argv)
-    {"run": run, "table": table, "list": status}[args.cmd](args)
+    {"run": run, "table": table, "list": status, "save": save}[args.cmd](args)
 
 
 if __name__ == "__main__":
