@@ -5,8 +5,8 @@ candidate set of defaults, scored by exact-call rate.
 Each candidate is the shipped adapter copied into a private store under its own task name, its manifest's
 `sampling` object set to the candidate, so the server applies it exactly as it applies the shipped
 manifest's defaults (request, then adapter manifest, then catalog, then GGUF, then OpenAI's). The requests
-name the candidate's adapter (`default@sd-NAME`) and send no sampling field but a seed (one per repeat, so
-a run can be repeated; agent frameworks send none).
+name the candidate's adapter (`default@sd-NAME`) and send no sampling field but a seed (one per request and
+repeat, so a run can be repeated; agent frameworks send none).
 
 The tools, cities and values are none that a training generator of ours lists (edgeslm/pipeline/agentdata.py:
 no get_weather, get_time, send_email..., no Paris or Lisbon), plus the README's own example. A call is
@@ -103,12 +103,13 @@ T = {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},  # the README's
 }
 
-# (question, tools offered, expected name, {argument: accepted values}); the expected tool is listed among others
+# (question, tools offered, expected name, {argument: accepted values, or None: any value or none}); the expected
+# tool is listed among others
 CASES = [
     ("Weather in Paris?", ["weather"], "get_weather", {"city": ["Paris"]}),  # the README's example, as it is
     ("What's the forecast for Glasgow for the next 3 days?", ["forecast", "air", "sunrise"], "lookup_forecast",
      {"location": ["Glasgow"], "days": [3]}),
-    ("Wake me up at 06:45 tomorrow.", ["alarm", "timer"], "set_alarm", {"time": ["06:45", "6:45"], "label": [""]}),
+    ("Wake me up at 06:45 tomorrow.", ["alarm", "timer"], "set_alarm", {"time": ["06:45", "6:45"], "label": None}),
     ("Translate 'good morning' into Portuguese.", ["translate", "define"], "translate_text",
      {"text": ["good morning"], "target_language": ["Portuguese", "pt"]}),
     ("Find me a sushi place in Valencia.", ["restaurants", "recipe", "cinema"], "find_restaurants",
@@ -148,7 +149,7 @@ def _norm(v):
 
 def exact(calls, name: str, want: dict) -> bool:
     """One call, of `name`, each expected argument among its accepted values ("" in the list: it may be left
-    out), and no other argument."""
+    out; None instead of a list: any value, or none), and no other argument."""
     if len(calls or []) != 1 or calls[0].function.name != name:
         return False
     try:
@@ -158,6 +159,8 @@ def exact(calls, name: str, want: dict) -> bool:
     if set(args) - set(want):
         return False
     for k, ok in want.items():
+        if ok is None:
+            continue
         if k not in args:
             if "" not in ok:
                 return False
@@ -181,9 +184,11 @@ def run_candidate(client: OpenAI, model: str, repeats: int) -> dict:
     wrong: list[str] = []
     t0 = time.perf_counter()
     for rep in range(repeats):
-        for question, tools, name, want in CASES:
+        for i, (question, tools, name, want) in enumerate(CASES):
+            # a seed per request: one seed for every request would draw the same first number for all of
+            # them (a high one picks from the nucleus's tail in every answer at once)
             r = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
-                                               tools=[T[t] for t in tools], max_tokens=128, seed=rep)
+                                               tools=[T[t] for t in tools], max_tokens=128, seed=1000 * rep + i)
             m = r.choices[0].message
             envelopes += any(k in (m.content or "") for k in MARKERS)
             answered += bool(m.tool_calls)

@@ -18,7 +18,6 @@ import jsonschema
 
 from edgeslm.backends.base import adapter_key, common_prefix
 from edgeslm.decoding import sampler
-from edgeslm.decoding.constraints import GbnfConstraint
 from edgeslm.decoding.tools import validate_arguments
 from edgeslm.errors import BackendError, EdgeError
 from edgeslm.output import Output
@@ -155,14 +154,9 @@ class Run(_InSequence, _Outcome):
         self.b = worker.backend
         self.key = adapter_key(job.adapter_set)
         self.slot: int | None = None
-        # the fields the request left out come from the adapter's, the catalog's or the GGUF's defaults
-        p = job.params = sampler.resolve(job.params, sampler.layers(job.adapters, worker.entry, self.b.metadata))
-        if isinstance(job.constraint, GbnfConstraint):  # llama.cpp's own sampler chain (the GBNF engine)
-            job.constraint.params = (p.temperature, p.top_p, p.seed)
-        self.sampler = sampler.Sampler(
-            p.temperature, p.top_p, p.seed, top_k=p.top_k, min_p=p.min_p, repetition_penalty=p.repetition_penalty,
-            recent=lambda n: self.history[max(len(job.prompt), len(self.history) - n):])
-        self.out = Output(job.spec, worker.envelope, p.stop, job.emit, job.answered)
+        self.sampler = sampler.for_job(job, worker.entry, self.b.metadata,  # fields left out: the defaults
+                                       lambda n: self.history[max(len(job.prompt), len(self.history) - n):])
+        self.out = Output(job.spec, worker.envelope, job.params.stop, job.emit, job.answered)
         self.constraint = job.constraint
         self.finish: str = "length"
         self.n, self.forced = 0, 0
@@ -213,7 +207,7 @@ class Run(_InSequence, _Outcome):
         self.job.emit(event)
 
     def _step(self) -> bool:
-        p, spec, constraint = self.job.params, self.job.spec, self.constraint
+        p, constraint = self.job.params, self.constraint
         now = time.perf_counter()
         if self.t_step is not None and self.last_step == 1:
             self.single_s, self.single_n = self.single_s + now - self.t_step, self.single_n + 1
@@ -249,8 +243,7 @@ class Run(_InSequence, _Outcome):
             if constraint.finished:
                 self.finish = "stop"
                 return False
-            if self.out.mode == "text" and spec.kind == "tools":
-                self.constraint = None  # decided for plain text: nothing left to constrain
+            # text stays constrained: with tools offered, the call marker is in no text (a call may follow it)
         self.history += step
         self.feed, self.last_step, self.since = list(step), len(step), self.since + len(step)
         return True

@@ -32,10 +32,8 @@ class Output:
         self.parser = CallParser(env)  # used once the output turns out to be calls
         self.ids: list[str] = []
         self.said: str | None = None  # the text before the calls, when text came first
-        # with tools offered in auto mode, text may turn into calls at the marker (the grammar allows
-        # the marker nowhere else): text that may be the marker's start, or whitespace before it, waits
-        self.watch = spec.kind == "tools" and spec.tool_choice == "auto"
-        self.looked = 0  # self.text[:looked] holds no marker
+        # with tools offered (auto), text turns into calls at the marker (which the grammar allows nowhere else)
+        self.watch, self.looked = spec.kind == "tools" and spec.tool_choice == "auto", 0  # text[:looked]: no marker
         self._seen: list[str] = list(self.answered)  # completed calls as "name\0arguments"
         self._current: str = ""
         self._held: list[tuple] = []
@@ -66,7 +64,7 @@ class Output:
             delta = self._said_then_call() or delta
         if self.mode == "calls":
             return self._feed_calls(delta)
-        upto = self._markable()
+        upto = markable(self.text, self.env.marker, self.sent) if self.mode == "text" and self.watch else len(self.text)
         if self.mode == "text" and self.stop:
             hit = self.stopper.feed(self.text, self.scanned)
             self.scanned = len(self.text)
@@ -80,9 +78,8 @@ class Output:
         return False
 
     def _said_then_call(self) -> str | None:
-        """In text mode with tools offered: where the marker appears, the text before it (without its
-        trailing whitespace) is the content and the output turns into calls; the call text from the
-        marker on is returned to be parsed. None while no marker has appeared."""
+        """Where the marker appears in text, the text before it (less trailing whitespace) is the content
+        and the output turns into calls: the call text from the marker on, to parse; else None."""
         marker = self.env.marker
         at = self.text.find(marker, max(self.looked - len(marker) + 1, 0))
         if at < 0:
@@ -92,20 +89,6 @@ class Output:
         self._flush(len(self.said or ""))
         self.mode, self.parser = "calls", CallParser(self.env)
         return self.text[at:]
-
-    def _markable(self) -> int:
-        """How much of the text may be emitted now: with tools offered, not a tail that may open the
-        marker, nor the whitespace before it (content is the text before a call without it)."""
-        if self.mode != "text" or not self.watch:
-            return len(self.text)
-        marker, end = self.env.marker, len(self.text)
-        for k in range(min(len(marker) - 1, end), 0, -1):
-            if self.text.endswith(marker[:k]):
-                end -= k
-                break
-        while end > self.sent and self.text[end - 1] in " \t\r\n":
-            end -= 1
-        return end
 
     def _feed_calls(self, delta: str) -> bool:
         """Stream call events, holding back a call while it repeats an earlier one so far.
@@ -146,6 +129,19 @@ class Output:
             self.mode = "text"
         self._flush(len(self.text))
         return self.text, []
+
+
+def markable(text: str, marker: str, sent: int) -> int:
+    """How much of `text` may be emitted while a call may still follow it: not a tail that may open the
+    marker, nor the whitespace before that (the content of text then a call is the text without it)."""
+    end = len(text)
+    for k in range(min(len(marker) - 1, end), 0, -1):
+        if text.endswith(marker[:k]):
+            end -= k
+            break
+    while end > sent and text[end - 1] in " \t\r\n":
+        end -= 1
+    return end
 
 
 class StopMatcher:

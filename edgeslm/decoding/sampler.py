@@ -220,3 +220,14 @@ def resolve(params: SamplingParams, sources: list[tuple[str, dict[str, Any]]]) -
     """`params` with every field the request left out (None) filled from `sources` (see `layers`)."""
     values, _ = effective({k: getattr(params, k) for k in FIELDS}, sources)
     return dataclasses.replace(params, **values)
+
+
+def for_job(job: Any, entry: Any, metadata: dict[str, Any], recent: Callable[[int], list[int]]) -> Sampler:
+    """A prepared request's sampler: the fields the request left out filled in `job.params` (from its
+    adapters' manifests, the catalog `entry`, the GGUF `metadata`, then OpenAI's), and given to llama.cpp's
+    own sampler chain too where the GBNF engine samples (`job.constraint.samples`)."""
+    p = job.params = resolve(job.params, layers(job.adapters, entry, metadata))
+    if getattr(job.constraint, "samples", False):
+        job.constraint.params = (p.temperature, p.top_p, p.seed)
+    return Sampler(p.temperature, p.top_p, p.seed, top_k=p.top_k, min_p=p.min_p,
+                   repetition_penalty=p.repetition_penalty, recent=recent)
