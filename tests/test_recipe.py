@@ -208,6 +208,9 @@ def test_recipe_run_resumes_after_the_process_dies(tmp_path):
     with pytest.raises(Died):
         recipe.build(settings, out=out, recipe=r, limit=2, max_steps=3, bar=dies, work=work, save_every=1)
     assert (work / "encoded.json").is_file() and (work / "peft" / "checkpoint").is_dir() and not out.exists()
+    from edgeslm.pipeline import finetune
+
+    finetune._BASES.clear()  # as a new process would: the dead run's LoRA layers are still on the cached base
     encoded = []
     m = recipe.build(settings, out=out, recipe=r, limit=2, max_steps=3, work=work, save_every=1,
                      bar=lambda stage, i, n, text: encoded.append(stage))
