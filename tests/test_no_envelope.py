@@ -133,7 +133,7 @@ PRIMED = [
 
 
 def test_server_returns_text_and_call_apart_streamed_too(client):
-    kw = dict(model="default@none", messages=PRIMED, tools=[AIR], max_tokens=64, temperature=0)
+    kw = dict(model="default@none", messages=PRIMED, tools=[AIR], max_tokens=96, temperature=0, parallel_tool_calls=False)
     client.chat.completions.create(**kw)  # same KV-cache state for both runs below
     whole = client.chat.completions.create(**kw).choices[0]
     assert whole.message.content and "<tool_call>" not in whole.message.content
@@ -151,3 +151,42 @@ def test_server_returns_text_and_call_apart_streamed_too(client):
             order.append("call")
     assert text == whole.message.content and args == whole.message.tool_calls[0].function.arguments
     assert order.index("call") > len(order) - 1 - order[::-1].index("text"), "the text streams before the call"
+
+
+def test_qwen_text_then_its_special_marker_token(tmp_path):
+    """Qwen's `<tool_call>` is one special token: text may be followed by that token (a call), and the
+    marker spelled in bytes is refused inside text (the parser would see the same characters)."""
+    from tests import families
+
+    if not families.available():
+        pytest.skip(f"the families' tokenizers are not unpacked in {families.MODELS} (python -m tests.families)")
+    from edgeslm.backends import open_backend
+
+    f = next(f for f in families.FAMILIES if f.family == "qwen2.5")
+    backend = open_backend(families.build_tiny(f, tmp_path / "tiny.gguf"), "gguf", n_ctx=256, n_threads=1,
+                           n_batch=64, n_seq=1)
+    try:
+        vocab, env = constraints.build_tokenizer(backend), ENVELOPES["hermes"]
+        marks = vocab.markers(env)
+        assert "<tool_call>" in marks
+        grammar = constraints.grammar_for(OutputSpec("tools", TOOLS[:1], "auto"), env, FREE, 4, marks)
+        special = backend.tokenize("<tool_call>", add_bos=False, special=True)
+        assert len(special) == 1
+        c = constraints.Constraint(vocab, grammar)
+        for t in backend.tokenize("Let me check.\n", add_bos=False, special=False) + special:
+            c.mask()
+            assert c.matcher.consume_token(t)
+        forced = b"".join(backend.piece(t) for t in c.forced(32)).decode()
+        assert ("<tool_call>" + forced).startswith(env.head("get_air_quality"))
+        c = constraints.Constraint(vocab, grammar)
+        spelled = backend.tokenize("Let me write <tool_call> here", add_bos=False, special=False)
+        assert len(spelled) > len(backend.tokenize("Let me write  here", add_bos=False, special=False))
+        refused = False
+        for t in spelled:
+            c.mask()
+            if not c.matcher.consume_token(t):
+                refused = True
+                break
+        assert refused, "the marker spelled in bytes was allowed inside text"
+    finally:
+        backend.close()
