@@ -143,3 +143,28 @@ def test_clean_dev_shares_no_question_with_any_trained_part():
         assert len(clean) + removed == len(parts["dev"][c])
         total += removed
     assert total > 0  # BFCL does repeat questions across categories
+
+
+def test_sweep_table_reports_mean_and_minimum_over_seeds(tmp_path, monkeypatch):
+    """benchmarks.tools_sweep's committed table: one row per finished run, then the mean and the minimum
+    over a run's seeds (fed finished runs as the sweep leaves them)."""
+    import json
+
+    from benchmarks import tools_sweep
+
+    monkeypatch.setattr(tools_sweep, "RESULTS", tmp_path)
+    for seed, acc in ((0, 0.5), (1, 0.3), (2, 0.4)):
+        d = tmp_path / "tools_sweep" / f"v3-s{seed}"
+        d.mkdir(parents=True)
+        (d / "manifest.json").write_text(json.dumps({"data": {"examples": 10}, "training": {
+            "best_step": 5, "steps": 8, "dev_loss": 0.3, "train_s": 1}}))
+        cats = {c: {"default@v3-s0": {"accuracy": acc}} for c in (*bfcl.CATEGORIES, "simple", "overall")}
+        for split in ("val", "dev"):
+            (d / f"{split}.json").write_text(json.dumps({"categories": cats}))
+    (tmp_path / "tools_sweep" / "v3-r8-s0").mkdir()  # unfinished: no dev.json, not in the table
+    tools_sweep.table(None)
+    out = json.loads((tmp_path / "tools_sweep.json").read_text())
+    assert [r["run"] for r in out["runs"]] == ["v3-s0", "v3-s1", "v3-s2"]
+    s = out["over_seeds"]["v3"]
+    assert s["seeds"] == [0, 1, 2] and s["mean_overall"] == 0.4 and s["min_overall"] == 0.3
+    assert s["min_parallel_multiple"] == 0.3 and "0.4 (0.3)" in (tmp_path / "tools_sweep.md").read_text()
