@@ -6,7 +6,7 @@ function split: val (the slice of train that chooses the recipe) and dev (what t
     python -m benchmarks.tools_sweep list           # the runs it knows and where each stands
     python -m benchmarks.tools_sweep save           # unfinished runs' checkpoints into the repository
 
-A run is a named set of changes to `pipeline/recipe.RECIPE` (RUNS below: data recipe, rank and target
+A run is a named set of changes to the recipe `V3` (`pipeline/recipe.RECIPE` when the sweep began; RUNS below: data recipe, rank and target
 modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
 (HOME: --home, else EDGESLM_HOME, else ~/.edgeslm): the encoded examples, the trainer's checkpoints
 (every 10 steps), `log.txt` (timestamped steps, losses, val losses), then `adapter/` and `val.json`,
@@ -62,10 +62,18 @@ def home(arg: str | None) -> Path:
     return Path(arg or os.environ.get("EDGESLM_HOME") or Path.home() / ".edgeslm").expanduser()
 
 
+# The recipe the runs change, frozen as it was when the sweep began (recipe.RECIPE then): a later change
+# to RECIPE must not change a run part way through, whose checkpoint the trainer would then discard.
+V3 = {"rank": 16, "alpha": 32, "modules": rec.MODULES, "lr": 1e-3, "batch": 8, "epochs": 2.0, "seed": 0,
+      "generated": 500, "max_prompt": 1400, "eval_every": 25, "dev_examples": 48, "patience": 3,
+      "no_description": 0.15, "split": "function", "sealtools": 1500, "ask_share": 0.1, "mask": 0.66,
+      "no_gold": 0.1, "shuffle": True}
+
+
 def recipe_of(name: str, seed: int) -> dict:
     if name not in RUNS:
         raise SystemExit(f"unknown run '{name}'; the runs are: {', '.join(RUNS)}")
-    return {**rec.RECIPE, **RUNS[name], "seed": seed}
+    return {**V3, **RUNS[name], "seed": seed}
 
 
 def log(work: Path, line: str) -> None:
