@@ -108,13 +108,8 @@ class ModelWorker(Preparation):
         with self._state:
             if self.closed or self.dead:
                 raise WorkerGone(f"'{self.entry.id}' was unloaded; retry", code="worker_gone")
-            # queued and waiting (taken from the queue, not started) count together: the scheduler drains
-            # the queue every round, so the queue's own bound alone would let the waiting list grow. Those
-            # that free slots will start at once are not waiting.
             sched = getattr(self, "scheduler", None)
-            pending = self.jobs.qsize()
-            if sched is not None:
-                pending = max(0, pending + len(sched.waiting) - max(0, sched.slots - len(sched.runs)))
+            pending = sched.pending(self.jobs.qsize()) if sched is not None else self.jobs.qsize()
             if pending >= self.settings.queue_size:
                 raise Busy(f"'{self.entry.id}' has {self.settings.queue_size} requests waiting; retry later")
             self.jobs.put_nowait(job)

@@ -88,6 +88,11 @@ class _Room:
 class _Admission(_Room):
     """Which waiting request starts next, which running one yields its slot, and in which sequence."""
 
+    def pending(self, queued: int) -> int:
+        """Requests waiting, counted against the queue size: `queued` ones not taken yet and those taken
+        but not started (the loop drains the queue every round, so the queue alone bounds nothing), less
+        the ones free slots take at once. Read from other threads: a snapshot."""
+        return max(0, queued + len(self.waiting) - max(0, self.slots - len(self.runs)))
 
     def _rank(self, item) -> tuple:
         """Lower goes first: service so far (in quanta), then the size the request declared (max_tokens,
