@@ -4,12 +4,15 @@ model, reached through the official openai client."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from openai import OpenAI
 
 from benchmarks._server import running_server
+from tests import families
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +60,21 @@ TIME = {
         "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]},
     },
 }
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """The catalog families' tiny models (tests/families.py), imported into a private store once per
+    session; {family: model id} (gemma3: the embedded model)."""
+    home = tmp_path_factory.mktemp("families-home")
+    env = {**os.environ, "EDGESLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    ids = {}
+    for f in families.FAMILIES:
+        if f.vocab is None:
+            ids[f.family] = "default@none"
+            continue
+        path = families.build_tiny(f, home / f"tiny-{f.family}.gguf")
+        subprocess.run([sys.executable, "-m", "edgeslm", "models", "import", str(path), "--id", f"tiny-{f.family}"],
+                       env=env, check=True, capture_output=True)
+        ids[f.family] = f"tiny-{f.family}"
+    return home, env, ids

@@ -20,7 +20,6 @@ from edgeslm.config import get_settings
 from edgeslm.engine import Engine
 from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
 from tests import families
-from tests.test_families import tiny  # noqa: F401 - the module-scoped fixture of the tiny models
 
 TOOL = ToolSpec("get_weather", "Get the weather for a city",
                 {"type": "object", "properties": {"city": {"type": "string", "description": "The city"}},
@@ -39,7 +38,7 @@ def conversation(text: str, escaped: str | None = None) -> tuple[list[Message], 
 
 
 @pytest.fixture(scope="module")
-def workers(tiny):  # noqa: F811 - the fixture imported above
+def workers(tiny):  # conftest.py: the families' tiny models, built once per session
     home, _, ids = tiny
     engine = Engine(get_settings(home=home, threads=1, n_ctx=2048, parallel=1, max_loaded_models=len(families.FAMILIES)))
     got = {}

@@ -11,9 +11,6 @@ under the grammar on the real tokenizer writes the envelope with the family's ow
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tomllib
 
 import jsonschema
@@ -91,23 +88,6 @@ def test_call_format_parses_whole_and_at_every_byte(f):
     for b in "It is sunny.".encode():
         out.feed(bytes([b]))
     assert out.finish() == ("It is sunny.", [])
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """The tiny models, imported into a private store; {family: model id} (gemma3: the embedded model)."""
-    home = tmp_path_factory.mktemp("families-home")
-    env = {**os.environ, "EDGESLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    ids = {}
-    for f in families.FAMILIES:
-        if f.vocab is None:
-            ids[f.family] = "default@none"
-            continue
-        path = families.build_tiny(f, home / f"tiny-{f.family}.gguf")
-        subprocess.run([sys.executable, "-m", "edgeslm", "models", "import", str(path), "--id", f"tiny-{f.family}"],
-                       env=env, check=True, capture_output=True)
-        ids[f.family] = f"tiny-{f.family}"
-    return home, env, ids
 
 
 @pytest.mark.parametrize("f", families.FAMILIES, ids=IDS)
