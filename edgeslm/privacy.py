@@ -154,6 +154,14 @@ class Restorer:
 
         return _PLACEHOLDER.sub(put, text) if self.values else text
 
+    def completion(self, body: dict) -> None:
+        """A chat completion's answer with the values put back, in place: its text and its calls' arguments."""
+        msg = body["choices"][0]["message"]
+        if isinstance(msg.get("content"), str) and msg["content"]:
+            msg["content"] = self(msg["content"])
+        for c in msg.get("tool_calls") or []:
+            c["function"]["arguments"] = self(c["function"]["arguments"], in_json=True)
+
     def feed(self, key, fragment: str, in_json: bool = False) -> str:
         buf = self.buffers.get(key, "") + fragment
         cut = buf.rfind("<")

@@ -112,13 +112,9 @@ def create_app(export: Path, engine: str, teacher: str | None = None, model_form
 def _restored_body(data: bytes, restore: Restorer) -> bytes:
     try:
         body = json.loads(data)
-        msg = body["choices"][0]["message"]
+        restore.completion(body)
     except (ValueError, KeyError, IndexError, TypeError):
         return data
-    if isinstance(msg.get("content"), str):
-        msg["content"] = restore(msg["content"])
-    for c in msg.get("tool_calls") or []:
-        c["function"]["arguments"] = restore(c["function"]["arguments"], in_json=True)
     return json.dumps(body).encode()
 
 

@@ -70,14 +70,6 @@ def _redacted(req: ChatCompletionRequest, redact) -> ChatCompletionRequest:
     return req.model_copy(update={"messages": [ChatMessage.model_validate(m) for m in messages]})
 
 
-def _restore_body(body: dict, restore) -> None:
-    msg = body["choices"][0]["message"]
-    if msg.get("content"):
-        msg["content"] = restore(msg["content"])
-    for c in msg.get("tool_calls") or []:
-        c["function"]["arguments"] = restore(c["function"]["arguments"], in_json=True)
-
-
 def create_app(engine: Engine) -> FastAPI:
     app = FastAPI(title="edgeslm", version=translate.FINGERPRINT)
     app.state.engine = engine
@@ -284,7 +276,7 @@ def create_app(engine: Engine) -> FastAPI:
                         account(ev[1])
                         body = translate.completion(ev[1], rid)
                         if restore is not None:
-                            _restore_body(body, restore)
+                            restore.completion(body)
                         if capture is not None:
                             await record(logged, request.headers, started, body, label, route)
                         return JSONResponse(body, headers=headers)
@@ -304,7 +296,7 @@ def create_app(engine: Engine) -> FastAPI:
                         account(ev[1])
                         body = translate.completion(ev[1], rid)
                         if restore is not None:
-                            _restore_body(body, restore)
+                            restore.completion(body)
                             for key in list(restore.buffers):
                                 rest = restore.flush(key, in_json=key != "text")
                                 if rest:
