@@ -14,8 +14,7 @@ from edgeslm.cli.common import err
 from edgeslm.cli.common import fail as _fail
 from edgeslm.config import Settings, get_settings
 from edgeslm.errors import EdgeError
-
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+from edgeslm.wire.middleware import LOOPBACK
 
 
 def _help(field: str) -> str:
@@ -86,7 +85,7 @@ def serve(
     for flag, var in (("--api-key-env", settings.api_key_env), ("--upstream-api-key-env", settings.upstream_api_key_env)):
         if var and not os.environ.get(var):
             _fail(f"{flag} {var}: that environment variable is not set")
-    if host not in _LOOPBACK and not settings.api_key_env and not no_auth:
+    if host not in LOOPBACK and not settings.api_key_env and not no_auth:
         _fail(f"--host {host} is reachable beyond this machine: give --api-key-env VAR (clients then send "
               "'Authorization: Bearer KEY'), or --no-auth to serve without a key anyway")
     _check_budget(settings.memory_budget)
@@ -143,7 +142,7 @@ def proxy(
     for flag, var in (("--api-key-env", api_key_env), ("--upstream-api-key-env", upstream_api_key_env)):
         if var and not os.environ.get(var):
             _fail(f"{flag} {var}: that environment variable is not set")
-    if host not in _LOOPBACK and not api_key_env and not no_auth:
+    if host not in LOOPBACK and not api_key_env and not no_auth:
         _fail(f"--host {host} is reachable beyond this machine: give --api-key-env VAR (clients then send "
               "'Authorization: Bearer <value of VAR>'), or --no-auth to accept anyone")
     settings = get_settings(capture_retention_days=capture_retention_days, allowed_hosts=allowed_hosts, host=host)

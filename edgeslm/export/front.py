@@ -26,10 +26,8 @@ from fastapi.responses import Response, StreamingResponse
 from edgeslm.config import Settings, get_settings
 from edgeslm.privacy import Redactor, Restorer, redact_message
 from edgeslm.router import Router
-from edgeslm.wire.middleware import Guard
+from edgeslm.wire.middleware import LOOPBACK, Guard
 from edgeslm.wire.upstream import error
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def create_app(export: Path, engine: str, teacher: str | None = None, model_format: str = "{task}", *,

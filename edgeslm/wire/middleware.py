@@ -26,6 +26,7 @@ from edgeslm.errors import InvalidRequest
 from edgeslm.wire import limits
 from edgeslm.wire.errors import body as error_body
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")  # binding elsewhere needs a client key (serve, proxy, the front)
 OPEN_PATHS = ("/health", "/", "/favicon.ico")  # answered without the key (no data behind them)
 OPEN_PREFIXES = ("/web/",)
 
