@@ -13,14 +13,13 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from benchmarks._server import free_port
+from tests.standin import stand_in
 
 EMAIL = "alice.martin@example.com"
 
@@ -28,37 +27,22 @@ EMAIL = "alice.martin@example.com"
 @pytest.fixture(scope="module")
 def engine():
     """Records (headers, body) of every call; answers 'mail <first placeholder seen>', plain or streamed."""
-    seen: list = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
-            seen.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            found = re.search(r"<[A-Z_]+_\d+>", json.dumps(body))
-            text = "mail " + (found.group(0) if found else "none")
-            if body.get("stream"):
-                chunks = [{"choices": [{"index": 0, "delta": {"content": text[:7]}, "finish_reason": None}]},
-                          {"choices": [{"index": 0, "delta": {"content": text[7:]}, "finish_reason": None}]},
-                          {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
-                data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-                out, ctype = data.encode(), "text/event-stream"
-            else:
-                out = json.dumps({"id": "x", "object": "chat.completion", "model": body.get("model"), "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}).encode()
-                ctype = "application/json"
-            self.send_response(200)
-            self.send_header("content-type", ctype)
-            self.send_header("content-length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+    def respond(headers: dict, body: dict) -> tuple[bytes, str]:
+        found = re.search(r"<[A-Z_]+_\d+>", json.dumps(body))
+        text = "mail " + (found.group(0) if found else "none")
+        if body.get("stream"):
+            chunks = [{"choices": [{"index": 0, "delta": {"content": text[:7]}, "finish_reason": None}]},
+                      {"choices": [{"index": 0, "delta": {"content": text[7:]}, "finish_reason": None}]},
+                      {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+            data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            return data.encode(), "text/event-stream"
+        return json.dumps({"id": "x", "object": "chat.completion", "model": body.get("model"), "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}).encode(), \
+            "application/json"
 
-        def log_message(self, *args):
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1", seen
-    srv.shutdown()
+    with stand_in(respond) as (url, seen):
+        yield url + "/v1", seen
 
 
 def _start(args: list[str], env: dict, port: int, health: str) -> subprocess.Popen:

@@ -5,14 +5,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from benchmarks._server import free_port, running_server
+from tests.standin import stand_in
 
 ANSWER = {"id": "up-1", "object": "chat.completion", "model": "teacher", "usage": None,
           "choices": [{"index": 0, "message": {"role": "assistant", "content": "from the teacher"},
@@ -23,26 +22,14 @@ ANSWER = {"id": "up-1", "object": "chat.completion", "model": "teacher", "usage"
 def teacher():
     """A stand-in for the upstream LLM (no network here): answers every chat completion and records
     the Authorization header it was sent."""
-    seen: list = []
+    auths: list = []  # the Authorization header of each call (None when it got none)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            seen.append(self.headers.get("authorization"))
-            body = json.dumps(ANSWER).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def respond(headers: dict, body: dict) -> tuple[bytes, str]:
+        auths.append(headers.get("authorization"))
+        return json.dumps(ANSWER).encode(), "application/json"
 
-        def log_message(self, *args):
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}", seen
-    srv.shutdown()
+    with stand_in(respond) as (url, _):
+        yield url, auths
 
 
 def _auto(base, key):
