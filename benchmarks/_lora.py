@@ -52,16 +52,18 @@ def last_logits(base: Path, text: str, lora: list[tuple[Path, float]] = ()) -> n
 def train(base: Path, texts: list[str], out: Path, *, steps: int = 4, rank: int = 8, lr: float = 5e-3,
           modules=("q_proj", "v_proj"), seed: int = 0):
     """A LoRA trained with peft for `steps` full-batch steps on `texts` (next-token loss), on the base
-    transformers dequantizes from the GGUF `base`; saved in PEFT form under `out`. Returns the peft
+    transformers dequantizes from the GGUF `base` (cached: store/dequantized.py); saved in PEFT form under `out`. Returns the peft
     model (eval mode) for reference logits. Needs torch, transformers and peft (the test extra)."""
     import peft
     import torch
     import transformers
 
     from edgeslm.backends import open_backend
+    from edgeslm.config import Settings
+    from edgeslm.store import dequantized
 
     torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name,
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(dequantized.checkpoint(base, Settings().cache)),
                                                               dtype=torch.float32)
     model = peft.get_peft_model(model, peft.LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(modules),
                                                        lora_dropout=0.0))

@@ -52,6 +52,10 @@ class Settings(_Guards):
     model_config = SettingsConfigDict(env_prefix="EDGESLM_", extra="ignore")
 
     home: Path = Field(default_factory=_default_home, description="Directory holding all edgeslm state.")
+    cache_dir: Path | None = Field(
+        None, description="Directory for what edgeslm can rebuild (dequantized checkpoints for fine-tuning and "
+        "export, grammar vocabularies); default: HOME/cache.",
+    )
     default_model: str = Field("default", description="Catalog id served when a request names no known model.")
     host: str = Field("127.0.0.1", description="Interface the server binds to.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port the server binds to.")
@@ -131,6 +135,10 @@ class Settings(_Guards):
     )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
+
+    @property
+    def cache(self) -> Path:
+        return self.cache_dir or self.home / "cache"
 
     @property
     def models_dir(self) -> Path:

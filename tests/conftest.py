@@ -15,6 +15,20 @@ from benchmarks._server import running_server
 from tests import families
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache(tmp_path_factory):
+    """One EDGESLM_CACHE_DIR for the whole session, every home and every subprocess: what edgeslm can
+    rebuild (the dequantized checkpoint, ~45 s) is built once; tests/test_dequantized.py checks the cache."""
+    path = tmp_path_factory.mktemp("cache")
+    before = os.environ.get("EDGESLM_CACHE_DIR")
+    os.environ["EDGESLM_CACHE_DIR"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("EDGESLM_CACHE_DIR", None)
+    else:
+        os.environ["EDGESLM_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("edgeslm-home")

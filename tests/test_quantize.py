@@ -77,17 +77,14 @@ def test_merging_a_lora_equals_applying_it(base, f16, tmp_path):
 
 
 def test_a_hugging_face_checkpoint_maps_back_onto_the_base_layout(base, f16, tmp_path):
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
     from edgeslm.quantize import hf
+    from edgeslm.store import dequantized
 
-    loaded = transformers.AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name,
-                                                               dtype=torch.float32)
-    model = transformers.AutoModelForCausalLM.from_config(loaded.config)  # a gguf-loaded model refuses to save
-    model.load_state_dict(loaded.state_dict())
-    model.save_pretrained(str(tmp_path / "ckpt"))
-    del loaded, model
-    out = hf.to_gguf(tmp_path / "ckpt", base, tmp_path / "from-hf.gguf", "F16")
+    # the checkpoint transformers dequantizes from the base (the cache's copy: what fine-tuning starts from)
+    ckpt = dequantized.checkpoint(base, Settings().cache)
+    out = hf.to_gguf(ckpt, base, tmp_path / "from-hf.gguf", "F16")
     ref, cand = gate.Scorer(f16), gate.Scorer(out)
     q = gate.measure(ref, cand, gate.NEUTRAL[:6])
     ref.close()

@@ -63,7 +63,7 @@ def export(settings: Settings, model: str, engine: str, out: Path, progress=prin
     from edgeslm.quantize.hf import checkpoint_from_gguf
 
     progress(f"base: dequantizing {gguf.name} into a Hugging Face checkpoint")
-    checkpoint_from_gguf(gguf, out / "base")
+    checkpoint_from_gguf(gguf, out / "base", cache=settings.cache)
     source = gguf_io.read_metadata(gguf).get("tokenizer.chat_template")
     tool_format = format_of_template(source) or entry.tool_format
     template = source or generic_jinja(entry.chat_format, envelope_for(tool_format))

@@ -145,7 +145,8 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         base = engine.catalog.ensure_local(entry)
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
         record = finetune.train(base, pairs, peft_dir, cfg, step,
-                                fingerprint={"training_hash": digest, "base": entry.id, "task": t["task"]}, dev=dev_pairs)
+                                fingerprint={"training_hash": digest, "base": entry.id, "task": t["task"]}, dev=dev_pairs,
+                                cache=settings.cache)
         t["training"] = {k: v for k, v in record.items() if k != "losses"} | {"losses": record["losses"]}
         candidate = f"{t['task']}-candidate"
         _replace(store, entry, base, candidate, peft_dir)

@@ -263,10 +263,11 @@ def dev_loss(model, pairs: list[tuple]) -> float:
         return _loss_each(model, pairs)
 
 
-def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
-          progress=None, fingerprint: dict | None = None, dev: list[tuple] | None = None) -> dict:
+def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, progress=None,
+          fingerprint: dict | None = None, dev: list[tuple] | None = None, cache: Path | None = None) -> dict:
     """Train a LoRA on `pairs` (prompt, answer tokens[, chosen flags], as encode() makes them); the PEFT adapter goes to `out`. Resumes from
-    `out/checkpoint` when it was written for the same data and settings. Returns the training record."""
+    `out/checkpoint` when it was written for the same data and settings. Returns the training record.
+    `cache`: where the dequantized base is kept (default: Settings().cache)."""
     _need_torch()
     import peft
     import torch
@@ -279,7 +280,7 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     lora = peft.LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.modules), lora_dropout=0.0)
-    model = peft.get_peft_model(_base(base_gguf), lora)
+    model = peft.get_peft_model(_base(base_gguf, cache), lora)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     batches = _batches(len(pairs), cfg)
@@ -345,17 +346,21 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig,
 _BASES: dict[str, object] = {}
 
 
-def _base(base_gguf: Path):
-    """The base dequantized from its GGUF by transformers (~30 s), loaded once per process: every task's
-    LoRA is wrapped around it and unloaded again after training."""
+def _base(base_gguf: Path, cache: Path | None):
+    """The base as transformers dequantizes it from its GGUF (store/dequantized.py: ~45 s the first time,
+    ~2 s from the cache), loaded once per process: every task's LoRA is wrapped around it and unloaded
+    again after training."""
     import torch
     import transformers
+
+    from edgeslm.config import get_settings
+    from edgeslm.store import dequantized
 
     key = str(base_gguf.resolve())
     if key not in _BASES:
         _BASES.clear()
-        model = transformers.AutoModelForCausalLM.from_pretrained(str(base_gguf.parent), gguf_file=base_gguf.name,
-                                                                  dtype=torch.float32)
+        ckpt = dequantized.checkpoint(base_gguf, cache or get_settings().cache)
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=torch.float32)
         model.config.use_cache = False
         _BASES[key] = model
     return _BASES[key]

@@ -211,7 +211,8 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
                           patience=recipe.get("patience", 2))
         step = (lambda s, n, loss: bar("train", s, n, f"loss {loss:.3f}")) if bar else None
         fingerprint = {"training_hash": data.training_hash(train), "recipe": recipe, "base": BASE}
-        record = finetune.train(base, pairs, work / "peft", cfg, step, fingerprint=fingerprint, dev=dev_pairs)
+        record = finetune.train(base, pairs, work / "peft", cfg, step, fingerprint=fingerprint, dev=dev_pairs,
+                                cache=settings.cache)
     finally:
         engine.close()
     stage = out.with_name(out.name + ".partial")

@@ -87,7 +87,7 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
         out = settings.home / "pipeline" / "runs" / t["task"] / "peft"
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
         record = finetune.train(base, pairs, out, cfg, step, fingerprint={
-            "training_hash": data.training_hash(train), "base": worker.entry.id, "task": t["task"]}, dev=dev_pairs)
+            "training_hash": data.training_hash(train), "base": worker.entry.id, "task": t["task"]}, dev=dev_pairs, cache=settings.cache)
         store = AdapterStore(settings.adapters_dir)
         try:
             store.remove(worker.entry.id, t["task"])

@@ -12,6 +12,7 @@ Conventions, as llama.cpp's own converter applies them:
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -105,23 +106,20 @@ def to_gguf(ckpt: Path, base_gguf: Path, dst: Path, dtype: str = "F16", progress
     return write(meta, layout, array, dst, dtype, progress)
 
 
-def checkpoint_from_gguf(gguf_path: Path, out: Path, peft_dir: Path | None = None) -> Path:
+def checkpoint_from_gguf(gguf_path: Path, out: Path, peft_dir: Path | None = None, cache: Path | None = None) -> Path:
     """A Hugging Face checkpoint (safetensors, config, tokenizer) of a GGUF model, dequantized by
-    transformers, with a PEFT LoRA merged in when given: the input other exporters (ONNX) need.
-    Needs torch and transformers (peft for the merge)."""
-    import torch
-    import transformers
+    transformers (once per file: store/dequantized.py), with a PEFT LoRA merged in when given: the input
+    other exporters (ONNX, vLLM) need. Needs torch and transformers (peft for the merge)."""
+    from edgeslm.config import get_settings
+    from edgeslm.store import dequantized
 
-    transformers.utils.logging.disable_progress_bar()
-    kw = {"gguf_file": gguf_path.name}
-    loaded = transformers.AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
-    model = transformers.AutoModelForCausalLM.from_config(loaded.config)  # a gguf-loaded model refuses to save
-    model.load_state_dict(loaded.state_dict())
-    del loaded
+    base = dequantized.checkpoint(gguf_path, cache or get_settings().cache)
+    shutil.copytree(base, out, dirs_exist_ok=True)
     if peft_dir is not None:
         import peft
+        import torch
+        import transformers
 
-        model = peft.PeftModel.from_pretrained(model, str(peft_dir)).merge_and_unload()
-    model.save_pretrained(str(out))
-    transformers.AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw).save_pretrained(str(out))
+        model = transformers.AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+        peft.PeftModel.from_pretrained(model, str(peft_dir)).merge_and_unload().save_pretrained(str(out))
     return out

@@ -235,7 +235,8 @@ def _onnx(settings, catalog, src, name, entry, base_gguf, ckpt, lora, ref_path, 
             for f in ckpt.iterdir():  # the builder's config fix must not touch the user's files
                 (hf_dir / f.name).symlink_to(f.resolve()) if f.name != "config.json" else shutil.copy(f, hf_dir / f.name)
         else:
-            hf.checkpoint_from_gguf(base_gguf, hf_dir, lora.dir / "peft" if lora is not None else None)
+            hf.checkpoint_from_gguf(base_gguf, hf_dir, lora.dir / "peft" if lora is not None else None,
+                                     settings.cache)
         advance(1, 1)
     with step(f"onnxruntime-genai model builder, {name}") as advance:
         advance(0, 1)

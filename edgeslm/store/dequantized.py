@@ -1,0 +1,77 @@
+"""The Hugging Face checkpoints that transformers dequantizes from GGUF files, kept in the cache.
+
+Fine-tuning, the ONNX and vLLM exports and the parity benchmarks all start from a model as
+transformers sees it. Dequantizing a GGUF (and building its tokenizer) takes ~45 s for the 270M
+model on a laptop core; loading the saved F32 safetensors takes ~2 s. So it is done once per file
+content: `Settings.cache/hf/<sha256 of the GGUF>` holds config, safetensors and tokenizer files.
+
+Owns: that folder. It is written whole or not at all (built beside it, then renamed), used as
+read-only, and only the KEEP most recently used checkpoints stay (an F32 copy is ~4 bytes per
+parameter: 1.1 GB for the 270M model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+KEEP = 2
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def checkpoint(gguf_path: Path, cache: Path) -> Path:
+    """The folder of the F32 checkpoint of `gguf_path` (built now when the cache has none). Needs torch
+    and transformers."""
+    root = cache / "hf"
+    done = root / file_digest(gguf_path)
+    if (done / "config.json").is_file():
+        os.utime(done)  # most recently used
+        return done
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{done.name}.{os.getpid()}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _build(gguf_path, tmp)
+        try:
+            tmp.rename(done)
+        except OSError:  # another process finished the same one first
+            if not (done / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _evict(root, done)
+    return done
+
+
+def _build(gguf_path: Path, out: Path) -> None:
+    import torch
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    kw = {"gguf_file": gguf_path.name}
+    loaded = transformers.AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
+    model = transformers.AutoModelForCausalLM.from_config(loaded.config)  # a gguf-loaded model refuses to save
+    model.load_state_dict(loaded.state_dict())
+    del loaded
+    model.save_pretrained(str(out))
+    transformers.AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw).save_pretrained(str(out))
+
+
+def _evict(root: Path, keep: Path) -> None:
+    done = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [p for p in done if p != keep][KEEP - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob(".*.partial"):  # left by a process that died building (a live one is younger)
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
