@@ -12,28 +12,21 @@ parameter: 1.1 GB for the 270M model).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
 from pathlib import Path
 
+from edgeslm.store.entries import sha256_file
+
 KEEP = 2
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(8 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def checkpoint(gguf_path: Path, cache: Path) -> Path:
     """The folder of the F32 checkpoint of `gguf_path` (built now when the cache has none). Needs torch
     and transformers."""
     root = cache / "hf"
-    done = root / file_digest(gguf_path)
+    done = root / sha256_file(gguf_path)
     if (done / "config.json").is_file():
         os.utime(done)  # most recently used
         return done
