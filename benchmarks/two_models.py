@@ -7,7 +7,7 @@ The second model is a copy of the base with the `tools` LoRA merged in and quant
 here, ~8 s), imported into a temporary home. Each side answers the same story prompt with 128 greedy
 tokens (`default@none`); the figure is the engine's own tokens/s of the answer, median of the runs.
 What it shows: whether a second resident model slows the first (libgomp throttled two OpenMP teams to
-~0.6x before every decode ran on one thread, backends/llamacpp._COMPUTE). What it cannot: two models
+~0.6x before every decode ran on one thread, backends/compute.COMPUTE). What it cannot: two models
 decoding at the same moment share the cores whatever the threading. Last line: one JSON object.
 """
 

@@ -1,7 +1,8 @@
 """Personal data, below both halves (S2 curates with it; `serve` redacts routed requests with it).
 
 The detectors: structured personal data and secrets in text, each replaced by a typed placeholder
-that stays the same for the same value throughout one conversation.
+(`<EMAIL_1>`) or, with `surrogates`, a realistic fake of the same kind (edgeslm.surrogates), the same for
+the same value throughout one conversation.
 
 Owns the patterns and their validators (Luhn for cards, ISO 13616 mod-97 for IBANs, ipaddress for IP
 addresses, the SSA's rules for US SSNs). Covered: e-mail, phone numbers (international form, or with
@@ -15,10 +16,13 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import json
+import random
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from edgeslm.surrogates import CONTEXT, fake
 
 
 def luhn(digits: str) -> bool:
@@ -116,11 +120,26 @@ def find(text: str) -> list[tuple[int, int, str]]:
 
 @dataclass
 class Redactor:
-    """Placeholders for one conversation: the same value always gets the same `<KIND_n>`."""
+    """Stand-ins for one conversation: the same value always gets the same `<KIND_n>`, or with
+    `surrogates` the same realistic fake (drawn from `seed`; a curated call's id keeps curation
+    repeatable, and tells nothing of the values)."""
 
+    surrogates: bool = False
+    seed: int | None = None
     seen: dict[tuple[str, str], str] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)  # detections by kind
     distinct: Counter = field(default_factory=Counter)  # distinct values by kind (the placeholders' numbers)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+        self._fakes: set[str] = set()
+
+    def _stand_in(self, kind: str, value: str) -> str:
+        if not self.surrogates:
+            return f"<{kind}_{self.distinct[kind]}>"
+        s = fake(kind, value, self._rng, self._fakes, find) or f"<{kind}_{self.distinct[kind]}>"
+        self._fakes.add(s)
+        return s
 
     def __call__(self, text: str) -> str:
         out, last = [], 0
@@ -129,7 +148,7 @@ class Redactor:
             key = (kind, value)
             if key not in self.seen:
                 self.distinct[kind] += 1
-                self.seen[key] = f"<{kind}_{self.distinct[kind]}>"
+                self.seen[key] = self._stand_in(kind, value)
             self.counts[kind] += 1
             out += [text[last:start], self.seen[key]]
             last = end
@@ -141,18 +160,52 @@ _PLACEHOLDER = re.compile(r"<[A-Z_]+_\d+>")
 
 class Restorer:
     """Puts back the values a Redactor replaced, in a model's answer: plain text as is, tool-call
-    arguments JSON-escaped. Streamed fragments are held back while they might end inside a placeholder."""
+    arguments JSON-escaped. Placeholders are found by their pattern, surrogates by the detectors that
+    found the originals (each fake passes its kind's), so either way the cost is linear in the answer.
+    Streamed fragments are held back while they might end inside a stand-in."""
 
     def __init__(self, redactor: Redactor):
         self.values = {p: v for (_, v), p in redactor.seen.items()}
+        self.surrogates = redactor.surrogates
+        # fakes the detectors find only after their context words (a secret after `password=`): a model may
+        # write them without it (`{"password": "…"}`), so they are looked for as they are; a conversation has few
+        self.literal = [p for (k, _), p in redactor.seen.items() if redactor.surrogates and k in CONTEXT]
         self.buffers: dict = {}
+        self._prefixes: set[str] | None = None
+        self._longest = max(map(len, self.values), default=0)
+
+    def _put(self, stand_in: str, in_json: bool) -> str:
+        v = self.values.get(stand_in)
+        return stand_in if v is None else json.dumps(v)[1:-1] if in_json else v
 
     def __call__(self, text: str, in_json: bool = False) -> str:
-        def put(m: re.Match) -> str:
-            v = self.values.get(m.group(0))
-            return m.group(0) if v is None else json.dumps(v)[1:-1] if in_json else v
+        if not self.values:
+            return text
+        text = _PLACEHOLDER.sub(lambda m: self._put(m.group(0), in_json), text)
+        if not self.surrogates:
+            return text
+        out, last = [], 0
+        for start, end, _ in find(text):
+            out += [text[last:start], self._put(text[start:end], in_json)]
+            last = end
+        text = "".join(out) + text[last:]
+        for p in self.literal:
+            text = text.replace(p, self._put(p, in_json))
+        return text
 
-        return _PLACEHOLDER.sub(put, text) if self.values else text
+    def _held(self, buf: str) -> int:
+        """Where the tail of `buf` that may be the start of a stand-in begins (len(buf): none)."""
+        cut = buf.rfind("<")
+        hold = cut if cut >= 0 and ">" not in buf[cut:] and len(buf) - cut < 48 else len(buf)
+        if self.surrogates and self.values:
+            if self._prefixes is None:
+                self._prefixes = {s[:k] for s in self.values for k in range(1, len(s))}
+            # never cut inside a whole fake already there (its tail may begin another one: "…8311" and "198.…")
+            inside = {i for a, b, _ in find(buf) if buf[a:b] in self.values for i in range(a + 1, b)}
+            for start in range(max(0, len(buf) - self._longest), min(hold, len(buf))):
+                if start not in inside and buf[start:] in self._prefixes:
+                    return start
+        return hold
 
     def completion(self, body: dict) -> None:
         """A chat completion's answer with the values put back, in place: its text and its calls' arguments."""
@@ -164,11 +217,8 @@ class Restorer:
 
     def feed(self, key, fragment: str, in_json: bool = False) -> str:
         buf = self.buffers.get(key, "") + fragment
-        cut = buf.rfind("<")
-        if cut >= 0 and ">" not in buf[cut:] and len(buf) - cut < 48:
-            self.buffers[key], buf = buf[cut:], buf[:cut]
-        else:
-            self.buffers[key] = ""
+        cut = self._held(buf)
+        self.buffers[key], buf = buf[cut:], buf[:cut]
         return self(buf, in_json)
 
     def flush(self, key, in_json: bool = False) -> str:

@@ -1,5 +1,5 @@
 """Every llama.cpp decode of the process runs on one thread, whichever worker thread asks
-(backends/llamacpp._COMPUTE). With two live threads that each ran an OpenMP team, libgomp throttled its
+(backends/compute.COMPUTE). With two live threads that each ran an OpenMP team, libgomp throttled its
 barriers and two resident models decoded at ~0.6x; the speed itself is `python -m benchmarks.two_models`
 (a benchmark, not a timed test). Here: the calls are recorded on the real backends of the embedded model."""
 

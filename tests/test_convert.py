@@ -65,9 +65,13 @@ def test_convert_runs_every_stage_on_curated_data(settings, result):
     assert all("excluded" in c for c in result["candidates"] if c["model"] != "gemma-3-270m-q4_k_m")
     for t in result["tasks"]:
         assert t["select"]["model"] == "gemma-3-270m-q4_k_m" and t["select"]["finetune"], t["select"]
-        # S5 trained on the curated training split only (its hash is recorded with the adapter)
+        # S5 trained on the curated training split only (its hash is recorded with the adapter); no training
+        # call shares a free-text argument value with a held-out one
         members = [i for i, a in enumerate(result["clusters"]["assignments"]) if a == t["cluster"]]
-        train, held = data.split(members, [r["example"] for r in records])
+        train, held, left_out = data.gate_split(members, [r["example"] for r in records])
+        assert len(train) + len(held) + left_out == len(members)
+        assert not (set().union(*(data.free_values(records[i]["example"]) for i in train))
+                    & set().union(*(data.free_values(records[i]["example"]) for i in held)))
         assert t["training_hash"] == data.training_hash([records[i]["example"] for i in train])
         # 15% of the training split (by content hash) is the dev split whose loss decides when to stop
         fit, dev = data.split(list(range(len(train))), [records[i]["example"] for i in train], held_out=0.15)
@@ -239,19 +243,25 @@ def test_model_auto_routes_to_the_adapter_or_the_teacher(settings, result, tmp_p
     assert len(records) == len(curate.records(st.curated_db))
 
 
-def test_routed_answers_get_the_redacted_values_back():
-    """An adapter trained on curated calls sees requests as curation wrote them (placeholders); the
-    values go back into its answer, JSON-escaped in tool arguments, also when a stream splits a
-    placeholder across fragments."""
-    from edgeslm.privacy import Redactor, Restorer
+@pytest.mark.parametrize("surrogates", [True, False])
+def test_routed_answers_get_the_redacted_values_back(surrogates):
+    """An adapter trained on curated calls sees requests as curation wrote them (realistic fakes; the
+    placeholder mode is kept for other callers); the values go back into its answer, JSON-escaped in tool
+    arguments, also when a stream splits a stand-in across fragments."""
+    from edgeslm.privacy import Redactor, Restorer, find
 
-    redact = Redactor()
+    redact = Redactor(surrogates=surrogates)
     text = redact('File the mail from "j.o\'neil"+x@example.com, call +1 415-555-0199')
-    assert "@" not in text and "<EMAIL_1>" in text and "<PHONE_1>" in text
+    assert "@example.com," not in text and "415-555-0199" not in text, text
+    spans = find(text)
+    mail, phone = (text[a:b] for a, b, _ in spans) if surrogates else ("<EMAIL_1>", "<PHONE_1>")
+    assert mail in text and phone in text and ("<" in text) != surrogates, text
     restore = Restorer(redact)
-    args = '{"sender": "<EMAIL_1>", "note": "<PHONE_1>"}'
-    pieces = [args[i : i + 5] for i in range(0, len(args), 5)]
-    streamed = "".join(restore.feed("a", p, in_json=True) for p in pieces) + restore.flush("a", in_json=True)
-    assert streamed == restore(args, in_json=True)
-    assert json.loads(streamed)["note"] == "+1 415-555-0199"
-    assert "example.com" in json.loads(streamed)["sender"]
+    args = json.dumps({"sender": mail, "note": phone, "also": f"cc {mail}"})
+    for size in (1, 3, 5, 8):
+        pieces = [args[i : i + size] for i in range(0, len(args), size)]
+        streamed = "".join(restore.feed("a", p, in_json=True) for p in pieces) + restore.flush("a", in_json=True)
+        assert streamed == restore(args, in_json=True)
+        got = json.loads(streamed)
+        assert got["note"] == "+1 415-555-0199" and got["sender"] == "x@example.com"
+        assert got["also"] == "cc " + got["sender"]

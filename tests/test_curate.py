@@ -72,9 +72,14 @@ def test_curate_redacts_consistently_dedups_and_drops_broken(tmp_path):
     assert report["pii"]["EMAIL"] == 3 and report["pii"]["CREDIT_CARD"] == 1 and report["pii"]["IP_ADDRESS"] == 1
     assert report["not_covered"] == ["PERSON_NAME"]
     (ex,) = examples(tmp_path / "curated.db")
-    assert ex["messages"][0]["content"] == "mail <EMAIL_1>, card <CREDIT_CARD_1>, from <IP_ADDRESS_1>"
-    assert ex["messages"][1]["content"] == "again: <EMAIL_1>"  # the same value, the same placeholder
-    assert json.loads(ex["answer"]["tool_calls"][0]["function"]["arguments"]) == {"to": "<EMAIL_1>"}
+    text = ex["messages"][0]["content"]
+    assert "jane@example.com" not in text and "4111" not in text and "10.1.2.3" not in text, text
+    # realistic fakes of each kind in place of the values (a student learns to copy them), not <EMAIL_1>
+    found = pii.find(text)
+    assert [k for *_, k in found] == ["EMAIL", "CREDIT_CARD", "IP_ADDRESS"] and "<" not in text, text
+    fake_email = text[found[0][0]:found[0][1]]
+    assert ex["messages"][1]["content"] == f"again: {fake_email}"  # the same value, the same fake
+    assert json.loads(ex["answer"]["tool_calls"][0]["function"]["arguments"]) == {"to": fake_email}
     raw = (tmp_path / "curated.db").read_bytes()
     assert b"jane@example.com" not in raw and b"4111" not in raw
     assert stat.S_IMODE(os.stat(tmp_path / "curated.db").st_mode) == 0o600
@@ -97,3 +102,28 @@ def test_curate_errors_are_clear(env, tmp_path):
         (tmp_path / "capture" / f"calls.db{side}").unlink(missing_ok=True)
     r = run()
     assert r.returncode == 2 and "not a usable capture database" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_surrogates_are_realistic_consistent_and_come_back():
+    """Each value of each of the 9 kinds gets a fake the detectors take for the same kind (so the Restorer
+    finds it in an answer), the same fake for the same value, none of the value's own characters beyond
+    its layout; restored whole, and across any split of a stream."""
+    text = ("mail ana.p@gmail.com or call +351 912 345 678, card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 "
+            "0130 00, ssn 123-45-6789 from 10.1.2.3 and fe80::1:2 key sk-proj-abcdefghijklmnopqrstuvwxyz0123 "
+            "password=hunter2hunter2 db postgres://bob:s3cretpw@db.internal/x at 221 Baker Street. again ana.p@gmail.com")
+    r = pii.Redactor(surrogates=True, seed=3)
+    clean = r(text)
+    kinds = [k for *_, k in pii.find(text)]
+    assert [k for *_, k in pii.find(clean)] == kinds and "<" not in clean, clean
+    for value in ("ana.p@gmail.com", "912 345 678", "4111 1111 1111 1111", "DE89 3704", "123-45-6789", "10.1.2.3",
+                  "abcdefghijklmnopqrstuvwxyz", "hunter2", "s3cretpw", "221 Baker"):
+        assert value not in clean, (value, clean)
+    fake_mail = clean[pii.find(clean)[0][0]:pii.find(clean)[0][1]]
+    assert clean.endswith("again " + fake_mail)
+    restore = pii.Restorer(r)
+    assert restore(clean) == text
+    answer = json.dumps({"to": fake_mail, "secret": clean.split("password=")[1].split()[0]})
+    assert json.loads(restore(answer, in_json=True)) == {"to": "ana.p@gmail.com", "secret": "hunter2hunter2"}
+    for size in (1, 2, 7, 13):
+        parts = [clean[i:i + size] for i in range(0, len(clean), size)]
+        assert "".join(restore.feed(size, p) for p in parts) + restore.flush(size) == text

@@ -2,7 +2,7 @@
 server and the pipeline never import each other, and no two modules import each other.
 
 Layers, lowest first (ARCHITECTURE.md says what each owns):
-  0 errors, types, config, device, privacy (and the package itself)   1 store   2 backends
+  0 errors, types, config, device, privacy, surrogates (and the package itself)   1 store   2 backends
   3 decoding   4 engine, scheduling, router   5 wire (the OpenAI format, below both halves)
   6 serving, qualify, quantize   7 pipeline   8 cli
 """
@@ -14,7 +14,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "edgeslm"
 LAYERS = {
-    "edgeslm": 0, "context": 0, "errors": 0, "types": 0, "config": 0, "device": 0, "privacy": 0, "_kernels": 0,
+    "edgeslm": 0, "context": 0, "errors": 0, "types": 0, "config": 0, "device": 0, "privacy": 0, "surrogates": 0, "_kernels": 0,
     "store": 1, "backends": 2, "decoding": 3, "engine": 4, "scheduling": 4, "generation": 4, "preparation": 4, "output": 4, "router": 4, "wire": 5,
     "serving": 6, "qualify": 6, "quantize": 6, "pipeline": 7, "export": 7, "cli": 8, "__main__": 8,
 }

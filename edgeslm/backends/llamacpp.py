@@ -9,10 +9,7 @@ set each sequence was computed under), batched evaluation of several sequences, 
 from __future__ import annotations
 
 import ctypes
-import queue
 import random
-import threading
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -30,47 +27,13 @@ from edgeslm.backends.base import (
     common_prefix,
     file_identity,
 )
+from edgeslm.backends.compute import COMPUTE
 from edgeslm.backends.kvbook import KVBook
 from edgeslm.errors import BackendError, GrammarError
 
 
-# Every llama_decode of the process runs on this one thread. llama.cpp computes with OpenMP, and libgomp
-# keeps a team for each thread that ran one; once two such threads are alive (two resident models, each
-# with its worker thread) it counts more threads than cores and stops spinning at its barriers, and every
-# decode step ran at ~0.6x (43.9 -> 26 tok/s, README "Cost at serve time"). The hand-off costs ~0.1% of
-# a step; two models' steps take turns, as they would on the same cores anyway.
-class _ComputeThread:
-    """One daemon thread that runs every llama_decode. Not a ThreadPoolExecutor: that one refuses work once
-    the interpreter starts shutting down, and a generation still running then failed with a traceback."""
-
-    def __init__(self) -> None:
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def run(self, fn, *args):
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():  # also after a fork
-                self._thread = threading.Thread(target=self._serve, name="llama-compute", daemon=True)
-                self._thread.start()
-        done: Future = Future()
-        self._jobs.put((done, fn, args))
-        return done.result()
-
-    def _serve(self) -> None:
-        while True:
-            done, fn, args = self._jobs.get()
-            try:
-                done.set_result(fn(*args))
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
-                done.set_exception(e)
-
-
-_COMPUTE = _ComputeThread()
-
-
 def _decode(ctx, batch) -> int:
-    return _COMPUTE.run(llama_cpp.llama_decode, ctx, batch)
+    return COMPUTE.run(llama_cpp.llama_decode, ctx, batch)
 
 
 def build_features() -> str:

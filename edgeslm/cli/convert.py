@@ -217,8 +217,8 @@ def select(
 
 
 def curate(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
-    """S2: turn the captured calls into training examples: personal data replaced by typed placeholders
-    (consistent within a conversation), broken records dropped, duplicates removed."""
+    """S2: turn the captured calls into training examples: personal data replaced by realistic fakes
+    of the same kind (consistent within a conversation), broken records dropped, duplicates removed."""
     from edgeslm.pipeline.curate import at_rest
     from edgeslm.pipeline.curate import curate as run_curate
 

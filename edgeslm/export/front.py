@@ -70,7 +70,7 @@ def create_app(export: Path, engine: str, teacher: str | None = None, model_form
             body = request.state.json  # parsed and checked by the guard
             upstream, how, routed = pick(body)
             if routed:
-                redact = Redactor()
+                redact = Redactor(surrogates=True)  # as curation wrote what the adapter learned from
                 body["messages"] = [redact_message(m, redact) if isinstance(m, dict) else m
                                     for m in body.get("messages") or []]
                 restore = Restorer(redact)
@@ -117,7 +117,7 @@ def _restored_body(data: bytes, restore: Restorer) -> bytes:
 
 
 def _restored_line(line: str, restore: Restorer) -> str:
-    """One SSE line of a routed stream with the redacted values put back (held while a placeholder may
+    """One SSE line of a routed stream with the redacted values put back (held while a fake or placeholder may
     still be arriving; what is held comes out with the chunk that ends the choice)."""
     if not line.startswith("data: ") or line.strip() == "data: [DONE]":
         return line

@@ -1,9 +1,10 @@
 """S2, curate: from the raw capture to training examples with personal data removed.
 
 Owns the curated store (`EDGESLM_HOME/capture/curated.db`, mode 0600, rebuilt atomically each run):
-every captured call is turned into one example (messages, tools, the answer), its text redacted with
-typed placeholders consistent within the conversation (edgeslm.privacy), broken records filtered out and
-exact duplicates dropped. Later stages read only this store, never the raw capture.
+every captured call is turned into one example (messages, tools, the answer), its personal values
+replaced by realistic fakes of the same kind, consistent within the conversation (edgeslm.privacy with
+surrogates: a student then learns to copy the value it is given, where `<EMAIL_1>` taught it to write
+placeholders), broken records filtered out and exact duplicates dropped. Later stages read only this store, never the raw capture.
 
 At rest it is kept like the capture (store/capture.py): each example is encrypted under the capture's
 key variable whenever it is set (with its own salt, `curated.db.salt`); examples of calls older than the
@@ -82,9 +83,14 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
         db.execute("PRAGMA journal_mode=MEMORY")  # no journal file beside the partial copy
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute(SCHEMA)
+        salt = os.urandom(16)
         for call in store.calls():
             calls += 1
-            redact = pii.Redactor()  # placeholders are consistent within one conversation
+            # the fakes are drawn from the call's content under this run's salt: two copies of one call get
+            # the same ones (and stay duplicates), and nothing outside the run can tie a fake to its value
+            h = hashlib.sha256(salt + json.dumps([call.get("request"), call.get("response")], sort_keys=True,
+                                                 default=str).encode())
+            redact = pii.Redactor(surrogates=True, seed=int.from_bytes(h.digest()[:8], "big"))
             ex, why = example(call, redact)
             if ex is None:
                 dropped[why or "unknown"] += 1

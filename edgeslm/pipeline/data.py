@@ -46,6 +46,35 @@ def split(indices: list[int], examples: list[dict], held_out: float = HELD_OUT) 
     return sorted(order[n_held:]), sorted(order[:n_held])
 
 
+def free_values(example: dict) -> set[str]:
+    """The free-text values of the teacher's calls (strings whose parameter lists no `enum`), normalized as
+    BFCL compares strings; values under three characters are left out (they recur in any data)."""
+    schemas = {t["function"]["name"]: (t["function"].get("parameters") or {}).get("properties") or {}
+               for t in example.get("tools") or [] if isinstance(t, dict) and "function" in t}
+    out = set()
+    for c in teacher_calls(example):
+        props = schemas.get(c["name"], {})
+        for k, v in (c["arguments"] or {}).items():
+            if isinstance(v, str) and not (props.get(k) or {}).get("enum"):
+                norm = _STRIP.sub("", v.lower())
+                if len(norm) >= 3:
+                    out.add(norm)
+    return out
+
+
+def gate_split(indices: list[int], examples: list[dict], held_out: float = HELD_OUT) -> tuple[list[int], list[int], int]:
+    """(train, held-out, left out) for the gate: held-out calls as `split` picks them, and no training call
+    shares a free-text argument value with a held-out one, so a student that memorized the values it was
+    trained on (a generator's city list) cannot pass by them. Training calls that would are left out of
+    both; when that would leave no training call, the plain split stands (left out: 0)."""
+    train, held = split(indices, examples, held_out)
+    taken = set().union(*(free_values(examples[i]) for i in held)) if held else set()
+    kept = [i for i in train if not free_values(examples[i]) & taken]
+    if not kept:
+        return train, held, 0
+    return kept, held, len(train) - len(kept)
+
+
 def training_hash(examples: list[dict]) -> str:
     """One hash of a training set (recorded with the adapter it trained)."""
     h = hashlib.sha256()

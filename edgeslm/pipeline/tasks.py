@@ -22,14 +22,15 @@ def task_name(label: str, taken: set[str]) -> str:
 
 
 def layout(examples: list[dict], clusters: dict) -> list[dict]:
-    """[{"cluster", "label", "task", "size", "train": [index], "held": [index]}] for a clustering of `examples`."""
+    """[{"cluster", "label", "task", "size", "train": [index], "held": [index], "left_out"}] for a clustering of
+    `examples` (data.gate_split: no training call shares a free-text value with a held-out one)."""
     taken: set[str] = set()
     out = []
     for c in clusters["clusters"]:
         members = [i for i, a in enumerate(clusters["assignments"]) if a == c["id"]]
-        train, held = data.split(members, examples)
+        train, held, left_out = data.gate_split(members, examples)
         out.append({"cluster": c["id"], "label": c["label"], "task": task_name(c["label"], taken), "size": c["size"],
-                    "train": train, "held": held})
+                    "train": train, "held": held, "left_out": left_out})
     return out
 
 

@@ -200,9 +200,9 @@ def create_app(engine: Engine) -> FastAPI:
         if route.local:
             if route.task is None:
                 return await local(req, request, started, route.base, None, route)
-            # the adapter learned from curated calls, personal data replaced by placeholders: it gets the
-            # request the same way, and the values go back into its answer
-            redact = Redactor()
+            # the adapter learned from curated calls, personal values replaced by fakes: it gets the request
+            # the same way, and the real values go back into its answer
+            redact = Redactor(surrogates=True)
             clean = await run_in_threadpool(_redacted, req, redact)
             return await local(clean, request, started, route.base, route.task, route, Restorer(redact), req)
         if upstream is None:
