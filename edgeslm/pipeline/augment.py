@@ -6,6 +6,10 @@
 - `drop_gold`: an irrelevance example made by removing the answer's tools from the offer; the answer
   becomes a short text that says no tool fits. Only single-turn examples whose other tools remain.
 - `shuffled`: the tool list in another order (the position of the right tool teaches nothing).
+- `swap_values`: for the conversion pipeline, whose users have no generator: a captured call again with
+  the values the request states (a city, a title, a number) swapped for values other captured calls of
+  the task gave the same parameter, in the request and in the call alike, so a student learns to copy
+  the value, not to remember it.
 
 Each takes and returns examples in the recipe's form ({"messages", "tools", "tool_choice"?, "answer",
 "kind", ...}); seeded by the caller's Random. Knows nothing of models or data sources.
@@ -16,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 import string
 
 
@@ -93,3 +98,76 @@ def shuffled(example: dict, rng: random.Random) -> dict:
         return example
     rng.shuffle(tools)
     return {**example, "tools": tools}
+
+
+def _stated(example: dict) -> list[tuple[str, str, object]]:
+    """(tool, parameter, value) of the answer's calls whose value the last user message states as written:
+    a string of 3+ characters, or an integer standing as a number of its own."""
+    users = [m for m in example["messages"] if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    if not users:
+        return []
+    text = users[-1]["content"]
+    out: list[tuple[str, str, object]] = []
+    for c in example["answer"].get("tool_calls") or []:
+        try:
+            args = json.loads(c["function"]["arguments"] or "{}")
+        except (TypeError, ValueError):
+            continue
+        for k, v in args.items() if isinstance(args, dict) else ():
+            if isinstance(v, str) and len(v) >= 3 and v in text:
+                out.append((c["function"]["name"], k, v))
+            elif isinstance(v, int) and not isinstance(v, bool) and re.search(rf"(?<![\d.]){v}(?![\d.])", text):
+                out.append((c["function"]["name"], k, v))
+    return out
+
+
+def value_pool(examples: list[dict]) -> dict[tuple[str, str], list]:
+    """Every value the examples' requests state, by (tool, parameter), each once, in order."""
+    pool: dict[tuple[str, str], list] = {}
+    for e in examples:
+        for tool, param, v in _stated(e):
+            if v not in pool.setdefault((tool, param), []):
+                pool[(tool, param)].append(v)
+    return pool
+
+
+def _in_text(text: str, swaps: dict) -> str:
+    """Every swapped value in `text` at once (so Lisbon -> Porto and Porto -> Faro do not chain)."""
+    words = sorted((o for o in swaps if isinstance(o, str)), key=len, reverse=True)
+    nums = [str(o) for o in swaps if not isinstance(o, str)]
+    parts = [re.escape(w) for w in words] + [rf"(?<![\d.]){n}(?![\d.])" for n in nums]
+    if not parts:
+        return text
+    by_text = {str(o): str(n) for o, n in swaps.items()}
+    return re.sub("|".join(parts), lambda m: by_text[m.group(0)], text)
+
+
+def _swapped(v, swaps: dict):
+    if isinstance(v, str):  # wherever it holds a swapped string ("Trip to Lisbon" with the city)
+        return _in_text(v, {o: n for o, n in swaps.items() if isinstance(o, str)})
+    if isinstance(v, int) and not isinstance(v, bool):
+        return swaps.get(v, v)
+    return v
+
+
+def swap_values(example: dict, pool: dict[tuple[str, str], list], rng: random.Random) -> dict | None:
+    """`example` with each value its request states swapped for another the pool holds for that parameter,
+    in every user message and in the call; None when no value has another to swap with. A number is
+    swapped only as a whole number in the text; enum values are never in the pool's way (a request that
+    states `celsius` still gets `celsius`: only the value's own parameter's values are drawn)."""
+    swaps: dict = {}
+    for tool, param, v in _stated(example):
+        others = [o for o in pool.get((tool, param), []) if o != v and type(o) is type(v)]
+        if others and v not in swaps:
+            swaps[v] = rng.choice(others)
+    if not swaps:
+        return None
+    e = copy.deepcopy(example)
+
+    for m in e["messages"]:
+        if m.get("role") == "user" and isinstance(m.get("content"), str):
+            m["content"] = _in_text(m["content"], swaps)
+    for c in e["answer"].get("tool_calls") or []:
+        args = json.loads(c["function"]["arguments"] or "{}")
+        c["function"]["arguments"] = json.dumps({k: _swapped(v, swaps) for k, v in args.items()}, ensure_ascii=False)
+    return e

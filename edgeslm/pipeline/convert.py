@@ -11,15 +11,16 @@ report (JSON, Markdown, charts) is report.py's.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import statistics
 import time
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest, NotFound
+from edgeslm.pipeline import augment, data, evaluate, finetune, report, route, select
 from edgeslm.pipeline import cluster as clustering
 from edgeslm.pipeline import curate as curation
-from edgeslm.pipeline import data, evaluate, finetune, report, route, select
 from edgeslm.pipeline import tasks as layouts
 from edgeslm.store.adapters import AdapterStore
 
@@ -135,10 +136,10 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
     t["training_hash"] = digest
     if before and before.get("training_hash") == digest and before.get("promoted") and before.get("adapter"):
         say(f"  {t['task']}: training data unchanged, adapter kept")
-        t.update({k: before[k] for k in ("adapter", "promoted", "why", "student", "training") if k in before})
+        t.update({k: before[k] for k in ("adapter", "promoted", "why", "student", "training", "training_examples") if k in before})
         return
     with stages("finetune"):
-        pairs, dev_pairs = finetune.encode_split(worker, train_examples, settings, cfg)
+        pairs, dev_pairs = finetune.encode_split(worker, train_examples, settings, cfg, _widen(cfg, t))
         peft_dir = pipeline_dir(settings) / "runs" / t["task"] / "peft"
         shutil.rmtree(peft_dir.parent / "final", ignore_errors=True)
         entry = worker.entry
@@ -161,6 +162,19 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
             t["adapter"] = t["task"]
         store.remove(entry.id, candidate)
         say(f"  {t['task']}: exact {scores['exact']:.2f} on {scores['n']} held-out; {why}")
+
+
+def _widen(cfg, t: dict):
+    """The captured training calls plus `cfg.swaps` copies of each with its stated values swapped for other
+    captured calls' (augment.swap_values, seeded by the training seed); the counts go into the report."""
+
+    def widen(fit: list[dict]) -> list[dict]:
+        rng, pool = random.Random(cfg.seed), augment.value_pool(fit)
+        extra = [x for _ in range(cfg.swaps) for x in (augment.swap_values(e, pool, rng) for e in fit) if x]
+        t["training_examples"] = {"capture": len(fit), "augmented": len(extra)}
+        return fit + extra
+
+    return widen
 
 
 def _replace(store, entry, base: Path, task: str, peft_dir: Path) -> None:

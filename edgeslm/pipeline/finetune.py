@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +50,9 @@ class TrainConfig:
     # without improvement and the best state is kept
     eval_every: int = 8
     patience: int = 2
+    # the conversion pipeline adds this many copies of each captured training call with its stated values
+    # swapped for other captured calls' (augment.swap_values); 0: none
+    swaps: int = 1
 
 
 def _need_torch():
@@ -81,12 +85,16 @@ def encode(worker, example: dict, settings) -> tuple[list[int], list[int], list[
     return prompt, answer[0] + [worker.turn_end()], answer[1] + [True]
 
 
-def encode_split(worker, examples: list[dict], settings, cfg: TrainConfig) -> tuple[list[tuple], list[tuple]]:
+def encode_split(worker, examples: list[dict], settings, cfg: TrainConfig,
+                 widen: Callable[[list[dict]], list[dict]] | None = None) -> tuple[list[tuple], list[tuple]]:
     """(training pairs, dev pairs) of a task's training examples: with `cfg.eval_every`, 15% of them (by
-    content hash) become the dev split whose loss decides when training stops."""
+    content hash) become the dev split whose loss decides when training stops. `widen` adds examples made
+    from the training part only (augmentation), so none is a copy of a dev example."""
     fit, dev = data.split(list(range(len(examples))), examples, held_out=0.15) if cfg.eval_every else (
         list(range(len(examples))), [])
-    return ([encode(worker, examples[i], settings) for i in fit], [encode(worker, examples[i], settings) for i in dev])
+    train = [examples[i] for i in fit]
+    train = widen(train) if widen else train
+    return ([encode(worker, e, settings) for e in train], [encode(worker, examples[i], settings) for i in dev])
 
 
 def constrained_tokens(worker, constraint, target: bytes) -> tuple[list[int], list[bool]] | None:
