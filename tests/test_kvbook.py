@@ -50,6 +50,13 @@ def test_two_adapter_sets_under_kv_pressure_all_finish(home):
     e = Engine(get_settings(home=home, threads=2, n_ctx=1024, parallel=4))
     try:
         w = e.worker("default")
+        evaluated, real = [0], w.backend.decode_many
+
+        def counted(steps):
+            evaluated[0] += sum(map(len, steps.values()))
+            return real(steps)
+
+        w.backend.decode_many = counted
         filler = "The committee reviewed the quarterly figures and agreed to meet again next week. "
         spec = OutputSpec(kind="text")
         got, errors = [], []
@@ -69,5 +76,9 @@ def test_two_adapter_sets_under_kv_pressure_all_finish(home):
             t.join(120)
         assert not errors and len(got) == 6, errors
         assert all(g.usage.prompt_tokens > 500 for g in got)
+        # no prefill thrown away: a request started beside prompts still being fed, paused when they grew,
+        # and its cells dropped, had 4,601 tokens evaluated for 3,078 (admission now counts what is being fed)
+        least = sum(g.usage.prompt_tokens + g.usage.completion_tokens for g in got)
+        assert evaluated[0] <= 1.1 * least, (evaluated[0], least)
     finally:
         e.close()
