@@ -82,6 +82,10 @@ def test_curate_redacts_consistently_dedups_and_drops_broken(tmp_path):
     assert json.loads(ex["answer"]["tool_calls"][0]["function"]["arguments"]) == {"to": fake_email}
     raw = (tmp_path / "curated.db").read_bytes()
     assert b"jane@example.com" not in raw and b"4111" not in raw
+    # a later run curates the same calls the same (an unchanged task keeps its adapter); the salt is secret
+    curate(tmp_path / "calls.db", tmp_path / "curated.db")
+    assert examples(tmp_path / "curated.db") == [ex]
+    assert stat.S_IMODE(os.stat(tmp_path / "curated.db.fakes-salt").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "curated.db").st_mode) == 0o600
 
 

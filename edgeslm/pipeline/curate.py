@@ -58,6 +58,23 @@ def example(call: dict, redact: pii.Redactor) -> tuple[dict | None, str | None]:
     return out, None
 
 
+def _fakes_salt(out: Path) -> bytes:
+    """The secret the fakes are drawn under (`curated.db.fakes-salt`, mode 0600), made on first use."""
+    path = out.with_name(out.name + ".fakes-salt")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        salt = path.read_bytes()
+        if len(salt) == 16:
+            return salt
+        path.unlink()  # a torn write: a new secret (this run's fakes change once)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    salt = os.urandom(16)
+    with os.fdopen(fd, "wb") as f:
+        f.write(salt)
+    return salt
+
+
 def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_days: float | None = None) -> dict:
     """Rebuild the curated store `out` from `capture_db`; returns the report. `key_env` names the capture's
     key variable (the curated examples are encrypted when it is set); calls older than `retention_days`
@@ -83,11 +100,12 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
         db.execute("PRAGMA journal_mode=MEMORY")  # no journal file beside the partial copy
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute(SCHEMA)
-        salt = os.urandom(16)
+        salt = _fakes_salt(out)
         for call in store.calls():
             calls += 1
-            # the fakes are drawn from the call's content under this run's salt: two copies of one call get
-            # the same ones (and stay duplicates), and nothing outside the run can tie a fake to its value
+            # the fakes are drawn from the call's content under a secret salt kept beside the store: two
+            # copies of one call get the same ones (and stay duplicates), a later run curates an unchanged
+            # call the same (its task keeps its adapter), and without the salt nobody can tie a fake to its value
             h = hashlib.sha256(salt + json.dumps([call.get("request"), call.get("response")], sort_keys=True,
                                                  default=str).encode())
             redact = pii.Redactor(surrogates=True, seed=int.from_bytes(h.digest()[:8], "big"))
