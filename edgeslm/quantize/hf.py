@@ -114,7 +114,9 @@ def checkpoint_from_gguf(gguf_path: Path, out: Path, peft_dir: Path | None = Non
     from edgeslm.store import dequantized
 
     base = dequantized.checkpoint(gguf_path, cache or get_settings().cache)
-    shutil.copytree(base, out, dirs_exist_ok=True)
+    # with a LoRA the merged weights are written below: copying the base's ~1 GB of them first was wasted
+    weights = shutil.ignore_patterns("*.safetensors", "*.safetensors.index.json") if peft_dir is not None else None
+    shutil.copytree(base, out, dirs_exist_ok=True, ignore=weights)
     if peft_dir is not None:
         import peft
         import torch
