@@ -171,3 +171,11 @@ def swap_values(example: dict, pool: dict[tuple[str, str], list], rng: random.Ra
         args = json.loads(c["function"]["arguments"] or "{}")
         c["function"]["arguments"] = json.dumps({k: _swapped(v, swaps) for k, v in args.items()}, ensure_ascii=False)
     return e
+
+
+def widened(fit: list[dict], copies: int, seed: int) -> tuple[list[dict], int]:
+    """(`fit` plus `copies` value-swapped copies of each of its calls, how many were added): the values
+    are drawn from `fit` alone (never a dev or held-out call's), seeded."""
+    rng, pool = random.Random(seed), value_pool(fit)
+    extra = [x for _ in range(copies) for x in (swap_values(e, pool, rng) for e in fit) if x]
+    return fit + extra, len(extra)

@@ -11,7 +11,6 @@ report (JSON, Markdown, charts) is report.py's.
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import statistics
 import time
@@ -165,14 +164,13 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
 
 
 def _widen(cfg, t: dict):
-    """The captured training calls plus `cfg.swaps` copies of each with its stated values swapped for other
-    captured calls' (augment.swap_values, seeded by the training seed); the counts go into the report."""
+    """The captured training calls plus `cfg.swaps` value-swapped copies of each (augment.widened); the
+    counts go into the report."""
 
     def widen(fit: list[dict]) -> list[dict]:
-        rng, pool = random.Random(cfg.seed), augment.value_pool(fit)
-        extra = [x for _ in range(cfg.swaps) for x in (augment.swap_values(e, pool, rng) for e in fit) if x]
-        t["training_examples"] = {"capture": len(fit), "augmented": len(extra)}
-        return fit + extra
+        out, added = augment.widened(fit, cfg.swaps, cfg.seed)
+        t["training_examples"] = {"capture": len(fit), "augmented": added}
+        return out
 
     return widen
 
