@@ -85,7 +85,7 @@ def test_curate_redacts_consistently_dedups_and_drops_broken(tmp_path):
     # a later run curates the same calls the same (an unchanged task keeps its adapter); the salt is secret
     curate(tmp_path / "calls.db", tmp_path / "curated.db")
     assert examples(tmp_path / "curated.db") == [ex]
-    assert stat.S_IMODE(os.stat(tmp_path / "curated.db.fakes-salt").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "fakes.salt").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "curated.db").st_mode) == 0o600
 
 

@@ -58,21 +58,21 @@ def example(call: dict, redact: pii.Redactor) -> tuple[dict | None, str | None]:
     return out, None
 
 
-def _fakes_salt(out: Path) -> bytes:
-    """The secret the fakes are drawn under (`curated.db.fakes-salt`, mode 0600), made on first use."""
-    path = out.with_name(out.name + ".fakes-salt")
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
-        salt = path.read_bytes()
-        if len(salt) == 16:
-            return salt
-        path.unlink()  # a torn write: a new secret (this run's fakes change once)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    salt = os.urandom(16)
-    with os.fdopen(fd, "wb") as f:
+def _fakes_salt(out: Path) -> tuple[bytes, Path | None]:
+    """(the secret the fakes are drawn under, where to keep it once the store is built, or None when it is
+    kept already): `fakes.salt` beside the store, mode 0600."""
+    path = out.with_name("fakes.salt")
+    if path.is_file() and len(salt := path.read_bytes()) == 16:
+        return salt, None
+    return os.urandom(16), path
+
+
+def _keep_salt(salt: bytes, path: Path) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600), "wb") as f:
         f.write(salt)
-    return salt
+    tmp.replace(path)
 
 
 def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_days: float | None = None) -> dict:
@@ -100,7 +100,7 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
         db.execute("PRAGMA journal_mode=MEMORY")  # no journal file beside the partial copy
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute(SCHEMA)
-        salt = _fakes_salt(out)
+        salt, new_salt = _fakes_salt(out)
         for call in store.calls():
             calls += 1
             # the fakes are drawn from the call's content under a secret salt kept beside the store: two
@@ -130,6 +130,8 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
         db.close()
         for side in _sidecars(out):  # a journal of the old store must never be replayed onto the new one
             side.unlink(missing_ok=True)
+        if new_salt is not None:  # kept with the store it made, never by a failed run
+            _keep_salt(salt, new_salt)
         os.replace(tmp, out)
     finally:
         if db is not None:
