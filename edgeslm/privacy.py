@@ -121,8 +121,8 @@ def find(text: str) -> list[tuple[int, int, str]]:
 @dataclass
 class Redactor:
     """Stand-ins for one conversation: the same value always gets the same `<KIND_n>`, or with
-    `surrogates` the same realistic fake (drawn from `seed`; a curated call's id keeps curation
-    repeatable, and tells nothing of the values)."""
+    `surrogates` the same realistic fake, drawn from `seed` (curation derives it from the call under a
+    secret salt, so it is repeatable and tells nothing of the values)."""
 
     surrogates: bool = False
     seed: int | None = None
@@ -135,9 +135,10 @@ class Redactor:
         self._fakes: set[str] = set()
 
     def _stand_in(self, kind: str, value: str) -> str:
+        placeholder = f"<{kind}_{self.distinct[kind]}>"
         if not self.surrogates:
-            return f"<{kind}_{self.distinct[kind]}>"
-        s = fake(kind, value, self._rng, self._fakes, find) or f"<{kind}_{self.distinct[kind]}>"
+            return placeholder
+        s = fake(kind, value, self._rng, self._fakes, find) or placeholder
         self._fakes.add(s)
         return s
 

@@ -4,7 +4,8 @@ Owns the curated store (`EDGESLM_HOME/capture/curated.db`, mode 0600, rebuilt at
 every captured call is turned into one example (messages, tools, the answer), its personal values
 replaced by realistic fakes of the same kind, consistent within the conversation (edgeslm.privacy with
 surrogates: a student then learns to copy the value it is given, where `<EMAIL_1>` taught it to write
-placeholders), broken records filtered out and exact duplicates dropped. Later stages read only this store, never the raw capture.
+placeholders), broken records filtered out and exact duplicates dropped. Later stages read only this
+store, never the raw capture.
 
 At rest it is kept like the capture (store/capture.py): each example is encrypted under the capture's
 key variable whenever it is set (with its own salt, `curated.db.salt`); examples of calls older than the
