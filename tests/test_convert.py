@@ -39,6 +39,10 @@ def settings(tmp_path_factory) -> Settings:
         for c in CALLS:
             agent.chat.completions.create(model="teacher", messages=c["messages"], tools=c["tools"])
     store.close()
+    # the fakes curation writes are drawn under a salt that is random per home; a fixed one keeps this
+    # tiny set's split and request text, and so the router's 8 held-out calls, the same run to run
+    st.curated_db.parent.mkdir(parents=True, exist_ok=True)
+    st.curated_db.with_name("fakes.salt").write_bytes(b"convert-test-16b")
     return st
 
 
@@ -255,8 +259,10 @@ def test_routed_answers_get_the_redacted_values_back(surrogates):
 
     redact = Redactor(surrogates=surrogates)
     text = redact('File the mail from "j.o\'neil"+x@example.com, call +1 415-555-0199')
-    assert "@example.com," not in text and "415-555-0199" not in text, text
     spans = find(text)
+    # the fake may share the original's example domain; what must go is the address and the number
+    assert {text[a:b] for a, b, _ in spans}.isdisjoint({"x@example.com", "+1 415-555-0199"}), text
+    assert "+x@example.com" not in text and "415-555-0199" not in text, text
     mail, phone = (text[a:b] for a, b, _ in spans) if surrogates else ("<EMAIL_1>", "<PHONE_1>")
     assert mail in text and phone in text and ("<" in text) != surrogates, text
     restore = Restorer(redact)
