@@ -92,6 +92,8 @@ def test_convert_runs_every_stage_on_curated_data(settings, result):
     for a in _adapters(settings):
         assert (a.dir / "peft" / "adapter_model.safetensors").is_file() and a.gguf.is_file()
         assert a.manifest["training"]["training_hash"]
+        # trained on top of the shipped tools adapter, landed as one LoRA of both ranks (pipeline/stack.py)
+        assert a.manifest["training"]["on"]["task"] == "tools" and a.manifest["rank"] == 16 + 8
     # S6: a router over the clusters, and the report with its charts
     spec = json.loads(settings.router_path.read_text())
     assert [c["cluster"] for c in spec["classes"]] == [t["cluster"] for t in result["tasks"]]

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest, NotFound
-from edgeslm.pipeline import augment, data, evaluate, finetune, report, route, select
+from edgeslm.pipeline import augment, data, evaluate, finetune, report, route, select, stack
 from edgeslm.pipeline import cluster as clustering
 from edgeslm.pipeline import curate as curation
 from edgeslm.pipeline import tasks as layouts
@@ -144,9 +144,8 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         entry = worker.entry
         base = engine.catalog.ensure_local(entry)
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
-        record = finetune.train(base, pairs, peft_dir, cfg, step,
-                                fingerprint={"training_hash": digest, "base": entry.id, "task": t["task"]}, dev=dev_pairs,
-                                cache=settings.cache)
+        record, peft_dir = stack.train(settings, store, entry, base, pairs, peft_dir, cfg, step,
+                                       {"training_hash": digest, "base": entry.id, "task": t["task"]}, dev_pairs)
         t["training"] = {k: v for k, v in record.items() if k != "losses"} | {"losses": record["losses"]}
         candidate = f"{t['task']}-candidate"
         _replace(store, entry, base, candidate, peft_dir)

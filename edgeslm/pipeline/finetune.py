@@ -24,9 +24,9 @@ from pathlib import Path
 from edgeslm.backends.base import common_prefix
 from edgeslm.decoding.tools import as_grammar_writes
 from edgeslm.errors import InvalidRequest
-from edgeslm.pipeline import data
+from edgeslm.pipeline import checkpoint, data
 
-CHECKPOINT = "checkpoint"
+CHECKPOINT = checkpoint.NAME
 
 
 @dataclass
@@ -53,6 +53,9 @@ class TrainConfig:
     # the conversion pipeline adds this many copies of each captured training call with its stated values
     # swapped for other captured calls' (augment.swap_values); 0: none
     swaps: int = 1
+    # the pipeline trains the student on top of the model's default adapter (pipeline/stack.py); False:
+    # on the bare base
+    on_default: bool = True
 
 
 def _need_torch():
@@ -272,10 +275,12 @@ def dev_loss(model, pairs: list[tuple]) -> float:
 
 
 def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, progress=None,
-          fingerprint: dict | None = None, dev: list[tuple] | None = None, cache: Path | None = None) -> dict:
+          fingerprint: dict | None = None, dev: list[tuple] | None = None, cache: Path | None = None,
+          under: Path | None = None) -> dict:
     """Train a LoRA on `pairs` (prompt, answer tokens[, chosen flags], as encode() makes them); the PEFT adapter goes to `out`. Resumes from
     `out/checkpoint` when it was written for the same data and settings. Returns the training record.
-    `cache`: where the dequantized base is kept (default: Settings().cache)."""
+    `cache`: where the dequantized base is kept (default: Settings().cache). `under`: a PEFT LoRA folded
+    into the base first (pipeline/stack.py); the adapter written is then the delta on top of it."""
     _need_torch()
     import peft
     import torch
@@ -288,24 +293,12 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     lora = peft.LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.modules), lora_dropout=0.0)
-    model = peft.get_peft_model(_base(base_gguf, cache), lora)
+    model = peft.get_peft_model(_base(base_gguf, cache, under), lora)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     batches = _batches(len(pairs), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 5) * max(0.1, 1 - s / len(batches)))
-    start, losses, state, resumed_best = 0, [], {}, None
-    state_file = ckpt / "state.json"
-    if state_file.is_file():
-        state = json.loads(state_file.read_text())
-        if state.get("fingerprint") == fingerprint:
-            peft.set_peft_model_state_dict(model, _load_safetensors(ckpt / "adapter_model.safetensors"))
-            opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-            sched.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
-            start, losses = state["step"], state["losses"]
-            if state.get("best") and (ckpt / "best.safetensors").is_file():
-                resumed_best = (state["best"][0], state["best"][1], _load_safetensors(ckpt / "best.safetensors"))
-        else:
-            shutil.rmtree(ckpt)
+    start, losses, state, resumed_best = checkpoint.resume(ckpt, fingerprint, model, opt, sched)
     load_s = time.perf_counter() - t0
     model.train()
     evals = state.get("evals", []) if start else []
@@ -335,7 +328,7 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
                 stopped = step + 1
                 break
         if (step + 1) % cfg.save_every == 0 and step + 1 < len(batches):
-            _save_checkpoint(model, opt, sched, ckpt, step + 1, losses, fingerprint, evals, best)
+            checkpoint.save(model, opt, sched, ckpt, step + 1, losses, fingerprint, evals, best)
     if best is not None:
         peft.set_peft_model_state_dict(model, best[2])
     model.eval()
@@ -354,47 +347,24 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
 _BASES: dict[str, object] = {}
 
 
-def _base(base_gguf: Path, cache: Path | None):
+def _base(base_gguf: Path, cache: Path | None, under: Path | None = None):
     """The base as transformers dequantizes it from its GGUF (store/dequantized.py: ~45 s the first time,
-    ~2 s from the cache), loaded once per process: every task's LoRA is wrapped around it and unloaded
-    again after training."""
+    ~2 s from the cache), with `under` merged in, loaded once per process: every task's LoRA is wrapped
+    around it and unloaded again after training."""
+    import peft
     import torch
     import transformers
 
     from edgeslm.config import get_settings
     from edgeslm.store import dequantized
 
-    key = str(base_gguf.resolve())
+    key = f"{base_gguf.resolve()}+{under.resolve() if under else ''}"
     if key not in _BASES:
         _BASES.clear()
         ckpt = dequantized.checkpoint(base_gguf, cache or get_settings().cache)
         model = transformers.AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=torch.float32)
+        if under is not None:
+            model = peft.PeftModel.from_pretrained(model, str(under)).merge_and_unload()
         model.config.use_cache = False
         _BASES[key] = model
     return _BASES[key]
-
-
-def _load_safetensors(path: Path) -> dict:
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
-
-
-def _save_checkpoint(model, opt, sched, ckpt: Path, step: int, losses: list, fingerprint: dict,
-                     evals: list | None = None, best: tuple | None = None) -> None:
-    import torch
-
-    tmp = ckpt.with_name(CHECKPOINT + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(str(tmp))
-    torch.save(opt.state_dict(), tmp / "optimizer.pt")
-    torch.save(sched.state_dict(), tmp / "scheduler.pt")
-    if best is not None:
-        from safetensors.torch import save_file
-
-        save_file({k: v.contiguous() for k, v in best[2].items()}, str(tmp / "best.safetensors"))
-    (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "fingerprint": fingerprint,
-                                                  "evals": evals or [], "best": list(best[:2]) if best else None}))
-    shutil.rmtree(ckpt, ignore_errors=True)
-    tmp.rename(ckpt)

@@ -74,7 +74,7 @@ def select_all(settings, target: float, licenses: tuple, limit: int, profile: st
 def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
     """Train the task's adapter, land it in the store under the task's name, score it on held-out calls."""
     from edgeslm.engine import Engine
-    from edgeslm.pipeline import augment, evaluate, finetune
+    from edgeslm.pipeline import augment, evaluate, finetune, stack
     from edgeslm.store.adapters import AdapterStore
 
     examples, tasks = saved(settings)
@@ -88,9 +88,9 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
                                                  lambda fit: augment.widened(fit, cfg.swaps, cfg.seed)[0])
         out = settings.home / "pipeline" / "runs" / t["task"] / "peft"
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
-        record = finetune.train(base, pairs, out, cfg, step, fingerprint={
-            "training_hash": data.training_hash(train), "base": worker.entry.id, "task": t["task"]}, dev=dev_pairs, cache=settings.cache)
         store = AdapterStore(settings.adapters_dir)
+        record, out = stack.train(settings, store, worker.entry, base, pairs, out, cfg, step, {
+            "training_hash": data.training_hash(train), "base": worker.entry.id, "task": t["task"]}, dev_pairs)
         try:
             store.remove(worker.entry.id, t["task"])
         except NotFound:

@@ -1,0 +1,62 @@
+"""The trainer's checkpoint (pipeline/finetune.py): `OUT/checkpoint/` holds the LoRA, the optimizer and
+scheduler states, the step, the losses so far, the dev evaluations and the best state; `state.json`
+carries the fingerprint of the data and settings it was written for. Written whole or not at all
+(a `.partial` folder renamed over the old one); a checkpoint of other data or settings is discarded.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+NAME = "checkpoint"
+
+
+def _load(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+def resume(ckpt: Path, fingerprint: dict, model, opt, sched) -> tuple[int, list, dict, tuple | None]:
+    """Load the checkpoint into model, optimizer and scheduler when it was written for `fingerprint`:
+    (the step to start from, the losses so far, its state, (dev loss, step, LoRA state) of the best
+    evaluation or None). (0, [], {}, None) when there is none or it is another run's (then removed)."""
+    import peft
+    import torch
+
+    state_file = ckpt / "state.json"
+    if not state_file.is_file():
+        return 0, [], {}, None
+    state = json.loads(state_file.read_text())
+    if state.get("fingerprint") != fingerprint:
+        shutil.rmtree(ckpt)
+        return 0, [], {}, None
+    peft.set_peft_model_state_dict(model, _load(ckpt / "adapter_model.safetensors"))
+    opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+    sched.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+    best = None
+    if state.get("best") and (ckpt / "best.safetensors").is_file():
+        best = (state["best"][0], state["best"][1], _load(ckpt / "best.safetensors"))
+    return state["step"], state["losses"], state, best
+
+
+def save(model, opt, sched, ckpt: Path, step: int, losses: list, fingerprint: dict,
+         evals: list | None = None, best: tuple | None = None) -> None:
+    import torch
+
+    tmp = ckpt.with_name(NAME + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(str(tmp))
+    torch.save(opt.state_dict(), tmp / "optimizer.pt")
+    torch.save(sched.state_dict(), tmp / "scheduler.pt")
+    if best is not None:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in best[2].items()}, str(tmp / "best.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "fingerprint": fingerprint,
+                                                  "evals": evals or [], "best": list(best[:2]) if best else None}))
+    shutil.rmtree(ckpt, ignore_errors=True)
+    tmp.rename(ckpt)
