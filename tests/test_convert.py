@@ -9,6 +9,7 @@ stage and `serve` need, that training is deterministic and resumable, and that b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -154,6 +155,10 @@ def test_training_is_deterministic_and_resumes_from_its_checkpoint(settings, tmp
     b = load_file(str(tmp_path / "resumed" / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]).max() < 1e-5 for k in a)
     assert not (tmp_path / "resumed" / finetune.CHECKPOINT).exists()
+    # a finished run is not redone for the same data and settings, and is for others
+    assert finetune.train(base, pairs, tmp_path / "clean", cfg) == clean  # a rerun would have its own times
+    other = finetune.train(base, pairs, tmp_path / "clean", dataclasses.replace(cfg, seed=6, max_steps=1))
+    assert other["config"]["seed"] == 6 and other["steps"] == 1
 
 
 def _cli(settings, *args, timeout=300):

@@ -289,11 +289,18 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
         raise InvalidRequest("no training examples", param="finetune")
     # as JSON stores it (tuples become lists), so a checkpoint's fingerprint compares equal
     fingerprint = json.loads(json.dumps({**(fingerprint or {}), "config": asdict(cfg), "n": len(pairs)}))
+    done = out / "edgeslm_training.json"
+    if done.is_file() and (out / "adapter_model.safetensors").is_file():  # finished for this data and settings
+        record = json.loads(done.read_text())
+        if {k: record.get(k) for k in fingerprint} == fingerprint:
+            return record
     ckpt = out / CHECKPOINT
-    torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
+    base = _base(base_gguf, cache, under)
+    # after loading: a first load draws from torch's generator (from_pretrained's init), a cached one not
+    torch.manual_seed(cfg.seed)
     lora = peft.LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.modules), lora_dropout=0.0)
-    model = peft.get_peft_model(_base(base_gguf, cache, under), lora)
+    model = peft.get_peft_model(base, lora)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     batches = _batches(len(pairs), cfg)
@@ -359,6 +366,8 @@ def _base(base_gguf: Path, cache: Path | None, under: Path | None = None):
     from edgeslm.store import dequantized
 
     key = f"{base_gguf.resolve()}+{under.resolve() if under else ''}"
+    if key in _BASES and hasattr(_BASES[key], "peft_config"):
+        del _BASES[key]  # a run stopped by an exception left its LoRA layers in it
     if key not in _BASES:
         _BASES.clear()
         ckpt = dequantized.checkpoint(base_gguf, cache or get_settings().cache)
