@@ -1,6 +1,6 @@
 """The whole LLM-to-SLM conversion on the synthetic agent workload, on this machine.
 
-    python -m benchmarks.convert [--per-task 300] [--threads 2] [--seeds 0 1 2] [--home DIR]
+    python -m benchmarks.convert [--per-task 300] [--threads 2] [--seeds 0 1 2] [--on default|base] [--home DIR]
 
 1. S1: an agent (the openai client) sends 4 tasks × N calls, with injected personal data, through
    `edgeslm proxy` in front of the scripted teacher (a stand-in for a hosted LLM, which cannot be
@@ -13,13 +13,18 @@
 5. The students on calls written apart from the generator: `benchmarks/data/convert_handwritten.jsonl`,
    15 requests per task typed by hand (other phrasings, values outside the generator's lists, optional
    values left out), each answered by the task's adapter and by the bare base.
-Steps 1-5 run once per training seed (`--seeds`), each in a fresh home.
+Steps 1-5 run once per training seed (`--seeds`), each in its own home under --home, resumably: a seed
+whose results are in benchmarks/results/convert/ for the same settings is read back, and a seed stopped
+part way goes on where it stopped (the capture is kept, trained tasks are not retrained, a task part way
+through resumes from its checkpoint). `--on base` trains the students on the bare base instead of on top
+of the default `tools` adapter, for the comparison.
 
 What the figures can show: whether the pipeline's students learn the task rather than the generator's
 templates (step 5), and whether promotion survives a change of seed. What they cannot: the teacher is
 scripted, so its answers are always right; real agents' traffic is more varied than four task types.
 
-Prints a table, writes benchmarks/results/convert.json and .png, ends with one JSON line.
+Prints a table, writes benchmarks/results/convert/{default,base}-sSEED.json as each seed ends, then
+convert.json (every figure's mean and minimum over the seeds) and .png; ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ def pii_scores(calls: list[dict], settings) -> dict:
     found = tp = 0
     by_kind = Counter()
     for c in calls:
-        text = c["messages"][-1]["content"]
+        text = c["messages"][1]["content"]  # the user's request (the order task's second turn ends with a tool result)
         values = [v for _, v in c["pii"]]
         for start, end, kind in pii.find(text):
             hit = text[start:end]
@@ -96,8 +101,9 @@ def auto_serve(settings, fresh: list[dict], teacher_calls: list[dict]) -> dict:
     and whether its tool call was right."""
     from openai import OpenAI
 
-    from edgeslm.engine import Engine
+    from benchmarks import synthetic
     from benchmarks.teacher import create_teacher
+    from edgeslm.engine import Engine
     from edgeslm.serving.app import create_app
 
     where, right, lat = Counter(), Counter(), {"local": [], "teacher": []}
@@ -113,9 +119,9 @@ def auto_serve(settings, fresh: list[dict], teacher_calls: list[dict]) -> dict:
                     kind = "teacher" if raw.headers.get("x-edgeslm-route", "").startswith("teacher") else "local"
                     lat[kind].append(time.perf_counter() - t0)
                     msg = raw.parse().choices[0].message
-                    got = [(t.function.name, json.loads(t.function.arguments)) for t in msg.tool_calls or []]
+                    got = [{"name": t.function.name, "arguments": json.loads(t.function.arguments)} for t in msg.tool_calls or []]
                     where[kind] += 1
-                    right[kind] += got == [(c["call"]["name"], c["call"]["arguments"])]
+                    right[kind] += synthetic.answered(c, got, msg.content)
         finally:
             engine.close()
     return {"n": len(fresh), "local": where["local"], "teacher": where["teacher"],
@@ -127,42 +133,58 @@ def auto_serve(settings, fresh: list[dict], teacher_calls: list[dict]) -> dict:
 HANDWRITTEN = Path(__file__).parent / "data" / "convert_handwritten.jsonl"
 
 
-def handwritten(settings, result: dict, majority: dict) -> dict:
-    """Exact match of each task's student (its promoted adapter) and of the bare base on the hand-written
-    calls, per task."""
-    from edgeslm.engine import Engine
+def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dict:
+    """Exact match on the hand-written calls, per task, of each task's student (its promoted adapter), of
+    the model's default (the `tools` adapter) and of the bare base. A request with a tool result (the
+    order task) is right when the call is, and the answer to the result then states its facts."""
     from benchmarks import synthetic
-    from edgeslm.pipeline import data
+    from edgeslm.engine import Engine
 
     items = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+    items = [i for i in items if i["task"] in tasks]
     adapters = {majority[t["cluster"]]: t.get("adapter") for t in result["tasks"] if t.get("promoted")}
-    tools = list(synthetic.TOOLS.values())
+    tools = [synthetic.TOOLS[t] for t in tasks]
     engine = Engine(settings)
     out: dict = {}
     try:
         worker = engine.worker(None)
         for item in items:
-            ex = {"messages": [{"role": "system", "content": synthetic.SYSTEM}, {"role": "user", "content": item["request"]}],
-                  "tools": tools}
-            row = out.setdefault(item["task"], {"n": 0, "with": 0, "without": 0, "misses": [],
+            row = out.setdefault(item["task"], {"n": 0, "with": 0, "tools": 0, "without": 0, "misses": [],
                                                 "adapter": adapters.get(item["task"])})
             row["n"] += 1
-            for label, adapter in (("with", adapters.get(item["task"])), ("without", "none")):
-                if adapter is None:
+            for label, adapter in (("with", adapters.get(item["task"])), ("tools", None), ("without", "none")):
+                if label == "with" and adapter is None:
                     continue
-                g = worker.run(*data.request(ex, settings), adapter=adapter)
-                got = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in g.tool_calls]
-                ok = data.exact(got, [item["call"]])
+                ok, got = _answer_right(worker, settings, tools, item, adapter)
                 row[label] += ok
                 if not ok and label == "with" and len(row["misses"]) < 5:
-                    row["misses"].append({"request": item["request"], "got": got, "want": item["call"]})
+                    row["misses"].append({"request": item["request"], "got": got,
+                                          "want": item.get("calls") or [item["call"]]})
     finally:
         engine.close()
     for row in out.values():
         # a task without a promoted adapter has no student of its own: None, not 0
         row["exact_with"] = row.pop("with") / row["n"] if row["adapter"] else None
-        row["exact_without"] = row.pop("without") / row["n"]
+        row["exact_tools"] = row.pop("tools") / row["n"]  # the model's default (the shipped `tools` adapter)
+        row["exact_without"] = row.pop("without") / row["n"]  # the bare base
     return out
+
+
+def _answer_right(worker, settings, tools: list[dict], item: dict, adapter: str | None) -> tuple[bool, object]:
+    from benchmarks import synthetic
+    from edgeslm.pipeline import data
+
+    messages = [{"role": "system", "content": synthetic.SYSTEM}, {"role": "user", "content": item["request"]}]
+    want = item.get("calls") or [item["call"]]
+    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter)
+    got = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in g.tool_calls]
+    if not data.exact(got, want) or "result" not in item:
+        return data.exact(got, want), got
+    messages += [{"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+        "name": want[0]["name"], "arguments": json.dumps(want[0]["arguments"])}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps(item["result"])}]
+    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter)
+    return not g.tool_calls and data.states(g.content, item["answer_must_contain"]), g.content
 
 
 def main() -> None:
@@ -172,8 +194,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="training steps per task (default: the pipeline's)")
     ap.add_argument("--eval-limit", type=int, default=None, help="held-out calls per task for the gate")
     ap.add_argument("--fresh", type=int, default=25, help="fresh calls per task for the router and serve")
-    ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--home", type=Path, default=None, help="where each seed's home is kept (default ~/.edgeslm-convert)")
+    ap.add_argument("--on", choices=["default", "base"], default="default",
+                    help="train the students on top of the model's default adapter (the pipeline's default) or on the bare base")
     ap.add_argument("--seed", type=int, default=0, help="the workload's seed")
+    ap.add_argument("--tasks", choices=["all", "core"], default="all",
+                    help="the workload's 8 task types, or the first 4 (weather, calendar, email, units)")
+    ap.add_argument("--spanish", type=float, default=0.1, help="the share of requests written in Spanish")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, one full run each")
     ap.add_argument("--serve-only", action="store_true",
                     help="only step 4, against the pipeline already run in --home; updates convert.json")
@@ -184,38 +211,84 @@ def main() -> None:
         from edgeslm.config import Settings
         from benchmarks import synthetic
 
-        fresh = synthetic.workload(args.fresh, seed=args.seed + 1000)
+        tasks = synthetic.ALL if args.tasks == "all" else synthetic.CORE
+        fresh = synthetic.workload(args.fresh, seed=args.seed + 1000, tasks=tasks, spanish=args.spanish)
         summary = json.loads((RESULTS / "convert.json").read_text())
         summary["serve_auto"] = auto_serve(Settings(threads=args.threads), fresh, fresh)
         (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary["serve_auto"]))
         return
-    runs = []
-    for seed in args.seeds:
-        home = (args.home / f"seed{seed}") if args.home else Path(tempfile.mkdtemp(prefix=f"edgeslm-convert-{seed}-"))
-        os.environ["EDGESLM_HOME"] = str(home)
-        print(f"=== training seed {seed}, home {home}", flush=True)
-        runs.append(one_run(args, seed))
-    summary = {**runs[0], "seeds": args.seeds, "runs": runs}
-    summary["over_seeds"] = {t["true_task"]: {
-        "exact_with": [next(x["exact_with"] for x in r["tasks"] if x["true_task"] == t["true_task"]) for r in runs],
-        "promoted": [next(x["promoted"] for x in r["tasks"] if x["true_task"] == t["true_task"]) for r in runs],
-        "handwritten_with": [r["handwritten"].get(t["true_task"], {}).get("exact_with") for r in runs],
-        "handwritten_without": [r["handwritten"].get(t["true_task"], {}).get("exact_without") for r in runs]}
-        for t in runs[0]["tasks"]}
-    print(f"\n{'task':<12}{'held-out exact per seed':>28}{'promoted':>20}{'hand-written with':>24}{'without':>10}")
-    for task, o in summary["over_seeds"].items():
+    root = (args.home or Path.home() / ".edgeslm-convert").expanduser()
+    runs = [seed_run(args, seed, root) for seed in args.seeds]
+    summary = {**runs[0], "seeds": args.seeds, "runs": runs, "over_seeds": over_seeds(runs)}
+    print(f"\n{'task':<12}{'held-out exact per seed':>28}{'promoted':>20}{'hand-written student':>24}{'tools':>16}")
+    for task, o in summary["over_seeds"]["tasks"].items():
         fmt = lambda xs: " ".join("-" if x is None else f"{x:.2f}" for x in xs)  # noqa: E731
         print(f"{task:<12}{fmt(o['exact_with']):>28}{str(o['promoted']):>20}{fmt(o['handwritten_with']):>24}"
-              f"{fmt(o['handwritten_without']):>10}")
-    RESULTS.mkdir(exist_ok=True)
+              f"{fmt(o['handwritten_tools']):>16}")
+    for k, v in summary["over_seeds"]["figures"].items():
+        print(f"{k}: mean {v['mean']}, min {v['min']}")
     (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
     _chart(summary, RESULTS / "convert.png")
     print(json.dumps(summary))
 
 
-def one_run(args, seed: int) -> dict:
+def seed_run(args, seed: int, root: Path) -> dict:
+    """One training seed in its own home under `root`, resumable: a seed whose results are written for
+    these settings is read back; a home left part way through by the same settings goes on (the capture
+    is kept, finished tasks are not retrained, a task part way through resumes from its checkpoint)."""
+    import shutil
+
+    on = "default" if args.on == "default" else "base"
+    stamp = {"per_task": args.per_task, "tasks": args.tasks, "spanish": args.spanish, "steps": args.steps,
+             "eval_limit": args.eval_limit, "fresh": args.fresh, "workload_seed": args.seed, "seed": seed, "on": on}
+    done = RESULTS / "convert" / f"{on}-s{seed}.json"
+    if done.is_file() and json.loads(done.read_text()).get("settings") == stamp:
+        print(f"=== seed {seed} ({on}): done, read from {done}", flush=True)
+        return json.loads(done.read_text())
+    home = root / f"{on}-seed{seed}"
+    if (home / "run.json").is_file() and json.loads((home / "run.json").read_text()) != stamp:
+        shutil.rmtree(home)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "run.json").write_text(json.dumps(stamp))
+    os.environ["EDGESLM_HOME"] = str(home)
+    print(f"=== training seed {seed} on the {on}, home {home}", flush=True)
+    run = {**one_run(args, seed, home), "settings": stamp}
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(run, indent=2))
+    return run
+
+
+def _spread(xs: list) -> dict:
+    xs = [x for x in xs if x is not None]
+    return {"mean": round(statistics.mean(xs), 4) if xs else None, "min": round(min(xs), 4) if xs else None, "n": len(xs)}
+
+
+def over_seeds(runs: list[dict]) -> dict:
+    """Per task, each seed's figures; and the mean and minimum over seeds of every figure the README gives."""
+    tasks = {}
+    for t in runs[0]["tasks"]:
+        task = t["true_task"]
+
+        def each(r, key, task=task):
+            return next(x[key] for x in r["tasks"] if x["true_task"] == task)
+        tasks[task] = {"exact_with": [each(r, "exact_with") for r in runs], "promoted": [each(r, "promoted") for r in runs],
+                       **{f"handwritten_{k}": [r["handwritten"].get(task, {}).get(f"exact_{k}") for r in runs]
+                          for k in ("with", "tools", "without")}}
+    figures = {"pii_recall": _spread([r["pii"]["recall"] for r in runs]),
+               "pii_precision": _spread([r["pii"]["precision"] for r in runs]),
+               "cluster_ari": _spread([r["ari"] for r in runs]),
+               "router_accuracy": _spread([r["router_accuracy"] for r in runs])}
+    for task, o in tasks.items():
+        for k in ("exact_with", "handwritten_with", "handwritten_tools", "handwritten_without"):
+            figures[f"{task} {k}"] = _spread(o[k])
+    return {"tasks": tasks, "figures": figures}
+
+
+def one_run(args, seed: int, home: Path) -> dict:
     from sklearn.metrics import adjusted_rand_score
+
+    import shutil
 
     from edgeslm.config import Settings
     from benchmarks import synthetic
@@ -223,11 +296,19 @@ def one_run(args, seed: int) -> dict:
     from edgeslm.router import Router
 
     settings = Settings(threads=args.threads)
-    calls = synthetic.workload(args.per_task, seed=args.seed)
-    fresh = synthetic.workload(args.fresh, seed=args.seed + 1000)
-    print(f"S1: {len(calls)} calls through the proxy to the scripted teacher...", flush=True)
-    capture_s = capture(calls, settings)
-    cfg = finetune.TrainConfig(seed=seed)
+    tasks = synthetic.ALL if args.tasks == "all" else synthetic.CORE
+    calls = synthetic.workload(args.per_task, seed=args.seed, tasks=tasks, spanish=args.spanish)
+    fresh = synthetic.workload(args.fresh, seed=args.seed + 1000, tasks=tasks, spanish=args.spanish)
+    marker = home / "captured.json"
+    if marker.is_file():
+        capture_s = json.loads(marker.read_text())["wall_s"]
+        print(f"S1: kept from an earlier start ({len(calls)} calls)", flush=True)
+    else:
+        print(f"S1: {len(calls)} calls through the proxy to the scripted teacher...", flush=True)
+        shutil.rmtree(settings.capture_db.parent, ignore_errors=True)  # a capture cut short is sent again whole
+        capture_s = capture(calls, settings)
+        marker.write_text(json.dumps({"wall_s": capture_s}))
+    cfg = finetune.TrainConfig(seed=seed, on_default=args.on == "default")
     if args.steps:
         cfg.max_steps = args.steps
     t0 = time.perf_counter()
@@ -267,7 +348,7 @@ def one_run(args, seed: int) -> dict:
           f"{served['teacher']} to the teacher")
     print("stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
     print("hand-written calls...", flush=True)
-    hand = handwritten(settings, result, majority)
+    hand = handwritten(settings, result, majority, tasks)
     for task, row in hand.items():
         with_ = "-" if row["exact_with"] is None else f"{row['exact_with']:.2f}"
         print(f"  {task}: exact with adapter {with_}, bare base {row['exact_without']:.2f} (n={row['n']})")
@@ -280,25 +361,31 @@ def one_run(args, seed: int) -> dict:
 
 
 def _chart(s: dict, path: Path) -> None:
+    """Hand-written and held-out exact match per task: the mean over seeds, a whisker down to the minimum."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    figs = s["over_seeds"]["figures"]
+    names = list(s["over_seeds"]["tasks"])
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    names = [t["task"] for t in s["tasks"]]
-    x = range(len(names))
-    a1.bar([i - 0.2 for i in x], [t["exact_without"] or 0 for t in s["tasks"]], 0.4, label="270M + tools, no task adapter")
-    a1.bar([i + 0.2 for i in x], [t["exact_with"] or 0 for t in s["tasks"]], 0.4, label="270M + task adapter")
-    a1.axhline(0.9, color="gray", ls="--", lw=1)
-    a1.set_xticks(list(x), names, fontsize=8, rotation=15)
-    a1.set_ylim(0, 1.05)
-    a1.set_title(f"Held-out exact tool-call match ({s['per_task']} calls per task)")
-    a1.legend(fontsize=8)
-    st = {k: v for k, v in s["stages_s"].items() if k != "convert_total"}
-    a2.barh(list(st), list(st.values()), color="#72b7b2")
-    a2.set_xlabel("wall time (s), 2 cores")
-    a2.set_title("Stage wall times")
+    series = [("handwritten_with", "task student"), ("handwritten_tools", "default (tools adapter)"),
+              ("handwritten_without", "bare base")]
+    for j, (key, label) in enumerate(series):
+        mean = [figs[f"{n} {key}"]["mean"] or 0 for n in names]
+        low = [m - (figs[f"{n} {key}"]["min"] or 0) for m, n in zip(mean, names, strict=True)]
+        a1.bar([i + (j - 1) * 0.27 for i in range(len(names))], mean, 0.27, yerr=[low, [0] * len(names)], label=label, capsize=2)
+    mean = [figs[f"{n} exact_with"]["mean"] or 0 for n in names]
+    low = [m - (figs[f"{n} exact_with"]["min"] or 0) for m, n in zip(mean, names, strict=True)]
+    a2.bar(range(len(names)), mean, 0.5, yerr=[low, [0] * len(names)], capsize=2, color="#72b7b2")
+    for ax, title in ((a1, "Hand-written requests (15 per task)"), (a2, "Generator's held-out calls (value-disjoint)")):
+        ax.axhline(0.9, color="gray", ls="--", lw=1)
+        ax.set_xticks(range(len(names)), names, fontsize=8)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("exact tool-call match")
+        ax.set_title(f"{title}, seeds {s['seeds']}", fontsize=9)
+    a1.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

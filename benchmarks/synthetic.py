@@ -4,6 +4,7 @@ personal data (dates, times, versions, amounts, order numbers). Seeded, so every
 
 from __future__ import annotations
 
+import json
 import random
 import string
 
@@ -254,21 +255,197 @@ def _units(rng):
     return text, {"value": value, "from_unit": a, "to_unit": b}, pii
 
 
-TASKS = {"weather": _weather, "calendar": _calendar, "email": _email, "units": _units}
+# ---- four more task types: amounts with currencies, addresses and dates in several forms, values
+# outside ASCII, several calls per request, and a tool result the answer has to use ----
+
+CURRENCIES = {"EUR": ["€{a}", "{a} €", "{a} EUR", "{a} euros"], "USD": ["${a}", "{a} USD", "{a} dollars"],
+              "GBP": ["£{a}", "{a} GBP", "{a} pounds"], "CHF": ["CHF {a}", "{a} Swiss francs"],
+              "PLN": ["{a} zł", "{a} PLN", "{a} złoty"], "JPY": ["¥{a}", "{a} yen", "{a} JPY"]}
+_REF = ["Rent", "Invoice", "Deposit", "Gift", "Miete", "Loyer", "Faktura", "Order", "Dues", "Refund"]
+_REF_TAIL = ["März", "June", "flat 3B", "for Zoë", "#{n}", "{n}", "Q{q} {y}", "Kraków trip", "Ørsted", "nº {n}"]
 
 
-def workload(per_task: int, seed: int = 0) -> list[dict]:
-    """`per_task` calls of each task type, shuffled: {"task", "messages", "tools", "call", "pii"} where
-    call is the correct tool call {"name", "arguments"} (what the scripted teacher answers) and pii the
-    personal values injected into the request, [(kind, value)]."""
+def _transfer(rng):
+    acct, code = iban(rng), rng.choice(list(CURRENCIES))
+    amount = rng.choice([rng.randint(5, 5000), round(rng.uniform(1, 2000), 2)])
+    shown = rng.choice(CURRENCIES[code]).format(a=f"{amount:g}" if isinstance(amount, int) else f"{amount:.2f}")
+    ref = None
+    if rng.random() < 0.6:
+        tail = rng.choice(_REF_TAIL).format(n=rng.randint(100, 99999), q=rng.randint(1, 4), y=rng.randint(2025, 2027))
+        ref = f"{rng.choice(_REF)} {tail}"
+    r = f" with reference '{ref}'" if ref else ""
+    text = rng.choice([
+        f"Send {shown} to {acct}{r}.", f"Please transfer {shown} to IBAN {acct}{r}", f"pay {shown} into {acct}{r}",
+        f"Wire {shown} to account {acct}{r}, thanks.", f"I owe {shown}. The IBAN is {acct}{r}. Send it please.",
+        f"Transfer to {acct}: {shown}{r}",
+    ])
+    args = {"iban": acct, "amount": amount, "currency": code, **({"reference": ref} if ref else {})}
+    return text, args, [("IBAN", acct)]
+
+
+STREETS = [("{n} Rue de la Paix", "Paris"), ("Königstraße {n}", "Stuttgart"), ("Calle Mayor {n}", "Madrid"),
+           ("ul. Długa {n}", "Gdańsk"), ("Via Roma {n}", "Torino"), ("Östra Hamngatan {n}", "Göteborg"),
+           ("Rua Augusta {n}", "Lisboa"), ("{n} Sunset Boulevard", "Los Angeles"), ("Hauptstraße {n}", "Zürich"),
+           ("{n} Avenue des Champs-Élysées", "Paris"), ("Gran Vía {n}", "Bilbao"), ("Nørregade {n}", "København")]
+_STREET_SYL = ["Linden", "Birken", "Rosen", "Mühlen", "Kirch", "Schul", "Berg", "Bahnhof", "Wald", "Garten"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+
+
+def _street(rng) -> str:
+    n = rng.randint(1, 180)
+    if rng.random() < 0.5:
+        street, town = rng.choice(STREETS)
+        return f"{street.format(n=n)}, {town}"
+    return f"{rng.choice(_STREET_SYL)}{rng.choice(['straße', 'weg', 'gasse'])} {n}, {city(rng)}"
+
+
+def date_forms(rng) -> tuple[str, str]:
+    """(a date as people write it, the same date as YYYY-MM-DD)."""
+    y, m, d = rng.randint(2026, 2027), rng.randint(1, 12), rng.randint(1, 28)
+    iso = f"{y}-{m:02d}-{d:02d}"
+    th = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd"}.get(d, "th")
+    return rng.choice([iso, f"{MONTHS[m - 1]} {d}, {y}", f"{d} {MONTHS[m - 1]} {y}", f"{d} {MONTHS[m - 1][:3]} {y}",
+                       f"{d:02d}.{m:02d}.{y}", f"{MONTHS[m - 1]} {d}{th} {y}", f"the {d}{th} of {MONTHS[m - 1]} {y}"]), iso
+
+
+def _delivery(rng):
+    where, (said, iso) = _street(rng), date_forms(rng)
+    window = rng.choice(["morning", "afternoon", "evening", None])
+    w = {"morning": " in the morning", "afternoon": " in the afternoon", "evening": " in the evening", None: ""}[window]
+    text = rng.choice([
+        f"Book a delivery to {where} on {said}{w}.", f"Can the parcel come to {where} on {said}{w}?",
+        f"schedule delivery: {where}, {said}{w}", f"I'd like my package delivered at {where} on {said}{w}, please.",
+        f"Deliver to {where}, {said}{w}.", f"Please arrange the delivery for {said}{w} at {where}.",
+    ])
+    return text, {"address": where, "date": iso, **({"window": window} if window else {})}, []
+
+
+PRODUCTS = ["crème fraîche", "jalapeños", "olive oil", "rice", "oat milk", "Gruyère", "croissants", "AA batteries",
+            "paper towels", "espresso beans", "phở noodles", "tortillas", "Brötchen", "green tea", "dish soap",
+            "pierogi", "açaí bowls", "kimchi", "sourdough bread", "Manchego"]
+_PRODUCT_ADJ = ["organic", "low-fat", "gluten-free", "extra large", "frozen", "smoked", "unsalted", "fresh"]
+_WORDS = {1: "a", 2: "two", 3: "three", 4: "four", 6: "half a dozen", 12: "a dozen"}
+
+
+def _cart(rng):
+    items = []
+    while len(items) < rng.choice([2, 2, 3]):
+        item = rng.choice(PRODUCTS)
+        item = f"{rng.choice(_PRODUCT_ADJ)} {item}" if rng.random() < 0.4 else item
+        if item not in [i for i, _ in items]:
+            items.append((item, rng.choice([1, 2, 3, 4, 5, 6, 10, 12])))
+    said = [f"{_WORDS[q] if q in _WORDS and rng.random() < 0.5 else q} {i}" for i, q in items]
+    listed = ", ".join(said[:-1]) + f" and {said[-1]}"
+    text = rng.choice([f"Add {listed} to my cart.", f"Put {listed} in the basket please",
+                       f"I need {listed}. Add them to the cart.", f"cart: {listed}", f"Could you add {listed} to my order?"])
+    return text, [{"item": i, "quantity": q} for i, q in items], []
+
+
+ORDER_STATUS = ["processing", "shipped", "out for delivery", "delivered", "delayed"]
+
+
+def _order(rng):
+    oid = rng.choice([f"{rng.choice('ABCDXZ')}-{rng.randint(10000, 99999)}", f"ORD-{rng.randint(100000, 999999)}",
+                      str(rng.randint(1000000, 9999999))])
+    text = rng.choice([f"Where is my order {oid}?", f"What's the status of order {oid}?", f"track order {oid} pls",
+                       f"Has {oid} shipped yet?", f"Any news on my order {oid}? It's taking a while.",
+                       f"When will order {oid} arrive?"])
+    _, eta = date_forms(rng)
+    return text, {"order_id": oid}, {"status": rng.choice(ORDER_STATUS), "eta": eta}
+
+
+TOOLS.update({
+    "transfer": _tool("send_money", "Send a bank transfer to an IBAN", {
+        "iban": {"type": "string"}, "amount": {"type": "number"}, "currency": {"type": "string", "enum": list(CURRENCIES)},
+        "reference": {"type": "string"}}, ["iban", "amount", "currency"]),
+    "delivery": _tool("schedule_delivery", "Book a parcel delivery slot at an address", {
+        "address": {"type": "string", "description": "street, number and city as written"},
+        "date": {"type": "string", "description": "YYYY-MM-DD"},
+        "window": {"type": "string", "enum": ["morning", "afternoon", "evening"]}}, ["address", "date"]),
+    "cart": _tool("add_to_cart", "Add one product to the shopping cart; call it once per product", {
+        "item": {"type": "string"}, "quantity": {"type": "integer", "minimum": 1}}, ["item", "quantity"]),
+    "order": _tool("get_order_status", "Look up the status and delivery estimate of an order", {
+        "order_id": {"type": "string"}}, ["order_id"]),
+})
+
+# a tenth of the requests (spanish=0.1) in Spanish; values are still copied as written
+SPANISH = {
+    "weather": ["¿Qué tiempo hace en {city}?", "¿Cómo está el clima en {city} hoy?", "Tiempo en {city}, por favor"],
+    "calendar": ["Crea el evento '{title}' el {date}", "Agenda «{title}» para el {date}", "Pon {title} en mi calendario el {date}"],
+    "units": ["Convierte {value} {from_unit} a {to_unit}", "¿Cuántos {to_unit} son {value} {from_unit}?"],
+    "transfer": ["Envía {amount:g} {currency} a {iban}", "Transfiere {amount:g} {currency} a la cuenta {iban}"],
+    "delivery": ["Programa la entrega en {address} el {date}", "Quiero recibir el paquete en {address} el {date}"],
+}
+
+
+def _spanish(task: str, args: dict, rng) -> str | None:
+    """The request in Spanish for the arguments' required values only (optional ones are then dropped)."""
+    forms = SPANISH.get(task)
+    if not forms:
+        return None
+    return rng.choice(forms).format(**args)
+
+
+CORE = ["weather", "calendar", "email", "units"]
+MAKERS = {"weather": _weather, "calendar": _calendar, "email": _email, "units": _units, "transfer": _transfer,
+          "delivery": _delivery, "cart": _cart, "order": _order}
+TASKS = {t: MAKERS[t] for t in CORE}  # the four the tests use; ALL is the benchmark's wider workload
+ALL = list(MAKERS)
+
+
+def _item(task: str, tools: list[dict], text: str, calls: list[dict], pii: list, reply: dict | None = None) -> dict:
+    return {"task": task, "tools": tools, "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+            "calls": calls, "call": calls[0] if len(calls) == 1 else None, "pii": pii, **(reply or {})}
+
+
+def workload(per_task: int, seed: int = 0, tasks: list[str] | None = None, spanish: float = 0.0) -> list[dict]:
+    """`per_task` calls of each task type (default: the four of CORE), shuffled: {"task", "messages", "tools",
+    "calls", "call", "pii"}: calls is the correct answer [{"name", "arguments"}] (what the scripted teacher
+    answers; `call` the one call when there is one) and pii the personal values injected into the request,
+    [(kind, value)]. Every request offers every task's tool. The `order` task comes as pairs: the request,
+    then the same conversation with the tool's result, whose answer is text ("reply", with the result's
+    values it must state in "facts") and no call. `spanish`: the share of requests written in Spanish."""
     rng = random.Random(seed)
-    tools = list(TOOLS.values())
+    tasks = list(tasks or CORE)
+    tools = [TOOLS[t] for t in tasks]
     out = []
-    for task, make in TASKS.items():
-        for _ in range(per_task):
-            text, args, pii = make(rng)
-            out.append({"task": task, "tools": tools, "messages": [{"role": "system", "content": SYSTEM},
-                                                                   {"role": "user", "content": text}],
-                        "call": {"name": TOOLS[task]["function"]["name"], "arguments": args}, "pii": pii})
+    for task in tasks:
+        name = TOOLS[task]["function"]["name"]
+        made = 0
+        while made < per_task:
+            if task == "order":
+                text, args, result = _order(rng)
+                call = {"name": name, "arguments": args}
+                out.append(_item(task, tools, text, [call], []))
+                reply = f"Your order {args['order_id']} is {result['status']}; the estimated delivery date is {result['eta']}."
+                second = _item(task, tools, text, [], [], {"result": result, "reply": reply, "facts": [result["status"], result["eta"]]})
+                second["messages"] += [{"role": "assistant", "content": None, "tool_calls": [{
+                    "id": f"call_{made}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]},
+                    {"role": "tool", "tool_call_id": f"call_{made}", "content": json.dumps(result)}]
+                out.append(second)
+                made += 2
+                continue
+            text, args, pii = MAKERS[task](rng)
+            calls = [{"name": name, "arguments": a} for a in args] if isinstance(args, list) else [{"name": name, "arguments": args}]
+            if spanish and rng.random() < spanish and len(calls) == 1:
+                required = TOOLS[task]["function"]["parameters"]["required"]
+                kept = {k: v for k, v in calls[0]["arguments"].items() if k in required}
+                es = _spanish(task, kept, rng)
+                if es is not None:
+                    text, calls = es, [{"name": name, "arguments": kept}]
+                    pii = [(k, v) for k, v in pii if v in text]
+            out.append(_item(task, tools, text, calls, pii))
+            made += 1
     rng.shuffle(out)
     return out
+
+
+def answered(item: dict, got: list[dict], content: str | None) -> bool:
+    """Whether an answer to a workload item is right: its exact calls, or after the tool's result a text
+    stating the result's facts and no call."""
+    from edgeslm.pipeline import data
+
+    if item.get("reply") is not None:
+        return not got and data.states(content, item["facts"])
+    return data.exact(got, item["calls"])

@@ -3,7 +3,9 @@
   value with a held-out call, so a student that memorized its generator's values fails the gate instead
   of passing by them. Enum values and short strings recur legitimately and do not count;
 - value swaps (pipeline/augment.swap_values): a captured call again with other captured calls' values,
-  in the request and the call alike."""
+  in the request and the call alike;
+- the benchmark's wider workload (several calls per request, a text answer after a tool's result) as
+  capture and curation keep it, and the facts such a text answer is judged by (data.result_facts)."""
 
 import json
 import random
@@ -64,3 +66,68 @@ def test_swapped_values_change_in_the_request_and_the_call_alike():
         assert "Lisbon" not in json.dumps(e, ensure_ascii=False) or args["note"] != "Trip to Lisbon"
     assert calls[0]["answer"]["tool_calls"][0]["function"]["arguments"].count("Lisbon") == 2  # the original stays
     assert augment.swap_values(calls[3], pool, random.Random(0)) is None  # nothing it states has another value
+
+
+def test_the_wider_workload_is_captured_curated_and_judged_as_its_teacher_answered(tmp_path):
+    """The benchmark's 8 task types through the proxy in front of the scripted teacher, then curation:
+    several calls per request stay several calls, and after a tool's result the teacher's text is the
+    answer, whose facts (the result's values it states) are what a student's text must state."""
+    from openai import OpenAI
+
+    from benchmarks import synthetic
+    from benchmarks._server import app_in_thread
+    from benchmarks.teacher import create_teacher
+    from edgeslm.pipeline import curate
+    from edgeslm.pipeline.proxy import create_proxy
+    from edgeslm.store.capture import CaptureStore
+
+    calls = synthetic.workload(4, seed=7, tasks=synthetic.ALL, spanish=0.5)
+    assert {c["task"] for c in calls} == set(synthetic.ALL) and len(calls) == 32
+    assert any(len(c["calls"]) > 1 for c in calls) and any(c.get("reply") for c in calls)
+    assert any(not c["messages"][1]["content"].isascii() for c in calls)
+    store = CaptureStore(tmp_path / "calls.db")
+    with app_in_thread(create_teacher(calls)) as teacher, app_in_thread(create_proxy(teacher, store)) as proxy:
+        agent = OpenAI(base_url=proxy + "/v1", api_key="sk-agent", max_retries=0, timeout=30)
+        for i, c in enumerate(calls):
+            kw = {"model": "teacher", "messages": c["messages"], "tools": c["tools"]}
+            if i % 3 == 2:  # streamed: the pieces add up to the same answer
+                text, pieces = "", {}
+                for ch in agent.chat.completions.create(**kw, stream=True):
+                    d = ch.choices[0].delta if ch.choices else None
+                    text += (d.content or "") if d else ""
+                    for tc in (d.tool_calls or []) if d else []:
+                        p = pieces.setdefault(tc.index, {"name": "", "arguments": ""})
+                        p["name"] += tc.function.name or ""
+                        p["arguments"] += tc.function.arguments or ""
+                got = [{"name": p["name"], "arguments": json.loads(p["arguments"])} for _, p in sorted(pieces.items())]
+            else:
+                m = agent.chat.completions.create(**kw).choices[0].message
+                text, got = m.content, [{"name": t.function.name, "arguments": json.loads(t.function.arguments)}
+                                        for t in m.tool_calls or []]
+            assert synthetic.answered(c, got, text), (c, got, text)
+            assert not synthetic.answered(c, got[:-1] if got else [{"name": "x", "arguments": {}}], text[:5] if text else None)
+    store.close()
+    curate.curate(tmp_path / "calls.db", tmp_path / "curated.db")
+    examples = curate.examples(tmp_path / "curated.db")
+    assert len(examples) == len(calls)
+    assert sorted(len(data.teacher_calls(e)) for e in examples) == sorted(len(c["calls"]) for c in calls)
+    replies = [e for e in examples if not data.teacher_calls(e)]
+    assert replies and all(len(data.result_facts(e)) == 2 for e in replies)  # the status and the date
+    facts = data.result_facts(replies[0])
+    assert data.states(replies[0]["answer"]["content"], facts)
+    assert not data.states("I could not find that order.", facts) and not data.states(None, [])
+
+
+def test_result_facts_are_the_results_values_the_answer_states():
+    ex = {"messages": [{"role": "user", "content": "order 7?"},
+                       {"role": "assistant", "content": None, "tool_calls": [{"id": "a", "type": "function",
+                                                                               "function": {"name": "f", "arguments": "{}"}}]},
+                       {"role": "tool", "tool_call_id": "a", "content": json.dumps(
+                           {"status": "Delayed", "eta": "2027-01-02", "items": [{"sku": "Crème-9"}], "n": 3, "ok": True})}],
+          "answer": {"role": "assistant", "content": "It is delayed until 2027-01-02 (crème-9).", "tool_calls": None}}
+    # case-insensitive; nested values count; values the answer does not state (3, True) do not
+    assert data.result_facts(ex) == ["Delayed", "2027-01-02", "Crème-9"]
+    assert data.states("Delayed: arrives 2027-01-02, crème-9 included", data.result_facts(ex))
+    assert not data.states("Delayed: arrives soon, Crème-9 included", data.result_facts(ex))
+    # a call as the answer, or a result that came before the last user message, gives no facts
+    assert data.result_facts({**ex, "messages": ex["messages"] + [{"role": "user", "content": "thanks"}]}) == []

@@ -34,6 +34,42 @@ def teacher_calls(example: dict) -> list[dict]:
             for c in example["answer"].get("tool_calls") or []]
 
 
+def result_facts(example: dict) -> list[str]:
+    """What a text answer after a tool's result must state: the values of the results that came back
+    since the last user message (strings and numbers, any depth) that the teacher's answer states.
+    Empty for a call, or for text that uses no result."""
+    text = (example["answer"].get("content") or "").lower()
+    msgs = example["messages"]
+    last_user = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=-1)
+    facts: list[str] = []
+
+    def walk(v) -> None:
+        if isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            s = str(v)
+            if len(s) >= 2 and s.lower() in text and s not in facts:
+                facts.append(s)
+    if text and not example["answer"].get("tool_calls"):
+        for m in msgs[last_user + 1:]:
+            if m.get("role") == "tool" and isinstance(m.get("content"), str):
+                try:
+                    walk(json.loads(m["content"]))
+                except ValueError:
+                    walk(m["content"])
+    return facts
+
+
+def states(text: str | None, facts: list[str]) -> bool:
+    """Whether a text answer states every fact (case-insensitive)."""
+    low = (text or "").lower()
+    return bool(text) and all(f.lower() in low for f in facts)
+
+
 def digest(example: dict) -> str:
     return hashlib.sha256(json.dumps(example, sort_keys=True).encode()).hexdigest()
 
