@@ -131,3 +131,45 @@ def test_result_facts_are_the_results_values_the_answer_states():
     assert not data.states("Delayed: arrives soon, Crème-9 included", data.result_facts(ex))
     # a call as the answer, or a result that came before the last user message, gives no facts
     assert data.result_facts({**ex, "messages": ex["messages"] + [{"role": "user", "content": "thanks"}]}) == []
+
+
+EVENT = {"type": "function", "function": {"name": "create_event", "parameters": {"type": "object", "properties": {
+    "title": {"type": "string"}, "date": {"type": "string"}, "time": {"type": "string"}, "attendee": {"type": "string"}},
+    "required": ["title", "date"]}}}
+
+
+def _event(text: str, **args) -> dict:
+    return {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}], "tools": [EVENT],
+            "answer": {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {
+                "name": "create_event", "arguments": json.dumps(args)}}]}}
+
+
+def test_an_optional_value_is_left_out_of_the_request_and_the_call_alike():
+    ex = _event("Put Budget review on 2026-03-02 at 10:30 with ana@example.org", title="Budget review",
+                date="2026-03-02", time="10:30", attendee="ana@example.org")
+    seen = set()
+    for seed in range(20):
+        d = augment.drop_optional(ex, random.Random(seed))
+        text, args = d["messages"][-1]["content"], data.teacher_calls(d)[0]["arguments"]
+        gone = {"time", "attendee"} - set(args)
+        assert len(gone) == 1 and {"title", "date"} <= set(args), args  # required values are never dropped
+        seen |= gone
+        assert all(str(v) in text for v in args.values()) and not any(str(ex_v) in text for k, ex_v in
+                                                                       [("time", "10:30"), ("attendee", "ana@example.org")] if k in gone)
+        assert d["messages"][0] == ex["messages"][0] and ex["messages"][-1]["content"].startswith("Put Budget")
+    assert seen == {"time", "attendee"}
+    # a value not led by a preposition, or stated twice, is not cut (the request would read wrong)
+    assert augment.drop_optional(_event("Budget review 2026-03-02 10:30", title="Budget review", date="2026-03-02",
+                                        time="10:30"), random.Random(0)) is None
+    assert augment.cut("meet at 10:30, or at 10:30 tomorrow", "10:30") is None
+
+
+def test_a_request_without_a_required_value_is_answered_with_a_question():
+    ex = _event("Schedule 'Board call' on 2026-05-01", title="Board call", date="2026-05-01")
+    a = augment.ask_missing(ex, random.Random(1))
+    assert a["messages"][-1]["content"] == "Schedule on 2026-05-01" or a["messages"][-1]["content"] == "Schedule 'Board call'"
+    assert not data.teacher_calls(a) and a["answer"]["content"].endswith("?")
+    assert ("title" in a["answer"]["content"]) == ("Board call" not in a["messages"][-1]["content"])
+    fit = [ex, _event("Add Sync on 2026-01-09 at 09:00", title="Sync", date="2026-01-09", time="09:00")]
+    out, added = augment.widened(fit, 0, seed=3, drop=1.0, ask=1.0)
+    assert added == len(out) - 2 and added >= 3  # one drop (the second has a time) and two asks

@@ -9,7 +9,10 @@
 - `swap_values`: for the conversion pipeline, whose users have no generator: a captured call again with
   the values the request states (a city, a title, a number) swapped for values other captured calls of
   the task gave the same parameter, in the request and in the call alike, so a student learns to copy
-  the value, not to remember it.
+  the value, not to remember it;
+- `drop_optional` and `ask_missing`: a captured call whose request states an optional value again without
+  it (the call leaves it out), and one whose request lacks a required value, answered with a question
+  for it (When2Call: ask, do not invent). `cut` takes a value and its preposition out of a request.
 
 Each takes and returns examples in the recipe's form ({"messages", "tools", "tool_choice"?, "answer",
 "kind", ...}); seeded by the caller's Random. Knows nothing of models or data sources.
@@ -173,9 +176,94 @@ def swap_values(example: dict, pool: dict[tuple[str, str], list], rng: random.Ra
     return e
 
 
-def widened(fit: list[dict], copies: int, seed: int) -> tuple[list[dict], int]:
-    """(`fit` plus `copies` value-swapped copies of each of its calls, how many were added): the values
-    are drawn from `fit` alone (never a dev or held-out call's), seeded."""
+PREPS = (" with the ID ", " with ID ", " with the id ", " named ", " called ", " titled ", " for ", " in ", " of ",
+         " at ", " about ", " to ", " from ", " on ")
+_CAPTURED_PREPS = PREPS + (" with ", " into ")  # the pipeline's own requests ("invite ... with jane@...")
+
+
+def cut(text: str, value: str, preps: tuple[str, ...] = PREPS) -> str | None:
+    """`text` without `value` and the preposition that leads it ("weather in Oslo in celsius" without
+    "celsius" -> "weather in Oslo"), quoted or not; None when the value is not led by one of PREPS, occurs
+    more than once, or would still be in the text."""
+    if not value or text.count(value) != 1:
+        return None
+    for prep in preps:
+        for quoted in (f'"{value}"', f"'{value}'", value):
+            if prep + quoted in text:
+                out = text.replace(prep + quoted, "", 1)
+                return None if value.lower() in out.lower() else out
+    return None
+
+
+def _one_call(example: dict) -> tuple[dict, dict, dict, str] | None:
+    """(call, its arguments, the tool's schema, the last user text) of a one-call example, else None."""
+    calls = example["answer"].get("tool_calls") or []
+    users = [m for m in example["messages"] if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    if len(calls) != 1 or not users or users[-1] is not example["messages"][-1]:
+        return None
+    try:
+        args = json.loads(calls[0]["function"]["arguments"] or "{}")
+    except (TypeError, ValueError):
+        return None
+    name = calls[0]["function"]["name"]
+    tool = next((t["function"] for t in example.get("tools") or [] if t.get("function", {}).get("name") == name), None)
+    if tool is None or not isinstance(args, dict):
+        return None
+    return calls[0], args, tool.get("parameters") or {}, users[-1]["content"]
+
+
+def _with_request(example: dict, text: str, answer: dict) -> dict:
+    e = copy.deepcopy(example)
+    e["messages"][-1]["content"] = text
+    e["answer"] = answer
+    return e
+
+
+def drop_optional(example: dict, rng: random.Random) -> dict | None:
+    """A one-call example again with one optional value the request states cut out of the request and
+    out of the call (a student learns to leave out what was not said); None when none can be cut."""
+    one = _one_call(example)
+    if one is None:
+        return None
+    call, args, schema, text = one
+    required = set(schema.get("required") or [])
+    for k in rng.sample(sorted(args), len(args)):
+        v = args[k]
+        if k in required or not isinstance(v, (str, int)) or isinstance(v, bool):
+            continue
+        shorter = cut(text, str(v), _CAPTURED_PREPS)
+        if shorter is not None:
+            fn = {**call["function"], "arguments": json.dumps({a: x for a, x in args.items() if a != k}, ensure_ascii=False)}
+            return _with_request(example, shorter, {**example["answer"], "tool_calls": [{**call, "function": fn}]})
+    return None
+
+
+def ask_missing(example: dict, rng: random.Random) -> dict | None:
+    """When2Call: a one-call example with a required string value cut out of the request, answered with a
+    question for that value and no call (a student asks rather than invents); None when none can be cut."""
+    one = _one_call(example)
+    if one is None:
+        return None
+    _, args, schema, text = one
+    for k in schema.get("required") or []:
+        v = args.get(k)
+        if not isinstance(v, str) or len(v) < 2 or (shorter := cut(text, v, _CAPTURED_PREPS)) is None:
+            continue
+        desc = ((schema.get("properties") or {}).get(k) or {}).get("description", "").split(" (e.g.")[0].rstrip(". ")
+        what = (desc[0].lower() + desc[1:]) if desc.lower().startswith("the ") else f"the {k.replace('_', ' ')}"
+        question = rng.choice([f"Could you tell me {what}?", f"Sure. What is {what}?",
+                               f"I need one more detail first: what is {what}?"])
+        return _with_request(example, shorter, {"role": "assistant", "content": question, "tool_calls": None})
+    return None
+
+
+def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: float = 0.0) -> tuple[list[dict], int]:
+    """(`fit` plus `copies` value-swapped copies of each of its calls, plus for a `drop` share of them a
+    copy with an optional value left out and for an `ask` share one that asks for a missing required
+    value; how many were added). Values are drawn from `fit` alone (never a dev or held-out call's), seeded."""
     rng, pool = random.Random(seed), value_pool(fit)
     extra = [x for _ in range(copies) for x in (swap_values(e, pool, rng) for e in fit) if x]
+    for share, make in ((drop, drop_optional), (ask, ask_missing)):
+        if share:
+            extra += [x for e in fit if rng.random() < share and (x := make(e, rng))]
     return fit + extra, len(extra)

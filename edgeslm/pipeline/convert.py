@@ -163,11 +163,12 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
 
 
 def _widen(cfg, t: dict):
-    """The captured training calls plus `cfg.swaps` value-swapped copies of each (augment.widened); the
+    """The captured training calls plus `cfg.swaps` value-swapped copies of each, and copies with an optional
+    value left out or a required one missing and asked for (augment.widened); the
     counts go into the report."""
 
     def widen(fit: list[dict]) -> list[dict]:
-        out, added = augment.widened(fit, cfg.swaps, cfg.seed)
+        out, added = augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask)
         t["training_examples"] = {"capture": len(fit), "augmented": added}
         return out
 

@@ -53,6 +53,10 @@ class TrainConfig:
     # the conversion pipeline adds this many copies of each captured training call with its stated values
     # swapped for other captured calls' (augment.swap_values); 0: none
     swaps: int = 1
+    # and for these shares of them, a copy with an optional value left out (augment.drop_optional) and one
+    # that lacks a required value and asks for it (augment.ask_missing)
+    drop: float = 0.2
+    ask: float = 0.1
     # the pipeline trains the student on top of the model's default adapter (pipeline/stack.py); False:
     # on the bare base
     on_default: bool = True

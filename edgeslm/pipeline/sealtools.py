@@ -24,11 +24,10 @@ from collections.abc import Set
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest
+from edgeslm.pipeline import augment
 
 FILES = ("dev.jsonl", "test_in_domain.jsonl", "test_out_domain.jsonl")
 TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array", "dict": "object"}
-_PREPS = (" with the ID ", " with ID ", " with the id ", " named ", " called ", " titled ", " for ", " in ", " of ",
-          " at ", " about ", " to ", " from ", " on ")
 _MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
            "november", "december"]
 
@@ -200,19 +199,12 @@ def ask_example(r: dict, tools: dict[str, dict], by_field: dict[str, list[str]],
     t = tools[call["api"]]
     for k in t.get("required", []):
         v = call["parameters"].get(k)
-        if not isinstance(v, str) or len(v) < 2 or r["query"].count(v) != 1:
+        if not isinstance(v, str) or len(v) < 2 or (query := augment.cut(r["query"], v)) is None:
             continue
-        for prep in _PREPS:
-            for quoted in (f'"{v}"', f"'{v}'", v):
-                cut = prep + quoted
-                if cut in r["query"]:
-                    query = r["query"].replace(cut, "", 1)
-                    if v.lower() in query.lower():
-                        continue
-                    desc = t["parameters"][k].get("description", "").split(" (e.g.")[0].rstrip(". ")
-                    what = (desc[0].lower() + desc[1:]) if desc.lower().startswith("the ") else f"the {k.replace('_', ' ')}"
-                    answer = rng.choice([f"Could you tell me {what}?", f"Sure. What is {what}?",
-                                         f"I need one more detail first: what is {what}?"])
-                    return {"kind": "ask", "id": r["id"] + ":ask", "messages": [{"role": "user", "content": query}],
-                            "tools": _offered([call["api"]], tools, by_field, rng), "answer": {"content": answer}}
+        desc = t["parameters"][k].get("description", "").split(" (e.g.")[0].rstrip(". ")
+        what = (desc[0].lower() + desc[1:]) if desc.lower().startswith("the ") else f"the {k.replace('_', ' ')}"
+        answer = rng.choice([f"Could you tell me {what}?", f"Sure. What is {what}?",
+                             f"I need one more detail first: what is {what}?"])
+        return {"kind": "ask", "id": r["id"] + ":ask", "messages": [{"role": "user", "content": query}],
+                "tools": _offered([call["api"]], tools, by_field, rng), "answer": {"content": answer}}
     return None
