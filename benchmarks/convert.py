@@ -296,9 +296,9 @@ def one_run(args, seed: int, home: Path) -> dict:
     from edgeslm.router import Router
 
     settings = Settings(threads=args.threads)
-    tasks = synthetic.ALL if args.tasks == "all" else synthetic.CORE
-    calls = synthetic.workload(args.per_task, seed=args.seed, tasks=tasks, spanish=args.spanish)
-    fresh = synthetic.workload(args.fresh, seed=args.seed + 1000, tasks=tasks, spanish=args.spanish)
+    task_types = synthetic.ALL if args.tasks == "all" else synthetic.CORE
+    calls = synthetic.workload(args.per_task, seed=args.seed, tasks=task_types, spanish=args.spanish)
+    fresh = synthetic.workload(args.fresh, seed=args.seed + 1000, tasks=task_types, spanish=args.spanish)
     marker = home / "captured.json"
     if marker.is_file():
         capture_s = json.loads(marker.read_text())["wall_s"]
@@ -348,7 +348,7 @@ def one_run(args, seed: int, home: Path) -> dict:
           f"{served['teacher']} to the teacher")
     print("stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
     print("hand-written calls...", flush=True)
-    hand = handwritten(settings, result, majority, tasks)
+    hand = handwritten(settings, result, majority, task_types)
     for task, row in hand.items():
         with_ = "-" if row["exact_with"] is None else f"{row['exact_with']:.2f}"
         print(f"  {task}: exact with adapter {with_}, bare base {row['exact_without']:.2f} (n={row['n']})")
