@@ -238,6 +238,14 @@ def drop_optional(example: dict, rng: random.Random) -> dict | None:
     return None
 
 
+def ask_for(param: str, prop: dict, rng: random.Random) -> str:
+    """A question for a parameter's value, in the words of its description when that reads as a noun
+    ("The city name" -> "Could you tell me the city name?"), else of its name."""
+    desc = str(prop.get("description", "")).split(" (e.g.")[0].rstrip(". ")
+    what = (desc[0].lower() + desc[1:]) if desc.lower().startswith("the ") else f"the {param.replace('_', ' ')}"
+    return rng.choice([f"Could you tell me {what}?", f"Sure. What is {what}?", f"I need one more detail first: what is {what}?"])
+
+
 def ask_missing(example: dict, rng: random.Random) -> dict | None:
     """When2Call: a one-call example with a required string value cut out of the request, answered with a
     question for that value and no call (a student asks rather than invents); None when none can be cut."""
@@ -249,10 +257,7 @@ def ask_missing(example: dict, rng: random.Random) -> dict | None:
         v = args.get(k)
         if not isinstance(v, str) or len(v) < 2 or (shorter := cut(text, v, _CAPTURED_PREPS)) is None:
             continue
-        desc = ((schema.get("properties") or {}).get(k) or {}).get("description", "").split(" (e.g.")[0].rstrip(". ")
-        what = (desc[0].lower() + desc[1:]) if desc.lower().startswith("the ") else f"the {k.replace('_', ' ')}"
-        question = rng.choice([f"Could you tell me {what}?", f"Sure. What is {what}?",
-                               f"I need one more detail first: what is {what}?"])
+        question = ask_for(k, (schema.get("properties") or {}).get(k) or {}, rng)
         return _with_request(example, shorter, {"role": "assistant", "content": question, "tool_calls": None})
     return None
 

@@ -201,10 +201,7 @@ def ask_example(r: dict, tools: dict[str, dict], by_field: dict[str, list[str]],
         v = call["parameters"].get(k)
         if not isinstance(v, str) or len(v) < 2 or (query := augment.cut(r["query"], v)) is None:
             continue
-        desc = t["parameters"][k].get("description", "").split(" (e.g.")[0].rstrip(". ")
-        what = (desc[0].lower() + desc[1:]) if desc.lower().startswith("the ") else f"the {k.replace('_', ' ')}"
-        answer = rng.choice([f"Could you tell me {what}?", f"Sure. What is {what}?",
-                             f"I need one more detail first: what is {what}?"])
+        answer = augment.ask_for(k, t["parameters"][k], rng)
         return {"kind": "ask", "id": r["id"] + ":ask", "messages": [{"role": "user", "content": query}],
                 "tools": _offered([call["api"]], tools, by_field, rng), "answer": {"content": answer}}
     return None
