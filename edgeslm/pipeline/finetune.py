@@ -62,6 +62,9 @@ class TrainConfig:
     on_default: bool = True
 
 
+_DATA_FIELDS = ("on_default", "drop", "ask")
+
+
 def _need_torch():
     try:
         import peft  # noqa: F401
@@ -292,7 +295,10 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
     if not pairs:
         raise InvalidRequest("no training examples", param="finetune")
     # as JSON stores it (tuples become lists), so a checkpoint's fingerprint compares equal
-    fingerprint = json.loads(json.dumps({**(fingerprint or {}), "config": asdict(cfg), "n": len(pairs)}))
+    # the trainer's settings; what only shapes the data (on_default, drop, ask) shows in the pairs and in the
+    # caller's fingerprint, and leaving it out keeps checkpoints written before those fields existed valid
+    config = {k: v for k, v in asdict(cfg).items() if k not in _DATA_FIELDS}
+    fingerprint = json.loads(json.dumps({**(fingerprint or {}), "config": config, "n": len(pairs)}))
     done = out / "edgeslm_training.json"
     if done.is_file() and (out / "adapter_model.safetensors").is_file():  # finished for this data and settings
         record = json.loads(done.read_text())
