@@ -157,7 +157,9 @@ def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dic
         # what decides it (request, offered tools, model file, the default adapter's file)
         ident = worker.entry.sha256 + (AdapterStore(settings.adapters_dir).get(worker.entry.id, default).manifest.get(
             "adapter_sha256", "") if default else "")
-        for item in items:
+        for n, item in enumerate(items):
+            if n % 20 == 0:
+                print(f"  hand-written {n}/{len(items)}", flush=True)
             row = out.setdefault(item["task"], {"n": 0, "with": 0, "tools": 0, "without": 0, "misses": [],
                                                 "adapter": adapters.get(item["task"])})
             row["n"] += 1
