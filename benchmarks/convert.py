@@ -199,9 +199,7 @@ def _answer_right(worker, settings, tools: list[dict], item: dict, adapter: str 
     got = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in g.tool_calls]
     if not data.exact(got, want) or "result" not in item:
         return data.exact(got, want), got
-    messages += [{"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
-        "name": want[0]["name"], "arguments": json.dumps(want[0]["arguments"])}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps(item["result"])}]
+    messages += synthetic.result_turns(want[0], item["result"], "call_1")
     g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter)
     return not g.tool_calls and data.states(g.content, item["answer_must_contain"]), g.content
 
@@ -262,9 +260,10 @@ def seed_run(args, seed: int, root: Path) -> dict:
     stamp = {"per_task": args.per_task, "tasks": args.tasks, "spanish": args.spanish, "steps": args.steps,
              "eval_limit": args.eval_limit, "fresh": args.fresh, "workload_seed": args.seed, "seed": seed, "on": on}
     done = RESULTS / "convert" / f"{on}-s{seed}.json"
-    if done.is_file() and json.loads(done.read_text()).get("settings") == stamp:
+    finished = json.loads(done.read_text()) if done.is_file() else {}
+    if finished.get("settings") == stamp:
         print(f"=== seed {seed} ({on}): done, read from {done}", flush=True)
-        return json.loads(done.read_text())
+        return finished
     home = root / f"{on}-seed{seed}"
     if (home / "run.json").is_file() and json.loads((home / "run.json").read_text()) != stamp:
         shutil.rmtree(home)

@@ -394,6 +394,13 @@ TASKS = {t: MAKERS[t] for t in CORE}  # the four the tests use; ALL is the bench
 ALL = list(MAKERS)
 
 
+def result_turns(call: dict, result: dict, call_id: str) -> list[dict]:
+    """The assistant's turn that made `call` ({"name", "arguments"}) and the tool's turn with its result."""
+    return [{"role": "assistant", "content": None, "tool_calls": [{"id": call_id, "type": "function", "function": {
+        "name": call["name"], "arguments": json.dumps(call["arguments"])}}]},
+            {"role": "tool", "tool_call_id": call_id, "content": json.dumps(result)}]
+
+
 def _item(task: str, tools: list[dict], text: str, calls: list[dict], pii: list, reply: dict | None = None) -> dict:
     return {"task": task, "tools": tools, "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
             "calls": calls, "call": calls[0] if len(calls) == 1 else None, "pii": pii, **(reply or {})}
@@ -420,9 +427,7 @@ def workload(per_task: int, seed: int = 0, tasks: list[str] | None = None, spani
                 out.append(_item(task, tools, text, [call], []))
                 reply = f"Your order {args['order_id']} is {result['status']}; the estimated delivery date is {result['eta']}."
                 second = _item(task, tools, text, [], [], {"result": result, "reply": reply, "facts": [result["status"], result["eta"]]})
-                second["messages"] += [{"role": "assistant", "content": None, "tool_calls": [{
-                    "id": f"call_{made}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]},
-                    {"role": "tool", "tool_call_id": f"call_{made}", "content": json.dumps(result)}]
+                second["messages"] += result_turns(call, result, f"call_{made}")
                 out.append(second)
                 made += 2
                 continue

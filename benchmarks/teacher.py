@@ -18,6 +18,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 
+def _last_user(messages: list[dict]) -> str | None:
+    users = [m for m in messages if m.get("role") == "user"]
+    return users[-1].get("content") if users else None
+
+
 def _answer_of(c: dict) -> dict:
     """{"calls": [...]} or {"reply": text} of a workload item."""
     if c.get("reply") is not None:
@@ -28,8 +33,7 @@ def _answer_of(c: dict) -> dict:
 def create_teacher(calls: list[dict], model: str = "scripted-teacher") -> FastAPI:
     """`calls`: synthetic.workload() items; each is answered by the user text it was scripted with and by
     whether a tool's result came last: its tool calls, or its text reply after a tool result."""
-    script = {(c["messages"][-1 if c.get("reply") is None else 1]["content"], c.get("reply") is not None): _answer_of(c)
-              for c in calls}
+    script = {(_last_user(c["messages"]), c.get("reply") is not None): _answer_of(c) for c in calls}
     app = FastAPI(title="scripted teacher")
 
     @app.get("/health")
@@ -44,9 +48,8 @@ def create_teacher(calls: list[dict], model: str = "scripted-teacher") -> FastAP
     async def chat(request: Request):
         body = await request.json()
         messages = body.get("messages", [])
-        users = [m for m in messages if m.get("role") == "user"]
         after_tool = bool(messages) and messages[-1].get("role") == "tool"
-        answer = script.get((users[-1].get("content") if users else None, after_tool))
+        answer = script.get((_last_user(messages), after_tool))
         if answer is None:
             return JSONResponse({"error": {"message": "the scripted teacher has no answer for this request",
                                            "type": "invalid_request_error", "param": "messages",

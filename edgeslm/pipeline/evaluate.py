@@ -47,11 +47,11 @@ def run(worker, examples: list[dict], settings, adapter: str | None = None, prog
                 checked += 1
         valid = checked == len(g.tool_calls) and bool(g.tool_calls) == bool(want)
         # where text was due (after a tool's result), right means text that states what the teacher's did
-        said = want or data.states(g.content, data.result_facts(ex))
+        said = bool(want) or data.states(g.content, data.result_facts(ex))
         rows.append({
             "parsed": bool(g.tool_calls) == bool(want) and len(got) == len(g.tool_calls),
             "valid": valid, "tool_name": [c["name"] for c in got] == [c["name"] for c in want],
-            "exact": data.exact(got, want) and bool(said), "ast": data.ast_match(got, want) and bool(said), "latency_s": latency,
+            "exact": data.exact(got, want) and said, "ast": data.ast_match(got, want) and said, "latency_s": latency,
             "completion_tokens": g.usage.completion_tokens, "prompt_tokens": g.usage.prompt_tokens, "got": got,
             "want": want,
         })
