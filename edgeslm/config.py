@@ -134,6 +134,7 @@ class Settings(_Guards):
         "requests' steps (a long prompt never stalls the streams beside it)."
     )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
+    responses_kept: int = Field(256, ge=0, description="Responses held in memory for previous_response_id (LRU).")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
 
     @property

@@ -129,6 +129,7 @@ class _Outcome(_RunState):
             tool_calls=calls,
             finish_reason=finish,  # type: ignore[arg-type]  # one of the Literal's values by construction
             truncated=finish == "length" and self.out.mode in ("calls", "json"),
+            stop_sequence=self.out.stopped_by,
             usage=Usage(len(job.prompt), n, self.cached),
             timings={
                 "prefill_s": t_prefill - t0,

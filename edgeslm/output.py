@@ -26,6 +26,7 @@ class Output:
         self.repeated_answered = False
         self.stop = stop if spec.kind != "json" else []  # stop strings never cut grammar-bound JSON
         self.stopper, self.scanned = StopMatcher(self.stop), 0
+        self.stopped_by: str | None = None  # the stop string that ended the text
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.text = ""  # everything decoded so far
         self.sent = 0  # how much of self.text has been emitted as content
@@ -69,6 +70,7 @@ class Output:
             hit = self.stopper.feed(self.text, self.scanned)
             self.scanned = len(self.text)
             if hit >= 0:
+                self.stopped_by = max((x for x in self.stopper.stops if self.text.startswith(x, hit)), key=len, default=None)
                 self.text = self.text[:hit]
                 self.watch = False
                 self._flush(len(self.text))

@@ -87,4 +87,5 @@ class Generation:
     finish_reason: FinishReason
     usage: Usage
     truncated: bool = False  # max_tokens cut a tool call or JSON answer short
+    stop_sequence: str | None = None  # the request's stop string that ended the text, if one did
     timings: dict[str, float] = field(default_factory=dict)

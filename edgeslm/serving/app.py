@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,8 +30,10 @@ from edgeslm.serving.metrics import Metrics
 from edgeslm.store.adapters import AdapterStore
 from edgeslm.store.gguf_io import read_metadata
 from edgeslm.wire import errors, translate
+from edgeslm.wire.messages import CountRequest, Messages, MessagesRequest
 from edgeslm.wire.middleware import Guard
 from edgeslm.wire.protocol import ChatCompletionRequest, ChatMessage
+from edgeslm.wire.responses import Kept, Responses, ResponsesRequest
 from edgeslm.wire.upstream import Upstream
 
 log = logging.getLogger("edgeslm.serving")
@@ -46,22 +48,33 @@ def _loc(loc: tuple) -> str:
     return out or "body"
 
 
-def _invalid(problems) -> JSONResponse:
+def _error(path: str, status: int, message: str, etype: str, param: str | None, code: str | None) -> JSONResponse:
+    """An error in the shape of the route's API (Anthropic's on /v1/messages, OpenAI's elsewhere)."""
+    status, payload = errors.shaped(path, status, message, etype, param, code)
+    return JSONResponse(payload, status_code=status)
+
+
+def _invalid(problems, path: str = "") -> JSONResponse:
     """A request that does not validate: 400 naming the first field at fault."""
     first = problems[0]
     if first.get("type") == "json_invalid":
-        return JSONResponse(errors.body(f"request body is not valid JSON: {first.get('msg')}",
-                                        "invalid_request_error", None, "invalid_json"), status_code=400)
+        return _error(path, 400, f"request body is not valid JSON: {first.get('msg')}", "invalid_request_error", None,
+                      "invalid_json")
     param = _loc(tuple(first.get("loc", ())))
     msg = f"{param}: {first.get('msg')}"
     if first.get("type") == "missing":
         msg = f"{param} is required"
-    return JSONResponse(errors.body(msg, "invalid_request_error", param, "invalid_value"), status_code=400)
+    return _error(path, 400, msg, "invalid_request_error", param, "invalid_value")
 
 
-# the route reads its body itself (validated off the event loop); the docs still show its schema
-_REQUEST_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "$ref": "#/components/schemas/ChatCompletionRequest"}}}}}
+def _body_of(model: str) -> dict:
+    """A route that reads its body itself (validated off the event loop): the docs still show its schema."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "$ref": f"#/components/schemas/{model}"}}}}}
+
+
+_FORMATS: dict[str, type[BaseModel]] = {"ChatCompletionRequest": ChatCompletionRequest, "ResponsesRequest": ResponsesRequest,
+            "MessagesRequest": MessagesRequest, "CountRequest": CountRequest}
 
 
 def _redacted(req: ChatCompletionRequest, redact) -> ChatCompletionRequest:
@@ -86,6 +99,7 @@ def create_app(engine: Engine) -> FastAPI:
         capture = CaptureStore(st.capture_db, key_env=st.capture_key_env, retention_days=st.capture_retention_days)
     app.state.capture = capture
     routers = RouterCache(st.router_path, st.route_threshold)
+    kept = Kept(st.responses_kept)  # responses a later request may continue (previous_response_id)
     upstream = (Upstream(st.upstream, st.upstream_api_key_env, forward_client_auth=st.upstream_forward_client_auth)
                 if st.upstream else None)
 
@@ -107,23 +121,22 @@ def create_app(engine: Engine) -> FastAPI:
             log.exception("could not capture a call")
 
     @app.exception_handler(EdgeError)
-    async def edge_error(_: Request, e: EdgeError):
-        return errors.to_response(e)
+    async def edge_error(request: Request, e: EdgeError):
+        return errors.to_response(e, request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, e: RequestValidationError):
-        return _invalid(e.errors())
+    async def invalid(request: Request, e: RequestValidationError):
+        return _invalid(e.errors(), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, e: StarletteHTTPException):
+    async def http_error(request: Request, e: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return JSONResponse(errors.body(str(e.detail), "invalid_request_error", None, code), status_code=e.status_code)
+        return _error(request.url.path, e.status_code, str(e.detail), "invalid_request_error", None, code)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, e: Exception):
+    async def unexpected(request: Request, e: Exception):
         log.exception("unexpected error")
-        return JSONResponse(errors.body(f"internal error: {type(e).__name__}", "server_error", None, "internal_error"),
-                            status_code=500)
+        return _error(request.url.path, 500, f"internal error: {type(e).__name__}", "server_error", None, "internal_error")
 
     @app.get("/health")
     async def health():
@@ -189,7 +202,7 @@ def create_app(engine: Engine) -> FastAPI:
                   "parent": a.base} for a in store.all() if a.base in by_id]
         return data
 
-    async def routed(req: ChatCompletionRequest, request: Request, started: float):
+    async def routed(req: ChatCompletionRequest, request: Request, started: float, fmt):
         """S6: model "auto" goes to the task's promoted adapter, or to the teacher when the router is
         unsure or the task has none (to the default model, no adapter, when no --upstream is set)."""
         router = await run_in_threadpool(routers.get)
@@ -199,15 +212,15 @@ def create_app(engine: Engine) -> FastAPI:
             route = await run_in_threadpool(router.route, [m.model_dump() for m in req.messages])
         if route.local:
             if route.task is None:
-                return await local(req, request, started, route.base, None, route)
+                return await local(req, request, started, route.base, None, route, fmt=fmt)
             # the adapter learned from curated calls, personal values replaced by fakes: it gets the request
             # the same way, and the real values go back into its answer
             redact = Redactor(surrogates=True)
             clean = await run_in_threadpool(_redacted, req, redact)
-            return await local(clean, request, started, route.base, route.task, route, Restorer(redact), req)
+            return await local(clean, request, started, route.base, route.task, route, Restorer(redact), req, fmt)
         if upstream is None:
             route.reason += "; no --upstream teacher set, answered by the default model"
-            return await local(req, request, started, None, None, route)
+            return await local(req, request, started, None, None, route, fmt=fmt)
         metrics.upstream.inc()
         body = req.model_dump(mode="json", exclude_none=True)
         body["model"] = st.upstream_model or body["model"]
@@ -216,23 +229,78 @@ def create_app(engine: Engine) -> FastAPI:
             if capture is not None:
                 await record(req, request.headers, started, answer, None, route)
 
-        return await upstream.chat(body, request.headers, on_answer, {"x-edgeslm-route": route.header()})
+        hdrs = {"x-edgeslm-route": route.header()}
+        if isinstance(fmt, translate.Chat):
+            return await upstream.chat(body, request.headers, on_answer, hdrs)
+        # another format: the teacher's whole answer, translated (and replayed as events when streamed)
+        body["stream"] = False
+        body.pop("stream_options", None)
+        answer = await upstream.chat(body, request.headers, on_answer, hdrs)
+        payload = json.loads(bytes(answer.body))
+        if answer.status_code != 200:
+            problem = payload.get("error") if isinstance(payload, dict) else None
+            problem = problem if isinstance(problem, dict) else {}
+            return _error(request.url.path, answer.status_code, str(problem.get("message", "the teacher failed")),
+                          str(problem.get("type", "server_error")), problem.get("param"), problem.get("code"))
+        if not req.stream:
+            return JSONResponse(fmt.answer(payload), headers=hdrs)
+        writer = fmt.writer(translate.new_id(), str(payload.get("model", "")),
+                            (payload.get("usage") or {}).get("prompt_tokens", 0))
+        events = [writer.start()] + [writer.event(ev) for ev in translate.replay(payload)] + [writer.end(None, payload)]
+        return StreamingResponse(iter(events), media_type="text/event-stream", headers=hdrs)
 
-    @app.post("/v1/chat/completions", openapi_extra=_REQUEST_BODY)
+    async def parsed(request: Request, make):
+        """The format object for the body the guard parsed (validation runs off the event loop too), or
+        the 400 for a body that does not validate."""
+        try:
+            return await run_in_threadpool(make, request.state.json)
+        except ValidationError as e:
+            return _invalid(e.errors(), request.url.path)
+
+    async def serve_as(fmt, request: Request, started: float):
+        if isinstance(fmt, JSONResponse):
+            return fmt
+        req = fmt.chat
+        if req.model == "auto" and not req.adapter:
+            return await routed(req, request, started, fmt)
+        base, task = engine.split(req.model, req.adapter)
+        return await local(req, request, started, base, task, fmt=fmt)
+
+    @app.post("/v1/chat/completions", openapi_extra=_body_of("ChatCompletionRequest"))
     async def chat(request: Request):
         started = time.time()
-        # the guard parsed the body and checked its limits off the event loop; validation runs there too
-        try:
-            req = await run_in_threadpool(ChatCompletionRequest.model_validate, request.state.json)
-        except ValidationError as e:
-            return _invalid(e.errors())
-        if req.model == "auto" and not req.adapter:
-            return await routed(req, request, started)
-        base, task = engine.split(req.model, req.adapter)
-        return await local(req, request, started, base, task)
+        fmt = await parsed(request, lambda b: translate.Chat(ChatCompletionRequest.model_validate(b)))
+        return await serve_as(fmt, request, started)
+
+    @app.post("/v1/responses", openapi_extra=_body_of("ResponsesRequest"))
+    async def responses(request: Request):
+        """OpenAI's Responses API, served as a chat completion (wire/responses.py)."""
+        started = time.time()
+        fmt = await parsed(request, lambda b: Responses(ResponsesRequest.model_validate(b), kept))
+        return await serve_as(fmt, request, started)
+
+    @app.post("/v1/messages", openapi_extra=_body_of("MessagesRequest"))
+    async def messages(request: Request):
+        """Anthropic's Messages API, served as a chat completion (wire/messages.py)."""
+        started = time.time()
+        fmt = await parsed(request, lambda b: Messages(MessagesRequest.model_validate(b)))
+        return await serve_as(fmt, request, started)
+
+    @app.post("/v1/messages/count_tokens", openapi_extra=_body_of("CountRequest"))
+    async def count_tokens(request: Request):
+        """The prompt tokens a Messages request would be billed: rendered and tokenized as it would be."""
+        fmt = await parsed(request, lambda b: Messages(CountRequest.model_validate(b)))
+        if isinstance(fmt, JSONResponse):
+            return fmt
+        req = fmt.chat
+        base, _ = engine.split(None if req.model == "auto" else req.model, req.adapter)
+        messages, spec, _ = await run_in_threadpool(translate.to_internal, req, engine.settings)
+        worker = await run_in_threadpool(engine.worker, base)
+        return {"input_tokens": len(await run_in_threadpool(worker.prompt_tokens, messages, spec))}
 
     async def local(req: ChatCompletionRequest, request: Request, started: float, base: str | None,
-                    task: str | None, route: Route | None = None, restore=None, original=None):
+                    task: str | None, route: Route | None = None, restore=None, original=None, fmt=None):
+        fmt = fmt or translate.Chat(req)
         messages, spec, params = await run_in_threadpool(translate.to_internal, req, engine.settings)
         logged = original or req
         headers = {"x-edgeslm-route": route.header()} if route else {}
@@ -279,13 +347,12 @@ def create_app(engine: Engine) -> FastAPI:
                             restore.completion(body)
                         if capture is not None:
                             await record(logged, request.headers, started, body, label, route)
-                        return JSONResponse(body, headers=headers)
+                        return JSONResponse(fmt.answer(body), headers=headers)
                     if ev[0] == "error":
                         raise ev[1]
             finally:
                 job.cancelled.set()  # no-op when done; stops decoding if the client went away
-        include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        writer = translate.ChunkWriter(rid, worker.entry.id + (f"@{label}" if label else ""), include_usage)
+        writer = fmt.writer(rid, worker.entry.id + (f"@{label}" if label else ""), len(job.prompt))
 
         async def stream():
             try:
@@ -303,7 +370,7 @@ def create_app(engine: Engine) -> FastAPI:
                                     yield writer.event(("text", rest) if key == "text" else ("args", key[1], rest))
                         if capture is not None:  # durable before the client sees the end
                             await record(logged, request.headers, started, body, label, route)
-                        yield writer.end(ev[1])
+                        yield writer.end(ev[1], body)
                         return
                     if ev[0] == "error":
                         yield failed(ev[1])
@@ -327,21 +394,22 @@ def create_app(engine: Engine) -> FastAPI:
             the error's status, not the 200 that went out first."""
             status, etype = errors.status_of(e)
             access.update(status=status, error=e.code)
-            return f"data: {json.dumps(errors.body(e.message, etype, e.param, e.code))}\n\ndata: [DONE]\n\n"
+            return writer.error(status, etype, e.message, e.code, e.param)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers})
 
     def openapi() -> dict:
-        """FastAPI's schema, with the request model the chat route validates by hand."""
+        """FastAPI's schema, with the request models the routes validate by hand."""
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
 
             doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            model = ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-            schemas.update(model.pop("$defs", {}))
-            schemas["ChatCompletionRequest"] = model
+            for name, cls in _FORMATS.items():
+                model = cls.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(model.pop("$defs", {}))
+                schemas[name] = model
             app.openapi_schema = doc
         return app.openapi_schema
 

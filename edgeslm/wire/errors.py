@@ -34,6 +34,29 @@ def body(message: str, etype: str, param: str | None, code: str | None) -> dict:
     return {"error": {"message": message, "type": etype, "param": param, "code": code}}
 
 
+# Anthropic's Messages API routes answer errors in Anthropic's shape, with its statuses
+ANTHROPIC_PATHS = "/v1/messages"
+_ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                    404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 529: "overloaded_error"}
+
+
+def anthropic_status(status: int) -> int:
+    """Anthropic's status for ours: a busy server, or one with no room for the model, is 529 (overloaded)."""
+    return 529 if status in (503, 507) else status
+
+
+def anthropic_type(status: int) -> str:
+    status = anthropic_status(status)
+    return _ANTHROPIC_TYPES.get(status, "invalid_request_error" if 400 <= status < 500 else "api_error")
+
+
+def shaped(path: str, status: int, message: str, etype: str, param: str | None, code: str | None) -> tuple[int, dict]:
+    """(status, body) of an error on `path`: OpenAI's shape, or Anthropic's on its routes."""
+    if path.startswith(ANTHROPIC_PATHS):
+        return anthropic_status(status), {"type": "error", "error": {"type": anthropic_type(status), "message": message}}
+    return status, body(message, etype, param, code)
+
+
 def status_of(e: EdgeError) -> tuple[int, str]:
     for cls, status, etype in _TABLE:
         if isinstance(e, cls):
@@ -44,7 +67,8 @@ def status_of(e: EdgeError) -> tuple[int, str]:
 RETRY_AFTER_S = 1  # what a 503 asks a client to wait: a slot or a worker frees within about that
 
 
-def to_response(e: EdgeError) -> JSONResponse:
+def to_response(e: EdgeError, path: str = "") -> JSONResponse:
     status, etype = status_of(e)
     headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
-    return JSONResponse(body(e.message, etype, e.param, e.code), status_code=status, headers=headers)
+    status, payload = shaped(path, status, e.message, etype, e.param, e.code)
+    return JSONResponse(payload, status_code=status, headers=headers)

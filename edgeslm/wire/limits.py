@@ -87,32 +87,43 @@ def check_schema_size(schema, param: str, st: Settings) -> None:
 
 
 def check(body: dict, st: Settings) -> None:
-    """All limits of one chat completion request, given as the parsed JSON body (the counts first: each
-    costs a length, so a body of 100,000 parts is refused before anything walks it)."""
-    messages, tools = body.get("messages") or [], body.get("tools") or []
+    """All limits of one request, given as the parsed JSON body: chat completions, Responses (`input`
+    items, flat function tools, `text.format`) or Messages (`input_schema`). The counts come first: each
+    costs a length, so a body of 100,000 parts is refused before anything walks it."""
+    key = "input" if "messages" not in body and isinstance(body.get("input"), list) else "messages"
+    messages, tools = body.get(key) or [], body.get("tools") or []
     messages = messages if isinstance(messages, list) else []
     tools = tools if isinstance(tools, list) else []
     if len(messages) > st.max_messages:
-        raise InvalidRequest(f"messages holds {len(messages)} messages; the limit is {st.max_messages} (max_messages)",
-                             param="messages", code="too_many_messages")
+        raise InvalidRequest(f"{key} holds {len(messages)} messages; the limit is {st.max_messages} (max_messages)",
+                             param=key, code="too_many_messages")
     if len(tools) > st.max_tools:
         raise InvalidRequest(f"tools holds {len(tools)} tools; the limit is {st.max_tools} (max_tools)",
                              param="tools", code="too_many_tools")
     for i, m in enumerate(messages if isinstance(messages, list) else []):
         parts = m.get("content") if isinstance(m, dict) else None
         if isinstance(parts, list) and len(parts) > st.max_content_parts:
-            raise InvalidRequest(f"messages[{i}].content holds {len(parts)} parts; the limit is {st.max_content_parts} "
-                                 "(max_content_parts)", param=f"messages[{i}].content", code="too_many_content_parts")
+            raise InvalidRequest(f"{key}[{i}].content holds {len(parts)} parts; the limit is {st.max_content_parts} "
+                                 "(max_content_parts)", param=f"{key}[{i}].content", code="too_many_content_parts")
     for i, t in enumerate(tools):
-        params = ((t or {}).get("function") or {}).get("parameters") if isinstance(t, dict) else None
-        if params is not None:
-            check_schema_size(params, f"tools[{i}].function.parameters", st)
-    fmt = body.get("response_format")
-    schema = ((fmt.get("json_schema") or {}).get("schema")) if isinstance(fmt, dict) else None
+        if not isinstance(t, dict):
+            continue
+        for where, params in ((f"tools[{i}].function.parameters", (t.get("function") or {}).get("parameters")
+                               if isinstance(t.get("function"), dict) else None),
+                              (f"tools[{i}].parameters", t.get("parameters")), (f"tools[{i}].input_schema", t.get("input_schema"))):
+            if params is not None:
+                check_schema_size(params, where, st)
+    fmt, text = body.get("response_format"), body.get("text")
+    schema = ((fmt.get("json_schema") or {}).get("schema")) if isinstance(fmt, dict) and isinstance(fmt.get("json_schema"), dict) else None
     if schema is not None:
         check_schema_size(schema, "response_format.json_schema.schema", st)
+    config = body.get("output_config")
+    text = text if isinstance(text, dict) else config if isinstance(config, dict) else None
+    text_fmt = text.get("format") if isinstance(text, dict) else None
+    if isinstance(text_fmt, dict) and text_fmt.get("schema") is not None:
+        check_schema_size(text_fmt["schema"], "text.format.schema" if "text" in body else "output_config.format.schema", st)
     walk_json(body, st.max_json_depth, st.max_text_chars)
-    stop = body.get("stop")
+    stop = body.get("stop", body.get("stop_sequences"))
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     total = sum(len(s) for s in stops if isinstance(s, str))
     if total > st.max_stop_chars:

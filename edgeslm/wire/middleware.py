@@ -3,8 +3,8 @@ an export's front), so each refuses the same requests with the same error JSON:
 
 - **Host allow-list**: a request whose Host header names another host gets a 421. A page on another
   site can reach 127.0.0.1 through DNS rebinding, but its requests carry that site's name.
-- **API key**: with a key, every route needs `Authorization: Bearer KEY` (compared in constant time),
-  else a 401; except /health and the web page with its assets (the page has its own key box, and
+- **API key**: with a key, every route needs `Authorization: Bearer KEY` or `x-api-key: KEY` (compared in
+  constant time), else a 401; except /health and the web page with its assets (the page has its own key box, and
   every API route it calls stays guarded).
 - **Body size**: a body over `max_body_bytes` gets a 413, by Content-Length before it is read, or as
   soon as a chunked body passes the limit.
@@ -24,15 +24,17 @@ from starlette.concurrency import run_in_threadpool
 
 from edgeslm.errors import InvalidRequest
 from edgeslm.wire import limits
-from edgeslm.wire.errors import body as error_body
+from edgeslm.wire.errors import shaped
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")  # binding elsewhere needs a client key (serve, proxy, the front)
 OPEN_PATHS = ("/health", "/", "/favicon.ico")  # answered without the key (no data behind them)
 OPEN_PREFIXES = ("/web/",)
 
 
-def _refuse(status: int, message: str, code: str, param: str | None = None, etype: str = "invalid_request_error"):
-    payload = json.dumps(error_body(message, etype, param, code)).encode()
+def _refuse(status: int, message: str, code: str, param: str | None = None, etype: str = "invalid_request_error",
+            path: str = ""):
+    status, shape = shaped(path, status, message, etype, param, code)
+    payload = json.dumps(shape).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
@@ -78,12 +80,13 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        refusal = self._check(scope, headers)
+        path = scope.get("path", "")
+        refusal = self._check(scope, headers, path)
         if refusal is None:
             length = headers.get("content-length", "")
             if length.isdigit() and int(length) > self.max_body:
                 refusal = _refuse(413, f"the request body is {length} bytes; the limit is {self.max_body} "
-                                  "(max_body_bytes)", "request_too_large")
+                                  "(max_body_bytes)", "request_too_large", path=path)
         if refusal is not None:
             return await self._send(send, *refusal)
         if scope.get("method") not in ("POST", "PUT", "PATCH"):
@@ -98,7 +101,7 @@ class Guard:
             size += len(chunk)
             if size > self.max_body:
                 return await self._send(send, *_refuse(413, f"the request body is over {self.max_body} bytes "
-                                                       "(max_body_bytes)", "request_too_large"))
+                                                       "(max_body_bytes)", "request_too_large", path=path))
             parts.append(chunk)
             more = message.get("more_body", False)
         raw = b"".join(parts)
@@ -106,7 +109,7 @@ class Guard:
             try:
                 scope.setdefault("state", {})["json"] = await run_in_threadpool(parse_body, raw, self.settings)
             except InvalidRequest as e:
-                return await self._send(send, *_refuse(400, e.message, e.code, e.param))
+                return await self._send(send, *_refuse(400, e.message, e.code, e.param, path=path))
         whole = {"type": "http.request", "body": raw, "more_body": False}
 
         async def replay():
@@ -118,19 +121,19 @@ class Guard:
 
         await self.app(scope, replay, send)
 
-    def _check(self, scope, headers: dict):
+    def _check(self, scope, headers: dict, path: str):
         host = host_name(headers.get("host", ""))
         if not self.any_host and host and host not in self.hosts:
             return _refuse(421, f"this server does not answer for host '{host}'; allowed: "
-                           f"{', '.join(sorted(self.hosts))} (--allowed-hosts)", "host_not_allowed")
-        path = scope.get("path", "")
+                           f"{', '.join(sorted(self.hosts))} (--allowed-hosts)", "host_not_allowed", path=path)
         open_page = scope.get("method") in ("GET", "HEAD") and (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES))
         if self.api_key and not open_page:
             auth = headers.get("authorization", "")
-            given = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+            # Anthropic's clients send the key as x-api-key
+            given = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-api-key", "").strip()
             if not hmac.compare_digest(given.encode(), self.api_key.encode()):
-                return _refuse(401, "missing or wrong API key: send 'Authorization: Bearer KEY'",
-                               "invalid_api_key")
+                return _refuse(401, "missing or wrong API key: send 'Authorization: Bearer KEY' (or 'x-api-key: KEY')",
+                               "invalid_api_key", path=path)
         return None
 
     @staticmethod

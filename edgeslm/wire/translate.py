@@ -14,6 +14,7 @@ from edgeslm.config import Settings
 from edgeslm.decoding.tools import check_schema
 from edgeslm.errors import InvalidRequest
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, ToolSpec
+from edgeslm.wire import errors
 from edgeslm.wire.protocol import ChatCompletionRequest, NamedToolChoice
 
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -173,11 +174,35 @@ def completion(g: Generation, rid: str) -> dict:
         "created": int(time.time()),
         "model": g.model,
         "system_fingerprint": FINGERPRINT,
+        # stop_reason (as vLLM has it): the request's stop string that ended the text, if one did
         "choices": [{"index": 0, "message": message, "finish_reason": g.finish_reason, "logprobs": None,
-                     "truncated": g.truncated}],
+                     "truncated": g.truncated, "stop_reason": g.stop_sequence}],
         "usage": _usage(g),
         "timings": g.timings,
     }
+
+
+def replay(body: dict) -> list[tuple]:
+    """A finished chat completion body as the engine's stream events (a teacher's answer streamed in
+    another format)."""
+    message = body["choices"][0]["message"]
+    events: list[tuple] = [("text", message["content"])] if message.get("content") else []
+    for i, c in enumerate(message.get("tool_calls") or []):
+        events += [("call", i, c["id"], c["function"]["name"]), ("args", i, c["function"]["arguments"])]
+    return events
+
+
+class Chat:
+    """A chat completions request, the engine's own form: its answer is the completion body as it is."""
+
+    def __init__(self, req: ChatCompletionRequest):
+        self.chat = req
+
+    def answer(self, body: dict) -> dict:
+        return body
+
+    def writer(self, rid: str, model: str, prompt_tokens: int) -> ChunkWriter:
+        return ChunkWriter(rid, model, bool(self.chat.stream_options and self.chat.stream_options.include_usage))
 
 
 class ChunkWriter:
@@ -211,10 +236,14 @@ class ChunkWriter:
         _, i, frag = ev
         return self._chunk({"tool_calls": [{"index": i, "function": {"arguments": frag}}]})
 
-    def end(self, g: Generation) -> str:
+    def end(self, g: Generation, body: dict | None = None) -> str:
         out = self._chunk({}, g.finish_reason, truncated=g.truncated)
         if self.include_usage:
             body = {"id": self.rid, "object": "chat.completion.chunk", "created": self.created,
                     "model": self.model, "system_fingerprint": FINGERPRINT, "choices": [], "usage": _usage(g)}
             out += f"data: {json.dumps(body)}\n\n"
         return out + "data: [DONE]\n\n"
+
+    @staticmethod
+    def error(status: int, etype: str, message: str, code: str | None, param: str | None) -> str:
+        return f"data: {json.dumps(errors.body(message, etype, param, code))}\n\ndata: [DONE]\n\n"
