@@ -25,21 +25,23 @@ def cheap(body: dict) -> None:
     limit (whatever the server reads as a positive integer: 4567, 4567.0, "4567") is capped at CAP and a
     missing one set to CAP; a bad value the fuzzer chose on purpose (0, -3, 1.5, "x", a list) is kept, for
     the server to refuse with a 400."""
-    for key in ("max_tokens", "max_completion_tokens"):
+    keys = ("max_tokens", "max_completion_tokens", "max_output_tokens")  # the last is the Responses API's
+    for key in keys:
         try:
             n = TypeAdapter(int).validate_python(body.get(key))  # pydantic's lax int, as the server parses it
         except ValidationError:
             continue
         if n >= 1:
             body[key] = min(n, CAP)
-    if body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
-        body["max_tokens"] = CAP
+    if all(body.get(key) is None for key in keys):
+        body["max_tokens"] = body["max_output_tokens"] = CAP  # each API ignores the other's field
 
 
 def test_no_server_error(server):
     schema = schemathesis.openapi.from_url(server + "/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.label for op in operations} >= {"GET /health", "GET /v1/models", "POST /v1/chat/completions"}
+    assert {op.label for op in operations} >= {"GET /health", "GET /v1/models", "POST /v1/chat/completions",
+                                              "POST /v1/responses", "POST /v1/messages", "POST /v1/messages/count_tokens"}
     failures: dict[tuple, str] = {}  # one reproducer per (operation, status, first line of the answer)
     sent = 0
 
