@@ -58,6 +58,24 @@ def test_api_key_guards_every_route_but_health_and_never_goes_upstream(env, teac
         r = _auto(base, "s3cret-edge")
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "from the teacher"
         assert seen == ["Bearer teacher-key"]  # the teacher's key, not the client's
+        # Anthropic's clients send x-api-key; a wrong one gets Anthropic's 401; "auto" reaches the teacher
+        # from every format, and its chat answer comes back in the client's format (streamed too)
+        import anthropic
+        from openai import OpenAI
+
+        with pytest.raises(anthropic.AuthenticationError) as e:
+            anthropic.Anthropic(base_url=root, api_key="wrong", max_retries=0).messages.create(
+                model="auto", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+        assert e.value.body["error"]["type"] == "authentication_error"
+        claude = anthropic.Anthropic(base_url=root, api_key="s3cret-edge", max_retries=0)
+        m = claude.messages.create(model="auto", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+        assert m.content[0].text == "from the teacher" and m.stop_reason == "end_turn"
+        with claude.messages.stream(model="auto", max_tokens=8, messages=[{"role": "user", "content": "hi"}]) as st:
+            assert st.get_final_text() == "from the teacher"
+        oa = OpenAI(base_url=base, api_key="s3cret-edge", max_retries=0)
+        assert oa.responses.create(model="auto", input="hi").output_text == "from the teacher"
+        with oa.responses.stream(model="auto", input="hi") as st:
+            assert st.get_final_response().output_text == "from the teacher"
 
 
 def test_client_credentials_stay_here_unless_asked(env, teacher):
