@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from edgeslm import device
 from edgeslm.backends import memory, offload, open_backend
 from edgeslm.backends.base import Backend
+from edgeslm.backends.embedding import Embedder
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
 from edgeslm.decoding.prompt import Specials
@@ -180,6 +181,8 @@ class Engine:
         self.workers: OrderedDict[str, ModelWorker] = OrderedDict()
         self._loading: dict[str, Future] = {}
         self._lock = threading.Lock()
+        self.embedders: dict[str, Embedder] = {}
+        self._embed_lock = threading.Lock()  # held while one loads: a MiniLM load takes about a second
 
     @staticmethod
     def split(name: str | None, adapter: str | None = None) -> tuple[str | None, str | None]:
@@ -238,6 +241,26 @@ class Engine:
             loading.set_result(w)
             return w
 
+    def embedder(self, name: str | None) -> Embedder:
+        """The embedding context of `name`: a catalog GGUF named by its id or an alias other than
+        "default"; any other name (OpenAI's text-embedding-3-small too) gets the shipped MiniLM."""
+        from edgeslm.store import embedders
+
+        self.catalog.refresh()
+        entry = self.catalog.find(name) if name and name != "default" else None
+        if entry is not None and entry.format != "gguf":
+            raise InvalidRequest(f"'{entry.id}' is an {entry.format} model; embeddings come from GGUF models",
+                                 param="model", code="model_cannot_embed")
+        key = entry.id if entry else embedders.MINILM
+        with self._embed_lock:
+            if key not in self.embedders:
+                if entry is not None and entry.source.kind == "hf" and not self.catalog.is_local(entry):
+                    raise NotFound(f"model '{entry.id}' is in the catalog but not in the store; run "
+                                   f"`edgeslm models pull {entry.id}`", param="model", code="model_not_found")
+                path = self.catalog.ensure_local(entry) if entry else embedders.minilm_gguf(self.settings.cache)
+                self.embedders[key] = Embedder(key, path, self.settings.threads or device.default_threads())
+            return self.embedders[key]
+
     def loaded(self) -> list[ModelWorker]:
         return list(self.workers.values())
 
@@ -245,3 +268,6 @@ class Engine:
         for w in self.workers.values():
             w.close()
         self.workers.clear()
+        for e in self.embedders.values():
+            e.close()
+        self.embedders.clear()

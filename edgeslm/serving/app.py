@@ -29,7 +29,9 @@ from edgeslm.serving.logs import AccessLog
 from edgeslm.serving.metrics import Metrics
 from edgeslm.store.adapters import AdapterStore
 from edgeslm.store.gguf_io import read_metadata
+from edgeslm.wire import embeddings as embeddings_wire
 from edgeslm.wire import errors, translate
+from edgeslm.wire.embeddings import EmbeddingsRequest
 from edgeslm.wire.messages import CountRequest, Messages, MessagesRequest
 from edgeslm.wire.middleware import Guard
 from edgeslm.wire.protocol import ChatCompletionRequest, ChatMessage
@@ -74,7 +76,8 @@ def _body_of(model: str) -> dict:
 
 
 _FORMATS: dict[str, type[BaseModel]] = {"ChatCompletionRequest": ChatCompletionRequest, "ResponsesRequest": ResponsesRequest,
-            "MessagesRequest": MessagesRequest, "CountRequest": CountRequest}
+                                        "MessagesRequest": MessagesRequest, "CountRequest": CountRequest,
+                                        "EmbeddingsRequest": EmbeddingsRequest}
 
 
 def _redacted(req: ChatCompletionRequest, redact) -> ChatCompletionRequest:
@@ -285,6 +288,21 @@ def create_app(engine: Engine) -> FastAPI:
         started = time.time()
         fmt = await parsed(request, lambda b: Messages(MessagesRequest.model_validate(b)))
         return await serve_as(fmt, request, started)
+
+    @app.post("/v1/embeddings", openapi_extra=_body_of("EmbeddingsRequest"))
+    async def embeddings(request: Request):
+        """Vectors from the shipped MiniLM, or from a catalog GGUF named by id (wire/embeddings.py)."""
+        try:
+            req = await run_in_threadpool(EmbeddingsRequest.model_validate, request.state.json)
+        except ValidationError as e:
+            return _invalid(e.errors(), request.url.path)
+        model = await run_in_threadpool(engine.embedder, req.model)
+        tokens = await run_in_threadpool(embeddings_wire.tokens_of, req, model, st.max_messages)
+        vectors = await run_in_threadpool(model.embed, tokens)
+        n = sum(map(len, tokens))
+        request.state.access.update(model=model.name, prompt_tokens=n)
+        metrics.embedded(model.name, n)
+        return await run_in_threadpool(embeddings_wire.answer, req, model, vectors, n)
 
     @app.post("/v1/messages/count_tokens", openapi_extra=_body_of("CountRequest"))
     async def count_tokens(request: Request):

@@ -1,5 +1,5 @@
 """Prometheus metrics at /metrics (prometheus-client, one registry per app): requests by route, model,
-adapter and status; tokens in and out; the grammar's forced-token share; time to first token and
+adapter and status; tokens in and out (and embedded); the grammar's forced-token share; time to first token and
 request latency; slots and queue per model; adapter switches; capture writes; upstream fallbacks.
 
 Labels take only bounded values: routes outside the API are "other", models are catalog ids and
@@ -14,7 +14,8 @@ from collections import deque
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-ROUTES = {"/v1/chat/completions", "/v1/models", "/v1/status", "/health", "/metrics", "/", "/openapi.json", "/docs"}
+ROUTES = {"/v1/chat/completions", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens", "/v1/embeddings",
+          "/v1/models", "/v1/status", "/health", "/metrics", "/", "/openapi.json", "/docs"}
 SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 
 
@@ -73,6 +74,9 @@ class Metrics:
         self.ttft.labels(model).observe(g.timings.get("ttft_s", 0.0))
         if g.timings.get("tokens_per_s"):
             self._speeds.append(g.timings["tokens_per_s"])
+
+    def embedded(self, model: str, tokens: int) -> None:
+        self.tokens.labels(model, "embedded").inc(tokens)
 
     def recent_speed(self) -> float | None:
         """Median decode tokens/s of the last 20 answers (None before any)."""

@@ -90,7 +90,8 @@ def check(body: dict, st: Settings) -> None:
     """All limits of one request, given as the parsed JSON body: chat completions, Responses (`input`
     items, flat function tools, `text.format`) or Messages (`input_schema`). The counts come first: each
     costs a length, so a body of 100,000 parts is refused before anything walks it."""
-    key = "input" if "messages" not in body and isinstance(body.get("input"), list) else "messages"
+    items = body.get("input")  # Responses input items (objects); embeddings' inputs are strings or token ids
+    key = "input" if "messages" not in body and isinstance(items, list) and items and isinstance(items[0], dict) else "messages"
     messages, tools = body.get(key) or [], body.get("tools") or []
     messages = messages if isinstance(messages, list) else []
     tools = tools if isinstance(tools, list) else []
