@@ -175,6 +175,11 @@ def test_serve_capture_survives_kill_9_mid_stream(env, tmp_path):
         for _ in client.chat.completions.create(model="default", messages=[{"role": "user", "content": "hi"}],
                                                 max_tokens=4, stream=True):
             pass  # a stream is captured once it has ended
+        # the other formats are captured in the chat shape curation reads
+        other = {"X-Client-Id": "agent-9"}
+        httpx.post(base + "/v1/messages", headers=other, timeout=60, json={
+            "model": "default", "max_tokens": 4, "system": "Be brief.", "messages": [{"role": "user", "content": "Hi"}]})
+        client.responses.create(model="default", input="Hello", max_output_tokens=4, extra_headers=other)
         with httpx.stream("POST", base + "/v1/chat/completions", timeout=60, json={
                 "model": "default@none", "stream": True, "max_tokens": 1500, "temperature": 0,  # the bare base rambles on
                 "messages": [{"role": "user", "content": "Tell me a very long story."}]}) as r:
@@ -190,6 +195,11 @@ def test_serve_capture_survives_kill_9_mid_stream(env, tmp_path):
     kept = [c for c in calls if c["client"] == "agent-7"]
     assert len(kept) == 3  # every call that was answered is there, nothing half-written
     assert kept[0]["request"]["messages"][0]["content"] == "Say 0" and kept[0]["response"]["choices"][0]["message"]
+    formats = [c for c in calls if c["client"] == "agent-9"]
+    assert [c["request"]["messages"] for c in formats] == [
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}], [{"role": "user", "content": "Hello"}]]
+    assert all(c["response"]["object"] == "chat.completion" for c in formats)
+    calls = [c for c in calls if c["client"] != "agent-9"]
     assert len(calls) == 4 and calls[3]["client"].startswith("key:")  # the stream, by its API key's hash
     assert all(c["model"] == "gemma-3-270m-q4_k_m@tools" and c["source"] == "serve" for c in calls)  # default's adapter
     assert not any(c["request"].get("max_tokens") == 1500 for c in calls)  # the killed one never finished
