@@ -38,6 +38,9 @@ FAMILIES = [
            "template: Qwen2.5-7B-Instruct; tokenizer: ggml-vocab-qwen2 + Qwen2.5's added tokens", added=("qwen2.5",)),
     Family("qwen3", "Qwen-Qwen3-0.6B.jinja", "ggml-vocab-qwen2.gguf", "<|im_end|>",
            "template: Qwen3-0.6B; tokenizer: ggml-vocab-qwen2 + Qwen3's added tokens", added=("qwen2.5", "qwen3")),
+    Family("granite4", "ibm-granite-granite-4.0.jinja", "ggml-vocab-gpt-2.gguf", "<|end_of_text|>",
+           "template: granite-4.0; tokenizer: ggml-vocab-gpt-2 + Granite's role tokens, a stand-in (Granite 4.0's own "
+           "BPE vocabulary is not in llama.cpp's sources)", added=("granite4",)),
     Family("llama3.2", "meta-llama-Llama-3.2-3B-Instruct.jinja", "ggml-vocab-llama-bpe.gguf", "<|eot_id|>",
            "template: Llama-3.2-3B-Instruct; tokenizer: ggml-vocab-llama-bpe + Llama 3.1's named tokens", added=("llama3.1",)),
 ]
@@ -54,6 +57,9 @@ ADDED: dict[str, dict[int, tuple[str, int]]] = {
     "qwen2.5": {151646 + i: (t, 3 if t.startswith("<|") else 4) for i, t in enumerate(_QWEN25)},
     "qwen3": {151665: ("<tool_response>", 4), 151666: ("</tool_response>", 4), 151667: ("<think>", 4), 151668: ("</think>", 4)},
     "llama3.1": {128008: ("<|eom_id|>", 3), 128010: ("<|python_tag|>", 3)},
+    # appended after GPT-2's 50,257 tokens (Granite's real ids are other, its vocabulary being another)
+    "granite4": {50257 + i: (t, 3) for i, t in enumerate(["<|end_of_text|>", "<|start_of_role|>", "<|end_of_role|>",
+                                                           "<|tool_call|>"])},
 }
 
 
@@ -75,7 +81,11 @@ def build_tiny(f: Family, out: Path, n_embd: int = 32, n_ff: int = 64, seed: int
     types = list(src.fields["tokenizer.ggml.token_type"].contents())
     for group in f.added:
         for i, (text, kind) in ADDED[group].items():
-            tokens[i], types[i] = text, kind
+            if i == len(tokens):  # appended
+                tokens.append(text)
+                types.append(kind)
+            else:
+                tokens[i], types[i] = text, kind
     for key, field in src.fields.items():
         if not key.startswith("tokenizer.") or key == "tokenizer.chat_template" or (f.eos and key == "tokenizer.ggml.eos_token_id"):
             continue

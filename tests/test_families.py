@@ -62,7 +62,8 @@ def test_template_renders_tools_and_calls_natively(f):
     prompt = tpl.render(history, [WEATHER])
     assert WEATHER.description in prompt and '"enum"' in prompt and '"Rome"' in prompt
     assert env.render([("get_weather", '{"city": "Paris", "days": 2}')]) in prompt  # the call, as the family writes it
-    assert "temp" in prompt and prompt.rstrip().endswith(("assistant", "model", "<|end_header_id|>", "</think>"))
+    assert "temp" in prompt and prompt.rstrip().endswith(("assistant", "model", "<|end_header_id|>", "</think>",
+                                                         "<|end_of_role|>"))
     if "enable_thinking" in (source or ""):  # the call is wanted at once: thinking is rendered closed
         assert prompt.endswith("<think>\n\n</think>\n\n")
 
