@@ -74,6 +74,7 @@ class ModelWorker(Preparation):
                                      self.envelope, self.backend.bos_text)
         self.specials = Specials(self.backend.special_tokens(), self.template.markup)
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.cache / "llguidance")
+        self.marker_pieces = constraints.marker_pieces(self.backend, self.tokenizer, self.envelope)
         self.load_s = time.perf_counter() - t0
         # bounded in submit (queued and waiting together, less the slots free now), not by the queue itself
         self.jobs: queue.Queue[Job | None] = queue.Queue()

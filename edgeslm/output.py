@@ -9,7 +9,7 @@ import codecs
 import json
 from collections.abc import Callable
 
-from edgeslm.decoding.tools import CallParser, Envelope, as_grammar_writes, new_call_id
+from edgeslm.decoding.tools import Envelope, as_grammar_writes, new_call_id
 from edgeslm.types import Message, OutputSpec, ToolCall
 
 # Events a job emits, in order: ("text", str) | ("call", index, id, name) | ("args", index, str)
@@ -30,7 +30,7 @@ class Output:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.text = ""  # everything decoded so far
         self.sent = 0  # how much of self.text has been emitted as content
-        self.parser = CallParser(env)  # used once the output turns out to be calls
+        self.parser = env.parser()  # used once the output turns out to be calls
         self.ids: list[str] = []
         self.said: str | None = None  # the text before the calls, when text came first
         # with tools offered (auto), text turns into calls at the marker (which the grammar allows nowhere else)
@@ -40,7 +40,7 @@ class Output:
         self._held: list[tuple] = []
         if spec.kind == "tools" and spec.tool_choice not in ("auto", "none"):
             self.mode = "calls"
-            self.parser = CallParser(env)
+            self.parser = env.parser()
         elif spec.kind == "tools":
             self.mode = "undecided"
         else:
@@ -55,7 +55,7 @@ class Output:
         self.text += delta
         if self.mode == "undecided":
             if self.text.startswith(self.env.start):
-                self.mode, self.parser = "calls", CallParser(self.env)
+                self.mode, self.parser = "calls", self.env.parser()
                 delta = self.text
             elif self._could_call():
                 return False
@@ -89,7 +89,7 @@ class Output:
             return None
         self.said = self.text[:at].rstrip(" \t\r\n") or None
         self._flush(len(self.said or ""))
-        self.mode, self.parser = "calls", CallParser(self.env)
+        self.mode, self.parser = "calls", self.env.parser()
         return self.text[at:]
 
     def _feed_calls(self, delta: str) -> bool:

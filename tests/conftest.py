@@ -83,11 +83,18 @@ def tiny(tmp_path_factory):
     home = tmp_path_factory.mktemp("families-home")
     env = {**os.environ, "EDGESLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     ids = {}
+    embedded = None
     for f in families.FAMILIES:
         if f.vocab is None:
             ids[f.family] = "default@none"
             continue
-        path = families.build_tiny(f, home / f"tiny-{f.family}.gguf")
+        if f.vocab == families.EMBEDDED and embedded is None:
+            from edgeslm.config import Settings
+            from edgeslm.store.registry import Catalog
+
+            cat = Catalog(Settings(home=home))
+            embedded = cat.ensure_local(cat.get("default"))
+        path = families.build_tiny(f, home / f"tiny-{f.family}.gguf", embedded=embedded)
         subprocess.run([sys.executable, "-m", "edgeslm", "models", "import", str(path), "--id", f"tiny-{f.family}"],
                        env=env, check=True, capture_output=True)
         ids[f.family] = f"tiny-{f.family}"

@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = Path(os.environ.get("EDGESLM_LLAMA_CPP_MODELS", ROOT / ".cache" / "llama.cpp-models"))
 
 
+EMBEDDED = "embedded"  # a family whose tokenizer is the embedded model's (Gemma 3), passed to build_tiny
+
+
 @dataclass(frozen=True)
 class Family:
     family: str  # the catalog's `family`
@@ -41,6 +44,13 @@ FAMILIES = [
     Family("granite4", "ibm-granite-granite-4.0.jinja", "ggml-vocab-gpt-2.gguf", "<|end_of_text|>",
            "template: granite-4.0; tokenizer: ggml-vocab-gpt-2 + Granite's role tokens, a stand-in (Granite 4.0's own "
            "BPE vocabulary is not in llama.cpp's sources)", added=("granite4",)),
+    Family("lfm2", "LFM2.5-Instruct.jinja", "ggml-vocab-gpt-2.gguf", "<|im_end|>",
+           "template: LFM2.5-Instruct; tokenizer: ggml-vocab-gpt-2 + LFM2's chat and tool tokens, a stand-in (LFM2's "
+           "own vocabulary is not in llama.cpp's tree)", added=("lfm2",)),
+    Family("functiongemma", "builtin:functiongemma", EMBEDDED, "<end_of_turn>",
+           "template: built-in `functiongemma`, reconstructed from published FunctionGemma prompts (none in "
+           "llama.cpp's tree); tokenizer: the embedded Gemma 3 GGUF + FunctionGemma's tokens in unused slots, a "
+           "stand-in (their real ids are not known here)", added=("functiongemma",)),
     Family("llama3.2", "meta-llama-Llama-3.2-3B-Instruct.jinja", "ggml-vocab-llama-bpe.gguf", "<|eot_id|>",
            "template: Llama-3.2-3B-Instruct; tokenizer: ggml-vocab-llama-bpe + Llama 3.1's named tokens", added=("llama3.1",)),
 ]
@@ -57,6 +67,13 @@ ADDED: dict[str, dict[int, tuple[str, int]]] = {
     "qwen2.5": {151646 + i: (t, 3 if t.startswith("<|") else 4) for i, t in enumerate(_QWEN25)},
     "qwen3": {151665: ("<tool_response>", 4), 151666: ("</tool_response>", 4), 151667: ("<think>", 4), 151668: ("</think>", 4)},
     "llama3.1": {128008: ("<|eom_id|>", 3), 128010: ("<|python_tag|>", 3)},
+    "lfm2": {50257 + i: (t, 3) for i, t in enumerate(["<|startoftext|>", "<|im_start|>", "<|im_end|>", "<|tool_list_start|>",
+                                                       "<|tool_list_end|>", "<|tool_call_start|>", "<|tool_call_end|>",
+                                                       "<|tool_response_start|>", "<|tool_response_end|>"])},
+    "functiongemma": {6 + i: (t, 3) for i, t in enumerate(["<start_function_declaration>", "<end_function_declaration>",
+                                                           "<start_function_call>", "<end_function_call>",
+                                                           "<start_function_response>", "<end_function_response>",
+                                                           "<escape>"])},
     # appended after GPT-2's 50,257 tokens (Granite's real ids are other, its vocabulary being another)
     "granite4": {50257 + i: (t, 3) for i, t in enumerate(["<|end_of_text|>", "<|start_of_role|>", "<|end_of_role|>",
                                                            "<|tool_call|>"])},
@@ -68,14 +85,20 @@ def available() -> bool:
 
 
 def template_text(f: Family) -> str | None:
+    if f.template and f.template.startswith("builtin:"):  # edgeslm's own, written into the tiny GGUF
+        from edgeslm.decoding.templates import BUILTIN
+
+        return BUILTIN[f.template.removeprefix("builtin:")]
     return (MODELS / "templates" / f.template).read_text() if f.template else None
 
 
-def build_tiny(f: Family, out: Path, n_embd: int = 32, n_ff: int = 64, seed: int = 0) -> Path:
-    """A one-layer llama-architecture GGUF with random weights, the family's tokenizer and template."""
+def build_tiny(f: Family, out: Path, n_embd: int = 32, n_ff: int = 64, seed: int = 0,
+               embedded: Path | None = None) -> Path:
+    """A one-layer llama-architecture GGUF with random weights, the family's tokenizer and template
+    (`embedded`: the embedded model's GGUF, for a family whose vocab is EMBEDDED)."""
     import gguf
 
-    src = gguf.GGUFReader(MODELS / f.vocab)
+    src = gguf.GGUFReader(embedded if f.vocab == EMBEDDED else MODELS / str(f.vocab))
     w = gguf.GGUFWriter(out, "llama")
     tokens = list(src.fields["tokenizer.ggml.tokens"].contents())
     types = list(src.fields["tokenizer.ggml.token_type"].contents())
@@ -95,7 +118,7 @@ def build_tiny(f: Family, out: Path, n_embd: int = 32, n_ff: int = 64, seed: int
     if f.eos:
         w.add_eos_token_id(tokens.index(f.eos))
     if f.template:
-        w.add_chat_template(template_text(f))
+        w.add_chat_template(template_text(f) or "")
     n_vocab, n_head = len(tokens), 2
     w.add_name(f"tiny-{f.family}")
     w.add_context_length(2048)
@@ -141,7 +164,7 @@ def fetch(dest: Path = MODELS) -> None:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
                         "-d", tmp, "llama-cpp-python==0.3.36"], check=True)
         sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
-        vocabs = {f.vocab for f in FAMILIES if f.vocab}
+        vocabs = {f.vocab for f in FAMILIES if f.vocab and f.vocab != EMBEDDED}
         dest.mkdir(parents=True, exist_ok=True)
         with tarfile.open(sdist) as tar:
             for m in tar.getmembers():

@@ -17,7 +17,7 @@ CALLS = [("get_weather", '{"city": "Pa\\\\", "q": "x\\"}", "n": [1, {"a": 2}]}')
 @pytest.mark.parametrize("step", [1, 2, 5, 1000])
 def test_call_parser_recovers_calls_from_any_chunking(env, step):
     text = env.render(CALLS)
-    parser, events = CallParser(env), []
+    parser, events = env.parser(), []
     for i in range(0, len(text), step):
         events += parser.feed(text[i : i + step])
     assert parser.calls == CALLS

@@ -7,15 +7,18 @@ Knows nothing about HTTP or prompts.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import llguidance
 import numpy as np
 
+from edgeslm.decoding import callsyntax
 from edgeslm.decoding.tools import Bounds, Envelope, bounded
 from edgeslm.errors import BackendError, GrammarError
 from edgeslm.types import OutputSpec
@@ -47,8 +50,10 @@ class Vocab:
     """A model's llguidance tokenizer, its token bytes, and per-token masks for the digit bound."""
 
     def markers(self, env: Envelope) -> frozenset[str]:
-        """The envelope's open and close markers that are single special tokens of this model."""
-        return frozenset(m for m in (env.open.strip(), env.close.strip()) if m and m in self.specials)
+        """The envelope's markers that are single special tokens of this model: its open and close, or
+        tags within them (LFM2's `<|tool_call_start|>` before its "["), and FunctionGemma's `<escape>`."""
+        tags = re.findall(r"<[^<>\s]+>", env.open + env.close + (callsyntax.ESCAPE if env.syntax == "functiongemma" else ""))
+        return frozenset(m for m in (env.open.strip(), env.close.strip(), *tags) if m and m in self.specials)
 
     def __init__(self, ll: llguidance.LLTokenizer, table: list[bytes], n_vocab: int):
         self.ll, self.table = ll, table
@@ -62,6 +67,18 @@ class Vocab:
         self.specials = frozenset(t[1:].decode("utf-8", "replace") for t in table if t.startswith(b"\xff"))
         # keep[k]: the bitmask of tokens that start with at most k digits (llguidance's bit layout)
         self.keep = [np.packbits(lead <= k, bitorder="little").view(np.int32) for k in range(self.max_lead)]
+
+
+def marker_pieces(backend, vocab: Vocab, env: Envelope) -> dict[int, bytes]:
+    """The text of the envelope's markers that are control tokens of the model, by token id. llama.cpp
+    renders a control token as nothing (LFM2's `<|tool_call_start|>`), and the output parser must see
+    the marker to know a call began."""
+    out = {}
+    for m in vocab.markers(env):
+        ids = backend.tokenize(m, add_bos=False, special=True)
+        if len(ids) == 1:
+            out[ids[0]] = m.encode()
+    return out
 
 
 def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:
@@ -156,6 +173,9 @@ def _said_then_calls(env: Envelope, names: list[str], calls_of, specials: frozen
     if env.marker in specials:
         return ["said_calls: SAID " + calls_of("call")]
     lines = [f"LEAD: SAID {_lit(env.marker)}"]
+    if env.grouped:  # the list opener's rest ("[" after LFM2's marker), then the calls
+        rest = env.open[len(env.marker):]
+        return lines + ["said_calls: LEAD " + calls_of("call", (_lit(rest, specials) + " ") if rest else "")]
     for i, name in enumerate(names):
         head = env.head(name)  # every envelope's call opens with its marker (Envelope.marker)
         lines.append(f"after_{i}: {_lit(head[len(env.marker):], specials)} args_{i} {_lit(env.tail(), specials)}")
@@ -178,15 +198,23 @@ def grammar_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int,
         return f"start: TEXT\n{_text_rule(env)}\n"
     tools = [t for t in spec.tools if spec.tool_choice in ("auto", "required") or t.name == spec.tool_choice]
     lines = []
+    rules = None if env.syntax == "json" else callsyntax.Rules(env.syntax, _json_rule, _lit(callsyntax.ESCAPE, specials))
     for i, t in enumerate(tools):
-        lines.append(f"args_{i}: {_json_rule(bounded(t.parameters, bounds))}")
+        if rules is None:
+            lines.append(f"args_{i}: {_json_rule(bounded(t.parameters, bounds))}")
+        else:  # these syntaxes write no JSON numbers in quotes-aware text: bounds go into the schema
+            bound = bounded(t.parameters, dataclasses.replace(bounds, numbers_in_schema=True))
+            lines.append(f"args_{i}: {rules.arguments(bound)}")
         lines.append(f"call_{i}: {_lit(env.head(t.name), specials)} args_{i} {_lit(env.tail(), specials)}")
+    lines += rules.lines if rules is not None else []
     lines.append("call: " + " | ".join(f"call_{i}" for i in range(len(tools))))
     n = max_calls if spec.parallel and env.parallel else 1
+    # a grouped envelope (LFM2) opens once, before the first call, and closes after the last
+    opener, closer = (_lit(env.open, specials) + " ", " " + _lit(env.close, specials)) if env.grouped else ("", "")
 
-    def calls_of(first: str) -> str:  # `first`, then up to n-1 more calls
+    def calls_of(first: str, lead: str | None = None) -> str:  # `first`, then up to n-1 more calls
         alts = " | ".join(" ".join([first] + [f"{_lit(env.sep, specials)} call"] * k) for k in range(n))
-        return f"({alts})" if n > 1 else alts
+        return (opener if lead is None else lead) + (f"({alts})" if n > 1 else alts) + closer
 
     lines.append("calls: " + calls_of("call"))
     if spec.tool_choice == "auto":
@@ -340,8 +368,8 @@ def gbnf_for(spec: OutputSpec, env: Envelope, bounds: Bounds, max_calls: int) ->
         schema = _small_int_ranges(bounded(spec.schema or {"type": "object"}, bounds))
         conv.visit(conv.resolve_refs(schema, "request"), "")
         return conv.format_grammar()
-    if spec.kind != "tools" or spec.tool_choice in ("auto", "none"):
-        return None
+    if spec.kind != "tools" or spec.tool_choice in ("auto", "none") or env.syntax != "json":
+        return None  # (GBNF writes JSON arguments only: the other syntaxes use llguidance)
     tools = [t for t in spec.tools if spec.tool_choice == "required" or t.name == spec.tool_choice]
     calls = []
     for i, t in enumerate(tools):

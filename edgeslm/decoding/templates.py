@@ -34,6 +34,15 @@ BUILTIN = {
         "{{ (first_user_prefix if loop.first else '') + (m.content | trim) }}<end_of_turn>\n{% endfor %}"
         "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
     ),
+    # FunctionGemma (Gemma 3 270M tuned for calls): the system text is a "developer" turn, where its tools
+    # are declared; reconstructed from prompts FunctionGemma's users publish (no template in llama.cpp's tree)
+    "functiongemma": (
+        "{# <start_function_call> #}{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}"
+        "<start_of_turn>developer\n{{ m.content }}<end_of_turn>\n{% else %}"
+        "<start_of_turn>{{ 'model' if m.role == 'assistant' else m.role }}\n"
+        "{{ m.content | trim }}<end_of_turn>\n{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+    ),
     "chatml": (
         "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -72,19 +81,21 @@ class ChatTemplate:
         except jinja2.TemplateSyntaxError as e:
             raise InvalidRequest(f"the model's chat template does not parse: {e}") from e
         self.native_tools = "tools" in source
+        # a template that lists tools but writes no calls (LFM2's): the calls go into the content, as written
+        self.calls_in_content = self.native_tools and "tool_calls" not in source
         self.envelope = envelope
         self.bos_token = bos_token
         # every text this class or the template writes around the request's fields (decoding/prompt.py
         # guards the tokens named here, so a field can never produce them)
         self.markup = "\n".join([source, tools_system_prompt([], envelope), envelope.render([("f", "{}")]),
-                                  _RESULT.format("")])
+                                  envelope.result("f", "")])
 
     def render(self, messages: list[Message], tools: list[ToolSpec], scrub: Scrub | None = None) -> str:
         """The prompt text. With `scrub` (decoding/prompt.Scrubber), every field's text goes through it
         first: what a client wrote is then told apart from the template's markup."""
         sc = scrub or _Same()
         if self.native_tools:
-            msgs = [self._native(m, sc) for m in messages]
+            msgs = [self._native(m, sc, self.envelope if self.calls_in_content else None) for m in messages]
             extra = {"tools": [sc.data(_tool_json(t)) for t in tools] or None}
         else:
             msgs, extra = self._generic(messages, tools, sc), {}
@@ -99,9 +110,12 @@ class ChatTemplate:
             raise InvalidRequest(f"chat template failed on these messages: {e}", param="messages") from e
 
     @staticmethod
-    def _native(m: Message, sc: Scrub) -> dict:
+    def _native(m: Message, sc: Scrub, fold: Envelope | None = None) -> dict:
         out: dict = {"role": m.role, "content": sc(m.content or "")}
-        if m.tool_calls:
+        if m.tool_calls and fold is not None:
+            calls = [(sc(c.name), fold.written_args(c.arguments, sc)) for c in m.tool_calls]
+            out["content"] = (out["content"] + fold.render(calls)).strip()
+        elif m.tool_calls:
             # arguments are parsed first: a JSON escape (\u003c) would otherwise come back as the text
             out["tool_calls"] = [
                 {"id": sc(c.id), "type": "function",
@@ -116,15 +130,18 @@ class ChatTemplate:
 
     def _generic(self, messages: list[Message], tools: list[ToolSpec], sc: Scrub) -> list[dict]:
         out: list[dict] = []
+        names = {c.id: c.name for m in messages for c in m.tool_calls or []}  # a result's call, by id
         if tools:
             tools = [ToolSpec(sc(t.name), sc(t.description), sc.data(t.parameters)) for t in tools]
             out.append({"role": "system", "content": tools_system_prompt(tools, self.envelope)})
         for m in messages:
             if m.role == "tool":
-                role, content = "user", _RESULT.format(sc(m.content or ""))
+                role, content = "user", self.envelope.result(sc(names.get(m.tool_call_id or "", m.name or "")),
+                                                             m.content or "", sc)
             elif m.role == "assistant" and m.tool_calls:
                 # the arguments' text as sent (a JSON escape stays an escape in it)
-                calls = self.envelope.render([(sc(c.name), sc(c.arguments)) for c in m.tool_calls])
+                calls = self.envelope.render([(sc(c.name), self.envelope.written_args(c.arguments, sc))
+                                              for c in m.tool_calls])
                 role, content = "assistant", (sc(m.content or "") + "\n" + calls).strip()
             else:
                 role, content = m.role, sc(m.content or "")
@@ -135,7 +152,6 @@ class ChatTemplate:
         return out
 
 
-_RESULT = "<tool_response>\n{}\n</tool_response>"
 
 
 class Scrub(Protocol):
