@@ -157,13 +157,16 @@ def test_anthropic_stop_sequence_is_reported(claude):
     ("/v1/messages", {"model": "default@no-such-task", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}, 404, True),
     ("/v1/messages/count_tokens", {"messages": "hi"}, 400, True),
     ("/v1/messages/nothing-here", {}, 404, True),
+    ("/v1/messages", {"max_tokens": 8, "messages": [{"role": "user", "content": "x" * (5 << 20)}]}, 413, True),
+    ("/v1/responses", {"input": "x" * (5 << 20)}, 413, False),
 ])
 def test_bad_bodies_get_their_formats_error(server, path, body, status, anthropic_shape):
     r = httpx.post(server + path, json=body, timeout=60)
     assert r.status_code == status, r.text
     err = r.json()
     if anthropic_shape:
-        assert err["type"] == "error" and err["error"]["type"] in ("invalid_request_error", "not_found_error")
+        assert err["type"] == "error" and err["error"]["type"] == {400: "invalid_request_error", 404: "not_found_error",
+                                                                   413: "request_too_large"}[status]
         assert err["error"]["message"]
     else:
         assert err["error"]["type"] == "invalid_request_error" and err["error"]["message"]
