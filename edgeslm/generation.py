@@ -233,8 +233,7 @@ class Run(_InSequence, _Outcome):
             # tokens the grammar forces go in with this one, as a batch, without sampling
             if self.w.settings.fast_forward:
                 step += constraint.forced(p.max_tokens - self.n - 1)
-        marks = self.w.marker_pieces  # a marker that is a control token is read as its text
-        if any(self.out.feed(marks.get(t) or self.b.piece(t)) for t in step):
+        if any(self.out.feed(self.w.marker_pieces.get(t) or self.b.piece(t)) for t in step):  # markers as text
             self.n += len(step)
             self.finish = "stop"
             if self.out.repeated_answered and not self.out.parser.calls and self.job.text_constraint:

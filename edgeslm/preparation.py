@@ -15,7 +15,7 @@ from typing import Any
 from edgeslm import context
 from edgeslm.backends.base import Backend, file_identity
 from edgeslm.config import Settings
-from edgeslm.decoding import constraints, prompt
+from edgeslm.decoding import constraints, gbnf, prompt
 from edgeslm.decoding.finite import infinite_path
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (
@@ -47,7 +47,7 @@ class Job:
     prompt: list[int]
     params: SamplingParams
     spec: OutputSpec
-    constraint: constraints.Constraint | constraints.GbnfConstraint | None
+    constraint: constraints.Constraint | gbnf.GbnfConstraint | None
     emit: Emit
     cancelled: threading.Event = field(default_factory=threading.Event)
     fresh: bool = False  # drop the prefix cache first (cold-start measurements)
@@ -166,10 +166,10 @@ class Preparation:
         st = self.settings
         limits = Bounds(st.max_string_chars, st.max_int_digits, st.max_fraction_digits)
         if st.constraint_engine == "gbnf":
-            gbnf = constraints.gbnf_for(spec, self.envelope, limits, st.max_parallel_calls)
-            if gbnf is not None:
-                return Job(prompt, params, spec, constraints.GbnfConstraint(
-                    self.backend, gbnf, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
+            written = gbnf.gbnf_for(spec, self.envelope, limits, st.max_parallel_calls)
+            if written is not None:
+                return Job(prompt, params, spec, gbnf.GbnfConstraint(
+                    self.backend, written, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
         limits = dataclasses.replace(limits, numbers_in_schema=False)
         answered = answered_calls(messages, tools) if spec.kind == "tools" and spec.tool_choice == "auto" else []
         marks = self.tokenizer.markers(self.envelope)

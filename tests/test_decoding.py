@@ -5,7 +5,8 @@ import pytest
 
 from edgeslm.decoding.constraints import grammar_for
 from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import ENVELOPES, Bounds, CallParser, bounded, check_schema, validate_arguments
+from edgeslm.decoding.parsing import CallParser
+from edgeslm.decoding.tools import ENVELOPES, Bounds, bounded, check_schema, validate_arguments
 from edgeslm.errors import GrammarError, InvalidRequest
 from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
 

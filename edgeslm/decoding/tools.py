@@ -1,5 +1,5 @@
-"""Tool calls: how a family writes them (envelopes), how we describe tools in a prompt, the schema
-checks and bounds applied before decoding, and the streaming parser of constrained output.
+"""Tool calls: how a family writes them (envelopes), how we describe tools in a prompt, and the schema
+checks and bounds applied before decoding (the parsers of constrained output: decoding/parsing.py).
 
 Owns the text format of calls; knows nothing about tokens or grammars engines.
 """
@@ -104,11 +104,9 @@ class Envelope:
 
     def parser(self):
         """A streaming parser of this envelope's constrained output."""
-        if self.syntax == "json":
-            return CallParser(self)
-        from edgeslm.decoding.callsyntax import SyntaxParser
+        from edgeslm.decoding.parsing import CallParser, SyntaxParser
 
-        return SyntaxParser(self)
+        return CallParser(self) if self.syntax == "json" else SyntaxParser(self)
 
 
 ENVELOPES = {
@@ -338,87 +336,3 @@ def validate_arguments(arguments: str, schema: dict) -> str | None:
     except jsonschema.ValidationError as e:
         return e.message
     return None
-
-
-# ---- parsing constrained output ----------------------------------------------------------------
-
-class CallParser:
-    """Incremental parser of envelope-formatted calls, as the grammar forces them to be written.
-
-    feed() returns events: ("name", index, name) when a call's name is known,
-    ("args", index, fragment) as its arguments stream and ("end", index) when it is complete.
-    `calls` holds the completed calls.
-    """
-
-    def __init__(self, env: Envelope):
-        self.env = env
-        self.buf, self.pos = "", 0
-        self.calls: list[tuple[str, str]] = []
-        self._steps: list[tuple[str, str]] = []
-        self._name, self._args = "", []  # type: str, list[str]
-        self._depth, self._in_str, self._esc = 0, False, False
-        self._begin_call()
-
-    def _begin_call(self) -> None:
-        lead = self.env.sep if self.calls else ""
-        self._steps = [("lit", lead + self.env.start), ("name", ""), ("lit", f'", "{self.env.args_key}": '),
-                       ("args", ""), ("lit", self.env.tail())]
-
-    def feed(self, text: str) -> list[tuple]:
-        self.buf += text
-        events: list[tuple] = []
-        index = len(self.calls)
-        while self._steps and self.pos < len(self.buf):
-            kind, lit = self._steps[0]
-            if kind == "lit":
-                if len(self._steps) == 1:  # the tail: GBNF may pad the arguments with whitespace
-                    while self.pos < len(self.buf) and self.buf[self.pos] in " \t\n":
-                        self.pos += 1
-                got = self.buf[self.pos : self.pos + len(lit)]
-                if not lit.startswith(got):
-                    raise ValueError(f"unexpected tool-call text {got!r}, expected {lit!r}")
-                if len(got) < len(lit):
-                    break
-                self.pos += len(lit)
-            elif kind == "name":
-                end = self.buf.find('"', self.pos)
-                if end < 0:
-                    break
-                self._name = self.buf[self.pos : end]
-                self.pos = end
-                events.append(("name", index, self._name))
-            else:
-                start = self.pos
-                while self.pos < len(self.buf):
-                    ch = self.buf[self.pos]
-                    self.pos += 1
-                    if self._in_str:
-                        if self._esc:
-                            self._esc = False
-                        elif ch == "\\":
-                            self._esc = True
-                        elif ch == '"':
-                            self._in_str = False
-                    elif ch == '"':
-                        self._in_str = True
-                    elif ch in "{[":
-                        self._depth += 1
-                    elif ch in "}]":
-                        self._depth -= 1
-                    if self._depth == 0 and not self._in_str:
-                        break
-                frag = self.buf[start : self.pos]
-                if frag:
-                    self._args.append(frag)
-                    events.append(("args", index, frag))
-                if self._depth != 0 or self._in_str:
-                    break
-            self._steps.pop(0)
-            if not self._steps:
-                self.calls.append((self._name, "".join(self._args)))
-                events.append(("end", index))
-                self._name, self._args, index = "", [], index + 1
-                self._begin_call()
-                if self.pos >= len(self.buf):
-                    break
-        return events

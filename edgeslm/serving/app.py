@@ -19,7 +19,6 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from edgeslm.decoding import sampler
 from edgeslm.engine import Engine
 from edgeslm.errors import BackendError, EdgeError, NotFound, WorkerGone
 from edgeslm.privacy import Redactor, Restorer, redact_message
@@ -27,8 +26,6 @@ from edgeslm.router import Route, RouterCache
 from edgeslm.serving import status
 from edgeslm.serving.logs import AccessLog
 from edgeslm.serving.metrics import Metrics
-from edgeslm.store.adapters import AdapterStore
-from edgeslm.store.gguf_io import read_metadata
 from edgeslm.wire import embeddings as embeddings_wire
 from edgeslm.wire import errors, translate
 from edgeslm.wire.embeddings import EmbeddingsRequest
@@ -40,33 +37,6 @@ from edgeslm.wire.upstream import Upstream
 
 log = logging.getLogger("edgeslm.serving")
 WEB = Path(__file__).resolve().parents[1] / "web"
-
-
-def _loc(loc: tuple) -> str:
-    parts = [p for p in loc if p != "body"]
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "body"
-
-
-def _error(path: str, status: int, message: str, etype: str, param: str | None, code: str | None) -> JSONResponse:
-    """An error in the shape of the route's API (Anthropic's on /v1/messages, OpenAI's elsewhere)."""
-    status, payload = errors.shaped(path, status, message, etype, param, code)
-    return JSONResponse(payload, status_code=status)
-
-
-def _invalid(problems, path: str = "") -> JSONResponse:
-    """A request that does not validate: 400 naming the first field at fault."""
-    first = problems[0]
-    if first.get("type") == "json_invalid":
-        return _error(path, 400, f"request body is not valid JSON: {first.get('msg')}", "invalid_request_error", None,
-                      "invalid_json")
-    param = _loc(tuple(first.get("loc", ())))
-    msg = f"{param}: {first.get('msg')}"
-    if first.get("type") == "missing":
-        msg = f"{param} is required"
-    return _error(path, 400, msg, "invalid_request_error", param, "invalid_value")
 
 
 def _body_of(model: str) -> dict:
@@ -129,17 +99,17 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, e: RequestValidationError):
-        return _invalid(e.errors(), request.url.path)
+        return errors.invalid(e.errors(), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return _error(request.url.path, e.status_code, str(e.detail), "invalid_request_error", None, code)
+        return errors.shaped_response(request.url.path, e.status_code, str(e.detail), "invalid_request_error", None, code)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, e: Exception):
         log.exception("unexpected error")
-        return _error(request.url.path, 500, f"internal error: {type(e).__name__}", "server_error", None, "internal_error")
+        return errors.shaped_response(request.url.path, 500, f"internal error: {type(e).__name__}", "server_error", None, "internal_error")
 
     @app.get("/health")
     async def health():
@@ -176,34 +146,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.get("/v1/models")
     async def models():
-        """The local models and their adapters, each with the sampling defaults a request that names it
-        and leaves the fields out gets (`sampling`), and where each value comes from (`sampling_from`)."""
-        return {"object": "list", "data": await run_in_threadpool(_model_list)}
-
-    def _model_list() -> list[dict]:
-        cat, store = engine.catalog, AdapterStore(engine.settings.adapters_dir)
-        workers = {w.entry.id: w for w in engine.loaded()}
-        entries = [e for e in cat.entries if e.id in workers or cat.is_local(e)]
-        meta = {e.id: workers[e.id].backend.metadata if e.id in workers
-                else (read_metadata(cat.path_of(e)) if e.format == "gguf" else {}) for e in entries}
-
-        def card(name: str, adapters: list, entry) -> dict:
-            values, origin = sampler.effective({}, sampler.layers(adapters, entry, meta[entry.id]))
-            return {"id": name, "object": "model", "created": 0, "owned_by": "edgeslm",
-                    "loaded": entry.id in workers, "sampling": values, "sampling_from": origin}
-
-        data = []
-        for e in entries:  # a request naming the model runs under its default adapter, when it has one
-            try:
-                default = [store.get(e.id, e.default_adapter, e.sha256)] if e.default_adapter and store.has(
-                    e.id, e.default_adapter) else []
-            except EdgeError:  # a damaged adapter is reported when a request meets it
-                default = []
-            data.append({**card(e.id, default, e), "aliases": e.aliases})
-        by_id = {e.id: e for e in entries}
-        data += [{**card(f"{a.base}@{a.task}", [a], by_id[a.base]), "aliases": [], "adapter": a.task,
-                  "parent": a.base} for a in store.all() if a.base in by_id]
-        return data
+        return {"object": "list", "data": await run_in_threadpool(status.model_list, engine)}  # (status.py)
 
     async def routed(req: ChatCompletionRequest, request: Request, started: float, fmt):
         """S6: model "auto" goes to the task's promoted adapter, or to the teacher when the router is
@@ -243,7 +186,7 @@ def create_app(engine: Engine) -> FastAPI:
         if answer.status_code != 200:
             problem = payload.get("error") if isinstance(payload, dict) else None
             problem = problem if isinstance(problem, dict) else {}
-            return _error(request.url.path, answer.status_code, str(problem.get("message", "the teacher failed")),
+            return errors.shaped_response(request.url.path, answer.status_code, str(problem.get("message", "the teacher failed")),
                           str(problem.get("type", "server_error")), problem.get("param"), problem.get("code"))
         if not req.stream:
             return JSONResponse(fmt.answer(payload), headers=hdrs)
@@ -258,7 +201,7 @@ def create_app(engine: Engine) -> FastAPI:
         try:
             return await run_in_threadpool(make, request.state.json)
         except ValidationError as e:
-            return _invalid(e.errors(), request.url.path)
+            return errors.invalid(e.errors(), request.url.path)
 
     async def serve_as(fmt, request: Request, started: float):
         if isinstance(fmt, JSONResponse):
@@ -295,7 +238,7 @@ def create_app(engine: Engine) -> FastAPI:
         try:
             req = await run_in_threadpool(EmbeddingsRequest.model_validate, request.state.json)
         except ValidationError as e:
-            return _invalid(e.errors(), request.url.path)
+            return errors.invalid(e.errors(), request.url.path)
         model = await run_in_threadpool(engine.embedder, req.model)
         tokens = await run_in_threadpool(embeddings_wire.tokens_of, req, model, st.max_messages)
         vectors = await run_in_threadpool(model.embed, tokens)

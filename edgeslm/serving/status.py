@@ -1,14 +1,17 @@
 """What the web page's status view shows, as one JSON document (GET /v1/status): the models in the
 store and what each resident one is doing, the adapters, recent decode speed, the newest `qualify`
 verdict and the newest `convert` report. Reports are read as files from the store, never by importing
-the code that wrote them."""
+the code that wrote them. Also the model list of GET /v1/models."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+from edgeslm.decoding import sampler
+from edgeslm.errors import EdgeError
 from edgeslm.store.adapters import AdapterStore
+from edgeslm.store.gguf_io import read_metadata
 
 
 def _newest(folder: Path, pattern: str) -> Path | None:
@@ -65,3 +68,31 @@ def status(engine, metrics) -> dict:
                 for a in AdapterStore(st.adapters_dir).all()]
     return {"models": models, "adapters": adapters, "decode_tokens_per_s": metrics.recent_speed(),
             "qualify": _qualify(st.home), "convert": _convert(st.home)}
+
+
+def model_list(engine) -> list[dict]:
+    """/v1/models: the local models and their adapters, each with the sampling defaults a request that
+    names it and leaves the fields out gets (`sampling`), and where each value comes from."""
+    cat, store = engine.catalog, AdapterStore(engine.settings.adapters_dir)
+    workers = {w.entry.id: w for w in engine.loaded()}
+    entries = [e for e in cat.entries if e.id in workers or cat.is_local(e)]
+    meta = {e.id: workers[e.id].backend.metadata if e.id in workers
+            else (read_metadata(cat.path_of(e)) if e.format == "gguf" else {}) for e in entries}
+
+    def card(name: str, adapters: list, entry) -> dict:
+        values, origin = sampler.effective({}, sampler.layers(adapters, entry, meta[entry.id]))
+        return {"id": name, "object": "model", "created": 0, "owned_by": "edgeslm",
+                "loaded": entry.id in workers, "sampling": values, "sampling_from": origin}
+
+    data = []
+    for e in entries:  # a request naming the model runs under its default adapter, when it has one
+        try:
+            default = [store.get(e.id, e.default_adapter, e.sha256)] if e.default_adapter and store.has(
+                e.id, e.default_adapter) else []
+        except EdgeError:  # a damaged adapter is reported when a request meets it
+            default = []
+        data.append({**card(e.id, default, e), "aliases": e.aliases})
+    by_id = {e.id: e for e in entries}
+    data += [{**card(f"{a.base}@{a.task}", [a], by_id[a.base]), "aliases": [], "adapter": a.task,
+              "parent": a.base} for a in store.all() if a.base in by_id]
+    return data

@@ -1,4 +1,5 @@
-"""The one table from errors to HTTP: status, OpenAI error type, and the JSON body."""
+"""The one table from errors to HTTP: status, OpenAI error type, and the JSON body, in OpenAI's shape
+or, on Anthropic's routes, in Anthropic's; and the 400 of a body that does not validate."""
 
 from __future__ import annotations
 
@@ -62,6 +63,33 @@ def status_of(e: EdgeError) -> tuple[int, str]:
         if isinstance(e, cls):
             return status, etype
     return 500, "server_error"
+
+
+def _loc(loc: tuple) -> str:
+    parts = [p for p in loc if p != "body"]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "body"
+
+
+def shaped_response(path: str, status: int, message: str, etype: str, param: str | None, code: str | None) -> JSONResponse:
+    """An error in the shape of the route's API (Anthropic's on /v1/messages, OpenAI's elsewhere)."""
+    status, payload = shaped(path, status, message, etype, param, code)
+    return JSONResponse(payload, status_code=status)
+
+
+def invalid(problems, path: str = "") -> JSONResponse:
+    """A request that does not validate: 400 naming the first field at fault."""
+    first = problems[0]
+    if first.get("type") == "json_invalid":
+        return shaped_response(path, 400, f"request body is not valid JSON: {first.get('msg')}", "invalid_request_error", None,
+                      "invalid_json")
+    param = _loc(tuple(first.get("loc", ())))
+    msg = f"{param}: {first.get('msg')}"
+    if first.get("type") == "missing":
+        msg = f"{param} is required"
+    return shaped_response(path, 400, msg, "invalid_request_error", param, "invalid_value")
 
 
 RETRY_AFTER_S = 1  # what a 503 asks a client to wait: a slot or a worker frees within about that
