@@ -58,6 +58,9 @@ RUNS: dict[str, dict] = {
     # the last step (no val loss, no early stop); val accuracy judges them afterwards
     "v2-data-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.0, "shuffle": False, "epochs": 1.0, "eval_every": 0},
     "v3-full": {"eval_every": 0},
+    # v3-full (val 0.196) refused well and called badly; v2-data-full (val 0.323) the reverse: one factor
+    # at a time from the better one, Hammer's removed-gold irrelevance only
+    "v2-nogold-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0, "eval_every": 0},
 }
 CATS = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
 
