@@ -117,7 +117,7 @@ def _tools(tools: list | None) -> list[dict] | None:
     return out
 
 
-def _choice(choice: dict | None, tools: list | None):
+def _choice(choice: dict | None):
     """(chat tool_choice, parallel_tool_calls)."""
     if choice is None:
         return None, None
@@ -145,7 +145,7 @@ def _format(config: dict | None) -> dict | None:
 
 
 def to_chat(req: MessagesRequest) -> ChatCompletionRequest:
-    choice, parallel = _choice(req.tool_choice, req.tools)
+    choice, parallel = _choice(req.tool_choice)
     body: dict[str, Any] = {
         "model": req.model, "adapter": req.adapter, "messages": _messages(req), "tools": _tools(req.tools),
         "tool_choice": choice, "parallel_tool_calls": parallel, "max_tokens": req.max_tokens,
