@@ -133,6 +133,20 @@ class Settings(_Guards):
         256, ge=16, description="Prompt tokens evaluated per scheduler round, in one batch with the other "
         "requests' steps (a long prompt never stalls the streams beside it)."
     )
+    prefix_disk_mb: int = Field(
+        1024, ge=0, description="Disk (MiB) for KV states of long prompts kept across restarts under HOME/prefixes, "
+        "so an agent's first call after a restart starts warm (least recently used leave first; 0: off)."
+    )
+    prefix_disk_min_tokens: int = Field(
+        256, ge=16, description="Prompt tokens a request must evaluate anew before its state is kept on disk."
+    )
+    flash_attn: bool = Field(
+        False, description="llama.cpp's flash attention (off by default: see the README's measurements)."
+    )
+    kv_type: Literal["f16", "q8_0"] = Field(
+        "f16", description="KV cache type: f16, or q8_0 (about half the KV memory; needs --flash-attn; "
+        "see the README's measurements for its quality cost)."
+    )
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     responses_kept: int = Field(256, ge=0, description="Responses held in memory for previous_response_id (LRU).")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")

@@ -40,6 +40,7 @@ from edgeslm.generation import Run
 from edgeslm.preparation import Job, Preparation
 from edgeslm.scheduling import Scheduler
 from edgeslm.store.adapters import Adapter
+from edgeslm.store.prefixes import PrefixStore
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import (
     Generation,
@@ -75,6 +76,8 @@ class ModelWorker(Preparation):
         self.specials = Specials(self.backend.special_tokens(), self.template.markup)
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.cache / "llguidance")
         self.marker_pieces = constraints.marker_pieces(self.backend, self.tokenizer, self.envelope)
+        self.prefixes = self._prefix_store(settings)
+        self._identity: dict | None = None
         self.load_s = time.perf_counter() - t0
         # bounded in submit (queued and waiting together, less the slots free now), not by the queue itself
         self.jobs: queue.Queue[Job | None] = queue.Queue()
@@ -88,9 +91,10 @@ class ModelWorker(Preparation):
         log.info("loaded %s in %.2fs with %d threads", entry.id, self.load_s, self.threads)
 
     def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False,
-            adapter: str | None = None) -> Generation:
+            adapter: str | None = None, disk: bool | None = None) -> Generation:
         """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify, the
-        pipeline's evaluation). `fresh` evaluates the whole prompt, with nothing reused from the prefix cache."""
+        pipeline's evaluation). `fresh` evaluates the whole prompt, with nothing reused from the prefix cache
+        (in memory, and on disk unless `disk`)."""
         done: queue.Queue = queue.Queue()
 
         def emit(ev: tuple) -> None:
@@ -99,6 +103,7 @@ class ModelWorker(Preparation):
 
         job = self.prepare(messages, spec, params, emit, adapter)
         job.fresh = fresh
+        job.disk = not fresh if disk is None else disk
         self.submit(job)
         kind, value = done.get()
         if kind == "error":
@@ -119,12 +124,27 @@ class ModelWorker(Preparation):
     def _device_args(self, fmt: str, settings: Settings) -> dict:
         """The backend's device: layers to offload (GGUF, from the plan) or an execution provider (ONNX)."""
         if fmt == "gguf":
-            return {"n_gpu_layers": self.plan.gpu_layers}
+            return {"n_gpu_layers": self.plan.gpu_layers, "flash_attn": settings.flash_attn, "kv_type": settings.kv_type}
         import onnxruntime
 
         provider, why = offload.onnx_provider(onnxruntime.get_available_providers(), offload.parse_layers(settings.gpu_layers))
         log.info("'%s': %s", self.entry.id, why)
         return {"provider": provider}
+
+    def _prefix_store(self, settings: Settings) -> PrefixStore | None:
+        if not settings.prefix_disk_mb:
+            return None
+        if not self.backend.capabilities.prefix_persist:
+            log.info("'%s': the %s backend keeps no prefix cache on disk (its first call after a restart is "
+                     "cold)", self.entry.id, self.entry.format)
+            return None
+        return PrefixStore(settings.home / "prefixes", settings.prefix_disk_mb << 20, settings.prefix_disk_min_tokens)
+
+    def prefix_identity(self, key: tuple) -> dict:
+        """What a state saved on disk must have been made under to be loaded here, with adapter set `key`."""
+        if self._identity is None:
+            self._identity = self.backend.identity()
+        return {**self._identity, "adapters": [[str(p), i, s] for p, i, s in key]}
 
     def close(self) -> None:
         """Finish what is queued, then free the model (on the worker thread)."""
@@ -161,6 +181,8 @@ class ModelWorker(Preparation):
                     break
                 if job is not None:
                     job.emit(("error", WorkerGone(f"'{self.entry.id}' was unloaded; retry", code="worker_gone")))
+            if self.prefixes is not None:
+                self.prefixes.close()  # what is queued reaches the disk
             try:
                 self.backend.close()
             except Exception:  # noqa: BLE001

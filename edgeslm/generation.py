@@ -41,6 +41,7 @@ class _RunState:
     n: int
     forced: int
     cached: int
+    restored: int
     since: int
     started: bool
     prefilling: bool
@@ -64,6 +65,7 @@ class _InSequence(_RunState):
             if self.job.fresh:
                 self.b.reset(self.slot)
         self._borrow_prefix()
+        self._restore_prefix()
         k, toks = self.b.cached(self.slot)
         keep = min(common_prefix(toks, self.history) if k == self.key else 0, len(self.history) - 1)
         keep = self.b.rewind(self.slot, keep) if keep > 0 else 0
@@ -91,6 +93,32 @@ class _InSequence(_RunState):
                     best, src = c, s
         if src is not None:
             b.share(src, self.slot, min(best, len(self.history) - 1))
+
+    def _restore_prefix(self) -> None:
+        """Where the prefix cache on disk holds more of `history` than memory does (after a restart, or
+        once memory let it go), load that state into this slot instead of evaluating it again."""
+        b, store = self.b, self.w.prefixes
+        if store is None or not self.job.disk:
+            return
+        k, toks = b.cached(self.slot)
+        own = common_prefix(toks, self.history) if k == self.key else 0
+        if len(self.history) - own < store.min_tokens // 4:  # too little left to evaluate to be worth a look
+            return
+        hit = store.lookup(self.w.prefix_identity(self.key), self.history[:-1], at_least=own + SHARE_MIN)
+        if hit is None or b.used_cells() + hit.entry.n_tokens > b.n_ctx:
+            return
+        if b.restore(self.slot, hit.data, self.history[: hit.tokens], self.key):
+            self.restored = hit.tokens
+            store.stats["restored"] += 1
+        else:
+            store.refused_load(hit.entry, "llama.cpp refused its state")
+
+    def _keep_prefix(self) -> None:
+        """A long prompt just evaluated anew: the prefix cache on disk may keep its state (the sequence
+        holds exactly the prompt now)."""
+        store, b, slot = self.w.prefixes, self.b, self.slot
+        if store is not None and len(self.history) - self.cached >= store.min_tokens:
+            store.offer(self.w.prefix_identity(self.key), self.history, lambda: b.state(slot))
 
     def next_tokens(self, n: int | None = None) -> list[int]:
         """The next tokens to evaluate: all of a step, or up to `n` while prefilling."""
@@ -137,6 +165,7 @@ class _Outcome(_RunState):
                 "decode_s": t_end - (t_first or t_end),
                 "tokens_per_s": (n - 1) / (t_end - t_first) if t_first and n > 1 and t_end > t_first else 0.0,
                 "forced_tokens": self.forced,
+                "restored_tokens": self.restored,
                 "sampled_step_s": self.single_s / self.single_n if self.single_n else 0.0,
             },
         )
@@ -168,7 +197,7 @@ class Run(_InSequence, _Outcome):
         self.t_prefill: float | None = None
         self.history: list[int] = list(job.prompt)
         self.feed: list[int] = []
-        self.since, self.last_step, self.cached = 0, 0, 0
+        self.since, self.last_step, self.cached, self.restored = 0, 0, 0, 0
         self.started = self.done = self.prefilling = False
 
     def advance(self) -> None:
@@ -179,6 +208,7 @@ class Run(_InSequence, _Outcome):
         self.prefilling = False
         if self.t_prefill is None:
             self.t_prefill = time.perf_counter()
+            self._keep_prefix()
         try:
             if not self._step():
                 self._end(("done", self._result()))

@@ -50,7 +50,8 @@ class Job:
     constraint: constraints.Constraint | gbnf.GbnfConstraint | None
     emit: Emit
     cancelled: threading.Event = field(default_factory=threading.Event)
-    fresh: bool = False  # drop the prefix cache first (cold-start measurements)
+    fresh: bool = False  # drop the prefix cache in memory first (cold-start measurements)
+    disk: bool = True  # the prefix cache on disk may serve it
     adapters: list[Adapter] = field(default_factory=list)
     # earlier calls of the conversation whose results it holds ("name\0arguments", as the grammar writes them)
     answered: list[str] = field(default_factory=list)

@@ -64,6 +64,7 @@ class Capabilities:
     native_vocab: bool = False  # native_vocab() returns a llama.cpp vocab handle (for llguidance)
     lora: bool = False  # set_adapters(): LoRA adapters switched per request
     prefix_share: bool = False  # share(src, dst, n) and used_cells(): sequences share a prefix's KV cells
+    prefix_persist: bool = False  # state(seq), restore(...), identity(): KV states saved to disk and loaded back
 
 
 class Backend(Protocol):
@@ -134,5 +135,14 @@ class Backend(Protocol):
 
     def used_cells(self) -> int:
         """KV cells in use, shared prefixes once (capabilities.prefix_share)."""
+
+    def state(self, seq: int) -> bytes:
+        """Sequence `seq`'s KV state, serialized (capabilities.prefix_persist)."""
+
+    def restore(self, seq: int, data: bytes, tokens: list[int], key: AdapterKey) -> bool:
+        """Load a state() into `seq`, keeping its first len(`tokens`) tokens; False when refused."""
+
+    def identity(self) -> dict:
+        """Everything besides adapters and tokens a saved state depends on (capabilities.prefix_persist)."""
 
     def close(self) -> None: ...

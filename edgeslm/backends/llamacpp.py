@@ -76,6 +76,7 @@ class _State:
     _specials: dict | None
     n_seq: int
     n_vocab: int
+    context_params: dict
 
     def reset(self, seq: int | None = None) -> None: ...
 
@@ -231,6 +232,37 @@ class _Sequences(_Adapters):
         self.book.trim(seq, n)
         return n
 
+    def state(self, seq: int) -> bytes:
+        """Sequence `seq`'s KV state as llama.cpp serializes it (for the prefix cache on disk)."""
+        n = llama_cpp.llama_state_seq_get_size(self._ctx, seq)
+        buf = (ctypes.c_uint8 * n)()
+        got = llama_cpp.llama_state_seq_get_data(self._ctx, buf, n, seq)
+        return bytes(buf)[:got] if got else b""
+
+    def restore(self, seq: int, data: bytes, tokens: list[int], key: AdapterKey) -> bool:
+        """Load a state saved by state() into sequence `seq` and keep its first len(`tokens`) tokens,
+        which are `tokens` (computed under `key`); False, with the sequence empty, when llama.cpp
+        refuses it or the cache has no room for it."""
+        self.reset(seq)
+        src = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        if llama_cpp.llama_state_seq_set_data(self._ctx, src, len(data), seq) != len(data):
+            self.reset(seq)
+            return False
+        if not llama_cpp.llama_memory_seq_rm(self._mem, seq, len(tokens), -1):
+            self.reset(seq)
+            return False
+        self.book.grow(seq, tokens)
+        self.book.keys[seq] = key
+        return True
+
+    def identity(self) -> dict:
+        """What a saved state depends on besides the adapters and tokens: versions, build, model file,
+        context parameters. A state made under any other value is never loaded."""
+        from edgeslm import __version__
+
+        return {"edgeslm": __version__, "llama_cpp": llama_cpp.__version__, "build": build_features(),
+                "model": f"{self.path.resolve()}|{file_identity(self.path)}", **self.context_params}
+
     def reset(self, seq: int | None = None) -> None:
         """Forget sequence `seq` (every sequence when None)."""
         # metadata only: freed cells are masked out of attention, so zeroing the KV buys nothing
@@ -243,11 +275,15 @@ class _Sequences(_Adapters):
             self.book.trim(seq, 0)
 
 
+KV_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0}
+
+
 class LlamaCppBackend(_Sequences, _Vocabulary, _Sampling):
-    capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True, prefix_share=True)
+    capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=True, lora=True, prefix_share=True,
+                                prefix_persist=True)
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1,
-                 n_gpu_layers: int = 0):
+                 n_gpu_layers: int = 0, flash_attn: bool = False, kv_type: str = "f16"):
         set_verbose(False)  # llama.cpp logs errors only (as llama_cpp.Llama(verbose=False) does)
         if not Path(path).is_file():
             raise BackendError(f"llama.cpp could not load {path}: no such file")
@@ -262,7 +298,9 @@ class LlamaCppBackend(_Sequences, _Vocabulary, _Sampling):
         p.n_threads = p.n_threads_batch = n_threads
         # one KV cache of n_ctx cells shared by every sequence: one request may still use all of it
         p.n_seq_max, p.kv_unified = n_seq, True
-        p.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        p.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn
+                             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+        p.type_k = p.type_v = KV_TYPES[kv_type]
         with suppress_stdout_stderr(disable=False):
             self._ctx = llama_cpp.llama_init_from_model(self.model.model, p)
         if not self._ctx:
@@ -270,6 +308,8 @@ class LlamaCppBackend(_Sequences, _Vocabulary, _Sampling):
             raise BackendError(f"llama.cpp could not create a context of {n_ctx} tokens for {path}")
         self.path = Path(path)
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.context_params = {"n_ctx": self.n_ctx, "kv_type": kv_type, "flash_attn": flash_attn, "swa_full": p.swa_full,
+                               "rope_freq_base": p.rope_freq_base, "rope_freq_scale": p.rope_freq_scale}
         self.n_vocab = self.model.n_vocab()
         self.n_batch, self.n_threads, self.n_seq = n_batch, n_threads, n_seq
         self.metadata = dict(self.model.metadata())

@@ -6,7 +6,7 @@ Owns the estimate. Terms, each named in the plan:
 - weights:   every tensor in the file (mmap'd, and all of it is read while decoding);
 - repack:    llama.cpp's CPU_REPACK copy of the Q4_0/Q4_K/IQ4_NL matrices (AVX2 builds repack them
              into interleaved blocks and keep both);
-- kv_cache:  n_ctx cells x every layer's K and V rows in f16 (llama-cpp-python keeps a full-size
+- kv_cache:  n_ctx cells x every layer's K and V rows in f16 (or q8_0, --kv-type) (llama-cpp-python keeps a full-size
              sliding-window cache, so SWA layers count in full);
 - compute:   the pages of the compute buffer a prompt actually touches: one ubatch's activations plus
              its attention scores over the whole context (f32, no flash attention). llama.cpp reserves
@@ -99,7 +99,7 @@ def _repacks() -> bool:
 
 def plan(path: Path, *, n_ctx: int, n_batch: int = 512, n_seq: int = 1, adapters: list[Path] | tuple = (),
          model: str = "", runtime: int | None = None, gpu_layers: str | int = 0,
-         vram_free: int | None = None, gpu_build: str | None = None) -> MemoryPlan:
+         vram_free: int | None = None, gpu_build: str | None = None, kv_type: str = "f16") -> MemoryPlan:
     """The memory plan of loading `path` with this context (`n_seq` sequences share its KV cache), with
     `gpu_layers` ("auto" or a number) offloaded when `gpu_build` names a GPU backend; "auto" fits
     `vram_free` bytes. Raises InvalidRequest for a bad GGUF."""
@@ -116,7 +116,8 @@ def plan(path: Path, *, n_ctx: int, n_batch: int = 512, n_seq: int = 1, adapters
     n_vocab = getattr(tokens, "length", None) or len(tokens or [])
     cells = -(-n_ctx // 256) * 256
     n_ubatch = min(n_batch, 512, n_ctx)
-    kv_per_token = n_layer * n_head_kv * (k_len + v_len) * 2
+    # f16: 2 bytes an element; q8_0: blocks of 32 int8 and one f16 scale (34 bytes per 32)
+    kv_per_token = n_layer * n_head_kv * (k_len + v_len) * (34 if kv_type == "q8_0" else 64) // 32
     act = n_ubatch * (n_embd * ACTIVATION_FLOATS[0] + n_ff * ACTIVATION_FLOATS[1]) * 4
     scores = n_ubatch * cells * n_head * 4
     weights = sum(t.nbytes for t in tensors)
@@ -276,5 +277,5 @@ def plan_for(fmt: str, path: Path, settings, *, model: str = "", adapters: list[
             if vram_budget is not None:
                 free = vram_budget if free is None else min(free, vram_budget)
         return plan(path, n_ctx=settings.n_ctx, n_batch=settings.n_batch, n_seq=sequences(settings), model=model,
-                    adapters=list(adapters), gpu_layers=want, vram_free=free, gpu_build=build)
+                    adapters=list(adapters), gpu_layers=want, vram_free=free, gpu_build=build, kv_type=settings.kv_type)
     return plan_folder(path, n_ctx=settings.n_ctx, model=model)

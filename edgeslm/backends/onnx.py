@@ -57,6 +57,15 @@ class _Unsupported:
     def used_cells(self) -> int:
         return len(self._seq)
 
+    def state(self, seq: int) -> bytes:
+        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")
+
+    def restore(self, seq: int, data: bytes, tokens: list[int], key: tuple) -> bool:
+        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")
+
+    def identity(self) -> dict:
+        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")
+
 
 class _Vocabulary:
     """Tokens and their bytes through the model's Hugging Face tokenizer (llguidance reads it too)."""

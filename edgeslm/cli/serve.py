@@ -35,6 +35,9 @@ def serve(
     memory_budget: Optional[str] = typer.Option(None, help=Settings.model_fields["memory_budget"].description),
     gpu_layers: Optional[str] = typer.Option(None, help=Settings.model_fields["gpu_layers"].description),
     parallel: Optional[int] = typer.Option(None, min=1, max=64, help=Settings.model_fields["parallel"].description),
+    prefix_disk_mb: Optional[int] = typer.Option(None, min=0, help=_help("prefix_disk_mb")),
+    flash_attn: bool = typer.Option(False, "--flash-attn", help=_help("flash_attn")),
+    kv_type: Optional[str] = typer.Option(None, help=_help("kv_type") + " Choices: f16, q8_0."),
     capture: bool = typer.Option(False, "--capture", help=Settings.model_fields["capture"].description),
     capture_retention_days: Optional[float] = typer.Option(
         None, min=0.001, help=Settings.model_fields["capture_retention_days"].description),
@@ -67,10 +70,13 @@ def serve(
     if constraint_engine not in (None, "llguidance", "gbnf"):
         _fail(f"invalid --constraint-engine '{constraint_engine}'; choose llguidance or gbnf")
     _check_gpu_layers(gpu_layers)
+    if kv_type not in (None, "f16", "q8_0"):
+        _fail(f"invalid --kv-type '{kv_type}'; choose f16 or q8_0")
     try:
         settings = get_settings(host=host, port=port, threads=threads, n_ctx=n_ctx, default_model=model,
                                 constraint_engine=constraint_engine, memory_budget=memory_budget, parallel=parallel,
-                                gpu_layers=gpu_layers,
+                                gpu_layers=gpu_layers, prefix_disk_mb=prefix_disk_mb, flash_attn=flash_attn or None,
+                                kv_type=kv_type,
                                 capture=capture or None, capture_retention_days=capture_retention_days,
                                 upstream=upstream, upstream_model=upstream_model,
                                 upstream_api_key_env=upstream_api_key_env, route_threshold=route_threshold,
