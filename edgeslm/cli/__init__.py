@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from edgeslm.cli import adapters, convert, export, models, qualify, quantize, serve
+from edgeslm.cli import adapters, cache, convert, export, models, qualify, quantize, serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Small language models for agents, on this machine.")
 app.command()(serve.serve)
@@ -20,6 +20,7 @@ app.command()(export.export)
 app.add_typer(models.models_app, name="models")
 app.add_typer(adapters.adapters_app, name="adapters")
 app.add_typer(convert.convert_app, name="convert")
+app.add_typer(cache.cache_app, name="cache")
 app.command()(convert.select)
 app.command()(convert.finetune)
 
