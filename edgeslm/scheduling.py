@@ -238,6 +238,7 @@ class Scheduler(_Admission):
         groups: dict[tuple, list] = {}
         for r in self.runs:
             groups.setdefault(r.key, []).append(r)
+        budget = [self.chunk]  # prompt tokens this round may evaluate, every group and sub-step together
         for group in groups.values():
             # switching adapter sets makes llama.cpp re-reserve its graph (~4-6 ms measured), so with
             # several sets running each one decodes a few steps before the next gets its turn
@@ -247,7 +248,7 @@ class Scheduler(_Admission):
                 group = [r for r in group if not r.done and r in self.runs and r.slot is not None]
                 if not group:
                     break
-                steps = self._steps(group)
+                steps = self._steps(group, budget)
                 if not steps:
                     break
                 if not self._make_room(sum(map(len, steps.values())), protect=set(steps), running_too=True):
@@ -255,6 +256,8 @@ class Scheduler(_Admission):
                     victim = max(group, key=lambda r: len(self.b.cached(r.slot)[1]))
                     for r in group:
                         if r.slot in steps:
+                            if r.prefilling:
+                                budget[0] += len(steps[r.slot])
                             r.unstep(steps[r.slot])
                     if len(group) == 1:
                         victim.fail(Busy(f"the KV cache ({self.b.n_ctx} cells) cannot hold this request beside "
@@ -279,14 +282,16 @@ class Scheduler(_Admission):
                         r.advance()
         self.runs = [r for r in self.runs if not r.done]
 
-    def _steps(self, group: list) -> dict[int, list[int]]:
-        """This round's tokens per sequence: every decoding request's whole step, and prompt chunks
-        within the round's prefill budget, best-ranked first (so a round's cost stays bounded)."""
-        steps, budget = {}, self.chunk
+    def _steps(self, group: list, budget: list[int]) -> dict[int, list[int]]:
+        """This sub-step's tokens per sequence: every decoding request's whole step, and prompt chunks
+        from what is left of the round's prefill `budget` (one list, shared by every group and sub-step
+        of the round), best-ranked first: a round's cost stays bounded, so a long prompt holds a short
+        call's next token back by one chunk at most."""
+        steps = {}
         for r in sorted(group, key=self._rank):
             if r.prefilling:
-                take = min(len(r.feed), budget)
-                budget -= take
+                take = min(len(r.feed), budget[0])
+                budget[0] -= take
                 if take:
                     steps[r.slot] = r.next_tokens(take)
             elif r.feed:

@@ -82,3 +82,40 @@ def test_two_adapter_sets_under_kv_pressure_all_finish(home):
         assert evaluated[0] <= 1.1 * least, (evaluated[0], least)
     finally:
         e.close()
+
+
+def test_one_prefill_budget_per_round_across_adapter_sets(home):
+    """Two long prompts on two adapter sets at once: a round evaluates at most prefill_chunk prompt tokens
+    in all (issue 26: the budget was reset per group, so each set's prompt took a chunk and a short call
+    beside them waited for both)."""
+    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=4, prefill_chunk=64, prefix_disk_mb=0))
+    try:
+        w = e.worker("default")
+        while getattr(w, "scheduler", None) is None:
+            threading.Event().wait(0.01)
+        sched, rounds = w.scheduler, [[]]
+        real_round, real_decode = sched._round, w.backend.decode_many
+
+        def round_():
+            rounds.append([])
+            real_round()
+
+        def decode(steps):
+            rounds[-1].extend(len(t) for t in steps.values() if len(t) > 1)  # text steps are 1 token: >1 is prompt
+            return real_decode(steps)
+
+        sched._round, w.backend.decode_many = round_, decode
+        filler = "The committee reviewed the quarterly figures and agreed to meet again next week. "
+        got = []
+        threads = [threading.Thread(target=lambda i=i: got.append(w.run(
+            [Message("user", f"[{i}] " + filler * 30 + "Summarize.")], OutputSpec(kind="text"),
+            SamplingParams(max_tokens=4, temperature=0), adapter=None if i % 2 else "none"))) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert len(got) == 2 and all(g.usage.prompt_tokens > 400 for g in got)
+        assert sum(map(sum, rounds)) >= 800  # both prompts went in, in chunks
+        assert max(map(sum, rounds)) <= 64, [sum(r) for r in rounds if r]
+    finally:
+        e.close()

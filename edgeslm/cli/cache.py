@@ -24,7 +24,7 @@ def _store() -> PrefixStore:
 def cache_ls(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List the saved prompt states, most recently used first: tokens, size, model, adapters, last use."""
     store = _store()
-    rows = [{"entry": e.name, "tokens": e.n_tokens, "bytes": e.n_bytes, "used": e.used,
+    rows: list[dict] = [{"entry": e.name, "tokens": e.n_tokens, "bytes": e.n_bytes, "used": e.used,
              "model": str(e.ident.get("model", "?")).split("|")[0], "adapters": [a[0] for a in e.ident.get("adapters", [])],
              "n_ctx": e.ident.get("n_ctx"), "kv_type": e.ident.get("kv_type")} for e in store.entries()]
     if as_json:
