@@ -214,6 +214,8 @@ def test_qualify_measures_the_default_and_writes_json_and_png(two_reports, home)
     assert m["prefill"][0]["ttft_s"] < m["prefill"][2]["ttft_s"]  # longer prompts take longer
     assert m["decode"]["tokens_per_s"] > 1 and m["decode"]["ms_per_token_p90"] >= m["decode"]["ms_per_token_median"]
     assert m["tools"]["calls_made"] >= 1 and m["tools"]["ttft_warm_s"] < m["tools"]["ttft_cold_s"]
+    # cold, then restored from the prefix cache on disk (as after a restart), then warm in memory
+    assert m["tools"]["ttft_restored_s"] is not None and m["tools"]["ttft_restored_s"] < m["tools"]["ttft_cold_s"]
     assert abs(report["memory"]["plan_error"]) <= 0.15
     assert report["device"]["physical_cores"] >= 1 and "llama.cpp" in report["device"]["backend"]
     if report["device"]["gpu_build"] is None:  # a CPU build: the report says what it could not measure

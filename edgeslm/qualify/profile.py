@@ -1,6 +1,6 @@
 """Measuring a model on this machine, through the engine's own decode path: load time and peak
 memory, time to first token and prefill speed by prompt length, decode speed, constrained tool-call
-latency, and cold versus warm (prefix-cached) time to first token.
+latency, and cold, restored-from-disk and warm (prefix-cached) time to first token.
 
 Owns the measurement protocol (prompts, repeats, what counts as cold). Knows nothing about verdicts
 or report formats: it returns plain figures.
@@ -184,17 +184,23 @@ class Profiler:
         spec = OutputSpec("tools", AGENT_TOOLS, "auto", parallel=False)
         params = SamplingParams(max_tokens=128, temperature=0)
 
-        def ask(q: str, fresh: bool):
+        def ask(q: str, fresh: bool, disk: bool | None = None):
             t0 = time.perf_counter()
-            g = self.worker.run([Message("system", _SYSTEM), Message("user", q)], spec, params, fresh=fresh)
+            g = self.worker.run([Message("system", _SYSTEM), Message("user", q)], spec, params, fresh=fresh, disk=disk)
             return g, time.perf_counter() - t0
 
-        self.step("tool prompt, cold vs warm")
-        cold, warm, prompt_tokens = [], [], 0
+        self.step("tool prompt, cold vs restored from disk vs warm")
+        cold, restored, warm, prompt_tokens = [], [], [], 0
+        disk = self.worker.prefixes
         for i in range(max(self.runs // 2, 2)):
-            g, _ = ask(_QUESTIONS[i % len(_QUESTIONS)], fresh=True)
+            g, _ = ask(_QUESTIONS[i % len(_QUESTIONS)], fresh=True)  # nothing reused; its state is kept on disk
             cold.append(g.timings["ttft_s"])
             prompt_tokens = g.usage.prompt_tokens
+            if disk is not None:  # as after a restart: nothing in memory, the prefix from disk
+                disk.flush()
+                g, _ = ask(_QUESTIONS[(i + 2) % len(_QUESTIONS)], fresh=True, disk=True)
+                if g.timings["restored_tokens"]:
+                    restored.append(g.timings["ttft_s"])
             g, _ = ask(_QUESTIONS[(i + 1) % len(_QUESTIONS)], fresh=False)
             warm.append(g.timings["ttft_s"])
         self.step("constrained tool calls")
@@ -210,6 +216,10 @@ class Profiler:
         return {
             "prompt_tokens": prompt_tokens, "tools": len(AGENT_TOOLS),
             "ttft_cold_s": _median(cold), "ttft_warm_s": _median(warm), "noise_cold": _spread(cold),
+            "ttft_restored_s": _median(restored) if restored else None,
+            "restored_note": None if restored else ("the prefix cache on disk is off or this backend keeps none"
+                                                    if disk is None else "the prompt is shorter than "
+                                                    f"--prefix-disk-min-tokens ({disk.min_tokens}): not kept"),
             "call_s_median": _median(wall), "call_s_p90": _p90(wall), "noise_call": _spread(wall),
             "calls_made": calls, "calls_valid": valid, "runs": self.runs,
             "completion_tokens": tokens, "forced_share": _median(forced),
