@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -150,6 +150,13 @@ class Settings(_Guards):
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     responses_kept: int = Field(256, ge=0, description="Responses held in memory for previous_response_id (LRU).")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
+
+    @model_validator(mode="after")
+    def _kv_needs_flash(self) -> Settings:
+        if self.kv_type != "f16" and not self.flash_attn:
+            raise ValueError(f"kv_type {self.kv_type} needs flash_attn: llama.cpp quantizes the V cache only with "
+                             "flash attention (add --flash-attn, or keep --kv-type f16)")
+        return self
 
     @property
     def cache(self) -> Path:

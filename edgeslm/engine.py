@@ -9,6 +9,7 @@ about HTTP: the server turns a job's events into OpenAI JSON.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -37,7 +38,8 @@ from edgeslm.errors import (
     WorkerGone,
 )
 from edgeslm.generation import Run
-from edgeslm.preparation import Job, Preparation
+from edgeslm.output import Emit
+from edgeslm.preparation import Job, Preparer
 from edgeslm.scheduling import Scheduler
 from edgeslm.store.adapters import Adapter
 from edgeslm.store.prefixes import PrefixStore
@@ -53,7 +55,7 @@ log = logging.getLogger("edgeslm.engine")
 
 
 
-class ModelWorker(Preparation):
+class ModelWorker:
     """One resident model and the thread that decodes its jobs: up to `settings.parallel` at once,
     one slot (backend sequence) each, admitted in arrival order."""
 
@@ -76,6 +78,8 @@ class ModelWorker(Preparation):
         self.specials = Specials(self.backend.special_tokens(), self.template.markup)
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.cache / "llguidance")
         self.marker_pieces = constraints.marker_pieces(self.backend, self.tokenizer, self.envelope)
+        self.preparer = Preparer(entry, settings, self.backend, self.template, self.specials, self.tokenizer,
+                                 self.envelope, self.adapters)
         self.prefixes = self._prefix_store(settings)
         self._identity: dict | None = None
         self.load_s = time.perf_counter() - t0
@@ -109,6 +113,27 @@ class ModelWorker(Preparation):
         if kind == "error":
             raise value
         return value
+
+    @contextlib.contextmanager
+    def _in_use(self):
+        """Preparing a request on this worker's backend: refused once it is unloaded, and the backend is
+        freed only after the last one ends."""
+        with self._state:
+            if self.closed or self.dead:
+                raise WorkerGone(f"'{self.entry.id}' was unloaded; retry", code="worker_gone")
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._users -= 1
+                self._state.notify_all()
+
+    def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
+                adapter: str | None = None) -> Job:
+        """The request made into a job (Preparer.job), in the caller's thread."""
+        with self._in_use():
+            return self.preparer.job(messages, spec, params, emit, adapter)
 
     def submit(self, job: Job) -> None:
         """Queue `job`; WorkerGone when this worker was unloaded (the caller asks the engine again)."""

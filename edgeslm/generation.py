@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import time
-from typing import Any
 
 import jsonschema
 
@@ -27,152 +26,7 @@ log = logging.getLogger("edgeslm.generation")
 SHARE_MIN = 16  # a shared prefix must save at least this many tokens over the slot's own cache
 
 
-class _RunState:
-    """The state a Run keeps (set in Run.__init__), declared once for the parts of Run below."""
-
-    w: Any
-    job: Any
-    b: Any
-    key: tuple
-    slot: int | None
-    history: list[int]
-    feed: list[int]
-    finish: str
-    n: int
-    forced: int
-    cached: int
-    restored: int
-    since: int
-    started: bool
-    prefilling: bool
-    t0: float | None
-    t_prefill: float | None
-    t_first: float | None
-    single_s: float
-    single_n: int
-    out: Output
-
-
-class _InSequence(_RunState):
-    """A run's place in its backend sequence: (re)start, borrowed prefixes, the tokens fed per round."""
-
-    def start(self) -> None:
-        """(Re)start in `self.slot`: keep what the sequence shares with `history` and leave the rest in
-        `feed`, evaluated by the scheduler's next rounds (nothing is evaluated here)."""
-        first = not self.started
-        if first:
-            self.t0, self.started = time.perf_counter(), True
-            if self.job.fresh:
-                self.b.reset(self.slot)
-        self._borrow_prefix()
-        self._restore_prefix()
-        k, toks = self.b.cached(self.slot)
-        keep = min(common_prefix(toks, self.history) if k == self.key else 0, len(self.history) - 1)
-        keep = self.b.rewind(self.slot, keep) if keep > 0 else 0
-        if keep == 0:
-            self.b.reset(self.slot)
-        if first:
-            self.cached = keep
-        self.feed, self.since, self.prefilling = self.history[keep:], 0, True
-
-    def _borrow_prefix(self) -> None:
-        """Where another sequence (under the same adapters) holds a longer prefix of `history` than this
-        slot does, share its KV cells instead of evaluating that prefix again: agents send the same
-        system prompt and tools with every request."""
-        b = self.b
-        if not b.capabilities.prefix_share or self.job.fresh:
-            return
-        k, toks = b.cached(self.slot)
-        own = common_prefix(toks, self.history) if k == self.key else 0
-        best, src = own + SHARE_MIN, None
-        for s in range(b.n_seq):
-            k2, t2 = b.cached(s)
-            if s != self.slot and k2 == self.key and len(t2) > best:
-                c = common_prefix(t2, self.history)
-                if c > best:
-                    best, src = c, s
-        if src is not None:
-            b.share(src, self.slot, min(best, len(self.history) - 1))
-
-    def _restore_prefix(self) -> None:
-        """Where the prefix cache on disk holds more of `history` than memory does (after a restart, or
-        once memory let it go), load that state into this slot instead of evaluating it again."""
-        b, store = self.b, self.w.prefixes
-        if store is None or not self.job.disk:
-            return
-        k, toks = b.cached(self.slot)
-        own = common_prefix(toks, self.history) if k == self.key else 0
-        if len(self.history) - own < store.min_tokens // 4:  # too little left to evaluate to be worth a look
-            return
-        hit = store.lookup(self.w.prefix_identity(self.key), self.history[:-1], at_least=own + SHARE_MIN)
-        if hit is None or b.used_cells() + hit.entry.n_tokens > b.n_ctx:
-            return
-        if b.restore(self.slot, hit.data, self.history[: hit.tokens], self.key):
-            self.restored = hit.tokens
-            store.stats["restored"] += 1
-        else:
-            store.refused_load(hit.entry, "llama.cpp refused its state")
-
-    def _keep_prefix(self) -> None:
-        """A long prompt just evaluated anew: the prefix cache on disk may keep its state (the sequence
-        holds exactly the prompt now)."""
-        store, b, slot = self.w.prefixes, self.b, self.slot
-        if store is not None and len(self.history) - self.cached >= store.min_tokens:
-            store.offer(self.w.prefix_identity(self.key), self.history, lambda: b.state(slot))
-
-    def next_tokens(self, n: int | None = None) -> list[int]:
-        """The next tokens to evaluate: all of a step, or up to `n` while prefilling."""
-        n = len(self.feed) if n is None else n
-        step, self.feed = self.feed[:n], self.feed[n:]
-        return step
-
-    def unstep(self, step: list[int]) -> None:
-        self.feed = step + self.feed
-
-
-class _Outcome(_RunState):
-    """A finished run's Generation: content or calls, checked against their schema, and the timings."""
-
-    def _result(self) -> Generation:
-        job, spec, n = self.job, self.job.spec, self.n
-        t_end, t_first, finish = time.perf_counter(), self.t_first, self.finish
-        t0 = self.t0 or t_end
-        t_prefill = self.t_prefill or t_end
-        content, calls = self.out.finish()
-        if calls and finish == "stop":
-            finish = "tool_calls"
-        if spec.kind == "json" and finish == "stop":
-            try:
-                jsonschema.validate(json.loads(content or ""), spec.schema)
-            except (ValueError, jsonschema.ValidationError) as e:  # a grammar bug, never the caller's fault
-                raise BackendError(f"decoded JSON fails its schema: {e}") from e
-        for c in calls:
-            tool = next(t for t in spec.tools if t.name == c.name)
-            problem = validate_arguments(c.arguments, tool.parameters)
-            if problem:  # the grammar makes this impossible; if it happens it is our bug, not the caller's
-                raise BackendError(f"decoded arguments of {c.name} fail their schema: {problem}")
-        return Generation(
-            model=self.w.entry.id + "".join(f"@{a.task}" for a in job.adapters),
-            content=content,
-            tool_calls=calls,
-            finish_reason=finish,  # type: ignore[arg-type]  # one of the Literal's values by construction
-            truncated=finish == "length" and self.out.mode in ("calls", "json"),
-            stop_sequence=self.out.stopped_by,
-            usage=Usage(len(job.prompt), n, self.cached),
-            timings={
-                "prefill_s": t_prefill - t0,
-                "ttft_s": (t_first or t_end) - t0,
-                "decode_s": t_end - (t_first or t_end),
-                "tokens_per_s": (n - 1) / (t_end - t_first) if t_first and n > 1 and t_end > t_first else 0.0,
-                "forced_tokens": self.forced,
-                "restored_tokens": self.restored,
-                "sampled_step_s": self.single_s / self.single_n if self.single_n else 0.0,
-            },
-        )
-
-
-
-class Run(_InSequence, _Outcome):
+class Run:
     """One request decoding in a slot: sampling, forced tokens, output parsing and the result.
 
     `history` is every token its sequence must hold before the next sample (prompt, then each step);
@@ -293,3 +147,117 @@ class Run(_InSequence, _Outcome):
         self.history, self.feed = list(self.job.prompt), self.job.prompt[keep:]
         self.prefilling = True
         return True
+
+    # ---- its place in a backend sequence: (re)start, borrowed and restored prefixes, tokens fed per round ----
+
+    def start(self) -> None:
+        """(Re)start in `self.slot`: keep what the sequence shares with `history` and leave the rest in
+        `feed`, evaluated by the scheduler's next rounds (nothing is evaluated here)."""
+        first = not self.started
+        if first:
+            self.t0, self.started = time.perf_counter(), True
+            if self.job.fresh:
+                self.b.reset(self.slot)
+        self._borrow_prefix()
+        self._restore_prefix()
+        k, toks = self.b.cached(self.slot)
+        keep = min(common_prefix(toks, self.history) if k == self.key else 0, len(self.history) - 1)
+        keep = self.b.rewind(self.slot, keep) if keep > 0 else 0
+        if keep == 0:
+            self.b.reset(self.slot)
+        if first:
+            self.cached = keep
+        self.feed, self.since, self.prefilling = self.history[keep:], 0, True
+
+    def _borrow_prefix(self) -> None:
+        """Where another sequence (under the same adapters) holds a longer prefix of `history` than this
+        slot does, share its KV cells instead of evaluating that prefix again: agents send the same
+        system prompt and tools with every request."""
+        b = self.b
+        if not b.capabilities.prefix_share or self.job.fresh:
+            return
+        k, toks = b.cached(self.slot)
+        own = common_prefix(toks, self.history) if k == self.key else 0
+        best, src = own + SHARE_MIN, None
+        for s in range(b.n_seq):
+            k2, t2 = b.cached(s)
+            if s != self.slot and k2 == self.key and len(t2) > best:
+                c = common_prefix(t2, self.history)
+                if c > best:
+                    best, src = c, s
+        if src is not None:
+            b.share(src, self.slot, min(best, len(self.history) - 1))
+
+    def _restore_prefix(self) -> None:
+        """Where the prefix cache on disk holds more of `history` than memory does (after a restart, or
+        once memory let it go), load that state into this slot instead of evaluating it again."""
+        b, store = self.b, self.w.prefixes
+        if store is None or not self.job.disk:
+            return
+        k, toks = b.cached(self.slot)
+        own = common_prefix(toks, self.history) if k == self.key else 0
+        if len(self.history) - own < store.min_tokens // 4:  # too little left to evaluate to be worth a look
+            return
+        hit = store.lookup(self.w.prefix_identity(self.key), self.history[:-1], at_least=own + SHARE_MIN)
+        if hit is None or b.used_cells() + hit.entry.n_tokens > b.n_ctx:
+            return
+        if b.restore(self.slot, hit.data, self.history[: hit.tokens], self.key):
+            self.restored = hit.tokens
+            store.stats["restored"] += 1
+        else:
+            store.refused_load(hit.entry, "llama.cpp refused its state")
+
+    def _keep_prefix(self) -> None:
+        """A long prompt just evaluated anew: the prefix cache on disk may keep its state (the sequence
+        holds exactly the prompt now)."""
+        store, b, slot = self.w.prefixes, self.b, self.slot
+        if store is not None and len(self.history) - self.cached >= store.min_tokens:
+            store.offer(self.w.prefix_identity(self.key), self.history, lambda: b.state(slot))
+
+    def next_tokens(self, n: int | None = None) -> list[int]:
+        """The next tokens to evaluate: all of a step, or up to `n` while prefilling."""
+        n = len(self.feed) if n is None else n
+        step, self.feed = self.feed[:n], self.feed[n:]
+        return step
+
+    def unstep(self, step: list[int]) -> None:
+        self.feed = step + self.feed
+
+    # ---- the finished run's Generation: content or calls, checked against their schema, and the timings ----
+
+    def _result(self) -> Generation:
+        job, spec, n = self.job, self.job.spec, self.n
+        t_end, t_first, finish = time.perf_counter(), self.t_first, self.finish
+        t0 = self.t0 or t_end
+        t_prefill = self.t_prefill or t_end
+        content, calls = self.out.finish()
+        if calls and finish == "stop":
+            finish = "tool_calls"
+        if spec.kind == "json" and finish == "stop":
+            try:
+                jsonschema.validate(json.loads(content or ""), spec.schema)
+            except (ValueError, jsonschema.ValidationError) as e:  # a grammar bug, never the caller's fault
+                raise BackendError(f"decoded JSON fails its schema: {e}") from e
+        for c in calls:
+            tool = next(t for t in spec.tools if t.name == c.name)
+            problem = validate_arguments(c.arguments, tool.parameters)
+            if problem:  # the grammar makes this impossible; if it happens it is our bug, not the caller's
+                raise BackendError(f"decoded arguments of {c.name} fail their schema: {problem}")
+        return Generation(
+            model=self.w.entry.id + "".join(f"@{a.task}" for a in job.adapters),
+            content=content,
+            tool_calls=calls,
+            finish_reason=finish,  # type: ignore[arg-type]  # one of the Literal's values by construction
+            truncated=finish == "length" and self.out.mode in ("calls", "json"),
+            stop_sequence=self.out.stopped_by,
+            usage=Usage(len(job.prompt), n, self.cached),
+            timings={
+                "prefill_s": t_prefill - t0,
+                "ttft_s": (t_first or t_end) - t0,
+                "decode_s": t_end - (t_first or t_end),
+                "tokens_per_s": (n - 1) / (t_end - t_first) if t_first and n > 1 and t_end > t_first else 0.0,
+                "forced_tokens": self.forced,
+                "restored_tokens": self.restored,
+                "sampled_step_s": self.single_s / self.single_n if self.single_n else 0.0,
+            },
+        )

@@ -9,6 +9,7 @@ import codecs
 import json
 from collections.abc import Callable
 
+from edgeslm.decoding.parsing import parser_for
 from edgeslm.decoding.tools import Envelope, as_grammar_writes, new_call_id
 from edgeslm.types import Message, OutputSpec, ToolCall
 
@@ -30,7 +31,7 @@ class Output:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.text = ""  # everything decoded so far
         self.sent = 0  # how much of self.text has been emitted as content
-        self.parser = env.parser()  # used once the output turns out to be calls
+        self.parser = parser_for(env)  # used once the output turns out to be calls
         self.ids: list[str] = []
         self.said: str | None = None  # the text before the calls, when text came first
         # with tools offered (auto), text turns into calls at the marker (which the grammar allows nowhere else)
@@ -40,7 +41,7 @@ class Output:
         self._held: list[tuple] = []
         if spec.kind == "tools" and spec.tool_choice not in ("auto", "none"):
             self.mode = "calls"
-            self.parser = env.parser()
+            self.parser = parser_for(env)
         elif spec.kind == "tools":
             self.mode = "undecided"
         else:
@@ -55,7 +56,7 @@ class Output:
         self.text += delta
         if self.mode == "undecided":
             if self.text.startswith(self.env.start):
-                self.mode, self.parser = "calls", self.env.parser()
+                self.mode, self.parser = "calls", parser_for(self.env)
                 delta = self.text
             elif self._could_call():
                 return False
@@ -89,7 +90,7 @@ class Output:
             return None
         self.said = self.text[:at].rstrip(" \t\r\n") or None
         self._flush(len(self.said or ""))
-        self.mode, self.parser = "calls", self.env.parser()
+        self.mode, self.parser = "calls", parser_for(self.env)
         return self.text[at:]
 
     def _feed_calls(self, delta: str) -> bool:

@@ -4,7 +4,6 @@ fine-tuning trains on too), the context check, and the grammar. A `Job` is the p
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import threading
@@ -27,7 +26,6 @@ from edgeslm.errors import (
     ContextTooLong,
     GrammarError,
     InvalidRequest,
-    WorkerGone,
 )
 from edgeslm.output import Emit, answered_calls
 from edgeslm.store.adapters import NONE, Adapter, AdapterStore
@@ -68,21 +66,16 @@ class Job:
         return self._adapter_set
 
 
-class Preparation:
-    """The preparing half of a ModelWorker (engine.py), which sets the state below."""
+class Preparer:
+    """Requests made into jobs for one model (a ModelWorker holds one): the adapter a request runs under,
+    its prompt tokens, the context check and its grammar constraint. Runs in the server's thread pool,
+    never on the worker's thread; the worker guards it against unloading (ModelWorker.prepare)."""
 
-    entry: ModelEntry
-    settings: Settings
-    adapters: list[Adapter]
-    backend: Backend
-    template: ChatTemplate
-    specials: prompt.Specials
-    tokenizer: Any
-    envelope: Envelope
-    _state: threading.Condition
-    closed: bool
-    dead: str | None
-    _users: int
+    def __init__(self, entry: ModelEntry, settings: Settings, backend: Backend, template: ChatTemplate,
+                 specials: prompt.Specials, tokenizer: Any, envelope: Envelope, adapters: list[Adapter]):
+        self.entry, self.settings, self.backend, self.adapters = entry, settings, backend, adapters
+        self.template, self.specials, self.tokenizer, self.envelope = template, specials, tokenizer, envelope
+        self._warned_default = False  # the missing default adapter is logged once
 
     def adapter(self, task: str) -> Adapter:
         """A task adapter of this model, looked up in the store now (adapters added while serving work)."""
@@ -101,7 +94,7 @@ class Preparation:
         if d and not self.adapters and self.backend.capabilities.lora:
             if AdapterStore(self.settings.adapters_dir).has(self.entry.id, d):
                 return d
-            if not getattr(self, "_warned_default", False):
+            if not self._warned_default:
                 self._warned_default = True
                 log.warning("default adapter '%s' of %s is neither in the store nor shipped; serving the bare base",
                             d, self.entry.id)
@@ -126,26 +119,9 @@ class Preparation:
                 return t
         return next(iter(sorted(self.backend.eog_tokens)))
 
-    @contextlib.contextmanager
-    def _in_use(self):
-        with self._state:
-            if self.closed or self.dead:
-                raise WorkerGone(f"'{self.entry.id}' was unloaded; retry", code="worker_gone")
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._state:
-                self._users -= 1
-                self._state.notify_all()
-
-    def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
-                adapter: str | None = None) -> Job:
-        with self._in_use():
-            return self._prepare(messages, spec, params, emit, adapter)
-
-    def _prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
-                 adapter: str | None) -> Job:
+    def job(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
+            adapter: str | None = None) -> Job:
+        """The job these messages make, checked and constrained (errors name the request's field)."""
         task = self.task_for(adapter)
         adapters = [self.adapter(task)] if task else ([] if adapter == NONE else self.adapters)
         tools = spec.tools if spec.kind == "tools" else []

@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import queue
 import time
-from typing import Any
 
 from edgeslm.backends.base import adapter_key, common_prefix
 from edgeslm.errors import Busy
@@ -31,160 +30,10 @@ SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets i
 MIN_RUN = 4  # tokens a request decodes between two preemptions (each start makes progress)
 
 
-class _Room:
-    """KV cells: how many are in use, and freeing them when a step or a start needs more."""
-
-    # the state the scheduler keeps (scheduling.Scheduler sets it)
-    w: Any
-    b: Any
-    slots: int
-    quantum: int
-    chunk: int
-    runs: list
-    paused: list
-    waiting: list
-    last_used: list[float]
-
-    def _cells(self) -> int:
-        if self.b.capabilities.prefix_share:
-            return self.b.used_cells()
-        return sum(len(self.b.cached(s)[1]) for s in range(self.b.n_seq))
-
-    def _make_room(self, need: int, protect: set[int], running_too: bool = False) -> bool:
-        """Free KV cells until `need` more fit: idle caches (least recently used first), then paused
-        requests' caches (most cells first), then, with `running_too`, the running request holding
-        the most cells (it is paused and recomputes when it resumes)."""
-        b, cap = self.b, self.b.n_ctx
-        if self._cells() + need <= cap:
-            return True
-        owners = {r.slot for r in self.runs} | {r.slot for r in self.paused}
-        idle = sorted((s for s in range(b.n_seq) if s not in owners and s not in protect and b.cached(s)[1]),
-                      key=lambda s: self.last_used[s])
-        parked = sorted((r for r in self.paused if r.slot is not None and r.slot not in protect),
-                        key=lambda r: -len(b.cached(r.slot)[1]))
-        for s in idle:
-            b.reset(s)
-            if self._cells() + need <= cap:
-                return True
-        for r in parked:
-            b.reset(r.slot)
-            r.slot = None
-            if self._cells() + need <= cap:
-                return True
-        while running_too:
-            victims = [r for r in self.runs if r.slot not in protect]
-            if not victims:
-                return False
-            victim = max(victims, key=lambda r: len(b.cached(r.slot)[1]))
-            self.runs.remove(victim)
-            b.reset(victim.slot)
-            victim.slot = None
-            self.paused.append(victim)
-            if self._cells() + need <= cap:
-                return True
-        return False
-
-
-class _Admission(_Room):
-    """Which waiting request starts next, which running one yields its slot, and in which sequence."""
-
-    def pending(self, queued: int) -> int:
-        """Requests waiting, counted against the queue size: `queued` ones not taken yet and those taken
-        but not started (the loop drains the queue every round, so the queue alone bounds nothing), less
-        the ones free slots take at once. Read from other threads: a snapshot."""
-        return max(0, queued + len(self.waiting) - max(0, self.slots - len(self.runs)))
-
-    def _rank(self, item) -> tuple:
-        """Lower goes first: service so far (in quanta), then the size the request declared (max_tokens,
-        by powers of two: a 32-token tool call before a 1,024-token essay), then arrival."""
-        if isinstance(item, tuple):  # a waiting job
-            return (0, item[1].params.max_tokens.bit_length(), item[0])
-        return (1 + item.n // self.quantum, item.job.params.max_tokens.bit_length(), item.arrival)
-
-    def _admit(self) -> None:
-        """Start or resume the best-ranked requests while slots and cells allow; preempt one running
-        request when a better-ranked one waits and every slot is busy."""
-        while self.waiting or self.paused:
-            best = min([*self.waiting, *self.paused], key=self._rank)
-            if len(self.runs) >= self.slots:
-                victim = max(self.runs, key=lambda r: (r.n, r.arrival))
-                # a request that has not started yet gets a slot at once (the victim keeps its cache and
-                # only needs to have moved MIN_RUN tokens); paused ones rotate a quantum at a time
-                least = MIN_RUN if isinstance(best, tuple) else self.quantum
-                if victim.since < least or self._rank(victim) <= self._rank(best):
-                    return
-                self.runs.remove(victim)
-                self.paused.append(victim)
-                continue
-            if isinstance(best, tuple):
-                self.waiting.remove(best)
-                run = self.w.new_run(best[1], best[0])
-            else:
-                self.paused.remove(best)
-                run = best
-            if not self._place(run):
-                return
-
-    def _place(self, run) -> bool:
-        """Give `run` a sequence (its own if it still holds it, else the free one sharing the longest
-        prefix, else the least recently used) and feed its first chunk; False when cells are short."""
-        b, key = self.b, run.key
-        held = {r.slot for r in self.runs} | {r.slot for r in self.paused if r.slot is not None}
-        if run.slot is not None and b.cached(run.slot)[0] == key and run.slot not in held:
-            slot = run.slot
-        else:
-            free = [s for s in range(b.n_seq) if s not in held]
-            if not free:  # every sequence is held: the paused request that will wait longest gives its up
-                donor = max((r for r in self.paused if r.slot is not None), key=self._rank)
-                b.reset(donor.slot)
-                free, donor.slot = [donor.slot], None
-
-            def reuse(s: int) -> int:
-                k, toks = b.cached(s)
-                return common_prefix(toks, run.history) if k == key else -1
-
-            slot = max(free, key=lambda s: (reuse(s), -self.last_used[s]))
-        k, toks = b.cached(slot)
-        keep = min(common_prefix(toks, run.history) if k == key and not run.job.fresh else 0, len(run.history) - 1)
-        # the slot keeps only what it shares with this request: the rest of its cells are free to count
-        if 0 < keep < len(toks):
-            keep = b.rewind(slot, keep)
-        elif keep == 0 and toks:
-            b.reset(slot)
-        # never more than the context: prompt + max_tokens fit it, and history = prompt + what it made
-        need = len(run.history) - keep + min(self.quantum, max(1, run.job.params.max_tokens - run.n))
-        # the prompts still being fed take cells in the next rounds: a start that fits only beside their
-        # first chunks would pause one of them later and throw its cells away (6 prompts of 530 tokens in
-        # 1,024 cells: 13-17 sequence resets for 6 requests)
-        feeding = sum(len(r.feed) for r in self.runs if r.prefilling)
-        if not self._make_room(need + feeding, protect={slot}):
-            if not self.runs:  # nothing running will ever free cells: fail rather than spin
-                run.fail(Busy(f"the KV cache ({b.n_ctx} cells) cannot hold this request now; retry",
-                              code="kv_cache_full"))
-                return True
-            self._park(run)
-            return False
-        self.last_used[slot] = time.monotonic()
-        if run.slot is not None and run.slot != slot and run.slot not in held:
-            b.reset(run.slot)
-        run.slot = slot
-        try:
-            run.start()
-        except Exception as e:  # noqa: BLE001 - reported to the request
-            run.fail(e)
-        if not run.done:
-            self.runs.append(run)
-        return True
-
-    def _park(self, run) -> None:
-        if run.started:
-            self.paused.append(run)
-        else:
-            self.waiting.insert(0, (run.arrival, run.job))
-
-
-class Scheduler(_Admission):
-    """The worker thread's loop: take queued jobs, admit (_Admission), then one round for everyone."""
+class Scheduler:
+    """The worker thread's loop: take queued jobs, admit them (rank, preempt, place each in a sequence, make
+    room in the KV cells), then one round for everyone. It owns the runs, paused and waiting lists and each
+    sequence's last use; the policy is the module's docstring."""
 
     def __init__(self, worker):
         self.w, self.b = worker, worker.backend
@@ -306,6 +155,144 @@ class Scheduler(_Admission):
         for _, job in self.waiting:
             job.emit(("error", e))
         self.runs, self.paused, self.waiting = [], [], []
+
+    # ---- admission: which waiting request starts next, which running one yields, in which sequence ----
+
+    def pending(self, queued: int) -> int:
+        """Requests waiting, counted against the queue size: `queued` ones not taken yet and those taken
+        but not started (the loop drains the queue every round, so the queue alone bounds nothing), less
+        the ones free slots take at once. Read from other threads: a snapshot."""
+        return max(0, queued + len(self.waiting) - max(0, self.slots - len(self.runs)))
+
+    def _rank(self, item) -> tuple:
+        """Lower goes first: service so far (in quanta), then the size the request declared (max_tokens,
+        by powers of two: a 32-token tool call before a 1,024-token essay), then arrival."""
+        if isinstance(item, tuple):  # a waiting job
+            return (0, item[1].params.max_tokens.bit_length(), item[0])
+        return (1 + item.n // self.quantum, item.job.params.max_tokens.bit_length(), item.arrival)
+
+    def _admit(self) -> None:
+        """Start or resume the best-ranked requests while slots and cells allow; preempt one running
+        request when a better-ranked one waits and every slot is busy."""
+        while self.waiting or self.paused:
+            best = min([*self.waiting, *self.paused], key=self._rank)
+            if len(self.runs) >= self.slots:
+                victim = max(self.runs, key=lambda r: (r.n, r.arrival))
+                # a request that has not started yet gets a slot at once (the victim keeps its cache and
+                # only needs to have moved MIN_RUN tokens); paused ones rotate a quantum at a time
+                least = MIN_RUN if isinstance(best, tuple) else self.quantum
+                if victim.since < least or self._rank(victim) <= self._rank(best):
+                    return
+                self.runs.remove(victim)
+                self.paused.append(victim)
+                continue
+            if isinstance(best, tuple):
+                self.waiting.remove(best)
+                run = self.w.new_run(best[1], best[0])
+            else:
+                self.paused.remove(best)
+                run = best
+            if not self._place(run):
+                return
+
+    def _place(self, run) -> bool:
+        """Give `run` a sequence (its own if it still holds it, else the free one sharing the longest
+        prefix, else the least recently used) and feed its first chunk; False when cells are short."""
+        b, key = self.b, run.key
+        held = {r.slot for r in self.runs} | {r.slot for r in self.paused if r.slot is not None}
+        if run.slot is not None and b.cached(run.slot)[0] == key and run.slot not in held:
+            slot = run.slot
+        else:
+            free = [s for s in range(b.n_seq) if s not in held]
+            if not free:  # every sequence is held: the paused request that will wait longest gives its up
+                donor = max((r for r in self.paused if r.slot is not None), key=self._rank)
+                b.reset(donor.slot)
+                free, donor.slot = [donor.slot], None
+
+            def reuse(s: int) -> int:
+                k, toks = b.cached(s)
+                return common_prefix(toks, run.history) if k == key else -1
+
+            slot = max(free, key=lambda s: (reuse(s), -self.last_used[s]))
+        k, toks = b.cached(slot)
+        keep = min(common_prefix(toks, run.history) if k == key and not run.job.fresh else 0, len(run.history) - 1)
+        # the slot keeps only what it shares with this request: the rest of its cells are free to count
+        if 0 < keep < len(toks):
+            keep = b.rewind(slot, keep)
+        elif keep == 0 and toks:
+            b.reset(slot)
+        # never more than the context: prompt + max_tokens fit it, and history = prompt + what it made
+        need = len(run.history) - keep + min(self.quantum, max(1, run.job.params.max_tokens - run.n))
+        # the prompts still being fed take cells in the next rounds: a start that fits only beside their
+        # first chunks would pause one of them later and throw its cells away (6 prompts of 530 tokens in
+        # 1,024 cells: 13-17 sequence resets for 6 requests)
+        feeding = sum(len(r.feed) for r in self.runs if r.prefilling)
+        if not self._make_room(need + feeding, protect={slot}):
+            if not self.runs:  # nothing running will ever free cells: fail rather than spin
+                run.fail(Busy(f"the KV cache ({b.n_ctx} cells) cannot hold this request now; retry",
+                              code="kv_cache_full"))
+                return True
+            self._park(run)
+            return False
+        self.last_used[slot] = time.monotonic()
+        if run.slot is not None and run.slot != slot and run.slot not in held:
+            b.reset(run.slot)
+        run.slot = slot
+        try:
+            run.start()
+        except Exception as e:  # noqa: BLE001 - reported to the request
+            run.fail(e)
+        if not run.done:
+            self.runs.append(run)
+        return True
+
+    def _park(self, run) -> None:
+        if run.started:
+            self.paused.append(run)
+        else:
+            self.waiting.insert(0, (run.arrival, run.job))
+
+    # ---- room: KV cells in use, and freeing them when a step or a start needs more -----------------
+
+    def _cells(self) -> int:
+        if self.b.capabilities.prefix_share:
+            return self.b.used_cells()
+        return sum(len(self.b.cached(s)[1]) for s in range(self.b.n_seq))
+
+    def _make_room(self, need: int, protect: set[int], running_too: bool = False) -> bool:
+        """Free KV cells until `need` more fit: idle caches (least recently used first), then paused
+        requests' caches (most cells first), then, with `running_too`, the running request holding
+        the most cells (it is paused and recomputes when it resumes)."""
+        b, cap = self.b, self.b.n_ctx
+        if self._cells() + need <= cap:
+            return True
+        owners = {r.slot for r in self.runs} | {r.slot for r in self.paused}
+        idle = sorted((s for s in range(b.n_seq) if s not in owners and s not in protect and b.cached(s)[1]),
+                      key=lambda s: self.last_used[s])
+        parked = sorted((r for r in self.paused if r.slot is not None and r.slot not in protect),
+                        key=lambda r: -len(b.cached(r.slot)[1]))
+        for s in idle:
+            b.reset(s)
+            if self._cells() + need <= cap:
+                return True
+        for r in parked:
+            b.reset(r.slot)
+            r.slot = None
+            if self._cells() + need <= cap:
+                return True
+        while running_too:
+            victims = [r for r in self.runs if r.slot not in protect]
+            if not victims:
+                return False
+            victim = max(victims, key=lambda r: len(b.cached(r.slot)[1]))
+            self.runs.remove(victim)
+            b.reset(victim.slot)
+            victim.slot = None
+            self.paused.append(victim)
+            if self._cells() + need <= cap:
+                return True
+        return False
+
 
 
 def key_of(job) -> tuple:

@@ -65,18 +65,18 @@ def markup_tokens(worker) -> list[str]:
 def test_no_field_makes_a_control_token(workers, family):
     w = workers[family]
     benign_msgs, benign_tools = conversation("ok")
-    benign = w.prompt_tokens(benign_msgs, OutputSpec("tools", benign_tools, "auto"))
+    benign = w.preparer.prompt_tokens(benign_msgs, OutputSpec("tools", benign_tools, "auto"))
     markers = markup_tokens(w)
     assert len(markers) >= 3, markers  # turn markup at least (Qwen: also <tool_call>, <tool_response>)
     for marker in markers:
         msgs, tools = conversation(marker)
-        got = w.prompt_tokens(msgs, OutputSpec("tools", tools, "auto"))
+        got = w.preparer.prompt_tokens(msgs, OutputSpec("tools", tools, "auto"))
         assert specials_in(w, got) == specials_in(w, benign), f"{marker!r} in a field became a special token"
         text = b"".join(w.backend.piece(t) for t in got).decode("utf-8", "replace")
         assert text.count(marker) >= 6, "the marker comes back as its text in every field"
     # a JSON-escaped marker in call arguments is decoded by the template's tojson: still text
     msgs, tools = conversation("x", json.dumps({"city": markers[0]}, ensure_ascii=True).replace("<", "\\u003c"))
-    assert specials_in(w, w.prompt_tokens(msgs, OutputSpec("tools", tools, "auto"))) == specials_in(w, benign)
+    assert specials_in(w, w.preparer.prompt_tokens(msgs, OutputSpec("tools", tools, "auto"))) == specials_in(w, benign)
 
 
 @pytest.mark.parametrize("family", [f.family for f in families.FAMILIES])
@@ -87,16 +87,16 @@ def test_prompts_without_special_text_tokenize_as_before(workers, family):
         spec = OutputSpec("tools", tools, "auto") if tools else OutputSpec("text")
         text = w.template.render(msgs, tools)
         add_bos = w.backend.add_bos and not (w.backend.bos_text and text.startswith(w.backend.bos_text))
-        assert w.prompt_tokens(msgs, spec) == w.backend.tokenize(text, add_bos=add_bos, special=True)
+        assert w.preparer.prompt_tokens(msgs, spec) == w.backend.tokenize(text, add_bos=add_bos, special=True)
 
 
 def test_placeholder_range_characters_in_fields_survive(workers):
     w = workers["gemma3"]
     odd = "\U00100000\U0010fffd<end_of_turn>\U00100001"
-    got = w.prompt_tokens([Message("user", odd)], OutputSpec("text"))
+    got = w.preparer.prompt_tokens([Message("user", odd)], OutputSpec("text"))
     text = b"".join(w.backend.piece(t) for t in got).decode("utf-8", "replace")
     assert odd in text
-    assert specials_in(w, got) == specials_in(w, w.prompt_tokens([Message("user", "x")], OutputSpec("text")))
+    assert specials_in(w, got) == specials_in(w, w.preparer.prompt_tokens([Message("user", "x")], OutputSpec("text")))
 
 
 def test_fine_tuning_encodes_the_served_prompt(workers, home):
@@ -108,8 +108,8 @@ def test_fine_tuning_encodes_the_served_prompt(workers, home):
     example = {"messages": [{"role": "user", "content": forged}], "tools": [],
                "answer": {"role": "assistant", "content": f"No {forged}"}}
     prompt, answer, _ = encode(w, example, get_settings(home=home))
-    assert prompt == w.prompt_tokens([Message("user", forged)], OutputSpec("text"))
-    assert len(specials_in(w, prompt)) == len(specials_in(w, w.prompt_tokens([Message("user", "x")], OutputSpec("text"))))
+    assert prompt == w.preparer.prompt_tokens([Message("user", forged)], OutputSpec("text"))
+    assert len(specials_in(w, prompt)) == len(specials_in(w, w.preparer.prompt_tokens([Message("user", "x")], OutputSpec("text"))))
     assert specials_in(w, answer[:-1]) == [], "the answer's text holds no control token; only its end of turn does"
 
 

@@ -4,8 +4,8 @@
 import pytest
 
 from edgeslm.decoding.constraints import grammar_for
+from edgeslm.decoding.parsing import CallParser, parser_for
 from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.tools import ENVELOPES, Bounds, bounded, check_schema, validate_arguments
 from edgeslm.errors import GrammarError, InvalidRequest
 from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
@@ -18,7 +18,7 @@ CALLS = [("get_weather", '{"city": "Pa\\\\", "q": "x\\"}", "n": [1, {"a": 2}]}')
 @pytest.mark.parametrize("step", [1, 2, 5, 1000])
 def test_call_parser_recovers_calls_from_any_chunking(env, step):
     text = env.render(CALLS)
-    parser, events = env.parser(), []
+    parser, events = parser_for(env), []
     for i in range(0, len(text), step):
         events += parser.feed(text[i : i + step])
     assert parser.calls == CALLS

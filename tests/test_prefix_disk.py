@@ -184,3 +184,14 @@ def test_a_corrupt_state_on_disk_is_a_miss_with_the_same_answer(saved, caplog, t
         path.write_bytes(backup.read_bytes())
     assert g.timings["restored_tokens"] == 0 and "SHA-256" in caplog.text
     assert got == ref
+
+
+@pytest.mark.parametrize("args,says", [(["--kv-type", "q4"], "invalid --kv-type 'q4'; choose f16 or q8_0"),
+                                       (["--kv-type", "q8_0"], "kv_type q8_0 needs flash_attn")])
+def test_serve_names_a_bad_kv_type_and_the_choices(args, says):
+    from typer.testing import CliRunner
+
+    from edgeslm.cli import app
+
+    r = CliRunner().invoke(app, ["serve", *args])
+    assert r.exit_code != 0 and says in r.output, r.output

@@ -58,7 +58,7 @@ def test_shipped_adapter_loads_and_serves_default(tmp_path, monkeypatch):
     engine = Engine(settings)
     try:
         w = engine.worker("default")
-        assert w.task_for(None) == "tools" and w.task_for("none") is None
+        assert w.preparer.task_for(None) == "tools" and w.preparer.task_for("none") is None
         landed = AdapterStore(settings.adapters_dir).get(recipe.BASE, "tools")
         assert landed.manifest["source"] == "package"
         assert hashlib.sha256(landed.gguf.read_bytes()).hexdigest() == landed.manifest["adapter_sha256"]

@@ -33,80 +33,10 @@ def hf_token_bytes(tokenizer, token: int) -> bytes:
         return bytes([int(text[3:5], 16)])
     return text.replace("\u2581", " ").encode("utf-8")
 
-class _Unsupported:
-    """What onnxruntime-genai cannot do here, each refused with a clear error (capability flags say so)."""
 
-    _seq: list[int]
+class OnnxGenaiBackend:
+    """A model exported by onnxruntime-genai's builder: one sequence, its tokenizer, and what it cannot do."""
 
-    def set_adapters(self, adapters: list) -> None:
-        if adapters:
-            raise BackendError("the ONNX backend does not apply LoRA adapters; merge them at export")
-
-    def new_sampler(self, *args, **kwargs):
-        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
-
-    def sample(self, sampler, seq: int = 0) -> int:
-        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
-
-    def free_sampler(self, sampler) -> None:
-        pass
-
-    def share(self, src: int, dst: int, n: int) -> None:
-        raise BackendError("the ONNX backend keeps one sequence; it shares no prefix (capabilities.prefix_share)")
-
-    def used_cells(self) -> int:
-        return len(self._seq)
-
-    def state(self, seq: int) -> bytes:
-        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")
-
-    def restore(self, seq: int, data: bytes, tokens: list[int], key: tuple) -> bool:
-        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")
-
-    def identity(self) -> dict:
-        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")
-
-
-class _Vocabulary:
-    """Tokens and their bytes through the model's Hugging Face tokenizer (llguidance reads it too)."""
-
-    hf: Any
-    _pieces: dict[int, bytes]
-    _og: Any
-    _bos: Any
-
-    def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]:
-        # Hugging Face matches added tokens in any text; split_special_tokens stops it for the special
-        # ones (decoding/prompt.py cuts the user-defined ones a template uses as markup)
-        ids = self.hf.encode(text, add_special_tokens=False, split_special_tokens=not special)
-        return [self._bos, *ids] if add_bos and self._bos is not None else ids
-
-    def special_tokens(self) -> dict[str, SpecialToken]:
-        out: dict[str, SpecialToken] = {}
-        for t, tok in sorted(self.hf.added_tokens_decoder.items()):
-            kind = "control" if tok.special else "user"
-            out.setdefault(str(tok.content), SpecialToken(int(t), kind, bool(tok.lstrip), bool(tok.rstrip)))
-        return out
-
-    def piece(self, token: int) -> bytes:
-        got = self._pieces.get(token)
-        if got is None:
-            got = self._pieces[token] = self.vocab_bytes(token)
-        return got
-
-    def vocab_bytes(self, token: int) -> bytes:
-        return hf_token_bytes(self.hf, token)
-
-    def hf_tokenizer(self):
-        return self.hf
-
-    def native_vocab(self):
-        return None
-
-    # ---- evaluation ----------------------------------------------------------------------------
-
-
-class OnnxGenaiBackend(_Vocabulary, _Unsupported):
     capabilities = Capabilities(logits_access=True, prefix_cache=True, native_vocab=False, lora=False)
 
     def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_batch: int = 512, n_seq: int = 1,
@@ -149,7 +79,7 @@ class OnnxGenaiBackend(_Vocabulary, _Unsupported):
         self._gen: Any = None
         self._seq: list[int] = []
 
-    # ---- vocabulary ----------------------------------------------------------------------------
+    # ---- evaluation ----------------------------------------------------------------------------
 
     def _new_generator(self):
         params = self._og.GeneratorParams(self.model)
@@ -220,3 +150,63 @@ class OnnxGenaiBackend(_Vocabulary, _Unsupported):
     def close(self) -> None:
         self._gen = None
         self.model = None
+
+    # ---- tokens and their bytes through the model's Hugging Face tokenizer (llguidance reads it too) ----
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool = False) -> list[int]:
+        # Hugging Face matches added tokens in any text; split_special_tokens stops it for the special
+        # ones (decoding/prompt.py cuts the user-defined ones a template uses as markup)
+        ids = self.hf.encode(text, add_special_tokens=False, split_special_tokens=not special)
+        return [self._bos, *ids] if add_bos and self._bos is not None else ids
+
+    def special_tokens(self) -> dict[str, SpecialToken]:
+        out: dict[str, SpecialToken] = {}
+        for t, tok in sorted(self.hf.added_tokens_decoder.items()):
+            kind = "control" if tok.special else "user"
+            out.setdefault(str(tok.content), SpecialToken(int(t), kind, bool(tok.lstrip), bool(tok.rstrip)))
+        return out
+
+    def piece(self, token: int) -> bytes:
+        got = self._pieces.get(token)
+        if got is None:
+            got = self._pieces[token] = self.vocab_bytes(token)
+        return got
+
+    def vocab_bytes(self, token: int) -> bytes:
+        return hf_token_bytes(self.hf, token)
+
+    def hf_tokenizer(self):
+        return self.hf
+
+    def native_vocab(self):
+        return None
+
+    # ---- what onnxruntime-genai cannot do here, each refused with a clear error (capability flags say so) ----
+
+    def set_adapters(self, adapters: list) -> None:
+        if adapters:
+            raise BackendError("the ONNX backend does not apply LoRA adapters; merge them at export")
+
+    def new_sampler(self, *args, **kwargs):
+        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
+
+    def sample(self, sampler, seq: int = 0) -> int:
+        raise BackendError("the ONNX backend has no native sampler chain (use the llguidance engine)")
+
+    def free_sampler(self, sampler) -> None:
+        pass
+
+    def share(self, src: int, dst: int, n: int) -> None:
+        raise BackendError("the ONNX backend keeps one sequence; it shares no prefix (capabilities.prefix_share)")
+
+    def used_cells(self) -> int:
+        return len(self._seq)
+
+    def state(self, seq: int) -> bytes:
+        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")
+
+    def restore(self, seq: int, data: bytes, tokens: list[int], key: tuple) -> bool:
+        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")
+
+    def identity(self) -> dict:
+        raise BackendError("the ONNX backend does not persist its prefix cache (capabilities.prefix_persist)")

@@ -113,7 +113,7 @@ def serve(
               + (" (API key required)" if settings.api_key_env else ""), highlight=False)
     if settings.capture:
         err.print(f"edgeslm: capturing every call to {settings.capture_db}"
-                  + (" (encrypted)" if app.state.capture.cipher else ""), highlight=False)
+                  + (" (encrypted)" if app.state.capture.sealer.cipher else ""), highlight=False)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
@@ -158,7 +158,7 @@ def proxy(
     except EdgeError as e:
         _fail(e.message)
     err.print(f"edgeslm: proxying to {upstream} at http://{host}:{port}/v1, capturing to {settings.capture_db}"
-              + (" (encrypted)" if store.cipher else "") + (" (API key required)" if api_key_env else ""),
+              + (" (encrypted)" if store.sealer.cipher else "") + (" (API key required)" if api_key_env else ""),
               highlight=False)
     from edgeslm.serving.app import allowed_hosts as hosts_of
 

@@ -165,3 +165,8 @@ class SyntaxParser:
             if self.state == "done":
                 self.pos = len(self.buf)  # nothing follows a closed list (the grammar allows nothing)
         return events
+
+
+def parser_for(env: Envelope) -> CallParser | SyntaxParser:
+    """A streaming parser of this envelope's constrained output."""
+    return CallParser(env) if env.syntax == "json" else SyntaxParser(env)

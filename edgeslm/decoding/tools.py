@@ -1,5 +1,5 @@
 """Tool calls: how a family writes them (envelopes), how we describe tools in a prompt, and the schema
-checks and bounds applied before decoding (the parsers of constrained output: decoding/parsing.py).
+checks and bounds applied before decoding (the parsers of constrained output are decoding/parsing.py, parser_for).
 
 Owns the text format of calls; knows nothing about tokens or grammars engines.
 """
@@ -101,12 +101,6 @@ class Envelope:
         if self.syntax == "json":
             return scrub(arguments)
         return json.dumps(scrub.data(json.loads(arguments)), ensure_ascii=False)
-
-    def parser(self):
-        """A streaming parser of this envelope's constrained output."""
-        from edgeslm.decoding.parsing import CallParser, SyntaxParser
-
-        return CallParser(self) if self.syntax == "json" else SyntaxParser(self)
 
 
 ENVELOPES = {

@@ -80,7 +80,7 @@ def encode(worker, example: dict, settings) -> tuple[list[int], list[int], list[
     split into tokens the way the served grammar lets them come out, and which of those the model
     chooses: the loss skips the tokens the grammar forces, which the model is never asked for)."""
     messages, spec, params = data.request(example, settings)
-    prompt = worker.prompt_tokens(messages, spec)
+    prompt = worker.preparer.prompt_tokens(messages, spec)
     schemas = {t.name: t.parameters for t in spec.tools}
     calls = [(c["name"], as_grammar_writes(c["arguments"], schemas.get(c["name"]))) for c in data.teacher_calls(example)]
     text = worker.envelope.render(calls) if calls else (example["answer"].get("content") or "")
@@ -92,7 +92,7 @@ def encode(worker, example: dict, settings) -> tuple[list[int], list[int], list[
         # a text answer is the teacher's text: never control tokens (as serving treats every field)
         tokens = worker.backend.tokenize(text, add_bos=False, special=bool(calls))
         answer = (tokens, [True] * len(tokens))
-    return prompt, answer[0] + [worker.turn_end()], answer[1] + [True]
+    return prompt, answer[0] + [worker.preparer.turn_end()], answer[1] + [True]
 
 
 def encode_split(worker, examples: list[dict], settings, cfg: TrainConfig,

@@ -257,7 +257,7 @@ def create_app(engine: Engine) -> FastAPI:
         base, _ = engine.split(None if req.model == "auto" else req.model, req.adapter)
         messages, spec, _ = await run_in_threadpool(translate.to_internal, req, engine.settings)
         worker = await run_in_threadpool(engine.worker, base)
-        return {"input_tokens": len(await run_in_threadpool(worker.prompt_tokens, messages, spec))}
+        return {"input_tokens": len(await run_in_threadpool(worker.preparer.prompt_tokens, messages, spec))}
 
     async def local(req: ChatCompletionRequest, request: Request, started: float, base: str | None,
                     task: str | None, route: Route | None = None, restore=None, original=None, fmt=None):
@@ -270,7 +270,7 @@ def create_app(engine: Engine) -> FastAPI:
         for attempt in (1, 2):  # a worker unloaded between lookup and submit: once more, on its successor
             worker = await run_in_threadpool(engine.worker, base)
             try:
-                label = await run_in_threadpool(worker.task_for, task)  # the adapter it runs under (or the default)
+                label = await run_in_threadpool(worker.preparer.task_for, task)  # the adapter it runs under (or the default)
                 job = await run_in_threadpool(worker.prepare, messages, spec, params,
                                               _emitter(loop, events), task)
                 worker.submit(job)

@@ -170,15 +170,18 @@ def _expire_loop(ref: weakref.ref, stop: threading.Event, every_s: float) -> Non
         del store
 
 
-class _Keys:
-    """The store's AES-GCM ciphers, one per key scheme, derived once each, when first needed."""
+class Sealer:
+    """Encryption at rest for one store: the AES-GCM ciphers, one per key scheme, derived once each, when
+    first needed, from the key in the environment variable `key_env`, with the store's own salt file
+    (`<db name>.salt`). The capture store holds one; S2's curated store beside it holds another."""
 
-    path: Path
-    salt_path: Path
-    key_env: str | None
-    _secret: str | None
-    _ciphers: dict
-    _key_lock: threading.Lock
+    def __init__(self, path: Path, key_env: str | None):
+        self.path = Path(path)
+        self.key_env = key_env
+        self.salt_path = self.path.with_name(self.path.name + ".salt")
+        self._secret = (os.environ.get(key_env) or None) if key_env else None
+        self._ciphers: dict = {}
+        self._key_lock = threading.Lock()  # key derivation, apart from the database lock
 
     def _cipher(self, scheme: int, *, create_salt: bool = True):
         """The AES-GCM for key scheme `scheme` (SHA256_KEY or SCRYPT_KEY), derived on first use and
@@ -201,13 +204,6 @@ class _Keys:
     def cipher(self):
         """The AES-GCM new records are written with (the scrypt key), or None when not encrypting."""
         return self._cipher(SCRYPT_KEY)
-
-    def _init_keys(self, key_env: str | None) -> None:
-        self.key_env = key_env
-        self.salt_path = self.path.with_name(self.path.name + ".salt")
-        self._secret = (os.environ.get(key_env) or None) if key_env else None
-        self._ciphers = {}
-        self._key_lock = threading.Lock()  # key derivation, apart from the database lock
 
     @property
     def encrypting(self) -> bool:
@@ -238,15 +234,6 @@ class _Keys:
                                param="capture") from None
 
 
-class Sealer(_Keys):
-    """The capture's encryption at rest for another store beside it (S2's curated examples): the same key
-    variable and key schemes, with that store's own salt file (`<db name>.salt`)."""
-
-    def __init__(self, path: Path, key_env: str | None):
-        self.path = Path(path)
-        self._init_keys(key_env)
-
-
 def secure_connect(path: Path, **kwargs) -> sqlite3.Connection:
     """A SQLite connection with `secure_delete` on: deleted rows and freed pages are overwritten with zeros,
     not left readable in the file."""
@@ -262,7 +249,7 @@ def checkpoint(db: sqlite3.Connection) -> None:
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
-class CaptureStore(_Keys):
+class CaptureStore:
     def __init__(self, path: Path, *, key_env: str | None = None, retention_days: float | None = None,
                  expire_every_s: float | None = None):
         self.path = Path(path)
@@ -280,7 +267,7 @@ class CaptureStore(_Keys):
             side = self.path.with_name(self.path.name + suffix)
             if side.exists():
                 os.chmod(side, 0o600)
-        self._init_keys(key_env)
+        self.sealer = Sealer(self.path, key_env)  # encryption at rest
         self.retention_days = retention_days
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -310,7 +297,7 @@ class CaptureStore(_Keys):
     def add(self, call: dict) -> int:
         """Store one finished call: {"created", "source", "client", "model", "adapter", "latency_s",
         "finish_reason", "request", "response"}. Durable when this returns."""
-        scheme, payload = self.seal(
+        scheme, payload = self.sealer.seal(
             json.dumps({"request": call.get("request"), "response": call.get("response")}).encode())
         with self._lock:
             cur = self.db.execute(
@@ -340,7 +327,7 @@ class CaptureStore(_Keys):
         rows = self.db.execute("SELECT id, created, source, client, model, adapter, latency_s, finish_reason, "
                                "encrypted, payload FROM calls ORDER BY id")
         for cid, created, source, client, model, adapter, latency, finish, encrypted, payload in rows:
-            body = json.loads(self.unseal(encrypted, payload, "call", cid))
+            body = json.loads(self.sealer.unseal(encrypted, payload, "call", cid))
             yield {"id": cid, "created": created, "source": source, "client": client, "model": model,
                    "adapter": adapter, "latency_s": latency, "finish_reason": finish, **body}
 
