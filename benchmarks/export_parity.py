@@ -25,7 +25,8 @@ import numpy as np
 from benchmarks.synthetic import workload
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints
-from edgeslm.decoding.tools import Bounds, digit_limits, envelope_for
+from edgeslm.decoding.schemas import Bounds, digit_limits
+from edgeslm.decoding.tools import envelope_for
 from edgeslm.output import Output
 from edgeslm.pipeline.data import split
 from edgeslm.types import OutputSpec, ToolSpec

@@ -16,11 +16,10 @@ from edgeslm.backends.base import Backend, file_identity
 from edgeslm.config import Settings
 from edgeslm.decoding import constraints, gbnf, prompt
 from edgeslm.decoding.finite import infinite_path
+from edgeslm.decoding.schemas import Bounds, digit_limits
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (
-    Bounds,
     Envelope,
-    digit_limits,
 )
 from edgeslm.errors import (
     ContextTooLong,

@@ -1,12 +1,15 @@
 """Decoding pieces without a server: the call parser, schema bounds, grammars, templates."""
 
 
+from time import time_ns
+
 import pytest
 
 from edgeslm.decoding.constraints import grammar_for
 from edgeslm.decoding.parsing import CallParser, parser_for
+from edgeslm.decoding.schemas import Bounds, bounded, check_schema, digit_limits
 from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import ENVELOPES, Bounds, bounded, check_schema, validate_arguments
+from edgeslm.decoding.tools import ENVELOPES, validate_arguments
 from edgeslm.errors import GrammarError, InvalidRequest
 from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
 
@@ -134,3 +137,40 @@ def test_digit_limit_tracks_number_parts_and_skips_strings():
     assert d.budget() is None  # inside a string nothing is limited
     d.feed(b'6\\"7", "c": -')
     assert d.budget() == 5  # the escaped quote did not end the string; a new number starts fresh
+
+
+def test_each_distinct_schema_is_walked_once_across_a_request_and_the_next():
+    """The guard's size check, translation's validity check, the grammar's bounded copies and the digit
+    limits read one cached walk of each schema (issue 27: four walks per request before)."""
+    from edgeslm.config import Settings
+    from edgeslm.decoding import schemas
+    from edgeslm.decoding.constraints import grammar_for
+    from edgeslm.wire import limits, translate
+    from edgeslm.wire.protocol import ChatCompletionRequest
+
+    def tool(name: str, n: int) -> dict:
+        return {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {
+            "x": {"type": "integer", "minimum": -n}, "note": {"type": "string"}}, "required": ["x"]}}}
+
+    unique = f"t{time_ns()}"  # schemas no other test has cached
+    body = {"model": "default", "messages": [{"role": "user", "content": "hi"}],
+            "tools": [tool(unique + "a", 123456789012), tool(unique + "b", 7)]}
+    st, bounds = Settings(), Bounds()
+
+    def serve_once() -> tuple:
+        limits.check(body, st)
+        _, spec, _ = translate.to_internal(ChatCompletionRequest.model_validate(body), st)
+        grammar = grammar_for(spec, ENVELOPES["hermes"], bounds, 8)
+        return grammar, digit_limits([t.parameters for t in spec.tools], bounds)
+
+    before = dict(schemas.stats)
+    grammar, digits = serve_once()
+    assert schemas.stats["walks"] - before["walks"] == 2  # two distinct schemas, one walk each
+    assert digits == (12, 6, 3) and '"maxLength":' in grammar.replace(" ", "")  # the facts did their work
+    walks = schemas.stats["walks"]
+    assert serve_once() == (grammar, digits) and schemas.stats["walks"] == walks  # the next request: no walk
+    # the same properties in another order are another schema: the grammar writes keys in its order
+    props = body["tools"][0]["function"]["parameters"]["properties"]
+    body["tools"][0]["function"]["parameters"]["properties"] = dict(reversed(list(props.items())))
+    serve_once()
+    assert schemas.stats["walks"] == walks + 1

@@ -95,7 +95,7 @@ def test_call_format_parses_whole_and_at_every_byte(f):
 def test_grammar_forces_the_familys_own_envelope_tokens(f, tiny):
     from edgeslm.backends import open_backend
     from edgeslm.decoding import constraints
-    from edgeslm.decoding.tools import Bounds
+    from edgeslm.decoding.schemas import Bounds
 
     home, _, _ = tiny
     path = (home / f"tiny-{f.family}.gguf" if f.vocab

@@ -13,7 +13,8 @@ import json
 import pytest
 
 from edgeslm.decoding import constraints
-from edgeslm.decoding.tools import ENVELOPES, Bounds
+from edgeslm.decoding.schemas import Bounds
+from edgeslm.decoding.tools import ENVELOPES
 from edgeslm.output import Output
 from edgeslm.types import OutputSpec, ToolSpec
 

@@ -9,7 +9,7 @@ import pytest
 from edgeslm.pipeline import bfcl
 from edgeslm.config import Settings
 from edgeslm.decoding.constraints import Constraint, grammar_for
-from edgeslm.decoding.tools import Bounds, digit_limits
+from edgeslm.decoding.schemas import Bounds, digit_limits
 from edgeslm.engine import Engine
 from edgeslm.errors import BackendError, GrammarError
 from edgeslm.types import Message, OutputSpec, SamplingParams, ToolSpec

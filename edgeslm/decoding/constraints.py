@@ -19,7 +19,8 @@ import llguidance
 import numpy as np
 
 from edgeslm.decoding import callsyntax
-from edgeslm.decoding.tools import Bounds, Envelope, bounded
+from edgeslm.decoding.schemas import Bounds, bounded
+from edgeslm.decoding.tools import Envelope
 from edgeslm.errors import BackendError, GrammarError
 from edgeslm.types import OutputSpec
 

@@ -7,7 +7,8 @@ Owns nothing but the translation to GBNF (through llama-cpp-python's schema conv
 
 from __future__ import annotations
 
-from edgeslm.decoding.tools import Bounds, Envelope, bounded
+from edgeslm.decoding.schemas import Bounds, bounded
+from edgeslm.decoding.tools import Envelope
 from edgeslm.types import OutputSpec
 
 _ENUM_RANGE = 256

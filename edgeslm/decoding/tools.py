@@ -6,17 +6,13 @@ Owns the text format of calls; knows nothing about tokens or grammars engines.
 
 from __future__ import annotations
 
-import copy
 import json
-import re
 import secrets
 import string
 from dataclasses import dataclass
-from typing import Any
 
 import jsonschema
 
-from edgeslm.errors import GrammarError
 from edgeslm.types import ToolSpec
 
 
@@ -206,109 +202,6 @@ _ID_CHARS = string.ascii_letters + string.digits
 
 def new_call_id() -> str:
     return "call_" + "".join(secrets.choice(_ID_CHARS) for _ in range(24))
-
-
-# ---- schemas -----------------------------------------------------------------------------------
-
-def check_schema(schema: Any, param: str) -> None:
-    """Reject what is not a valid JSON Schema, naming the request field."""
-    if not isinstance(schema, dict):
-        raise GrammarError(f"{param} must be a JSON Schema object, got {type(schema).__name__}", param=param)
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as e:
-        where = "/".join(str(p) for p in e.absolute_path)
-        raise GrammarError(f"{param} is not a valid JSON Schema: {e.message} (at '{where}')", param=param) from None
-
-
-# the longest sane rendering of a format ("2026-11-23T20:55:39.123456+01:00"; e-mail and host names: 100)
-_FORMAT_CHARS = {"date": 10, "time": 21, "date-time": 32, "uuid": 36, "email": 100, "hostname": 100}
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """What a grammar adds to schemas that leave it open (see `bounded`)."""
-
-    max_chars: int = 1024
-    int_digits: int = 9
-    fraction_digits: int = 6
-    # llguidance bounds digits per token as it decodes (constraints.DigitLimit), which keeps exponents
-    # (8.854e-12) writable; GBNF can only bound them in the schema, by minimum/maximum/multipleOf
-    numbers_in_schema: bool = True
-
-
-def bounded(schema: dict, bounds: Bounds) -> dict:
-    """A copy of `schema` that only admits a subset of what it admitted, with every output finite:
-    strings without a bound get maxLength, integers and numbers without minimum/maximum stay within
-    `int_digits` digits (small models run digits on: "days": 3000000000000000), numbers keep at most
-    `fraction_digits` decimals, and objects without `additionalProperties` admit no undeclared keys
-    (so a small model cannot invent parameters)."""
-    schema = copy.deepcopy(schema)
-    limit = 10**bounds.int_digits - 1
-
-    def walk(node: Any, close: bool = True) -> None:
-        if isinstance(node, list):
-            for x in node:
-                walk(x, close)
-            return
-        if not isinstance(node, dict):
-            return
-        types = node.get("type")
-        types = types if isinstance(types, list) else [types]
-        if "string" in types and not {"maxLength", "enum", "const"} & node.keys():
-            node["maxLength"] = min(bounds.max_chars, _FORMAT_CHARS.get(str(node.get("format")), bounds.max_chars))
-        if bounds.numbers_in_schema and {"integer", "number"} & set(types) and not {"enum", "const"} & node.keys():
-            if "minimum" not in node and "exclusiveMinimum" not in node:
-                node["minimum"] = -limit
-            if "maximum" not in node and "exclusiveMaximum" not in node:
-                node["maximum"] = limit
-            if "number" in types and "multipleOf" not in node:
-                node["multipleOf"] = 10.0**-bounds.fraction_digits
-        # allOf members each see only part of the properties: closing them would make them unsatisfiable
-        if close and "properties" in node and "additionalProperties" not in node and "allOf" not in node:
-            node["additionalProperties"] = False
-        for key in ("properties", "$defs", "definitions", "patternProperties"):
-            if isinstance(node.get(key), dict):
-                walk(list(node[key].values()))
-        for key in ("items", "additionalProperties", "not", "if", "then", "else", "contains"):
-            walk(node.get(key))
-        for key in ("anyOf", "oneOf", "prefixItems"):
-            walk(node.get(key))
-        walk(node.get("allOf"), close=False)
-
-    walk(schema)
-    return schema
-
-
-_NUMERIC_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "const", "enum", "default")
-
-
-def digit_limits(schemas: list, bounds: Bounds) -> tuple[int, int, int]:
-    """Most digits in a row for a number's integer part, decimals and exponent: the bounds, raised
-    where a number the schemas name (a minimum, an enum value...) needs more."""
-    lim = [bounds.int_digits, bounds.fraction_digits, 3]
-
-    def see(v: Any) -> None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            return
-        m = re.fullmatch(r"-?(\d*)\.?(\d*)(?:[eE][-+]?(\d+))?", json.dumps(v))
-        if m:
-            for i, part in enumerate(m.groups()):
-                lim[i] = max(lim[i], len(part or ""))
-
-    def walk(node: Any) -> None:
-        if isinstance(node, list):
-            for x in node:
-                walk(x)
-        elif isinstance(node, dict):
-            for k, v in node.items():
-                if k in _NUMERIC_KEYS:
-                    for x in v if isinstance(v, list) else [v]:
-                        see(x)
-                walk(v)
-
-    walk(schemas)
-    return lim[0], lim[1], lim[2]
 
 
 def as_grammar_writes(args: dict, schema: dict | None) -> str:

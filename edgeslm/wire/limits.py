@@ -9,9 +9,8 @@ the context needs the model's tokens (engine.prepare). Every walk here is iterat
 
 from __future__ import annotations
 
-import json
-
 from edgeslm.config import Settings
+from edgeslm.decoding.schemas import facts
 from edgeslm.errors import InvalidRequest
 
 
@@ -68,21 +67,14 @@ def walk_json(value, max_depth: int, max_chars: int | None = None) -> None:
 
 
 def check_schema_size(schema, param: str, st: Settings) -> None:
-    """A JSON Schema's nesting and serialized size, before any validator or grammar recurses into it."""
-    depth, stack = 0, [(schema, 1)]
-    while stack:
-        node, d = stack.pop()
-        depth = max(depth, d)
-        if depth > st.max_schema_depth:
-            raise InvalidRequest(f"{param} nests more than {st.max_schema_depth} levels deep (max_schema_depth)",
-                                 param=param, code="schema_too_deep")
-        if isinstance(node, dict):
-            stack.extend((v, d + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, d + 1) for v in node)
-    size = len(json.dumps(schema))
-    if size > st.max_schema_bytes:
-        raise InvalidRequest(f"{param} is {size} bytes as JSON; the limit is {st.max_schema_bytes} (max_schema_bytes)",
+    """A JSON Schema's nesting and serialized size, before any validator or grammar recurses into it
+    (decoding/schemas.facts: measured in the one walk of this schema, kept for the rest of the request)."""
+    f = facts(schema)
+    if f.depth > st.max_schema_depth:
+        raise InvalidRequest(f"{param} nests more than {st.max_schema_depth} levels deep (max_schema_depth)",
+                             param=param, code="schema_too_deep")
+    if f.size > st.max_schema_bytes:
+        raise InvalidRequest(f"{param} is {f.size} bytes as JSON; the limit is {st.max_schema_bytes} (max_schema_bytes)",
                              param=param, code="schema_too_large")
 
 

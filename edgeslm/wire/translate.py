@@ -11,7 +11,7 @@ import uuid
 
 from edgeslm import __version__
 from edgeslm.config import Settings
-from edgeslm.decoding.tools import check_schema
+from edgeslm.decoding.schemas import check_schema
 from edgeslm.errors import InvalidRequest
 from edgeslm.types import Generation, Message, OutputSpec, SamplingParams, ToolCall, ToolSpec
 from edgeslm.wire import errors
