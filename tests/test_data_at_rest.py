@@ -155,3 +155,22 @@ def test_a_stale_journal_of_the_old_curated_store_is_not_replayed_onto_the_new_o
     assert not (tmp_path / "curated.db-journal").exists()
     assert len(curate.examples(tmp_path / "curated.db")) == 1
     assert os.stat(tmp_path / "curated.db").st_mode & 0o777 == 0o600
+
+
+def test_a_sealer_owns_its_keys(tmp_path, monkeypatch):
+    """store/capture.Sealer, the part that encrypts a store at rest (the capture holds one, S2's curated
+    store another): its own salt file, plain without a key, a clear error for a missing or wrong key."""
+    from edgeslm.store.capture import PLAIN, SCRYPT_KEY, Sealer
+
+    monkeypatch.setenv("EDGESLM_TEST_SEAL_KEY", "correct horse")
+    db = tmp_path / "x.db"
+    sealer = Sealer(db, "EDGESLM_TEST_SEAL_KEY")
+    scheme, sealed = sealer.seal(b"alice@example.com")
+    assert scheme == SCRYPT_KEY and b"alice" not in sealed and (tmp_path / "x.db.salt").exists()
+    assert sealer.unseal(scheme, sealed, "call", 1) == b"alice@example.com" and sealer.encrypting
+    assert Sealer(db, None).seal(b"x") == (PLAIN, b"x") and not Sealer(db, None).encrypting
+    with pytest.raises(CaptureError, match="set EDGESLM_OTHER_KEY"):
+        Sealer(db, "EDGESLM_OTHER_KEY").unseal(scheme, sealed, "call", 1)
+    monkeypatch.setenv("EDGESLM_TEST_SEAL_KEY", "wrong")
+    with pytest.raises(CaptureError, match="does not decrypt call 1"):
+        Sealer(db, "EDGESLM_TEST_SEAL_KEY").unseal(scheme, sealed, "call", 1)
