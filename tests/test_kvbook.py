@@ -119,3 +119,44 @@ def test_one_prefill_budget_per_round_across_adapter_sets(home):
         assert max(map(sum, rounds)) <= 64, [sum(r) for r in rounds if r]
     finally:
         e.close()
+
+
+def test_a_short_request_decodes_alone_beside_long_ones(home):
+    """Issue 26: while a request that declared a small max_tokens runs beside long ones, rounds decode it
+    alone, at most SHORT_FIRST in a row: its steps are not each a batch of every stream's step, and the
+    long ones still move."""
+    from edgeslm.scheduling import SHORT_FIRST
+
+    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=4, prefix_disk_mb=0))
+    try:
+        w = e.worker("default")
+        while getattr(w, "scheduler", None) is None:
+            threading.Event().wait(0.01)
+        sched, seen, real = w.scheduler, [], w.backend.decode_many
+
+        def decode(steps):
+            sizes = {r.slot: r.job.params.max_tokens for r in sched.runs}
+            if {16, 400} <= set(sizes.values()):  # both kinds running: who decodes this round?
+                seen.append(sorted({sizes[s] for s in steps if s in sizes}))
+            return real(steps)
+
+        w.backend.decode_many = decode
+        text, got = OutputSpec(kind="text"), {}
+        longs = [threading.Thread(target=lambda i=i: got.setdefault(f"long{i}", w.run(
+            [Message("user", f"[{i}] Write a long story about a lighthouse.")], text,
+            SamplingParams(max_tokens=400, temperature=0, stop=["\n\n\n\n"]), adapter="none"))) for i in range(2)]
+        for t in longs:
+            t.start()
+        threading.Event().wait(1.0)  # the long ones are decoding
+        got["short"] = w.run([Message("user", "Count from one to thirty in words, one per line.")], text, SamplingParams(max_tokens=16, temperature=0), adapter="none")
+        for t in longs:
+            t.join(180)
+        assert got["short"].usage.completion_tokens > 3, got["short"]
+        assert seen.count([16]) >= 3  # the short request decoded alone
+        runs, longest = 0, 0  # never more than SHORT_FIRST short-only rounds in a row
+        for kinds in seen:
+            runs = runs + 1 if kinds == [16] else 0
+            longest = max(longest, runs)
+        assert longest <= SHORT_FIRST and [16, 400] in seen, seen
+    finally:
+        e.close()
