@@ -194,8 +194,8 @@ def test_an_adapter_made_for_another_base_is_refused(env, home):
 def two_reports(env, tmp_path_factory):
     out = tmp_path_factory.mktemp("qualify-out")
     reports = []
-    for _ in range(2):
-        r = cli(env, "qualify", "default", "--runs", "3", "--n-ctx", "4096", "--threads", "2", "--json",
+    for runs in ("3", "2"):  # the second report is for the history's comparison
+        r = cli(env, "qualify", "default", "--runs", runs, "--n-ctx", "4096", "--threads", "2", "--json",
                 "--out", str(out), "--profile", "background-agent")
         assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: a verdict other than pass
         reports.append(json.loads(r.stdout))
