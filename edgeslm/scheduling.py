@@ -12,8 +12,6 @@ Owns the policy, not the decoding (generation.Run does that):
 - **KV by use, not by reservation.** A request takes KV cells as it grows. When a step would not fit,
   cells are freed in this order: idle caches, paused requests' caches (they recompute on resume), the
   running request holding the most cells (paused). No request ever holds the cache while others wait.
-- **Short requests first, within each round.** While requests that declared a size 4 times smaller than
-  the rest run, rounds decode them alone (at most `SHORT_FIRST` rounds in a row, then one for all).
 - **Chunked prefill.** Prompts go in at most `prefill_chunk` tokens per round (all prompts together,
   best-ranked first), in the same batch as the other requests' decode steps, so a round's cost stays
   bounded and a long prompt never stalls the streams beside it.
@@ -30,7 +28,6 @@ from edgeslm.errors import Busy
 
 SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets its turn
 MIN_RUN = 4  # tokens a request decodes between two preemptions (each start makes progress)
-SHORT_FIRST = 8  # rounds in a row short requests may decode alone (Scheduler._this_round)
 
 
 class Scheduler:
@@ -50,7 +47,6 @@ class Scheduler:
         self.waiting: list = []  # queued jobs not started yet, in arrival order
         self.last_used = [0.0] * self.b.n_seq
         self._arrival = itertools.count()
-        self._held = 0  # rounds in a row the short requests decoded alone
         self.closing = False
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -87,10 +83,9 @@ class Scheduler:
             r.cancel()
 
     def _round(self) -> None:
-        """One step for every running request (or only the short ones: _this_round); those sharing an
-        adapter set decode in one batch."""
+        """One step for every running request: those sharing an adapter set decode in one batch."""
         groups: dict[tuple, list] = {}
-        for r in self._this_round():
+        for r in self.runs:
             groups.setdefault(r.key, []).append(r)
         budget = [self.chunk]  # prompt tokens this round may evaluate, every group and sub-step together
         for group in groups.values():
@@ -135,19 +130,6 @@ class Scheduler:
                         self.last_used[r.slot] = now
                         r.advance()
         self.runs = [r for r in self.runs if not r.done]
-
-    def _this_round(self) -> list:
-        """Who decodes this round. While requests that declared a size at least 4 times smaller than the
-        rest are running (a 32-token tool call beside 1,024-token answers), they decode alone, for at most
-        SHORT_FIRST rounds in a row before everyone gets one: a short call's steps are not each a batch of
-        every stream's step, and a long request still moves at least once every SHORT_FIRST + 1 rounds."""
-        size = {id(r): r.job.params.max_tokens.bit_length() for r in self.runs}
-        small = min(size.values(), default=0)
-        if self._held < SHORT_FIRST and any(v - small >= 2 for v in size.values()):
-            self._held += 1
-            return [r for r in self.runs if size[id(r)] - small < 2]
-        self._held = 0
-        return self.runs
 
     def _steps(self, group: list, budget: list[int]) -> dict[int, list[int]]:
         """This sub-step's tokens per sequence: every decoding request's whole step, and prompt chunks
