@@ -1,10 +1,11 @@
 """The architecture, enforced: every edgeslm module imports only its own layer or those below it, the
-server and the pipeline never import each other, and no two modules import each other.
+server and the pipeline never import each other, no import cycle of any length, and no class acts on
+state it does not set itself (a mixin).
 
-Layers, lowest first (ARCHITECTURE.md says what each owns):
-  0 errors, types, config, device, privacy, surrogates (and the package itself)   1 store   2 backends
-  3 decoding   4 engine, scheduling, router   5 wire (the OpenAI format, below both halves)
-  6 serving, qualify, quantize   7 pipeline   8 cli
+The layers are read from ARCHITECTURE.md's table (one table of rooms, for readers and for this test):
+  0 the package, errors, types, config, device, privacy, surrogates   1 store   2 backends   3 decoding
+  4 engine, scheduling, generation, preparation, output, router   5 wire (below both halves)
+  6 serving, qualify, quantize   7 pipeline, export   8 cli
 """
 
 import ast
