@@ -12,7 +12,8 @@ Short request: a get_weather(city) tool call, tool_choice "required", max_tokens
      max_tokens the context allows (n_ctx - its prompt tokens; re-sent when it ends, halved on a 400); and the
      short requests, sequential. Then the load stops (every connection closed), and after --settle seconds:
      /health, 3 short requests and a burst of --parallel concurrent ones, compared with the same burst in A.
-Reported: p50/p95 of the short request solo and under load, p95_load/p50_solo and p95_load/p95_solo
+Reported: p50/p95 of the short request solo and under load (and under load, where its time went: the
+server's timings of prefill and decode, and the rest before decoding started), p95_load/p50_solo and p95_load/p95_solo
 (target <= 3), per client kind the 2xx / 4xx / 5xx / connection errors / in-stream error events (target:
 no 5xx, no connection error, no server_error event; the "short" row counts all phases), streaming tokens/s,
 and whether the slots are free afterwards: /health ok, and its occupancy counts (slots running / paused /
@@ -99,8 +100,10 @@ class Tally:
         return d
 
 
-async def short(c: httpx.AsyncClient, tally: Tally) -> float | None:
-    """One short tool call; its latency in seconds, None when it failed."""
+async def short(c: httpx.AsyncClient, tally: Tally, split: list | None = None) -> float | None:
+    """One short tool call; its latency in seconds, None when it failed. `split` collects where the time
+    went: the server's own timings (from the start of decoding: prefill, first token, decode) and the rest
+    (HTTP, preparation and the wait for a slot)."""
     t = time.perf_counter()
     try:
         r = await c.post("/chat/completions", json=SHORT, timeout=180)
@@ -110,7 +113,13 @@ async def short(c: httpx.AsyncClient, tally: Tally) -> float | None:
     ok = tally.response("short", r, r.text)
     if ok and not r.json()["choices"][0]["message"].get("tool_calls"):
         tally.add("short", "no_tool_call", r.text)
-    return time.perf_counter() - t if ok else None
+    total = time.perf_counter() - t
+    timings = r.json().get("timings") if ok else None
+    if ok and split is not None and timings:
+        engine = timings.get("ttft_s", 0.0) + timings.get("decode_s", 0.0)
+        split.append({"total": total, "before_start": total - engine, "prefill": timings.get("prefill_s", 0.0),
+                      "decode": timings.get("decode_s", 0.0)})
+    return total if ok else None
 
 
 async def burst(c: httpx.AsyncClient, tally: Tally, n: int) -> float:
@@ -225,11 +234,11 @@ async def run(base: str, args) -> dict:
     print(f"solo: p50 {pct(solo, .5):.3f} s, burst of {args.parallel}: {burst_solo:.3f} s; huge prompt "
           f"{prompt_tokens} tokens -> max_tokens {args.n_ctx - prompt_tokens}", flush=True)
 
-    loaded, rates, huge_done = [], [], []
+    loaded, rates, huge_done, split = [], [], [], []
     async with httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=None)) as c:
         async def shorts():
             while True:
-                loaded.append(await short(c, tally))
+                loaded.append(await short(c, tally, split))
 
         tasks = [asyncio.create_task(x) for x in (
             *(streamer(c, tally, p, rates) for p in PROMPTS), hangup_stream(base, tally), hangup_plain(base, tally),
@@ -255,6 +264,9 @@ async def run(base: str, args) -> dict:
     return {"solo": solo, "load": loaded, "after": after, "burst_solo_s": burst_solo, "burst_after_s": burst_after,
             "health_after": health, "busy_after": busy, "slots_free": free, "after_fast": fast,
             "huge_prompt_tokens": prompt_tokens, "huge": huge_done,
+            "short_split": {k: {"p50": pct([x[k] for x in split], .5), "p95": pct([x[k] for x in split], .95)}
+                            for k in ("total", "before_start", "prefill", "decode")} if split else {},
+            "short_p95_split": sorted(split, key=lambda x: x["total"])[int(.95 * (len(split) - 1))] if split else {},
             "stream_requests": [{"tokens": n, "s": s} for n, s in rates],
             "counts": {k: dict(v) for k, v in tally.counts.items()}, "error_samples": tally.samples}
 
@@ -298,6 +310,11 @@ def main(argv=None) -> None:
           f"{tok_s['aggregate']:.1f} tok/s together (finished requests only)")
     print(f"huge request (max_tokens {args.n_ctx - res['huge_prompt_tokens']}): {len(res['huge'])} finished "
           f"{[(h['tokens'], round(h['s'], 1)) for h in res['huge']]}")
+    if res["short_split"]:
+        sp = res["short_split"]
+        print("short call under load, where the time went (server timings; 'before start' = HTTP, preparation "
+              "and the wait for a slot): " + ", ".join(f"{k} p50 {v['p50']:.3f} s / p95 {v['p95']:.3f} s"
+                                                         for k, v in sp.items()))
     h = res["health_after"]
     print(f"after load: /health {h['status_code']} in {h['s']:.3f} s {json.dumps(h['body'])}; occupancy: "
           f"{res['busy_after']}; short p50 {pct(after, .5):.3f} s; burst of {args.parallel} "
