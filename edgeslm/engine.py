@@ -163,7 +163,7 @@ class ModelWorker:
             log.info("'%s': the %s backend keeps no prefix cache on disk (its first call after a restart is "
                      "cold)", self.entry.id, self.entry.format)
             return None
-        return PrefixStore(settings.home / "prefixes", settings.prefix_disk_mb << 20, settings.prefix_disk_min_tokens)
+        return PrefixStore.of(settings)
 
     def prefix_identity(self, key: tuple) -> dict:
         """What a state saved on disk must have been made under to be loaded here, with adapter set `key`."""

@@ -15,12 +15,12 @@ import time
 
 import jsonschema
 
-from edgeslm.backends.base import adapter_key, common_prefix
+from edgeslm.backends.base import adapter_key
 from edgeslm.decoding import sampler
 from edgeslm.decoding.tools import validate_arguments
 from edgeslm.errors import BackendError, EdgeError
 from edgeslm.output import Output
-from edgeslm.types import Generation, Usage
+from edgeslm.types import Generation, Usage, common_prefix
 
 log = logging.getLogger("edgeslm.generation")
 SHARE_MIN = 16  # a shared prefix must save at least this many tokens over the slot's own cache
@@ -198,8 +198,9 @@ class Run:
         own = common_prefix(toks, self.history) if k == self.key else 0
         if len(self.history) - own < store.min_tokens // 4:  # too little left to evaluate to be worth a look
             return
-        hit = store.lookup(self.w.prefix_identity(self.key), self.history[:-1], at_least=own + SHARE_MIN)
-        if hit is None or b.used_cells() + hit.entry.n_tokens > b.n_ctx:
+        hit = store.lookup(self.w.prefix_identity(self.key), self.history[:-1], at_least=own + SHARE_MIN,
+                           room=b.n_ctx - b.used_cells())
+        if hit is None:
             return
         if b.restore(self.slot, hit.data, self.history[: hit.tokens], self.key):
             self.restored = hit.tokens

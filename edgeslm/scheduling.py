@@ -23,8 +23,9 @@ import itertools
 import queue
 import time
 
-from edgeslm.backends.base import adapter_key, common_prefix
+from edgeslm.backends.base import adapter_key
 from edgeslm.errors import Busy
+from edgeslm.types import common_prefix
 
 SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets its turn
 MIN_RUN = 4  # tokens a request decodes between two preemptions (each start makes progress)

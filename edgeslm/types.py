@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -89,3 +90,13 @@ class Generation:
     truncated: bool = False  # max_tokens cut a tool call or JSON answer short
     stop_sequence: str | None = None  # the request's stop string that ended the text, if one did
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def common_prefix(a: Sequence, b: Sequence) -> int:
+    """How many leading items `a` and `b` share (tokens, or a prompt's block hashes)."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

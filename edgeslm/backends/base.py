@@ -36,16 +36,6 @@ def adapter_key(adapters) -> AdapterKey:
                  for a in adapters)
 
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    """How many leading tokens `a` and `b` share."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 @dataclass(frozen=True)
 class SpecialToken:
     """A token the tokenizer matches as a whole in text before anything else (llama.cpp's special-token

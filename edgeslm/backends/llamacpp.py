@@ -23,12 +23,12 @@ from edgeslm.backends.base import (
     Capabilities,
     SpecialToken,
     adapter_key,
-    common_prefix,
     file_identity,
 )
 from edgeslm.backends.compute import COMPUTE
 from edgeslm.backends.kvbook import KVBook
 from edgeslm.errors import BackendError, GrammarError
+from edgeslm.types import common_prefix
 
 
 def _decode(ctx, batch) -> int:

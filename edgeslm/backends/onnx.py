@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeslm.backends.base import Capabilities, SpecialToken, common_prefix
+from edgeslm.backends.base import Capabilities, SpecialToken
 from edgeslm.errors import BackendError
+from edgeslm.types import common_prefix
 
 
 def is_onnx_model(path: Path) -> bool:

@@ -16,8 +16,7 @@ cache_app = typer.Typer(no_args_is_help=True, help="The prefix cache on disk (se
 
 
 def _store() -> PrefixStore:
-    st = get_settings()
-    return PrefixStore(st.home / "prefixes", st.prefix_disk_mb << 20, st.prefix_disk_min_tokens)
+    return PrefixStore.of(get_settings())
 
 
 @cache_app.command("ls")

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgeslm.backends.base import common_prefix
 from edgeslm.decoding.tools import as_grammar_writes
 from edgeslm.errors import InvalidRequest
 from edgeslm.pipeline import checkpoint, data
+from edgeslm.types import common_prefix
 
 CHECKPOINT = checkpoint.NAME
 

@@ -30,6 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeslm.config import Settings
+from edgeslm.types import common_prefix
+
 log = logging.getLogger("edgeslm.prefixes")
 MAGIC = b"EDGESLM-KV 1\n"
 BLOCK = 16  # tokens per hashed block: a restore recomputes at most BLOCK - 1 tokens of what it shares
@@ -42,15 +45,6 @@ def block_hashes(tokens: list[int]) -> list[str]:
         h = hashlib.sha256(h + struct.pack(f"<{BLOCK}i", *tokens[i : i + BLOCK])).digest()[:16]
         out.append(h.hex())
     return out
-
-
-def _shared(a: list[str], b: list[str]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 @dataclass
@@ -81,6 +75,11 @@ class PrefixStore:
         self._writer: threading.Thread | None = None
         self.stats = {"restored": 0, "saved": 0, "refused": 0}
 
+    @classmethod
+    def of(cls, settings: Settings) -> PrefixStore:
+        """The store `serve` keeps under HOME/prefixes, bounded as the settings say."""
+        return cls(settings.home / "prefixes", settings.prefix_disk_mb << 20, settings.prefix_disk_min_tokens)
+
     # ---- reading -------------------------------------------------------------------------------
 
     def entries(self) -> list[Entry]:
@@ -102,18 +101,21 @@ class PrefixStore:
                 p.unlink(missing_ok=True)
         return self._index
 
-    def lookup(self, ident: dict, tokens: list[int], at_least: int) -> Hit | None:
+    def lookup(self, ident: dict, tokens: list[int], at_least: int, room: int | None = None) -> Hit | None:
         """The checked state of the entry sharing the most whole blocks with `tokens` (more than
-        `at_least` tokens), made under `ident`; None (logged) when none is usable."""
+        `at_least` tokens), made under `ident`, and holding at most `room` tokens (the free KV cells: a
+        state is loaded whole before it is cut to what it shares); None (logged) when none is usable."""
         if self.max_bytes <= 0:
             return None
         want = block_hashes(tokens)
         with self._lock:
-            ranked = sorted(((_shared(e.blocks, want), e) for e in self._load_index().values()),
+            ranked = sorted(((common_prefix(e.blocks, want), e) for e in self._load_index().values()),
                             key=lambda x: -x[0])
         for n, e in ranked:
             if n * BLOCK <= at_least:
                 break
+            if room is not None and e.n_tokens > room:  # not read from disk only to be thrown away
+                continue
             diff = sorted(k for k in {*ident, *e.ident} if ident.get(k) != e.ident.get(k))
             if diff:
                 self._refuse(e, "made under another " + ", ".join(diff) + " (" +
@@ -168,7 +170,7 @@ class PrefixStore:
         want = block_hashes(tokens)
         with self._lock:
             for e in self._load_index().values():
-                if e.ident == ident and (len(want) - _shared(e.blocks, want)) * BLOCK < self.min_tokens:
+                if e.ident == ident and (len(want) - common_prefix(e.blocks, want)) * BLOCK < self.min_tokens:
                     return False
         data = state()
         if not data or len(data) > self.max_bytes:
