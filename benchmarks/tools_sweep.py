@@ -61,6 +61,10 @@ RUNS: dict[str, dict] = {
     # v3-full (val 0.196) refused well and called badly; v2-data-full (val 0.323) the reverse: one factor
     # at a time from the better one, Hammer's removed-gold irrelevance only
     "v2-nogold-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0, "eval_every": 0},
+    # v2-nogold-full (3 seeds, dev 0.39) misses parallel_multiple most (0.075-0.10, the card 0.295), mostly by
+    # the number of calls: one factor from it, Seal-Tools' checked requests of 1-6 calls (and its When2Call)
+    "v2-nogold-seal-full": {"sealtools": 1500, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
+                            "eval_every": 0},
 }
 CATS = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
 
