@@ -3,12 +3,13 @@ what happens when the KV cache or the slots run out.
 
 Owns the policy, not the decoding (generation.Run does that):
 - **Least attained service.** A request that waits is ranked by the tokens it has decoded so far (in
-  quanta of `preempt_after`), then by the size it declared (`max_tokens`, in powers of two), then by
-  arrival: new requests (0 decoded) go before long generations, and short ones before long ones.
-- **Preemption.** When every slot is busy and a request of a lower rank waits, the running request with
-  the most service is paused: at once for a request not started yet (once the victim has moved a few
-  tokens), after `preempt_after` tokens for a paused one. Its sequence is kept (the backend has twice
-  as many sequences as slots), so it resumes where it stopped.
+  quanta of `preempt_after`), then by the work it still declares (`max_tokens` less what it made, in
+  powers of two), then arrival: new requests (0 decoded) go before long generations, and short ones
+  before long ones.
+- **Preemption.** When every slot is busy and a request of a lower rank waits, the worst-ranked running
+  request is paused: at once for a request not started yet (once the victim has moved a few tokens),
+  after `preempt_after` tokens for a paused one. Its sequence is kept (the backend has four sequences
+  per slot), so it resumes where it stopped, and an idle agent's prefix survives beside it.
 - **KV by use, not by reservation.** A request takes KV cells as it grows. When a step would not fit,
   cells are freed in this order: idle caches, paused requests' caches (they recompute on resume), the
   running request holding the most cells (paused). No request ever holds the cache while others wait.
@@ -29,6 +30,7 @@ from edgeslm.types import common_prefix
 
 SWITCH_QUANTUM = 8  # decode steps an adapter set runs before another set gets its turn
 MIN_RUN = 4  # tokens a request decodes between two preemptions (each start makes progress)
+MIN_SHARE = 16  # prompt tokens a cache must share with a new request to be reused rather than kept
 
 
 class Scheduler:
@@ -166,11 +168,13 @@ class Scheduler:
         return max(0, queued + len(self.waiting) - max(0, self.slots - len(self.runs)))
 
     def _rank(self, item) -> tuple:
-        """Lower goes first: service so far (in quanta), then the size the request declared (max_tokens,
-        by powers of two: a 32-token tool call before a 1,024-token essay), then arrival."""
+        """Lower goes first: service so far (in quanta), then the work the request still declares (its
+        max_tokens less what it made, by powers of two: a tool call a few tokens from its cap before a
+        1,024-token essay), then arrival."""
         if isinstance(item, tuple):  # a waiting job
             return (0, item[1].params.max_tokens.bit_length(), item[0])
-        return (1 + item.n // self.quantum, item.job.params.max_tokens.bit_length(), item.arrival)
+        left = max(0, item.job.params.max_tokens - item.n)
+        return (1 + item.n // self.quantum, left.bit_length(), item.arrival)
 
     def _admit(self) -> None:
         """Start or resume the best-ranked requests while slots and cells allow; preempt one running
@@ -178,7 +182,7 @@ class Scheduler:
         while self.waiting or self.paused:
             best = min([*self.waiting, *self.paused], key=self._rank)
             if len(self.runs) >= self.slots:
-                victim = max(self.runs, key=lambda r: (r.n, r.arrival))
+                victim = self._victim()
                 # a request that has not started yet gets a slot at once (the victim keeps its cache and
                 # only needs to have moved MIN_RUN tokens); paused ones rotate a quantum at a time
                 least = MIN_RUN if isinstance(best, tuple) else self.quantum
@@ -196,6 +200,12 @@ class Scheduler:
             if not self._place(run):
                 return
 
+    def _victim(self):
+        """The running request that yields a slot: the worst-ranked. A tool call a few tokens from its cap,
+        whose forced tokens count as service, does not yield to each new arrival while a long generation
+        that started after it runs on (measured: it was paused for a quantum of another's tokens, ~1.3 s)."""
+        return max(self.runs, key=self._rank)
+
     def _place(self, run) -> bool:
         """Give `run` a sequence (its own if it still holds it, else the free one sharing the longest
         prefix, else the least recently used) and feed its first chunk; False when cells are short."""
@@ -210,11 +220,17 @@ class Scheduler:
                 b.reset(donor.slot)
                 free, donor.slot = [donor.slot], None
 
-            def reuse(s: int) -> int:
+            def choice(s: int) -> tuple:
+                # a cache is worth taking for what it shares beyond a chat template's opening tokens (which
+                # every prompt shares), or for all of a short prompt; otherwise take one that loses nothing
+                # (empty, or all of it shared), else the least recently used: a new prompt must not wipe an
+                # agent's warm prefix for the two tokens they have in common
                 k, toks = b.cached(s)
-                return common_prefix(toks, run.history) if k == key else -1
+                shared = common_prefix(toks, run.history) if k == key else 0
+                worth = shared >= min(MIN_SHARE, len(run.history) - 1)
+                return (shared if worth else 0, shared == len(toks), -self.last_used[s])
 
-            slot = max(free, key=lambda s: (reuse(s), -self.last_used[s]))
+            slot = max(free, key=choice)
         k, toks = b.cached(slot)
         keep = min(common_prefix(toks, run.history) if k == key and not run.job.fresh else 0, len(run.history) - 1)
         # the slot keeps only what it shares with this request: the rest of its cells are free to count

@@ -120,3 +120,50 @@ def test_one_prefill_budget_per_round_across_adapter_sets(home):
     finally:
         e.close()
 
+
+
+def test_a_new_prompt_keeps_an_agents_warm_prefix(home):
+    """Issue 26: a new request took the free sequence sharing the most tokens with it, even two (the chat
+    template's opening every prompt shares), and wiped an agent's cached tool prompt for them; a quarter of
+    the short calls under `benchmarks.load` evaluated their prompt again. Now it takes an empty sequence."""
+    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=1, prefix_disk_mb=0))
+    try:
+        w = e.worker("default")
+        agent = [Message("system", "You are the travel desk's assistant. Answer briefly and politely. " * 12),
+                 Message("user", "Which gate for the Oslo flight?")]
+        spec, params = OutputSpec(kind="text"), SamplingParams(max_tokens=2, temperature=0)
+        first = w.run(agent, spec, params).usage
+        for other in ("Say hi", "Name a colour"):  # each shares only the template's opening with the agent
+            w.run([Message("user", other)], spec, params)
+        again = w.run(agent, spec, params).usage
+        assert first.cached_tokens == 0 and again.cached_tokens == again.prompt_tokens - 1, (first, again)
+    finally:
+        e.close()
+
+
+def test_the_request_that_yields_is_the_worst_ranked(home):
+    """A tool call 3 tokens from its 32-token cap has 29 tokens of service (most of them forced by the
+    grammar); a 256-token essay that started after it has 6. When a new request needs a slot, the essay
+    yields: it was the call (the most tokens), paused for a quantum of another's tokens under load."""
+    from types import SimpleNamespace as NS
+
+    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=2))
+    try:
+        w = e.worker("default")
+        while getattr(w, "scheduler", None) is None:
+            threading.Event().wait(0.01)
+
+        def run(n, max_tokens, arrival):
+            return NS(n=n, arrival=arrival, job=NS(params=SamplingParams(max_tokens=max_tokens)))
+
+        call, essay = run(29, 32, 0), run(6, 256, 1)
+        sched = w.scheduler
+        saved, sched.runs = sched.runs, [call, essay]
+        try:
+            assert sched._victim() is essay
+            sched.runs = [run(40, 256, 0), run(29, 32, 1)]  # a quantum more service yields first
+            assert sched._victim().n == 40
+        finally:
+            sched.runs = saved
+    finally:
+        e.close()
