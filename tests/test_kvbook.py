@@ -153,16 +153,20 @@ def test_the_request_that_yields_is_the_worst_ranked(home):
         while getattr(w, "scheduler", None) is None:
             threading.Event().wait(0.01)
 
-        def run(n, max_tokens, arrival):
-            return NS(n=n, arrival=arrival, job=NS(params=SamplingParams(max_tokens=max_tokens)))
+        def run(n, max_tokens, arrival, since=8):
+            return NS(n=n, arrival=arrival, since=since, job=NS(params=SamplingParams(max_tokens=max_tokens)))
 
+        sched, new = w.scheduler, (0, 8, 99)  # the rank of a request not started yet
         call, essay = run(29, 32, 0), run(6, 256, 1)
-        sched = w.scheduler
         saved, sched.runs = sched.runs, [call, essay]
         try:
-            assert sched._victim() is essay
+            assert sched._victim(new, 4) is essay
             sched.runs = [run(40, 256, 0), run(29, 32, 1)]  # a quantum more service yields first
-            assert sched._victim().n == 40
+            assert sched._victim(new, 4).n == 40
+            # the worst-ranked has just resumed (1 token since): it moves first, and no other yields for it
+            sched.runs = [run(70, 256, 0, since=1), run(29, 32, 1)]
+            assert sched._victim(new, 2) is None
+            assert sched._victim(sched._rank(sched.runs[0]), 0) is None  # never for an equal rank
         finally:
             sched.runs = saved
     finally:
