@@ -169,11 +169,12 @@ def exact(calls, name: str, want: dict) -> bool:
     return True
 
 
-def land_candidates(home: Path, only: list[str]) -> None:
-    """Each candidate as an adapter of its own in the store: the shipped files, the candidate's sampling."""
+def land_candidates(home: Path, only: list[str], adapter: Path = SHIPPED) -> None:
+    """Each candidate as an adapter of its own in the store: the adapter's files (the shipped one's unless
+    another is named), the candidate's sampling."""
     for name in only:
         d = home / "adapters" / BASE / f"sd-{name}"
-        shutil.copytree(SHIPPED, d)
+        shutil.copytree(adapter, d)
         manifest = json.loads((d / "manifest.json").read_text())
         manifest.update(task=f"sd-{name}", source="benchmarks/sampling_defaults.py", sampling=CANDIDATES[name])
         (d / "manifest.json").write_text(json.dumps(manifest, indent=2))
@@ -207,13 +208,18 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs of every case per candidate (seeds 0..N-1)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default=",".join(CANDIDATES), help="comma-separated candidate names")
+    ap.add_argument("--adapter", type=Path, default=SHIPPED,
+                    help="the adapter folder (adapter.gguf + manifest.json) the candidates use (default: the shipped "
+                    "one); the last row is always the shipped default as served")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/sampling_defaults.json"))
     args = ap.parse_args(argv)
+    if not (args.adapter / "adapter.gguf").is_file():
+        raise SystemExit(f"--adapter {args.adapter}: no adapter.gguf there")
     only = [c for c in args.only.split(",") if c]
     home = Path(tempfile.mkdtemp(prefix="edgeslm-sd-"))
     results: dict = {}
     try:
-        land_candidates(home, only)
+        land_candidates(home, only, args.adapter)
         env = {**os.environ, "EDGESLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
         with running_server(threads=args.threads, env=env) as base:
             client = OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=300)
@@ -233,7 +239,8 @@ def main(argv=None) -> None:
                   f"(defaults {results['shipped']['sampling']})", flush=True)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    out = {"benchmark": "sampling_defaults", "cases": len(CASES), "repeats": args.repeats, "candidates": results}
+    out = {"benchmark": "sampling_defaults", "cases": len(CASES), "repeats": args.repeats, "adapter": str(args.adapter),
+           "candidates": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     names = list(results)
