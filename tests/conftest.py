@@ -3,6 +3,7 @@ model, reached through the official openai client."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,19 @@ def home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def env(home) -> dict:
     return {**os.environ, "EDGESLM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="session")
+def qualified(env, tmp_path_factory) -> tuple[Path, dict]:
+    """(the folder it was written to, the report) of one real `edgeslm qualify default` of the embedded
+    model (3 runs, n_ctx 4096, background-agent), saved in the session home too: tests/test_qualify.py
+    checks it, and S4 in tests/test_convert.py reads its verdict instead of measuring the model again."""
+    out = tmp_path_factory.mktemp("qualify-out")
+    r = subprocess.run([sys.executable, "-m", "edgeslm", "qualify", "default", "--runs", "3", "--n-ctx", "4096",
+                        "--threads", "2", "--json", "--out", str(out), "--profile", "background-agent"],
+                       env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: a verdict other than pass
+    return out, json.loads(r.stdout)
 
 
 @pytest.fixture(scope="session")

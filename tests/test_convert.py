@@ -19,21 +19,26 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from benchmarks._server import app_in_thread, free_port
-from edgeslm.config import Settings
 from benchmarks import synthetic
-from edgeslm.pipeline import convert, curate, data, finetune, route
-from edgeslm.store.capture import CaptureStore
-from edgeslm.pipeline.proxy import create_proxy
+from benchmarks._server import app_in_thread, free_port
 from benchmarks.teacher import create_teacher
+from edgeslm.config import Settings
+from edgeslm.pipeline import convert, curate, data, finetune, route
+from edgeslm.pipeline.proxy import create_proxy
+from edgeslm.store.capture import CaptureStore
 
 CALLS = synthetic.workload(10, seed=11)
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory) -> Settings:
+def settings(tmp_path_factory, qualified) -> Settings:
     home = tmp_path_factory.mktemp("convert-home")
     st = Settings(home=home, threads=2)
+    # S4 judges a model by its newest qualify report on this device, or measures one (~40 s): the
+    # session's real report of the same model serves (tests/test_qualify.py checks it)
+    from edgeslm.qualify import report
+
+    report.save(qualified[1], home)
     store = CaptureStore(st.capture_db)
     with app_in_thread(create_teacher(CALLS)) as teacher, app_in_thread(create_proxy(teacher, store)) as proxy:
         agent = OpenAI(base_url=proxy + "/v1", api_key="sk-agent", max_retries=0, timeout=30)
@@ -67,6 +72,7 @@ def test_convert_runs_every_stage_on_curated_data(settings, result):
     # S4: the embedded model is the only one in the store; it qualifies and is chosen for fine-tuning
     row = next(c for c in result["candidates"] if c["model"] == "gemma-3-270m-q4_k_m")
     assert "excluded" not in row and row["verdict"] == "pass"
+    assert row["verdict_source"].startswith("qualify report gemma-3-270m-q4_k_m-")  # read, not measured again
     assert all("excluded" in c for c in result["candidates"] if c["model"] != "gemma-3-270m-q4_k_m")
     for t in result["tasks"]:
         assert t["select"]["model"] == "gemma-3-270m-q4_k_m" and t["select"]["finetune"], t["select"]

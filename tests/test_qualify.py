@@ -191,15 +191,13 @@ def test_an_adapter_made_for_another_base_is_refused(env, home):
 # ---- a real qualification ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def two_reports(env, tmp_path_factory):
-    out = tmp_path_factory.mktemp("qualify-out")
-    reports = []
-    for runs in ("3", "2"):  # the second report is for the history's comparison
-        r = cli(env, "qualify", "default", "--runs", runs, "--n-ctx", "4096", "--threads", "2", "--json",
-                "--out", str(out), "--profile", "background-agent")
-        assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: a verdict other than pass
-        reports.append(json.loads(r.stdout))
-    return out, reports
+def two_reports(env, qualified):
+    out, first = qualified  # conftest's: 3 runs
+    # the second report is for the history's comparison
+    r = cli(env, "qualify", "default", "--runs", "2", "--n-ctx", "4096", "--threads", "2", "--json",
+            "--out", str(out), "--profile", "background-agent")
+    assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: a verdict other than pass
+    return out, [first, json.loads(r.stdout)]
 
 
 def test_qualify_measures_the_default_and_writes_json_and_png(two_reports, home):
