@@ -211,7 +211,8 @@ class Scheduler:
 
     def _place(self, run) -> bool:
         """Give `run` a sequence (its own if it still holds it, else the free one sharing the longest
-        prefix, else the least recently used) and feed its first chunk; False when cells are short."""
+        prefix beyond a chat template's opening, else an empty one, else the least recently used) and
+        feed its first chunk; False when cells are short."""
         b, key = self.b, run.key
         held = {r.slot for r in self.runs} | {r.slot for r in self.paused if r.slot is not None}
         if run.slot is not None and b.cached(run.slot)[0] == key and run.slot not in held:
