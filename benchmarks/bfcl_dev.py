@@ -5,6 +5,7 @@ beside FunctionGemma's model-card figures. The one command behind the README's B
     python -m benchmarks.bfcl_dev [--models default@none default] [--split dev|val|dev-raw|legacy|all]
                                   [--limit N] [--categories simple_python multiple ...]
                                   [--threads N | --base-url URL] [--max-tokens 512] [--temperature 0|unset]
+                                  [--lean COPY:TOOL ...]
                                   [--out FILE] [--chart FILE] [--misses FILE]
 
 Every question goes through the official openai client (temperature 0 unless `--temperature unset`,
@@ -52,7 +53,7 @@ ENVELOPE_MARKERS = ("<tool_call>", '{"name": "')
 
 
 def ask(client, model: str, item: dict, max_tokens: int, check, tool_choice: str = "auto",
-        parallel: str = "unset", temperature: float | None = 0.0) -> dict:
+        parallel: str = "unset", temperature: float | None = 0.0, lean: dict | None = None) -> dict:
     """One request and its record (never raises on API errors: an error is a wrong answer).
     `tool_choice` "named" names the answer's (first) function, as instructor-style clients do."""
     import jsonschema
@@ -67,6 +68,8 @@ def ask(client, model: str, item: dict, max_tokens: int, check, tool_choice: str
         kwargs["parallel_tool_calls"] = parallel == "on"
     if temperature is not None:
         kwargs["temperature"] = temperature
+    if lean:
+        kwargs["extra_body"] = lean
     t0 = time.perf_counter()
     try:
         resp = client.chat.completions.create(model=model, messages=item["question"][0], tools=tools,
@@ -89,6 +92,14 @@ def ask(client, model: str, item: dict, max_tokens: int, check, tool_choice: str
     ok, reason = judge(item, calls, msg.content, truncated, check)
     return {"latency": latency, "calls": calls, "text": msg.content, "parse_ok": parse_ok, "schema_ok": schema_ok,
             "truncated": truncated, "correct": ok, "reason": reason}
+
+
+def _lean(text: str) -> tuple[float, float]:
+    try:
+        c, t = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give copy_bias:tool_bias, e.g. 2:3") from None
+    return c, t
 
 
 def judge(item: dict, calls: list[dict], content: str | None, truncated: bool, check) -> tuple[bool, str]:
@@ -168,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
                          "legacy: the old split by question id (its dev functions are also in training); all: every question")
     ap.add_argument("--limit", type=int, default=0, help="questions per category (0 = all of the split)")
     ap.add_argument("--max-tokens", type=int, default=512)
+    ap.add_argument("--lean", type=_lean, nargs="+", default=[(None, None)], metavar="COPY:TOOL",
+                    help="copy_bias:tool_bias pairs to send (each model runs once per pair; default: none sent)")
     ap.add_argument("--temperature", default="0", help="temperature to send, or 'unset' for the server's defaults")
     ap.add_argument("--tool-choice", choices=("auto", "named"), default="auto",
                     help="auto: not sent (the server's default); named: the answer's function, by name")
@@ -208,6 +221,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from benchmarks._server import running_server
 
+    # each model once per lean asked for (labelled MODEL+copyC+toolT; none asked: the server's defaults)
+    variants = {m + (f"+copy{c:g}+tool{t:g}" if c is not None else ""):
+                (m, {} if c is None else {"copy_bias": c, "tool_bias": t}) for m in args.models for c, t in args.lean}
+    args.models = list(variants)
     results: dict[str, dict[str, list[dict]]] = {c: {m: [] for m in args.models} for c in categories}
     ctx = nullcontext(args.base_url) if args.base_url else running_server("default", threads=args.threads)
     progress = Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
@@ -219,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
                 recs = results[cat][model]
                 task = progress.add_task(f"{cat} {model}", total=len(items[cat]), acc="-")
                 for item in items[cat]:
-                    rec = ask(client, model, item, args.max_tokens, check, args.tool_choice, args.parallel, temperature)
+                    rec = ask(client, variants[model][0], item, args.max_tokens, check, args.tool_choice, args.parallel,
+                              temperature, variants[model][1])
                     rec["id"] = item["id"]
                     recs.append(rec)
                     if "error" in rec:

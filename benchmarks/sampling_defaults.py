@@ -47,6 +47,9 @@ CANDIDATES = {
     "greedy": {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0},
     "greedy-rep11": {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.1},
 }
+# the copy bias (decoding/copying.py) over greedy; every candidate states it (0: off)
+CANDIDATES = {k: {**v, "copy_bias": 0.0} for k, v in CANDIDATES.items()}
+CANDIDATES |= {f"greedy-copy{b}": {**CANDIDATES["greedy"], "copy_bias": float(b)} for b in (1, 2, 4)}
 
 
 def _tool(name: str, desc: str, props: dict, required: list[str]) -> dict:

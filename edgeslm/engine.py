@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from edgeslm import device
@@ -22,7 +24,7 @@ from edgeslm.backends import memory, offload, open_backend
 from edgeslm.backends.base import Backend
 from edgeslm.backends.embedding import Embedder
 from edgeslm.config import Settings
-from edgeslm.decoding import constraints
+from edgeslm.decoding import constraints, copying
 from edgeslm.decoding.prompt import Specials
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import (
@@ -59,8 +61,10 @@ class ModelWorker:
     """One resident model and the thread that decodes its jobs: up to `settings.parallel` at once,
     one slot (backend sequence) each, admitted in arrival order."""
 
-    def __init__(self, entry: ModelEntry, settings: Settings, catalog: Catalog, adapters: tuple | list[Adapter] = ()):
-        """Load `entry`; `adapters` are applied to every request (per-request selection is the server's)."""
+    def __init__(self, entry: ModelEntry, settings: Settings, catalog: Catalog, adapters: tuple | list[Adapter] = (),
+                 rank: Callable[[str, list], dict[str, float]] = copying.relevance):
+        """Load `entry`; `adapters` are applied to every request (per-request selection is the server's);
+        `rank` says how relevant each offered tool is to a request (the tool lean: decoding/copying.py)."""
         self.entry, self.settings, self.adapters = entry, settings, list(adapters)
         path = catalog.ensure_local(entry)
         self.threads = settings.threads or device.default_threads()
@@ -79,7 +83,7 @@ class ModelWorker:
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.cache / "llguidance")
         self.marker_pieces = constraints.marker_pieces(self.backend, self.tokenizer, self.envelope)
         self.preparer = Preparer(entry, settings, self.backend, self.template, self.specials, self.tokenizer,
-                                 self.envelope, self.adapters)
+                                 self.envelope, self.adapters, rank)
         self.prefixes = self._prefix_store(settings)
         self._identity: dict | None = None
         self.load_s = time.perf_counter() - t0
@@ -220,6 +224,48 @@ class ModelWorker:
         return {"running": len(s.runs), "paused": len(s.paused), "waiting": len(s.waiting) + self.jobs.qsize()}
 
 
+class ToolRanker:
+    """How relevant each offered tool is to a request, for the tool lean (decoding/copying.py): the cosine
+    of the shipped MiniLM's vectors of the request and of each tool's name and description, as
+    exp((cos - best) / TAU), so the best tool has 1 and one 0.05 behind it 0.37. Where MiniLM is not
+    installed (it comes with the `pipeline` extra), the tools rank by shared words instead. A tool's
+    vector is kept: an agent sends the same tools with every request."""
+
+    TAU, KEEP = 0.05, 4096
+
+    def __init__(self, embedder: Callable[[], Embedder]):
+        self._embedder, self._lock = embedder, threading.Lock()
+        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._broken: str | None = None  # why MiniLM cannot serve (then: shared words)
+
+    def _vector(self, e: Embedder, text: str) -> list[float]:
+        with self._lock:
+            if text in self._vectors:
+                self._vectors.move_to_end(text)
+                return self._vectors[text]
+        v = e.embed([e.tokenize(text)[: e.n_ctx] or e.tokenize(".")])[0]
+        with self._lock:
+            self._vectors[text] = v
+            while len(self._vectors) > self.KEEP:
+                self._vectors.popitem(last=False)
+        return v
+
+    def __call__(self, request: str, tools: list) -> dict[str, float]:
+        if self._broken is None:
+            try:
+                e = self._embedder()
+                q = self._vector(e, request)
+                cos = {t.name: sum(a * b for a, b in zip(q, self._vector(
+                    e, f"{t.name.replace('_', ' ').replace('.', ' ')}: {t.description or ''}"), strict=True))
+                    for t in tools}
+                best = max(cos.values())
+                return {n: math.exp((c - best) / self.TAU) for n, c in cos.items()}
+            except Exception as e:  # noqa: BLE001 - the lean is a help, never a reason to fail a request
+                self._broken = f"{type(e).__name__}: {e}"
+                log.warning("tool ranking by MiniLM unavailable (%s); ranking tools by shared words", self._broken)
+        return copying.relevance(request, tools)
+
+
 class Engine:
     """Resolves model names, keeps up to `max_loaded_models` workers resident (LRU)."""
 
@@ -231,6 +277,7 @@ class Engine:
         self._lock = threading.Lock()
         self.embedders: dict[str, Embedder] = {}
         self._embed_lock = threading.Lock()  # held while one loads: a MiniLM load takes about a second
+        self.ranker = ToolRanker(lambda: self.embedder(None))
 
     @staticmethod
     def split(name: str | None, adapter: str | None = None) -> tuple[str | None, str | None]:
@@ -272,7 +319,7 @@ class Engine:
                 loading.result()  # the load's own error, if it failed
                 continue
             try:
-                w = ModelWorker(entry, self.settings, self.catalog)
+                w = ModelWorker(entry, self.settings, self.catalog, rank=self.ranker)
             except BaseException as e:
                 with self._lock:
                     del self._loading[entry.id]

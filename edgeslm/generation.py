@@ -1,6 +1,6 @@
 """Generation: one request decoding in a slot, from sampled tokens to text or tool-call events.
 
-Owns the per-request decode step (sampling, grammar masks and forced tokens, the answered-call
+Owns the per-request decode step (sampling, grammar masks and forced tokens, the request lean, the answered-call
 fallback), its place in a backend sequence, and the final Generation with its timings; output
 parsing is output.py. The scheduler (scheduling.py) decides when each step runs; the
 worker (engine.py) prepares the job.
@@ -17,6 +17,7 @@ import jsonschema
 
 from edgeslm.backends.base import adapter_key
 from edgeslm.decoding import sampler
+from edgeslm.decoding.copying import Copier
 from edgeslm.decoding.tools import validate_arguments
 from edgeslm.errors import BackendError, EdgeError
 from edgeslm.output import Output
@@ -40,7 +41,11 @@ class Run:
         self.slot: int | None = None
         self.sampler = sampler.for_job(job, worker.entry, self.b.metadata,  # fields left out: the defaults
                                        lambda n: self.history[max(len(job.prompt), len(self.history) - n):])
-        self.out = Output(job.spec, worker.envelope, job.params.stop, job.emit, job.answered)
+        p, env = job.params, worker.envelope
+        self.copier = (Copier(job.source, self.b.piece, p.copy_bias or 0.0, p.tool_bias or 0.0, job.relevance)
+                       if (p.copy_bias or p.tool_bias) and job.source and job.spec.kind == "tools"
+                       and env.syntax == "json" else None)
+        self.out = Output(job.spec, env, job.params.stop, job.emit, job.answered, self.copier)
         self.constraint = job.constraint
         self.finish: str = "length"
         self.n, self.forced = 0, 0
@@ -105,7 +110,14 @@ class Run:
         if constraint is not None and constraint.samples:
             token = constraint.sample(self.slot)
         else:
-            token = self.sampler.sample(self.b.logits(self.slot), constraint.mask() if constraint else None)
+            logits, mask = self.b.logits(self.slot), constraint.mask() if constraint else None
+            lift = None
+            if self.copier is not None and self.out.mode == "calls":
+                naming = self.out.parser.naming
+                if naming is not None or self.copier.copying:
+                    allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
+                    lift = self.copier.boost(logits, allowed, naming)
+            token = self.sampler.sample(logits, mask, lift)
         if self.t_first is None:
             self.t_first = time.perf_counter()
         if token in self.b.eog_tokens:

@@ -9,6 +9,7 @@ import codecs
 import json
 from collections.abc import Callable
 
+from edgeslm.decoding.copying import Copier
 from edgeslm.decoding.parsing import parser_for
 from edgeslm.decoding.tools import Envelope, as_grammar_writes, new_call_id
 from edgeslm.types import Message, OutputSpec, ToolCall
@@ -21,8 +22,10 @@ Emit = Callable[[tuple], None]
 class Output:
     """Turns sampled bytes into text or tool-call events; decides auto-mode text vs calls."""
 
-    def __init__(self, spec: OutputSpec, env: Envelope, stop: list[str], emit: Emit, answered: tuple | list = ()):
+    def __init__(self, spec: OutputSpec, env: Envelope, stop: list[str], emit: Emit, answered: tuple | list = (),
+                 copier: Copier | None = None):
         self.env, self.emit = env, emit
+        self.copier = copier  # follows the arguments as they stream (JSON envelopes only)
         self.answered = list(answered)
         self.repeated_answered = False
         self.stop = stop if spec.kind != "json" else []  # stop strings never cut grammar-bound JSON
@@ -99,6 +102,8 @@ class Output:
         Small models loop on calls; an exact repeat within one response is never useful, so the
         output ends before it (and a streaming client never sees it)."""
         for ev in self.parser.feed(delta):
+            if self.copier is not None and ev[0] in ("name", "args"):
+                self.copier.begin() if ev[0] == "name" else self.copier.feed(ev[2])
             if ev[0] == "name":
                 self.ids.append(new_call_id())
                 self._current, self._held = ev[2] + "\0", [("call", ev[1], self.ids[ev[1]], ev[2])]

@@ -14,7 +14,7 @@ from typing import Any
 from edgeslm import context
 from edgeslm.backends.base import Backend, file_identity
 from edgeslm.config import Settings
-from edgeslm.decoding import constraints, gbnf, prompt
+from edgeslm.decoding import constraints, copying, gbnf, prompt, sampler
 from edgeslm.decoding.finite import infinite_path
 from edgeslm.decoding.schemas import Bounds, digit_limits
 from edgeslm.decoding.templates import ChatTemplate
@@ -53,6 +53,8 @@ class Job:
     # earlier calls of the conversation whose results it holds ("name\0arguments", as the grammar writes them)
     answered: list[str] = field(default_factory=list)
     text_constraint: Callable[[], constraints.Constraint] | None = None  # for the answered-repeat fallback
+    source: str = ""  # what the user and the tools said: the spans the copy bias leans toward (decoding/copying.py)
+    relevance: dict[str, float] = field(default_factory=dict)  # each offered tool's, for the tool lean
     request_id: str = field(default_factory=context.request_id.get)  # for the worker thread's log lines
 
     def __post_init__(self):
@@ -71,8 +73,10 @@ class Preparer:
     never on the worker's thread; the worker guards it against unloading (ModelWorker.prepare)."""
 
     def __init__(self, entry: ModelEntry, settings: Settings, backend: Backend, template: ChatTemplate,
-                 specials: prompt.Specials, tokenizer: Any, envelope: Envelope, adapters: list[Adapter]):
+                 specials: prompt.Specials, tokenizer: Any, envelope: Envelope, adapters: list[Adapter],
+                 rank: Callable[[str, list], dict[str, float]] = copying.relevance):
         self.entry, self.settings, self.backend, self.adapters = entry, settings, backend, adapters
+        self.rank = rank  # each offered tool's relevance to a request (engine.ToolRanker)
         self.template, self.specials, self.tokenizer, self.envelope = template, specials, tokenizer, envelope
         self._warned_default = False  # the missing default adapter is logged once
 
@@ -161,7 +165,20 @@ class Preparer:
                 e.param = e.param or ("response_format" if spec.kind == "json" else "tools")
                 raise
         return Job(prompt, params, spec, constraint, emit, adapters=adapters, answered=answered,
-                   text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None)
+                   text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
+                   source=copying.source_text(messages) if tools else "",
+                   relevance=self._relevance(messages, spec, params, adapters))
+
+    def _relevance(self, messages: list[Message], spec: OutputSpec, params: SamplingParams,
+                   adapters: list[Adapter]) -> dict[str, float]:
+        """Each offered tool's relevance to the last user message, when the request decodes with a tool
+        lean (its own, or its adapter's or model's default) and the model has a choice of tools."""
+        if spec.kind != "tools" or len(spec.tools) < 2 or spec.tool_choice not in ("auto", "required"):
+            return {}
+        if not sampler.resolve(params, sampler.layers(adapters, self.entry, self.backend.metadata)).tool_bias:
+            return {}
+        asked = next((m.content for m in reversed(messages) if m.role == "user" and isinstance(m.content, str)), "")
+        return self.rank(asked, spec.tools) if asked.strip() else {}
 
 
 

@@ -33,6 +33,13 @@ class CallParser:
         self._steps = [("lit", lead + self.env.start), ("name", ""), ("lit", f'", "{self.env.args_key}": '),
                        ("args", ""), ("lit", self.env.tail())]
 
+    @property
+    def naming(self) -> str | None:
+        """The name written so far while a call's name is being written, else None."""
+        if self._steps and self._steps[0][0] == "name":
+            return self.buf[self.pos:]
+        return None
+
     def feed(self, text: str) -> list[tuple]:
         self.buf += text
         events: list[tuple] = []
@@ -97,6 +104,8 @@ class SyntaxParser:
     """CallParser's twin for these syntaxes (same events: ("name", i, name), ("args", i, json),
     ("end", i); `calls` the completed ones). A call's arguments are emitted whole, as JSON, once the
     call is closed: they are converted, not copied."""
+
+    naming: str | None = None  # the request lean follows JSON envelopes only (decoding/copying.py)
 
     def __init__(self, env):
         self.env, self.syntax = env, env.syntax

@@ -1,6 +1,7 @@
 """Token choice: apply the grammar's bitmask and sample (greedy, temperature, top-k, min-p, top-p,
-seed; a repeat penalty on the logits first) in one step, with the native kernel (kernels/sample.c,
-built at install as edgeslm._kernels) when present and the numpy reference below otherwise. Both draw
+seed; a repeat penalty and the request lean of decoding/copying.py on the logits first) in one step,
+with the native kernel (kernels/sample.c, built at install as edgeslm._kernels) when present and the
+numpy reference below otherwise. Both draw
 from the same splitmix64 stream, so a seed gives the same tokens either way.
 
 Also owns a request's sampling defaults (`resolve`): each field the request leaves out comes from the
@@ -26,8 +27,10 @@ from edgeslm.types import SamplingParams
 log = logging.getLogger("edgeslm.sampler")
 _M64 = (1 << 64) - 1
 PENALTY_WINDOW = 64  # the repeat penalty covers the response's last 64 tokens (llama.cpp's penalty_last_n)
-FIELDS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
-OPENAI = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0}
+FIELDS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "copy_bias", "tool_bias")
+# copy_bias and tool_bias are edgeslm's (decoding/copying.py): 0 leaves the logits as OpenAI's sampling has them
+OPENAI = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0,
+          "copy_bias": 0.0, "tool_bias": 0.0}
 # llama.cpp's convention (gguf-py constants Keys.General.SAMPLING_*)
 GGUF_KEYS = {"temperature": "general.sampling.temp", "top_p": "general.sampling.top_p",
              "top_k": "general.sampling.top_k", "min_p": "general.sampling.min_p",
@@ -140,17 +143,26 @@ class Sampler:
         self.kernel = _KERNEL if use_kernel else None
         self._state = ctypes.c_uint64(self.state)
 
-    def sample(self, logits: np.ndarray, mask: np.ndarray | None) -> int:
-        if self.penalty == 1.0 or self.recent is None:
+    def sample(self, logits: np.ndarray, mask: np.ndarray | None,
+               lift: tuple[np.ndarray, np.ndarray] | None = None) -> int:
+        """A token from `logits` under `mask`, after the repeat penalty and `lift` (ids, amounts added to
+        their logits: decoding/copying.py); the backend's buffer is changed in place and put back."""
+        ids = list(set(self.recent(PENALTY_WINDOW))) if self.penalty != 1.0 and self.recent is not None else []
+        if not ids and lift is None:
             return self._sample(logits, mask)
-        ids = list(set(self.recent(PENALTY_WINDOW)))
-        kept = logits[ids].copy()
+        up, by = lift if lift is not None else (np.empty(0, dtype=np.int64), np.empty(0))
+        touched = np.unique(np.concatenate([np.asarray(ids, dtype=np.int64), up]))
+        kept = logits[touched].copy()
         changed = penalize(logits, ids, self.penalty)
+        if len(up):
+            if not changed.flags.writeable:
+                changed = changed.copy()
+            changed[up] += by.astype(changed.dtype)
         try:
             return self._sample(changed, mask)
         finally:
-            if changed is logits:  # the backend's own buffer: as it was
-                logits[ids] = kept
+            if changed is logits:
+                logits[touched] = kept
 
     def _sample(self, logits: np.ndarray, mask: np.ndarray | None) -> int:
         if mask is None and self.temperature <= 0:

@@ -43,6 +43,8 @@ class SamplingDefaults(BaseModel):
     top_k: int | None = Field(None, ge=0, description="0: no top-k cut")
     min_p: float | None = Field(None, ge=0, le=1)
     repetition_penalty: float | None = Field(None, gt=0)
+    copy_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
+    tool_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
 
 
 class ModelEntry(BaseModel):

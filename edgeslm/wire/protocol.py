@@ -84,6 +84,9 @@ class ChatCompletionRequest(_Loose):
     top_k: int | None = Field(None, ge=-1)
     min_p: float | None = Field(None, ge=0, le=1)
     repetition_penalty: float | None = Field(None, gt=0)
+    # edgeslm extensions: a tool call's values and tool lean toward the request's words (decoding/copying.py)
+    copy_bias: float | None = Field(None, ge=0, le=10)
+    tool_bias: float | None = Field(None, ge=0, le=10)
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False

@@ -138,6 +138,8 @@ def to_internal(req: ChatCompletionRequest, settings: Settings) -> tuple[list[Me
         top_k=None if req.top_k is None else max(req.top_k, 0),
         min_p=req.min_p,
         repetition_penalty=req.repetition_penalty,
+        copy_bias=req.copy_bias,
+        tool_bias=req.tool_bias,
         seed=req.seed,
         stop=[s for s in stop if s],
         max_tokens_given=(req.max_completion_tokens or req.max_tokens) is not None,

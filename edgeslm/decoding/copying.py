@@ -1,0 +1,196 @@
+"""Request lean: a tool call leans toward the request's own words, in its tool and in its values.
+
+Small models misspell the values they should copy (`Lisbondo` for Lisbon, `Heathfield` for Heathrow)
+and pick a tool by its place in the list more than by what it does; the right token is usually among the
+top few, a little behind. Two biases on the logits, both off at 0:
+
+- `copy_bias`: while a call's arguments are inside a JSON string value, each of the `TOP` most likely
+  allowed tokens whose piece extends the value to a span of the user's and tools' text (starting at a
+  word) gets +copy_bias, and so does a closing quote where the value is already such a whole span.
+- `tool_bias`: while the first call's name is written, each allowed token gets +tool_bias times the best
+  relevance of the tools it leads to (1 for the most relevant tool; engine.ToolRanker measures it with a
+  sentence embedding, `relevance` below by shared words where none is installed). Later calls of the
+  same response choose on their own (parallel calls).
+
+Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
+(a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the lexer over the
+streamed arguments, the relevance of the offered tools and the choice of tokens; the sampler adds the
+bias (decoding/sampler.py), generation.Run wires the two.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+TOP = 16  # only tokens already this likely lean toward a span: the bias tips near-ties, it invents nothing
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset("a an the of to in for on and or is are be by with from at as it this that what which how "
+                  "get me my i you your can could would please do does give tell about into than its".split())
+
+
+def source_text(messages: Iterable) -> str:
+    """The text values may be copied from: what the user and the tools said (not the system prompt,
+    whose examples are not this request's values), one message per line."""
+    return "\n".join(m.content for m in messages if m.role in ("user", "tool") and isinstance(m.content, str))
+
+
+def _words(text: str) -> set[str]:
+    """Content words, lower-cased and crudely stemmed; camelCase and snake_case split."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()
+    out = set()
+    for w in _WORD.findall(text):
+        if w in _STOP or len(w) < 2:
+            continue
+        for suffix in ("ing", "es", "s", "ed"):
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[: -len(suffix)]
+                break
+        out.add(w)
+    return out
+
+
+def relevance(request: str, tools: list) -> dict[str, float]:
+    """Each tool's share of the request's telling words (in its name and description): each word found
+    weighs log(1 + N / tools holding it), the sum is scaled so the best tool has 1. All 0 when no tool
+    holds any of the request's words."""
+    asked = _words(request)
+    held = {t.name: _words(t.name.replace(".", " ").replace("_", " ") + " " + (t.description or "")) & asked
+            for t in tools}
+    df: dict[str, int] = {}
+    for ws in held.values():
+        for w in ws:
+            df[w] = df.get(w, 0) + 1
+    score = {n: sum(math.log(1 + len(tools) / df[w]) for w in ws) for n, ws in held.items()}
+    best = max(score.values(), default=0.0)
+    return {n: (s / best if best > 0 else 0.0) for n, s in score.items()}
+
+
+def _starts_word(text: str, i: int) -> bool:
+    return (i == 0 or not text[i - 1].isalnum()) and not text[i].isspace()
+
+
+def _ends_word(text: str, end: int) -> bool:
+    # "Lisbon," is no whole value: a span does not end on a separator
+    return (end >= len(text) or not text[end].isalnum() or not text[end - 1].isalnum()) and \
+        not text[end - 1].isspace() and text[end - 1] not in ",;:"
+
+
+class Copier:
+    """One request's lean. `begin()` at each call's name, `feed(fragment)` with its arguments' JSON as it
+    streams, and `boost(logits, allowed, naming)` before each sample: the token ids to lift and by how
+    much (or None)."""
+
+    def __init__(self, source: str, piece: Callable[[int], bytes], copy_bias: float = 0.0,
+                 tool_bias: float = 0.0, relevance: dict[str, float] | None = None):
+        self.source, self.piece, self.copy_bias = source, piece, copy_bias
+        self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (engine.ToolRanker)
+        self.tool_bias = tool_bias if len(self.relevance) > 1 and any(self.relevance.values()) else 0.0
+        self._pieces: dict[int, str | None] = {}
+        self.calls = 0
+        self._fresh()
+
+    def begin(self) -> None:
+        self.calls += 1
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self.stack: list[str] = []  # "{" or "[" per open container
+        self.expect_key = False  # inside an object, the next string is a key
+        self.in_str = self.esc = self.is_value = False
+        self.value: str | None = None  # the string value being written (None: escaped, not followed)
+
+    def feed(self, fragment: str) -> None:
+        for ch in fragment:
+            if self.in_str:
+                if self.esc:
+                    self.esc = False
+                elif ch == "\\":
+                    self.esc, self.value = True, None
+                elif ch == '"':
+                    self.in_str, self.is_value = False, False
+                elif self.value is not None:
+                    self.value += ch
+            elif ch == '"':
+                self.in_str, self.esc = True, False
+                self.is_value = not (self.stack and self.stack[-1] == "{" and self.expect_key)
+                self.value = ""
+            elif ch in "{[":
+                self.stack.append(ch)
+                self.expect_key = ch == "{"
+            elif ch in "}]":
+                if self.stack:
+                    self.stack.pop()
+                self.expect_key = False
+            elif ch == ":":
+                self.expect_key = False
+            elif ch == ",":
+                self.expect_key = bool(self.stack) and self.stack[-1] == "{"
+
+    @property
+    def copying(self) -> bool:
+        """A string value of the arguments is being written, and can be compared with the request."""
+        return (self.copy_bias > 0 and self.in_str and self.is_value and self.value is not None
+                and bool(self.source))
+
+    def _text(self, token: int) -> str | None:
+        if token not in self._pieces:
+            try:
+                self._pieces[token] = self.piece(token).decode("utf-8")
+            except UnicodeDecodeError:  # part of a character: no span to compare
+                self._pieces[token] = None
+        return self._pieces[token]
+
+    def _span(self, text: str, whole: bool) -> bool:
+        """`text` occurs in the source starting at a word (and, when `whole`, ending at one)."""
+        src, i = self.source, self.source.find(text)
+        while i >= 0:
+            if _starts_word(src, i) and (not whole or _ends_word(src, i + len(text))):
+                return True
+            i = src.find(text, i + 1)
+        return False
+
+    def lifts(self, token: int) -> bool:
+        """Whether this token, written next, keeps the value a span of the source or closes it on one."""
+        text, value = self._text(token), self.value or ""
+        if not text or "\\" in text:
+            return False
+        q = text.find('"')
+        if q < 0:
+            return self._span(value + text, whole=False)
+        return bool(value + text[:q]) and self._span(value + text[:q], whole=True)
+
+    def leads_to(self, token: int, prefix: str) -> float:
+        """The best relevance among the tools whose name `prefix` + this token's piece begins (or is,
+        when the piece closes the name)."""
+        text = self._text(token)
+        if text is None:
+            return 0.0
+        q = text.find('"')
+        name = prefix + (text if q < 0 else text[:q])
+        return max((r for n, r in self.relevance.items() if (n.startswith(name) if q < 0 else n == name)),
+                   default=0.0)
+
+    def boost(self, logits: np.ndarray, allowed: np.ndarray | None,
+              naming: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """(ids, amounts) to add to their logits, or None. `allowed`: a bool per token (None: all);
+        `naming`: the call's name written so far while a name is being written, else None."""
+        if naming is not None:
+            if not self.tool_bias or self.calls or allowed is None:
+                return None
+            ids = np.flatnonzero(allowed)  # the grammar allows only what begins an offered name
+            amounts = np.array([self.tool_bias * self.leads_to(int(t), naming) for t in ids])
+            keep = amounts > 0
+            return (ids[keep], amounts[keep]) if keep.any() else None
+        if not self.copying:
+            return None
+        scores = logits if allowed is None else np.where(allowed, logits, -np.inf)
+        k = min(TOP, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        chosen = [int(t) for t in top if np.isfinite(scores[t]) and self.lifts(int(t))]
+        if not chosen:
+            return None
+        return np.asarray(chosen, dtype=np.int64), np.full(len(chosen), self.copy_bias)

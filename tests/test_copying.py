@@ -1,0 +1,124 @@
+"""The request lean (decoding/copying.py): which tokens it lifts, how tools rank, and the sampler applying
+it. The real model under it: tests/test_everyday.py; its choice: benchmarks/bfcl_dev.py --lean."""
+
+import numpy as np
+
+from edgeslm.decoding.copying import TOP, Copier, relevance, source_text
+from edgeslm.decoding.parsing import CallParser
+from edgeslm.decoding.sampler import Sampler
+from edgeslm.decoding.tools import ENVELOPES
+from edgeslm.types import Message, ToolSpec
+
+PIECES = ["Lis", "bon", "bondo", '"', '",', "isbon", " Portugal", ",", "Heath", "row", "field", "\\u00e9",
+          "Porto", '"}', "get", "_weather", "track", "_parcel", "get_weather", '_parcel"']
+SOURCE = "What's the weather in Lisbon, Portugal?\nHeathrow: delayed"
+TOOLS = [ToolSpec("track_parcel", "Where a parcel is now.", {}), ToolSpec("get_weather", "Weather in a city.", {}),
+         ToolSpec("get_time", "The local time in a city.", {})]
+
+
+def copier(copy_bias=2.0, source=SOURCE, tool_bias=0.0):
+    return Copier(source, lambda t: PIECES[t].encode() if t < len(PIECES) else b"qq", copy_bias, tool_bias,
+                  relevance(source, TOOLS))
+
+
+def test_only_string_values_of_the_arguments_are_followed():
+    c = copier()
+    c.feed('{"city')
+    assert not c.copying  # a key
+    c.feed('": "Lis')
+    assert c.copying and c.value == "Lis"
+    c.feed('bon", "days": 2, "tags": ["a')
+    assert c.copying and c.value == "a"  # a string in an array is a value
+    c.feed('"], "where": {"name": "x')
+    assert c.copying and c.value == "x"
+    c.feed('", "k')
+    assert not c.copying  # a key of the nested object
+    c.feed('": "a\\"b')
+    assert not c.copying  # an escaped value is not compared with the request
+    c.begin()
+    c.feed('{"city": "')
+    assert c.copying and c.value == ""
+    assert not copier(copy_bias=0).copying and not copier(source="").copying
+
+
+def test_it_lifts_what_extends_a_span_of_the_request_or_closes_a_whole_one():
+    c = copier()
+    lifted = lambda value: {PIECES[t] for t in range(len(PIECES)) if (c.begin(), c.feed('{"c": "' + value), c.lifts(t))[2]}  # noqa: E731
+    # a span starts at a word ("isbon", "," and " Portugal" do not; "Porto" is in no span)
+    assert lifted("") == {"Lis", "Heath"}
+    assert lifted("Lis") == {"bon"}  # "bondo" leaves the request; a quote here ends mid-word
+    assert lifted("Lisbon") == {'"', '",', '"}', ","}  # closes on a whole word, or goes on as the request does
+    assert lifted("Lisbon,") == {" Portugal"}  # a value does not end on the comma
+    assert lifted("Heath") == {"row"}  # not "field"
+
+
+def test_only_the_top_allowed_tokens_are_lifted():
+    c = copier()
+    c.feed('{"c": "Lis')
+    logits = np.full(len(PIECES) + 40, -5.0, dtype=np.float32)
+    logits[len(PIECES):len(PIECES) + TOP] = 1.0  # TOP unrelated tokens above every piece
+    assert c.boost(logits, None) is None
+    logits[1] = 0.5  # "bon" among the top when the unrelated ones are not allowed
+    allowed = np.ones(len(logits), dtype=bool)
+    allowed[len(PIECES) + 1:] = False
+    ids, amounts = c.boost(logits, allowed)
+    assert list(ids) == [1] and list(amounts) == [2.0]
+    allowed[1] = False
+    assert c.boost(logits, allowed) is None  # the grammar's say comes first
+
+
+def test_tools_rank_by_the_requests_telling_words():
+    r = relevance("What's the weather like in Lisbon?", TOOLS)
+    assert r == {"track_parcel": 0.0, "get_weather": 1.0, "get_time": 0.0}
+    r = relevance("Where is my parcel, and what time is it in Oslo?", TOOLS)
+    assert r["track_parcel"] > 0 and r["get_time"] > 0 and r["get_weather"] == 0.0
+    # "city" is in two descriptions: it tells less than "local", found in one
+    r = relevance("local city", TOOLS)
+    assert r["get_time"] == 1.0 and 0 < r["get_weather"] < 1.0
+    assert set(relevance("Hello there", TOOLS).values()) == {0.0}
+
+
+def test_the_first_calls_name_leans_to_the_relevant_tool():
+    c = copier(copy_bias=0.0, tool_bias=3.0)
+    logits = np.zeros(len(PIECES), dtype=np.float32)
+    allowed = np.zeros(len(PIECES), dtype=bool)
+    allowed[[14, 16, 18]] = True  # "get", "track", "get_weather"
+    ids, amounts = c.boost(logits, allowed, naming="")
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {14: 3.0, 18: 3.0}  # "get" leads to get_weather too
+    allowed[:] = False
+    allowed[[15, 3]] = True  # after "get": "_weather" or a closing quote (no tool named "get")
+    ids, amounts = c.boost(logits, allowed, naming="get")
+    assert ids.tolist() == [15]
+    c.begin()  # the first call's name is written: later calls choose on their own
+    assert c.boost(logits, allowed, naming="get") is None
+    # no telling word in the request, or one tool: no lean
+    assert Copier("Hello", lambda t: b"x", 0.0, 3.0, relevance("Hello", TOOLS)).tool_bias == 0.0
+    assert Copier(SOURCE, lambda t: b"x", 0.0, 3.0, relevance(SOURCE, TOOLS[1:2])).tool_bias == 0.0
+
+
+def test_the_parser_says_when_a_name_is_being_written():
+    p = CallParser(ENVELOPES["hermes"])
+    p.feed("<tool_call>\n")
+    assert p.naming is None
+    p.feed('{"name": "get_')
+    assert p.naming == "get_"
+    p.feed('weather", "arguments": {"c')
+    assert p.naming is None
+
+
+def test_the_sampler_applies_the_lift_and_gives_the_buffer_back():
+    logits = np.array([0.0, 2.0, 1.5, -1.0], dtype=np.float32)
+    before = logits.copy()
+    s = Sampler(0.0, 1.0, 0)
+    assert s.sample(logits, None) == 1
+    assert s.sample(logits, None, (np.array([2]), np.array([1.0]))) == 2  # 1.5 + 1 beats 2.0
+    assert s.sample(logits, None, (np.array([2]), np.array([0.4]))) == 1  # too little to tip it
+    assert np.array_equal(logits, before)
+    s = Sampler(0.0, 1.0, 0, repetition_penalty=4.0, recent=lambda n: [1])
+    assert s.sample(logits, None, (np.array([3]), np.array([1.0]))) == 2 and np.array_equal(logits, before)
+
+
+def test_the_source_is_what_the_user_and_tools_said():
+    msgs = [Message("system", "Example: Paris"), Message("user", "Weather in Oslo?"),
+            Message("assistant", None), Message("tool", "Oslo: 3C")]
+    assert source_text(msgs) == "Weather in Oslo?\nOslo: 3C"
