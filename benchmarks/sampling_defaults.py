@@ -47,9 +47,10 @@ CANDIDATES = {
     "greedy": {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0},
     "greedy-rep11": {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.1},
 }
-# the copy bias (decoding/copying.py) over greedy; every candidate states it (0: off)
-CANDIDATES = {k: {**v, "copy_bias": 0.0} for k, v in CANDIDATES.items()}
-CANDIDATES |= {f"greedy-copy{b}": {**CANDIDATES["greedy"], "copy_bias": float(b)} for b in (1, 2, 4)}
+# the request lean (decoding/copying.py) over greedy, at the values BFCL's val split chose (copy_bias 2,
+# tool_bias 3: `python -m benchmarks.bfcl_dev --split val --lean ...`); every candidate states it (0: off)
+CANDIDATES = {k: {**v, "copy_bias": 0.0, "tool_bias": 0.0} for k, v in CANDIDATES.items()}
+CANDIDATES["greedy-lean"] = {**CANDIDATES["greedy"], "copy_bias": 2.0, "tool_bias": 3.0}
 
 
 def _tool(name: str, desc: str, props: dict, required: list[str]) -> dict:

@@ -52,19 +52,27 @@ def test_it_lifts_what_extends_a_span_of_the_request_or_closes_a_whole_one():
     assert lifted("Heath") == {"row"}  # not "field"
 
 
-def test_only_the_top_allowed_tokens_are_lifted():
+def test_only_allowed_tokens_the_bias_can_make_the_best_are_lifted():
     c = copier()
     c.feed('{"c": "Lis')
     logits = np.full(len(PIECES) + 40, -5.0, dtype=np.float32)
-    logits[len(PIECES):len(PIECES) + TOP] = 1.0  # TOP unrelated tokens above every piece
+    logits[len(PIECES):len(PIECES) + 5] = 1.0  # unrelated tokens, more than 2 above every piece
     assert c.boost(logits, None) is None
-    logits[1] = 0.5  # "bon" among the top when the unrelated ones are not allowed
-    allowed = np.ones(len(logits), dtype=bool)
-    allowed[len(PIECES) + 1:] = False
-    ids, amounts = c.boost(logits, allowed)
+    logits[1] = -0.5  # "bon": within 2 of the best
+    ids, amounts = c.boost(logits, None)
     assert list(ids) == [1] and list(amounts) == [2.0]
+    logits[1] = -5.0
+    allowed = np.ones(len(logits), dtype=bool)
+    allowed[len(PIECES):] = False  # the best allowed is now a piece (all at -5): "bon" contends again
+    assert list(c.boost(logits, allowed)[0]) == [1]
     allowed[1] = False
     assert c.boost(logits, allowed) is None  # the grammar's say comes first
+    logits[:] = -5.0
+    logits[len(PIECES):len(PIECES) + TOP + 5] = 1.0
+    logits[1] = 0.9  # among more than TOP contenders, only the TOP most likely lean
+    assert c.boost(logits, None) is None
+    logits[1] = 1.5
+    assert list(c.boost(logits, None)[0]) == [1]
 
 
 def test_tools_rank_by_the_requests_telling_words():

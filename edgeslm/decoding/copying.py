@@ -4,9 +4,10 @@ Small models misspell the values they should copy (`Lisbondo` for Lisbon, `Heath
 and pick a tool by its place in the list more than by what it does; the right token is usually among the
 top few, a little behind. Two biases on the logits, both off at 0:
 
-- `copy_bias`: while a call's arguments are inside a JSON string value, each of the `TOP` most likely
-  allowed tokens whose piece extends the value to a span of the user's and tools' text (starting at a
-  word) gets +copy_bias, and so does a closing quote where the value is already such a whole span.
+- `copy_bias`: while a call's arguments are inside a JSON string value, each allowed token within
+  copy_bias of the most likely one (at most `TOP`) whose piece extends the value to a span of the user's
+  and tools' text (starting at a word) gets +copy_bias, and so does a closing quote where the value is
+  already such a whole span.
 - `tool_bias`: while the first call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; engine.ToolRanker measures it with a
   sentence embedding, `relevance` below by shared words where none is installed). Later calls of the
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-TOP = 16  # only tokens already this likely lean toward a span: the bias tips near-ties, it invents nothing
+TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("a an the of to in for on and or is are be by with from at as it this that what which how "
                   "get me my i you your can could would please do does give tell about into than its".split())
@@ -174,6 +175,23 @@ class Copier:
         return max((r for n, r in self.relevance.items() if (n.startswith(name) if q < 0 else n == name)),
                    default=0.0)
 
+    def _contenders(self, logits: np.ndarray, allowed: np.ndarray | None) -> list[int]:
+        """The allowed tokens that +copy_bias could make the most likely (within copy_bias of the best
+        allowed one), at most TOP, best first. Looks near the unmasked best first: the whole vocabulary
+        is masked (a copy of 262k logits) only when nothing allowed is near it."""
+        beta, top = self.copy_bias, float(logits.max())
+        near = np.flatnonzero(logits >= top - beta)
+        if allowed is not None:
+            near = near[allowed[near]]
+            if not len(near):
+                scores = np.where(allowed, logits, -np.inf)
+                top = float(scores.max())
+                near = np.flatnonzero(scores >= top - beta) if np.isfinite(top) else near
+            elif float(logits[near].max()) < top:  # the best is masked: look again below the best allowed
+                near = np.flatnonzero(logits >= float(logits[near].max()) - beta)
+                near = near[allowed[near]]
+        return [int(t) for t in near[np.argsort(-logits[near], kind="stable")][:TOP]]
+
     def boost(self, logits: np.ndarray, allowed: np.ndarray | None,
               naming: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """(ids, amounts) to add to their logits, or None. `allowed`: a bool per token (None: all);
@@ -187,10 +205,7 @@ class Copier:
             return (ids[keep], amounts[keep]) if keep.any() else None
         if not self.copying:
             return None
-        scores = logits if allowed is None else np.where(allowed, logits, -np.inf)
-        k = min(TOP, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        chosen = [int(t) for t in top if np.isfinite(scores[t]) and self.lifts(int(t))]
+        chosen = [t for t in self._contenders(logits, allowed) if self.lifts(t)]
         if not chosen:
             return None
         return np.asarray(chosen, dtype=np.int64), np.full(len(chosen), self.copy_bias)
