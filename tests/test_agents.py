@@ -63,8 +63,6 @@ def test_pydantic_ai_tool_loop(server):
     assert "06:42" in result.output or "19:05" in result.output, result.output
 
 
-@pytest.mark.xfail(strict=False, reason="issue 23: the shipped adapter (issue 13's, trained on the question-id split) "
-                   "made no get_pollen_count call for Ljubljana when this test moved to a tool no generator lists")
 def test_openai_agents_tool_loop(server):
     from agents import Agent, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
     from agents.model_settings import ModelSettings
