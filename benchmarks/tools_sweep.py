@@ -65,6 +65,11 @@ RUNS: dict[str, dict] = {
     # the number of calls: one factor from it, Seal-Tools' checked requests of 1-6 calls (and its When2Call)
     "v2-nogold-seal-full": {"sealtools": 1500, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                             "eval_every": 0},
+    # v2-nogold-full seed 0 (shipped in session 15) picks a tool by its place in the list: offered get_weather
+    # and track_parcel, it answered a parcel question with whichever came first. One factor from it: Hammer's
+    # shuffled tool lists
+    "v2-nogold-shuffle-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": True, "epochs": 1.0,
+                               "eval_every": 0},
 }
 CATS = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
 
