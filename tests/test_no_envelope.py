@@ -60,6 +60,9 @@ def test_the_marker_is_nowhere_in_text(gemma, fmt):
         assert refused is not None, f"{choice}: the marker inside text was allowed"
         _, refused = _walk(gemma, grammar, "The air in Ljubljana is clean today.")
         assert refused is None, f"{choice}: plain text was refused"
+        if env.marker.startswith("<"):  # a tag's opening in any spelling (the 270M model wrote "<tool_call >")
+            _, refused = _walk(gemma, grammar, f"{env.marker[:-1]} >\nHigh tide 06:42\n</tool_call>")
+            assert refused is not None, f"{choice}: a spelling of the marker was allowed"
 
 
 @pytest.mark.parametrize("fmt", ["hermes", "llama3-json"])

@@ -158,10 +158,12 @@ def _regex_escape(text: str) -> str:
 
 
 def _text_rule(env: Envelope) -> str:
-    """TEXT: plain text with the call marker nowhere in it (a call never comes back as content), not
-    opening with the prompt's own "<tools>" listing (pretrained small models echo the start of their
-    prompt). SAID: such text with something besides whitespace in it (what may come before a call)."""
-    marker = _regex_escape(env.marker)
+    """TEXT: plain text with the call marker (a tag's opening: `<tool_call`) nowhere in it (a call never
+    comes back as content), not opening with the prompt's own "<tools>" listing (pretrained small models
+    echo the start of their prompt). SAID: such text with something besides whitespace in it (what may come before a call)."""
+    m = env.marker
+    # a tag's opening, whatever follows: the 270M model wrote "<tool_call >" around a tool's result in text
+    marker = _regex_escape(m[:-1] if m.startswith("<") and m.endswith(">") and len(m) > 2 else m)
     return ("TEXT: /(?s:.+)/ & ~/(?s:[ \\t\\r\\n]*<tools>.*)/ & ~/(?s:.*" + marker + ".*)/\n"
             "SAID: TEXT & /(?s:.*[^ \\t\\r\\n].*)/")
 
