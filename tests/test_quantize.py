@@ -59,7 +59,9 @@ def test_round_trip_base_to_f16_to_q8_0_keeps_top1(base, f16, capsys):
     with capsys.disabled():
         print(f"\nQ8_0 vs F16: next token after {len(PROMPTS)} fixed prompts {nxt:.0%}; every position of "
               f"{every.positions}: top-1 {every.top1:.1%}, KL {every.kl:.5f}")
-    assert nxt >= 0.99
+    # 20 of 20 on an Intel Xeon, 19 of 20 on an AMD EPYC (the commit before session 15 too: one near tie
+    # that the CPU's own Q8_0 kernels flip); a broken conversion loses far more than one
+    assert nxt >= 0.95
     assert every.top1 >= 0.95 and every.kl < 0.01
 
 
