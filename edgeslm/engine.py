@@ -62,7 +62,7 @@ class ModelWorker:
     one slot (backend sequence) each, admitted in arrival order."""
 
     def __init__(self, entry: ModelEntry, settings: Settings, catalog: Catalog, adapters: tuple | list[Adapter] = (),
-                 rank: Callable[[str, list], dict[str, float]] = copying.relevance):
+                 rank: Callable[[str, list], copying.Ranking] = copying.by_words):
         """Load `entry`; `adapters` are applied to every request (per-request selection is the server's);
         `rank` says how relevant each offered tool is to a request (the tool lean: decoding/copying.py)."""
         self.entry, self.settings, self.adapters = entry, settings, list(adapters)
@@ -82,6 +82,7 @@ class ModelWorker:
         self.specials = Specials(self.backend.special_tokens(), self.template.markup)
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.cache / "llguidance")
         self.marker_pieces = constraints.marker_pieces(self.backend, self.tokenizer, self.envelope)
+        self.openers = constraints.call_openers(self.tokenizer, self.envelope, self.marker_pieces)  # the call lean
         self.preparer = Preparer(entry, settings, self.backend, self.template, self.specials, self.tokenizer,
                                  self.envelope, self.adapters, rank)
         self.prefixes = self._prefix_store(settings)
@@ -227,7 +228,8 @@ class ModelWorker:
 class ToolRanker:
     """How relevant each offered tool is to a request, for the tool lean (decoding/copying.py): the cosine
     of the shipped MiniLM's vectors of the request and of each tool's name and description, as
-    exp((cos - best) / TAU), so the best tool has 1 and one 0.05 behind it 0.37. Where MiniLM is not
+    exp((cos - best) / TAU), so the best tool has 1 and one 0.05 behind it 0.37; the best cosine is the
+    request's fit, for the call lean. Where MiniLM is not
     installed (it comes with the `pipeline` extra), the tools rank by shared words instead. A tool's
     vector is kept: an agent sends the same tools with every request."""
 
@@ -250,7 +252,7 @@ class ToolRanker:
                 self._vectors.popitem(last=False)
         return v
 
-    def __call__(self, request: str, tools: list) -> dict[str, float]:
+    def __call__(self, request: str, tools: list) -> copying.Ranking:
         if self._broken is None:
             try:
                 e = self._embedder()
@@ -259,11 +261,11 @@ class ToolRanker:
                     e, f"{t.name.replace('_', ' ').replace('.', ' ')}: {t.description or ''}"), strict=True))
                     for t in tools}
                 best = max(cos.values())
-                return {n: math.exp((c - best) / self.TAU) for n, c in cos.items()}
+                return copying.Ranking({n: math.exp((c - best) / self.TAU) for n, c in cos.items()}, best)
             except Exception as e:  # noqa: BLE001 - the lean is a help, never a reason to fail a request
                 self._broken = f"{type(e).__name__}: {e}"
                 log.warning("tool ranking by MiniLM unavailable (%s); ranking tools by shared words", self._broken)
-        return copying.relevance(request, tools)
+        return copying.by_words(request, tools)
 
 
 class Engine:

@@ -42,8 +42,9 @@ class Run:
         self.sampler = sampler.for_job(job, worker.entry, self.b.metadata,  # fields left out: the defaults
                                        lambda n: self.history[max(len(job.prompt), len(self.history) - n):])
         p, env = job.params, worker.envelope
-        self.copier = (Copier(job.source, self.b.piece, p.copy_bias or 0.0, p.tool_bias or 0.0, job.relevance)
-                       if (p.copy_bias or p.tool_bias) and job.source and job.spec.kind == "tools"
+        self.copier = (Copier(job.source, self.b.piece, p.copy_bias or 0.0, p.tool_bias or 0.0, job.relevance,
+                              p.call_bias or 0.0, job.fit, worker.openers)
+                       if (p.copy_bias or p.tool_bias or p.call_bias) and job.source and job.spec.kind == "tools"
                        and env.syntax == "json" else None)
         self.out = Output(job.spec, env, job.params.stop, job.emit, job.answered, self.copier)
         self.constraint = job.constraint
@@ -112,7 +113,9 @@ class Run:
         else:
             logits, mask = self.b.logits(self.slot), constraint.mask() if constraint else None
             lift = None
-            if self.copier is not None and self.out.mode == "calls":
+            if self.copier is not None and self.out.mode == "undecided" and not self.n:
+                lift = self.copier.open()
+            elif self.copier is not None and self.out.mode == "calls":
                 naming = self.out.parser.naming
                 if naming is not None or self.copier.copying:
                     allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))

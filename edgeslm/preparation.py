@@ -55,6 +55,7 @@ class Job:
     text_constraint: Callable[[], constraints.Constraint] | None = None  # for the answered-repeat fallback
     source: str = ""  # what the user and the tools said: the spans the copy bias leans toward (decoding/copying.py)
     relevance: dict[str, float] = field(default_factory=dict)  # each offered tool's, for the tool lean
+    fit: float | None = None  # how well the request fits its best tool, for the call lean
     request_id: str = field(default_factory=context.request_id.get)  # for the worker thread's log lines
 
     def __post_init__(self):
@@ -74,7 +75,7 @@ class Preparer:
 
     def __init__(self, entry: ModelEntry, settings: Settings, backend: Backend, template: ChatTemplate,
                  specials: prompt.Specials, tokenizer: Any, envelope: Envelope, adapters: list[Adapter],
-                 rank: Callable[[str, list], dict[str, float]] = copying.relevance):
+                 rank: Callable[[str, list], copying.Ranking] = copying.by_words):
         self.entry, self.settings, self.backend, self.adapters = entry, settings, backend, adapters
         self.rank = rank  # each offered tool's relevance to a request (engine.ToolRanker)
         self.template, self.specials, self.tokenizer, self.envelope = template, specials, tokenizer, envelope
@@ -167,18 +168,20 @@ class Preparer:
         return Job(prompt, params, spec, constraint, emit, adapters=adapters, answered=answered,
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
                    source=copying.source_text(messages) if tools else "",
-                   relevance=self._relevance(messages, spec, params, adapters))
+                   **self._ranking(messages, spec, params, adapters)._asdict())
 
-    def _relevance(self, messages: list[Message], spec: OutputSpec, params: SamplingParams,
-                   adapters: list[Adapter]) -> dict[str, float]:
-        """Each offered tool's relevance to the last user message, when the request decodes with a tool
-        lean (its own, or its adapter's or model's default) and the model has a choice of tools."""
-        if spec.kind != "tools" or len(spec.tools) < 2 or spec.tool_choice not in ("auto", "required"):
-            return {}
-        if not sampler.resolve(params, sampler.layers(adapters, self.entry, self.backend.metadata)).tool_bias:
-            return {}
+    def _ranking(self, messages: list[Message], spec: OutputSpec, params: SamplingParams,
+                 adapters: list[Adapter]) -> copying.Ranking:
+        """The offered tools ranked for the last user message, when the request decodes with a tool lean
+        and the model has a choice of tools, or with a call lean and the model may answer in text (its
+        own, or its adapter's or model's default)."""
+        if spec.kind != "tools" or spec.tool_choice not in ("auto", "required"):
+            return copying.Ranking({})
+        p = sampler.resolve(params, sampler.layers(adapters, self.entry, self.backend.metadata))
+        if not ((p.tool_bias and len(spec.tools) > 1) or (p.call_bias and spec.tool_choice == "auto")):
+            return copying.Ranking({})
         asked = next((m.content for m in reversed(messages) if m.role == "user" and isinstance(m.content, str)), "")
-        return self.rank(asked, spec.tools) if asked.strip() else {}
+        return self.rank(asked, spec.tools) if asked.strip() else copying.Ranking({})
 
 
 

@@ -1,9 +1,12 @@
 """The request lean (decoding/copying.py): which tokens it lifts, how tools rank, and the sampler applying
 it. The real model under it: tests/test_everyday.py; its choice: benchmarks/bfcl_dev.py --lean."""
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from edgeslm.decoding.copying import TOP, Copier, relevance, source_text
+from edgeslm.decoding.constraints import call_openers
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, TOP, Copier, relevance, source_text
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
@@ -130,3 +133,31 @@ def test_the_source_is_what_the_user_and_tools_said():
     msgs = [Message("system", "Example: Paris"), Message("user", "Weather in Oslo?"),
             Message("assistant", None), Message("tool", "Oslo: 3C")]
     assert source_text(msgs) == "Weather in Oslo?\nOslo: 3C"
+
+
+def test_the_tokens_that_begin_a_call_are_found_in_the_vocabulary():
+    table = [b"<", b"<tool", b"<tool_call>", b" <tool", b"\n", b"<b>", b"\xff<tool_call>", b"None", b"<tool_call>\n{"]
+    ids = call_openers(SimpleNamespace(table=table), ENVELOPES["hermes"], {6: b"<tool_call>"})
+    # a bare whitespace token or "<b>" begins no call; the marker as a control token does
+    assert ids.tolist() == [0, 1, 2, 3, 6, 8]
+
+
+def test_the_first_token_leans_to_a_call_as_far_as_the_request_fits_a_tool():
+    openers = np.array([2, 5])
+
+    def lean(fit, call_bias=2.0):
+        got = Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, call_bias, fit, openers).open()
+        if got is None:
+            return None
+        assert got[0].tolist() == [2, 5] and len(set(got[1].tolist())) == 1
+        return float(got[1][0])
+
+    assert lean(FIT_CENTER + FIT_WIDTH) == 2.0 and lean(0.95) == 2.0  # clipped at call_bias
+    assert lean(FIT_CENTER - FIT_WIDTH) == -2.0 and lean(-0.2) == -2.0  # far from every tool: toward text
+    assert abs(lean(FIT_CENTER + FIT_WIDTH / 2) - 1.0) < 1e-9
+    assert lean(FIT_CENTER) is None  # no lean either way
+    assert lean(0.9, call_bias=0.0) is None and lean(None) is None  # off, or ranked by words (no fit)
+    s = Sampler(0.0, 1.0, 0)
+    logits = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.5], dtype=np.float32)  # 6: the refusal's first token
+    assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, 2.0, 0.6, openers).open()) == 2
+    assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, 2.0, 0.1, openers).open()) == 6

@@ -82,6 +82,16 @@ def marker_pieces(backend, vocab: Vocab, env: Envelope) -> dict[int, bytes]:
     return out
 
 
+def call_openers(vocab: Vocab, env: Envelope, pieces: dict[int, bytes]) -> np.ndarray:
+    """The tokens that can begin a call as a response's first token: whose text, less leading
+    whitespace, begins the envelope's start (`<`, `<tool`, ...), and its marker tokens (`pieces`)."""
+    start = env.start.encode()
+    ids = [t for t, tok in enumerate(vocab.table)
+           if tok[:1] != b"\xff" and (bare := tok.lstrip(b" \t\r\n")) and start.startswith(bare)]
+    ids += [t for t, text in pieces.items() if start.startswith(text.lstrip(b" \t\r\n"))]
+    return np.unique(np.asarray(ids, dtype=np.int64))
+
+
 def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:
     """The llguidance tokenizer of a loaded model. Reading 262k token strings through ctypes takes
     ~2 s, so the table is cached on disk per model file (size + mtime + path)."""

@@ -45,6 +45,7 @@ class SamplingDefaults(BaseModel):
     repetition_penalty: float | None = Field(None, gt=0)
     copy_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
     tool_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
+    call_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
 
 
 class ModelEntry(BaseModel):

@@ -87,6 +87,7 @@ class ChatCompletionRequest(_Loose):
     # edgeslm extensions: a tool call's values and tool lean toward the request's words (decoding/copying.py)
     copy_bias: float | None = Field(None, ge=0, le=10)
     tool_bias: float | None = Field(None, ge=0, le=10)
+    call_bias: float | None = Field(None, ge=0, le=10)
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False

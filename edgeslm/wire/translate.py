@@ -140,6 +140,7 @@ def to_internal(req: ChatCompletionRequest, settings: Settings) -> tuple[list[Me
         repetition_penalty=req.repetition_penalty,
         copy_bias=req.copy_bias,
         tool_bias=req.tool_bias,
+        call_bias=req.call_bias,
         seed=req.seed,
         stop=[s for s in stop if s],
         max_tokens_given=(req.max_completion_tokens or req.max_tokens) is not None,
