@@ -12,6 +12,7 @@ parameter: 1.1 GB for the 270M model).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -46,18 +47,41 @@ def checkpoint(gguf_path: Path, cache: Path) -> Path:
     return done
 
 
+@contextlib.contextmanager
+def _parsed_once():
+    """transformers opens the GGUF with gguf-py's reader three times (the config, the tensors, the
+    tokenizer), and each opening parses the 262k-token vocabulary in Python (~25 s here): while this
+    holds, an opened file's reader is kept and handed out again (it only reads from its memory map)."""
+    import gguf
+
+    real, opened = gguf.GGUFReader, {}
+
+    def reader(path, mode="r"):
+        key = (str(Path(path).resolve()), mode)
+        if key not in opened:
+            opened[key] = real(path, mode)
+        return opened[key]
+
+    gguf.GGUFReader = reader
+    try:
+        yield
+    finally:
+        gguf.GGUFReader = real
+
+
 def _build(gguf_path: Path, out: Path) -> None:
     import torch
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
     kw = {"gguf_file": gguf_path.name}
-    loaded = transformers.AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
-    model = transformers.AutoModelForCausalLM.from_config(loaded.config)  # a gguf-loaded model refuses to save
-    model.load_state_dict(loaded.state_dict())
-    del loaded
-    model.save_pretrained(str(out))
-    transformers.AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw).save_pretrained(str(out))
+    with _parsed_once():
+        loaded = transformers.AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), dtype=torch.float32, **kw)
+        model = transformers.AutoModelForCausalLM.from_config(loaded.config)  # a gguf-loaded model refuses to save
+        model.load_state_dict(loaded.state_dict())
+        del loaded
+        model.save_pretrained(str(out))
+        transformers.AutoTokenizer.from_pretrained(str(gguf_path.parent), **kw).save_pretrained(str(out))
 
 
 def _evict(root: Path, keep: Path) -> None:
