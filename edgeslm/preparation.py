@@ -181,7 +181,12 @@ class Preparer:
         if not ((p.tool_bias and len(spec.tools) > 1) or (p.call_bias and spec.tool_choice == "auto")):
             return copying.Ranking({})
         asked = next((m.content for m in reversed(messages) if m.role == "user" and isinstance(m.content, str)), "")
-        return self.rank(asked, spec.tools) if asked.strip() else copying.Ranking({})
+        if not asked.strip():
+            return copying.Ranking({})
+        ranked = self.rank(asked, spec.tools)
+        # after a tool's result the request has been served once already: whether to answer or call again
+        # is the model's own (the lean would call the same tool again)
+        return ranked if messages[-1].role == "user" else ranked._replace(fit=None)
 
 
 
