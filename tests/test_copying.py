@@ -161,3 +161,24 @@ def test_the_first_token_leans_to_a_call_as_far_as_the_request_fits_a_tool():
     logits = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.5], dtype=np.float32)  # 6: the refusal's first token
     assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, 2.0, 0.6, openers).open()) == 2
     assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, 2.0, 0.1, openers).open()) == 6
+
+
+def test_the_call_lean_leans_on_the_users_turn_only():
+    """The request's fit reaches the job on the user's turn; after a tool's result whether to answer or
+    call again is the model's own (with the lean it would call the same tool again)."""
+    from edgeslm.decoding.copying import Ranking
+    from edgeslm.preparation import Preparer
+    from edgeslm.types import OutputSpec, SamplingParams, ToolCall
+
+    p = Preparer.__new__(Preparer)  # only what _ranking reads: no model is needed to rank
+    p.entry, p.backend = SimpleNamespace(sampling=None), SimpleNamespace(metadata={})
+    p.rank = lambda asked, tools: Ranking({t.name: 1.0 for t in tools}, 0.6)
+    spec = OutputSpec("tools", TOOLS[1:2])
+    asked = [Message("user", "Weather in Oslo?")]
+    answered = asked + [Message("assistant", None, [ToolCall("c1", "get_weather", '{"city": "Oslo"}')]),
+                        Message("tool", "3C", tool_call_id="c1")]
+    lean = SamplingParams(max_tokens=8, call_bias=4.0)
+    assert p._ranking(asked, spec, lean, []).fit == 0.6
+    assert p._ranking(answered, spec, lean, []).fit is None
+    assert p._ranking(asked, spec, SamplingParams(max_tokens=8), []) == Ranking({})  # no lean asked: not ranked
+    assert p._ranking(asked, OutputSpec("tools", TOOLS[1:2], tool_choice="none"), lean, []) == Ranking({})

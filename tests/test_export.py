@@ -110,12 +110,13 @@ def test_transformers_peft_reproduce_edgeslms_answers(exported, tmp_path):
     assert tok.apply_chat_template(conv, tools=tools, add_generation_prompt=True, tokenize=False) == ours
 
     add_f32_reference(home, env, out, tmp_path)
-    calls = held_out(10)  # 8 calls; benchmarks/export_parity.py compares the whole held-out split
+    # every other of the 8 held-out calls, 2 per task (benchmarks/export_parity.py compares the whole split)
+    calls = held_out(10)[::2]
     with running_server(threads=2, env=env) as base_url:
         client = OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
         agree, differ = compare(loaded, client, calls, [F32])
     print(f"transformers+peft on the export reproduce edgeslm ({F32}) on {agree[F32]}/{len(calls)} held-out calls")
-    assert len(calls) >= 8 and agree[F32] >= len(calls) - 1, differ
+    assert len(calls) >= 4 and agree[F32] >= len(calls) - 1, differ
 
 def test_front_routes_auto_to_the_task_adapter(tmp_path, server):
     """The front, as a real HTTP server, in front of `edgeslm serve` standing in for the engine (its model

@@ -93,7 +93,7 @@ def test_short_retraining_is_deterministic(tmp_path):
     finally:
         engine.close()
     r = recipe.RECIPE
-    cfg = finetune.TrainConfig(rank=4, alpha=8, modules=tuple(r["modules"]), lr=r["lr"], batch=3, max_steps=2,
+    cfg = finetune.TrainConfig(rank=4, alpha=8, modules=tuple(r["modules"]), lr=r["lr"], batch=2, max_steps=2,
                                seed=r["seed"], prompt_grad=False, eval_every=2)
     weights = []
     for run in ("a", "b"):
