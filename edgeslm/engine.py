@@ -252,6 +252,19 @@ class ToolRanker:
                 self._vectors.popitem(last=False)
         return v
 
+    def warm(self) -> None:
+        """Load MiniLM now (`serve` starts this on a thread), so that the first request after a start
+        does not wait for it; a failure is what a request would meet (then: shared words)."""
+        if self._broken is None:
+            try:
+                self._embedder()
+            except Exception as e:  # noqa: BLE001 - as in __call__
+                self._unavailable(e)
+
+    def _unavailable(self, e: Exception) -> None:
+        self._broken = f"{type(e).__name__}: {e}"
+        log.warning("tool ranking by MiniLM unavailable (%s); ranking tools by shared words", self._broken)
+
     def __call__(self, request: str, tools: list) -> copying.Ranking:
         if self._broken is None:
             try:
@@ -263,8 +276,7 @@ class ToolRanker:
                 best = max(cos.values())
                 return copying.Ranking({n: math.exp((c - best) / self.TAU) for n, c in cos.items()}, best)
             except Exception as e:  # noqa: BLE001 - the lean is a help, never a reason to fail a request
-                self._broken = f"{type(e).__name__}: {e}"
-                log.warning("tool ranking by MiniLM unavailable (%s); ranking tools by shared words", self._broken)
+                self._unavailable(e)
         return copying.by_words(request, tools)
 
 

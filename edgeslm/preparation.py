@@ -23,6 +23,7 @@ from edgeslm.decoding.tools import (
 )
 from edgeslm.errors import (
     ContextTooLong,
+    EdgeError,
     GrammarError,
     InvalidRequest,
 )
@@ -169,6 +170,17 @@ class Preparer:
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
                    source=copying.source_text(messages) if tools else "",
                    **self._ranking(messages, spec, params, adapters)._asdict())
+
+    def leans(self) -> bool:
+        """Whether a request that sends no lean field gets a tool or call lean (from the default adapter's
+        manifest or the catalog): then the tool ranker is worth loading before the first request."""
+        task = self.task_for(None)
+        try:
+            adapters = [self.adapter(task)] if task else []
+        except EdgeError:
+            adapters = []
+        p = sampler.resolve(SamplingParams(max_tokens=1), sampler.layers(adapters, self.entry, self.backend.metadata))
+        return bool(p.tool_bias or p.call_bias)
 
     def _ranking(self, messages: list[Message], spec: OutputSpec, params: SamplingParams,
                  adapters: list[Adapter]) -> copying.Ranking:

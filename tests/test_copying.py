@@ -182,3 +182,21 @@ def test_the_call_lean_leans_on_the_users_turn_only():
     assert p._ranking(answered, spec, lean, []).fit is None
     assert p._ranking(asked, spec, SamplingParams(max_tokens=8), []) == Ranking({})  # no lean asked: not ranked
     assert p._ranking(asked, OutputSpec("tools", TOOLS[1:2], tool_choice="none"), lean, []) == Ranking({})
+
+
+def test_the_ranker_is_warmed_once_and_a_broken_one_ranks_by_words():
+    """`serve` loads MiniLM on a thread at start-up (ToolRanker.warm) when the default leans; the
+    embedder here is a stand-in (MiniLM itself is exercised by tests/test_everyday.py on the real server)."""
+    from edgeslm.engine import ToolRanker
+
+    loads = []
+    ToolRanker(lambda: loads.append(1)).warm()
+    assert loads == [1]
+
+    def broken():
+        raise OSError("no MiniLM here")
+
+    r = ToolRanker(broken)
+    r.warm()
+    assert r._broken == "OSError: no MiniLM here"
+    assert r("What's the weather in Lisbon?", TOOLS) == (relevance("What's the weather in Lisbon?", TOOLS), None)

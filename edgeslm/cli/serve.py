@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from typing import Optional
 
 import typer
@@ -105,6 +106,8 @@ def serve(
     engine = Engine(settings)
     try:
         worker = engine.worker(settings.default_model)
+        if worker.preparer.leans():  # the default leans on MiniLM: loaded while the server starts listening
+            threading.Thread(target=engine.ranker.warm, name="warm-ranker", daemon=True).start()
         app = create_app(engine)
     except EdgeError as e:
         _fail(e.message)
