@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import queue
 import threading
 import time
@@ -42,6 +41,7 @@ from edgeslm.errors import (
 from edgeslm.generation import Run
 from edgeslm.output import Emit
 from edgeslm.preparation import Job, Preparer
+from edgeslm.ranking import ToolRanker
 from edgeslm.scheduling import Scheduler
 from edgeslm.store.adapters import Adapter
 from edgeslm.store.prefixes import PrefixStore
@@ -225,61 +225,6 @@ class ModelWorker:
         return {"running": len(s.runs), "paused": len(s.paused), "waiting": len(s.waiting) + self.jobs.qsize()}
 
 
-class ToolRanker:
-    """How relevant each offered tool is to a request, for the tool lean (decoding/copying.py): the cosine
-    of the shipped MiniLM's vectors of the request and of each tool's name and description, as
-    exp((cos - best) / TAU), so the best tool has 1 and one 0.05 behind it 0.37; the best cosine is the
-    request's fit, for the call lean. Where MiniLM is not
-    installed (it comes with the `pipeline` extra), the tools rank by shared words instead. A tool's
-    vector is kept: an agent sends the same tools with every request."""
-
-    TAU, KEEP = 0.05, 4096
-
-    def __init__(self, embedder: Callable[[], Embedder]):
-        self._embedder, self._lock = embedder, threading.Lock()
-        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
-        self._broken: str | None = None  # why MiniLM cannot serve (then: shared words)
-
-    def _vector(self, e: Embedder, text: str) -> list[float]:
-        with self._lock:
-            if text in self._vectors:
-                self._vectors.move_to_end(text)
-                return self._vectors[text]
-        v = e.embed([e.tokenize(text)[: e.n_ctx] or e.tokenize(".")])[0]
-        with self._lock:
-            self._vectors[text] = v
-            while len(self._vectors) > self.KEEP:
-                self._vectors.popitem(last=False)
-        return v
-
-    def warm(self) -> None:
-        """Load MiniLM now (`serve` starts this on a thread), so that the first request after a start
-        does not wait for it; a failure is what a request would meet (then: shared words)."""
-        if self._broken is None:
-            try:
-                self._embedder()
-            except Exception as e:  # noqa: BLE001 - as in __call__
-                self._unavailable(e)
-
-    def _unavailable(self, e: Exception) -> None:
-        self._broken = f"{type(e).__name__}: {e}"
-        log.warning("tool ranking by MiniLM unavailable (%s); ranking tools by shared words", self._broken)
-
-    def __call__(self, request: str, tools: list) -> copying.Ranking:
-        if self._broken is None:
-            try:
-                e = self._embedder()
-                q = self._vector(e, request)
-                cos = {t.name: sum(a * b for a, b in zip(q, self._vector(
-                    e, f"{t.name.replace('_', ' ').replace('.', ' ')}: {t.description or ''}"), strict=True))
-                    for t in tools}
-                best = max(cos.values())
-                return copying.Ranking({n: math.exp((c - best) / self.TAU) for n, c in cos.items()}, best)
-            except Exception as e:  # noqa: BLE001 - the lean is a help, never a reason to fail a request
-                self._unavailable(e)
-        return copying.by_words(request, tools)
-
-
 class Engine:
     """Resolves model names, keeps up to `max_loaded_models` workers resident (LRU)."""
 
@@ -291,7 +236,7 @@ class Engine:
         self._lock = threading.Lock()
         self.embedders: dict[str, Embedder] = {}
         self._embed_lock = threading.Lock()  # held while one loads: a MiniLM load takes about a second
-        self.ranker = ToolRanker(lambda: self.embedder(None))
+        self.ranker = ToolRanker(lambda: self.embedder(None), settings.cache / "tool-vectors")
 
     @staticmethod
     def split(name: str | None, adapter: str | None = None) -> tuple[str | None, str | None]:

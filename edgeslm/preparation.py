@@ -78,7 +78,7 @@ class Preparer:
                  specials: prompt.Specials, tokenizer: Any, envelope: Envelope, adapters: list[Adapter],
                  rank: Callable[[str, list], copying.Ranking] = copying.by_words):
         self.entry, self.settings, self.backend, self.adapters = entry, settings, backend, adapters
-        self.rank = rank  # each offered tool's relevance to a request (engine.ToolRanker)
+        self.rank = rank  # each offered tool's relevance to a request (ranking.ToolRanker)
         self.template, self.specials, self.tokenizer, self.envelope = template, specials, tokenizer, envelope
         self._warned_default = False  # the missing default adapter is logged once
 

@@ -187,7 +187,7 @@ def test_the_call_lean_leans_on_the_users_turn_only():
 def test_the_ranker_is_warmed_once_and_a_broken_one_ranks_by_words():
     """`serve` loads MiniLM on a thread at start-up (ToolRanker.warm) when the default leans; the
     embedder here is a stand-in (MiniLM itself is exercised by tests/test_everyday.py on the real server)."""
-    from edgeslm.engine import ToolRanker
+    from edgeslm.ranking import ToolRanker
 
     loads = []
     ToolRanker(lambda: loads.append(1)).warm()
@@ -200,3 +200,27 @@ def test_the_ranker_is_warmed_once_and_a_broken_one_ranks_by_words():
     r.warm()
     assert r._broken == "OSError: no MiniLM here"
     assert r("What's the weather in Lisbon?", TOOLS) == (relevance("What's the weather in Lisbon?", TOOLS), None)
+
+
+def test_tool_vectors_outlive_a_restart_and_requests_never_reach_the_disk(tmp_path):
+    """A stand-in embedder (its vectors from the text's letters) counts what it embeds: a second ranker on
+    the same store (a restarted server) embeds the request only, and only tools' vectors are on disk."""
+    from edgeslm.ranking import ToolRanker
+
+    embedded = []
+
+    def vec(tokens):
+        v = np.bincount(np.frombuffer(bytes(tokens), dtype=np.uint8) % 8, minlength=8).astype(float)
+        return (v / np.linalg.norm(v)).tolist()
+
+    fake = SimpleNamespace(name="fake", dims=8, n_vocab=256, n_ctx=512, tokenize=lambda t: list(t.encode()),
+                           embed=lambda batch: [embedded.append(bytes(b).decode()) or vec(b) for b in batch])
+    asked = "What's the weather in Lisbon?"
+    first = ToolRanker(lambda: fake, tmp_path)(asked, TOOLS)
+    assert len(embedded) == 1 + len(TOOLS) and len(list(tmp_path.glob("*.f64"))) == len(TOOLS)
+    embedded.clear()
+    again = ToolRanker(lambda: fake, tmp_path)(asked, TOOLS)
+    assert embedded == [asked] and again == first  # the same vectors, read back
+    (next(tmp_path.glob("*.f64"))).write_bytes(b"junk")  # a damaged file is embedded again, not an error
+    embedded.clear()
+    assert ToolRanker(lambda: fake, tmp_path)(asked, TOOLS) == first and len(embedded) == 2

@@ -9,13 +9,13 @@ top few, a little behind. Two biases on the logits, both off at 0:
   and tools' text (starting at a word) gets +copy_bias, and so does a closing quote where the value is
   already such a whole span.
 - `tool_bias`: while the first call's name is written, each allowed token gets +tool_bias times the best
-  relevance of the tools it leads to (1 for the most relevant tool; engine.ToolRanker measures it with a
+  relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
   sentence embedding, `relevance` below by shared words where none is installed). Later calls of the
   same response choose on their own (parallel calls).
 - `call_bias`: with tools offered and the choice left to the model (`auto`), the first token of the
   response, where it begins a call, gets +call_bias times how well the request fits the best offered tool:
   clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence embeddings' cosine, so a request far from
-  every tool leans to an answer in text instead (engine.ToolRanker; no lean where it ranks by words).
+  every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks by words).
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
 (a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the lexer over the
@@ -109,7 +109,7 @@ class Copier:
                  tool_bias: float = 0.0, relevance: dict[str, float] | None = None,
                  call_bias: float = 0.0, fit: float | None = None, openers: np.ndarray | None = None):
         self.source, self.piece, self.copy_bias = source, piece, copy_bias
-        self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (engine.ToolRanker)
+        self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
         self.tool_bias = tool_bias if len(self.relevance) > 1 and any(self.relevance.values()) else 0.0
         # the tokens that begin a call (decoding/constraints.call_openers) and the lean on them
         self.openers = openers if openers is not None else np.empty(0, dtype=np.int64)
