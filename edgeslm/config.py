@@ -150,6 +150,9 @@ class Settings(_Guards):
     queue_size: int = Field(64, ge=1, description="Requests that may wait for a model before new ones get 503.")
     responses_kept: int = Field(256, ge=0, description="Responses held in memory for previous_response_id (LRU).")
     max_loaded_models: int = Field(2, ge=1, description="Models kept resident at once (least recently used leaves).")
+    fold: bool = Field(True, description="Serve a model's default adapter from a copy of the weights with it folded in "
+                       "(built once under the cache; adapted weights at Q8_0): decodes at the base's speed, for the "
+                       "copy's memory beside the base's, which stays for @none and other adapters.")
 
     @model_validator(mode="after")
     def _kv_needs_flash(self) -> Settings:

@@ -10,6 +10,7 @@ about HTTP: the server turns a job's events into OpenAI JSON.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import threading
@@ -17,6 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 
 from edgeslm import device
 from edgeslm.backends import memory, offload, open_backend
@@ -34,6 +36,7 @@ from edgeslm.decoding.tools import (
 from edgeslm.errors import (
     BackendError,
     Busy,
+    DoesNotFit,
     InvalidRequest,
     NotFound,
     WorkerGone,
@@ -43,6 +46,7 @@ from edgeslm.output import Emit
 from edgeslm.preparation import Job, Preparer
 from edgeslm.ranking import ToolRanker
 from edgeslm.scheduling import Scheduler
+from edgeslm.store import folded
 from edgeslm.store.adapters import Adapter
 from edgeslm.store.prefixes import PrefixStore
 from edgeslm.store.registry import Catalog, ModelEntry
@@ -62,13 +66,17 @@ class ModelWorker:
     one slot (backend sequence) each, admitted in arrival order."""
 
     def __init__(self, entry: ModelEntry, settings: Settings, catalog: Catalog, adapters: tuple | list[Adapter] = (),
-                 rank: Callable[[str, list], copying.Ranking] = copying.by_words):
+                 rank: Callable[[str, list], copying.Ranking] = copying.by_words,
+                 folded: tuple[Adapter, Path] | None = None):
         """Load `entry`; `adapters` are applied to every request (per-request selection is the server's);
-        `rank` says how relevant each offered tool is to a request (the tool lean: decoding/copying.py)."""
+        `rank` says how relevant each offered tool is to a request (the tool lean: decoding/copying.py).
+        `folded` (adapter, GGUF): load that served copy of the model instead, which runs that adapter only."""
         self.entry, self.settings, self.adapters = entry, settings, list(adapters)
-        path = catalog.ensure_local(entry)
+        self.folded = folded[0] if folded else None
+        self.name = entry.id + (f"+{self.folded.task}" if self.folded else "")  # its key among resident workers
+        path = folded[1] if folded else catalog.ensure_local(entry)
         self.threads = settings.threads or device.default_threads()
-        self.plan = memory.plan_for(entry.format, path, settings, model=entry.id, adapters=[a.gguf for a in self.adapters])
+        self.plan = memory.plan_for(entry.format, path, settings, model=self.name, adapters=[a.gguf for a in self.adapters])
         memory.check_fits(self.plan, memory.budget_of(settings.memory_budget))
         log.info("'%s' on %s: %s", entry.id, self.plan.device, self.plan.gpu_reason)
         t0 = time.perf_counter()
@@ -84,7 +92,7 @@ class ModelWorker:
         self.marker_pieces = constraints.marker_pieces(self.backend, self.tokenizer, self.envelope)
         self.openers = constraints.call_openers(self.tokenizer, self.envelope, self.marker_pieces)  # the call lean
         self.preparer = Preparer(entry, settings, self.backend, self.template, self.specials, self.tokenizer,
-                                 self.envelope, self.adapters, rank)
+                                 self.envelope, self.adapters, rank, self.folded)
         self.prefixes = self._prefix_store(settings)
         self._identity: dict | None = None
         self.load_s = time.perf_counter() - t0
@@ -95,9 +103,9 @@ class ModelWorker:
         self._state = threading.Condition()
         self.closed, self._users = False, 0
         self.dead: str | None = None
-        self.thread = threading.Thread(target=self._run, name=f"worker-{entry.id}", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=f"worker-{self.name}", daemon=True)
         self.thread.start()
-        log.info("loaded %s in %.2fs with %d threads", entry.id, self.load_s, self.threads)
+        log.info("loaded %s in %.2fs with %d threads", self.name, self.load_s, self.threads)
 
     def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False,
             adapter: str | None = None, disk: bool | None = None) -> Generation:
@@ -237,6 +245,7 @@ class Engine:
         self.embedders: dict[str, Embedder] = {}
         self._embed_lock = threading.Lock()  # held while one loads: a MiniLM load takes about a second
         self.ranker = ToolRanker(lambda: self.embedder(None), settings.cache / "tool-vectors")
+        self._unfit: set[Path] = set()  # served copies that did not fit beside their model
 
     @staticmethod
     def split(name: str | None, adapter: str | None = None) -> tuple[str | None, str | None]:
@@ -253,42 +262,88 @@ class Engine:
         return self.catalog.find(name or "") or self.catalog.get(self.settings.default_model)
 
     def worker(self, name: str | None) -> ModelWorker:
-        """The resident worker of `name`, loading it if needed. The engine lock is held only to look up
-        and register: a load (and its sha256) runs outside it, so requests for loaded models never
-        wait on it, and requests for the model being loaded wait on that one load."""
+        """The resident worker of `name`, loading it if needed."""
         entry = self.resolve(name)
+        return self._resident(entry, entry.id, lambda: ModelWorker(entry, self.settings, self.catalog, rank=self.ranker))
+
+    def worker_for(self, name: str | None, task: str | None) -> ModelWorker:
+        """The worker a request for `name` under adapter `task` (None: the model's default) runs on: a
+        served copy with that adapter folded into its weights when one is built and fits beside the
+        model (store/folded.py; the model stays for `@none` and its other adapters), else the model's."""
+        w = self.worker(name)
+        if not self.settings.fold:
+            return w
+        label = w.preparer.task_for(task)
+        if label is None or label != w.entry.default_adapter:
+            return w
+        adapter = w.preparer.adapter(label)
+        path = folded.find(self.settings.cache, w.entry.sha256, adapter.gguf)
+        if path is None or path in self._unfit:
+            return w
+        try:
+            return self._resident(w.entry, f"{w.entry.id}+{label}", lambda: self._copy(w, adapter, path))
+        except DoesNotFit as e:  # served with the adapter applied instead, as before the copy existed
+            self._unfit.add(path)
+            log.warning("serving adapter '%s' of %s unfolded: %s", label, w.entry.id, e.message)
+            return w
+
+    def _copy(self, w: ModelWorker, adapter: Adapter, path: Path) -> ModelWorker:
+        """The served copy's worker, loaded only when it fits in the budget beside the model's own."""
+        plan = memory.plan_for(w.entry.format, path, self.settings, model=f"{w.entry.id}+{adapter.task}")
+        both = dataclasses.replace(plan, terms={**plan.terms, f"'{w.entry.id}' beside it": w.plan.total})
+        memory.check_fits(both, memory.budget_of(self.settings.memory_budget))
+        return ModelWorker(w.entry, self.settings, self.catalog, rank=self.ranker, folded=(adapter, path))
+
+    def fold(self, name: str | None, progress: Callable[[int, int], None] | None = None) -> Path | None:
+        """Build the served copy of `name` with its default adapter folded in, unless it exists (store/
+        folded.py): its path, or None when the model has no default adapter to fold."""
+        w = self.worker(name)
+        label = w.preparer.task_for(None)
+        if label is None or w.entry.format != "gguf":
+            return None
+        adapter = w.preparer.adapter(label)
+        found = folded.find(self.settings.cache, w.entry.sha256, adapter.gguf)
+        if found is not None:
+            return found
+        return folded.build(self.catalog.ensure_local(w.entry), adapter.gguf,
+                            folded.path_for(self.settings.cache, w.entry.sha256, adapter.gguf), progress)
+
+    def _resident(self, entry: ModelEntry, key: str, make: Callable[[], ModelWorker]) -> ModelWorker:
+        """The resident worker under `key`, made by `make` if needed. The engine lock is held only to look
+        up and register: a load (and its sha256) runs outside it, so requests for loaded models never
+        wait on it, and requests for the model being loaded wait on that one load."""
         while True:
             with self._lock:
-                w = self.workers.get(entry.id)
+                w = self.workers.get(key)
                 if w is not None and (w.dead or w.closed):
-                    del self.workers[entry.id]  # died: replaced by a fresh load below
+                    del self.workers[key]  # died: replaced by a fresh load below
                     w = None
                 if w is not None:
-                    self.workers.move_to_end(entry.id)
+                    self.workers.move_to_end(key)
                     return w
-                pending = self._loading.get(entry.id)
+                pending = self._loading.get(key)
                 mine = pending is None
                 if pending is None:
                     if entry.source.kind == "hf" and not self.catalog.is_local(entry):
                         raise NotFound(f"model '{entry.id}' is in the catalog but not in the store; run "
                                        f"`edgeslm models pull {entry.id}`", param="model", code="model_not_found")
-                    pending = self._loading[entry.id] = Future()
+                    pending = self._loading[key] = Future()
             loading: Future = pending
             if not mine:
                 loading.result()  # the load's own error, if it failed
                 continue
             try:
-                w = ModelWorker(entry, self.settings, self.catalog, rank=self.ranker)
+                w = make()
             except BaseException as e:
                 with self._lock:
-                    del self._loading[entry.id]
+                    del self._loading[key]
                 loading.set_exception(e)
                 raise
             with self._lock:
-                del self._loading[entry.id]
-                self.workers[entry.id] = w
+                del self._loading[key]
+                self.workers[key] = w
                 evicted = []
-                while len(self.workers) > self.settings.max_loaded_models:
+                while len({w.entry.id for w in self.workers.values()}) > self.settings.max_loaded_models:  # a copy counts with its model
                     evicted.append(self.workers.popitem(last=False)[1])
             for old in evicted:
                 old.close()  # finishes its queued jobs, then frees the model

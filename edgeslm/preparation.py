@@ -51,6 +51,7 @@ class Job:
     fresh: bool = False  # drop the prefix cache in memory first (cold-start measurements)
     disk: bool = True  # the prefix cache on disk may serve it
     adapters: list[Adapter] = field(default_factory=list)
+    folded: bool = False  # its adapters are folded into the model's weights (store/folded.py): named, never applied
     # earlier calls of the conversation whose results it holds ("name\0arguments", as the grammar writes them)
     answered: list[str] = field(default_factory=list)
     text_constraint: Callable[[], constraints.Constraint] | None = None  # for the answered-repeat fallback
@@ -61,7 +62,7 @@ class Job:
 
     def __post_init__(self):
         # the files as the request found them: a file replaced later is another adapter (base.adapter_key)
-        self._adapter_set = [(a.gguf, file_identity(a.gguf), 1.0) for a in self.adapters]
+        self._adapter_set = [] if self.folded else [(a.gguf, file_identity(a.gguf), 1.0) for a in self.adapters]
 
     @property
     def adapter_set(self) -> list[tuple]:
@@ -76,21 +77,30 @@ class Preparer:
 
     def __init__(self, entry: ModelEntry, settings: Settings, backend: Backend, template: ChatTemplate,
                  specials: prompt.Specials, tokenizer: Any, envelope: Envelope, adapters: list[Adapter],
-                 rank: Callable[[str, list], copying.Ranking] = copying.by_words):
+                 rank: Callable[[str, list], copying.Ranking] = copying.by_words, folded: Adapter | None = None):
         self.entry, self.settings, self.backend, self.adapters = entry, settings, backend, adapters
+        self.folded = folded  # the adapter already in this model's weights (a served copy): the only one it runs
         self.rank = rank  # each offered tool's relevance to a request (ranking.ToolRanker)
         self.template, self.specials, self.tokenizer, self.envelope = template, specials, tokenizer, envelope
         self._warned_default = False  # the missing default adapter is logged once
 
     def adapter(self, task: str) -> Adapter:
         """A task adapter of this model, looked up in the store now (adapters added while serving work)."""
+        if self.folded is not None and task == self.folded.task:
+            return self.folded
         if not self.backend.capabilities.lora:
             raise InvalidRequest(f"the backend of '{self.entry.id}' cannot apply adapters", param="adapter")
         return AdapterStore(self.settings.adapters_dir).get(self.entry.id, task, self.entry.sha256)
 
     def task_for(self, task: str | None) -> str | None:
         """The adapter task a request runs under: the one it names, none for `none`, else the catalog's
-        default adapter of this model (when this backend applies adapters and none are fixed)."""
+        default adapter of this model (when this backend applies adapters and none are fixed). A served
+        copy runs its folded adapter only (the engine sends it nothing else)."""
+        if self.folded is not None:
+            if task not in (None, self.folded.task):
+                raise InvalidRequest(f"this copy of '{self.entry.id}' runs adapter '{self.folded.task}' only",
+                                     param="adapter")
+            return self.folded.task
         if task == NONE:
             return None
         if task:
@@ -151,7 +161,8 @@ class Preparer:
             written = gbnf.gbnf_for(spec, self.envelope, limits, st.max_parallel_calls)
             if written is not None:
                 return Job(prompt, params, spec, gbnf.GbnfConstraint(
-                    self.backend, written, params.temperature, params.top_p, params.seed), emit, adapters=adapters)
+                    self.backend, written, params.temperature, params.top_p, params.seed), emit, adapters=adapters,
+                    folded=self.folded is not None)
         limits = dataclasses.replace(limits, numbers_in_schema=False)
         answered = answered_calls(messages, tools) if spec.kind == "tools" and spec.tool_choice == "auto" else []
         marks = self.tokenizer.markers(self.envelope)
@@ -166,7 +177,8 @@ class Preparer:
             except GrammarError as e:
                 e.param = e.param or ("response_format" if spec.kind == "json" else "tools")
                 raise
-        return Job(prompt, params, spec, constraint, emit, adapters=adapters, answered=answered,
+        return Job(prompt, params, spec, constraint, emit, adapters=adapters, folded=self.folded is not None,
+                   answered=answered,
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
                    source=copying.source_text(messages) if tools else "",
                    **self._ranking(messages, spec, params, adapters)._asdict())

@@ -55,6 +55,8 @@ def serve(
     log_format: str = typer.Option("text", help="Log lines as text or as JSON objects (one per line). Choices: text, json."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Allow binding beyond localhost without --api-key-env "
                                  "(anyone who reaches the port can use the server and its --upstream key)."),
+    no_fold: bool = typer.Option(False, "--no-fold", help="Apply the default adapter at decode time instead: "
+                                 + Settings.model_fields["fold"].description),
 ):
     """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT. Model "auto" is
     routed by the trained router (edgeslm convert run) to a task adapter, or to the --upstream teacher.
@@ -82,7 +84,8 @@ def serve(
                                 upstream=upstream, upstream_model=upstream_model,
                                 upstream_api_key_env=upstream_api_key_env, route_threshold=route_threshold,
                                 api_key_env=api_key_env, allowed_hosts=allowed_hosts,
-                                upstream_forward_client_auth=upstream_forward_client_auth or None)
+                                upstream_forward_client_auth=upstream_forward_client_auth or None,
+                                fold=False if no_fold else None)
     except ValueError as e:  # an EDGESLM_* variable with a bad value
         _fail(f"invalid setting: {e}")
     host, port = settings.host, settings.port
@@ -106,6 +109,8 @@ def serve(
     engine = Engine(settings)
     try:
         worker = engine.worker(settings.default_model)
+        if settings.fold:
+            _fold(engine, worker)
         if worker.preparer.leans():  # the default leans on MiniLM: loaded while the server starts listening
             threading.Thread(target=engine.ranker.warm, name="warm-ranker", daemon=True).start()
         app = create_app(engine)
@@ -121,6 +126,28 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         engine.close()
+
+
+def _fold(engine, worker) -> None:
+    """The default adapter folded into a served copy of the weights, built once (a few seconds) and
+    found again on later starts; a copy that cannot be built leaves the adapter applied at decode time."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from edgeslm.store import folded
+
+    label = worker.preparer.task_for(None)
+    if label is None or worker.entry.format != "gguf":
+        return
+    try:
+        if folded.find(engine.settings.cache, worker.entry.sha256, worker.preparer.adapter(label).gguf):
+            return
+        with Progress(TextColumn(f"folding adapter '{label}' into a served copy (once)"), BarColumn(),
+                      MofNCompleteColumn(), console=err, transient=True) as bar:
+            job = bar.add_task("fold", total=None)
+            engine.fold(worker.entry.id, lambda done, total: bar.update(job, completed=done, total=total))
+    except (EdgeError, OSError) as e:
+        err.print(f"edgeslm: adapter '{label}' stays unfolded (decoded as a LoRA): {getattr(e, 'message', e)}",
+                  highlight=False)
 
 
 def proxy(

@@ -21,49 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from edgeslm.errors import EdgeError, InvalidRequest
-from edgeslm.store.gguf_io import FILE_TYPES, read_header
+from edgeslm.store.gguf_io import FILE_TYPES, open_writer, read_header, tensor_array  # noqa: F401 - tensor_array: callers import it here
+from edgeslm.store.lora_gguf import lora_deltas
 
 Progress = Callable[[int, int], None]  # (done, total) in bytes written
 
 GGUF_TARGETS = {"F32": 0, "F16": 1, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M": 17}  # name -> llama_ftype
 FULL_PRECISION = ("F32", "F16")
-
-
-def _gguf():
-    import gguf
-
-    return gguf
-
-
-def tensor_array(mm, t) -> np.ndarray:
-    """One tensor of a mapped GGUF as float32, in numpy order (GGUF dims reversed)."""
-    gguf = _gguf()
-    qtype = gguf.GGMLQuantizationType(t.ggml_type)
-    block, size = gguf.GGML_QUANT_SIZES[qtype]
-    n = math.prod(t.shape)
-    raw = np.frombuffer(mm, np.uint8, n // block * size, t.offset)
-    rows = raw.reshape(-1, t.shape[0] // block * size)
-    return gguf.quants.dequantize(rows, qtype).reshape(tuple(reversed(t.shape)))
-
-
-def lora_deltas(lora: Path, scale: float = 1.0) -> dict[str, np.ndarray]:
-    """W += scale * alpha / r * B @ A for every weight a GGUF LoRA (as edgeslm writes it) adapts."""
-    meta, tensors = read_header(lora)
-    if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
-        raise InvalidRequest(f"{lora} is not a GGUF LoRA adapter", param="adapter")
-    alpha = float(meta.get("adapter.lora.alpha", 0) or 0)
-    with open(lora, "rb") as f:
-        mm = np.memmap(f, np.uint8, mode="r")
-        pairs: dict[str, dict[str, np.ndarray]] = {}
-        for t in tensors:
-            base, _, part = t.name.rpartition(".")
-            pairs.setdefault(base, {})[part] = tensor_array(mm, t)
-    out = {}
-    for name, ab in pairs.items():
-        a, b = ab["lora_a"], ab["lora_b"]  # (r, in), (out, r)
-        rank = a.shape[0]
-        out[name] = (b @ a) * (scale * (alpha / rank if alpha else 1.0))
-    return out
 
 
 def rewrite(src: Path, dst: Path, dtype: str = "F16", merge: Path | None = None,
@@ -91,22 +55,11 @@ def write(meta: dict, tensors: list, array: Callable, dst: Path, dtype: str, pro
     """A GGUF at `dst` with `meta` (read_header(..., full=True) of a model), the tensor table `tensors`
     and each tensor's float values from `array(tensor)`: F16 or F32, 1-D tensors always F32 as
     llama.cpp expects."""
-    gguf = _gguf()
     if dtype not in FULL_PRECISION:
         raise InvalidRequest(f"full-precision GGUFs are F32 or F16, not '{dtype}'", param="to")
     tmp = dst.with_name(f".{dst.name}.partial")
-    meta = dict(meta)
-    types = meta.pop("gguf.types")
     try:
-        w = gguf.GGUFWriter(str(tmp), meta["general.architecture"])
-        for key, value in meta.items():
-            if key.startswith("gguf.") or key == "general.architecture":
-                continue
-            if key == "general.file_type":
-                value = GGUF_TARGETS[dtype]
-            vtype, etype = types[key]
-            w.add_key_value(key, value, gguf.GGUFValueType(vtype),
-                            sub_type=gguf.GGUFValueType(etype) if etype is not None else None)
+        w = open_writer(meta, tmp, GGUF_TARGETS[dtype])
 
         def out_type(t) -> np.dtype:
             return np.dtype(np.float32 if len(t.shape) == 1 or dtype == "F32" else np.float16)

@@ -115,9 +115,9 @@ def create_app(engine: Engine) -> FastAPI:
     async def health():
         """200 while every resident model's worker is alive; 503 naming the dead ones otherwise."""
         workers = engine.loaded()
-        dead = {w.entry.id: w.dead for w in workers if w.dead}
-        body = {"status": "error" if dead else "ok", "models": [w.entry.id for w in workers],
-                "slots": {w.entry.id: w.busy() for w in workers}}
+        dead = {w.name: w.dead for w in workers if w.dead}
+        body = {"status": "error" if dead else "ok", "models": [w.name for w in workers],
+                "slots": {w.name: w.busy() for w in workers}}
         if dead:
             body["dead"] = dead
         return JSONResponse(body, status_code=503 if dead else 200)
@@ -268,7 +268,7 @@ def create_app(engine: Engine) -> FastAPI:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
         for attempt in (1, 2):  # a worker unloaded between lookup and submit: once more, on its successor
-            worker = await run_in_threadpool(engine.worker, base)
+            worker = await run_in_threadpool(engine.worker_for, base, task)
             try:
                 label = await run_in_threadpool(worker.preparer.task_for, task)  # the adapter it runs under (or the default)
                 job = await run_in_threadpool(worker.prepare, messages, spec, params,

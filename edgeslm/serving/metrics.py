@@ -33,10 +33,10 @@ class _Workers:
         cells = GaugeMetricFamily("edgeslm_kv_cells_used", "KV cache cells in use", labels=["model"])
         for w in self.engine.loaded():
             for state, n in w.busy().items():
-                slots.add_metric([w.entry.id, state], n)
-            switches.add_metric([w.entry.id], getattr(w.backend, "adapter_switches", 0))
+                slots.add_metric([w.name, state], n)
+            switches.add_metric([w.name], getattr(w.backend, "adapter_switches", 0))
             if w.backend.capabilities.prefix_share:
-                cells.add_metric([w.entry.id], w.backend.used_cells())
+                cells.add_metric([w.name], w.backend.used_cells())
         yield slots
         yield switches
         yield cells

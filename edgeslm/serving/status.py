@@ -53,12 +53,14 @@ def qualify_chart(home: Path, name: str) -> Path | None:
 
 def status(engine, metrics) -> dict:
     st, cat = engine.settings, engine.catalog
-    loaded = {w.entry.id: w for w in engine.loaded()}
+    loaded = {w.entry.id: w for w in engine.loaded() if w.folded is None}
+    copies = {w.entry.id: w.name for w in engine.loaded() if w.folded is not None}
     models = []
     for e in cat.entries:
         if e.id not in loaded and not cat.is_local(e):
             continue
-        row: dict = {"id": e.id, "loaded": e.id in loaded, "default_adapter": e.default_adapter or None}
+        row: dict = {"id": e.id, "loaded": e.id in loaded, "default_adapter": e.default_adapter or None,
+                     "folded_copy": copies.get(e.id)}
         w = loaded.get(e.id)
         if w is not None:
             row.update(requests=w.busy(), slots=st.parallel, n_ctx=w.backend.n_ctx, dead=w.dead,
@@ -74,7 +76,7 @@ def model_list(engine) -> list[dict]:
     """/v1/models: the local models and their adapters, each with the sampling defaults a request that
     names it and leaves the fields out gets (`sampling`), and where each value comes from."""
     cat, store = engine.catalog, AdapterStore(engine.settings.adapters_dir)
-    workers = {w.entry.id: w for w in engine.loaded()}
+    workers = {w.entry.id: w for w in engine.loaded() if w.folded is None}
     entries = [e for e in cat.entries if e.id in workers or cat.is_local(e)]
     meta = {e.id: workers[e.id].backend.metadata if e.id in workers
             else (read_metadata(cat.path_of(e)) if e.format == "gguf" else {}) for e in entries}

@@ -6,6 +6,7 @@ skipped over and only their length is kept, so reading a header takes well under
 
 from __future__ import annotations
 
+import math
 import mmap
 import struct
 from dataclasses import dataclass
@@ -170,3 +171,34 @@ FILE_TYPES = {
     11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
     17: "Q5_K_M", 18: "Q6_K", 32: "BF16",
 }
+
+
+def tensor_array(mm, t) -> np.ndarray:
+    """One tensor of a mapped GGUF as float32, in numpy order (GGUF dims reversed)."""
+    import gguf
+
+    qtype = gguf.GGMLQuantizationType(t.ggml_type)
+    block, size = gguf.GGML_QUANT_SIZES[qtype]
+    n = math.prod(t.shape)
+    raw = np.frombuffer(mm, np.uint8, n // block * size, t.offset)
+    rows = raw.reshape(-1, t.shape[0] // block * size)
+    return gguf.quants.dequantize(rows, qtype).reshape(tuple(reversed(t.shape)))
+
+
+def open_writer(meta: dict, path: Path, file_type: int):
+    """A gguf.GGUFWriter at `path` holding the metadata of `meta` (read_header(..., full=True) of a
+    model) as it was typed there, with general.file_type set to `file_type` (a llama_ftype)."""
+    import gguf
+
+    meta = dict(meta)
+    types = meta.pop("gguf.types")
+    w = gguf.GGUFWriter(str(path), meta["general.architecture"])
+    for key, value in meta.items():
+        if key.startswith("gguf.") or key == "general.architecture":
+            continue
+        if key == "general.file_type":
+            value = file_type
+        vtype, etype = types[key]
+        w.add_key_value(key, value, gguf.GGUFValueType(vtype),
+                        sub_type=gguf.GGUFValueType(etype) if etype is not None else None)
+    return w

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeslm.errors import InvalidRequest
-from edgeslm.store.gguf_io import read_header
+from edgeslm.store.gguf_io import read_header, tensor_array
 
 _PAIR = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<ab>[AB])(?:\.[^.]+)?\.weight$")
 
@@ -170,3 +170,23 @@ def to_peft(adapter_gguf: Path, base_gguf: Path, out: Path, base_ref: str, targe
         "target_modules": sorted(target_modules or {k.split(".")[-3] for k in tensors}),
     }, indent=2))
     return len(tensors) // 2
+
+
+def lora_deltas(lora: Path, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """W += scale * alpha / r * B @ A for every weight a GGUF LoRA (as edgeslm writes it) adapts."""
+    meta, tensors = read_header(lora)
+    if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
+        raise InvalidRequest(f"{lora} is not a GGUF LoRA adapter", param="adapter")
+    alpha = float(meta.get("adapter.lora.alpha", 0) or 0)
+    with open(lora, "rb") as f:
+        mm = np.memmap(f, np.uint8, mode="r")
+        pairs: dict[str, dict[str, np.ndarray]] = {}
+        for t in tensors:
+            base, _, part = t.name.rpartition(".")
+            pairs.setdefault(base, {})[part] = tensor_array(mm, t)
+    out = {}
+    for name, ab in pairs.items():
+        a, b = ab["lora_a"], ab["lora_b"]  # (r, in), (out, r)
+        rank = a.shape[0]
+        out[name] = (b @ a) * (scale * (alpha / rank if alpha else 1.0))
+    return out
