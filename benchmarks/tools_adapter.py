@@ -16,7 +16,8 @@ per model, so it does not pay that (benchmarks/overhead.py: 0.975x raw llama.cpp
 
 Tool call: a request with four tools through the engine (prefix cached on both sides after a warm-up),
 request to final JSON, `tool_choice` auto. The two sides answer with their own tokens, so the tool-call
-figure also reflects how many tokens each side writes (both are printed). Medians of the runs; the ratio
+figure also reflects how many tokens each side writes (both are printed). Medians of the runs; the decode ratio
+is the median of each run's ratio (its sides timed back to back), the tool-call ratio
 is with / without. Last line: one JSON object.
 """
 
@@ -49,18 +50,21 @@ TOOLS = [
 ]
 
 
-def _decode_rate(b, prompt: list[int], tokens: list[int], adapter_set: list) -> float:
-    """Tokens/s of single-token decode steps over `tokens` after `prompt`, under `adapter_set`."""
-    b.set_adapters(adapter_set)
-    b.reset(0)
-    b.prefill(prompt, 0)
+CHUNK = 16  # tokens a side decodes before the next side's turn
+
+
+def _chunk(side: tuple, tokens: list[int]) -> float:
+    """Seconds for one side to decode `tokens[1:]` (the first, untimed, absorbs an adapter switch's
+    graph re-reserve) on its own sequence."""
+    backend, adapters, seq = side
+    backend.set_adapters(adapters)
+    backend.decode([tokens[0]], seq)
+    backend.logits(seq)
     t0 = time.perf_counter()
-    for t in tokens:
-        b.decode([t], 0)
-        b.logits(0)
-    rate = len(tokens) / (time.perf_counter() - t0)
-    b.reset(0)
-    return rate
+    for t in tokens[1:]:
+        backend.decode([t], seq)
+        backend.logits(seq)
+    return time.perf_counter() - t0
 
 
 def _decode_rates(settings, base: Path, sha: str, lora: Path, runs: int) -> dict[str, list[float]]:
@@ -82,11 +86,25 @@ def _decode_rates(settings, base: Path, sha: str, lora: Path, runs: int) -> dict
         for _ in range(128):  # the bare base's own greedy continuation
             tokens.append(int(np.argmax(b.logits(0))))
             b.decode([tokens[-1]], 0)
-        sides = {"base": (b, []), "base + tools LoRA": (b, [(lora, 1.0)]), "base + tools folded": (backends["merged"], [])}
+        backends["merged"].prefill(prompt + tokens, 1)  # as many cells in use as on the base's backend
+        sides = {"base": (b, [], 0), "base + tools LoRA": (b, [(lora, 1.0)], 1),
+                 "base + tools folded": (backends["merged"], [], 0)}
         rates: dict[str, list[float]] = {s: [] for s in sides}
+        names = list(sides)
         for i in range(runs):
-            for side, (backend, adapters) in (sides.items() if i % 2 == 0 else reversed(list(sides.items()))):
-                rates[side].append(_decode_rate(backend, prompt, tokens, adapters))
+            spent = dict.fromkeys(sides, 0.0)
+            for backend, adapters, seq in sides.values():
+                backend.set_adapters(adapters)
+                backend.reset(seq)
+                backend.prefill(prompt, seq)
+            # the sides take turns every CHUNK tokens, in a rotating order: this machine's speed drifts
+            # by 2x within seconds, and a side timed in one stretch measures the drift
+            for c, at in enumerate(range(0, len(tokens), CHUNK)):
+                for k in range(len(names)):
+                    side = names[(c + k) % len(names)]
+                    spent[side] += _chunk(sides[side], tokens[at:at + CHUNK])
+            for side in names:
+                rates[side].append((len(tokens) - len(tokens) // CHUNK) / spent[side])
             print(f"run {i + 1} decode: " + ", ".join(f"{s} {r[-1]:.1f} tok/s" for s, r in rates.items()), flush=True)
         return rates
     finally:
@@ -133,15 +151,19 @@ def main(argv=None) -> None:
     med = {s: {"decode_tok_s": statistics.median(r)} for s, r in rates.items()}
     for s, f in figs.items():
         med[s].update({k: statistics.median(v) for k, v in f.items()})
-    ratio = {"decode": med["base + tools folded"]["decode_tok_s"] / med["base"]["decode_tok_s"],
-             "decode_lora": med["base + tools LoRA"]["decode_tok_s"] / med["base"]["decode_tok_s"],
+    # this machine's speed drifts within a run (x2 over minutes): each run's sides are timed back to back,
+    # so the median of per-run ratios is the steadier figure
+    paired = {s: statistics.median(x / y for x, y in zip(rates[s], rates["base"], strict=True))
+              for s in ("base + tools folded", "base + tools LoRA")}
+    ratio = {"decode": paired["base + tools folded"], "decode_lora": paired["base + tools LoRA"],
+             "decode_of_medians": med["base + tools folded"]["decode_tok_s"] / med["base"]["decode_tok_s"],
              "tool_call": med["base + tools folded"]["tool_call_s"] / med["base"]["tool_call_s"],
              "tool_call_lora": med["base + tools LoRA"]["tool_call_s"] / med["base"]["tool_call_s"]}
     print(f"\n{'side':<24}{'decode tok/s':>14}{'tool call s':>13}{'call tokens':>13}")
     for s, m in med.items():
         print(f"{s:<24}{m['decode_tok_s']:>14.1f}{m.get('tool_call_s', float('nan')):>13.3f}"
               f"{m.get('call_tokens', float('nan')):>13.0f}")
-    print(f"with/without: decode folded (served) {ratio['decode']:.3f}x (target >= 0.90), as a LoRA "
+    print(f"with/without (median of per-run ratios): decode folded (served) {ratio['decode']:.3f}x (target >= 0.90), as a LoRA "
           f"{ratio['decode_lora']:.3f}x; tool call folded {ratio['tool_call']:.3f}x, as a LoRA {ratio['tool_call_lora']:.3f}x")
     from edgeslm import device
 

@@ -56,7 +56,7 @@ def serve(
     no_auth: bool = typer.Option(False, "--no-auth", help="Allow binding beyond localhost without --api-key-env "
                                  "(anyone who reaches the port can use the server and its --upstream key)."),
     no_fold: bool = typer.Option(False, "--no-fold", help="Apply the default adapter at decode time instead: "
-                                 + Settings.model_fields["fold"].description),
+                                 + str(Settings.model_fields["fold"].description)),
 ):
     """Serve an OpenAI-compatible API (chat completions with tool calls) on HOST:PORT. Model "auto" is
     routed by the trained router (edgeslm convert run) to a task adapter, or to the --upstream teacher.

@@ -104,14 +104,8 @@ def build(base: Path, adapter_gguf: Path, dst: Path, progress: Callable[[int, in
                         done += 1
                         if progress:
                             progress(done, len(deltas))
-                    else:
-                        raw = np.frombuffer(mm, np.uint8, raw_size(t), t.offset)
-                        qtype = gguf.GGMLQuantizationType(t.ggml_type)
-                        if qtype == gguf.GGMLQuantizationType.F32:
-                            raw = raw.view(np.float32).reshape(tuple(reversed(t.shape)))
-                        elif qtype == gguf.GGMLQuantizationType.F16:
-                            raw = raw.view(np.float16).reshape(tuple(reversed(t.shape)))
-                        w.write_tensor_data(raw)
+                    else:  # the writer writes bytes as they are
+                        w.write_tensor_data(np.frombuffer(mm, np.uint8, raw_size(t), t.offset))
             w.close()
             os.replace(tmp, dst)
         finally:

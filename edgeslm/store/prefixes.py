@@ -111,6 +111,8 @@ class PrefixStore:
         with self._lock:
             ranked = sorted(((common_prefix(e.blocks, want), e) for e in self._load_index().values()),
                             key=lambda x: -x[0])
+        others = []  # entries made under another identity: said only when nothing loads (a model served
+        # with and without its adapter, or from a folded copy, keeps entries under each)
         for n, e in ranked:
             if n * BLOCK <= at_least:
                 break
@@ -118,14 +120,16 @@ class PrefixStore:
                 continue
             diff = sorted(k for k in {*ident, *e.ident} if ident.get(k) != e.ident.get(k))
             if diff:
-                self._refuse(e, "made under another " + ", ".join(diff) + " (" +
-                             "; ".join(f"{k}: {_short(e.ident.get(k))} here {_short(ident.get(k))}" for k in diff) + ")")
+                others.append((e, "made under another " + ", ".join(diff) + " (" + "; ".join(
+                    f"{k}: {_short(e.ident.get(k))} here {_short(ident.get(k))}" for k in diff) + ")"))
                 continue
             data = self._read_data(e)
             if data is not None:
                 os.utime(self.root / e.name)  # recently used
                 e.used = time.time()
                 return Hit(e, data, n * BLOCK)
+        for e, why in others:
+            self._refuse(e, why)
         return None
 
     def _read_data(self, e: Entry) -> bytes | None:
