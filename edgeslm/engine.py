@@ -47,7 +47,7 @@ from edgeslm.preparation import Job, Preparer
 from edgeslm.ranking import ToolRanker
 from edgeslm.scheduling import Scheduler
 from edgeslm.store import folded
-from edgeslm.store.adapters import Adapter
+from edgeslm.store.adapters import Adapter, AdapterStore
 from edgeslm.store.prefixes import PrefixStore
 from edgeslm.store.registry import Catalog, ModelEntry
 from edgeslm.types import (
@@ -268,45 +268,51 @@ class Engine:
 
     def worker_for(self, name: str | None, task: str | None) -> ModelWorker:
         """The worker a request for `name` under adapter `task` (None: the model's default) runs on: a
-        served copy with that adapter folded into its weights when one is built and fits beside the
-        model (store/folded.py; the model stays for `@none` and its other adapters), else the model's."""
-        w = self.worker(name)
-        if not self.settings.fold:
-            return w
-        label = w.preparer.task_for(task)
-        if label is None or label != w.entry.default_adapter:
-            return w
-        adapter = w.preparer.adapter(label)
-        path = folded.find(self.settings.cache, w.entry.sha256, adapter.gguf)
-        if path is None or path in self._unfit:
-            return w
-        try:
-            return self._resident(w.entry, f"{w.entry.id}+{label}", lambda: self._copy(w, adapter, path))
-        except DoesNotFit as e:  # served with the adapter applied instead, as before the copy existed
-            self._unfit.add(path)
-            log.warning("serving adapter '%s' of %s unfolded: %s", label, w.entry.id, e.message)
-            return w
+        served copy with that adapter folded into its weights when one is built and fits (store/folded.py;
+        the model itself is loaded only for `@none` and its other adapters), else the model's."""
+        entry = self.resolve(name)
+        adapter = self.foldable(entry, task)
+        path = folded.find(self.settings.cache, entry.sha256, adapter.gguf) if adapter else None
+        if adapter is not None and path is not None and path not in self._unfit:
+            try:
+                return self._resident(entry, f"{entry.id}+{adapter.task}", lambda: self._copy(entry, adapter, path))
+            except DoesNotFit as e:  # served with the adapter applied instead, as before the copy existed
+                self._unfit.add(path)
+                log.warning("serving adapter '%s' of %s unfolded: %s", adapter.task, entry.id, e.message)
+        return self.worker(entry.id)
 
-    def _copy(self, w: ModelWorker, adapter: Adapter, path: Path) -> ModelWorker:
-        """The served copy's worker, loaded only when it fits in the budget beside the model's own."""
-        plan = memory.plan_for(w.entry.format, path, self.settings, model=f"{w.entry.id}+{adapter.task}")
-        both = dataclasses.replace(plan, terms={**plan.terms, f"'{w.entry.id}' beside it": w.plan.total})
-        memory.check_fits(both, memory.budget_of(self.settings.memory_budget))
-        return ModelWorker(w.entry, self.settings, self.catalog, rank=self.ranker, folded=(adapter, path))
+    def foldable(self, entry: ModelEntry, task: str | None) -> Adapter | None:
+        """The adapter a request for `entry` under `task` runs under, when it is the model's default
+        adapter and folding is on (a GGUF model, the adapter in the store)."""
+        label = entry.default_adapter
+        if not (self.settings.fold and label and entry.format == "gguf" and task in (None, label)):
+            return None
+        store = AdapterStore(self.settings.adapters_dir)
+        return store.get(entry.id, label, entry.sha256) if store.has(entry.id, label) else None
+
+    def _copy(self, entry: ModelEntry, adapter: Adapter, path: Path) -> ModelWorker:
+        """The served copy's worker, loaded only when it fits in the budget beside what of its model
+        is resident."""
+        plan = memory.plan_for(entry.format, path, self.settings, model=f"{entry.id}+{adapter.task}")
+        with self._lock:
+            beside = sum(w.plan.total for w in self.workers.values() if w.entry.id == entry.id)
+        if beside:
+            plan = dataclasses.replace(plan, terms={**plan.terms, f"'{entry.id}' beside it": beside})
+        memory.check_fits(plan, memory.budget_of(self.settings.memory_budget))
+        return ModelWorker(entry, self.settings, self.catalog, rank=self.ranker, folded=(adapter, path))
 
     def fold(self, name: str | None, progress: Callable[[int, int], None] | None = None) -> Path | None:
         """Build the served copy of `name` with its default adapter folded in, unless it exists (store/
-        folded.py): its path, or None when the model has no default adapter to fold."""
-        w = self.worker(name)
-        label = w.preparer.task_for(None)
-        if label is None or w.entry.format != "gguf":
+        folded.py): its path, or None when there is nothing to fold (no default adapter, folding off)."""
+        entry = self.resolve(name)
+        adapter = self.foldable(entry, None)
+        if adapter is None:
             return None
-        adapter = w.preparer.adapter(label)
-        found = folded.find(self.settings.cache, w.entry.sha256, adapter.gguf)
+        found = folded.find(self.settings.cache, entry.sha256, adapter.gguf)
         if found is not None:
             return found
-        return folded.build(self.catalog.ensure_local(w.entry), adapter.gguf,
-                            folded.path_for(self.settings.cache, w.entry.sha256, adapter.gguf), progress)
+        return folded.build(self.catalog.ensure_local(entry), adapter.gguf,
+                            folded.path_for(self.settings.cache, entry.sha256, adapter.gguf), progress)
 
     def _resident(self, entry: ModelEntry, key: str, make: Callable[[], ModelWorker]) -> ModelWorker:
         """The resident worker under `key`, made by `make` if needed. The engine lock is held only to look

@@ -7,7 +7,8 @@
   on 12 prompts, the copy's top-1 agrees with base+LoRA on at least 11, and its logits are far closer
   to base+LoRA's than the bare base's are. A copy built without the adapter's product fails this.
 - The engine runs a default request on the copy (no adapter applied at decode time, the adapter's
-  manifest still read), `@none` on the base, and with folding off, everything on the base.
+  manifest still read) without loading the base, `@none` on the base, and with folding off, everything
+  on the base.
 """
 
 from pathlib import Path
@@ -103,6 +104,7 @@ def test_engine_routes_the_default_adapter_to_the_copy(parts, copy):
         spec = OutputSpec(kind="text")
         w = engine.worker_for(None, None)
         assert w.folded is not None and w.folded.task == adapter.task and w.name == f"{entry.id}+{adapter.task}"
+        assert [x.name for x in engine.loaded()] == [w.name]  # the base is not loaded for the default's requests
         job = w.prepare([Message("user", "Hi")], spec, SamplingParams(max_tokens=4), lambda ev: None)
         assert job.adapter_set == [] and [a.task for a in job.adapters] == [adapter.task]
         assert engine.worker_for(None, adapter.task) is w

@@ -94,7 +94,7 @@ def test_a_worker_unloaded_while_a_request_is_prepared_is_retried(eng, monkeypat
     """The unload lands between the lookup and `prepare` (fault injection: the window is microseconds
     wide from outside). `prepare` raises WorkerGone there, as `submit` does, and both are retried once."""
     http = TestClient(create_app(eng), base_url="http://localhost")
-    first = eng.worker("default")
+    first = eng.worker_for("default", None)  # the worker a default request runs on (its folded copy, once built)
     real, calls = engine_mod.ModelWorker.prepare, []
 
     def unloaded_meanwhile(self, *a, **k):

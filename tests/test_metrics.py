@@ -13,7 +13,8 @@ from edgeslm.serving.app import create_app
 
 @pytest.fixture(scope="module")
 def http(home):
-    e = Engine(get_settings(home=home, threads=2, n_ctx=1024, parallel=2))
+    # fold off: the default adapter applied at decode time, as a LoRA, so that its switches are counted
+    e = Engine(get_settings(home=home, threads=2, n_ctx=1024, parallel=2, fold=False))
     yield TestClient(create_app(e), base_url="http://localhost")
     e.close()
 

@@ -108,15 +108,15 @@ def serve(
             _fail(f"cannot listen on {host}:{port}: {e.strerror}; pick another --port")
     engine = Engine(settings)
     try:
-        worker = engine.worker(settings.default_model)
         if settings.fold:
-            _fold(engine, worker)
+            _fold(engine, settings.default_model)
+        worker = engine.worker_for(settings.default_model, None)  # the folded copy, when there is one
         if worker.preparer.leans():  # the default leans on MiniLM: loaded while the server starts listening
             threading.Thread(target=engine.ranker.warm, name="warm-ranker", daemon=True).start()
         app = create_app(engine)
     except EdgeError as e:
         _fail(e.message)
-    err.print(f"edgeslm: serving [bold]{worker.entry.id}[/] ({worker.threads} threads, n_ctx {settings.n_ctx}, "
+    err.print(f"edgeslm: serving [bold]{worker.name}[/] ({worker.threads} threads, n_ctx {settings.n_ctx}, "
               f"{settings.parallel} slots) at http://{host}:{port}/v1"
               + (" (API key required)" if settings.api_key_env else ""), highlight=False)
     if settings.capture:
@@ -128,26 +128,31 @@ def serve(
         engine.close()
 
 
-def _fold(engine, worker) -> None:
-    """The default adapter folded into a served copy of the weights, built once (a few seconds) and
-    found again on later starts; a copy that cannot be built leaves the adapter applied at decode time."""
+def _fold(engine, name: str | None) -> None:
+    """The default adapter folded into a served copy of the weights, built once (seconds, with a progress
+    bar) and found again on later starts; a copy that cannot be built leaves the adapter applied at
+    decode time."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from edgeslm.store import folded
+    bar: Progress | None = None
 
-    label = worker.preparer.task_for(None)
-    if label is None or worker.entry.format != "gguf":
-        return
+    def advance(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = Progress(TextColumn("folding the default adapter into a served copy (once)"), BarColumn(),
+                           MofNCompleteColumn(), console=err, transient=True)
+            bar.start()
+            bar.add_task("fold", total=total)
+        bar.update(bar.task_ids[0], completed=done)
+
     try:
-        if folded.find(engine.settings.cache, worker.entry.sha256, worker.preparer.adapter(label).gguf):
-            return
-        with Progress(TextColumn(f"folding adapter '{label}' into a served copy (once)"), BarColumn(),
-                      MofNCompleteColumn(), console=err, transient=True) as bar:
-            job = bar.add_task("fold", total=None)
-            engine.fold(worker.entry.id, lambda done, total: bar.update(job, completed=done, total=total))
+        engine.fold(name, advance)
     except (EdgeError, OSError) as e:
-        err.print(f"edgeslm: adapter '{label}' stays unfolded (decoded as a LoRA): {getattr(e, 'message', e)}",
+        err.print(f"edgeslm: the default adapter stays unfolded (decoded as a LoRA): {getattr(e, 'message', e)}",
                   highlight=False)
+    finally:
+        if bar is not None:
+            bar.stop()
 
 
 def proxy(

@@ -53,7 +53,9 @@ def qualify_chart(home: Path, name: str) -> Path | None:
 
 def status(engine, metrics) -> dict:
     st, cat = engine.settings, engine.catalog
-    loaded = {w.entry.id: w for w in engine.loaded() if w.folded is None}
+    loaded: dict = {}  # a model is loaded when it or its folded copy is (the copy serves its default requests)
+    for w in sorted(engine.loaded(), key=lambda w: w.folded is not None):
+        loaded.setdefault(w.entry.id, w)
     copies = {w.entry.id: w.name for w in engine.loaded() if w.folded is not None}
     models = []
     for e in cat.entries:
@@ -76,7 +78,7 @@ def model_list(engine) -> list[dict]:
     """/v1/models: the local models and their adapters, each with the sampling defaults a request that
     names it and leaves the fields out gets (`sampling`), and where each value comes from."""
     cat, store = engine.catalog, AdapterStore(engine.settings.adapters_dir)
-    workers = {w.entry.id: w for w in engine.loaded() if w.folded is None}
+    workers = {w.entry.id: w for w in engine.loaded()}  # the model or its folded copy: the same metadata
     entries = [e for e in cat.entries if e.id in workers or cat.is_local(e)]
     meta = {e.id: workers[e.id].backend.metadata if e.id in workers
             else (read_metadata(cat.path_of(e)) if e.format == "gguf" else {}) for e in entries}
