@@ -123,3 +123,14 @@ def test_engine_routes_the_default_adapter_to_the_copy(parts, copy):
         assert [p for p, _, _ in job.adapter_set] == [adapter.gguf]
     finally:
         off.close()
+
+
+def test_a_new_copy_replaces_the_copies_of_earlier_adapter_versions(tmp_path):
+    """A retrained default adapter gets a new copy; the one of its earlier version leaves (a few hundred
+    MiB each), copies of other bases stay."""
+    old, other = tmp_path / "aaaa-1111.gguf", tmp_path / "bbbb-1111.gguf"
+    new = tmp_path / "aaaa-2222.gguf"
+    for p in (old, other, new):
+        p.write_bytes(b"GGUF")
+    folded._prune(new)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aaaa-2222.gguf", "bbbb-1111.gguf"]

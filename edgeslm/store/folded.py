@@ -15,6 +15,7 @@ be built again). It is written to a temporary file and renamed: a copy that exis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -35,8 +36,14 @@ _building = threading.Lock()  # one build at a time in a process: each holds the
 
 
 def _sha256(path: Path) -> str:
+    st = path.stat()
+    return _hashed(str(path), st.st_ino, st.st_size, st.st_mtime_ns)  # once per file version, not per request
+
+
+@functools.lru_cache(maxsize=64)
+def _hashed(path: str, ino: int, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -45,6 +52,15 @@ def _sha256(path: Path) -> str:
 def path_for(cache: Path, base_sha256: str, adapter_gguf: Path) -> Path:
     """Where the copy of the base (by its sha256) with this adapter file folded in lives."""
     return cache / "folded" / f"{base_sha256[:16]}-{_sha256(adapter_gguf)[:16]}.gguf"
+
+
+def _prune(dst: Path) -> None:
+    """Copies of the same base with an earlier version of an adapter leave when a new one is built (a
+    copy is a few hundred MiB; a retrained default adapter would otherwise leave one per version)."""
+    base = dst.name.split("-", 1)[0]
+    for old in dst.parent.glob(f"{base}-*.gguf"):
+        if old != dst:
+            old.unlink(missing_ok=True)
 
 
 def find(cache: Path, base_sha256: str, adapter_gguf: Path) -> Path | None:
@@ -108,6 +124,7 @@ def build(base: Path, adapter_gguf: Path, dst: Path, progress: Callable[[int, in
                         w.write_tensor_data(np.frombuffer(mm, np.uint8, raw_size(t), t.offset))
             w.close()
             os.replace(tmp, dst)
+            _prune(dst)
         finally:
             tmp.unlink(missing_ok=True)
     log.info("folded %s into a served copy of %s: %s", adapter_gguf, base.name, dst)
