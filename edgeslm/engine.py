@@ -61,6 +61,28 @@ log = logging.getLogger("edgeslm.engine")
 
 
 
+def foldable(settings: Settings, entry: ModelEntry, task: str | None) -> Adapter | None:
+    """The adapter a request for `entry` under `task` runs under, when it is the model's default adapter
+    and folding is on (a GGUF model, the adapter in the store): what a served copy folds in."""
+    label = entry.default_adapter
+    if not (settings.fold and label and entry.format == "gguf" and task in (None, label)):
+        return None
+    store = AdapterStore(settings.adapters_dir)
+    return store.get(entry.id, label, entry.sha256) if store.has(entry.id, label) else None
+
+
+def fold(settings: Settings, catalog: Catalog, entry: ModelEntry, progress: Callable[[int, int], None] | None = None
+         ) -> tuple[Adapter, Path] | None:
+    """The served copy of `entry` with its default adapter folded in, built unless it exists (store/
+    folded.py): (the adapter, the copy), or None when there is nothing to fold."""
+    adapter = foldable(settings, entry, None)
+    if adapter is None:
+        return None
+    found = folded.find(settings.cache, entry.sha256, adapter.gguf)
+    return adapter, found or folded.build(catalog.ensure_local(entry), adapter.gguf,
+                                          folded.path_for(settings.cache, entry.sha256, adapter.gguf), progress)
+
+
 class ModelWorker:
     """One resident model and the thread that decodes its jobs: up to `settings.parallel` at once,
     one slot (backend sequence) each, admitted in arrival order."""
@@ -282,13 +304,7 @@ class Engine:
         return self.worker(entry.id)
 
     def foldable(self, entry: ModelEntry, task: str | None) -> Adapter | None:
-        """The adapter a request for `entry` under `task` runs under, when it is the model's default
-        adapter and folding is on (a GGUF model, the adapter in the store)."""
-        label = entry.default_adapter
-        if not (self.settings.fold and label and entry.format == "gguf" and task in (None, label)):
-            return None
-        store = AdapterStore(self.settings.adapters_dir)
-        return store.get(entry.id, label, entry.sha256) if store.has(entry.id, label) else None
+        return foldable(self.settings, entry, task)
 
     def _copy(self, entry: ModelEntry, adapter: Adapter, path: Path) -> ModelWorker:
         """The served copy's worker, loaded only when it fits in the budget beside what of its model
@@ -302,17 +318,10 @@ class Engine:
         return ModelWorker(entry, self.settings, self.catalog, rank=self.ranker, folded=(adapter, path))
 
     def fold(self, name: str | None, progress: Callable[[int, int], None] | None = None) -> Path | None:
-        """Build the served copy of `name` with its default adapter folded in, unless it exists (store/
-        folded.py): its path, or None when there is nothing to fold (no default adapter, folding off)."""
-        entry = self.resolve(name)
-        adapter = self.foldable(entry, None)
-        if adapter is None:
-            return None
-        found = folded.find(self.settings.cache, entry.sha256, adapter.gguf)
-        if found is not None:
-            return found
-        return folded.build(self.catalog.ensure_local(entry), adapter.gguf,
-                            folded.path_for(self.settings.cache, entry.sha256, adapter.gguf), progress)
+        """Build the served copy of `name` with its default adapter folded in, unless it exists: its
+        path, or None when there is nothing to fold (no default adapter, folding off)."""
+        made = fold(self.settings, self.catalog, self.resolve(name), progress)
+        return made[1] if made else None
 
     def _resident(self, entry: ModelEntry, key: str, make: Callable[[], ModelWorker]) -> ModelWorker:
         """The resident worker under `key`, made by `make` if needed. The engine lock is held only to look

@@ -21,7 +21,7 @@ import numpy as np
 from edgeslm.backends.embedding import Embedder
 from edgeslm.decoding import copying
 
-log = logging.getLogger("edgeslm.engine")
+log = logging.getLogger("edgeslm.ranking")
 
 
 class ToolRanker:
@@ -65,8 +65,10 @@ class ToolRanker:
             tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
             np.asarray(v, dtype="<f8").tofile(tmp)
             os.replace(tmp, path)
-            self._saved += 1
-            if self._saved % 256 == 0:  # bounded like the memory's: the least recently written go
+            with self._lock:  # requests are prepared on several threads at once
+                self._saved += 1
+                prune = self._saved % 256 == 0
+            if prune:  # bounded like the memory's: the least recently written go
                 files = sorted(path.parent.glob("*.f64"), key=lambda p: p.stat().st_mtime)
                 for old in files[: max(len(files) - self.KEEP, 0)]:
                     old.unlink(missing_ok=True)

@@ -1,5 +1,6 @@
-"""`edgeslm qualify` end to end: resolve the model (and adapter), probe the device, plan memory and
-refuse before loading what cannot fit, load, measure, judge, and assemble the report.
+"""`edgeslm qualify` end to end: resolve the model (and adapter: the default one folded into a served copy,
+as `serve` runs it), probe the device, plan memory and refuse before loading what cannot fit, load, measure,
+judge, and assemble the report.
 
 Owns the order of those steps and the report's content (schema SCHEMA). Formats live in report.py.
 """
@@ -7,16 +8,20 @@ Owns the order of those steps and the report's content (schema SCHEMA). Formats 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 
 from edgeslm import __version__, device
 from edgeslm.backends import build_features, memory, offload
 from edgeslm.config import Settings
+from edgeslm.errors import EdgeError
 from edgeslm.qualify.profile import Profiler, VramPeak, peak_rss
 from edgeslm.qualify.verdict import judge, load_profiles, pick
 from edgeslm.store.adapters import AdapterStore
 from edgeslm.store.registry import Catalog, shipped_catalog
+
+log = logging.getLogger("edgeslm.qualify")
 
 SCHEMA = "edgeslm.qualify/1"
 # The spread within one run understates the drift between runs: two back-to-back qualifications on
@@ -40,14 +45,16 @@ def resolve(settings: Settings, model: str, adapter: str | None = None):
     return catalog, entry, path, adapters
 
 
-def _measure(settings: Settings, entry, catalog, adapters, runs: int, step, ram_total: int) -> dict:
-    """Load the model once with these settings, measure it, and unload it: one device's run."""
+def _measure(settings: Settings, entry, catalog, adapters, runs: int, step, ram_total: int, folded=None) -> dict:
+    """Load the model once with these settings, measure it, and unload it: one device's run. `folded`
+    (adapter, copy): the served copy with the default adapter folded in, as `serve` runs it."""
     from edgeslm.engine import ModelWorker
 
     vram = VramPeak()
     step("loading")
     t0 = time.perf_counter()
-    worker = ModelWorker(entry, settings, catalog, adapters)  # plans first; refuses what cannot fit, unloaded
+    # plans first; refuses what cannot fit, unloaded
+    worker = ModelWorker(entry, settings, catalog, [] if folded else adapters, folded=folded)
     load_s = time.perf_counter() - t0
     plan = worker.plan
     rss_loaded = peak_rss()
@@ -98,12 +105,21 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
     threads = settings.threads or dev["free_cores"]
     settings = settings.model_copy(update={"threads": threads})
     budget = memory.budget_of(settings.memory_budget)
-    main = _measure(settings, entry, catalog, adapters, runs, step, dev["ram_total"])
+    from edgeslm.engine import fold, foldable
+
+    made = None
+    if foldable(settings, entry, adapters[0].task if adapters else None) is not None:
+        step("the default adapter folded into a served copy, as serve runs it")
+        try:
+            made = fold(settings, catalog, entry)
+        except (EdgeError, OSError) as e:  # as serve: the adapter is then applied at decode time
+            log.warning("the default adapter stays unfolded: %s", getattr(e, "message", e))
+    main = _measure(settings, entry, catalog, adapters, runs, step, dev["ram_total"], made)
     other = None
     if main["plan"].gpu_layers:  # the same model on the CPU alone, for the side-by-side
         step("CPU-only run")
         other = _measure(settings.model_copy(update={"gpu_layers": "0"}), entry, catalog, adapters, runs, step,
-                         dev["ram_total"])
+                         dev["ram_total"], made)
     plan, figures = main["plan"], main["figures"]
     verdict = judge(figures, prof)
     device_name = (f"{dev['gpus'][0]['name'] if dev['gpus'] else dev['gpu_build']} ({plan.device})"
@@ -115,7 +131,8 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
         "model": {"id": entry.id, "name": entry.name, "architecture": entry.architecture,
                   "quantization": entry.quantization, "path": str(path), "sha256": entry.sha256,
                   "size_bytes": path.stat().st_size},
-        "adapter": {"task": adapters[0].task, "path": str(adapters[0].gguf)} if adapters else None,
+        "adapter": ({"task": made[0].task, "path": str(made[0].gguf), "folded_copy": str(made[1])} if made else
+                    {"task": adapters[0].task, "path": str(adapters[0].gguf)} if adapters else None),
         "settings": {"n_ctx": settings.n_ctx, "n_batch": settings.n_batch, "threads": threads,
                      "constraint_engine": settings.constraint_engine, "runs": runs, "gpu_layers": settings.gpu_layers},
         "device": dev,
