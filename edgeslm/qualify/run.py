@@ -131,8 +131,9 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
         "model": {"id": entry.id, "name": entry.name, "architecture": entry.architecture,
                   "quantization": entry.quantization, "path": str(path), "sha256": entry.sha256,
                   "size_bytes": path.stat().st_size},
-        "adapter": ({"task": made[0].task, "path": str(made[0].gguf), "folded_copy": str(made[1])} if made else
-                    {"task": adapters[0].task, "path": str(adapters[0].gguf)} if adapters else None),
+        "adapter": {"task": adapters[0].task, "path": str(adapters[0].gguf)} if adapters else None,
+        # the default adapter as serve runs it (folded into a copy of the weights), named or not
+        "folded": {"task": made[0].task, "copy": str(made[1])} if made else None,
         "settings": {"n_ctx": settings.n_ctx, "n_batch": settings.n_batch, "threads": threads,
                      "constraint_engine": settings.constraint_engine, "runs": runs, "gpu_layers": settings.gpu_layers},
         "device": dev,
