@@ -224,10 +224,12 @@ def test_requests_past_the_queue_get_503_with_retry_after(srv):
 
     def one(i):
         r = httpx.post(base + "/v1/chat/completions", json={
-            "model": MIXES[i % 2], "max_tokens": 48, "temperature": 0, "messages": [
+            "model": MIXES[1 + i % 2], "max_tokens": 48, "temperature": 0, "messages": [
                 {"role": "user", "content": f"[{i}] Write a long story about a lighthouse."}]}, timeout=180)
         return r.status_code, r.headers.get("retry-after"), r.json()
 
+    # two adapter sets on the base's worker: "default" itself runs on its folded copy, a worker of its own
+    # with its own slots and queue (store/folded.py)
     watcher = threading.Thread(target=watch)
     watcher.start()
     with ThreadPoolExecutor(14) as pool:
