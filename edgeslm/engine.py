@@ -293,7 +293,7 @@ class Engine:
         served copy with that adapter folded into its weights when one is built and fits (store/folded.py;
         the model itself is loaded only for `@none` and its other adapters), else the model's."""
         entry = self.resolve(name)
-        adapter = self.foldable(entry, task)
+        adapter = foldable(self.settings, entry, task)
         path = folded.find(self.settings.cache, entry.sha256, adapter.gguf) if adapter else None
         if adapter is not None and path is not None and path not in self._unfit:
             try:
@@ -302,9 +302,6 @@ class Engine:
                 self._unfit.add(path)
                 log.warning("serving adapter '%s' of %s unfolded: %s", adapter.task, entry.id, e.message)
         return self.worker(entry.id)
-
-    def foldable(self, entry: ModelEntry, task: str | None) -> Adapter | None:
-        return foldable(self.settings, entry, task)
 
     def _copy(self, entry: ModelEntry, adapter: Adapter, path: Path) -> ModelWorker:
         """The served copy's worker, loaded only when it fits in the budget beside what of its model

@@ -87,9 +87,11 @@ def build(base: Path, adapter_gguf: Path, dst: Path, progress: Callable[[int, in
             raise InvalidRequest(f"{name}: rows of {by_name[name].shape[0]} do not split into {FOLDED_TYPE} "
                                  f"blocks of {block}", param="adapter")
 
-    def raw_size(t) -> int:
-        b, s = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(t.ggml_type)]
-        return math.prod(t.shape) // b * s
+    def layout(t) -> tuple:
+        """(type, bytes) of tensor `t` in the copy: Q8_0 where the adapter adapts it, else as in the base."""
+        qtype = q8 if t.name in deltas else gguf.GGMLQuantizationType(t.ggml_type)
+        b, s = gguf.GGML_QUANT_SIZES[qtype]
+        return qtype, math.prod(t.shape) // b * s
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.partial")
@@ -98,9 +100,8 @@ def build(base: Path, adapter_gguf: Path, dst: Path, progress: Callable[[int, in
             w = open_writer(meta, tmp, int(meta.get("general.file_type", 0) or 0))
             for t in tensors:
                 outer = tuple(reversed(t.shape[1:]))  # numpy order; the last axis is a row of blocks
-                qtype = q8 if t.name in deltas else gguf.GGMLQuantizationType(t.ggml_type)
+                qtype, nbytes = layout(t)
                 b, s = gguf.GGML_QUANT_SIZES[qtype]
-                nbytes = math.prod(t.shape) // b * s
                 if qtype in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16):
                     w.add_tensor_info(t.name, (*outer, t.shape[0]), np.dtype(
                         np.float32 if qtype == gguf.GGMLQuantizationType.F32 else np.float16), nbytes)
@@ -121,7 +122,7 @@ def build(base: Path, adapter_gguf: Path, dst: Path, progress: Callable[[int, in
                         if progress:
                             progress(done, len(deltas))
                     else:  # the writer writes bytes as they are
-                        w.write_tensor_data(np.frombuffer(mm, np.uint8, raw_size(t), t.offset))
+                        w.write_tensor_data(np.frombuffer(mm, np.uint8, layout(t)[1], t.offset))
             w.close()
             os.replace(tmp, dst)
             _prune(dst)
