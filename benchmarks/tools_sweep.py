@@ -5,6 +5,7 @@ function split: val (the slice of train that chooses the recipe) and dev (what t
     python -m benchmarks.tools_sweep table          # the committed table, from what has finished
     python -m benchmarks.tools_sweep list           # the runs it knows and where each stands
     python -m benchmarks.tools_sweep save           # unfinished runs' checkpoints into the repository
+    python -m benchmarks.tools_sweep defaults RUN --seeds 0 1 2   # finished seeds at the shipped defaults
 
 A run is a named set of changes to the recipe `V3` (`pipeline/recipe.RECIPE` when the sweep began; RUNS below: data recipe, rank and target
 modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
@@ -21,6 +22,12 @@ on a fresh machine starts from that checkpoint when its home has none.
 val loss picked, val overall, dev per category and overall; then, per run name with more than one seed,
 the mean and minimum over seeds) and a chart of dev accuracy per category beside FunctionGemma's card.
 Every run's results are copied into `benchmarks/results/tools_sweep/` so they can be committed.
+
+`defaults` scores finished seeds as `serve` would run them if shipped: each seed's committed adapter,
+installed as `RUN-sSEED-defaults` with the shipped adapter's `sampling` block (temperature and leans)
+in its manifest, asked with no temperature (`bfcl_dev --temperature unset`, dev split). It writes
+`dev_defaults.json` beside the run's results; `table` adds those rows and their mean and minimum over
+seeds (issue 23's bar is that mean, at the defaults).
 
 What it can show: which recipe answers BFCL's held-out functions best on this machine's budget, chosen on
 val. What it cannot: dev is BFCL's non-live data, the distribution the recipes train on; one seed of a
@@ -170,6 +177,7 @@ def run(args) -> None:
             keep.mkdir(parents=True, exist_ok=True)
             for f in ("val.json", "dev.json", "log.txt"):
                 shutil.copy2(work / f, keep / f)
+            shutil.copytree(work / "adapter", keep / "adapter", dirs_exist_ok=True)  # for `defaults`, on any machine
             manifest = json.loads((work / "adapter" / "manifest.json").read_text())
             (keep / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
@@ -192,6 +200,41 @@ def _cast(ckpt: Path, dtype: str) -> None:
                 if k in st:
                     st[k] = st[k].to(to)
         torch.save(sd, opt)
+
+
+SHIPPED = Path(rec.__file__).parent.parent / "assets" / "adapters" / rec.BASE / "tools" / "manifest.json"
+
+
+def defaults(args) -> None:
+    """Each finished seed's committed adapter scored on dev at the shipped adapter's sampling defaults."""
+    from benchmarks import bfcl_dev
+    from edgeslm.config import Settings
+
+    root = home(args.home)
+    os.environ["EDGESLM_HOME"] = str(root)  # the scoring server's store is this one
+    settings = Settings(home=root, threads=args.threads)
+    sampling = json.loads(SHIPPED.read_text())["sampling"]
+    for name in args.runs:
+        recipe_of(name, 0)  # a clear error for an unknown run
+        for seed in args.seeds:
+            keep = RESULTS / "tools_sweep" / f"{name}-s{seed}"
+            out = keep / "dev_defaults.json"
+            if out.is_file():
+                print(f"{keep.name}: scored at the defaults", flush=True)
+                continue
+            if not (keep / "adapter" / "manifest.json").is_file():
+                raise SystemExit(f"{keep / 'adapter'} is missing: finish `run {name} --seeds {seed}` first")
+            task = f"{keep.name}-defaults"
+            d = settings.adapters_dir / rec.BASE / task
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.copytree(keep / "adapter", d)
+            manifest = json.loads((d / "manifest.json").read_text())
+            (d / "manifest.json").write_text(json.dumps({**manifest, "task": task, "sampling": sampling}, indent=2))
+            bfcl_dev.main(["--models", f"default@{task}", "--split", "dev", "--temperature", "unset",
+                           "--threads", str(args.threads), "--out", str(out.with_suffix(".json.partial")),
+                           "--chart", str(keep / "dev_defaults.png")])
+            out.with_suffix(".json.partial").rename(out)
+            print(f"{keep.name}: dev at the defaults {json.loads(out.read_text())['categories']['overall']}", flush=True)
 
 
 def save(args) -> None:
@@ -291,8 +334,13 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--home")
     v = sub.add_parser("save", help="copy unfinished runs' checkpoints under benchmarks/results/tools_sweep/")
     v.add_argument("--home")
+    d = sub.add_parser("defaults", help="score finished seeds on dev at the shipped adapter's sampling defaults")
+    d.add_argument("runs", nargs="+")
+    d.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    d.add_argument("--threads", type=int, default=2)
+    d.add_argument("--home", help="EDGESLM_HOME whose adapter store serves the copies (default: the environment's)")
     args = ap.parse_args(argv)
-    {"run": run, "table": table, "list": status, "save": save}[args.cmd](args)
+    {"run": run, "table": table, "list": status, "save": save, "defaults": defaults}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,7 @@
 
 Owns model residency (load outside the engine lock, LRU eviction, replacing a dead worker) and each
 worker's lifecycle (submit, close, its thread, /health's view of it); a worker prepares requests with
-preparation.py. What runs in
-that thread is the scheduler (scheduling.py) over requests decoding (generation.py). Knows nothing
+preparation.py. What runs in that thread is the scheduler (scheduling.py) over requests decoding (generation.py). Knows nothing
 about HTTP: the server turns a job's events into OpenAI JSON.
 """
 
@@ -28,11 +27,7 @@ from edgeslm.config import Settings
 from edgeslm.decoding import constraints, copying
 from edgeslm.decoding.prompt import Specials
 from edgeslm.decoding.templates import ChatTemplate
-from edgeslm.decoding.tools import (
-    Envelope,
-    envelope_for,
-    format_of_template,
-)
+from edgeslm.decoding.tools import Envelope, envelope_for, format_of_template
 from edgeslm.errors import (
     BackendError,
     Busy,
@@ -58,7 +53,6 @@ from edgeslm.types import (
 )
 
 log = logging.getLogger("edgeslm.engine")
-
 
 
 def foldable(settings: Settings, entry: ModelEntry, task: str | None) -> Adapter | None:
@@ -267,7 +261,7 @@ class Engine:
         self.embedders: dict[str, Embedder] = {}
         self._embed_lock = threading.Lock()  # held while one loads: a MiniLM load takes about a second
         self.ranker = ToolRanker(lambda: self.embedder(None), settings.cache / "tool-vectors")
-        self._unfit: set[Path] = set()  # served copies that did not fit beside their model
+        self._unfit: dict[Path, int] = {}  # served copy -> bytes of its model resident when it did not fit
 
     @staticmethod
     def split(name: str | None, adapter: str | None = None) -> tuple[str | None, str | None]:
@@ -295,11 +289,11 @@ class Engine:
         entry = self.resolve(name)
         adapter = foldable(self.settings, entry, task)
         path = folded.find(self.settings.cache, entry.sha256, adapter.gguf) if adapter else None
-        if adapter is not None and path is not None and path not in self._unfit:
+        # a copy that did not fit is tried again only once less of its model is resident than then
+        if adapter is not None and path is not None and self._beside(entry) < self._unfit.get(path, 1 << 62):
             try:
                 return self._resident(entry, f"{entry.id}+{adapter.task}", lambda: self._copy(entry, adapter, path))
             except DoesNotFit as e:  # served with the adapter applied instead, as before the copy existed
-                self._unfit.add(path)
                 log.warning("serving adapter '%s' of %s unfolded: %s", adapter.task, entry.id, e.message)
         return self.worker(entry.id)
 
@@ -307,12 +301,21 @@ class Engine:
         """The served copy's worker, loaded only when it fits in the budget beside what of its model
         is resident."""
         plan = memory.plan_for(entry.format, path, self.settings, model=f"{entry.id}+{adapter.task}")
-        with self._lock:
-            beside = sum(w.plan.total for w in self.workers.values() if w.entry.id == entry.id)
+        beside = self._beside(entry)
         if beside:
             plan = dataclasses.replace(plan, terms={**plan.terms, f"'{entry.id}' beside it": beside})
-        memory.check_fits(plan, memory.budget_of(self.settings.memory_budget))
+        try:
+            memory.check_fits(plan, memory.budget_of(self.settings.memory_budget))
+        except DoesNotFit:
+            self._unfit[path] = beside
+            raise
+        self._unfit.pop(path, None)
         return ModelWorker(entry, self.settings, self.catalog, rank=self.ranker, folded=(adapter, path))
+
+    def _beside(self, entry: ModelEntry) -> int:
+        """Bytes planned for the live workers of `entry` (its own and its copies')."""
+        with self._lock:
+            return sum(w.plan.total for w in self.workers.values() if w.entry.id == entry.id and not (w.dead or w.closed))
 
     def fold(self, name: str | None, progress: Callable[[int, int], None] | None = None) -> Path | None:
         """Build the served copy of `name` with its default adapter folded in, unless it exists: its

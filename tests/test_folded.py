@@ -9,8 +9,11 @@
 - The engine runs a default request on the copy (no adapter applied at decode time, the adapter's
   manifest still read) without loading the base, `@none` on the base, and with folding off, everything
   on the base.
+- Under a memory budget that holds the base or the copy but not both, a default request beside the
+  resident base is served by the base with the adapter applied; once the base has left, by the copy.
 """
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +126,33 @@ def test_engine_routes_the_default_adapter_to_the_copy(parts, copy):
         assert [p for p, _, _ in job.adapter_set] == [adapter.gguf]
     finally:
         off.close()
+
+
+def test_a_copy_that_did_not_fit_beside_its_model_is_served_once_the_model_left(parts, copy):
+    settings, entry, _, adapter = parts
+    sizes = {}
+    engine = Engine(settings)
+    try:
+        for task in ("none", None):
+            sizes[task] = engine.worker_for(None, task).plan.total
+    finally:
+        engine.close()
+    budget = max(sizes.values()) + min(sizes.values()) // 2  # either alone, not both
+    engine = Engine(settings.model_copy(update={"memory_budget": f"{budget // 2**20}MiB"}))
+    try:
+        plain = engine.worker_for(None, "none")
+        assert plain.folded is None
+        assert engine.worker_for(None, None) is plain  # did not fit beside it: the adapter applied instead
+        job = plain.prepare([Message("user", "Hi")], OutputSpec(kind="text"), SamplingParams(max_tokens=4), lambda ev: None)
+        assert [p for p, _, _ in job.adapter_set] == [adapter.gguf]
+        plain.close()  # the base leaves (its thread frees it)
+        deadline = time.monotonic() + 30
+        while not plain.closed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        w = engine.worker_for(None, None)
+        assert w.folded is not None and w.name == f"{entry.id}+{adapter.task}"
+    finally:
+        engine.close()
 
 
 def test_a_new_copy_replaces_the_copies_of_earlier_adapter_versions(tmp_path):
