@@ -31,8 +31,9 @@ $(FAMILIES): tests/families.py | $(STAMP)
 	$(BIN)/python -m tests.families
 	touch $(FAMILIES)
 
+# two workers (pytest-xdist): tests/conftest.py hands out whole modules, the slowest first
 test: $(STAMP) $(FAMILIES)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 # the layers (tests/test_layers.py runs in `make test` too), style and types; .ci/run runs it after the tests
 lint: $(STAMP)

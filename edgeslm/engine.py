@@ -72,9 +72,8 @@ def fold(settings: Settings, catalog: Catalog, entry: ModelEntry, progress: Call
     adapter = foldable(settings, entry, None)
     if adapter is None:
         return None
-    found = folded.find(settings.cache, entry.sha256, adapter.gguf)
-    return adapter, found or folded.build(catalog.ensure_local(entry), adapter.gguf,
-                                          folded.path_for(settings.cache, entry.sha256, adapter.gguf), progress)
+    return adapter, folded.ensure(settings.cache, entry.sha256, lambda: catalog.ensure_local(entry), adapter.gguf,
+                                  progress)
 
 
 class ModelWorker:

@@ -16,11 +16,52 @@ from benchmarks._server import running_server
 from tests import families
 
 
+# `make test` runs two pytest-xdist workers. Each module runs whole on one worker (its module fixtures,
+# a server or a trained adapter, are made once); the modules that read the session's qualify report
+# share a worker, and so the home it was saved in. The slowest modules (their share of a run on this
+# project's machines) are handed out first, so that neither worker is left with a long one at the end.
+SLOW_FIRST = ["test_convert", "test_qualify", "test_quantize", "test_adapter_parity", "test_hostile_matrix",
+              "test_schema_suite", "test_everyday", "test_adapters", "test_export", "test_recipe", "test_prefix_disk",
+              "test_control_tokens", "test_families", "test_kvbook", "test_fuzz", "test_cluster", "test_agents"]
+SAME_WORKER = {"test_convert": "qualified", "test_qualify": "qualified"}
+
+
+def _module(nodeid: str) -> str:
+    return Path(nodeid.split("::")[0]).stem
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {m: i for i, m in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda it: rank.get(_module(it.nodeid), len(rank)))  # stable: a module's tests keep their order
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Work units of whole modules (SAME_WORKER joins some), in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SAME_WORKER.get(_module(nodeid), _module(nodeid))
+
+    config.option.loadscopereorder = False  # keep SLOW_FIRST's order, not the most tests first
+    return ByModule(config, log)
+
+
+def _shared(tmp_path_factory) -> Path:
+    """A folder every xdist worker of this run sees (the session's own temp folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session", autouse=True)
 def cache(tmp_path_factory):
-    """One EDGESLM_CACHE_DIR for the whole session, every home and every subprocess: what edgeslm can
-    rebuild (the dequantized checkpoint, ~45 s) is built once; tests/test_dequantized.py checks the cache."""
-    path = tmp_path_factory.mktemp("cache")
+    """One EDGESLM_CACHE_DIR for the whole run, every worker, home and subprocess: what edgeslm can
+    rebuild (the dequantized checkpoint, ~45 s; the served copy, ~11 s) is built once, by whichever
+    process needs it first (store/dequantized.py and store/folded.py lock it); tests/test_dequantized.py
+    checks the cache."""
+    path = _shared(tmp_path_factory) / "cache"
+    path.mkdir(exist_ok=True)
     before = os.environ.get("EDGESLM_CACHE_DIR")
     os.environ["EDGESLM_CACHE_DIR"] = str(path)
     yield path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
 
@@ -43,6 +44,18 @@ def resolve(settings: Settings, model: str, adapter: str | None = None):
     path = catalog.ensure_local(entry)
     adapters = [AdapterStore(settings.adapters_dir).get(entry.id, adapter, entry.sha256)] if adapter else []
     return catalog, entry, path, adapters
+
+
+def _build_copy(settings: Settings, model: str) -> str | None:
+    """In a child process: the served copy of `model` built unless it exists; None, or why not."""
+    from edgeslm.engine import fold
+
+    try:
+        catalog = Catalog(settings)
+        fold(settings, catalog, catalog.entry_for(model))
+        return None
+    except (EdgeError, OSError) as e:
+        return str(getattr(e, "message", e))
 
 
 def _measure(settings: Settings, entry, catalog, adapters, runs: int, step, ram_total: int, folded=None) -> dict:
@@ -110,8 +123,14 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
     made = None
     if foldable(settings, entry, adapters[0].task if adapters else None) is not None:
         step("the default adapter folded into a served copy, as serve runs it")
+        # built in a child process: a build holds the weights in numpy, and this process's peak memory
+        # is the report's memory figure (a first run would otherwise report the build's peak)
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            why = pool.apply(_build_copy, (settings, model))
         try:
-            made = fold(settings, catalog, entry)
+            if why:
+                raise EdgeError(why)
+            made = fold(settings, catalog, entry)  # found now
         except (EdgeError, OSError) as e:  # as serve: the adapter is then applied at decode time
             log.warning("the default adapter stays unfolded: %s", getattr(e, "message", e))
     main = _measure(settings, entry, catalog, adapters, runs, step, dev["ram_total"], made)

@@ -5,7 +5,8 @@ transformers sees it. Dequantizing a GGUF (and building its tokenizer) takes ~45
 model on a laptop core; loading the saved F32 safetensors takes ~2 s. So it is done once per file
 content: `Settings.cache/hf/<sha256 of the GGUF>` holds config, safetensors and tokenizer files.
 
-Owns: that folder. It is written whole or not at all (built beside it, then renamed), used as
+Owns: that folder. It is written whole or not at all (built beside it, then renamed, one process at
+a time: another that needs it meanwhile waits for that build), used as
 read-only, and only the KEEP most recently used checkpoints stay (an F32 copy is ~4 bytes per
 parameter: 1.1 GB for the 270M model).
 """
@@ -26,12 +27,24 @@ KEEP = 2
 def checkpoint(gguf_path: Path, cache: Path) -> Path:
     """The folder of the F32 checkpoint of `gguf_path` (built now when the cache has none). Needs torch
     and transformers."""
+    from filelock import FileLock
+
     root = cache / "hf"
     done = root / sha256_file(gguf_path)
     if (done / "config.json").is_file():
         os.utime(done)  # most recently used
         return done
     root.mkdir(parents=True, exist_ok=True)
+    (cache / "locks").mkdir(exist_ok=True)
+    with FileLock(str(cache / "locks" / f"hf-{done.name}.lock")):  # a second process waits for this build
+        if (done / "config.json").is_file():
+            return done
+        _build_into(gguf_path, root, done)
+    _evict(root, done)
+    return done
+
+
+def _build_into(gguf_path: Path, root: Path, done: Path) -> None:
     tmp = root / f".{done.name}.{os.getpid()}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -43,8 +56,6 @@ def checkpoint(gguf_path: Path, cache: Path) -> Path:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    _evict(root, done)
-    return done
 
 
 @contextlib.contextmanager

@@ -10,7 +10,8 @@ adapter's product added, and stored at Q8_0. Requantizing it to the base's Q4_K 
 unmerged); Q8_0's step is a small fraction of Q4_K's, and llama.cpp's Q8_0 kernels are as fast.
 
 A copy is named by the base's sha256 and the adapter file's, and lives under the cache (it can always
-be built again). It is written to a temporary file and renamed: a copy that exists is whole.
+be built again). It is written to a temporary file and renamed: a copy that exists is whole. One
+process builds it at a time (a file lock under the cache's locks/); another that needs it waits for that build.
 """
 
 from __future__ import annotations
@@ -67,6 +68,21 @@ def find(cache: Path, base_sha256: str, adapter_gguf: Path) -> Path | None:
     """The copy when it has been built, else None."""
     p = path_for(cache, base_sha256, adapter_gguf)
     return p if p.is_file() else None
+
+
+def ensure(cache: Path, base_sha256: str, base: Callable[[], Path], adapter_gguf: Path,
+           progress: Callable[[int, int], None] | None = None) -> Path:
+    """The copy, built from the GGUF `base()` returns unless it exists. Processes that need the same
+    copy at once (two servers starting together) wait for one build."""
+    from filelock import FileLock
+
+    dst = path_for(cache, base_sha256, adapter_gguf)
+    if dst.is_file():
+        return dst
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    (cache / "locks").mkdir(exist_ok=True)
+    with FileLock(str(cache / "locks" / f"folded-{dst.name}.lock")):
+        return dst if dst.is_file() else build(base(), adapter_gguf, dst, progress)
 
 
 def build(base: Path, adapter_gguf: Path, dst: Path, progress: Callable[[int, int], None] | None = None) -> Path:
