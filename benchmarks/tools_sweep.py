@@ -163,6 +163,10 @@ def run(args) -> None:
             if (work / "dev.json").is_file():
                 print(f"{task}: done", flush=True)
                 continue
+            done = RESULTS / "tools_sweep" / task / "adapter"  # trained on another machine, not yet scored
+            if (done / "manifest.json").is_file() and not (work / "adapter" / "manifest.json").is_file():
+                shutil.copytree(done, work / "adapter", dirs_exist_ok=True)
+                log(work, f"took the trained adapter from {done}")
             if not (work / "adapter" / "manifest.json").is_file():
                 kept = RESULTS / "tools_sweep" / task / "checkpoint"
                 ckpt = work / "peft" / "checkpoint"
