@@ -2,8 +2,8 @@
 
 Owns model residency (load outside the engine lock, LRU eviction, replacing a dead worker) and each
 worker's lifecycle (submit, close, its thread, /health's view of it); a worker prepares requests with
-preparation.py. What runs in that thread is the scheduler (scheduling.py) over requests decoding (generation.py). Knows nothing
-about HTTP: the server turns a job's events into OpenAI JSON.
+preparation.py. What runs in that thread is the scheduler (scheduling.py) over requests decoding
+(generation.py). Knows nothing about HTTP: the server turns a job's events into OpenAI JSON.
 """
 
 from __future__ import annotations

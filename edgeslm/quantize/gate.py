@@ -68,7 +68,7 @@ class _Tally:
 
     def add(self, r: np.ndarray, c: np.ndarray) -> None:
         # float32 with float64 sums: one text is 96 x 262k logits, and float64 throughout took twice as
-        # long for the same KL to 7 digits (a quantize run scores 12+ texts per candidate)
+        # long for the same KL to 5 significant digits (a quantize run scores 12+ texts per candidate)
         pr, lr = _softmax(r)
         _, lc = _softmax(c)
         lr -= lc
