@@ -280,6 +280,19 @@ def rows() -> list[dict]:
     return out
 
 
+def defaults_rows() -> dict[str, list[dict]]:
+    """Run name -> one row per seed scored by `defaults` (dev at the shipped sampling defaults)."""
+    out: dict[str, list[dict]] = {}
+    for d in sorted((RESULTS / "tools_sweep").glob("*-s*")):
+        if (d / "dev_defaults.json").is_file():
+            dev = json.loads((d / "dev_defaults.json").read_text())["categories"]
+            model = next(iter(dev["overall"]))
+            name, _, seed = d.name.rpartition("-s")
+            out.setdefault(name, []).append(
+                {"seed": int(seed), "dev": {c: dev[c][model]["accuracy"] for c in (*CATS, "simple", "overall") if c in dev}})
+    return out
+
+
 def table(args) -> None:
     from benchmarks._chart import bars
     from benchmarks.bfcl_dev import CARD
@@ -302,9 +315,19 @@ def table(args) -> None:
     for n, s in seeds.items():
         lines.append(f"| {n}, mean (min) of seeds {s['seeds']} | | | | | | "
                      + " | ".join(f"{s.get('mean_' + c, '-')} ({s.get('min_' + c, '-')})" for c in cols) + " |")
+    at_defaults = defaults_rows()
+    for n, rs in at_defaults.items():
+        for r in rs:
+            lines.append(f"| {n}-s{r['seed']} at the shipped defaults | | | | | | "
+                         + " | ".join(str(r["dev"].get(c, "-")) for c in cols) + " |")
+        if len(rs) > 1:
+            lines.append(f"| {n} at the shipped defaults, mean (min) of seeds {[r['seed'] for r in rs]} | | | | | | " + " | ".join(
+                f"{round(statistics.mean(r['dev'].get(c, 0) for r in rs), 4)} ({min(r['dev'].get(c, 0) for r in rs)})"
+                for c in cols) + " |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "tools_sweep.md").write_text("\n".join(lines) + "\n")
-    result = {"benchmark": "tools_sweep", "runs": done, "over_seeds": seeds, "functiongemma_card": CARD}
+    result = {"benchmark": "tools_sweep", "runs": done, "over_seeds": seeds, "at_defaults": at_defaults,
+              "functiongemma_card": CARD}
     (RESULTS / "tools_sweep.json").write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join(lines))
     if done:
