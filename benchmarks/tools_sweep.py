@@ -229,9 +229,8 @@ def defaults(args) -> None:
             if not (keep / "adapter" / "manifest.json").is_file():
                 raise SystemExit(f"{keep / 'adapter'} is missing: finish `run {name} --seeds {seed}` first")
             task = f"{keep.name}-defaults"
+            install(settings, task, keep)
             d = settings.adapters_dir / rec.BASE / task
-            shutil.rmtree(d, ignore_errors=True)
-            shutil.copytree(keep / "adapter", d)
             manifest = json.loads((d / "manifest.json").read_text())
             (d / "manifest.json").write_text(json.dumps({**manifest, "task": task, "sampling": sampling}, indent=2))
             bfcl_dev.main(["--models", f"default@{task}", "--split", "dev", "--temperature", "unset",
@@ -260,6 +259,13 @@ def save(args) -> None:
         print(f"{w.name}: checkpoint at step {step} ({size / 2**20:.1f} MiB) in {keep / 'checkpoint'}")
 
 
+def _accuracies(path: Path) -> dict[str, float]:
+    """Category -> accuracy of the one model a bfcl_dev result file scored."""
+    cats = json.loads(path.read_text())["categories"]
+    model = next(iter(cats["overall"]))
+    return {c: cats[c][model]["accuracy"] for c in (*CATS, "simple", "overall") if c in cats}
+
+
 def rows() -> list[dict]:
     """One row per finished run (its results copied under benchmarks/results/tools_sweep/)."""
     out = []
@@ -267,15 +273,13 @@ def rows() -> list[dict]:
         if not (d / "dev.json").is_file():
             continue
         m = json.loads((d / "manifest.json").read_text())
-        dev = json.loads((d / "dev.json").read_text())["categories"]
-        val = json.loads((d / "val.json").read_text())["categories"]
-        model = next(iter(dev["overall"]))
+        dev = _accuracies(d / "dev.json")
+        val = _accuracies(d / "val.json")
         name, _, seed = d.name.rpartition("-s")
         t = m["training"]
         out.append({"run": d.name, "name": name, "seed": int(seed), "changes": RUNS.get(name),
                     "examples": m["data"]["examples"], "best_step": t["best_step"], "steps": t["steps"],
-                    "val_loss": t["dev_loss"], "val": val["overall"][model]["accuracy"],
-                    "dev": {c: dev[c][model]["accuracy"] for c in (*CATS, "simple", "overall") if c in dev},
+                    "val_loss": t["dev_loss"], "val": val["overall"], "dev": dev,
                     "train_s": t.get("train_s")})
     return out
 
@@ -285,11 +289,8 @@ def defaults_rows() -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for d in sorted((RESULTS / "tools_sweep").glob("*-s*")):
         if (d / "dev_defaults.json").is_file():
-            dev = json.loads((d / "dev_defaults.json").read_text())["categories"]
-            model = next(iter(dev["overall"]))
             name, _, seed = d.name.rpartition("-s")
-            out.setdefault(name, []).append(
-                {"seed": int(seed), "dev": {c: dev[c][model]["accuracy"] for c in (*CATS, "simple", "overall") if c in dev}})
+            out.setdefault(name, []).append({"seed": int(seed), "dev": _accuracies(d / "dev_defaults.json")})
     return out
 
 

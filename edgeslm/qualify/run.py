@@ -19,6 +19,7 @@ from edgeslm.config import Settings
 from edgeslm.errors import EdgeError
 from edgeslm.qualify.profile import Profiler, VramPeak, peak_rss
 from edgeslm.qualify.verdict import judge, load_profiles, pick
+from edgeslm.store import folded
 from edgeslm.store.adapters import AdapterStore
 from edgeslm.store.registry import Catalog, shipped_catalog
 
@@ -121,12 +122,15 @@ def qualify(settings: Settings, model: str, profile: str = "interactive-agent", 
     from edgeslm.engine import fold, foldable
 
     made = None
-    if foldable(settings, entry, adapters[0].task if adapters else None) is not None:
+    default = foldable(settings, entry, adapters[0].task if adapters else None)
+    if default is not None:
         step("the default adapter folded into a served copy, as serve runs it")
-        # built in a child process: a build holds the weights in numpy, and this process's peak memory
-        # is the report's memory figure (a first run would otherwise report the build's peak)
-        with multiprocessing.get_context("spawn").Pool(1) as pool:
-            why = pool.apply(_build_copy, (settings, model))
+        why = None
+        if folded.find(settings.cache, entry.sha256, default.gguf) is None:
+            # built in a child process: a build holds the weights in numpy, and this process's peak
+            # memory is the report's memory figure (a first run would otherwise report the build's peak)
+            with multiprocessing.get_context("spawn").Pool(1) as pool:
+                why = pool.apply(_build_copy, (settings, model))
         try:
             if why:
                 raise EdgeError(why)
