@@ -26,7 +26,7 @@ Every run's results are copied into `benchmarks/results/tools_sweep/` so they ca
 `defaults` scores finished seeds as `serve` would run them if shipped: each seed's committed adapter,
 installed as `RUN-sSEED-defaults` with the shipped adapter's `sampling` block (temperature and leans)
 in its manifest, asked with no temperature (`bfcl_dev --temperature unset`, dev split). It writes
-`dev_defaults.json` beside the run's results; `table` adds those rows and their mean and minimum over
+`dev_defaults.json` and its wrong answers (`misses_defaults.jsonl`) beside the run's results; `table` adds those rows and their mean and minimum over
 seeds (issue 23's bar is that mean, at the defaults).
 
 What it can show: which recipe answers BFCL's held-out functions best on this machine's budget, chosen on
@@ -235,7 +235,7 @@ def defaults(args) -> None:
             (d / "manifest.json").write_text(json.dumps({**manifest, "task": task, "sampling": sampling}, indent=2))
             bfcl_dev.main(["--models", f"default@{task}", "--split", "dev", "--temperature", "unset",
                            "--threads", str(args.threads), "--out", str(out.with_suffix(".json.partial")),
-                           "--chart", str(keep / "dev_defaults.png")])
+                           "--chart", str(keep / "dev_defaults.png"), "--misses", str(keep / "misses_defaults.jsonl")])
             out.with_suffix(".json.partial").rename(out)
             print(f"{keep.name}: dev at the defaults {json.loads(out.read_text())['categories']['overall']}", flush=True)
 
