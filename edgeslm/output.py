@@ -103,7 +103,7 @@ class Output:
         output ends before it (and a streaming client never sees it)."""
         for ev in self.parser.feed(delta):
             if self.copier is not None and ev[0] in ("name", "args"):
-                self.copier.begin() if ev[0] == "name" else self.copier.feed(ev[2])
+                self.copier.begin(ev[2]) if ev[0] == "name" else self.copier.feed(ev[2])
             if ev[0] == "name":
                 self.ids.append(new_call_id())
                 self._current, self._held = ev[2] + "\0", [("call", ev[1], self.ids[ev[1]], ev[2])]

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgeslm.decoding.constraints import call_openers
-from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, TOP, Copier, relevance, source_text
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, TOP, Copier, relevance, source_text, values
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
@@ -161,6 +161,45 @@ def test_the_first_token_leans_to_a_call_as_far_as_the_request_fits_a_tool():
     logits = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.5], dtype=np.float32)  # 6: the refusal's first token
     assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, 2.0, 0.6, openers).open()) == 2
     assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, 2.0, 0.1, openers).open()) == 6
+
+
+def test_a_requests_values_are_numbers_names_inside_a_sentence_and_quoted_strings():
+    assert values("Find all primes between 50 and 150. Then the fibonacci series up to 150.") == ["50", "150"]
+    assert values("First, the top 5 cases in the United Kingdom. Second, I have 36 and 48.") == \
+        ["5", "36", "48", "united kingdom"]  # sentences' first words and "I" are no names
+    assert values('News on "Climate Change", 1,000 items, case \'12345ABC\'') == \
+        ["1000", "climate change", "12345abc"]  # a quoted name once; no number out of a word
+    assert values("what is the weather like today?") == []
+
+
+def test_another_call_leans_in_as_far_as_the_requests_values_are_unused():
+    openers = np.array([2, 5])
+    source = "Find all primes between 50 and 150. Then the fibonacci series up to 150 in Rome."
+
+    def lean(written, more_bias=4.0, allowed=None):
+        c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, 0.0, None, openers, more_bias)
+        c.begin("fibonacci")
+        c.feed(written)
+        got = c.more(allowed)
+        return None if got is None else (got[0].tolist(), round(float(got[1][0]), 4))
+
+    assert lean('{"n": 150') is None  # the arguments are not closed yet
+    assert lean('{"n": 150}') == ([2, 5], round(4.0 * 2 / 3, 4))  # 50 and Rome unused, 150 used
+    assert lean('{"n": 150, "city": "Rome", "from": 50}') is None  # every value used: no lean
+    assert lean('{"n": 150}', more_bias=0.0) is None
+    allowed = np.zeros(8, dtype=bool)
+    allowed[5] = True
+    assert lean('{"n": 150}', allowed=allowed)[0] == [5]  # only what the grammar allows
+    assert lean('{"n": 150}', allowed=np.zeros(8, dtype=bool)) is None
+    c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, 0.0, None, openers, 4.0)
+    c.begin("primes")
+    c.feed('{"from": 50, "to": 150}')
+    c.begin("fibonacci")  # a new call: not closed until its arguments are
+    assert c.more(None) is None
+    s = Sampler(0.0, 1.0, 0)
+    logits = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0], dtype=np.float32)  # 6: the end of the turn
+    c.feed('{"n": 150}')
+    assert s.sample(logits, None, c.more(None)) == 2  # Rome unused: 1 + 4/3 over 2.0
 
 
 def test_the_call_lean_leans_on_the_users_turn_only():

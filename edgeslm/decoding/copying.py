@@ -16,6 +16,10 @@ top few, a little behind. Two biases on the logits, both off at 0:
   response, where it begins a call, gets +call_bias times how well the request fits the best offered tool:
   clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence embeddings' cosine, so a request far from
   every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks by words).
+- `more_bias`: once a call's arguments have closed, each allowed token that begins another call gets
+  +more_bias times the share of the request's values that no call has used yet (numbers, names
+  capitalized inside a sentence, quoted strings; `values` below). Small models stop after the first call
+  of a request that asks for several ("the GCD of 36 and 48, and the top 5 cases in the UK").
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
 (a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the lexer over the
@@ -37,6 +41,9 @@ TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties
 # about 0.55 where a tool answers (10th percentile 0.35-0.41 by category), 0.20 where none does
 FIT_CENTER, FIT_WIDTH = 0.35, 0.15
 _WORD = re.compile(r"[a-z0-9]+")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\w)")
+_QUOTED = re.compile(r"[\"“‘]([^\"”’\n]{2,80})[\"”’]|(?<!\w)'([^'\n]{2,80})'(?!\w)")
+_NAME = re.compile(r"\b[A-Z][\w\-]*(?:[ \t]+[A-Z][\w\-]*)*")
 _STOP = frozenset("a an the of to in for on and or is are be by with from at as it this that what which how "
                   "get me my i you your can could would please do does give tell about into than its".split())
 
@@ -45,6 +52,28 @@ def source_text(messages: Iterable) -> str:
     """The text values may be copied from: what the user and the tools said (not the system prompt,
     whose examples are not this request's values), one message per line."""
     return "\n".join(m.content for m in messages if m.role in ("user", "tool") and isinstance(m.content, str))
+
+
+def values(text: str) -> list[str]:
+    """The values a request states, lower-cased, each once: numbers (thousands separators dropped),
+    quoted strings, and runs of capitalized words that do not open a sentence (nor "I")."""
+    out = [m.group().replace(",", "") for m in _NUMBER.finditer(text)]
+    quoted = list(_QUOTED.finditer(text))
+    out += [(m.group(1) or m.group(2)).strip() for m in quoted]
+    for m in _NAME.finditer(text):
+        if any(q.start() < m.start() < q.end() for q in quoted):
+            continue
+        before = text[:m.start()].rstrip()
+        words = m.group().split()
+        if not before or before[-1] in ".!?:\n\"'“":  # a sentence's first word is capitalized anyway
+            words = words[1:]
+        if words and words != ["I"] and not words[0].startswith("I'"):
+            out.append(" ".join(words))
+    seen: dict[str, None] = {}
+    for v in out:
+        if v.strip():
+            seen.setdefault(v.lower().strip(), None)
+    return list(seen)
 
 
 def _words(text: str) -> set[str]:
@@ -107,8 +136,11 @@ class Copier:
 
     def __init__(self, source: str, piece: Callable[[int], bytes], copy_bias: float = 0.0,
                  tool_bias: float = 0.0, relevance: dict[str, float] | None = None,
-                 call_bias: float = 0.0, fit: float | None = None, openers: np.ndarray | None = None):
-        self.source, self.piece, self.copy_bias = source, piece, copy_bias
+                 call_bias: float = 0.0, fit: float | None = None, openers: np.ndarray | None = None,
+                 more_bias: float = 0.0):
+        self.source, self.piece, self.copy_bias, self.more_bias = source, piece, copy_bias, more_bias
+        self.asked = values(source) if more_bias else []
+        self.written = ""  # every call's name and arguments so far, lower-cased: the values used
         self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
         self.tool_bias = tool_bias if len(self.relevance) > 1 and any(self.relevance.values()) else 0.0
         # the tokens that begin a call (decoding/constraints.call_openers) and the lean on them
@@ -119,8 +151,9 @@ class Copier:
         self.calls = 0
         self._fresh()
 
-    def begin(self) -> None:
+    def begin(self, name: str = "") -> None:
         self.calls += 1
+        self.written += " " + name.lower()
         self._fresh()
 
     def _fresh(self) -> None:
@@ -128,8 +161,10 @@ class Copier:
         self.expect_key = False  # inside an object, the next string is a key
         self.in_str = self.esc = self.is_value = False
         self.value: str | None = None  # the string value being written (None: escaped, not followed)
+        self.closed = False  # this call's arguments have been written whole
 
     def feed(self, fragment: str) -> None:
+        self.written += fragment.lower()
         for ch in fragment:
             if self.in_str:
                 if self.esc:
@@ -150,6 +185,7 @@ class Copier:
             elif ch in "}]":
                 if self.stack:
                     self.stack.pop()
+                    self.closed = not self.stack
                 self.expect_key = False
             elif ch == ":":
                 self.expect_key = False
@@ -220,6 +256,22 @@ class Copier:
     def open(self) -> tuple[np.ndarray, np.ndarray] | None:
         """At the response's first token (auto mode): the lean on the tokens that begin a call, or None."""
         return (self.openers, np.full(len(self.openers), self.opening)) if self.opening else None
+
+    def unused(self) -> float:
+        """The share of the request's values that no call written so far holds (0 when it states none)."""
+        if not self.asked:
+            return 0.0
+        return sum(not re.search(rf"(?<![\w.]){re.escape(v)}(?!\w|\.\d)", self.written)
+                   for v in self.asked) / len(self.asked)
+
+    def more(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Between calls (the last one's arguments closed): the lean on the allowed tokens that begin
+        another call, or None."""
+        if not (self.more_bias and self.calls and self.closed and len(self.openers)):
+            return None
+        ids = self.openers if allowed is None else self.openers[allowed[self.openers]]
+        amount = self.more_bias * self.unused()
+        return (ids, np.full(len(ids), amount)) if len(ids) and amount > 0 else None
 
     def boost(self, logits: np.ndarray, allowed: np.ndarray | None,
               naming: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:

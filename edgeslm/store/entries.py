@@ -46,6 +46,7 @@ class SamplingDefaults(BaseModel):
     copy_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
     tool_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
     call_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
+    more_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
 
 
 class ModelEntry(BaseModel):

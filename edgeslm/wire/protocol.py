@@ -88,6 +88,7 @@ class ChatCompletionRequest(_Loose):
     copy_bias: float | None = Field(None, ge=0, le=10)
     tool_bias: float | None = Field(None, ge=0, le=10)
     call_bias: float | None = Field(None, ge=0, le=10)
+    more_bias: float | None = Field(None, ge=0, le=10)
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False
