@@ -106,6 +106,7 @@ class ModelWorker:
         self.tokenizer = constraints.build_tokenizer(self.backend, settings.cache / "llguidance")
         self.marker_pieces = constraints.marker_pieces(self.backend, self.tokenizer, self.envelope)
         self.openers = constraints.call_openers(self.tokenizer, self.envelope, self.marker_pieces)  # the call lean
+        self.commas = constraints.comma_tokens(self.tokenizer)  # the argument lean
         self.preparer = Preparer(entry, settings, self.backend, self.template, self.specials, self.tokenizer,
                                  self.envelope, self.adapters, rank, self.folded)
         self.prefixes = self._prefix_store(settings)

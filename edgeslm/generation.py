@@ -43,8 +43,9 @@ class Run:
                                        lambda n: self.history[max(len(job.prompt), len(self.history) - n):])
         p, env = job.params, worker.envelope
         self.copier = (Copier(job.source, self.b.piece, p.copy_bias or 0.0, p.tool_bias or 0.0, job.relevance,
-                              p.call_bias or 0.0, job.fit, worker.openers, p.more_bias or 0.0)
-                       if (p.copy_bias or p.tool_bias or p.call_bias or p.more_bias) and job.source and job.spec.kind == "tools"
+                              p.call_bias or 0.0, job.fit, worker.openers, p.more_bias or 0.0, p.arg_bias or 0.0,
+                              job.spec.tools, worker.commas)
+                       if any((p.copy_bias, p.tool_bias, p.call_bias, p.more_bias, p.arg_bias)) and job.source and job.spec.kind == "tools"
                        and env.syntax == "json" else None)
         self.out = Output(job.spec, env, job.params.stop, job.emit, job.answered, self.copier)
         self.constraint = job.constraint
@@ -120,8 +121,9 @@ class Run:
                 if naming is not None or self.copier.copying:
                     allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
                     lift = self.copier.boost(logits, allowed, naming)
-                elif self.copier.closed and self.copier.more_bias:
-                    lift = self.copier.more(None if mask is None else sampler.allowed_mask(mask, len(logits)))
+                elif (self.copier.closed and self.copier.more_bias) or self.copier.may_close:
+                    allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
+                    lift = self.copier.more(allowed) if self.copier.closed else self.copier.more_args(allowed)
             token = self.sampler.sample(logits, mask, lift)
         if self.t_first is None:
             self.t_first = time.perf_counter()

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from edgeslm.decoding.constraints import call_openers
+from edgeslm.decoding.constraints import call_openers, comma_tokens
 from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, TOP, Copier, relevance, source_text, values
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
@@ -140,6 +140,8 @@ def test_the_tokens_that_begin_a_call_are_found_in_the_vocabulary():
     ids = call_openers(SimpleNamespace(table=table), ENVELOPES["hermes"], {6: b"<tool_call>"})
     # a bare whitespace token or "<b>" begins no call; the marker as a control token does
     assert ids.tolist() == [0, 1, 2, 3, 6, 8]
+    table = [b",", b', "', b"\n,", b"a,", b"}", b" , "]
+    assert comma_tokens(SimpleNamespace(table=table)).tolist() == [0, 1, 2, 5]  # what goes on to an argument
 
 
 def test_the_first_token_leans_to_a_call_as_far_as_the_request_fits_a_tool():
@@ -200,6 +202,34 @@ def test_another_call_leans_in_as_far_as_the_requests_values_are_unused():
     logits = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0], dtype=np.float32)  # 6: the end of the turn
     c.feed('{"n": 150}')
     assert s.sample(logits, None, c.more(None)) == 2  # Rome unused: 1 + 4/3 over 2.0
+
+
+def test_another_argument_leans_in_while_an_unwritten_parameter_matches_what_the_request_says():
+    dist = ToolSpec("calculate_distance", "Distance between two bodies.", {"type": "object", "properties": {
+        "body1": {"type": "string"}, "body2": {"type": "string"},
+        "unit": {"type": "string", "description": "Unit of the distance, e.g. miles or km."},
+        "precise": {"type": "boolean", "description": "Whether to be precise."}}})
+    commas = np.array([1, 4])
+
+    def lean(source, written, allowed=None, arg_bias=3.0):
+        c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, arg_bias=arg_bias, tools=[dist], commas=commas)
+        c.begin("calculate_distance")
+        c.feed(written)
+        got = c.more_args(np.ones(6, dtype=bool) if allowed is None else allowed)
+        return None if got is None else (got[0].tolist(), float(got[1][0]))
+
+    asked = "What's the distance in miles from the Earth to the Moon?"
+    assert lean(asked, '{"body1": "Earth", "body2": "Moon"') == ([1, 4], 3.0)  # "miles": the unit's description
+    assert lean(asked, '{"body1": "Earth", "body2": "Moon"', arg_bias=0.0) is None
+    assert lean(asked, '{"body1": "Earth", "body2": "Moon", "unit": "miles"') is None  # written
+    assert lean("Distance from the Earth to the Moon?", '{"body1": "Earth", "body2": "Moon"') is None  # nothing beyond
+    assert lean(asked, '{"body1": "Earth", "body2": ') is None  # a value is due, not a choice to close
+    assert lean(asked, '{"body1": "Earth", "body2": "Mo') is None  # inside a string
+    assert lean(asked, '{"body1": "Earth", "body2": ["Moon"') is None  # inside an array
+    allowed = np.zeros(6, dtype=bool)
+    allowed[4] = True
+    assert lean(asked, '{"body1": "Earth", "body2": "Moon"', allowed) == ([4], 3.0)  # what the grammar allows
+    assert lean(asked, '{"body1": "Earth", "body2": 12', allowed) == ([4], 3.0)  # after a number too
 
 
 def test_the_call_lean_leans_on_the_users_turn_only():

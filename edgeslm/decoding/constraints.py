@@ -92,6 +92,12 @@ def call_openers(vocab: Vocab, env: Envelope, pieces: dict[int, bytes]) -> np.nd
     return np.unique(np.asarray(ids, dtype=np.int64))
 
 
+def comma_tokens(vocab: Vocab) -> np.ndarray:
+    """The tokens whose text, less leading whitespace, opens with "," (arg_bias's, decoding/copying.py)."""
+    return np.asarray([t for t, tok in enumerate(vocab.table) if tok.lstrip(b" \t\r\n")[:1] == b","],
+                      dtype=np.int64)
+
+
 def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:
     """The llguidance tokenizer of a loaded model. Reading 262k token strings through ctypes takes
     ~2 s, so the table is cached on disk per model file (size + mtime + path)."""

@@ -20,6 +20,10 @@ top few, a little behind. Two biases on the logits, both off at 0:
   +more_bias times the share of the request's values that no call has used yet (numbers, names
   capitalized inside a sentence, quoted strings; `values` below). Small models stop after the first call
   of a request that asks for several ("the GCD of 36 and 48, and the top 5 cases in the UK").
+- `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument
+  get +arg_bias while a parameter not written yet shares a word (of its name, description or enum) with
+  what the request says beyond the tool's own name and description and the values written. Small models
+  leave out an optional value the request gives ("in miles", "with details", "accounting for terrain").
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
 (a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the lexer over the
@@ -74,6 +78,14 @@ def values(text: str) -> list[str]:
         if v.strip():
             seen.setdefault(v.lower().strip(), None)
     return list(seen)
+
+
+def _param_words(schema: dict | None) -> dict[str, set[str]]:
+    """Each top-level parameter's words: its name, description and enum values."""
+    props = (schema or {}).get("properties") or {}
+    return {p: _words(" ".join([p.replace("_", " "), str(d.get("description") or ""),
+                                " ".join(str(e) for e in d.get("enum") or [])]))
+            for p, d in props.items() if isinstance(d, dict)}
 
 
 def _words(text: str) -> set[str]:
@@ -137,8 +149,14 @@ class Copier:
     def __init__(self, source: str, piece: Callable[[int], bytes], copy_bias: float = 0.0,
                  tool_bias: float = 0.0, relevance: dict[str, float] | None = None,
                  call_bias: float = 0.0, fit: float | None = None, openers: np.ndarray | None = None,
-                 more_bias: float = 0.0):
+                 more_bias: float = 0.0, arg_bias: float = 0.0, tools: Iterable | None = None,
+                 commas: np.ndarray | None = None):
         self.source, self.piece, self.copy_bias, self.more_bias = source, piece, copy_bias, more_bias
+        self.arg_bias = arg_bias
+        # tool name -> (the words of its name and description, each parameter's words), for arg_bias
+        self.params = {t.name: (_words(t.name + " " + (t.description or "")), _param_words(t.parameters))
+                       for t in tools or ()} if arg_bias else {}
+        self.said = _words(source) if arg_bias else set()
         self.asked = values(source) if more_bias else []
         self.written = ""  # every call's name and arguments so far, lower-cased: the values used
         self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
@@ -148,11 +166,14 @@ class Copier:
         self.opening = (call_bias * max(-1.0, min(1.0, (fit - FIT_CENTER) / FIT_WIDTH))
                         if call_bias and fit is not None and len(self.openers) else 0.0)
         self._pieces: dict[int, str | None] = {}
-        self.calls = 0
+        # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
+        self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
+        self.calls, self.name = 0, ""
         self._fresh()
 
     def begin(self, name: str = "") -> None:
         self.calls += 1
+        self.name = name
         self.written += " " + name.lower()
         self._fresh()
 
@@ -162,6 +183,8 @@ class Copier:
         self.in_str = self.esc = self.is_value = False
         self.value: str | None = None  # the string value being written (None: escaped, not followed)
         self.closed = False  # this call's arguments have been written whole
+        self.keys: set[str] = set()  # its top-level arguments written so far
+        self.last = ""  # the last character outside strings (a value has just been written unless ":{,")
 
     def feed(self, fragment: str) -> None:
         self.written += fragment.lower()
@@ -172,7 +195,9 @@ class Copier:
                 elif ch == "\\":
                     self.esc, self.value = True, None
                 elif ch == '"':
-                    self.in_str, self.is_value = False, False
+                    if not self.is_value and len(self.stack) == 1 and self.value is not None:
+                        self.keys.add(self.value)
+                    self.in_str, self.is_value, self.last = False, False, ch
                 elif self.value is not None:
                     self.value += ch
             elif ch == '"':
@@ -191,6 +216,8 @@ class Copier:
                 self.expect_key = False
             elif ch == ",":
                 self.expect_key = bool(self.stack) and self.stack[-1] == "{"
+            if not self.in_str and not ch.isspace():
+                self.last = ch
 
     @property
     def copying(self) -> bool:
@@ -272,6 +299,24 @@ class Copier:
         ids = self.openers if allowed is None else self.openers[allowed[self.openers]]
         amount = self.more_bias * self.unused()
         return (ids, np.full(len(ids), amount)) if len(ids) and amount > 0 else None
+
+    @property
+    def may_close(self) -> bool:
+        """The arguments' object has a value just written at its top level: it may close or go on."""
+        return bool(self.arg_bias) and self.stack == ["{"] and not self.in_str and self.last not in ("", ":", "{", ",")
+
+    def more_args(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """Where the arguments may close: the lean on the allowed tokens that go on to another argument
+        (their piece opens with ","), while an unwritten parameter matches what the request says beyond
+        the tool's own words and the values written; or None."""
+        if not self.may_close or allowed is None or self.name not in self.params:
+            return None
+        own, params = self.params[self.name]
+        rest = self.said - own - _words(self.written)
+        if not rest or not any(ws & rest for p, ws in params.items() if p not in self.keys):
+            return None
+        ids = self.commas[allowed[self.commas]]
+        return (ids, np.full(len(ids), self.arg_bias)) if len(ids) else None
 
     def boost(self, logits: np.ndarray, allowed: np.ndarray | None,
               naming: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:

@@ -47,6 +47,7 @@ class SamplingDefaults(BaseModel):
     tool_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
     call_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
     more_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
+    arg_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
 
 
 class ModelEntry(BaseModel):
