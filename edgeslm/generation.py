@@ -123,7 +123,8 @@ class Run:
                     lift = self.copier.boost(logits, allowed, naming)
                 elif (self.copier.closed and self.copier.more_bias) or self.copier.may_close:
                     allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
-                    lift = self.copier.more(allowed) if self.copier.closed else self.copier.more_args(allowed)
+                    lift = (self.copier.more(allowed, self.b.eog_tokens) if self.copier.closed
+                            else self.copier.more_args(allowed))
             token = self.sampler.sample(logits, mask, lift)
         if self.t_first is None:
             self.t_first = time.perf_counter()

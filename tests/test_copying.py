@@ -175,33 +175,35 @@ def test_a_requests_values_are_numbers_names_inside_a_sentence_and_quoted_string
 
 
 def test_another_call_leans_in_as_far_as_the_requests_values_are_unused():
-    openers = np.array([2, 5])
     source = "Find all primes between 50 and 150. Then the fibonacci series up to 150 in Rome."
+    END = 6  # the end of the turn
+    choice = np.zeros(8, dtype=bool)
+    choice[[2, END]] = True  # where the response may end: the separator (2) or the end
 
-    def lean(written, more_bias=4.0, allowed=None):
-        c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, 0.0, None, openers, more_bias)
+    def lean(written, more_bias=4.0, allowed=choice):
+        c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, more_bias=more_bias)
         c.begin("fibonacci")
         c.feed(written)
-        got = c.more(allowed)
+        got = c.more(allowed, [END])
         return None if got is None else (got[0].tolist(), round(float(got[1][0]), 4))
 
     assert lean('{"n": 150') is None  # the arguments are not closed yet
-    assert lean('{"n": 150}') == ([2, 5], round(4.0 * 2 / 3, 4))  # 50 and Rome unused, 150 used
+    assert lean('{"n": 150}') == ([2], round(4.0 * 2 / 3, 4))  # 50 and Rome unused, 150 used
     assert lean('{"n": 150, "city": "Rome", "from": 50}') is None  # every value used: no lean
     assert lean('{"n": 150}', more_bias=0.0) is None
-    allowed = np.zeros(8, dtype=bool)
-    allowed[5] = True
-    assert lean('{"n": 150}', allowed=allowed)[0] == [5]  # only what the grammar allows
-    assert lean('{"n": 150}', allowed=np.zeros(8, dtype=bool)) is None
-    c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, 0.0, None, openers, 4.0)
+    going_on = choice.copy()
+    going_on[END] = False
+    assert lean('{"n": 150}', allowed=going_on) is None  # the response may not end here: no choice to tip
+    assert lean('{"n": 150}', allowed=None) is None  # no grammar: nothing says what goes on to a call
+    c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, more_bias=4.0)
     c.begin("primes")
     c.feed('{"from": 50, "to": 150}')
     c.begin("fibonacci")  # a new call: not closed until its arguments are
-    assert c.more(None) is None
+    assert c.more(choice, [END]) is None
     s = Sampler(0.0, 1.0, 0)
-    logits = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0], dtype=np.float32)  # 6: the end of the turn
+    logits = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.0, 0.0], dtype=np.float32)
     c.feed('{"n": 150}')
-    assert s.sample(logits, None, c.more(None)) == 2  # Rome unused: 1 + 4/3 over 2.0
+    assert s.sample(logits, None, c.more(choice, [END])) == 2  # Rome unused: 1 + 4/3 over 2.0
 
 
 def test_another_argument_leans_in_while_an_unwritten_parameter_matches_what_the_request_says():

@@ -291,12 +291,18 @@ class Copier:
         return sum(not re.search(rf"(?<![\w.]){re.escape(v)}(?!\w|\.\d)", self.written)
                    for v in self.asked) / len(self.asked)
 
-    def more(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
-        """Between calls (the last one's arguments closed): the lean on the allowed tokens that begin
-        another call, or None."""
-        if not (self.more_bias and self.calls and self.closed and len(self.openers)):
+    def more(self, allowed: np.ndarray | None, ends: Iterable[int]) -> tuple[np.ndarray, np.ndarray] | None:
+        """Between calls (the last one's arguments closed), where the response may end (an `ends` token
+        is allowed): the lean on the allowed tokens that go on to another call (the grammar allows
+        nothing else there: the separator, or the next call's opening), or None."""
+        if not (self.more_bias and self.calls and self.closed) or allowed is None:
             return None
-        ids = self.openers if allowed is None else self.openers[allowed[self.openers]]
+        ends = [t for t in ends if t < len(allowed) and allowed[t]]
+        if not ends:
+            return None
+        keep = allowed.copy()
+        keep[ends] = False
+        ids = np.flatnonzero(keep)
         amount = self.more_bias * self.unused()
         return (ids, np.full(len(ids), amount)) if len(ids) and amount > 0 else None
 
