@@ -2,7 +2,7 @@
 
 Small models misspell the values they should copy (`Lisbondo` for Lisbon, `Heathfield` for Heathrow)
 and pick a tool by its place in the list more than by what it does; the right token is usually among the
-top few, a little behind. Two biases on the logits, both off at 0:
+top few, a little behind. Biases on the logits, each off at 0:
 
 - `copy_bias`: while a call's arguments are inside a JSON string value, each allowed token within
   copy_bias of the most likely one (at most `TOP`) whose piece extends the value to a span of the user's
@@ -16,8 +16,8 @@ top few, a little behind. Two biases on the logits, both off at 0:
   response, where it begins a call, gets +call_bias times how well the request fits the best offered tool:
   clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence embeddings' cosine, so a request far from
   every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks by words).
-- `more_bias`: once a call's arguments have closed, each allowed token that begins another call gets
-  +more_bias times the share of the request's values that no call has used yet (numbers, names
+- `more_bias`: once a call's arguments have closed, where the response may end, each allowed token that
+  goes on to another call (the separator; the grammar allows nothing else there) gets +more_bias times the share of the request's values that no call has used yet (numbers, names
   capitalized inside a sentence, quoted strings; `values` below). Small models stop after the first call
   of a request that asks for several ("the GCD of 36 and 48, and the top 5 cases in the UK").
 - `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument
