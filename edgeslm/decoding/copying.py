@@ -17,8 +17,9 @@ top few, a little behind. Biases on the logits, each off at 0:
   clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence embeddings' cosine, so a request far from
   every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks by words).
 - `more_bias`: once a call's arguments have closed, where the response may end, each allowed token that
-  goes on to another call (the separator; the grammar allows nothing else there) gets +more_bias times the share of the request's values that no call has used yet (numbers, names
-  capitalized inside a sentence, quoted strings; `values` below). Small models stop after the first call
+  goes on to another call (the separator; the grammar allows nothing else there) gets +more_bias times
+  the share of the request's values that no call has used yet (numbers, names capitalized inside a
+  sentence, quoted strings; `values` below). Small models stop after the first call
   of a request that asks for several ("the GCD of 36 and 48, and the top 5 cases in the UK").
 - `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument
   get +arg_bias while a parameter not written yet shares a word (of its name, description or enum) with
