@@ -1,7 +1,8 @@
 """What the conversion pipeline trains and judges students on, below the models:
-- the gate's held-out split (pipeline/data.gate_split): no training call shares a free-text argument
-  value with a held-out call, so a student that memorized its generator's values fails the gate instead
-  of passing by them. Enum values and short strings recur legitimately and do not count;
+- the gate's held-out split (pipeline/data.gate_split): held-out values, and the calls that use them,
+  never in training, so a student that memorized its generator's values fails the gate instead of
+  passing by them, while calls that share a small vocabulary still leave most of a task to train on.
+  Enum values and short strings recur legitimately and do not count;
 - value swaps (pipeline/augment.swap_values): a captured call again with other captured calls' values,
   in the request and the call alike;
 - the benchmark's wider workload (several calls per request, a text answer after a tool's result) as
@@ -23,25 +24,44 @@ def _ex(city: str, unit: str = "celsius", n: int = 0) -> dict:
                        "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": args}}]}}
 
 
-def test_no_training_call_shares_a_value_with_a_held_out_one():
+def test_no_training_call_uses_a_held_out_value():
     cities = ["Lisbon", "Porto", "Faro", "Braga", "Évora"]
     examples = [_ex(c, n=i) for i in range(4) for c in cities]  # each city 4 times, in several calls
     idx = list(range(len(examples)))
     plain_train, plain_held = data.split(idx, examples)
     held_values = set().union(*(data.free_values(examples[i]) for i in plain_held))
     assert any(data.free_values(examples[i]) & held_values for i in plain_train)  # the plain split leaks values
-    train, held, left_out = data.gate_split(idx, examples)
-    assert held == plain_held and left_out > 0 and train
-    assert not set().union(*(data.free_values(examples[i]) for i in train)) & held_values
-    assert len(train) + left_out == len(plain_train)
+    train, held = data.gate_split(idx, examples)
+    assert sorted(train + held) == idx and len(held) == 4  # one city's 4 calls: a fifth of the task
+    assert not set().union(*(data.free_values(examples[i]) for i in train)) & set().union(
+        *(data.free_values(examples[i]) for i in held))
 
 
-def test_enums_and_short_values_do_not_count_and_an_empty_train_keeps_the_plain_split():
+def test_a_shared_vocabulary_keeps_most_calls_for_training():
+    """Calls that share a small vocabulary (several products per cart): picking held-out calls first and
+    dropping every training call that shares a value with them left almost nothing to train on."""
+    items = [f"item{k:02d}" for k in range(30)]
+    rng = random.Random(0)
+    examples = []
+    for i in range(200):  # three values of thirty per call
+        e = _ex("x", n=i)
+        e["answer"]["tool_calls"] = [{"type": "function", "function": {"name": "get_weather", "arguments": json.dumps(
+            {"city": c})}} for c in rng.sample(items, 3)]
+        examples.append(e)
+    idx = list(range(200))
+    train, held = data.gate_split(idx, examples)
+    train_values = set().union(*(data.free_values(examples[i]) for i in train))
+    assert sorted(train + held) == idx and 20 <= len(held) <= 60 and len(train) >= 140
+    assert all(data.free_values(examples[i]) - train_values for i in held)  # each asks for an unseen value
+
+
+def test_enums_and_short_values_do_not_count_and_one_shared_value_keeps_the_plain_split():
     assert data.free_values(_ex("Lisbon", "fahrenheit")) == {"lisbon"}
     assert data.free_values(_ex("NY")) == set()
-    same = [_ex("Lisbon", n=i) for i in range(6)]  # one value everywhere: nothing would be left to train on
-    train, held, left_out = data.gate_split(list(range(6)), same)
-    assert (train, held) == data.split(list(range(6)), same) and left_out == 0
+    same = [_ex("Lisbon", n=i) for i in range(6)]  # one value everywhere: holding it out leaves nothing
+    assert data.gate_split(list(range(6)), same) == data.split(list(range(6)), same)
+    short = [_ex("NY", n=i) for i in range(10)]  # no free-text value: the content-hash split
+    assert data.gate_split(list(range(10)), short) == data.split(list(range(10)), short)
 
 
 def _call(text: str, args: dict) -> dict:

@@ -1,5 +1,6 @@
 """Students on top of the default adapter (edgeslm/pipeline/stack.py): the flattened LoRA is exactly the
-sum of the two, and the base a student trains on really carries the shipped `tools` adapter."""
+sum of the two, the base a student trains on really carries the shipped `tools` adapter, and the student
+keeps that adapter's sampling defaults."""
 
 from __future__ import annotations
 
@@ -59,7 +60,11 @@ def test_the_student_trains_on_the_base_with_the_tools_adapter_in_it(tmp_path):
         base = engine.catalog.ensure_local(entry)
     finally:
         engine.close()
-    below = stack.under(settings, AdapterStore(settings.adapters_dir), entry, base)
+    store = AdapterStore(settings.adapters_dir)
+    below = stack.under(settings, store, entry, base)
+    # the student keeps the default adapter's sampling defaults too (the leans that copy values whole)
+    keeps = stack.sampling(store, entry)
+    assert keeps == store.get(entry.id, "tools", entry.sha256).manifest["sampling"] and keeps.get("copy_bias")
     assert below is not None and below[1]["task"] == "tools" == entry.default_adapter
     peft_dir, _ = below
     cfg = json.loads((peft_dir / "adapter_config.json").read_text())

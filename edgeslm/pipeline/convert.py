@@ -148,7 +148,8 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
                                        {"training_hash": digest, "base": entry.id, "task": t["task"]}, dev_pairs)
         t["training"] = {k: v for k, v in record.items() if k != "losses"} | {"losses": record["losses"]}
         candidate = f"{t['task']}-candidate"
-        _replace(store, entry, base, candidate, peft_dir)
+        keeps = stack.sampling(store, entry) if cfg.on_default else None  # the default adapter's leans
+        _replace(store, entry, base, candidate, peft_dir, keeps)
     with stages("evaluate"):
         on_eval = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
         scores = evaluate.run(worker, held, settings, adapter=candidate, progress=on_eval)
@@ -156,7 +157,7 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         ok, why = evaluate.gate(scores)
         t.update(promoted=ok, why=why)
         if ok:
-            _replace(store, entry, base, t["task"], peft_dir)
+            _replace(store, entry, base, t["task"], peft_dir, keeps)
             t["adapter"] = t["task"]
         store.remove(entry.id, candidate)
         say(f"  {t['task']}: exact {scores['exact']:.2f} on {scores['n']} held-out; {why}")
@@ -175,12 +176,12 @@ def _widen(cfg, t: dict):
     return widen
 
 
-def _replace(store, entry, base: Path, task: str, peft_dir: Path) -> None:
+def _replace(store, entry, base: Path, task: str, peft_dir: Path, sampling: dict | None = None) -> None:
     try:
         store.remove(entry.id, task)
     except NotFound:
         pass
-    store.add(entry.id, entry.sha256, base, task, peft_dir)
+    store.add(entry.id, entry.sha256, base, task, peft_dir, sampling=sampling)
 
 
 def _teacher(result: dict, records: list[dict], splits: dict, price: float) -> None:

@@ -32,13 +32,13 @@ def markdown(r: dict, charts: list[Path]) -> str:
              f"(limit {_pct(d['limit'])}); new tasks: {', '.join(d['new_tasks']) or 'none'}; "
              f"retrained: {'yes' if d['retrain'] else 'no'}.", "",
              f"## Tasks ({r['clusters']['k']} clusters)", "",
-             "| task | calls | cohesion | model | trained on (captured + swapped, left out) | exact zero-shot "
+             "| task | calls | cohesion | model | trained on (captured + augmented) | exact zero-shot "
              "| exact with adapter | AST | valid | promoted | why |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     cohesion = {c["id"]: c["cohesion"] for c in r["clusters"]["clusters"]}
     for t in r["tasks"]:
         s, n = t.get("student") or {}, t.get("training_examples") or {}
-        trained = f"{n['capture']} + {n['augmented']}, {t.get('left_out', 0)}" if n else "-"
+        trained = f"{n['capture']} + {n['augmented']}" if n else "-"
         lines.append(f"| {t['task']} | {t['size']} | {cohesion.get(t['cluster'], 0):.2f} | {t.get('model') or 'teacher'} "
                      f"| {trained} | {_pct(zero_shot(t).get('exact'))} | {_pct(s.get('exact'))} | {_pct(s.get('ast'))} "
                      f"| {_pct(s.get('valid'))} | {'yes' if t.get('promoted') else 'no'} | {t.get('why', '')} |")

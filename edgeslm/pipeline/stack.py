@@ -42,6 +42,15 @@ def under(settings, store, entry, base_gguf: Path) -> tuple[Path, dict] | None:
     return out, {"task": task, "adapter_sha256": sha}
 
 
+def sampling(store, entry) -> dict:
+    """The sampling defaults of `entry`'s default adapter (its manifest's `sampling`: the leans that copy
+    values as written, say), which a student trained on top of it keeps; {} without one."""
+    task = entry.default_adapter
+    if not task or not store.has(entry.id, task):
+        return {}
+    return dict(store.get(entry.id, task, entry.sha256).manifest.get("sampling") or {})
+
+
 def _pairs(peft_dir: Path) -> tuple[dict, float, int, dict[str, dict[str, np.ndarray]]]:
     cfg, tensors = read_peft(peft_dir)
     pairs: dict[str, dict[str, np.ndarray]] = {}

@@ -22,15 +22,15 @@ def task_name(label: str, taken: set[str]) -> str:
 
 
 def layout(examples: list[dict], clusters: dict) -> list[dict]:
-    """[{"cluster", "label", "task", "size", "train": [index], "held": [index], "left_out"}] for a clustering of
-    `examples` (data.gate_split: no training call shares a free-text value with a held-out one)."""
+    """[{"cluster", "label", "task", "size", "train": [index], "held": [index]}] for a clustering of
+    `examples` (data.gate_split: no training call uses a value held out for the gate)."""
     taken: set[str] = set()
     out = []
     for c in clusters["clusters"]:
         members = [i for i, a in enumerate(clusters["assignments"]) if a == c["id"]]
-        train, held, left_out = data.gate_split(members, examples)
+        train, held = data.gate_split(members, examples)
         out.append({"cluster": c["id"], "label": c["label"], "task": task_name(c["label"], taken), "size": c["size"],
-                    "train": train, "held": held, "left_out": left_out})
+                    "train": train, "held": held})
     return out
 
 
@@ -95,7 +95,8 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
             store.remove(worker.entry.id, t["task"])
         except NotFound:
             pass
-        store.add(worker.entry.id, worker.entry.sha256, base, t["task"], out)
+        store.add(worker.entry.id, worker.entry.sha256, base, t["task"], out,
+                  sampling=stack.sampling(store, worker.entry) if cfg.on_default else None)
         on_eval = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
         scores = evaluate.run(worker, [examples[i] for i in t["held"]], settings, adapter=t["task"], progress=on_eval)
         ok, why = evaluate.gate(scores)

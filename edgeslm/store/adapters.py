@@ -105,9 +105,10 @@ class AdapterStore:
     # ---- changes ---------------------------------------------------------------------------------
 
     def add(self, base_id: str, base_sha256: str, base_gguf: Path, task: str, peft_dir: Path,
-            verify: Callable[[Path, Path], None] | None = None) -> Adapter:
+            verify: Callable[[Path, Path], None] | None = None, sampling: dict | None = None) -> Adapter:
         """Import a PEFT LoRA as `task` of `base_id`: convert it to GGUF, keep the PEFT files, write the
-        manifest. `verify(base_gguf, adapter_gguf)` may refuse the result before it becomes visible."""
+        manifest (with `sampling`, the adapter's sampling defaults, when given). `verify(base_gguf,
+        adapter_gguf)` may refuse the result before it becomes visible."""
         from edgeslm.store.lora_gguf import convert
 
         check_task(task)
@@ -132,6 +133,8 @@ class AdapterStore:
                 "training": json.loads(training.read_text()) if training.is_file() else None,
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             }
+            if sampling:
+                manifest["sampling"] = dict(sampling)
             (stage / "manifest.json").write_text(json.dumps(manifest, indent=2))
             if final.exists():
                 shutil.rmtree(final)
