@@ -193,3 +193,39 @@ def test_a_request_without_a_required_value_is_answered_with_a_question():
     fit = [ex, _event("Add Sync on 2026-01-09 at 09:00", title="Sync", date="2026-01-09", time="09:00")]
     out, added = augment.widened(fit, 0, seed=3, drop=1.0, ask=1.0)
     assert added == len(out) - 2 and added >= 3  # one drop (the second has a time) and two asks
+
+
+def test_name_values_are_widened_by_rule_to_several_words_and_letters_outside_ascii():
+    pool = {("get_weather", "city"): ["Quito", "Lima", "Perth", "Accra", "Dakar", "Oslo"],
+            ("create_event", "date"): ["2026-03-02", "2026-01-09"]}
+    out = augment.opened(pool, random.Random(0))
+    made = out[("get_weather", "city")][6:]
+    assert out[("get_weather", "city")][:6] == pool[("get_weather", "city")] and len(made) == 3
+    assert all(" " in m or not m.isascii() for m in made)  # joined, or accented
+    assert out[("create_event", "date")] == pool[("create_event", "date")]  # not names: left alone
+    closed = augment.opened(pool, random.Random(0), {("get_weather", "city"): 30})  # 6 values, each 5 times
+    assert closed[("get_weather", "city")] == pool[("get_weather", "city")]  # a closed vocabulary: left alone
+    # drawn from `opened`, a swap writes the made value whole in the request and the call alike
+    ex = _ex("Lima", n=1)
+    e = augment.swap_values(ex, {("get_weather", "city"): ["Lima", "São Tomé Príncipe"]}, random.Random(0))
+    assert "São Tomé Príncipe" in e["messages"][0]["content"] and data.teacher_calls(e)[0]["arguments"]["city"] == "São Tomé Príncipe"
+
+
+def test_a_stated_enum_value_is_what_the_call_takes():
+    mail = {"type": "function", "function": {"name": "triage_email", "parameters": {"type": "object", "properties": {
+        "sender": {"type": "string"}, "priority": {"type": "string", "enum": ["low", "normal", "high"]}},
+        "required": ["sender", "priority"]}}}
+    ex = {"messages": [{"role": "user", "content": "I got an invoice from a@b.co"}], "tools": [mail],
+          "answer": {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {
+              "name": "triage_email", "arguments": json.dumps({"sender": "a@b.co", "priority": "normal"})}}]}}
+    seen = set()
+    for seed in range(30):
+        s = augment.state_enum(ex, random.Random(seed))
+        text, args = s["messages"][-1]["content"], data.teacher_calls(s)[0]["arguments"]
+        assert "I got an invoice from a@b.co" in text and args["sender"] == "a@b.co"
+        assert args["priority"] in text.lower() and "priority" in text  # stated, and taken
+        seen.add(args["priority"])
+    assert seen == {"low", "normal", "high"}
+    # a request that already states one of the enum's values is left as it is
+    said = {**ex, "messages": [{"role": "user", "content": "high priority: the invoice from a@b.co"}]}
+    assert augment.state_enum(said, random.Random(0)) is None

@@ -10,6 +10,8 @@
   the values the request states (a city, a title, a number) swapped for values other captured calls of
   the task gave the same parameter, in the request and in the call alike, so a student learns to copy
   the value, not to remember it;
+  Name-like values are widened by rule first (`opened`: several words, letters outside ASCII);
+- `state_enum`: a captured call again with an enum value stated in the request and taken by the call;
 - `drop_optional` and `ask_missing`: a captured call whose request states an optional value again without
   it (the call leaves it out), and one whose request lacks a required value, answered with a question
   for it (When2Call: ask, do not invent). `cut` takes a value and its preposition out of a request.
@@ -176,6 +178,74 @@ def swap_values(example: dict, pool: dict[tuple[str, str], list], rng: random.Ra
     return e
 
 
+_ACCENTS = {"a": "áàâä", "e": "éèêë", "i": "íìîï", "o": "óòôö", "u": "úùûü", "n": "ñ", "c": "ç", "s": "ş", "z": "ž"}
+
+
+def _names(values: list) -> bool:
+    """Whether most of a parameter's values read as names: letters and spaces only."""
+    named = [v for v in values if isinstance(v, str) and v.replace(" ", "").isalpha()]
+    return len(named) >= 2 and 2 * len(named) >= len(values)
+
+
+def _accented(v: str, rng: random.Random) -> str | None:
+    spots = [i for i, ch in enumerate(v) if ch in _ACCENTS]
+    if not spots:
+        return None
+    i = rng.choice(spots)
+    return v[:i] + rng.choice(_ACCENTS[v[i]]) + v[i + 1:]
+
+
+def opened(pool: dict[tuple[str, str], list], rng: random.Random,
+           uses: dict[tuple[str, str], int] | None = None) -> dict[tuple[str, str], list]:
+    """`pool` with, for each parameter whose values are names from an open set, half as many again made from them by rule:
+    two joined ("Quito Perth": a value of several words) or one with a letter accented ("Quitó": a value
+    outside ASCII). Neither need be a real name: a student trained on them copies a value whole, as
+    written, instead of stopping where the words of its captured values stop (measured: a weather
+    student trained on one-word ASCII cities wrote "Salt Lake" for Salt Lake City and "Krak" for Kraków).
+    A parameter whose values recur (`uses`, the calls that state one: fewer than 3 per distinct value)
+    is a closed vocabulary (units, time windows), where made values would be nonsense; it is left alone."""
+    out = {}
+    for key, values in pool.items():
+        out[key] = list(values)
+        names = [v for v in values if isinstance(v, str) and v.replace(" ", "").isalpha()]
+        if not _names(values) or 3 * len(values) < (uses or {}).get(key, 0):
+            continue
+        for _ in range(len(names) // 2):
+            a, b = rng.sample(names, 2)
+            made = f"{a} {b}" if rng.random() < 0.5 else _accented(a, rng)
+            if made and made not in out[key]:
+                out[key].append(made)
+    return out
+
+
+_STATE = ("{text} {V} {p}.", "{text} ({p}: {v})", "{text} Set the {p} to {v}.", "{text} The {p} is {v}.",
+          "{V} {p}. {text}")
+
+
+def state_enum(example: dict, rng: random.Random) -> dict | None:
+    """A one-call example again with one enum parameter's value stated in the request by rule ("... Low
+    priority.") and taken by the call, whatever the rest of the request implies: what the user says wins.
+    Calls whose enum values only follow from the request's kind (an "invoice" goes to billing) teach a
+    student the mapping and to ignore a stated value (measured: the e-mail student answered "high" to
+    "normal priority, just leave it in the inbox"). None when no enum value is left unstated."""
+    one = _one_call(example)
+    if one is None:
+        return None
+    call, args, schema, text = one
+    props = schema.get("properties") or {}
+    free = [k for k in sorted(args) if isinstance(props.get(k), dict) and len(props[k].get("enum") or []) > 1
+            and all(isinstance(x, str) for x in props[k]["enum"])
+            and not any(re.search(rf"\b{re.escape(x)}\b", text, re.I) for x in props[k]["enum"])]
+    if not free:
+        return None
+    k = rng.choice(free)
+    v = rng.choice(props[k]["enum"])
+    p = k.replace("_", " ")
+    said = rng.choice(_STATE).format(text=text.rstrip(), V=v[:1].upper() + v[1:], v=v, p=p)
+    fn = {**call["function"], "arguments": json.dumps({**args, k: v}, ensure_ascii=False)}
+    return _with_request(example, said, {**example["answer"], "tool_calls": [{**call, "function": fn}]})
+
+
 PREPS = (" with the ID ", " with ID ", " with the id ", " named ", " called ", " titled ", " for ", " in ", " of ",
          " at ", " about ", " to ", " from ", " on ")
 _CAPTURED_PREPS = PREPS + (" with ", " into ")  # the pipeline's own requests ("invite ... with jane@...")
@@ -262,13 +332,20 @@ def ask_missing(example: dict, rng: random.Random) -> dict | None:
     return None
 
 
-def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: float = 0.0) -> tuple[list[dict], int]:
+def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: float = 0.0,
+            enums: float = 0.0) -> tuple[list[dict], int]:
     """(`fit` plus `copies` value-swapped copies of each of its calls, plus for a `drop` share of them a
-    copy with an optional value left out and for an `ask` share one that asks for a missing required
-    value; how many were added). Values are drawn from `fit` alone (never a dev or held-out call's), seeded."""
-    rng, pool = random.Random(seed), value_pool(fit)
+    copy with an optional value left out, for an `ask` share one that asks for a missing required value and
+    for an `enums` share one with an enum value stated; how many were added). Values are drawn from `fit`
+    alone (never a dev or held-out call's) and the names among them widened by rule (`opened`), seeded."""
+    rng = random.Random(seed)
+    uses: dict[tuple[str, str], int] = {}
+    for e in fit:
+        for tool, param, _ in _stated(e):
+            uses[(tool, param)] = uses.get((tool, param), 0) + 1
+    pool = opened(value_pool(fit), rng, uses)
     extra = [x for _ in range(copies) for x in (swap_values(e, pool, rng) for e in fit) if x]
-    for share, make in ((drop, drop_optional), (ask, ask_missing)):
+    for share, make in ((drop, drop_optional), (ask, ask_missing), (enums, state_enum)):
         if share:
             extra += [x for e in fit if rng.random() < share and (x := make(e, rng))]
     return fit + extra, len(extra)

@@ -169,7 +169,7 @@ def _widen(cfg, t: dict):
     counts go into the report."""
 
     def widen(fit: list[dict]) -> list[dict]:
-        out, added = augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask)
+        out, added = augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums)
         t["training_examples"] = {"capture": len(fit), "augmented": added}
         return out
 

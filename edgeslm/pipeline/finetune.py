@@ -57,12 +57,14 @@ class TrainConfig:
     # that lacks a required value and asks for it (augment.ask_missing)
     drop: float = 0.2
     ask: float = 0.1
+    # and one with an enum value stated in the request and taken by the call (augment.state_enum)
+    enums: float = 0.3
     # the pipeline trains the student on top of the model's default adapter (pipeline/stack.py); False:
     # on the bare base
     on_default: bool = True
 
 
-_DATA_FIELDS = ("on_default", "drop", "ask")
+_DATA_FIELDS = ("on_default", "drop", "ask", "enums")
 
 
 def _need_torch():
