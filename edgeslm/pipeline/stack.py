@@ -42,13 +42,21 @@ def under(settings, store, entry, base_gguf: Path) -> tuple[Path, dict] | None:
     return out, {"task": task, "adapter_sha256": sha}
 
 
+# the leans toward more calls and more arguments: they make up for the default adapter stopping early on
+# general requests, while a student learned how many calls and values its task takes from the task's own
+# calls (and the requests it serves carry values no call takes, phone numbers beside an e-mail's sender)
+COUNT_LEANS = ("more_bias", "arg_bias")
+
+
 def sampling(store, entry) -> dict:
-    """The sampling defaults of `entry`'s default adapter (its manifest's `sampling`: the leans that copy
-    values as written, say), which a student trained on top of it keeps; {} without one."""
+    """The sampling defaults a student trained on top of `entry`'s default adapter keeps: that adapter's
+    (its manifest's `sampling`: the lean that copies values as written, say) with COUNT_LEANS off; {}
+    without one."""
     task = entry.default_adapter
     if not task or not store.has(entry.id, task):
         return {}
-    return dict(store.get(entry.id, task, entry.sha256).manifest.get("sampling") or {})
+    keep = dict(store.get(entry.id, task, entry.sha256).manifest.get("sampling") or {})
+    return {**keep, **{k: 0.0 for k in COUNT_LEANS if k in keep}}
 
 
 def _pairs(peft_dir: Path) -> tuple[dict, float, int, dict[str, dict[str, np.ndarray]]]:
