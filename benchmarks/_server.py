@@ -1,7 +1,8 @@
 """Start a real `edgeslm serve` subprocess on a free loopback port for a benchmark or test, and stop it.
 
 This module owns the server's lifetime only: port choice, start-up (log to a temp file), the /health wait
-and the shutdown (SIGTERM, 10 s grace, then kill).
+and the shutdown (SIGTERM, 10 s grace, then kill; on Linux the server also gets SIGTERM when the process
+that started it dies).
 """
 
 from __future__ import annotations
@@ -28,6 +29,24 @@ def _tail(path: str, n: int = 2000) -> str:
         return f.read()[-n:]
 
 
+def _dies_with_parent():
+    """On Linux, for a server started from the main thread: have the kernel send it SIGTERM when this
+    process dies, so a benchmark killed by a signal (no `finally` runs) leaves no server behind. The
+    kernel ties it to the thread that started the child, hence the main thread only."""
+    import threading
+
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+
+    def arm() -> None:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+    return arm
+
+
 def start_server(model: str = "default", threads: int | None = None, extra_args=(), env=None, timeout=180,
                  cwd=None, port: int | None = None) -> tuple[subprocess.Popen, str, str]:
     """Start `edgeslm serve` (on `port`, else a free one) and wait until /health answers 200; returns the
@@ -39,7 +58,7 @@ def start_server(model: str = "default", threads: int | None = None, extra_args=
         cmd += ["--threads", str(threads)]
     log = tempfile.NamedTemporaryFile(prefix="edgeslm-serve-", suffix=".log", delete=False)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
-                            env=os.environ.copy() if env is None else env)
+                            env=os.environ.copy() if env is None else env, preexec_fn=_dies_with_parent())
     log.close()  # the child holds its own handle
     base = f"http://127.0.0.1:{port}"
     try:
