@@ -38,11 +38,15 @@ def _dies_with_parent():
     if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
         return None
 
-    def arm() -> None:
-        import ctypes
-        import signal
+    import ctypes
+    import signal
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+    prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()  # looked up here: the child only calls
+
+    def arm() -> None:
+        prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the call
+            os._exit(1)
 
     return arm
 

@@ -62,6 +62,10 @@ def test_enums_and_short_values_do_not_count_and_one_shared_value_keeps_the_plai
     assert data.gate_split(list(range(6)), same) == data.split(list(range(6)), same)
     short = [_ex("NY", n=i) for i in range(10)]  # no free-text value: the content-hash split
     assert data.gate_split(list(range(10)), short) == data.split(list(range(10)), short)
+    # three common values and one rare: holding out the rare one's call alone would judge on 1 call
+    common = [_ex(["Lisbon", "Porto", "Faro"][i % 3], n=i) for i in range(30)] + [_ex("Braga", n=99)]
+    train, held = data.gate_split(list(range(31)), common)
+    assert (train, held) == data.split(list(range(31)), common) and len(held) >= 5
 
 
 def _call(text: str, args: dict) -> dict:
@@ -203,8 +207,18 @@ def test_name_values_are_widened_by_rule_to_several_words_and_letters_outside_as
     assert out[("get_weather", "city")][:6] == pool[("get_weather", "city")] and len(made) == 3
     assert all(" " in m or not m.isascii() for m in made)  # joined, or accented
     assert out[("create_event", "date")] == pool[("create_event", "date")]  # not names: left alone
-    closed = augment.opened(pool, random.Random(0), {("get_weather", "city"): 30})  # 6 values, each 5 times
-    assert closed[("get_weather", "city")] == pool[("get_weather", "city")]  # a closed vocabulary: left alone
+    closed = augment.opened(pool, random.Random(0), set())  # no open set: left alone
+    assert closed == pool
+    # open sets: no enum, and most values stated once; units recur and an enum's values never open
+    units = {"type": "function", "function": {"name": "convert", "parameters": {"type": "object", "properties": {
+        "to": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}, "place": {"type": "string"}}}}}
+    fit = [{"messages": [{"role": "user", "content": f"to {to} in {unit} at {place}"}], "tools": [units],
+            "answer": {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {
+                "name": "convert", "arguments": json.dumps({"to": to, "unit": unit, "place": place})}}]}}
+           for n, (to, unit, place) in enumerate((["grams", "liters", "meters"][n % 3], ["celsius", "fahrenheit"][n % 2],
+                                                  f"Town{chr(97 + n)}") for n in range(12))]
+    assert augment.open_sets(fit) == {("convert", "place")}
+    assert augment.open_sets(fit[:3]) == {("convert", "to"), ("convert", "place")}  # too few calls to tell: open
     # drawn from `opened`, a swap writes the made value whole in the request and the call alike
     ex = _ex("Lima", n=1)
     e = augment.swap_values(ex, {("get_weather", "city"): ["Lima", "São Tomé Príncipe"]}, random.Random(0))

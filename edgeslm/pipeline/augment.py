@@ -196,19 +196,18 @@ def _accented(v: str, rng: random.Random) -> str | None:
 
 
 def opened(pool: dict[tuple[str, str], list], rng: random.Random,
-           uses: dict[tuple[str, str], int] | None = None) -> dict[tuple[str, str], list]:
-    """`pool` with, for each parameter whose values are names from an open set, half as many again made from them by rule:
-    two joined ("Quito Perth": a value of several words) or one with a letter accented ("Quitó": a value
-    outside ASCII). Neither need be a real name: a student trained on them copies a value whole, as
-    written, instead of stopping where the words of its captured values stop (measured: a weather
-    student trained on one-word ASCII cities wrote "Salt Lake" for Salt Lake City and "Krak" for Kraków).
-    A parameter whose values recur (`uses`, the calls that state one: fewer than 3 per distinct value)
-    is a closed vocabulary (units, time windows), where made values would be nonsense; it is left alone."""
+           keys: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], list]:
+    """`pool` with, for each parameter in `keys` (all: None) whose values are names, up to half as many again
+    made from them by rule: two joined ("Quito Perth": a value of several words) or one with a letter
+    accented ("Quitó": a value outside ASCII). Neither need be a real name: a student trained on them
+    copies a value whole, as written, instead of stopping where the words of its captured values stop
+    (measured: a weather student trained on one-word ASCII cities wrote "Salt Lake" for Salt Lake City and
+    "Krak" for Kraków). `widened` passes only the open sets (`open_sets`)."""
     out = {}
     for key, values in pool.items():
         out[key] = list(values)
         names = [v for v in values if isinstance(v, str) and v.replace(" ", "").isalpha()]
-        if not _names(values) or 3 * len(values) < (uses or {}).get(key, 0):
+        if not _names(values) or (keys is not None and key not in keys):
             continue
         for _ in range(len(names) // 2):
             a, b = rng.sample(names, 2)
@@ -216,6 +215,22 @@ def opened(pool: dict[tuple[str, str], list], rng: random.Random,
             if made and made not in out[key]:
                 out[key].append(made)
     return out
+
+
+def open_sets(fit: list[dict]) -> set[tuple[str, str]]:
+    """The (tool, parameter)s whose stated values come from an open set: no `enum` in the tool's schema,
+    and more than half of the distinct values stated once only. Values that recur (units, time windows,
+    products off a short list) are a closed vocabulary, where made values would be nonsense ("kelvin
+    hectares"); the share does not depend on how many calls there are, as a count per value would."""
+    closed = {(t["function"]["name"], k) for e in fit for t in e.get("tools") or [] if isinstance(t, dict) and "function" in t
+              for k, p in ((t["function"].get("parameters") or {}).get("properties") or {}).items()
+              if isinstance(p, dict) and p.get("enum")}
+    seen: dict[tuple[str, str], dict] = {}
+    for e in fit:
+        for tool, param, v in _stated(e):
+            counts = seen.setdefault((tool, param), {})
+            counts[v] = counts.get(v, 0) + 1
+    return {k for k, counts in seen.items() if k not in closed and 2 * sum(n == 1 for n in counts.values()) > len(counts)}
 
 
 _STATE = ("{text} {V} {p}.", "{text} ({p}: {v})", "{text} Set the {p} to {v}.", "{text} The {p} is {v}.",
@@ -235,7 +250,7 @@ def state_enum(example: dict, rng: random.Random) -> dict | None:
     props = schema.get("properties") or {}
     free = [k for k in sorted(args) if isinstance(props.get(k), dict) and len(props[k].get("enum") or []) > 1
             and all(isinstance(x, str) for x in props[k]["enum"])
-            and not any(re.search(rf"\b{re.escape(x)}\b", text, re.I) for x in props[k]["enum"])]
+            and all(props[k]["enum"]) and not any(re.search(rf"(?<!\w){re.escape(x)}(?!\w)", text, re.I) for x in props[k]["enum"])]
     if not free:
         return None
     k = rng.choice(free)
@@ -339,11 +354,7 @@ def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: flo
     for an `enums` share one with an enum value stated; how many were added). Values are drawn from `fit`
     alone (never a dev or held-out call's) and the names among them widened by rule (`opened`), seeded."""
     rng = random.Random(seed)
-    uses: dict[tuple[str, str], int] = {}
-    for e in fit:
-        for tool, param, _ in _stated(e):
-            uses[(tool, param)] = uses.get((tool, param), 0) + 1
-    pool = opened(value_pool(fit), rng, uses)
+    pool = opened(value_pool(fit), rng, open_sets(fit))
     extra = [x for _ in range(copies) for x in (swap_values(e, pool, rng) for e in fit) if x]
     for share, make in ((drop, drop_optional), (ask, ask_missing), (enums, state_enum)):
         if share:

@@ -297,7 +297,7 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
     if not pairs:
         raise InvalidRequest("no training examples", param="finetune")
     # as JSON stores it (tuples become lists), so a checkpoint's fingerprint compares equal
-    # the trainer's settings; what only shapes the data (on_default, drop, ask) shows in the pairs and in the
+    # the trainer's settings; what only shapes the data (_DATA_FIELDS) shows in the pairs and in the
     # caller's fingerprint, and leaving it out keeps checkpoints written before those fields existed valid
     config = {k: v for k, v in asdict(cfg).items() if k not in _DATA_FIELDS}
     fingerprint = json.loads(json.dumps({**(fingerprint or {}), "config": config, "n": len(pairs)}))

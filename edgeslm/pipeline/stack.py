@@ -51,12 +51,12 @@ COUNT_LEANS = ("more_bias", "arg_bias")
 def sampling(store, entry) -> dict:
     """The sampling defaults a student trained on top of `entry`'s default adapter keeps: that adapter's
     (its manifest's `sampling`: the lean that copies values as written, say) with COUNT_LEANS off; {}
-    without one."""
+    without a default adapter."""
     task = entry.default_adapter
     if not task or not store.has(entry.id, task):
         return {}
     keep = dict(store.get(entry.id, task, entry.sha256).manifest.get("sampling") or {})
-    return {**keep, **{k: 0.0 for k in COUNT_LEANS if k in keep}}
+    return {**keep, **{k: 0.0 for k in COUNT_LEANS}}  # 0 whichever layer (catalog, GGUF) would set them
 
 
 def _pairs(peft_dir: Path) -> tuple[dict, float, int, dict[str, dict[str, np.ndarray]]]:
