@@ -356,7 +356,8 @@ def one_run(args, seed: int, home: Path) -> dict:
               "valid_with": (t.get("student") or {}).get("valid"), "promoted": t.get("promoted"),
               "latency_p50_s": (t.get("student") or {}).get("latency_p50_s"),
               "train_steps": (t.get("training") or {}).get("steps"), "train_s": (t.get("training") or {}).get("train_s"),
-              "loss": [(t.get("training") or {}).get("loss_first"), (t.get("training") or {}).get("loss_last")]}
+              "loss": [(t.get("training") or {}).get("loss_first"), (t.get("training") or {}).get("loss_last")],
+              "misses": (t.get("student") or {}).get("misses")}
              for t in result["tasks"]]
     print(f"\n{'task':<16}{'calls':>6}{'held':>6}{'exact w/o':>11}{'exact with':>11}{'AST':>7}{'valid':>7}{'p50 s':>7}  promoted")
     for t in tasks:

@@ -154,6 +154,8 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         on_eval = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
         scores = evaluate.run(worker, held, settings, adapter=candidate, progress=on_eval)
         t["student"] = {k: v for k, v in scores.items() if k != "rows"}
+        # what the report and the benchmark show of why a student fell short
+        t["student"]["misses"] = [{k: r[k] for k in ("request", "got", "want")} for r in scores["rows"] if not r["exact"]][:5]
         ok, why = evaluate.gate(scores)
         t.update(promoted=ok, why=why)
         if ok:

@@ -53,7 +53,7 @@ def run(worker, examples: list[dict], settings, adapter: str | None = None, prog
             "valid": valid, "tool_name": [c["name"] for c in got] == [c["name"] for c in want],
             "exact": data.exact(got, want) and said, "ast": data.ast_match(got, want) and said, "latency_s": latency,
             "completion_tokens": g.usage.completion_tokens, "prompt_tokens": g.usage.prompt_tokens, "got": got,
-            "want": want,
+            "want": want, "request": next((m.content for m in reversed(messages) if m.role == "user"), None),
         })
         if progress is not None:
             progress(i + 1, len(examples))
