@@ -247,6 +247,9 @@ def main() -> None:
         fmt = lambda xs: " ".join("-" if x is None else f"{x:.2f}" for x in xs)  # noqa: E731
         print(f"{task:<12}{fmt(o['exact_with']):>28}{str(o['promoted']):>20}{fmt(o['handwritten_with']):>24}"
               f"{fmt(o['handwritten_tools']):>16}")
+    for task, o in summary["over_seeds"]["tasks"].items():
+        if o["why"]:
+            print(f"{task}: promoted in some seeds only; " + "; ".join(f"seed {s}: {w}" for s, w in zip(args.seeds, o["why"])))
     for k, v in summary["over_seeds"]["figures"].items():
         print(f"{k}: mean {v['mean']}, min {v['min']}")
     (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
@@ -293,8 +296,11 @@ def over_seeds(runs: list[dict]) -> dict:
         task = t["true_task"]
 
         def each(r, key, task=task):
-            return next(x[key] for x in r["tasks"] if x["true_task"] == task)
-        tasks[task] = {"exact_with": [each(r, "exact_with") for r in runs], "promoted": [each(r, "promoted") for r in runs],
+            return next(x.get(key) for x in r["tasks"] if x["true_task"] == task)
+        promoted = [each(r, "promoted") for r in runs]
+        # a task promoted in one seed and refused in another: each seed's reason, from the gate
+        tasks[task] = {"exact_with": [each(r, "exact_with") for r in runs], "promoted": promoted,
+                       "why": [each(r, "why") for r in runs] if len(set(promoted)) > 1 else None,
                        **{f"handwritten_{k}": [r["handwritten"].get(task, {}).get(f"exact_{k}") for r in runs]
                           for k in ("with", "tools", "without")}}
     figures = {"pii_recall": _spread([r["pii"]["recall"] for r in runs]),
@@ -357,7 +363,7 @@ def one_run(args, seed: int, home: Path) -> dict:
               "latency_p50_s": (t.get("student") or {}).get("latency_p50_s"),
               "train_steps": (t.get("training") or {}).get("steps"), "train_s": (t.get("training") or {}).get("train_s"),
               "loss": [(t.get("training") or {}).get("loss_first"), (t.get("training") or {}).get("loss_last")],
-              "misses": (t.get("student") or {}).get("misses")}
+              "misses": (t.get("student") or {}).get("misses"), "why": t.get("why")}
              for t in result["tasks"]]
     print(f"\n{'task':<16}{'calls':>6}{'held':>6}{'exact w/o':>11}{'exact with':>11}{'AST':>7}{'valid':>7}{'p50 s':>7}  promoted")
     for t in tasks:
