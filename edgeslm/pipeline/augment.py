@@ -181,12 +181,6 @@ def swap_values(example: dict, pool: dict[tuple[str, str], list], rng: random.Ra
 _ACCENTS = {"a": "áàâä", "e": "éèêë", "i": "íìîï", "o": "óòôö", "u": "úùûü", "n": "ñ", "c": "ç", "s": "ş", "z": "ž"}
 
 
-def _names(values: list) -> bool:
-    """Whether most of a parameter's values read as names: letters and spaces only."""
-    named = [v for v in values if isinstance(v, str) and v.replace(" ", "").isalpha()]
-    return len(named) >= 2 and 2 * len(named) >= len(values)
-
-
 def _accented(v: str, rng: random.Random) -> str | None:
     spots = [i for i, ch in enumerate(v) if ch in _ACCENTS]
     if not spots:
@@ -206,9 +200,9 @@ def opened(pool: dict[tuple[str, str], list], rng: random.Random,
     out = {}
     for key, values in pool.items():
         out[key] = list(values)
-        names = [v for v in values if isinstance(v, str) and v.replace(" ", "").isalpha()]
-        if not _names(values) or (keys is not None and key not in keys):
-            continue
+        names = [v for v in values if isinstance(v, str) and v.replace(" ", "").isalpha()]  # letters and spaces
+        if len(names) < 2 or 2 * len(names) < len(values) or (keys is not None and key not in keys):
+            continue  # not mostly names, or not an open set
         for _ in range(len(names) // 2):
             a, b = rng.sample(names, 2)
             made = f"{a} {b}" if rng.random() < 0.5 else _accented(a, rng)
