@@ -181,6 +181,27 @@ def test_mask_renames_consistently_and_reads_descriptions():
     assert [t["function"]["name"] for t in irr["tools"]] == ["undescribed"] and irr["answer"] == {"content": "No tool fits."}
 
 
+def test_answered_states_each_made_up_result_after_the_calls():
+    calls = [{"type": "function", "function": {"name": n, "arguments": json.dumps(a)}}
+             for n, a in (("get_pollen_count", {"town": "Ljubljana"}), ("math.calculateArea", {"base": 3}))]
+    ex = {"messages": [{"role": "user", "content": "Pollen in Ljubljana, and the area?"}], "tools": [], "kind": "parallel",
+          "answer": {"tool_calls": calls}}
+    for seed in range(20):
+        a = agentdata.answered(ex, random.Random(seed))
+        said, results = a["messages"][1], a["messages"][2:]
+        assert [c["function"]["name"] for c in said["tool_calls"]] == ["get_pollen_count", "math.calculateArea"]
+        assert [r["tool_call_id"] for r in results] == [c["id"] for c in said["tool_calls"]]
+        text = a["answer"]["content"]
+        assert "tool_calls" not in a["answer"] and "pollen count" in text and "the area" in text
+        # every result's value is in the answer (the value is the result's last field, or all of it)
+        for r in results:
+            c = r["content"]
+            value = next(iter(json.loads(c).values())) if c.startswith("{") else c.split(": ", 1)[-1]
+            assert value in text, (c, text)
+    assert agentdata.answered({**ex, "answer": {"content": "No tool fits."}}, random.Random(0)) is None
+    assert agentdata.answered({**ex, "tool_choice": "required"}, random.Random(0)) is None
+
+
 @needs_data
 def test_recipe_masks_about_two_thirds_and_adds_irrelevance(built):
     train, _, counts = built

@@ -9,6 +9,10 @@ Kinds (each example is {"messages", "tools", "tool_choice"?, "answer", "kind"}):
   when the user did not give them;
 - `extract`: structured extraction through a named function (what instructor and friends send).
 
+`answered` is not generated: it turns a training call of any tool (BFCL's, Seal-Tools') into a `final`
+conversation, with a made-up result of that tool (a value, JSON or a line of text) and an answer that
+states it, so that answering from a result is not tied to the three tools `final` knows.
+
 Seeded; values come from open-ended lists combined at random, so phrasing and values vary. This data
 trains; it never grades (the dev figures come from BFCL's held-out split).
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 CITIES = ["Paris", "Lisbon", "Tokyo", "New York", "Buenos Aires", "Reykjavik", "Nairobi", "Sydney", "Toronto",
           "Berlin", "Mumbai", "Cape Town", "Mexico City", "Seoul", "Oslo", "Cairo", "Lima", "Hanoi", "Dublin",
@@ -262,3 +267,51 @@ def generate(n: int, seed: int = 0) -> list[dict]:
     names = list(KINDS)
     weights = [KINDS[k][1] for k in names]
     return [KINDS[rng.choices(names, weights)[0]][0](rng) for _ in range(n)]
+
+
+# a function's leading verb, dropped to name what it returns ("get_pollen_count" -> "pollen count")
+VERBS = {"get", "fetch", "find", "calculate", "calc", "compute", "lookup", "look", "up", "search", "retrieve", "check",
+         "query", "estimate", "predict", "determine", "count", "list", "show", "read", "analyze", "evaluate", "solve"}
+OUTCOMES = ["high", "low", "moderate", "available", "confirmed", "pending", "closed", "open", "sold out", "in stock",
+            "delayed", "on time", "none", "approved", "not found", "valid", "expired", "rising", "falling"]
+
+
+def _subject(name: str) -> str:
+    words = [w.lower() for w in re.split(r"[_\W]+|(?<=[a-z])(?=[A-Z])", name.rsplit(".", 1)[-1]) if w]
+    while len(words) > 1 and words[0] in VERBS:
+        words = words[1:]
+    return " ".join(words) or "result"
+
+
+def _made_up(rng: random.Random) -> str:
+    n = rng.randint(1, 9)
+    return rng.choice([str(rng.randint(0, 5000)), f"{rng.uniform(0, 1000):.2f}", rng.choice(OUTCOMES),
+                       f"{rng.choice(OUTCOMES)} ({n} of 10)", f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}",
+                       f"{rng.randint(2, 40)} {rng.choice(['items', 'km', 'minutes', 'people', 'percent', 'USD'])}"])
+
+
+def _about(args: dict) -> str | None:
+    said = [v for v in args.values() if isinstance(v, str) and 0 < len(v) <= 40]
+    return said[0] if said else None
+
+
+def answered(example: dict, rng: random.Random) -> dict | None:
+    """`example` (a single-turn request answered with calls) as a `final` conversation: its calls, a
+    made-up result of each, and a text answer that states the results. None for other examples."""
+    calls = example["answer"].get("tool_calls")
+    if not calls or example.get("tool_choice") or any(m["role"] in ("assistant", "tool") for m in example["messages"]):
+        return None
+    made = [_call(c["function"]["name"], json.loads(c["function"]["arguments"] or "{}"), rng) for c in calls]
+    results, parts = [], []
+    for call in made:
+        subject, value = _subject(call["function"]["name"]), _made_up(rng)
+        about = _about(json.loads(call["function"]["arguments"]))
+        results.append(rng.choice([value, json.dumps({"result": value}), f"{subject.capitalize()}: {value}",
+                                   json.dumps({subject.replace(" ", "_"): value} | ({"for": about} if about else {}))]))
+        parts.append(f"the {subject} for {about} is {value}" if about and rng.random() < 0.7 else f"the {subject} is {value}")
+    text = "; ".join(parts)
+    answer = rng.choice([text[0].upper() + text[1:] + ".", f"Here is what I found: {text}."])
+    messages = [*example["messages"], {"role": "assistant", "content": None, "tool_calls": made},
+                *({"role": "tool", "tool_call_id": c["id"], "content": r} for c, r in zip(made, results, strict=True))]
+    return {**example, "messages": messages, "answer": {"content": answer},
+            "kind": example.get("kind", "") + ":answered", "id": f"{example.get('id', '')}:answered"}

@@ -96,6 +96,13 @@ def examples(recipe: dict = RECIPE, data_dir: Path | None = None,
     no_gold = rng.sample(fit, min(len(fit), round(recipe.get("no_gold", 0) * len(train))))
     train += no_gold
     counts["no_gold"] = len(no_gold)
+    if recipe.get("answered"):
+        # a call of any tool, its made-up result, and the answer that states it: after a result the
+        # model answers from it (its own Random, so recipes without this share keep their data)
+        pick = random.Random(recipe["seed"] + 1)
+        done = [x for x in (agentdata.answered(e, pick) for e in train if pick.random() < recipe["answered"]) if x]
+        train += done
+        counts["answered"] = len(done)
     rng.shuffle(train)
     train = [_undescribed(e) if rng.random() < recipe.get("no_description", 0) else e for e in train]
     train = [augment.mask(e, rng) if e.get("tools") and rng.random() < recipe.get("mask", 0) else e for e in train]
