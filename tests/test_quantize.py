@@ -33,8 +33,9 @@ def base(home) -> Path:
 
 
 @pytest.fixture(scope="module")
-def f16(base, tmp_path_factory) -> Path:
-    return gguf_write.rewrite(base, tmp_path_factory.mktemp("q") / "f16.gguf", "F16")
+def f16(base, home) -> Path:
+    """The base at F16, as `quantize` keeps it in the cache (the CLI runs below start from this copy)."""
+    return qrun.f16_of(Settings(home=home), base)
 
 
 PROMPTS = [t[: len(t) * 2 // 3] for t in gate.NEUTRAL] + [
@@ -140,11 +141,13 @@ def test_corrupt_and_unsupported_sources(env, home, base, tmp_path):
 def test_an_adapter_of_another_base_is_refused(env, home, f16, tmp_path):
     r = cli(env, "adapters", "import", str(write_peft(tmp_path / "p")), "--base", "default", "--task", "only-default")
     assert r.returncode == 0, r.stderr
-    r = cli(env, "quantize", str(f16), "--to", "gguf:Q8_0", "--adapter", "only-default")
+    named = tmp_path / "f16.gguf"  # the cache's copy is named by its sha256
+    named.symlink_to(f16)
+    r = cli(env, "quantize", str(named), "--to", "gguf:Q8_0", "--adapter", "only-default")
     assert r.returncode == 2 and "only-default" in r.stderr and "f16" in r.stderr
 
 
-def test_not_enough_disk_is_refused_before_writing(home, monkeypatch):
+def test_not_enough_disk_is_refused_before_writing(home, base, monkeypatch):  # base: already local
     # filling this machine's disk for real is not an option, so the free-space probe is replaced
     monkeypatch.setattr(qrun, "free_disk", lambda where: 10 * 2**20)
     settings = Settings(home=home)

@@ -6,12 +6,17 @@ is one. A merged candidate is that model quantized; an unmerged candidate is the
 the adapter applied at run time (it is stored with the new model, so `MODEL@TASK` serves it). When a
 merged conversion fails the gate, the unmerged alternative is built and measured too, so the
 recommendation comes from numbers measured in this run.
+
+Also owns the cached F16 rewrite of a GGUF base (`Settings.cache/f16/<sha256>.gguf`, the KEEP_F16 most
+recently used): a second conversion of the same model, to another target or with another adapter,
+starts from it instead of rewriting the base again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -30,12 +35,13 @@ from edgeslm.quantize.gguf_write import (
 )
 from edgeslm.store.adapters import Adapter, AdapterStore
 from edgeslm.store.gguf_io import read_header
-from edgeslm.store.registry import Catalog, ModelEntry
+from edgeslm.store.registry import Catalog, ModelEntry, sha256_file
 
 Steps = Callable[[str], contextlib.AbstractContextManager]  # label -> context yielding a (done, total) callback
 # bits per weight, for the disk check (ONNX: a float32 checkpoint plus the export, whose embedding stays float32)
 BITS = {"F32": 32, "F16": 16, "Q8_0": 8.5, "Q5_K_M": 5.7, "Q4_K_M": 4.9, "int8": 32 + 32, "int4": 32 + 32}
 ONNX_TARGETS = ("int4", "int8")
+KEEP_F16 = 2
 
 
 @dataclass
@@ -104,6 +110,29 @@ def check_disk(where: Path, n_params: int, target: str, unmerged_fallback: bool)
     if need > free:
         raise DoesNotFit(f"quantizing needs about {need / 2**20:.0f} MiB of disk in {where}, only "
                          f"{free / 2**20:.0f} MiB is free; free some space or set EDGESLM_HOME elsewhere")
+
+
+def f16_of(settings: Settings, base_gguf: Path, progress=None) -> Path:
+    """`base_gguf` rewritten to F16, from the cache (by the file's content) or written into it now (one
+    process at a time: another that needs it meanwhile waits); read-only for callers."""
+    from filelock import FileLock
+
+    sha256 = sha256_file(base_gguf)
+    root = settings.cache / "f16"
+    done = root / f"{sha256}.gguf"
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f".{sha256}.lock")):
+        if not done.is_file():
+            tmp = root / f".{sha256}.{os.getpid()}.partial"
+            try:
+                rewrite(base_gguf, tmp, "F16", progress=progress)
+                tmp.rename(done)
+            finally:
+                tmp.unlink(missing_ok=True)
+    os.utime(done)  # most recently used
+    for old in sorted(root.glob("*.gguf"), key=lambda p: p.stat().st_mtime, reverse=True)[KEEP_F16:]:
+        old.unlink(missing_ok=True)
+    return done
 
 
 def _measure(c: Candidate, ref: gate.Scorer, task_texts: list[str], threads: int, step: Steps,
@@ -176,7 +205,7 @@ def run(settings: Settings, src: str, target: str, *, adapter: str | None = None
             if ckpt is not None:
                 hf.to_gguf(ckpt, base_gguf, plain, "F16", advance)
             else:
-                rewrite(base_gguf, plain, "F16", progress=advance)
+                plain = f16_of(settings, base_gguf, advance)
         ref_path = plain
         if lora is not None:
             with step("F16 reference, adapter merged") as advance:
