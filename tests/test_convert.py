@@ -172,6 +172,17 @@ def test_training_is_deterministic_and_resumes_from_its_checkpoint(settings, tmp
     assert other["config"]["seed"] == 6 and other["steps"] == 1
 
 
+def test_a_finished_run_is_reused_only_for_the_same_examples():
+    from edgeslm.pipeline import checkpoint
+
+    one, other = [([2, 7], [9, 1], [True, True])], [([2, 7], [9, 4], [True, True])]  # same count, other answer
+    now = {"config": {"rank": 8}, "n": 1, "pairs": checkpoint.pairs_hash(one)}
+    assert checkpoint.matches({**now, "losses": [0.5]}, now, subset=True)  # a finished record
+    assert not checkpoint.matches({**now, "pairs": checkpoint.pairs_hash(other)}, now)
+    assert not checkpoint.matches({**now, "n": 2}, now) and not checkpoint.matches({**now, "extra": 1}, now)
+    assert checkpoint.matches({"config": {"rank": 8}, "n": 1}, now)  # written before "pairs" existed: kept
+
+
 def _cli(settings, *args, timeout=300):
     env = {**__import__("os").environ, "EDGESLM_HOME": str(settings.home)}
     return subprocess.run([sys.executable, "-m", "edgeslm", *args], capture_output=True, text=True, env=env,

@@ -197,6 +197,14 @@ def test_a_request_without_a_required_value_is_answered_with_a_question():
     fit = [ex, _event("Add Sync on 2026-01-09 at 09:00", title="Sync", date="2026-01-09", time="09:00")]
     out, added = augment.widened(fit, 0, seed=3, drop=1.0, ask=1.0)
     assert added == len(out) - 2 and added >= 3  # one drop (the second has a time) and two asks
+    # a value some request leaves to be inferred is never asked for: here the date of "tomorrow"
+    implied = [_event("Add Sync on 2026-01-09", title="Sync", date="2026-01-09"),
+               _event("Add an event called Retro tomorrow", title="Retro", date="2026-01-10")]
+    assert augment.always_stated(implied) == {("create_event", "title")}
+    assert "date" in augment.ask_missing(implied[0], random.Random(0))["answer"]["content"]  # without the rule
+    out, _ = augment.widened(implied, 0, seed=3, ask=1.0)
+    asked = [e["answer"]["content"] for e in out if not data.teacher_calls(e)]
+    assert len(asked) == 1 and "title" in asked[0]
 
 
 def test_name_values_are_widened_by_rule_to_several_words_and_letters_outside_ascii():

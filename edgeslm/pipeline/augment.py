@@ -14,7 +14,8 @@
 - `state_enum`: a captured call again with an enum value stated in the request and taken by the call;
 - `drop_optional` and `ask_missing`: a captured call whose request states an optional value again without
   it (the call leaves it out), and one whose request lacks a required value, answered with a question
-  for it (When2Call: ask, do not invent). `cut` takes a value and its preposition out of a request.
+  for it (When2Call: ask, do not invent), only for a value every captured request states (`always_stated`:
+  a value users leave to be inferred is none to ask for). `cut` takes a value and its preposition out of a request.
 
 Each takes and returns examples in the recipe's form ({"messages", "tools", "tool_choice"?, "answer",
 "kind", ...}); seeded by the caller's Random. Knows nothing of models or data sources.
@@ -23,6 +24,7 @@ Each takes and returns examples in the recipe's form ({"messages", "tools", "too
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import random
 import re
@@ -325,14 +327,33 @@ def ask_for(param: str, prop: dict, rng: random.Random) -> str:
     return rng.choice([f"Could you tell me {what}?", f"Sure. What is {what}?", f"I need one more detail first: what is {what}?"])
 
 
-def ask_missing(example: dict, rng: random.Random) -> dict | None:
+def always_stated(fit: list[dict]) -> set[tuple[str, str]]:
+    """(tool, parameter) pairs whose string value every captured one-call request states: a value users
+    leave to be inferred (a folder implied by the kind of e-mail) is no value to ask for."""
+    seen: dict[tuple[str, str], bool] = {}
+    for e in fit:
+        one = _one_call(e)
+        if one is None:
+            continue
+        call, args, _, text = one
+        for k, v in args.items():
+            if isinstance(v, str):
+                key = (call["function"]["name"], k)
+                seen[key] = seen.get(key, True) and v.lower() in text.lower()
+    return {k for k, ok in seen.items() if ok}
+
+
+def ask_missing(example: dict, rng: random.Random, stated: set[tuple[str, str]] | None = None) -> dict | None:
     """When2Call: a one-call example with a required string value cut out of the request, answered with a
-    question for that value and no call (a student asks rather than invents); None when none can be cut."""
+    question for that value and no call (a student asks rather than invents); None when none can be cut.
+    With `stated` (always_stated), only those parameters' values are cut."""
     one = _one_call(example)
     if one is None:
         return None
-    _, args, schema, text = one
+    call, args, schema, text = one
     for k in schema.get("required") or []:
+        if stated is not None and (call["function"]["name"], k) not in stated:
+            continue
         v = args.get(k)
         if not isinstance(v, str) or len(v) < 2 or (shorter := cut(text, v, _CAPTURED_PREPS)) is None:
             continue
@@ -345,12 +366,14 @@ def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: flo
             enums: float = 0.0) -> tuple[list[dict], int]:
     """(`fit` plus `copies` value-swapped copies of each of its calls, plus for a `drop` share of them a
     copy with an optional value left out, for an `ask` share one that asks for a missing required value and
-    for an `enums` share one with an enum value stated; how many were added). Values are drawn from `fit`
+    for an `enums` share one with an enum value stated; how many were added). Only values every captured
+    request states are asked for (always_stated). Values are drawn from `fit`
     alone (never a dev or held-out call's) and the names among them widened by rule (`opened`), seeded."""
     rng = random.Random(seed)
     pool = opened(value_pool(fit), rng, open_sets(fit))
     extra = [x for _ in range(copies) for x in (swap_values(e, pool, rng) for e in fit) if x]
-    for share, make in ((drop, drop_optional), (ask, ask_missing), (enums, state_enum)):
+    asks = functools.partial(ask_missing, stated=always_stated(fit))
+    for share, make in ((drop, drop_optional), (ask, asks), (enums, state_enum)):
         if share:
             extra += [x for e in fit if rng.random() < share and (x := make(e, rng))]
     return fit + extra, len(extra)

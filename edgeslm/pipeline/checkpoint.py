@@ -6,11 +6,30 @@ carries the fingerprint of the data and settings it was written for. Written who
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 NAME = "checkpoint"
+# fingerprint fields that records and checkpoints written before they existed lack: compared only when
+# the saved one has them (so those stay valid)
+OPTIONAL = ("pairs",)
+
+
+def pairs_hash(pairs: list[tuple]) -> str:
+    """The encoded examples' content for a fingerprint, so changed data (not only its size) is another run."""
+    h = hashlib.sha256()
+    for p in pairs:
+        h.update(json.dumps([[int(x) for x in part] for part in p]).encode())
+    return h.hexdigest()[:16]
+
+
+def matches(saved: dict, now: dict, subset: bool = False) -> bool:
+    """Whether a saved fingerprint (or, with `subset`, a training record that holds one among other fields)
+    was written for the data and settings of `now`."""
+    keys = set(now) if subset else set(now) | set(saved)
+    return all(saved.get(k) == now.get(k) for k in keys if not (k in OPTIONAL and k not in saved))
 
 
 def _load(path: Path) -> dict:
@@ -30,7 +49,7 @@ def resume(ckpt: Path, fingerprint: dict, model, opt, sched) -> tuple[int, list,
     if not state_file.is_file():
         return 0, [], {}, None
     state = json.loads(state_file.read_text())
-    if state.get("fingerprint") != fingerprint:
+    if not matches(state.get("fingerprint") or {}, fingerprint):
         shutil.rmtree(ckpt)
         return 0, [], {}, None
     peft.set_peft_model_state_dict(model, _load(ckpt / "adapter_model.safetensors"))

@@ -300,11 +300,12 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
     # the trainer's settings; what only shapes the data (_DATA_FIELDS) shows in the pairs and in the
     # caller's fingerprint, and leaving it out keeps checkpoints written before those fields existed valid
     config = {k: v for k, v in asdict(cfg).items() if k not in _DATA_FIELDS}
-    fingerprint = json.loads(json.dumps({**(fingerprint or {}), "config": config, "n": len(pairs)}))
+    fingerprint = json.loads(json.dumps({**(fingerprint or {}), "config": config, "n": len(pairs),
+                                         "pairs": checkpoint.pairs_hash(pairs)}))
     done = out / "edgeslm_training.json"
     if done.is_file() and (out / "adapter_model.safetensors").is_file():  # finished for this data and settings
         record = json.loads(done.read_text())
-        if {k: record.get(k) for k in fingerprint} == fingerprint:
+        if checkpoint.matches(record, fingerprint, subset=True):
             return record
     ckpt = out / CHECKPOINT
     t0 = time.perf_counter()
