@@ -202,6 +202,25 @@ def test_answered_states_each_made_up_result_after_the_calls():
     assert agentdata.answered({**ex, "tool_choice": "required"}, random.Random(0)) is None
 
 
+def test_combined_joins_requests_offers_their_tools_once_and_answers_every_call():
+    def one(text, name, args, others=()):
+        tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
+                 for n in (name, *others)]
+        return {"messages": [{"role": "user", "content": text}], "tools": tools, "kind": "simple_python",
+                "answer": {"tool_calls": [{"type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}}
+
+    a, b = one("Area of a circle of radius 3?", "circle_area", {"r": 3}, ["tides"]), one("Tide in Cobh?", "tides", {"harbour": "Cobh"})
+    c = agentdata.combined([a, b], random.Random(4))
+    text = c["messages"][0]["content"]
+    assert text.startswith("Area of a circle of radius 3?") and text.endswith("Tide in Cobh?") and len(c["messages"]) == 1
+    assert sorted(t["function"]["name"] for t in c["tools"]) == ["circle_area", "tides"]
+    assert [json.loads(x["function"]["arguments"]) for x in c["answer"]["tool_calls"]] == [{"r": 3}, {"harbour": "Cobh"}]
+    clash = one("Tide in Cork?", "tides", {"harbour": "Cork"})
+    clash["tools"][0]["function"]["description"] = "another tides"
+    assert agentdata.combined([b, clash], random.Random(0)) is None  # one name, two schemas: not offered together
+    assert agentdata.combined([a, {**b, "tool_choice": "required"}], random.Random(0)) is None
+
+
 @needs_data
 def test_recipe_masks_about_two_thirds_and_adds_irrelevance(built):
     train, _, counts = built

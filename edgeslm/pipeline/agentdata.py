@@ -9,9 +9,11 @@ Kinds (each example is {"messages", "tools", "tool_choice"?, "answer", "kind"}):
   when the user did not give them;
 - `extract`: structured extraction through a named function (what instructor and friends send).
 
-`answered` is not generated: it turns a training call of any tool (BFCL's, Seal-Tools') into a `final`
-conversation, with a made-up result of that tool (a value, JSON or a line of text) and an answer that
-states it, so that answering from a result is not tied to the three tools `final` knows.
+`answered` and `combined` are not generated: `answered` turns a training call of any tool (BFCL's,
+Seal-Tools') into a `final` conversation, with a made-up result of that tool (a value, JSON or a line of
+text) and an answer that states it, so that answering from a result is not tied to the three tools
+`final` knows; `combined` joins two or three single-turn training requests into one, their tools offered
+together and all their calls the answer (more requests that take several calls of several functions).
 
 Seeded; values come from open-ended lists combined at random, so phrasing and values vary. This data
 trains; it never grades (the dev figures come from BFCL's held-out split).
@@ -315,3 +317,33 @@ def answered(example: dict, rng: random.Random) -> dict | None:
                 *({"role": "tool", "tool_call_id": c["id"], "content": r} for c, r in zip(made, results, strict=True))]
     return {**example, "messages": messages, "answer": {"content": answer},
             "kind": example.get("kind", "") + ":answered", "id": f"{example.get('id', '')}:answered"}
+
+
+JOINS = (" Also, ", " And then: ", "\n", " Next, ", " Additionally, ")
+
+
+def single_turn(e: dict) -> bool:
+    return (bool(e["answer"].get("tool_calls")) and not e.get("tool_choice") and len(e["messages"]) == 1
+            and e["messages"][0]["role"] == "user" and isinstance(e["messages"][0].get("content"), str))
+
+
+def combined(examples: list[dict], rng: random.Random) -> dict | None:
+    """One request made of `examples` (single-turn requests answered with calls): their texts joined, their
+    tools offered together (one of each name; None when two differ under one name or an example is not
+    single-turn), every call the answer, in order."""
+    if not all(single_turn(e) for e in examples):
+        return None
+    tools: dict[str, dict] = {}
+    for e in examples:
+        for t in e.get("tools") or []:
+            name = t["function"]["name"]
+            if tools.setdefault(name, t) != t:
+                return None
+    text = examples[0]["messages"][0]["content"].rstrip()
+    for e in examples[1:]:
+        text += rng.choice(JOINS) + e["messages"][0]["content"].strip()
+    offered = list(tools.values())
+    rng.shuffle(offered)
+    return {"messages": [{"role": "user", "content": text}], "tools": offered, "kind": "combined",
+            "id": "+".join(str(e.get("id", "")) for e in examples),
+            "answer": {"tool_calls": [c for e in examples for c in e["answer"]["tool_calls"]]}}
