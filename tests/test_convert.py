@@ -56,8 +56,8 @@ def settings(tmp_path_factory, qualified) -> Settings:
 def result(settings) -> dict:
     # 2 steps of 1 call, 1 call per task to select and to gate: that every stage runs, not accuracy
     cfg = finetune.TrainConfig(max_steps=2, batch=1, rank=8, alpha=16)
-    # a target above 1 sends every task to fine-tuning: the default model's `tools` adapter can get 2 of
-    # 1 held-out call right zero-shot on a task (run to run, as greedy near-ties fall), and this test is
+    # a target above 1 sends every task to fine-tuning: the default model's `tools` adapter can get a
+    # task's 1 held-out call right zero-shot (run to run, as greedy near-ties fall), and this test is
     # about every stage running, not about that score
     return convert.run(settings, train=cfg, zero_shot_limit=1, eval_limit=1, target=1.01)
 

@@ -25,6 +25,8 @@ import json
 import random
 import re
 
+from edgeslm.pipeline import augment
+
 CITIES = ["Paris", "Lisbon", "Tokyo", "New York", "Buenos Aires", "Reykjavik", "Nairobi", "Sydney", "Toronto",
           "Berlin", "Mumbai", "Cape Town", "Mexico City", "Seoul", "Oslo", "Cairo", "Lima", "Hanoi", "Dublin",
           "San Francisco", "Kraków", "Montevideo", "Kyoto", "Vancouver", "Marrakesh", "Helsinki", "Austin",
@@ -300,14 +302,14 @@ def _about(args: dict) -> str | None:
 def answered(example: dict, rng: random.Random) -> dict | None:
     """`example` (a single-turn request answered with calls) as a `final` conversation: its calls, a
     made-up result of each, and a text answer that states the results. None for other examples."""
-    calls = example["answer"].get("tool_calls")
-    if not calls or example.get("tool_choice") or any(m["role"] in ("assistant", "tool") for m in example["messages"]):
+    if not augment.first_turn_calls(example):
         return None
-    made = [_call(c["function"]["name"], json.loads(c["function"]["arguments"] or "{}"), rng) for c in calls]
+    args = [json.loads(c["function"]["arguments"] or "{}") for c in example["answer"]["tool_calls"]]
+    made = [_call(c["function"]["name"], a, rng) for c, a in zip(example["answer"]["tool_calls"], args, strict=True)]
     results, parts = [], []
-    for call in made:
+    for call, a in zip(made, args, strict=True):
         subject, value = _subject(call["function"]["name"]), _made_up(rng)
-        about = _about(json.loads(call["function"]["arguments"]))
+        about = _about(a)
         results.append(rng.choice([value, json.dumps({"result": value}), f"{subject.capitalize()}: {value}",
                                    json.dumps({subject.replace(" ", "_"): value} | ({"for": about} if about else {}))]))
         parts.append(f"the {subject} for {about} is {value}" if about and rng.random() < 0.7 else f"the {subject} is {value}")

@@ -85,13 +85,19 @@ def mask(example: dict, rng: random.Random) -> dict:
     return ex
 
 
+def first_turn_calls(example: dict) -> bool:
+    """Whether `example` is a request before any call or result (a system prompt allowed), with no
+    tool_choice, answered with calls."""
+    return (bool(example["answer"].get("tool_calls")) and not example.get("tool_choice")
+            and not any(m["role"] in ("assistant", "tool") for m in example["messages"]))
+
+
 def drop_gold(example: dict, refusal: str) -> dict | None:
     """The example as an irrelevance example: its answer's tools removed from the offer, answered with
     `refusal`. None if it is not a single-turn call with other tools left to offer."""
-    calls = example["answer"].get("tool_calls")
-    if not calls or example.get("tool_choice") or any(m["role"] in ("assistant", "tool") for m in example["messages"]):
+    if not first_turn_calls(example):
         return None
-    gold = {c["function"]["name"] for c in calls}
+    gold = {c["function"]["name"] for c in example["answer"]["tool_calls"]}
     rest = [t for t in example.get("tools") or [] if t["function"]["name"] not in gold]
     if not rest:
         return None

@@ -110,8 +110,9 @@ def examples(recipe: dict = RECIPE, data_dir: Path | None = None,
         pool = [e for e in train if str(e.get("kind", "")).split(":")[0] in bfcl.CATEGORIES and agentdata.single_turn(e)]
         made = [agentdata.combined(pick.sample(pool, pick.choice((2, 2, 3))), pick)
                 for _ in range(round(recipe["combined"] * len(train)))] if len(pool) >= 3 else []
-        train += [x for x in made if x]
-        counts["combined"] = sum(1 for x in made if x)
+        joined = [x for x in made if x]
+        train += joined
+        counts["combined"] = len(joined)
     rng.shuffle(train)
     train = [_undescribed(e) if rng.random() < recipe.get("no_description", 0) else e for e in train]
     train = [augment.mask(e, rng) if e.get("tools") and rng.random() < recipe.get("mask", 0) else e for e in train]

@@ -77,12 +77,12 @@ class _Tally:
         zc = np.array(c, dtype=np.float32, copy=True)
         zc -= zc.max(axis=1, keepdims=True)
         er = np.exp(zr)
-        log_zr = np.log(er.sum(axis=1, dtype=np.float64))
+        z_r = er.sum(axis=1, dtype=np.float64)
         zr -= zc
         cross = np.einsum("ij,ij->i", er, zr, dtype=np.float64)
         np.exp(zc, out=zc)
-        log_zc = np.log(zc.sum(axis=1, dtype=np.float64))
-        self.kl += float((cross / np.exp(log_zr) - log_zr + log_zc).sum())
+        z_c = zc.sum(axis=1, dtype=np.float64)
+        self.kl += float((cross / z_r - np.log(z_r) + np.log(z_c)).sum())
         self.worst = max(self.worst, float(np.abs(np.subtract(r, c, dtype=np.float32)).max()))
         self.n += len(r)
 
