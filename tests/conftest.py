@@ -14,6 +14,7 @@ from openai import OpenAI
 
 from benchmarks._server import running_server
 from tests import families
+from tests.cores import THREADS
 
 
 # `make test` runs two pytest-xdist workers. Each module runs whole on one worker (its module fixtures,
@@ -88,7 +89,7 @@ def qualified(env, tmp_path_factory) -> tuple[Path, dict]:
     checks it, and S4 in tests/test_convert.py reads its verdict instead of measuring the model again."""
     out = tmp_path_factory.mktemp("qualify-out")
     r = subprocess.run([sys.executable, "-m", "edgeslm", "qualify", "default", "--runs", "3", "--n-ctx", "4096",
-                        "--threads", "2", "--json", "--out", str(out), "--profile", "background-agent"],
+                        "--threads", str(THREADS), "--json", "--out", str(out), "--profile", "background-agent"],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: a verdict other than pass
     return out, json.loads(r.stdout)
@@ -97,7 +98,7 @@ def qualified(env, tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="session")
 def server(env):
     """Base URL (without /v1) of a real server on a free loopback port."""
-    with running_server(threads=2, env=env) as base:
+    with running_server(threads=THREADS, env=env) as base:
         yield base.removesuffix("/v1")
 
 

@@ -26,6 +26,7 @@ from edgeslm.config import Settings
 from edgeslm.quantize.gguf_write import rewrite
 from edgeslm.store.lora_gguf import convert
 from edgeslm.store.registry import Catalog
+from tests.cores import THREADS
 
 TRAIN = ["SELECT name FROM users WHERE age > 30;", "SELECT id, total FROM orders WHERE total > 100;",
          "SELECT count(*) FROM events WHERE kind = 'click';", "SELECT email FROM users ORDER BY created DESC;"]
@@ -40,7 +41,7 @@ def trained(home, tmp_path_factory):
     gguf_path = Path(cat.ensure_local(cat.get("default")))
     peft_dir = tmp_path_factory.mktemp("peft")
     model = train(gguf_path, TRAIN, peft_dir)
-    tok = open_backend(gguf_path, "gguf", n_ctx=256, n_threads=2)
+    tok = open_backend(gguf_path, "gguf", n_ctx=256, n_threads=THREADS)
     lora = peft_dir / "adapter.gguf"
     convert(peft_dir, gguf_path, lora)
     prompts = [tok.tokenize(p, add_bos=True) for p in PROMPTS]
@@ -65,7 +66,7 @@ def _logits(backend, prompts):
 def _with_and_without(model, lora, prompts, ref):
     """llama.cpp's logits of `model` alone, with the LoRA, and alone again; top-1 agreement and max
     |difference| of the adapted logits against the reference `ref`."""
-    b = open_backend(model, "gguf", n_ctx=256, n_threads=2)
+    b = open_backend(model, "gguf", n_ctx=256, n_threads=THREADS)
     base = _logits(b, prompts)
     b.set_adapters([(lora, 1.0)])
     adapted = _logits(b, prompts)

@@ -17,6 +17,7 @@ from benchmarks._lora import last_logits, write_peft
 from edgeslm.config import Settings
 from edgeslm.store.gguf_io import read_header
 from edgeslm.store.registry import Catalog
+from tests.cores import THREADS
 
 
 def cli(env, *args):
@@ -181,7 +182,7 @@ def test_another_slots_adapter_never_reaches_this_slots_logits(base_path, tmp_pa
         convert(d, base_path, d / "a.gguf")
         loras.append([(d / "a.gguf", 1.0)])
     a, b = loras
-    backend = open_backend(base_path, "gguf", n_ctx=512, n_threads=2, n_seq=2)
+    backend = open_backend(base_path, "gguf", n_ctx=512, n_threads=THREADS, n_seq=2)
     prompt = backend.tokenize("List three colors:", add_bos=True)
 
     def interleave(other):

@@ -17,6 +17,7 @@ from openai import OpenAI
 
 from benchmarks._server import free_port
 from edgeslm.store.capture import MIGRATIONS, CaptureError, CaptureStore
+from tests.cores import THREADS
 
 CALL = {"source": "serve", "client": "tests", "model": "m", "latency_s": 0.1, "finish_reason": "stop",
         "request": {"messages": [{"role": "user", "content": "my card is 4111 1111 1111 1111"}]},
@@ -156,7 +157,7 @@ def test_serve_capture_survives_kill_9_mid_stream(env, tmp_path):
     home.mkdir()
     os.symlink(shared.models_dir, home / "models")  # the same model, no copy
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "edgeslm", "serve", "--port", str(port), "--threads", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "edgeslm", "serve", "--port", str(port), "--threads", str(THREADS),
                              "--capture"], env={**env, "EDGESLM_HOME": str(home)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -26,6 +26,7 @@ from edgeslm.config import Settings
 from edgeslm.pipeline import convert, curate, data, finetune, route
 from edgeslm.pipeline.proxy import create_proxy
 from edgeslm.store.capture import CaptureStore
+from tests.cores import THREADS
 
 CALLS = synthetic.workload(10, seed=11)
 
@@ -33,7 +34,7 @@ CALLS = synthetic.workload(10, seed=11)
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory, qualified) -> Settings:
     home = tmp_path_factory.mktemp("convert-home")
-    st = Settings(home=home, threads=2)
+    st = Settings(home=home, threads=THREADS)
     # S4 judges a model by its newest qualify report on this device, or measures one (~40 s): the
     # session's real report of the same model serves (tests/test_qualify.py checks it)
     from edgeslm.qualify import report
@@ -199,7 +200,7 @@ def test_unknown_cluster_is_a_clear_error(settings, result):
 
 
 def test_empty_or_corrupt_stores_are_clear_errors(tmp_path):
-    st = Settings(home=tmp_path / "empty", threads=2)
+    st = Settings(home=tmp_path / "empty", threads=THREADS)
     with pytest.raises(Exception) as e:
         convert.run(st)
     assert "no capture store" in str(e.value)
@@ -226,7 +227,7 @@ def test_model_auto_routes_to_the_adapter_or_the_teacher(settings, result, tmp_p
 
     # this test is about where routes go; the miniature router (10 varied calls per task) is less
     # sure than a real one, so its threshold is lowered
-    st = Settings(home=settings.home, threads=2, capture=True, route_threshold=0.5)
+    st = Settings(home=settings.home, threads=THREADS, capture=True, route_threshold=0.5)
     records = curate.records(st.curated_db)
     spec = json.loads(st.router_path.read_text())
     # promote one class to a (random-weight) adapter, the others to nothing, whatever the gate said

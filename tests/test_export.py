@@ -25,6 +25,7 @@ from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import envelope_for
 from edgeslm.export.bundle import PARSERS, launch_command
 from edgeslm.types import Message, ToolCall
+from tests.cores import THREADS
 
 # vllm serve --help (docs.vllm.ai, "vllm serve" server arguments) and SGLang's server arguments
 # (docs.sglang.io, "Server Arguments" and "LoRA Serving"); only the flags the exports use.
@@ -112,7 +113,7 @@ def test_transformers_peft_reproduce_edgeslms_answers(exported, tmp_path):
     add_f32_reference(home, env, out, tmp_path)
     # every other of the 8 held-out calls, 2 per task (benchmarks/export_parity.py compares the whole split)
     calls = held_out(10)[::2]
-    with running_server(threads=2, env=env) as base_url:
+    with running_server(threads=THREADS, env=env) as base_url:
         client = OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
         agree, differ = compare(loaded, client, calls, [F32])
     print(f"transformers+peft on the export reproduce edgeslm ({F32}) on {agree[F32]}/{len(calls)} held-out calls")

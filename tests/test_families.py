@@ -26,6 +26,7 @@ from edgeslm.store.entries import ModelEntry, shipped_catalog
 from edgeslm.store.registry import Catalog
 from edgeslm.types import Message, OutputSpec, ToolCall, ToolSpec
 from tests import families
+from tests.cores import THREADS
 
 pytestmark = pytest.mark.skipif(not families.available(), reason=(
     f"the families' templates and tokenizers are not unpacked in {families.MODELS}: `make test` fetches them "
@@ -126,7 +127,7 @@ def test_grammar_forces_the_familys_own_envelope_tokens(f, tiny):
 @pytest.fixture(scope="module")
 def tiny_client(tiny):
     _, env, _ = tiny
-    with running_server(threads=2, env=env) as base:
+    with running_server(threads=THREADS, env=env) as base:
         yield OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=120)
 
 
@@ -159,7 +160,7 @@ def test_gbnf_engine_keeps_integer_bounds_on_a_real_tokenizer(tiny):
     """The GBNF fallback (llama.cpp's grammar sampler) enforces small integer ranges too: llama-cpp-python's
     schema converter ignores minimum/maximum, and sampled calls with "days": 70 (maximum 7) were 500s."""
     _, env, ids = tiny
-    with running_server(threads=2, env=env, extra_args=["--constraint-engine", "gbnf"]) as base:
+    with running_server(threads=THREADS, env=env, extra_args=["--constraint-engine", "gbnf"]) as base:
         client = OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=120)
         for seed in range(8):
             r = client.chat.completions.create(model=ids["qwen2.5"], messages=[{"role": "user", "content": "Weather?"}],

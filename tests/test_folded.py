@@ -27,6 +27,7 @@ from edgeslm.store.adapters import AdapterStore
 from edgeslm.store.gguf_io import read_header
 from edgeslm.store.registry import Catalog
 from edgeslm.types import Message, OutputSpec, SamplingParams
+from tests.cores import THREADS
 
 PROMPTS = ["What's the weather in Lisbon?", "Book a table for two at 8pm.", "Convert 10 euros to dollars.",
            "Send an e-mail to Ana about the meeting.", "What time is it in Tokyo?", "Tell me a joke.",
@@ -52,7 +53,7 @@ def copy(parts):
 
 
 def _last_logits(path: Path, prompts: list[str], lora: Path | None = None) -> np.ndarray:
-    b = open_backend(path, "gguf", n_ctx=256, n_threads=2)
+    b = open_backend(path, "gguf", n_ctx=256, n_threads=THREADS)
     try:
         if lora is not None:
             b.set_adapters([(lora, 1.0)])

@@ -20,6 +20,7 @@ import pytest
 
 from benchmarks._server import running_server
 from edgeslm.store.shipped import SHIPPED
+from tests.cores import THREADS
 
 BASE = "gemma-3-270m-q4_k_m"
 MIXES = ["default", "default@none", "default@alpha", "default@beta"]
@@ -54,7 +55,7 @@ def srv(request, tmp_path_factory):
     home = tmp_path_factory.mktemp(f"matrix-{request.param}")
     _adapters(home)
     env = {**os.environ, "EDGESLM_HOME": str(home), "HF_HUB_OFFLINE": "1", "EDGESLM_QUEUE_SIZE": "4"}
-    with running_server(threads=2, env=env, extra_args=["--n-ctx", str(request.param)]) as base:
+    with running_server(threads=THREADS, env=env, extra_args=["--n-ctx", str(request.param)]) as base:
         yield base.removesuffix("/v1"), request.param
 
 

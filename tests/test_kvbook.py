@@ -7,6 +7,7 @@ from edgeslm.backends.kvbook import KVBook
 from edgeslm.config import get_settings
 from edgeslm.engine import Engine
 from edgeslm.types import Message, OutputSpec, SamplingParams
+from tests.cores import THREADS
 
 
 def test_shared_prefixes_count_once_and_free_last():
@@ -25,7 +26,7 @@ def test_shared_prefixes_count_once_and_free_last():
 
 
 def test_concurrent_requests_share_one_prompt(home):
-    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=4))
+    e = Engine(get_settings(home=home, threads=THREADS, n_ctx=2048, parallel=4))
     try:
         w = e.worker("default")
         msgs = [Message("system", "You are a careful assistant. " * 30), Message("user", "Say hi")]
@@ -47,7 +48,7 @@ def test_two_adapter_sets_under_kv_pressure_all_finish(home):
     """Issue 22's case: n_ctx 1024, three requests on the default adapter and three on none, ~530 prompt
     tokens each, at once. Making room for one set's step could pause a request of the set after it,
     whose (slotless) step was then decoded: a TypeError and a 500."""
-    e = Engine(get_settings(home=home, threads=2, n_ctx=1024, parallel=4))
+    e = Engine(get_settings(home=home, threads=THREADS, n_ctx=1024, parallel=4))
     try:
         w = e.worker("default")
         evaluated, real = [0], w.backend.decode_many
@@ -88,7 +89,7 @@ def test_one_prefill_budget_per_round_across_adapter_sets(home):
     """Two long prompts on two adapter sets at once: a round evaluates at most prefill_chunk prompt tokens
     in all (issue 26: the budget was reset per group, so each set's prompt took a chunk and a short call
     beside them waited for both)."""
-    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=4, prefill_chunk=64, prefix_disk_mb=0))
+    e = Engine(get_settings(home=home, threads=THREADS, n_ctx=2048, parallel=4, prefill_chunk=64, prefix_disk_mb=0))
     try:
         w = e.worker("default")
         while getattr(w, "scheduler", None) is None:
@@ -126,7 +127,7 @@ def test_a_new_prompt_keeps_an_agents_warm_prefix(home):
     """Issue 26: a new request took the free sequence sharing the most tokens with it, even two (the chat
     template's opening every prompt shares), and wiped an agent's cached tool prompt for them; a quarter of
     the short calls under `benchmarks.load` evaluated their prompt again. Now it takes an empty sequence."""
-    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=1, prefix_disk_mb=0))
+    e = Engine(get_settings(home=home, threads=THREADS, n_ctx=2048, parallel=1, prefix_disk_mb=0))
     try:
         w = e.worker("default")
         agent = [Message("system", "You are the travel desk's assistant. Answer briefly and politely. " * 12),
@@ -147,7 +148,7 @@ def test_the_request_that_yields_is_the_worst_ranked(home):
     yields: it was the call (the most tokens), paused for a quantum of another's tokens under load."""
     from types import SimpleNamespace as NS
 
-    e = Engine(get_settings(home=home, threads=2, n_ctx=2048, parallel=2))
+    e = Engine(get_settings(home=home, threads=THREADS, n_ctx=2048, parallel=2))
     try:
         w = e.worker("default")
         while getattr(w, "scheduler", None) is None:

@@ -14,6 +14,7 @@ from edgeslm.errors import BackendError, NotFound, WorkerGone
 from edgeslm.scheduling import Scheduler
 from edgeslm.serving.app import create_app
 from edgeslm.types import Message, OutputSpec, SamplingParams
+from tests.cores import THREADS
 
 HI = [Message("user", "Hi")]
 
@@ -24,7 +25,7 @@ def _run(w, n=3):
 
 @pytest.fixture()
 def eng(home):
-    e = Engine(get_settings(home=home, threads=2, n_ctx=1024, parallel=2))
+    e = Engine(get_settings(home=home, threads=THREADS, n_ctx=1024, parallel=2))
     yield e
     e.close()
 

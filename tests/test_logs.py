@@ -11,11 +11,12 @@ from edgeslm.config import get_settings
 from edgeslm.engine import Engine
 from edgeslm.serving import logs
 from edgeslm.serving.app import create_app
+from tests.cores import THREADS
 
 
 @pytest.fixture(scope="module")
 def http(home):
-    e = Engine(get_settings(home=home, threads=2, n_ctx=1024, parallel=2))
+    e = Engine(get_settings(home=home, threads=THREADS, n_ctx=1024, parallel=2))
     yield TestClient(create_app(e), base_url="http://localhost")
     e.close()
 

@@ -9,12 +9,13 @@ from conftest import WEATHER
 from edgeslm.config import get_settings
 from edgeslm.engine import Engine
 from edgeslm.serving.app import create_app
+from tests.cores import THREADS
 
 
 @pytest.fixture(scope="module")
 def http(home):
     # fold off: the default adapter applied at decode time, as a LoRA, so that its switches are counted
-    e = Engine(get_settings(home=home, threads=2, n_ctx=1024, parallel=2, fold=False))
+    e = Engine(get_settings(home=home, threads=THREADS, n_ctx=1024, parallel=2, fold=False))
     yield TestClient(create_app(e), base_url="http://localhost")
     e.close()
 

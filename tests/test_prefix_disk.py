@@ -13,6 +13,7 @@ from edgeslm.engine import Engine
 from edgeslm.qualify.profile import AGENT_TOOLS
 from edgeslm.store.prefixes import BLOCK, PrefixStore, block_hashes
 from edgeslm.types import Message, OutputSpec, SamplingParams
+from tests.cores import THREADS
 
 IDENT = {"edgeslm": "1", "model": "m.gguf|1:2:3:4", "n_ctx": 2048, "adapters": []}
 
@@ -109,7 +110,7 @@ def _ask(engine: Engine, q: str, **kw):
 
 
 def _engine(home, **kw) -> Engine:
-    return Engine(get_settings(home=home, threads=2, n_ctx=kw.pop("n_ctx", 2048), parallel=2,
+    return Engine(get_settings(home=home, threads=THREADS, n_ctx=kw.pop("n_ctx", 2048), parallel=2,
                                prefix_disk_min_tokens=64, **kw))
 
 

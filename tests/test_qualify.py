@@ -18,6 +18,7 @@ from edgeslm.qualify.run import profiles, qualify
 from edgeslm.qualify.verdict import Profile, judge, load_profiles, pick
 from edgeslm.store.lora_gguf import convert
 from edgeslm.store.registry import Catalog, shipped_catalog
+from tests.cores import THREADS
 
 GOOD = {"ttft_512_s": 0.5, "ttft_tools_s": 1.0, "decode_tps": 40.0, "tool_call_s": 0.8,
         "memory_ram_fraction": 0.1, "load_s": 1.0}
@@ -103,7 +104,7 @@ PROBE = textwrap.dedent("""
     from edgeslm.store.registry import Catalog
     from edgeslm.types import Message, OutputSpec, SamplingParams
     n_ctx = int(sys.argv[1])
-    s = Settings(n_ctx=n_ctx, threads=2)
+    s = Settings(n_ctx=n_ctx, threads=int(sys.argv[2]))
     cat = Catalog(s)
     entry = cat.get("default")
     p = plan(cat.ensure_local(entry), n_ctx=n_ctx, n_batch=s.n_batch)
@@ -117,7 +118,7 @@ PROBE = textwrap.dedent("""
 
 @pytest.mark.parametrize("n_ctx", [2048, 8192])
 def test_memory_plan_is_within_15_percent_of_peak_rss(env, default_path, n_ctx):
-    r = subprocess.run([sys.executable, "-c", PROBE, str(n_ctx)], env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", PROBE, str(n_ctx), str(THREADS)], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
     error = (got["plan"] - got["peak"]) / got["peak"]
@@ -135,7 +136,7 @@ def test_plan_grows_with_context_by_the_kv_cache(default_path):
 # ---- refusals and bad input ------------------------------------------------------------------------
 
 def test_a_budget_too_small_is_refused_before_loading(home):
-    settings = Settings(home=home, memory_budget="100MiB", threads=2)
+    settings = Settings(home=home, memory_budget="100MiB", threads=THREADS)
     with pytest.raises(DoesNotFit) as e:
         qualify(settings, "default", runs=2)
     msg = e.value.message
@@ -194,7 +195,7 @@ def test_an_adapter_made_for_another_base_is_refused(env, home):
 def two_reports(env, qualified):
     out, first = qualified  # conftest's: 3 runs
     # the second report is for the history's comparison
-    r = cli(env, "qualify", "default", "--runs", "2", "--n-ctx", "4096", "--threads", "2", "--json",
+    r = cli(env, "qualify", "default", "--runs", "2", "--n-ctx", "4096", "--threads", str(THREADS), "--json",
             "--out", str(out), "--profile", "background-agent")
     assert r.returncode in (0, 1), r.stderr[-3000:]  # 1: a verdict other than pass
     return out, [first, json.loads(r.stdout)]
@@ -264,7 +265,7 @@ def test_the_adapter_changes_the_logits(default_path, tiny_adapter):
 
 
 def test_qualify_with_an_adapter(env, tiny_adapter):
-    r = cli(env, "qualify", "default", "--adapter", "tiny", "--runs", "2", "--n-ctx", "2048", "--threads", "2",
+    r = cli(env, "qualify", "default", "--adapter", "tiny", "--runs", "2", "--n-ctx", "2048", "--threads", str(THREADS),
             "--json", "--profile", "background-agent")
     assert r.returncode in (0, 1), r.stderr[-3000:]
     report = json.loads(r.stdout)

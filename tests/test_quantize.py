@@ -19,6 +19,7 @@ from edgeslm.quantize import run as qrun
 from edgeslm.store.gguf_io import read_header
 from edgeslm.store.lora_gguf import convert
 from edgeslm.store.registry import Catalog
+from tests.cores import THREADS
 
 
 def cli(env, *args):
@@ -47,7 +48,7 @@ PROMPTS = [t[: len(t) * 2 // 3] for t in gate.NEUTRAL] + [
 @pytest.fixture(scope="module")
 def q8(env, home) -> dict:
     """`edgeslm quantize default --to gguf:Q8_0`: the base rewritten to F16, quantized, measured, stored."""
-    r = cli(env, "quantize", "default", "--to", "gguf:Q8_0", "--id", "default-q8", "--json", "--threads", "2")
+    r = cli(env, "quantize", "default", "--to", "gguf:Q8_0", "--id", "default-q8", "--json", "--threads", str(THREADS))
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -164,7 +165,7 @@ def test_onnx_int8_export_is_measured_stored_and_serves_a_valid_tool_call(env, h
 
     from benchmarks._server import running_server
 
-    r = cli(env, "quantize", "default", "--to", "onnx:int8", "--id", "onnx8", "--json", "--threads", "2")
+    r = cli(env, "quantize", "default", "--to", "onnx:int8", "--id", "onnx8", "--json", "--threads", str(THREADS))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     c = out["candidates"][0]
@@ -173,7 +174,7 @@ def test_onnx_int8_export_is_measured_stored_and_serves_a_valid_tool_call(env, h
     assert listed["onnx8"]["format"] == "onnx"
     weather = {"type": "function", "function": {"name": "get_weather", "parameters": {
         "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-    with running_server(model="onnx8", threads=2, env=env) as url:
+    with running_server(model="onnx8", threads=THREADS, env=env) as url:
         client = OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=120)
         resp = client.chat.completions.create(model="onnx8", messages=[{"role": "user", "content": "Weather in Paris?"}],
                                               tools=[weather], tool_choice="required", temperature=0)

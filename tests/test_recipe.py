@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 
 from edgeslm.pipeline import agentdata, augment, bfcl, recipe, sealtools
+from tests.cores import THREADS
 
 SHIPPED = recipe.ASSETS / recipe.BASE / recipe.TASK
 
@@ -57,7 +58,7 @@ def test_shipped_adapter_loads_and_serves_default(tmp_path, monkeypatch):
     from edgeslm.pipeline import data
     from edgeslm.store.adapters import AdapterStore
 
-    settings = Settings(home=tmp_path, threads=2)
+    settings = Settings(home=tmp_path, threads=THREADS)
     engine = Engine(settings)
     try:
         w = engine.worker("default")
@@ -84,7 +85,7 @@ def test_short_retraining_is_deterministic(tmp_path):
     from edgeslm.engine import Engine
     from edgeslm.pipeline import finetune
 
-    settings = Settings(home=tmp_path, threads=2)
+    settings = Settings(home=tmp_path, threads=THREADS)
     engine = Engine(settings)
     try:
         w = engine.worker(recipe.BASE)
@@ -237,7 +238,7 @@ def test_recipe_run_resumes_after_the_process_dies(tmp_path):
     from the checkpoint in its work folder, without encoding again, and writes the adapter."""
     from edgeslm.config import Settings
 
-    settings = Settings(home=tmp_path / "home", threads=2)
+    settings = Settings(home=tmp_path / "home", threads=THREADS)
     r = {**recipe.RECIPE, "rank": 4, "alpha": 8, "batch": 1, "modules": ["q_proj", "v_proj"]}
     work, out = tmp_path / "run", tmp_path / "run" / "adapter"
 

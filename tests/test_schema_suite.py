@@ -13,6 +13,7 @@ from edgeslm.decoding.schemas import Bounds, digit_limits
 from edgeslm.engine import Engine
 from edgeslm.errors import BackendError, GrammarError
 from edgeslm.types import Message, OutputSpec, SamplingParams, ToolSpec
+from tests.cores import THREADS
 
 DATA = bfcl.default_dir()
 
@@ -73,7 +74,7 @@ def bfcl_schemas(every: int):
 
 @pytest.fixture(scope="module")
 def worker(home):
-    engine = Engine(Settings(home=home, threads=2, n_ctx=4096))
+    engine = Engine(Settings(home=home, threads=THREADS, n_ctx=4096))
     yield engine.worker("default")
     engine.close()
 
@@ -168,7 +169,7 @@ def test_json_answers_validate(worker):
 
 def test_gbnf_engine_produces_the_same_kind_of_valid_calls(home):
     # llama.cpp's GBNF sampler stays available (--constraint-engine gbnf) to compare engines.
-    engine = Engine(Settings(home=home, threads=2, n_ctx=4096, constraint_engine="gbnf"))
+    engine = Engine(Settings(home=home, threads=THREADS, n_ctx=4096, constraint_engine="gbnf"))
     try:
         w = engine.worker("default")
         for name in ("ref-defs", "enum-const", "nested-arrays"):

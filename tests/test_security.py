@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks._server import free_port, running_server
 from tests.standin import stand_in
+from tests.cores import THREADS
 
 ANSWER = {"id": "up-1", "object": "chat.completion", "model": "teacher", "usage": None,
           "choices": [{"index": 0, "message": {"role": "assistant", "content": "from the teacher"},
@@ -41,7 +42,7 @@ def test_api_key_guards_every_route_but_health_and_never_goes_upstream(env, teac
     url, seen = teacher
     env = {**env, "EDGE_KEY": "s3cret-edge", "TEACHER_KEY": "teacher-key"}
     args = ["--api-key-env", "EDGE_KEY", "--upstream", url, "--upstream-api-key-env", "TEACHER_KEY"]
-    with running_server(threads=2, env=env, extra_args=args) as base:
+    with running_server(threads=THREADS, env=env, extra_args=args) as base:
         root = base.removesuffix("/v1")
         assert httpx.get(root + "/health").status_code == 200
         # the web page and its assets load without the key (its key box is how a user gives it one)
@@ -80,11 +81,11 @@ def test_api_key_guards_every_route_but_health_and_never_goes_upstream(env, teac
 
 def test_client_credentials_stay_here_unless_asked(env, teacher):
     url, seen = teacher
-    with running_server(threads=2, env=env, extra_args=["--upstream", url]) as base:
+    with running_server(threads=THREADS, env=env, extra_args=["--upstream", url]) as base:
         seen.clear()
         assert _auto(base, "client-own-key").status_code == 200
         assert seen == [None]
-    with running_server(threads=2, env=env, extra_args=["--upstream", url, "--upstream-forward-client-auth"]) as base:
+    with running_server(threads=THREADS, env=env, extra_args=["--upstream", url, "--upstream-forward-client-auth"]) as base:
         seen.clear()
         assert _auto(base, "client-own-key").status_code == 200
         assert seen == ["Bearer client-own-key"]
@@ -109,7 +110,7 @@ def test_serve_reads_host_port_and_default_model_from_the_environment(env, tmp_p
     assert r.returncode == 2 and "nope-xyz" in r.stderr  # the variable is read
     env = {**env, "EDGESLM_HOST": "127.0.0.1", "EDGESLM_PORT": str(port), "EDGESLM_DEFAULT_MODEL": "gemma-3-270m-q4_k_m"}
     log = open(tmp_path / "serve.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "edgeslm", "serve", "--threads", "2"], env=env, stdout=log,
+    proc = subprocess.Popen([sys.executable, "-m", "edgeslm", "serve", "--threads", str(THREADS)], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120

@@ -12,6 +12,7 @@ from safetensors.numpy import load_file, save_file
 from edgeslm.config import Settings
 from edgeslm.pipeline import finetune, stack
 from edgeslm.store.adapters import AdapterStore
+from tests.cores import THREADS
 
 PREFIX = "base_model.model.model.layers.0"
 
@@ -53,7 +54,7 @@ def test_the_flattened_adapter_is_the_sum_of_both(tmp_path):
 def test_the_student_trains_on_the_base_with_the_tools_adapter_in_it(tmp_path):
     from edgeslm.engine import Engine
 
-    settings = Settings(home=tmp_path, threads=2)
+    settings = Settings(home=tmp_path, threads=THREADS)
     engine = Engine(settings)
     try:
         entry = engine.worker(None).entry

@@ -9,6 +9,7 @@ import zipfile
 import httpx
 
 from benchmarks._server import running_server
+from tests.cores import THREADS
 
 
 def test_the_wheel_installs_and_serves_without_the_source_tree(tmp_path, env):
@@ -33,7 +34,7 @@ def test_the_wheel_installs_and_serves_without_the_source_tree(tmp_path, env):
     r = subprocess.run([sys.executable, "-c", "import edgeslm, edgeslm._kernels; print(edgeslm.__file__)"],
                        cwd=cwd, env=wenv, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.startswith(str(target)), r.stdout + r.stderr
-    with running_server(threads=2, env=wenv, cwd=cwd) as base:
+    with running_server(threads=THREADS, env=wenv, cwd=cwd) as base:
         r = httpx.post(base + "/chat/completions", timeout=60,
                        json={"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
         assert r.status_code == 200 and r.json()["model"] == "gemma-3-270m-q4_k_m@tools"
