@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
-from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, TOP, Copier, relevance, source_text, values
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, TOP, Copier, relevance, source_text, values
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
@@ -57,25 +57,43 @@ def test_it_lifts_what_extends_a_span_of_the_request_or_closes_a_whole_one():
 
 def test_only_allowed_tokens_the_bias_can_make_the_best_are_lifted():
     c = copier()
-    c.feed('{"c": "Lis')
+    c.feed('{"c": "Lisbon,')  # not inside a name (test_inside_a_name_the_lean_is_stronger)
     logits = np.full(len(PIECES) + 40, -5.0, dtype=np.float32)
     logits[len(PIECES):len(PIECES) + 5] = 1.0  # unrelated tokens, more than 2 above every piece
     assert c.boost(logits, None) is None
-    logits[1] = -0.5  # "bon": within 2 of the best
+    logits[6] = -0.5  # " Portugal": within 2 of the best
     ids, amounts = c.boost(logits, None)
-    assert list(ids) == [1] and list(amounts) == [2.0]
-    logits[1] = -5.0
+    assert list(ids) == [6] and list(amounts) == [2.0]
+    logits[6] = -5.0
     allowed = np.ones(len(logits), dtype=bool)
-    allowed[len(PIECES):] = False  # the best allowed is now a piece (all at -5): "bon" contends again
-    assert list(c.boost(logits, allowed)[0]) == [1]
-    allowed[1] = False
+    allowed[len(PIECES):] = False  # the best allowed is now a piece (all at -5): " Portugal" contends again
+    assert list(c.boost(logits, allowed)[0]) == [6]
+    allowed[6] = False
     assert c.boost(logits, allowed) is None  # the grammar's say comes first
     logits[:] = -5.0
     logits[len(PIECES):len(PIECES) + TOP + 5] = 1.0
-    logits[1] = 0.9  # among more than TOP contenders, only the TOP most likely lean
+    logits[6] = 0.9  # among more than TOP contenders, only the TOP most likely lean
     assert c.boost(logits, None) is None
-    logits[1] = 1.5
-    assert list(c.boost(logits, None)[0]) == [1]
+    logits[6] = 1.5
+    assert list(c.boost(logits, None)[0]) == [6]
+
+
+def test_inside_a_name_the_lean_is_stronger():
+    c = copier()
+    c.feed('{"c": "Heath')  # 5 letters into "Heathrow"
+    assert c.mid_name()
+    logits = np.full(len(PIECES) + 4, -5.0, dtype=np.float32)
+    logits[10] = 0.0  # "field": 4 above "row", beyond copy_bias, within MID_NAME times it
+    logits[9] = -4.0
+    ids, amounts = c.boost(logits, None)
+    assert list(ids) == [9] and list(amounts) == [MID_NAME * 2.0]
+    for value, inside in [("Lis", True), ("Lisbon", False), ("Li", False), ("Lisbon, Portugal", False)]:
+        c.begin()
+        c.feed('{"c": "' + value)
+        assert c.mid_name() == inside, value  # whole words, and the first letters of a name, lean as before
+    lower = copier(source="heathrow is delayed")
+    lower.feed('{"c": "heath')
+    assert not lower.mid_name()  # a common word's stem may be what the call wants ("temperature" of "temperatures")
 
 
 def test_tools_rank_by_the_requests_telling_words():
