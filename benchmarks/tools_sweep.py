@@ -87,6 +87,11 @@ RUNS: dict[str, dict] = {
     # calls the answer (agentdata.combined)
     "v2-nogold-answered-combined-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                                          "eval_every": 0, "answered": 0.15, "combined": 0.1},
+    # FunctionGemma's cookbook's other arm, not run before: full fine-tuning at a low learning rate (every weight
+    # of the 7 projections; finetune.TrainConfig.full), landed as its change cut to rank 64 by SVD, against
+    # v2-nogold-full's LoRA on the same data (3 seeds: val 0.286-0.368)
+    "v2-nogold-fullft-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
+                              "eval_every": 0, "full": True, "lr": 5e-5, "rank": 64},
 }
 CATS = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
 

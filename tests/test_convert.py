@@ -136,9 +136,9 @@ def test_a_second_run_without_drift_retrains_nothing(settings, result):
     assert route.drift(settings.router_path, off)["unsure"] >= 0.5
 
 
-def test_training_is_deterministic_and_resumes_from_its_checkpoint(settings, tmp_path):
-    from safetensors.numpy import load_file
-
+@pytest.fixture(scope="module")
+def encoded(settings):
+    """(the base GGUF, 6 curated calls encoded for training)."""
     from edgeslm.engine import Engine
 
     if not settings.curated_db.is_file():
@@ -147,10 +147,15 @@ def test_training_is_deterministic_and_resumes_from_its_checkpoint(settings, tmp
     engine = Engine(settings)
     try:
         worker = engine.worker(None)
-        pairs = [finetune.encode(worker, r["example"], settings) for r in records]
-        base = engine.catalog.ensure_local(worker.entry)
+        return engine.catalog.ensure_local(worker.entry), [finetune.encode(worker, r["example"], settings) for r in records]
     finally:
         engine.close()
+
+
+def test_training_is_deterministic_and_resumes_from_its_checkpoint(encoded, tmp_path):
+    from safetensors.numpy import load_file
+
+    base, pairs = encoded
     cfg = finetune.TrainConfig(max_steps=2, batch=1, rank=4, alpha=8, save_every=1, seed=5)
     clean = finetune.train(base, pairs, tmp_path / "clean", cfg)
 
@@ -171,6 +176,57 @@ def test_training_is_deterministic_and_resumes_from_its_checkpoint(settings, tmp
     assert finetune.train(base, pairs, tmp_path / "clean", cfg) == clean  # a rerun would have its own times
     other = finetune.train(base, pairs, tmp_path / "clean", dataclasses.replace(cfg, seed=6, max_steps=1))
     assert other["config"]["seed"] == 6 and other["steps"] == 1
+
+
+def test_full_fine_tuning_lands_as_a_lora_and_gives_the_base_back(encoded, settings, tmp_path):
+    import json as _json
+
+    import torch
+    from safetensors.numpy import load_file
+
+    from edgeslm.store.lora_gguf import convert as to_gguf
+
+    base, pairs = encoded
+    name = "model.layers.3.mlp.down_proj.weight"
+    before = finetune._base(base, settings.cache).get_parameter(name).detach().clone()
+    cfg = finetune.TrainConfig(max_steps=2, batch=1, rank=4, full=True, lr=1e-4, save_every=1, seed=5)
+
+    def stop_at_two(step, total, loss):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a run stopped part way gives the cached base back too
+        finetune.train(base, pairs, tmp_path / "full", cfg, stop_at_two)
+    assert torch.equal(finetune._base(base, settings.cache).get_parameter(name), before)
+    assert (tmp_path / "full" / finetune.CHECKPOINT / "weights.safetensors").is_file()
+    rec = finetune.train(base, pairs, tmp_path / "full", cfg)
+    assert rec["resumed_from"] == 1 and rec["config"]["full"] and 0 < rec["kept"] <= 1
+    assert torch.equal(finetune._base(base, settings.cache).get_parameter(name), before)
+    assert not any(p.requires_grad for p in finetune._base(base, settings.cache).parameters())
+    # an ordinary PEFT LoRA of rank 4 on every target module, nonzero where training moved the weights
+    assert _json.loads((tmp_path / "full" / "adapter_config.json").read_text())["r"] == 4
+    tensors = load_file(str(tmp_path / "full" / "adapter_model.safetensors"))
+    assert len(tensors) == 2 * 7 * 18 and all(t.shape[0] == 4 or t.shape[1] == 4 for t in tensors.values())
+    assert max(abs(t).max() for t in tensors.values()) > 0
+    assert to_gguf(tmp_path / "full", base, tmp_path / "full.gguf", dtype="f16").rank == 4
+    # a LoRA run's fingerprint is what it was before `full` existed: its checkpoints stay valid
+    lora = finetune.train(base, pairs[:2], tmp_path / "lora", finetune.TrainConfig(max_steps=1, batch=1, rank=4, alpha=8))
+    assert "full" not in lora["config"]
+
+
+def test_the_low_rank_cut_of_a_change_is_exact_at_its_rank():
+    import torch
+
+    from edgeslm.pipeline import extract
+
+    g = torch.Generator().manual_seed(0)
+    delta = torch.randn(12, 3, generator=g) @ torch.randn(3, 20, generator=g)  # rank 3
+    b, a, kept = extract.low_rank(delta, 4)
+    assert b.shape == (12, 4) and a.shape == (4, 20) and kept == pytest.approx(1.0)
+    assert torch.allclose(b @ a, delta, atol=1e-4)
+    b, a, kept = extract.low_rank(delta, 1)
+    assert b.shape == (12, 1) and 0 < kept < 1
+    assert extract.low_rank(torch.zeros(4, 5), 2)[2] == 1.0
 
 
 def test_a_finished_run_is_reused_only_for_the_same_examples():

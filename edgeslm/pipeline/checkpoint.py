@@ -1,4 +1,5 @@
-"""The trainer's checkpoint (pipeline/finetune.py): `OUT/checkpoint/` holds the LoRA, the optimizer and
+"""The trainer's checkpoint (pipeline/finetune.py): `OUT/checkpoint/` holds the LoRA (or, under full
+fine-tuning, the trained weights: `weights.safetensors`), the optimizer and
 scheduler states, the step, the losses so far, the dev evaluations and the best state; `state.json`
 carries the fingerprint of the data and settings it was written for. Written whole or not at all
 (a `.partial` folder renamed over the old one); a checkpoint of other data or settings is discarded.
@@ -32,6 +33,33 @@ def matches(saved: dict, now: dict, subset: bool = False) -> bool:
     return all(saved.get(k) == now.get(k) for k in keys if not (k in OPTIONAL and k not in saved))
 
 
+def weights(model) -> dict:
+    """What training changes: the LoRA's state (a PEFT model), or the trainable weights (full fine-tuning)."""
+    if hasattr(model, "peft_config"):
+        import peft
+
+        return peft.get_peft_model_state_dict(model)
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_weights(model, state: dict) -> None:
+    if hasattr(model, "peft_config"):
+        import peft
+
+        peft.set_peft_model_state_dict(model, state)
+        return
+    import torch
+
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value)
+
+
+def _file(model) -> str:
+    return "adapter_model.safetensors" if hasattr(model, "peft_config") else "weights.safetensors"
+
+
 def _load(path: Path) -> dict:
     from safetensors.torch import load_file
 
@@ -42,7 +70,6 @@ def resume(ckpt: Path, fingerprint: dict, model, opt, sched) -> tuple[int, list,
     """Load the checkpoint into model, optimizer and scheduler when it was written for `fingerprint`:
     (the step to start from, the losses so far, its state, (dev loss, step, LoRA state) of the best
     evaluation or None). (0, [], {}, None) when there is none or it is another run's (then removed)."""
-    import peft
     import torch
 
     state_file = ckpt / "state.json"
@@ -52,7 +79,7 @@ def resume(ckpt: Path, fingerprint: dict, model, opt, sched) -> tuple[int, list,
     if not matches(state.get("fingerprint") or {}, fingerprint):
         shutil.rmtree(ckpt)
         return 0, [], {}, None
-    peft.set_peft_model_state_dict(model, _load(ckpt / "adapter_model.safetensors"))
+    load_weights(model, _load(ckpt / _file(model)))
     opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
     sched.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
     best = None
@@ -64,16 +91,18 @@ def resume(ckpt: Path, fingerprint: dict, model, opt, sched) -> tuple[int, list,
 def save(model, opt, sched, ckpt: Path, step: int, losses: list, fingerprint: dict,
          evals: list | None = None, best: tuple | None = None) -> None:
     import torch
+    from safetensors.torch import save_file
 
     tmp = ckpt.with_name(NAME + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(str(tmp))
+    if hasattr(model, "peft_config"):
+        model.save_pretrained(str(tmp))
+    else:
+        save_file({k: v.detach().contiguous() for k, v in weights(model).items()}, str(tmp / _file(model)))
     torch.save(opt.state_dict(), tmp / "optimizer.pt")
     torch.save(sched.state_dict(), tmp / "scheduler.pt")
     if best is not None:
-        from safetensors.torch import save_file
-
         save_file({k: v.contiguous() for k, v in best[2].items()}, str(tmp / "best.safetensors"))
     (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "fingerprint": fingerprint,
                                                   "evals": evals or [], "best": list(best[:2]) if best else None}))

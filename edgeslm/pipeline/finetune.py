@@ -23,8 +23,8 @@ from pathlib import Path
 
 from edgeslm.decoding.tools import as_grammar_writes
 from edgeslm.errors import InvalidRequest
-from edgeslm.pipeline import checkpoint, data
-from edgeslm.types import common_prefix
+from edgeslm.pipeline import checkpoint, data, extract
+from edgeslm.pipeline.loss import batch_loss, collate, dev_loss, each_loss
 
 CHECKPOINT = checkpoint.NAME
 
@@ -62,6 +62,10 @@ class TrainConfig:
     # the pipeline trains the student on top of the model's default adapter (pipeline/stack.py); False:
     # on the bare base
     on_default: bool = True
+    # full fine-tuning (FunctionGemma's cookbook's other arm, at a low `lr`): every weight of `modules` in
+    # every layer trains, and the adapter written is their change cut to `rank` by SVD (pipeline/extract.py,
+    # `alpha` unused), so what serves it is unchanged; False: a LoRA of `rank` and `alpha`
+    full: bool = False
 
 
 _DATA_FIELDS = ("on_default", "drop", "ask", "enums")
@@ -185,108 +189,11 @@ def _batches(n: int, cfg: TrainConfig) -> list[list[int]]:
     return out
 
 
-def _collate(examples: list[tuple], pad: int = 0):
-    """One batch of (prompt, answer[, which answer tokens the model chooses]): the prompts' longest
-    common prefix (an agent's system prompt and tool list, most of each prompt), evaluated once, then
-    every example's rest after it, right-padded. Returns (prefix, rest ids, mask over prefix + rest,
-    positions of the rest, for each target token the (row, column) of the rest that predicts it, the
-    target tokens)."""
-    import torch
-
-    prompts = [e[0] for e in examples]
-    n = min(min(len(p) for p in prompts) - 1, len(common_prefix_all(prompts)))
-    rests = [e[0][n:] + e[1] for e in examples]
-    width = max(map(len, rests))
-    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rests])
-    mask = torch.tensor([[1] * (n + len(r)) + [0] * (width - len(r)) for r in rests])
-    rows, cols, targets = [], [], []
-    for i, e in enumerate(examples):
-        p, a = e[0], e[1]
-        free = e[2] if len(e) > 2 else [True] * len(a)
-        start = len(p) - n  # the rest's column of the first answer token
-        for j, (tok, chosen) in enumerate(zip(a, free, strict=False)):
-            if chosen:
-                rows.append(i)
-                cols.append(start - 1 + j)
-                targets.append(tok)
-    positions = torch.arange(n, n + width).unsqueeze(0).expand(len(examples), -1)
-    return (torch.tensor([prompts[0][:n]]), ids, mask, positions, torch.tensor(rows), torch.tensor(cols),
-            torch.tensor(targets))
-
-
-def common_prefix_all(seqs: list[list[int]]) -> list[int]:
-    first = seqs[0]
-    n = min(map(len, seqs))
-    for s in seqs[1:]:
-        n = min(n, common_prefix(first, s))
-    return first[:n]
-
-
-def _loss(model, batch):
-    """Cross-entropy of the answer tokens. The prefix is evaluated once with gradients and its keys
-    and values repeated for every row; only answer positions go through the output layer."""
-    import torch
-    from transformers import DynamicCache
-
-    prefix, ids, mask, positions, rows, cols, targets = batch
-    inner = model.get_base_model()
-    cache = DynamicCache()
-    inner.model(input_ids=prefix, cache=cache, use_cache=True)
-    cache.batch_repeat_interleave(len(ids))
-    hidden = inner.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache,
-                         use_cache=True).last_hidden_state
-    logits = inner.lm_head(hidden[rows, cols])
-    cap = getattr(inner.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return torch.nn.functional.cross_entropy(logits.float(), targets)
-
-
-def _loss_each(model, examples: list[tuple]):
-    """Mean cross-entropy over the chosen answer tokens of `examples`, one example at a time: the prompt
-    (all but its last token) under no_grad into a cache, then its last token and the answer with
-    gradients, backpropagated example by example (when gradients are on). Returns the mean loss."""
-    import torch
-    from transformers import DynamicCache
-
-    inner = model.get_base_model()
-    cap = getattr(inner.config, "final_logit_softcapping", None)
-    total, n = 0.0, sum(sum(e[2]) if len(e) > 2 else len(e[1]) for e in examples)
-    for e in examples:
-        prompt, answer = e[0], e[1]
-        free = e[2] if len(e) > 2 else [True] * len(answer)
-        cache = DynamicCache(config=inner.config)
-        with torch.no_grad():
-            inner.model(input_ids=torch.tensor([prompt[:-1]]), past_key_values=cache, use_cache=True)
-        ids = torch.tensor([prompt[-1:] + answer[:-1]])
-        pos = torch.arange(len(prompt) - 1, len(prompt) - 1 + ids.shape[1]).unsqueeze(0)
-        hidden = inner.model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True).last_hidden_state
-        cols = [j for j, c in enumerate(free) if c]
-        if not cols:
-            continue
-        logits = inner.lm_head(hidden[0, cols])
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        loss = torch.nn.functional.cross_entropy(logits.float(), torch.tensor([answer[j] for j in cols]),
-                                                 reduction="sum") / max(1, n)
-        if torch.is_grad_enabled():
-            loss.backward()
-        total += float(loss.detach())
-    return total
-
-
-def dev_loss(model, pairs: list[tuple]) -> float:
-    """Mean loss per chosen answer token on `pairs`, no gradients."""
-    import torch
-
-    with torch.no_grad():
-        return _loss_each(model, pairs)
-
-
 def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, progress=None,
           fingerprint: dict | None = None, dev: list[tuple] | None = None, cache: Path | None = None,
           under: Path | None = None) -> dict:
-    """Train a LoRA on `pairs` (prompt, answer tokens[, chosen flags], as encode() makes them); the PEFT adapter goes to `out`. Resumes from
+    """Train a LoRA (or, with `cfg.full`, the weights themselves) on `pairs` (prompt, answer tokens[, chosen
+    flags], as encode() makes them); the PEFT adapter goes to `out`. Resumes from
     `out/checkpoint` when it was written for the same data and settings. Returns the training record.
     `cache`: where the dequantized base is kept (default: Settings().cache). `under`: a PEFT LoRA folded
     into the base first (pipeline/stack.py); the adapter written is then the delta on top of it."""
@@ -299,7 +206,7 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
     # as JSON stores it (tuples become lists), so a checkpoint's fingerprint compares equal
     # the trainer's settings; what only shapes the data (_DATA_FIELDS) shows in the pairs and in the
     # caller's fingerprint, and leaving it out keeps checkpoints written before those fields existed valid
-    config = {k: v for k, v in asdict(cfg).items() if k not in _DATA_FIELDS}
+    config = {k: v for k, v in asdict(cfg).items() if k not in _DATA_FIELDS and not (k == "full" and not v)}
     fingerprint = json.loads(json.dumps({**(fingerprint or {}), "config": config, "n": len(pairs),
                                          "pairs": checkpoint.pairs_hash(pairs)}))
     done = out / "edgeslm_training.json"
@@ -312,8 +219,25 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
     base = _base(base_gguf, cache, under)
     # after loading: a first load draws from torch's generator (from_pretrained's init), a cached one not
     torch.manual_seed(cfg.seed)
-    lora = peft.LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.modules), lora_dropout=0.0)
-    model = peft.get_peft_model(base, lora)
+    originals = extract.trainable(base, cfg.modules) if cfg.full else None
+    model = base if cfg.full else peft.get_peft_model(base, peft.LoraConfig(
+        r=cfg.rank, lora_alpha=cfg.alpha, target_modules=list(cfg.modules), lora_dropout=0.0))
+    try:
+        record = _run(model, pairs, out, cfg, progress, fingerprint, dev, originals, t0)
+    finally:
+        if originals is not None:  # the cached base as it was, for the next run
+            extract.restore(base, originals)
+    (out / "edgeslm_training.json").write_text(json.dumps(record))
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return record
+
+
+def _run(model, pairs, out, cfg, progress, fingerprint, dev, originals, t0: float) -> dict:
+    """The training loop, from the checkpoint when there is one; writes the adapter to `out` and returns
+    the record. `originals`: full fine-tuning's base weights (pipeline/extract.py), else None."""
+    import torch
+
+    ckpt = out / CHECKPOINT
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     batches = _batches(len(pairs), cfg)
@@ -326,10 +250,10 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
     stopped = None
     for step in range(start, len(batches)):
         if cfg.prompt_grad:
-            loss = _loss(model, _collate([pairs[i] for i in batches[step]]))
+            loss = batch_loss(model, collate([pairs[i] for i in batches[step]]))
             loss.backward()
         else:
-            loss = torch.tensor(_loss_each(model, [pairs[i] for i in batches[step]]))
+            loss = torch.tensor(each_loss(model, [pairs[i] for i in batches[step]]))
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
@@ -343,24 +267,28 @@ def train(base_gguf: Path, pairs: list[tuple], out: Path, cfg: TrainConfig, prog
             model.train()
             evals.append({"step": step + 1, "dev_loss": d})
             if best is None or d < best[0]:
-                best = (d, step + 1, {k: v.detach().clone() for k, v in peft.get_peft_model_state_dict(model).items()})
+                best = (d, step + 1, {k: v.detach().clone() for k, v in checkpoint.weights(model).items()})
             elif sum(e["step"] > best[1] for e in evals) >= cfg.patience:
                 stopped = step + 1
                 break
         if (step + 1) % cfg.save_every == 0 and step + 1 < len(batches):
             checkpoint.save(model, opt, sched, ckpt, step + 1, losses, fingerprint, evals, best)
     if best is not None:
-        peft.set_peft_model_state_dict(model, best[2])
+        checkpoint.load_weights(model, best[2])
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    model.unload()  # the cached base, without this task's LoRA layers, for the next task
+    kept = None
+    if originals is not None:
+        kept = extract.save_lora(model, originals, cfg.modules, cfg.rank, out)
+    else:
+        model.save_pretrained(str(out))
+        model.unload()  # the cached base, without this task's LoRA layers, for the next task
     record = {"steps": len(batches), "stopped_at": stopped, "best_step": best[1] if best else None,
               "dev_loss": best[0] if best else None, "evals": evals, "resumed_from": start, "examples": len(pairs), "loss_first": losses[0],
               "loss_last": losses[-1], "losses": losses, "load_s": round(load_s, 2),
               "train_s": round(time.perf_counter() - t0 - load_s, 2), **fingerprint}
-    (out / "edgeslm_training.json").write_text(json.dumps(record))
-    shutil.rmtree(ckpt, ignore_errors=True)
+    if kept is not None:
+        record["kept"] = kept  # the share of the weights' change the rank-`rank` LoRA holds
     return record
 
 
