@@ -1,7 +1,8 @@
 """The threads each test process computes with. `make test` runs two xdist workers on this machine's
 cores, so each worker gets its share: llama.cpp's threads (and OpenMP's, under torch) spin while they
-wait for each other, and two processes of 2 threads each on 2 cores ran a fixed prefill-and-decode
-3.5x slower than two of 1 thread each (36-39 s against 10-11 s, 2026-12-04)."""
+wait for each other. Two processes of 2 threads each on 2 cores ran a fixed prefill-and-decode 1.35x
+slower than two of 1 thread each under edgeslm's GOMP_SPINCOUNT=1000 (14.2-14.5 s against 10.5-10.6 s),
+and 3.5x slower under libgomp's default spin (36-39 s against 10-11 s; 2026-12-04)."""
 
 from __future__ import annotations
 
