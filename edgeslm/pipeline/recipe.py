@@ -221,7 +221,9 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
         else:
             pairs, dev_pairs = enc(train), enc(dev)
             work.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps({"key": key, "pairs": pairs, "dev": dev_pairs, "unencodable": unencodable}))
+            part = cache.with_suffix(".partial")  # whole or not at all: a run killed here re-encodes
+            part.write_text(json.dumps({"key": key, "pairs": pairs, "dev": dev_pairs, "unencodable": unencodable}))
+            part.replace(cache)
         cfg = TrainConfig(rank=recipe["rank"], alpha=recipe["alpha"], modules=tuple(recipe["modules"]),
                           lr=recipe["lr"], epochs=recipe["epochs"], batch=recipe["batch"], max_steps=max_steps,
                           seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=save_every,
