@@ -33,9 +33,13 @@ def matches(saved: dict, now: dict, subset: bool = False) -> bool:
     return all(saved.get(k) == now.get(k) for k in keys if not (k in OPTIONAL and k not in saved))
 
 
+def _lora(model) -> bool:
+    return hasattr(model, "peft_config")  # a PEFT model; else full fine-tuning's bare one
+
+
 def weights(model) -> dict:
     """What training changes: the LoRA's state (a PEFT model), or the trainable weights (full fine-tuning)."""
-    if hasattr(model, "peft_config"):
+    if _lora(model):
         import peft
 
         return peft.get_peft_model_state_dict(model)
@@ -43,7 +47,7 @@ def weights(model) -> dict:
 
 
 def load_weights(model, state: dict) -> None:
-    if hasattr(model, "peft_config"):
+    if _lora(model):
         import peft
 
         peft.set_peft_model_state_dict(model, state)
@@ -57,7 +61,7 @@ def load_weights(model, state: dict) -> None:
 
 
 def _file(model) -> str:
-    return "adapter_model.safetensors" if hasattr(model, "peft_config") else "weights.safetensors"
+    return "adapter_model.safetensors" if _lora(model) else "weights.safetensors"
 
 
 def _load(path: Path) -> dict:
@@ -96,10 +100,7 @@ def save(model, opt, sched, ckpt: Path, step: int, losses: list, fingerprint: di
     tmp = ckpt.with_name(NAME + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    if hasattr(model, "peft_config"):
-        model.save_pretrained(str(tmp))
-    else:
-        save_file({k: v.detach().contiguous() for k, v in weights(model).items()}, str(tmp / _file(model)))
+    save_file({k: v.detach().contiguous() for k, v in weights(model).items()}, str(tmp / _file(model)))
     torch.save(opt.state_dict(), tmp / "optimizer.pt")
     torch.save(sched.state_dict(), tmp / "scheduler.pt")
     if best is not None:
