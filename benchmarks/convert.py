@@ -1,6 +1,7 @@
 """The whole LLM-to-SLM conversion on the synthetic agent workload, on this machine.
 
     python -m benchmarks.convert [--per-task 300] [--threads 2] [--seeds 0 1 2] [--on default|base] [--home DIR]
+    python -m benchmarks.convert --save [--home DIR]   # before a session ends: commit what it writes
 
 1. S1: an agent (the openai client) sends 4 tasks × N calls, with injected personal data, through
    `edgeslm proxy` in front of the scripted teacher (a stand-in for a hosted LLM, which cannot be
@@ -16,7 +17,9 @@
 Steps 1-5 run once per training seed (`--seeds`), each in its own home under --home, resumably: a seed
 whose results are in benchmarks/results/convert/ for the same settings is read back, and a seed stopped
 part way goes on where it stopped (the capture is kept, trained tasks are not retrained, a task part way
-through resumes from its checkpoint). `--on base` trains the students on the bare base instead of on top
+through resumes from its checkpoint). A seed takes longer than a session's machine lives: `--save` keeps
+each unfinished seed's resumable files under benchmarks/results/convert/partial/ (committed), and the
+next session's run starts from them (`save`; benchmarks/_carry.py). `--on base` trains the students on the bare base instead of on top
 of the default `tools` adapter, for the comparison.
 
 What the figures can show: whether the pipeline's students learn the task rather than the generator's
@@ -30,7 +33,6 @@ convert.json (every figure's mean and minimum over the seeds) and .png; ends wit
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -39,6 +41,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmarks import _carry, handwritten
 from benchmarks._server import app_in_thread
 
 RESULTS = Path(__file__).parent / "results"
@@ -136,79 +139,6 @@ def auto_serve(settings, fresh: list[dict], teacher_calls: list[dict]) -> dict:
             "local_p50_s": statistics.median(lat["local"]) if lat["local"] else None}
 
 
-HANDWRITTEN = Path(__file__).parent / "data" / "convert_handwritten.jsonl"
-
-
-def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dict:
-    """Exact match on the hand-written calls, per task, of each task's student (its promoted adapter), of
-    the model's default (the `tools` adapter) and of the bare base. A request with a tool result (the
-    order task) is right when the call is, and the answer to the result then states its facts."""
-    from benchmarks import synthetic
-    from edgeslm.engine import Engine
-    from edgeslm.store.adapters import AdapterStore
-
-    items = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
-    items = [i for i in items if i["task"] in tasks]
-    adapters = {majority[t["cluster"]]: t.get("adapter") for t in result["tasks"] if t.get("promoted")}
-    tools = [synthetic.TOOLS[t] for t in tasks]
-    engine = Engine(settings)
-    out: dict = {}
-    cache_path = RESULTS / "convert" / "handwritten_baselines.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    try:
-        worker = engine.worker(None)
-        default = worker.entry.default_adapter
-        # the default and the bare base answer the same in every seed (greedy): each answer is kept by
-        # what decides it (request, offered tools, model file, the default adapter's file and sampling defaults)
-        manifest = AdapterStore(settings.adapters_dir).get(worker.entry.id, default).manifest if default else {}
-        ident = worker.entry.sha256 + manifest.get("adapter_sha256", "") + json.dumps(manifest.get("sampling"), sort_keys=True)
-        for n, item in enumerate(items):
-            if n % 20 == 0:
-                print(f"  hand-written {n}/{len(items)}", flush=True)
-            row = out.setdefault(item["task"], {"n": 0, "with": 0, "tools": 0, "without": 0, "misses": [],
-                                                "adapter": adapters.get(item["task"])})
-            row["n"] += 1
-            for label, adapter in (("with", adapters.get(item["task"])), ("tools", None), ("without", "none")):
-                if label == "with" and adapter is None:
-                    continue
-                key = hashlib.sha256(json.dumps([item, tools, label, ident]).encode()).hexdigest()
-                if label != "with" and key in cache:
-                    ok, got = cache[key]
-                else:
-                    ok, got = _answer_right(worker, settings, tools, item, adapter)
-                    if label != "with":
-                        cache[key] = [ok, got]
-                row[label] += ok
-                if not ok and label == "with" and len(row["misses"]) < 5:
-                    row["misses"].append({"request": item["request"], "got": got,
-                                          "want": item.get("calls") or [item["call"]]})
-    finally:
-        engine.close()
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        cache_path.write_text(json.dumps(cache))
-    for row in out.values():
-        # a task without a promoted adapter has no student of its own: None, not 0
-        row["exact_with"] = row.pop("with") / row["n"] if row["adapter"] else None
-        row["exact_tools"] = row.pop("tools") / row["n"]  # the model's default (the shipped `tools` adapter)
-        row["exact_without"] = row.pop("without") / row["n"]  # the bare base
-    return out
-
-
-def _answer_right(worker, settings, tools: list[dict], item: dict, adapter: str | None) -> tuple[bool, object]:
-    from benchmarks import synthetic
-    from edgeslm.pipeline import data
-
-    messages = [{"role": "system", "content": synthetic.SYSTEM}, {"role": "user", "content": item["request"]}]
-    want = item.get("calls") or [item["call"]]
-    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter)
-    got = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in g.tool_calls]
-    if not data.exact(got, want) or "result" not in item:
-        return data.exact(got, want), got
-    messages += synthetic.result_turns(want[0], item["result"], "call_1")
-    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter)
-    return not g.tool_calls and data.states(g.content, item["answer_must_contain"]), g.content
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-task", type=int, default=300)
@@ -224,6 +154,8 @@ def main() -> None:
                     help="the workload's 8 task types, or the first 4 (weather, calendar, email, units)")
     ap.add_argument("--spanish", type=float, default=0.1, help="the share of requests written in Spanish")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, one full run each")
+    ap.add_argument("--save", action="store_true", help="keep each unfinished seed's resumable files under "
+                    "benchmarks/results/convert/partial/ (to commit: the next session resumes from them)")
     ap.add_argument("--serve-only", action="store_true",
                     help="only step 4, against the pipeline already run in --home; updates convert.json")
     args = ap.parse_args()
@@ -241,6 +173,8 @@ def main() -> None:
         print(json.dumps(summary["serve_auto"]))
         return
     root = (args.home or Path.home() / ".edgeslm-convert").expanduser()
+    if args.save:
+        return save(root)
     runs = [seed_run(args, seed, root) for seed in args.seeds]
     summary = {**runs[0], "seeds": args.seeds, "runs": runs, "over_seeds": over_seeds(runs)}
     print(f"\n{'task':<12}{'held-out exact per seed':>28}{'promoted':>20}{'hand-written student':>24}{'tools':>16}")
@@ -275,6 +209,11 @@ def seed_run(args, seed: int, root: Path) -> dict:
     home = root / f"{on}-seed{seed}"
     if (home / "run.json").is_file() and json.loads((home / "run.json").read_text()) != stamp:
         shutil.rmtree(home)
+    kept = RESULTS / "convert" / "partial" / f"{on}-s{seed}"  # left by an earlier session (--save)
+    if not (home / "run.json").is_file() and (kept / "run.json").is_file():
+        if json.loads((kept / "run.json").read_text()) == stamp:
+            _carry.unpack(kept, home)
+            print(f"=== seed {seed} ({on}): resuming from {kept}", flush=True)
     home.mkdir(parents=True, exist_ok=True)
     (home / "run.json").write_text(json.dumps(stamp))
     os.environ["EDGESLM_HOME"] = str(home)
@@ -282,7 +221,36 @@ def seed_run(args, seed: int, root: Path) -> dict:
     run = {**one_run(args, seed, home), "settings": stamp}
     done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(run, indent=2))
+    shutil.rmtree(kept, ignore_errors=True)  # carried no longer
     return run
+
+
+def save(root: Path) -> None:
+    """Each unfinished seed's resumable files, to commit, under benchmarks/results/convert/partial/: the
+    stamp, the capture (calls, curated store, fakes' salt: the training data is then the same, so a
+    finished task's fingerprint matches), each finished task's student (float16) and the task part way
+    through's checkpoint (bfloat16); the rest (clusters, selection, the stacked and served adapters) the
+    resumed run makes again. See benchmarks/_carry.py for what the narrowing costs."""
+    for home in sorted(root.glob("*-seed*")):
+        if not (home / "run.json").is_file():
+            continue
+        on, _, seed = home.name.rpartition("-seed")
+        stamp = json.loads((home / "run.json").read_text())
+        done = RESULTS / "convert" / f"{on}-s{seed}.json"
+        if done.is_file() and json.loads(done.read_text()).get("settings") == stamp:
+            continue
+        files, narrow = [Path("run.json"), Path("captured.json"), Path("capture")], {}
+        for peft in sorted((home / "pipeline" / "runs").glob("*/peft")):
+            rel = peft.relative_to(home)
+            if (peft / "edgeslm_training.json").is_file():
+                files += [rel / f for f in ("edgeslm_training.json", "adapter_config.json", "adapter_model.safetensors")]
+                narrow[rel] = "float16"
+            elif (peft / "checkpoint").is_dir():
+                files.append(rel / "checkpoint")
+                narrow[rel / "checkpoint"] = "bfloat16"
+        n = _carry.pack(home, RESULTS / "convert" / "partial" / f"{on}-s{seed}", files, narrow)
+        print(f"{home.name}: {len([r for r in narrow.values() if r == 'float16'])} finished students, "
+              f"{len([r for r in narrow.values() if r == 'bfloat16'])} checkpoints, {n / 2**20:.1f} MiB kept")
 
 
 def _spread(xs: list) -> dict:
@@ -378,7 +346,7 @@ def one_run(args, seed: int, home: Path) -> dict:
           f"{served['teacher']} to the teacher")
     print("stage wall times (s): " + ", ".join(f"{k} {v}" for k, v in stages.items()))
     print("hand-written calls...", flush=True)
-    hand = handwritten(settings, result, majority, task_types)
+    hand = handwritten.handwritten(settings, result, majority, task_types)
     for task, row in hand.items():
         with_ = "-" if row["exact_with"] is None else f"{row['exact_with']:.2f}"
         print(f"  {task}: exact with adapter {with_}, bare base {row['exact_without']:.2f} (n={row['n']})")

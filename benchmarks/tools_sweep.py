@@ -45,6 +45,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import _carry
 from edgeslm.pipeline import recipe as rec
 
 RESULTS = Path("benchmarks/results")
@@ -187,7 +188,7 @@ def run(args) -> None:
                 ckpt = work / "peft" / "checkpoint"
                 if kept.is_dir() and not ckpt.is_dir():
                     shutil.copytree(kept, ckpt)
-                    _cast(ckpt, "float32")
+                    _carry.cast(ckpt, "float32")
                     log(work, f"restored the checkpoint saved in {kept}")
                 train(settings, name, seed, work)
             install(settings, task, work)
@@ -199,26 +200,6 @@ def run(args) -> None:
             shutil.copytree(work / "adapter", keep / "adapter", dirs_exist_ok=True)  # for `defaults`, on any machine
             manifest = json.loads((work / "adapter" / "manifest.json").read_text())
             (keep / "manifest.json").write_text(json.dumps(manifest, indent=2))
-
-
-def _cast(ckpt: Path, dtype: str) -> None:
-    """The checkpoint's LoRA weights and Adam moments in `dtype`, in place (Adam's step counts untouched).
-    Saved in bfloat16 (about 30 MB instead of 60 to commit) and widened again on restore, a resumed run
-    continues from weights and moments rounded to bfloat16: close to, not bit for bit, the run that stopped."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    to = getattr(torch, dtype)
-    for f in ckpt.glob("*.safetensors"):
-        save_file({k: v.to(to).contiguous() for k, v in load_file(str(f)).items()}, str(f))
-    opt = ckpt / "optimizer.pt"
-    if opt.is_file():
-        sd = torch.load(opt, weights_only=True)
-        for st in sd["state"].values():
-            for k in ("exp_avg", "exp_avg_sq"):
-                if k in st:
-                    st[k] = st[k].to(to)
-        torch.save(sd, opt)
 
 
 SHIPPED = Path(rec.__file__).parent.parent / "assets" / "adapters" / rec.BASE / "tools" / "manifest.json"
@@ -265,7 +246,7 @@ def save(args) -> None:
         tmp = keep / "checkpoint.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(ckpt, tmp)  # the trainer swaps folders whole, so a copy is one checkpoint
-        _cast(tmp, "bfloat16")  # half the bytes to commit; see _cast
+        _carry.cast(tmp, "bfloat16")  # half the bytes to commit; see benchmarks/_carry.py
         shutil.rmtree(keep / "checkpoint", ignore_errors=True)
         tmp.rename(keep / "checkpoint")
         shutil.copy2(w / "log.txt", keep / "log.txt")

@@ -1,0 +1,87 @@
+"""Step 5 of `benchmarks.convert`: the students on requests written apart from the generator.
+
+`benchmarks/data/convert_handwritten.jsonl` holds 15 requests per task type, typed by hand (other phrasings,
+values outside the generator's lists, optional values left out). Each is answered by the task's promoted
+student, by the model's default (the shipped `tools` adapter) and by the bare base. Owns that scoring and
+the cache of the default's and the base's answers (benchmarks/results/convert/handwritten_baselines.json),
+which are the same in every seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+HANDWRITTEN = Path(__file__).parent / "data" / "convert_handwritten.jsonl"
+
+
+def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dict:
+    """Exact match on the hand-written calls, per task, of each task's student (its promoted adapter), of
+    the model's default (the `tools` adapter) and of the bare base. A request with a tool result (the
+    order task) is right when the call is, and the answer to the result then states its facts."""
+    from benchmarks import synthetic
+    from edgeslm.engine import Engine
+    from edgeslm.store.adapters import AdapterStore
+
+    items = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+    items = [i for i in items if i["task"] in tasks]
+    adapters = {majority[t["cluster"]]: t.get("adapter") for t in result["tasks"] if t.get("promoted")}
+    tools = [synthetic.TOOLS[t] for t in tasks]
+    engine = Engine(settings)
+    out: dict = {}
+    cache_path = RESULTS / "convert" / "handwritten_baselines.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    try:
+        worker = engine.worker(None)
+        default = worker.entry.default_adapter
+        # the default and the bare base answer the same in every seed (greedy): each answer is kept by
+        # what decides it (request, offered tools, model file, the default adapter's file and sampling defaults)
+        manifest = AdapterStore(settings.adapters_dir).get(worker.entry.id, default).manifest if default else {}
+        ident = worker.entry.sha256 + manifest.get("adapter_sha256", "") + json.dumps(manifest.get("sampling"), sort_keys=True)
+        for n, item in enumerate(items):
+            if n % 20 == 0:
+                print(f"  hand-written {n}/{len(items)}", flush=True)
+            row = out.setdefault(item["task"], {"n": 0, "with": 0, "tools": 0, "without": 0, "misses": [],
+                                                "adapter": adapters.get(item["task"])})
+            row["n"] += 1
+            for label, adapter in (("with", adapters.get(item["task"])), ("tools", None), ("without", "none")):
+                if label == "with" and adapter is None:
+                    continue
+                key = hashlib.sha256(json.dumps([item, tools, label, ident]).encode()).hexdigest()
+                if label != "with" and key in cache:
+                    ok, got = cache[key]
+                else:
+                    ok, got = _answer_right(worker, settings, tools, item, adapter)
+                    if label != "with":
+                        cache[key] = [ok, got]
+                row[label] += ok
+                if not ok and label == "with" and len(row["misses"]) < 5:
+                    row["misses"].append({"request": item["request"], "got": got,
+                                          "want": item.get("calls") or [item["call"]]})
+    finally:
+        engine.close()
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        cache_path.write_text(json.dumps(cache))
+    for row in out.values():
+        # a task without a promoted adapter has no student of its own: None, not 0
+        row["exact_with"] = row.pop("with") / row["n"] if row["adapter"] else None
+        row["exact_tools"] = row.pop("tools") / row["n"]  # the model's default (the shipped `tools` adapter)
+        row["exact_without"] = row.pop("without") / row["n"]  # the bare base
+    return out
+
+
+def _answer_right(worker, settings, tools: list[dict], item: dict, adapter: str | None) -> tuple[bool, object]:
+    from benchmarks import synthetic
+    from edgeslm.pipeline import data
+
+    messages = [{"role": "system", "content": synthetic.SYSTEM}, {"role": "user", "content": item["request"]}]
+    want = item.get("calls") or [item["call"]]
+    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter)
+    got = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in g.tool_calls]
+    if not data.exact(got, want) or "result" not in item:
+        return data.exact(got, want), got
+    messages += synthetic.result_turns(want[0], item["result"], "call_1")
+    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter)
+    return not g.tool_calls and data.states(g.content, item["answer_must_contain"]), g.content
