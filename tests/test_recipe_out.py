@@ -71,3 +71,19 @@ def test_the_default_output_is_refused_too_when_it_exists(tmp_path, monkeypatch,
     r = _finetune(tmp_path, monkeypatch)
     assert r.exit_code == 2 and str(out) in r.stderr and "--force" in r.stderr
     assert (out / "manifest.json").read_text() == "{}"
+
+
+def test_a_setting_the_recipe_owns_is_refused_by_name(tmp_path, monkeypatch, no_training):
+    r = _finetune(tmp_path, monkeypatch, "--full", "--rank", "8")
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit)
+    assert "--rank, --full cannot be used with --recipe" in r.stderr and "--steps" in r.stderr
+
+
+def test_full_fine_tuning_takes_its_own_low_learning_rate_unless_one_is_given():
+    from edgeslm.cli.convert import _train_config
+    from edgeslm.pipeline.finetune import FULL_LR, TrainConfig
+
+    lora, full = _train_config(None, None, None, None, 0), _train_config(None, None, 32, None, 0, full=True)
+    assert not lora.full and lora.lr == TrainConfig.lr
+    assert full.full and full.lr == FULL_LR < lora.lr / 10 and full.rank == 32
+    assert _train_config(None, 1e-4, None, None, 0, full=True).lr == 1e-4

@@ -15,6 +15,7 @@ from edgeslm.cli.common import err, fail
 from edgeslm.cli.common import out as console
 from edgeslm.config import get_settings
 from edgeslm.errors import EdgeError
+from edgeslm.pipeline.finetune import FULL_LR as _FULL_LR
 from edgeslm.pipeline.finetune import TrainConfig
 from edgeslm.pipeline.recipe import RECIPE
 from edgeslm.pipeline.select import LICENSES
@@ -43,10 +44,10 @@ class _Bar:
         self.progress.update(self.tasks[label], completed=done, description=f"{label} {note}")
 
 
-def _train_config(steps, lr, rank, batch, seed):
-    from edgeslm.pipeline.finetune import TrainConfig
+def _train_config(steps, lr, rank, batch, seed, full: bool = False):
+    from edgeslm.pipeline.finetune import FULL_LR, TrainConfig
 
-    cfg = TrainConfig(seed=seed)
+    cfg = TrainConfig(seed=seed, full=full, lr=FULL_LR if full else TrainConfig.lr)
     for k, v in {"max_steps": steps, "lr": lr, "rank": rank, "alpha": 2 * rank if rank else None, "batch": batch}.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -146,6 +147,9 @@ def finetune(
     rank: Optional[int] = typer.Option(None, min=1, help=f"LoRA rank (default: {_TC.rank}; not with --recipe)."),
     batch: Optional[int] = typer.Option(None, min=1, help=f"Examples per step (default: {_TC.batch}; not with --recipe)."),
     seed: int = typer.Option(0, help="Seed of the LoRA init and the batch order (not with --recipe)."),
+    full: bool = typer.Option(False, "--full", help=f"Fine-tune every weight of the LoRA's projections instead, "
+                              f"at a low learning rate (default {_FULL_LR:g}); the change lands as a LoRA of --rank, "
+                              "its SVD cut, so serving it is unchanged (not with --recipe)."),
 ):
     """S5: train one task's LoRA on its curated calls (the teacher's answers), resumable, and land it in the
     adapter store in PEFT and GGUF form; then score it on the task's held-out calls against the gate."""
@@ -153,13 +157,18 @@ def finetune(
 
     settings = get_settings()
     if recipe is not None:
+        given = [f"--{k}" for k, v in (("lr", lr), ("rank", rank), ("batch", batch), ("full", full or None),
+                                        ("seed", seed or None)) if v is not None]
+        if given:
+            fail(f"{', '.join(given)} cannot be used with --recipe: the recipe sets them (pipeline/recipe.py); "
+                 "with --recipe, only --out, --force, --limit and --steps")
         return _recipe(settings, recipe, out, limit, steps, force)
     if cluster is None:
         fail("name a cluster (edgeslm finetune CLUSTER) or a recipe (edgeslm finetune --recipe tools)")
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as progress:
-            r = tasks.finetune_one(settings, cluster, model, _train_config(steps, lr, rank, batch, seed), _Bar(progress))
+            r = tasks.finetune_one(settings, cluster, model, _train_config(steps, lr, rank, batch, seed, full), _Bar(progress))
     except EdgeError as e:
         fail(e.message)
     console.print(f"{r['base']}@{r['task']}: {r['training']['steps']} steps, loss {r['training']['loss_first']:.3f} → "

@@ -69,6 +69,9 @@ class TrainConfig:
 
 
 _DATA_FIELDS = ("on_default", "drop", "ask", "enums")
+# full fine-tuning's learning rate where none is given: FunctionGemma's cookbook trains every weight at
+# about this, 40x below a LoRA's (the tools sweep's v2-nogold-fullft-full uses it)
+FULL_LR = 5e-5
 
 
 def _need_torch():
