@@ -52,8 +52,12 @@ def pack(home: Path, keep: Path, files: list[Path], narrow: dict[Path, str]) -> 
     for rel, dtype in narrow.items():
         if (tmp / rel).exists():
             cast(tmp / rel, dtype)
-    shutil.rmtree(keep, ignore_errors=True)
+    old = keep.with_name(keep.name + ".old")  # the last good save stays until the new one is in place
+    shutil.rmtree(old, ignore_errors=True)
+    if keep.exists():
+        keep.rename(old)
     tmp.rename(keep)
+    shutil.rmtree(old, ignore_errors=True)
     return sum(f.stat().st_size for f in keep.rglob("*") if f.is_file())
 
 

@@ -1,7 +1,7 @@
 """The whole LLM-to-SLM conversion on the synthetic agent workload, on this machine.
 
     python -m benchmarks.convert [--per-task 300] [--threads 2] [--seeds 0 1 2] [--on default|base] [--home DIR]
-    python -m benchmarks.convert --save [--home DIR]   # before a session ends: commit what it writes
+    python -m benchmarks.convert --save [--home DIR]   # the run stopped, before a session ends: commit what it writes
 
 1. S1: an agent (the openai client) sends 4 tasks × N calls, with injected personal data, through
    `edgeslm proxy` in front of the scripted teacher (a stand-in for a hosted LLM, which cannot be
@@ -214,6 +214,8 @@ def seed_run(args, seed: int, root: Path) -> dict:
         if json.loads((kept / "run.json").read_text()) == stamp:
             _carry.unpack(kept, home)
             print(f"=== seed {seed} ({on}): resuming from {kept}", flush=True)
+        else:
+            print(f"=== seed {seed} ({on}): {kept} was saved for other settings; starting afresh", flush=True)
     home.mkdir(parents=True, exist_ok=True)
     (home / "run.json").write_text(json.dumps(stamp))
     os.environ["EDGESLM_HOME"] = str(home)
@@ -230,9 +232,12 @@ def save(root: Path) -> None:
     stamp, the capture (calls, curated store, fakes' salt: the training data is then the same, so a
     finished task's fingerprint matches), each finished task's student (float16) and the task part way
     through's checkpoint (bfloat16); the rest (clusters, selection, the stacked and served adapters) the
-    resumed run makes again. See benchmarks/_carry.py for what the narrowing costs."""
-    for home in sorted(root.glob("*-seed*")):
-        if not (home / "run.json").is_file():
+    resumed run makes again. Stop the run first: a checkpoint is swapped whole as it trains. See
+    benchmarks/_carry.py for what the narrowing costs."""
+    import re
+
+    for home in sorted(root.iterdir() if root.is_dir() else []):
+        if not re.fullmatch(r"(default|base)-seed\d+", home.name) or not (home / "run.json").is_file():
             continue
         on, _, seed = home.name.rpartition("-seed")
         stamp = json.loads((home / "run.json").read_text())
@@ -242,12 +247,12 @@ def save(root: Path) -> None:
         files, narrow = [Path("run.json"), Path("captured.json"), Path("capture")], {}
         for peft in sorted((home / "pipeline" / "runs").glob("*/peft")):
             rel = peft.relative_to(home)
-            if (peft / "edgeslm_training.json").is_file():
-                files += [rel / f for f in ("edgeslm_training.json", "adapter_config.json", "adapter_model.safetensors")]
-                narrow[rel] = "float16"
-            elif (peft / "checkpoint").is_dir():
+            if (peft / "checkpoint").is_dir():  # training (again, where a record of an older run is left)
                 files.append(rel / "checkpoint")
                 narrow[rel / "checkpoint"] = "bfloat16"
+            elif (peft / "edgeslm_training.json").is_file():
+                files += [rel / f for f in ("edgeslm_training.json", "adapter_config.json", "adapter_model.safetensors")]
+                narrow[rel] = "float16"
         n = _carry.pack(home, RESULTS / "convert" / "partial" / f"{on}-s{seed}", files, narrow)
         print(f"{home.name}: {len([r for r in narrow.values() if r == 'float16'])} finished students, "
               f"{len([r for r in narrow.values() if r == 'bfloat16'])} checkpoints, {n / 2**20:.1f} MiB kept")
@@ -292,7 +297,8 @@ def one_run(args, seed: int, home: Path) -> dict:
     from edgeslm.pipeline import convert, curate, finetune
     from edgeslm.router import Router
 
-    settings = Settings(threads=args.threads)
+    # a seed resumed weeks later (benchmarks/results/convert/partial/) keeps every captured call
+    settings = Settings(threads=args.threads, capture_retention_days=0)
     task_types = synthetic.ALL if args.tasks == "all" else synthetic.CORE
     calls = synthetic.workload(args.per_task, seed=args.seed, tasks=task_types, spanish=args.spanish)
     fresh = synthetic.workload(args.fresh, seed=args.seed + 1000, tasks=task_types, spanish=args.spanish)

@@ -51,6 +51,8 @@ CANDIDATES = {
 # tool_bias 3: `python -m benchmarks.bfcl_dev --split val --lean ...`); every candidate states it (0: off)
 CANDIDATES = {k: {**v, "copy_bias": 0.0, "tool_bias": 0.0} for k, v in CANDIDATES.items()}
 CANDIDATES["greedy-lean"] = {**CANDIDATES["greedy"], "copy_bias": 2.0, "tool_bias": 3.0}
+# the shipped manifest's defaults, every lean included: with --adapter, another adapter as it would ship
+CANDIDATES["as-shipped"] = json.loads((SHIPPED / "manifest.json").read_text())["sampling"]
 
 
 def _tool(name: str, desc: str, props: dict, required: list[str]) -> dict:

@@ -65,8 +65,15 @@ def test_convert_save_keeps_a_seeds_resumable_files_only(tmp_path, monkeypatch):
     monkeypatch.setattr(convert, "RESULTS", tmp_path / "results")
     home = tmp_path / "root" / "default-seed1"
     runs = home / "pipeline" / "runs"
-    for task in ("weather", "email"):
+    for task in ("weather", "email", "units"):
         (runs / task / "peft").mkdir(parents=True)
+    # training again (a record of an older run left beside the new checkpoint): the checkpoint goes
+    (runs / "units" / "peft" / "edgeslm_training.json").write_text("{}")
+    (runs / "units" / "peft" / "checkpoint").mkdir()
+    (runs / "units" / "peft" / "checkpoint" / "state.json").write_text("{}")
+    # what an interrupted unpack leaves: not a seed's home
+    (tmp_path / "root" / "default-seed1.partial").mkdir(parents=True)
+    (tmp_path / "root" / "default-seed1.partial" / "run.json").write_text("{}")
     (runs / "_under" / "tools-abc").mkdir(parents=True)
     save_file({"w": torch.ones(2, 2)}, str(runs / "_under" / "tools-abc" / "adapter_model.safetensors"))
     save_file({"w": torch.ones(2, 2)}, str(runs / "weather" / "peft" / "adapter_model.safetensors"))
@@ -85,8 +92,10 @@ def test_convert_save_keeps_a_seeds_resumable_files_only(tmp_path, monkeypatch):
     convert.save(tmp_path / "root")
     keep = tmp_path / "results" / "convert" / "partial" / "default-s1"
     got = sorted(str(p.relative_to(keep)) for p in keep.rglob("*") if p.is_file())
+    assert sorted(p.name for p in keep.parent.iterdir()) == ["default-s1"]
     assert got == ["capture/calls.db", "capture/fakes.salt", "captured.json",
                    "pipeline/runs/email/peft/checkpoint/adapter_model.safetensors",
+                   "pipeline/runs/units/peft/checkpoint/state.json",
                    "pipeline/runs/weather/peft/adapter_config.json",
                    "pipeline/runs/weather/peft/adapter_model.safetensors",
                    "pipeline/runs/weather/peft/edgeslm_training.json", "run.json"]

@@ -77,6 +77,8 @@ def test_a_setting_the_recipe_owns_is_refused_by_name(tmp_path, monkeypatch, no_
     r = _finetune(tmp_path, monkeypatch, "--full", "--rank", "8")
     assert r.exit_code == 2 and isinstance(r.exception, SystemExit)
     assert "--rank, --full cannot be used with --recipe" in r.stderr and "--steps" in r.stderr
+    r = CliRunner().invoke(app, ["finetune", "weather", "--recipe", "tools", "--seed", "0"])
+    assert r.exit_code == 2 and "a cluster ('weather'), --seed cannot be used with --recipe" in r.stderr
 
 
 def test_full_fine_tuning_takes_its_own_low_learning_rate_unless_one_is_given():

@@ -143,10 +143,12 @@ def finetune(
     model: str = typer.Option("default", help="Base model (catalog id or alias)."),
     steps: Optional[int] = typer.Option(None, min=1, help=f"Training steps (default: {_STEPS}; with --recipe: "
                                         f"{RECIPE['epochs']:g} epochs, the val loss picks the step)."),
-    lr: Optional[float] = typer.Option(None, min=0, help=f"Learning rate (default: {_TC.lr:g}; not with --recipe)."),
+    lr: Optional[float] = typer.Option(None, min=0, help=f"Learning rate (default: {_TC.lr:g}, with --full {_FULL_LR:g}; "
+                                       "not with --recipe)."),
     rank: Optional[int] = typer.Option(None, min=1, help=f"LoRA rank (default: {_TC.rank}; not with --recipe)."),
     batch: Optional[int] = typer.Option(None, min=1, help=f"Examples per step (default: {_TC.batch}; not with --recipe)."),
-    seed: int = typer.Option(0, help="Seed of the LoRA init and the batch order (not with --recipe)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of the LoRA init and the batch order (default: 0; not with "
+                                       "--recipe)."),
     full: bool = typer.Option(False, "--full", help=f"Fine-tune every weight of the LoRA's projections instead, "
                               f"at a low learning rate (default {_FULL_LR:g}); the change lands as a LoRA of --rank, "
                               "its SVD cut, so serving it is unchanged (not with --recipe)."),
@@ -158,7 +160,9 @@ def finetune(
     settings = get_settings()
     if recipe is not None:
         given = [f"--{k}" for k, v in (("lr", lr), ("rank", rank), ("batch", batch), ("full", full or None),
-                                        ("seed", seed or None)) if v is not None]
+                                        ("seed", seed), ("model", None if model == "default" else model)) if v is not None]
+        if cluster is not None:
+            given.insert(0, f"a cluster ('{cluster}')")
         if given:
             fail(f"{', '.join(given)} cannot be used with --recipe: the recipe sets them (pipeline/recipe.py); "
                  "with --recipe, only --out, --force, --limit and --steps")
@@ -168,7 +172,7 @@ def finetune(
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as progress:
-            r = tasks.finetune_one(settings, cluster, model, _train_config(steps, lr, rank, batch, seed, full), _Bar(progress))
+            r = tasks.finetune_one(settings, cluster, model, _train_config(steps, lr, rank, batch, seed or 0, full), _Bar(progress))
     except EdgeError as e:
         fail(e.message)
     console.print(f"{r['base']}@{r['task']}: {r['training']['steps']} steps, loss {r['training']['loss_first']:.3f} → "
