@@ -16,6 +16,8 @@
   it (the call leaves it out), and one whose request lacks a required value, answered with a question
   for it (When2Call: ask, do not invent), only for a value every captured request states (`always_stated`:
   a value users leave to be inferred is none to ask for). `cut` takes a value and its preposition out of a request.
+- `reword` (pipeline/rephrase.py): a captured call again with its request worded otherwise, by the teacher
+  when an upstream is configured, else by rule, every value the call takes kept as written.
 
 Each takes and returns examples in the recipe's form ({"messages", "tools", "tool_choice"?, "answer",
 "kind", ...}); seeded by the caller's Random. Knows nothing of models or data sources.
@@ -29,6 +31,8 @@ import json
 import random
 import re
 import string
+
+from edgeslm.pipeline import rephrase
 
 
 def _ident(rng: random.Random, taken: set[str]) -> str:
@@ -369,7 +373,7 @@ def ask_missing(example: dict, rng: random.Random, stated: set[tuple[str, str]] 
 
 
 def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: float = 0.0,
-            enums: float = 0.0) -> tuple[list[dict], int]:
+            enums: float = 0.0, reword: float = 0.0, teacher: dict | None = None) -> tuple[list[dict], int]:
     """(`fit` plus `copies` value-swapped copies of each of its calls, plus for a `drop` share of them a
     copy with an optional value left out, for an `ask` share one that asks for a missing required value and
     for an `enums` share one with an enum value stated; how many were added). Only values every captured
@@ -379,7 +383,8 @@ def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: flo
     pool = opened(value_pool(fit), rng, open_sets(fit))
     extra = [x for _ in range(copies) for x in (swap_values(e, pool, rng) for e in fit) if x]
     asks = functools.partial(ask_missing, stated=always_stated(fit))
-    for share, make in ((drop, drop_optional), (ask, asks), (enums, state_enum)):
+    words = lambda e, r: rephrase.reworded(e, rephrase.taken(e), r, teacher)  # noqa: E731
+    for share, make in ((drop, drop_optional), (ask, asks), (enums, state_enum), (reword, words)):
         if share:
             extra += [x for e in fit if rng.random() < share and (x := make(e, rng))]
     return fit + extra, len(extra)

@@ -59,6 +59,9 @@ class TrainConfig:
     ask: float = 0.1
     # and one with an enum value stated in the request and taken by the call (augment.state_enum)
     enums: float = 0.3
+    # and one with its request worded otherwise (pipeline/rephrase.py: by the teacher where an upstream is
+    # configured, else by rule); 0 until a 3-seed convert run measures it on the hand-written calls
+    reword: float = 0.0
     # the pipeline trains the student on top of the model's default adapter (pipeline/stack.py); False:
     # on the bare base
     on_default: bool = True
@@ -68,7 +71,7 @@ class TrainConfig:
     full: bool = False
 
 
-_DATA_FIELDS = ("on_default", "drop", "ask", "enums")
+_DATA_FIELDS = ("on_default", "drop", "ask", "enums", "reword")
 # full fine-tuning's learning rate where none is given: FunctionGemma's cookbook trains every weight at
 # about this, 40x below a LoRA's (the tools sweep's v2-nogold-fullft-full uses it)
 FULL_LR = 5e-5
