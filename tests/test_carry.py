@@ -104,3 +104,39 @@ def test_convert_save_keeps_a_seeds_resumable_files_only(tmp_path, monkeypatch):
     (tmp_path / "results" / "convert" / "default-s1.json").write_text(json.dumps({"settings": stamp}))
     convert.save(tmp_path / "root")
     assert not keep.exists()
+
+
+def test_a_seed_resumes_from_what_an_earlier_session_kept(tmp_path, monkeypatch):
+    """seed_run's side: the kept files go into a fresh home when the settings match, not otherwise, and
+    go away once the seed's results are written. The seed's run itself (2.7 h) is a stand-in here that
+    reports what its home held."""
+    import argparse
+
+    from benchmarks import convert
+
+    monkeypatch.setattr(convert, "RESULTS", tmp_path / "results")
+    seen = {}
+
+    def one_run(args, seed, home):
+        seen["files"] = sorted(str(p.relative_to(home)) for p in home.rglob("*") if p.is_file())
+        return {"seed": seed}
+
+    monkeypatch.setattr(convert, "one_run", one_run)
+    args = argparse.Namespace(on="default", per_task=300, tasks="all", spanish=0.1, steps=None, eval_limit=None,
+                              fresh=25, seed=0)
+    stamp = {"pipeline": convert.PIPELINE, "per_task": 300, "tasks": "all", "spanish": 0.1, "steps": None,
+             "eval_limit": None, "fresh": 25, "workload_seed": 0, "seed": 2, "on": "default"}
+    keep = tmp_path / "results" / "convert" / "partial" / "default-s2"
+    (keep / "capture").mkdir(parents=True)
+    (keep / "capture" / "fakes.salt").write_bytes(b"s" * 16)
+    (keep / "run.json").write_text(json.dumps({**stamp, "per_task": 10}))  # other settings: not taken
+    convert.seed_run(args, 2, tmp_path / "root")
+    assert seen["files"] == ["run.json"]
+    assert not keep.exists()  # the seed finished: nothing left to carry
+    (keep / "capture").mkdir(parents=True)
+    (keep / "capture" / "fakes.salt").write_bytes(b"s" * 16)
+    (keep / "run.json").write_text(json.dumps(stamp))
+    (tmp_path / "results" / "convert" / "default-s2.json").unlink()
+    convert.seed_run(args, 2, tmp_path / "root2")
+    assert seen["files"] == ["capture/fakes.salt", "run.json"]
+    assert json.loads((tmp_path / "results" / "convert" / "default-s2.json").read_text())["settings"] == stamp
