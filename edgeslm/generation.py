@@ -14,6 +14,7 @@ import logging
 import time
 
 import jsonschema
+import numpy as np
 
 from edgeslm.backends.base import adapter_key
 from edgeslm.decoding import sampler
@@ -98,6 +99,13 @@ class Run:
         self.done = True
         self.job.emit(event)
 
+    def _shun(self, amount: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """After a tool's result (Job.shun): `amount` on the next token of each shunned text (a refusal, a
+        result block's opener) that the answer has followed so far, token for token; None once it follows none."""
+        said = self.history[len(self.job.prompt):]
+        ids = {r[len(said)] for r in self.job.shun if len(r) > len(said) and r[:len(said)] == said}
+        return (np.fromiter(ids, dtype=np.int64), np.full(len(ids), amount)) if ids else None
+
     def _step(self) -> bool:
         p, constraint = self.job.params, self.constraint
         now = time.perf_counter()
@@ -116,6 +124,8 @@ class Run:
             lift = None
             if self.copier is not None and self.out.mode == "undecided" and not self.n:
                 lift = self.copier.open()
+            if lift is None and self.job.shun and p.call_bias and self.out.mode in ("undecided", "text"):
+                lift = self._shun(-p.call_bias)
             elif self.copier is not None and self.out.mode == "calls":
                 naming = self.out.parser.naming
                 if naming is not None or self.copier.copying:

@@ -58,6 +58,10 @@ class Job:
     source: str = ""  # what the user and the tools said: the spans the copy bias leans toward (decoding/copying.py)
     relevance: dict[str, float] = field(default_factory=dict)  # each offered tool's, for the tool lean
     fit: float | None = None  # how well the request fits its best tool, for the call lean
+    # after a tool's result: the tokens of each "no tool fits" refusal its adapters declare, which the
+    # answer leans away from by call_bias while it follows one (generation.Run; a tool did fit: it has
+    # just answered)
+    shun: list[list[int]] = field(default_factory=list)
     request_id: str = field(default_factory=context.request_id.get)  # for the worker thread's log lines
 
     def __post_init__(self):
@@ -180,7 +184,7 @@ class Preparer:
         return Job(prompt, params, spec, constraint, emit, adapters=adapters, folded=self.folded is not None,
                    answered=answered,
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
-                   source=copying.source_text(messages) if tools else "",
+                   source=copying.source_text(messages) if tools else "", shun=self._shun(messages, spec, adapters),
                    **self._ranking(messages, spec, params, adapters)._asdict())
 
     def leans(self) -> bool:
@@ -212,6 +216,23 @@ class Preparer:
         # is the model's own (the lean would call the same tool again)
         return ranked if messages[-1].role == "user" else ranked._replace(fit=None)
 
+
+    def _shun(self, messages: list[Message], spec: OutputSpec, adapters: list[Adapter]) -> list[list[int]]:
+        """After a tool's result, with the choice left to the model: the tokens of what is no answer to it.
+        Each refusal its adapters' manifests declare (`refusals`: what the adapter was trained to say when
+        no offered tool fits; the tool it called has just answered), and the opener of a result block (an
+        answer that copies the result with its markup into `content`). The shipped adapter's first choice
+        after openai-agents' result was "None of the available functions can do that.", its second
+        `<tool_response>` and the result again; with both leaned away from, an answer that states it."""
+        if spec.kind != "tools" or spec.tool_choice != "auto" or not messages or messages[-1].role != "tool":
+            return []
+        texts = [t for a in adapters for t in a.manifest.get("refusals") or [] if isinstance(t, str) and t.strip()]
+        out: list[list[int]] = []
+        for text in [*texts, self.envelope.result_open]:
+            ids = self.backend.tokenize(text, add_bos=False, special=True)
+            if ids and ids not in out:
+                out.append(ids)
+        return out
 
 
 def _finite_or_refuse(spec: OutputSpec, tools: list) -> None:

@@ -46,6 +46,12 @@ class Envelope:
         """Plain text may not open with this (so a call can never come back as text)."""
         return self.mark or self.open.strip() or self.start
 
+    @property
+    def result_open(self) -> str:
+        """What opens a tool's result where a prompt shows it (`result`): an answer that writes it echoes the
+        result block into text (preparation.Preparer._shun)."""
+        return "<start_function_response>" if self.syntax == "functiongemma" else "<tool_response>"
+
     def head(self, tool: str) -> str:
         """What precedes a call's arguments (a grouped list's opener excluded: it comes once)."""
         if self.syntax == "python":

@@ -248,6 +248,7 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
                                    "training_hash": data.training_hash(train), "limit": limit},
         "training": {k: v for k, v in record.items() if k not in ("recipe", "training_hash", "base")},
         "config": asdict(cfg), "wall_s": round(time.perf_counter() - t0, 1),
+        "refusals": REFUSALS,  # what it says when no offered tool fits (preparation.Preparer._shun)
     }
     (stage / "manifest.json").write_text(json.dumps(manifest, indent=2))
     check_out(out, force)  # again: something may have appeared there while training ran
