@@ -226,7 +226,8 @@ class Preparer:
         `<tool_response>` and the result again; with both leaned away from, an answer that states it."""
         if spec.kind != "tools" or spec.tool_choice != "auto" or not messages or messages[-1].role != "tool":
             return []
-        texts = [t for a in adapters for t in a.manifest.get("refusals") or [] if isinstance(t, str) and t.strip()]
+        said = [a.manifest.get("refusals") for a in adapters]
+        texts = [t for r in said if isinstance(r, list) for t in r if isinstance(t, str) and t.strip()]
         out: list[list[int]] = []
         for text in [*texts, self.envelope.result_open]:
             ids = self.backend.tokenize(text, add_bos=False, special=True)
