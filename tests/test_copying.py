@@ -273,6 +273,30 @@ def test_the_call_lean_leans_on_the_users_turn_only():
     assert p._ranking(asked, OutputSpec("tools", TOOLS[1:2], tool_choice="none"), lean, []) == Ranking({})
 
 
+def test_after_a_result_the_answer_shuns_declared_refusals_and_the_result_block():
+    """What an answer to a tool's result leans away from (Preparer._shun; generation.Run leans by
+    call_bias): only after a tool's result, only when the model may answer in text. The real model's
+    answers are tested in tests/test_agents.py; the tokenizer here splits on spaces."""
+    from edgeslm.decoding.tools import Envelope
+    from edgeslm.preparation import Preparer
+    from edgeslm.types import OutputSpec, ToolCall
+
+    p = Preparer.__new__(Preparer)
+    words: dict[str, int] = {}
+    p.backend = SimpleNamespace(tokenize=lambda text, add_bos, special: [words.setdefault(w, len(words)) for w in text.split()])
+    p.envelope = Envelope("hermes", "<tool_call>\n", "\n</tool_call>", "\n", "arguments", "")
+    tools = SimpleNamespace(manifest={"refusals": ["No tool fits.", "", 7]})
+    spec = OutputSpec("tools", TOOLS[1:2])
+    asked = [Message("user", "Weather in Oslo?")]
+    answered = asked + [Message("assistant", None, [ToolCall("c1", "get_weather", '{"city": "Oslo"}')]),
+                        Message("tool", "3C", tool_call_id="c1")]
+    got = p._shun(answered, spec, [tools])
+    assert got == [[words["No"], words["tool"], words["fits."]], [words["<tool_response>"]]]
+    assert p._shun(asked, spec, [tools]) == []  # the user's turn: a refusal may be right
+    assert p._shun(answered, OutputSpec("tools", TOOLS[1:2], tool_choice="required"), [tools]) == []
+    assert p._shun(answered, spec, [SimpleNamespace(manifest={"refusals": "No."})]) == [[words["<tool_response>"]]]
+
+
 def test_the_ranker_is_warmed_once_and_a_broken_one_ranks_by_words():
     """`serve` loads MiniLM on a thread at start-up (ToolRanker.warm) when the default leans; the
     embedder here is a stand-in (MiniLM itself is exercised by tests/test_everyday.py on the real server)."""
