@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest, NotFound
-from edgeslm.pipeline import augment, data, evaluate, finetune, report, route, select, stack
+from edgeslm.pipeline import augment, data, evaluate, finetune, rephrase, report, route, select, stack
 from edgeslm.pipeline import cluster as clustering
 from edgeslm.pipeline import curate as curation
 from edgeslm.pipeline import tasks as layouts
@@ -138,7 +138,7 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         t.update({k: before[k] for k in ("adapter", "promoted", "why", "student", "training", "training_examples") if k in before})
         return
     with stages("finetune"):
-        pairs, dev_pairs = finetune.encode_split(worker, train_examples, settings, cfg, _widen(cfg, t, teacher(settings)))
+        pairs, dev_pairs = finetune.encode_split(worker, train_examples, settings, cfg, _widen(cfg, t, rephrase.teacher(settings)))
         peft_dir = pipeline_dir(settings) / "runs" / t["task"] / "peft"
         shutil.rmtree(peft_dir.parent / "final", ignore_errors=True)
         entry = worker.entry
@@ -163,12 +163,6 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
             t["adapter"] = t["task"]
         store.remove(entry.id, candidate)
         say(f"  {t['task']}: exact {scores['exact']:.2f} on {scores['n']} held-out; {why}")
-
-
-def teacher(settings) -> dict | None:
-    """Where the teacher is, for rewording requests (pipeline/rephrase.py), or None without an upstream."""
-    return ({"upstream": settings.upstream, "model": settings.upstream_model, "key_env": settings.upstream_api_key_env}
-            if settings.upstream else None)
 
 
 def _widen(cfg, t: dict, teacher: dict | None = None):

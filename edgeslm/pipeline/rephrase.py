@@ -155,6 +155,12 @@ def taken(example: dict) -> list:
     return out
 
 
+def teacher(settings) -> dict | None:
+    """Where the teacher is (`reworded`'s `teacher`), from the settings' upstream; None without one."""
+    return ({"upstream": settings.upstream, "model": settings.upstream_model, "key_env": settings.upstream_api_key_env}
+            if settings.upstream else None)
+
+
 def reworded(example: dict, values: list, rng: random.Random, teacher: dict | None = None) -> dict | None:
     """`example` again with its last user message reworded (by the teacher when `teacher` holds its
     `upstream`, `model` and `key_env`, else by rule), the answer unchanged; None when no wording kept

@@ -74,7 +74,7 @@ def select_all(settings, target: float, licenses: tuple, limit: int, profile: st
 def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
     """Train the task's adapter, land it in the store under the task's name, score it on held-out calls."""
     from edgeslm.engine import Engine
-    from edgeslm.pipeline import augment, convert, evaluate, finetune, stack
+    from edgeslm.pipeline import augment, evaluate, finetune, rephrase, stack
     from edgeslm.store.adapters import AdapterStore
 
     examples, tasks = saved(settings)
@@ -86,7 +86,7 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
         train = [examples[i] for i in t["train"]]
         pairs, dev_pairs = finetune.encode_split(worker, train, settings, cfg,
                                                  lambda fit: augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums,
-                                                                           cfg.reword, convert.teacher(settings))[0])
+                                                                           cfg.reword, rephrase.teacher(settings))[0])
         out = settings.home / "pipeline" / "runs" / t["task"] / "peft"
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
         store = AdapterStore(settings.adapters_dir)
