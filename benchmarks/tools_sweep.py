@@ -187,8 +187,7 @@ def run(args) -> None:
                 kept = RESULTS / "tools_sweep" / task / "checkpoint"
                 ckpt = work / "peft" / "checkpoint"
                 if kept.is_dir() and not ckpt.is_dir():
-                    shutil.copytree(kept, ckpt)
-                    _carry.cast(ckpt, "float32")
+                    _carry.unpack(kept, ckpt)
                     log(work, f"restored the checkpoint saved in {kept}")
                 train(settings, name, seed, work)
             install(settings, task, work)
@@ -243,15 +242,10 @@ def save(args) -> None:
         if (w / "dev.json").is_file() or not ckpt.is_dir():
             continue
         keep = RESULTS / "tools_sweep" / w.name
-        tmp = keep / "checkpoint.partial"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(ckpt, tmp)  # the trainer swaps folders whole, so a copy is one checkpoint
-        _carry.cast(tmp, "bfloat16")  # half the bytes to commit; see benchmarks/_carry.py
-        shutil.rmtree(keep / "checkpoint", ignore_errors=True)
-        tmp.rename(keep / "checkpoint")
+        # the trainer swaps folders whole, so a copy is one checkpoint; in bfloat16, half the bytes to commit
+        size = _carry.pack(ckpt, keep / "checkpoint", [Path(".")], {Path("."): "bfloat16"})
         shutil.copy2(w / "log.txt", keep / "log.txt")
         step = json.loads((keep / "checkpoint" / "state.json").read_text())["step"]
-        size = sum(f.stat().st_size for f in (keep / "checkpoint").iterdir())
         print(f"{w.name}: checkpoint at step {step} ({size / 2**20:.1f} MiB) in {keep / 'checkpoint'}")
 
 

@@ -102,8 +102,11 @@ class Run:
     def _shun(self, amount: float) -> tuple[np.ndarray, np.ndarray] | None:
         """After a tool's result (Job.shun): `amount` on the next token of each shunned text (a refusal, a
         result block's opener) that the answer has followed so far, token for token; None once it follows none."""
+        n = len(self.history) - len(self.job.prompt)
+        if n >= max(map(len, self.job.shun)):  # past the longest: nothing more to follow (the answer's rest)
+            return None
         said = self.history[len(self.job.prompt):]
-        ids = {r[len(said)] for r in self.job.shun if len(r) > len(said) and r[:len(said)] == said}
+        ids = {r[n] for r in self.job.shun if len(r) > n and r[:n] == said}
         return (np.fromiter(ids, dtype=np.int64), np.full(len(ids), amount)) if ids else None
 
     def _step(self) -> bool:

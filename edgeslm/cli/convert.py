@@ -45,9 +45,7 @@ class _Bar:
 
 
 def _train_config(steps, lr, rank, batch, seed, full: bool = False):
-    from edgeslm.pipeline.finetune import FULL_LR, TrainConfig
-
-    cfg = TrainConfig(seed=seed, full=full, lr=FULL_LR if full else TrainConfig.lr)
+    cfg = TrainConfig(seed=seed, full=full, lr=_FULL_LR if full else TrainConfig.lr)
     for k, v in {"max_steps": steps, "lr": lr, "rank": rank, "alpha": 2 * rank if rank else None, "batch": batch}.items():
         if v is not None:
             setattr(cfg, k, v)
