@@ -7,7 +7,7 @@ function split: val (the slice of train that chooses the recipe) and dev (what t
     python -m benchmarks.tools_sweep save           # unfinished runs' checkpoints into the repository
     python -m benchmarks.tools_sweep defaults RUN --seeds 0 1 2   # finished seeds at the shipped defaults
 
-A run is a named set of changes to the recipe `V3` (`pipeline/recipe.RECIPE` when the sweep began; RUNS below: data recipe, rank and target
+A run is a named set of changes to the recipe `V3` (`pipeline/recipe.ISSUE23`, RECIPE when the sweep began; RUNS below: data recipe, rank and target
 modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
 (HOME: --home, else EDGESLM_HOME, else ~/.edgeslm): the encoded examples, the trainer's checkpoints
 (every 10 steps), `log.txt` (timestamped steps, losses, val losses), then `adapter/` and `val.json`,

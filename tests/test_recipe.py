@@ -41,6 +41,12 @@ def test_shipped_adapter_matches_its_manifest(manifest):
     assert len(manifest["data"]["training_hash"]) == 64
 
 
+def test_the_recipe_finetune_trains_is_the_shipped_adapters(manifest):
+    """`edgeslm finetune --recipe tools` rebuilds the shipped adapter (up to the CPU's rounding), not an
+    earlier candidate of the sweep."""
+    assert recipe.RECIPE == manifest["recipe"]
+
+
 @pytest.mark.skipif(not bfcl.default_dir().is_dir(), reason="BFCL data not found: cannot rebuild the training set")
 def test_recorded_training_data_is_what_the_recipe_builds(manifest):
     from edgeslm.pipeline import data
@@ -114,7 +120,7 @@ needs_data = pytest.mark.skipif(not bfcl.default_dir().is_dir() or not sealtools
 
 @pytest.fixture(scope="module")
 def built():
-    return recipe.examples(recipe.RECIPE)
+    return recipe.examples(recipe.ISSUE23)  # the recipe with Seal-Tools and Hammer's masking
 
 
 @needs_data

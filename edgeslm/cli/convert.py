@@ -131,8 +131,8 @@ def convert_show(cluster: Optional[str] = typer.Argument(None, help="A task name
 def finetune(
     cluster: Optional[str] = typer.Argument(None, help="The task name or cluster id from the last `edgeslm cluster`/`convert run`."),
     recipe: Optional[str] = typer.Option(None, help="Rebuild a shipped adapter from its recipe instead: 'tools' "
-                                         "(the default model's tool-calling LoRA, from BFCL's function-split train part, Seal-Tools "
-                                         "and generated agent conversations)."),
+                                         "(the default model's tool-calling LoRA, from BFCL's function-split train part and generated "
+                                         "agent conversations)."),
     out: Optional[Path] = typer.Option(None, help="With --recipe: the folder the adapter goes to (default: "
                                        "EDGESLM_HOME/pipeline/recipes/tools/adapter)."),
     force: bool = typer.Option(False, "--force", help="With --recipe: replace an existing --out folder (only one a "
@@ -140,7 +140,7 @@ def finetune(
     limit: Optional[int] = typer.Option(None, min=1, help="With --recipe: train on the first N examples only (a short run)."),
     model: str = typer.Option("default", help="Base model (catalog id or alias)."),
     steps: Optional[int] = typer.Option(None, min=1, help=f"Training steps (default: {_STEPS}; with --recipe: "
-                                        f"{RECIPE['epochs']:g} epochs, the val loss picks the step)."),
+                                        f"{RECIPE['epochs']:g} epoch{'s' if RECIPE['epochs'] != 1 else ''}, the last step)."),
     lr: Optional[float] = typer.Option(None, min=0, help=f"Learning rate (default: {_TC.lr:g}, with --full {_FULL_LR:g}; "
                                        "not with --recipe)."),
     rank: Optional[int] = typer.Option(None, min=1, help=f"LoRA rank (default: {_TC.rank}; not with --recipe)."),
@@ -190,8 +190,10 @@ def _recipe(settings, name: str, out, limit, steps, force: bool) -> None:
     except EdgeError as e:
         fail(e.message)
     t = m["training"]
-    console.print(f"{m['base_id']}@{m['task']}: {t['steps']} steps planned, best dev loss {t['dev_loss']} at step "
-                  f"{t['best_step']}, {m['wall_s']:.0f} s; adapter sha256 {m['adapter_sha256'][:12]}", highlight=False)
+    picked = (f"best val loss {t['dev_loss']} at step {t['best_step']}" if t["evals"]
+              else f"the last step kept, loss {t['loss_last']}")
+    console.print(f"{m['base_id']}@{m['task']}: {t['steps']} step{'s' if t['steps'] != 1 else ''}, {picked}, {m['wall_s']:.0f} s; adapter sha256 "
+                  f"{m['adapter_sha256'][:12]}", highlight=False)
     console.print(f"written to {out or recipe.default_out(settings)}", highlight=False)
 
 
