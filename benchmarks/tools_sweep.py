@@ -7,8 +7,8 @@ function split: val (the slice of train that chooses the recipe) and dev (what t
     python -m benchmarks.tools_sweep save           # unfinished runs' checkpoints into the repository
     python -m benchmarks.tools_sweep defaults RUN --seeds 0 1 2   # finished seeds at the shipped defaults
 
-A run is a named set of changes to the recipe `V3` (`pipeline/recipe.ISSUE23`, RECIPE when the sweep began; RUNS below: data recipe, rank and target
-modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
+A run is a named set of changes to the recipe `V3` (`pipeline/recipe.ISSUE23`, RECIPE when the sweep began;
+RUNS below: data recipe, rank and target modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
 (HOME: --home, else EDGESLM_HOME, else ~/.edgeslm): the encoded examples, the trainer's checkpoints
 (every 10 steps), `log.txt` (timestamped steps, losses, val losses), then `adapter/` and `val.json`,
 `dev.json` (`benchmarks.bfcl_dev` on the candidate alone, served as `default@NAME-sSEED` from that
@@ -26,8 +26,8 @@ Every run's results are copied into `benchmarks/results/tools_sweep/` so they ca
 `defaults` scores finished seeds as `serve` would run them if shipped: each seed's committed adapter,
 installed as `RUN-sSEED-defaults` with the shipped adapter's `sampling` block (temperature and leans)
 in its manifest, asked with no temperature (`bfcl_dev --temperature unset`, dev split). It writes
-`dev_defaults.json` and its wrong answers (`misses_defaults.jsonl`) beside the run's results; `table` adds those rows and their mean and minimum over
-seeds (issue 23's bar is that mean, at the defaults).
+`dev_defaults.json` and its wrong answers (`misses_defaults.jsonl`) beside the run's results; `table` adds
+those rows and their mean and minimum over seeds (issue 23's bar is that mean, at the defaults).
 
 What it can show: which recipe answers BFCL's held-out functions best on this machine's budget, chosen on
 val. What it cannot: dev is BFCL's non-live data, the distribution the recipes train on; one seed of a
@@ -93,6 +93,9 @@ RUNS: dict[str, dict] = {
     # v2-nogold-full's LoRA on the same data (3 seeds: val 0.286-0.368)
     "v2-nogold-fullft-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                               "eval_every": 0, "full": True, "lr": 5e-5, "rank": 64},
+    # full fine-tuning tied the LoRA (seed 0: val 0.368 both). The cookbook's 2 epochs were only run with v3's
+    # data (v3-full, 0.196), never on the shipped mix: one factor from v2-nogold-full (386 steps, ~70 min)
+    "v2-nogold-2ep-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 2.0, "eval_every": 0},
 }
 CATS = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
 

@@ -192,7 +192,8 @@ def _recipe(settings, name: str, out, limit, steps, force: bool) -> None:
     t = m["training"]
     picked = (f"best val loss {t['dev_loss']} at step {t['best_step']}" if t["evals"]
               else f"the last step kept, loss {t['loss_last']}")
-    console.print(f"{m['base_id']}@{m['task']}: {t['steps']} step{'s' if t['steps'] != 1 else ''}, {picked}, {m['wall_s']:.0f} s; adapter sha256 "
+    steps = f"{t['steps']} step{'s' if t['steps'] != 1 else ''}"
+    console.print(f"{m['base_id']}@{m['task']}: {steps}, {picked}, {m['wall_s']:.0f} s; adapter sha256 "
                   f"{m['adapter_sha256'][:12]}", highlight=False)
     console.print(f"written to {out or recipe.default_out(settings)}", highlight=False)
 
