@@ -200,14 +200,24 @@ def _weather(rng):
     return text + extra, args, pii
 
 
+def time_forms(rng) -> tuple[str, str]:
+    """(a time of day as people write it, the same time as HH:MM, 24-hour)."""
+    h, m = rng.randint(7, 20), rng.choice([0, 15, 30, 45])
+    h12, half = (h - 1) % 12 + 1, "am" if h < 12 else "pm"
+    said = [f"{h:02d}:{m:02d}", f"{h12}:{m:02d}{half}", f"{h12}:{m:02d} {half.upper()}"]
+    if not m:
+        said += [f"{h12}{half}", "noon" if h == 12 else f"{h12} in the {'morning' if h < 12 else 'afternoon' if h < 18 else 'evening'}"]
+    return rng.choice(said), f"{h:02d}:{m:02d}"
+
+
 def _calendar(rng):
-    t = title(rng)
-    date = f"2026-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    time = f"{rng.randint(7, 20):02d}:{rng.choice(['00', '15', '30', '45'])}"
+    # the teacher writes the date and time as YYYY-MM-DD and HH:MM whatever form the user gave them in
+    t, (date, iso) = title(rng), date_forms(rng)
+    said, time = time_forms(rng)
     who = email(rng) if rng.random() < 0.6 else None
     if rng.random() < 0.3:
         time = None
-    at, w = (f" at {time}" if time else ""), (f" with {who}" if who else "")
+    at, w = (f" at {said}" if time else ""), (f" with {who}" if who else "")
     extra, pii = _extra(rng, ["PHONE"], {"PHONE": "Dial-in:"})
     text = rng.choice([
         f"Schedule '{t}' on {date}{at}" + (f" and invite {who}" if who else ""),
@@ -216,7 +226,7 @@ def _calendar(rng):
         f"Add \"{t}\" to my calendar on {date}{at}{w}.", f"I have {t} on {date}{at}{w}, please create the event",
         f"calendar: {t} / {date}{at}{w}",
     ]) + extra
-    args = {"title": t, "date": date, **({"time": time} if time else {}), **({"attendee": who} if who else {})}
+    args = {"title": t, "date": iso, **({"time": time} if time else {}), **({"attendee": who} if who else {})}
     return text, args, ([("EMAIL", who)] if who else []) + pii
 
 
