@@ -48,8 +48,9 @@ RESULTS = Path(__file__).parent / "results"
 # bumped when the pipeline trains or gates differently, so a seed's results (and its home) from before are
 # not read back as this pipeline's: 2 = held-out values rather than calls, leans kept, stated enums, open names,
 # e-mail fakes of many shapes; 3 = asks only for values every captured request states, a finished student
-# reused only for the same encoded examples; 4 = the calendar workload's dates and times in the forms people
-# write them (its teacher answers YYYY-MM-DD and HH:MM), as the delivery task's were already
+# reused only for the same encoded examples; 4 = values in the forms people write them, as the delivery task's
+# dates were already: the calendar's dates and times (its teacher answers YYYY-MM-DD and HH:MM), the transfer's
+# amounts (1,200.50, 1.200,50, 3k; the teacher answers the number) and references, "#" before an order id
 PIPELINE = 4
 
 

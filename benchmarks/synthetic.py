@@ -268,22 +268,37 @@ def _units(rng):
 # ---- four more task types: amounts with currencies, addresses and dates in several forms, values
 # outside ASCII, several calls per request, and a tool result the answer has to use ----
 
-CURRENCIES = {"EUR": ["€{a}", "{a} €", "{a} EUR", "{a} euros"], "USD": ["${a}", "{a} USD", "{a} dollars"],
-              "GBP": ["£{a}", "{a} GBP", "{a} pounds"], "CHF": ["CHF {a}", "{a} Swiss francs"],
-              "PLN": ["{a} zł", "{a} PLN", "{a} złoty"], "JPY": ["¥{a}", "{a} yen", "{a} JPY"]}
+CURRENCIES = {"EUR": ["€{a}", "{a} €", "{a} EUR", "{a} euros", "EUR {a}", "{a} eur"],
+              "USD": ["${a}", "{a} USD", "{a} dollars", "US$ {a}", "{a} usd"],
+              "GBP": ["£{a}", "{a} GBP", "{a} pounds", "GBP {a}"], "CHF": ["CHF {a}", "{a} Swiss francs", "{a} francs", "{a} CHF"],
+              "PLN": ["{a} zł", "{a} PLN", "{a} złoty", "PLN {a}"], "JPY": ["¥{a}", "{a} yen", "{a} JPY", "JPY {a}"]}
+# how the reference is said: the teacher's call holds it as written between the quotes (or after the colon)
+_REF_SAID = [" with reference '{r}'", ", reference: {r}", " with the note '{r}'", ", ref '{r}'", " (reference \"{r}\")"]
+
+
+def amount_forms(amount: int | float, rng) -> str:
+    """An amount as people write it (the teacher's call holds the number): 1200, 1,200, 1.200, 1 200,
+    1,200.50, 1.200,50, 89,90, 3k."""
+    if isinstance(amount, int) and amount >= 1000 and amount % 1000 == 0 and rng.random() < 0.25:
+        return f"{amount // 1000}k"
+    sep, dec = rng.choice([("", "."), (",", "."), (".", ","), (" ", ",")])
+    whole = f"{int(amount):,}".replace(",", sep)
+    if isinstance(amount, int):
+        return whole + (f"{dec}00" if rng.random() < 0.2 else "")
+    return f"{whole}{dec}{round(amount * 100) % 100:02d}"
 _REF = ["Rent", "Invoice", "Deposit", "Gift", "Miete", "Loyer", "Faktura", "Order", "Dues", "Refund"]
 _REF_TAIL = ["März", "June", "flat 3B", "for Zoë", "#{n}", "{n}", "Q{q} {y}", "Kraków trip", "Ørsted", "nº {n}"]
 
 
 def _transfer(rng):
     acct, code = iban(rng), rng.choice(list(CURRENCIES))
-    amount = rng.choice([rng.randint(5, 5000), round(rng.uniform(1, 2000), 2)])
-    shown = rng.choice(CURRENCIES[code]).format(a=f"{amount:g}" if isinstance(amount, int) else f"{amount:.2f}")
+    amount = rng.choice([rng.randint(5, 5000), round(rng.uniform(1, 2000), 2), rng.randint(1, 150) * 1000])
+    shown = rng.choice(CURRENCIES[code]).format(a=amount_forms(amount, rng))
     ref = None
     if rng.random() < 0.6:
         tail = rng.choice(_REF_TAIL).format(n=rng.randint(100, 99999), q=rng.randint(1, 4), y=rng.randint(2025, 2027))
         ref = f"{rng.choice(_REF)} {tail}"
-    r = f" with reference '{ref}'" if ref else ""
+    r = rng.choice(_REF_SAID).format(r=ref) if ref else ""
     text = rng.choice([
         f"Send {shown} to {acct}{r}.", f"Please transfer {shown} to IBAN {acct}{r}", f"pay {shown} into {acct}{r}",
         f"Wire {shown} to account {acct}{r}, thanks.", f"I owe {shown}. The IBAN is {acct}{r}. Send it please.",
@@ -358,9 +373,10 @@ ORDER_STATUS = ["processing", "shipped", "out for delivery", "delivered", "delay
 def _order(rng):
     oid = rng.choice([f"{rng.choice('ABCDXZ')}-{rng.randint(10000, 99999)}", f"ORD-{rng.randint(100000, 999999)}",
                       str(rng.randint(1000000, 9999999))])
-    text = rng.choice([f"Where is my order {oid}?", f"What's the status of order {oid}?", f"track order {oid} pls",
-                       f"Has {oid} shipped yet?", f"Any news on my order {oid}? It's taking a while.",
-                       f"When will order {oid} arrive?"])
+    said = rng.choice([oid, oid, f"#{oid}", f"number {oid}", f"no. {oid}"])  # the call holds the id alone
+    text = rng.choice([f"Where is my order {said}?", f"What's the status of order {said}?", f"track order {said} pls",
+                       f"Has {said} shipped yet?", f"Any news on my order {said}? It's taking a while.",
+                       f"When will order {said} arrive?"])
     _, eta = date_forms(rng)
     return text, {"order_id": oid}, {"status": rng.choice(ORDER_STATUS), "eta": eta}
 
