@@ -251,3 +251,46 @@ def test_a_stated_enum_value_is_what_the_call_takes():
     # a request that already states one of the enum's values is left as it is
     said = {**ex, "messages": [{"role": "user", "content": "high priority: the invoice from a@b.co"}]}
     assert augment.state_enum(said, random.Random(0)) is None
+
+
+def _read_amount(said: str) -> float:
+    """An amount read back as a person means it: a final separator before exactly two digits is the
+    decimal one; every other separator groups thousands."""
+    import re
+
+    if said.endswith("k"):
+        return float(said[:-1]) * 1000
+    m = re.fullmatch(r"(.*?)[.,](\d\d)", said)
+    whole, cents = (m.group(1), m.group(2)) if m else (said, "0")
+    return int(re.sub(r"[ .,]", "", whole)) + int(cents) / 100
+
+
+def _read_time(said: str) -> str:
+    import re
+
+    if said == "noon":
+        return "12:00"
+    m = re.fullmatch(r"(\d{1,2})(?::(\d\d))? ?(am|pm|AM|PM|in the morning|in the afternoon|in the evening)?", said)
+    assert m, said
+    h, mins, half = int(m.group(1)), int(m.group(2) or 0), (m.group(3) or "").lower()
+    if half in ("pm", "in the afternoon", "in the evening") and h != 12:
+        h += 12
+    return f"{h:02d}:{mins:02d}"
+
+
+def test_the_workloads_free_forms_say_what_the_teachers_calls_hold():
+    """The convert workload writes dates, times and amounts as people do, and the scripted teacher answers
+    the canonical value: each form, read back, is that value (a generator that wrote 1.200,5 for 1200.05
+    or 3pm for 03:00 would teach its students wrong answers)."""
+    import random
+
+    from benchmarks import synthetic
+
+    rng = random.Random(0)
+    for _ in range(2000):
+        said, hhmm = synthetic.time_forms(rng)
+        assert _read_time(said) == hhmm
+        amount = rng.choice([rng.randint(5, 5000), round(rng.uniform(1, 2000), 2), rng.randint(1, 150) * 1000])
+        assert abs(_read_amount(synthetic.amount_forms(amount, rng)) - amount) < 1e-9
+    forms = {synthetic.amount_forms(1200.5, random.Random(s)) for s in range(200)}
+    assert {"1200.50", "1,200.50", "1.200,50", "1 200,50"} <= forms
