@@ -50,8 +50,9 @@ RESULTS = Path(__file__).parent / "results"
 # e-mail fakes of many shapes; 3 = asks only for values every captured request states, a finished student
 # reused only for the same encoded examples; 4 = values in the forms people write them, as the delivery task's
 # dates were already: the calendar's dates and times (its teacher answers YYYY-MM-DD and HH:MM), the transfer's
-# amounts (1,200.50, 1.200,50, 3k; the teacher answers the number) and references, "#" before an order id
-PIPELINE = 4
+# amounts (1,200.50, 1.200,50, 3k; the teacher answers the number) and references, "#" before an order id;
+# 5 = students on the default adapter at lr 1e-3 (finetune.TrainConfig.lr)
+PIPELINE = 5
 
 
 def capture(calls: list[dict], settings) -> float:
@@ -313,7 +314,8 @@ def one_run(args, seed: int, home: Path) -> dict:
         shutil.rmtree(settings.capture_db.parent, ignore_errors=True)  # a capture cut short is sent again whole
         capture_s = capture(calls, settings)
         marker.write_text(json.dumps({"wall_s": capture_s}))
-    cfg = finetune.TrainConfig(seed=seed, on_default=args.on == "default")
+    on_default = args.on == "default"
+    cfg = finetune.TrainConfig(seed=seed, on_default=on_default, **({} if on_default else {"lr": finetune.BASE_LR}))
     if args.steps:
         cfg.max_steps = args.steps
     t0 = time.perf_counter()
