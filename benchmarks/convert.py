@@ -315,7 +315,7 @@ def one_run(args, seed: int, home: Path) -> dict:
         capture_s = capture(calls, settings)
         marker.write_text(json.dumps({"wall_s": capture_s}))
     on_default = args.on == "default"
-    cfg = finetune.TrainConfig(seed=seed, on_default=on_default, **({} if on_default else {"lr": finetune.BASE_LR}))
+    cfg = finetune.TrainConfig(seed=seed, on_default=on_default, lr=finetune.TrainConfig.lr if on_default else finetune.BASE_LR)
     if args.steps:
         cfg.max_steps = args.steps
     t0 = time.perf_counter()

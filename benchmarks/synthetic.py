@@ -272,8 +272,15 @@ CURRENCIES = {"EUR": ["€{a}", "{a} €", "{a} EUR", "{a} euros", "EUR {a}", "{
               "USD": ["${a}", "{a} USD", "{a} dollars", "US$ {a}", "{a} usd"],
               "GBP": ["£{a}", "{a} GBP", "{a} pounds", "GBP {a}"], "CHF": ["CHF {a}", "{a} Swiss francs", "{a} francs", "{a} CHF"],
               "PLN": ["{a} zł", "{a} PLN", "{a} złoty", "PLN {a}"], "JPY": ["¥{a}", "{a} yen", "{a} JPY", "JPY {a}"]}
+_REF = ["Rent", "Invoice", "Deposit", "Gift", "Miete", "Loyer", "Faktura", "Order", "Dues", "Refund"]
+_REF_TAIL = ["März", "June", "flat 3B", "for Zoë", "#{n}", "{n}", "Q{q} {y}", "Kraków trip", "Ørsted", "nº {n}"]
 # how the reference is said: the teacher's call holds it as written between the quotes (or after the colon)
 _REF_SAID = [" with reference '{r}'", ", reference: {r}", " with the note '{r}'", ", ref '{r}'", " (reference \"{r}\")"]
+
+
+def draw_amount(rng) -> int | float:
+    """A transfer's amount: whole, with cents, or round thousands."""
+    return rng.choice([rng.randint(5, 5000), round(rng.uniform(1, 2000), 2), rng.randint(1, 150) * 1000])
 
 
 def amount_forms(amount: int | float, rng) -> str:
@@ -286,13 +293,11 @@ def amount_forms(amount: int | float, rng) -> str:
     if isinstance(amount, int):
         return whole + (f"{dec}00" if rng.random() < 0.2 else "")
     return f"{whole}{dec}{round(amount * 100) % 100:02d}"
-_REF = ["Rent", "Invoice", "Deposit", "Gift", "Miete", "Loyer", "Faktura", "Order", "Dues", "Refund"]
-_REF_TAIL = ["März", "June", "flat 3B", "for Zoë", "#{n}", "{n}", "Q{q} {y}", "Kraków trip", "Ørsted", "nº {n}"]
 
 
 def _transfer(rng):
     acct, code = iban(rng), rng.choice(list(CURRENCIES))
-    amount = rng.choice([rng.randint(5, 5000), round(rng.uniform(1, 2000), 2), rng.randint(1, 150) * 1000])
+    amount = draw_amount(rng)
     shown = rng.choice(CURRENCIES[code]).format(a=amount_forms(amount, rng))
     ref = None
     if rng.random() < 0.6:
