@@ -245,7 +245,8 @@ def test_recipe_run_resumes_after_the_process_dies(tmp_path):
     from edgeslm.config import Settings
 
     settings = Settings(home=tmp_path / "home", threads=THREADS)
-    r = {**recipe.RECIPE, "rank": 4, "alpha": 8, "batch": 1, "modules": ["q_proj", "v_proj"]}
+    # 2 epochs of 2 examples: 4 steps, cut to 3 (the shipped recipe's 1 epoch would end at step 2)
+    r = {**recipe.RECIPE, "rank": 4, "alpha": 8, "batch": 1, "epochs": 2.0, "modules": ["q_proj", "v_proj"]}
     work, out = tmp_path / "run", tmp_path / "run" / "adapter"
 
     class Died(Exception):
