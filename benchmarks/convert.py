@@ -53,6 +53,11 @@ RESULTS = Path(__file__).parent / "results"
 # amounts (1,200.50, 1.200,50, 3k; the teacher answers the number) and references, "#" before an order id;
 # 5 = students on the default adapter at lr 1e-3 (finetune.TrainConfig.lr)
 PIPELINE = 5
+# bumped when only the gate judges differently: a seed's results are made again, but its home (capture,
+# finished students, checkpoints) is kept and its students are evaluated again, not retrained. 2 = each
+# held-out prompt evaluated whole (the verdict no longer depends on the prefix cache), and a text answer
+# where a call was due is wrong (exact, tool name) rather than invalid
+GATE = 2
 
 
 def capture(calls: list[dict], settings) -> float:
@@ -202,7 +207,7 @@ def seed_run(args, seed: int, root: Path) -> dict:
     import shutil
 
     on = "default" if args.on == "default" else "base"
-    stamp = {"pipeline": PIPELINE, "per_task": args.per_task, "tasks": args.tasks, "spanish": args.spanish, "steps": args.steps,
+    stamp = {"pipeline": PIPELINE, "gate": GATE, "per_task": args.per_task, "tasks": args.tasks, "spanish": args.spanish, "steps": args.steps,
              "eval_limit": args.eval_limit, "fresh": args.fresh, "workload_seed": args.seed, "seed": seed, "on": on}
     done = RESULTS / "convert" / f"{on}-s{seed}.json"
     finished = json.loads(done.read_text()) if done.is_file() else {}
@@ -210,11 +215,11 @@ def seed_run(args, seed: int, root: Path) -> dict:
         print(f"=== seed {seed} ({on}): done, read from {done}", flush=True)
         return finished
     home = root / f"{on}-seed{seed}"
-    if (home / "run.json").is_file() and json.loads((home / "run.json").read_text()) != stamp:
+    if (home / "run.json").is_file() and not _trains_alike(json.loads((home / "run.json").read_text()), stamp):
         shutil.rmtree(home)
     kept = RESULTS / "convert" / "partial" / f"{on}-s{seed}"  # left by an earlier session (--save)
     if not (home / "run.json").is_file() and (kept / "run.json").is_file():
-        if json.loads((kept / "run.json").read_text()) == stamp:
+        if _trains_alike(json.loads((kept / "run.json").read_text()), stamp):
             _carry.unpack(kept, home)
             print(f"=== seed {seed} ({on}): resuming from {kept}", flush=True)
         else:
@@ -228,6 +233,11 @@ def seed_run(args, seed: int, root: Path) -> dict:
     done.write_text(json.dumps(run, indent=2))
     shutil.rmtree(kept, ignore_errors=True)  # carried no longer
     return run
+
+
+def _trains_alike(old: dict, new: dict) -> bool:
+    """Whether a home stamped `old` trains as `new` does (it may gate differently)."""
+    return {k: v for k, v in old.items() if k != "gate"} == {k: v for k, v in new.items() if k != "gate"}
 
 
 def save(root: Path) -> None:

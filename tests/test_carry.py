@@ -109,7 +109,7 @@ def test_convert_save_keeps_a_seeds_resumable_files_only(tmp_path, monkeypatch):
 def test_a_seed_resumes_from_what_an_earlier_session_kept(tmp_path, monkeypatch):
     """seed_run's side: the kept files go into a fresh home when the settings match, not otherwise, and
     go away once the seed's results are written. The seed's run itself (2.7 h) is a stand-in here that
-    reports what its home held."""
+    reports what its home held. A home that only gated otherwise (an older `GATE`) trains the same: kept."""
     import argparse
 
     from benchmarks import convert
@@ -124,7 +124,7 @@ def test_a_seed_resumes_from_what_an_earlier_session_kept(tmp_path, monkeypatch)
     monkeypatch.setattr(convert, "one_run", one_run)
     args = argparse.Namespace(on="default", per_task=300, tasks="all", spanish=0.1, steps=None, eval_limit=None,
                               fresh=25, seed=0)
-    stamp = {"pipeline": convert.PIPELINE, "per_task": 300, "tasks": "all", "spanish": 0.1, "steps": None,
+    stamp = {"pipeline": convert.PIPELINE, "gate": convert.GATE, "per_task": 300, "tasks": "all", "spanish": 0.1, "steps": None,
              "eval_limit": None, "fresh": 25, "workload_seed": 0, "seed": 2, "on": "default"}
     keep = tmp_path / "results" / "convert" / "partial" / "default-s2"
     (keep / "capture").mkdir(parents=True)
@@ -135,7 +135,7 @@ def test_a_seed_resumes_from_what_an_earlier_session_kept(tmp_path, monkeypatch)
     assert not keep.exists()  # the seed finished: nothing left to carry
     (keep / "capture").mkdir(parents=True)
     (keep / "capture" / "fakes.salt").write_bytes(b"s" * 16)
-    (keep / "run.json").write_text(json.dumps(stamp))
+    (keep / "run.json").write_text(json.dumps({**stamp, "gate": convert.GATE - 1}))  # gated otherwise: taken
     (tmp_path / "results" / "convert" / "default-s2.json").unlink()
     convert.seed_run(args, 2, tmp_path / "root2")
     assert seen["files"] == ["capture/fakes.salt", "run.json"]

@@ -1,0 +1,65 @@
+"""The promotion gate (pipeline/evaluate.py) on the real default model: a verdict depends on the student and
+the held-out examples alone, not on what the process ran before (a prompt evaluated after a cached prefix
+can flip a greedy near-tie), and a text answer where a call was due is a wrong answer, not an invalid one."""
+
+import json
+
+from edgeslm.config import get_settings
+from edgeslm.engine import Engine
+from edgeslm.pipeline import data, evaluate
+from tests.cores import THREADS
+
+TOOL = {"type": "function", "function": {
+    "name": "book_ferry", "description": "Book a ferry crossing.",
+    "parameters": {"type": "object", "properties": {
+        "port": {"type": "string", "description": "Departure port"},
+        "passengers": {"type": "integer", "minimum": 1}}, "required": ["port", "passengers"]}}}
+
+
+def _example(text: str, port: str, n: int, **extra) -> dict:
+    call = {"type": "function", "function": {"name": "book_ferry",
+                                             "arguments": json.dumps({"port": port, "passengers": n})}}
+    return {"messages": [{"role": "user", "content": text}], "tools": [TOOL], "answer": {"tool_calls": [call]}, **extra}
+
+
+EXAMPLES = [_example("Book a ferry from Split for 2 people.", "Split", 2),
+            _example("Ferry out of Piraeus, 4 passengers please.", "Piraeus", 4),
+            _example("I need a crossing from Holyhead for three of us.", "Holyhead", 3),
+            _example("Get me on a boat leaving Tallinn, just me.", "Tallinn", 1)]
+
+
+def _by_request(scores: dict) -> dict:
+    return {r["request"]: (r["got"], r["exact"], r["valid"], r["tool_name"]) for r in scores["rows"]}
+
+
+def test_scores_do_not_depend_on_what_ran_before(tmp_path):
+    engine = Engine(get_settings(home=tmp_path / "home", threads=THREADS, n_ctx=2048, parallel=1))
+    try:
+        w = engine.worker(None)
+        settings = engine.settings
+        first = evaluate.run(w, EXAMPLES, settings)
+        # other prompts that share the tool block with the examples leave prefixes in the cache
+        w.run(*data.request(_example("Book a ferry from Split for 2 people, or 5.", "Split", 5), settings))
+        again = evaluate.run(w, EXAMPLES[::-1], settings)
+        assert _by_request(first) == _by_request(again)
+        assert [r["cached_tokens"] for r in first["rows"] + again["rows"]] == [0] * 8  # each prompt evaluated whole
+        assert first["n"] == 4 and first["exact"] >= 0.5  # the default model books most of these
+    finally:
+        engine.close()
+
+
+def test_text_where_a_call_was_due_is_wrong_not_invalid(tmp_path):
+    engine = Engine(get_settings(home=tmp_path / "home", threads=THREADS, n_ctx=2048, parallel=1))
+    try:
+        w = engine.worker(None)
+        # tool_choice "none": the model must answer in text, while the teacher answered with a call
+        s = evaluate.run(w, [_example("Book a ferry from Split for 2 people.", "Split", 2, tool_choice="none")], engine.settings)
+        row = s["rows"][0]
+        assert row["got"] == [] and not row["parsed"] and not row["tool_name"] and not row["exact"]
+        assert row["valid"]  # no call came out, so none was malformed
+    finally:
+        engine.close()
+    # one such answer among 60 held-out calls costs exact and tool name a sixtieth each: still promoted
+    one_wrong = {"n": 60, "exact": 59 / 60, "valid": 1.0, "tool_name": 59 / 60}
+    assert evaluate.gate(one_wrong) == (True, "meets the gate")
+    assert not evaluate.gate({**one_wrong, "valid": 59 / 60})[0]  # a malformed call is not
