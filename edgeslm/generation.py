@@ -45,8 +45,9 @@ class Run:
         p, env = job.params, worker.envelope
         self.copier = (Copier(job.source, self.b.piece, p.copy_bias or 0.0, p.tool_bias or 0.0, job.relevance,
                               p.call_bias or 0.0, job.fit, worker.openers, p.more_bias or 0.0, p.arg_bias or 0.0,
-                              job.spec.tools, worker.commas)
-                       if any((p.copy_bias, p.tool_bias, p.call_bias, p.more_bias, p.arg_bias)) and job.source and job.spec.kind == "tools"
+                              job.spec.tools, worker.commas, p.close_bias or 0.0)
+                       if any((p.copy_bias, p.tool_bias, p.call_bias, p.more_bias, p.arg_bias, p.close_bias))
+                       and job.source and job.spec.kind == "tools"
                        and env.syntax == "json" else None)
         self.out = Output(job.spec, env, job.params.stop, job.emit, job.answered, self.copier)
         self.constraint = job.constraint

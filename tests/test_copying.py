@@ -158,8 +158,9 @@ def test_the_tokens_that_begin_a_call_are_found_in_the_vocabulary():
     ids = call_openers(SimpleNamespace(table=table), ENVELOPES["hermes"], {6: b"<tool_call>"})
     # a bare whitespace token or "<b>" begins no call; the marker as a control token does
     assert ids.tolist() == [0, 1, 2, 3, 6, 8]
-    table = [b",", b', "', b"\n,", b"a,", b"}", b" , "]
-    assert comma_tokens(SimpleNamespace(table=table)).tolist() == [0, 1, 2, 5]  # what goes on to an argument
+    table = [b",", b', "', b"\n,", b"a,", b"}", b" , ", b'",', b'" }', b'"a', b"a}", b'"}}']
+    # what goes on to another argument or closes the arguments, after a value or closing a string first
+    assert comma_tokens(SimpleNamespace(table=table)).tolist() == [0, 1, 2, 4, 5, 6, 7, 10]
 
 
 def test_the_first_token_leans_to_a_call_as_far_as_the_request_fits_a_tool():
@@ -224,32 +225,38 @@ def test_another_call_leans_in_as_far_as_the_requests_values_are_unused():
     assert s.sample(logits, None, c.more(choice, [END])) == 2  # Rome unused: 1 + 4/3 over 2.0
 
 
+GO_ON = {1: b",", 2: b"}", 3: b'",', 4: b' ,"', 5: b'"}'}  # go on or close, after a value or a string
+
+
+def _lean(tool, source, written, allowed=None, **bias):
+    c = Copier(source, lambda t: GO_ON.get(t, b"x"), 0.0, 0.0, {}, tools=[tool], commas=np.array(sorted(GO_ON)), **bias)
+    c.begin(tool.name)
+    c.feed(written)
+    got = c.more_args(np.ones(6, dtype=bool) if allowed is None else allowed)
+    return None if got is None else (got[0].tolist(), got[1].tolist())
+
+
 def test_another_argument_leans_in_while_an_unwritten_parameter_matches_what_the_request_says():
     dist = ToolSpec("calculate_distance", "Distance between two bodies.", {"type": "object", "properties": {
         "body1": {"type": "string"}, "body2": {"type": "string"},
         "unit": {"type": "string", "description": "Unit of the distance, e.g. miles or km."},
         "precise": {"type": "boolean", "description": "Whether to be precise."}}})
-    commas = np.array([1, 4])
 
     def lean(source, written, allowed=None, arg_bias=3.0):
-        c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, arg_bias=arg_bias, tools=[dist], commas=commas)
-        c.begin("calculate_distance")
-        c.feed(written)
-        got = c.more_args(np.ones(6, dtype=bool) if allowed is None else allowed)
-        return None if got is None else (got[0].tolist(), float(got[1][0]))
+        return _lean(dist, source, written, allowed, arg_bias=arg_bias)
 
     asked = "What's the distance in miles from the Earth to the Moon?"
-    assert lean(asked, '{"body1": "Earth", "body2": "Moon"') == ([1, 4], 3.0)  # "miles": the unit's description
+    assert lean(asked, '{"body1": "Earth", "body2": "Moon"') == ([1, 4], [3.0, 3.0])  # "miles": the unit's description
     assert lean(asked, '{"body1": "Earth", "body2": "Moon"', arg_bias=0.0) is None
     assert lean(asked, '{"body1": "Earth", "body2": "Moon", "unit": "miles"') is None  # written
     assert lean("Distance from the Earth to the Moon?", '{"body1": "Earth", "body2": "Moon"') is None  # nothing beyond
     assert lean(asked, '{"body1": "Earth", "body2": ') is None  # a value is due, not a choice to close
-    assert lean(asked, '{"body1": "Earth", "body2": "Mo') is None  # inside a string
+    assert lean(asked, '{"body1": "Earth", "body2": "Moon') is None  # inside a string: not arg_bias (unmeasured)
     assert lean(asked, '{"body1": "Earth", "body2": ["Moon"') is None  # inside an array
     allowed = np.zeros(6, dtype=bool)
     allowed[4] = True
-    assert lean(asked, '{"body1": "Earth", "body2": "Moon"', allowed) == ([4], 3.0)  # what the grammar allows
-    assert lean(asked, '{"body1": "Earth", "body2": 12', allowed) == ([4], 3.0)  # after a number too
+    assert lean(asked, '{"body1": "Earth", "body2": "Moon"', allowed) == ([4], [3.0])  # what the grammar allows
+    assert lean(asked, '{"body1": "Earth", "body2": 12', allowed) == ([4], [3.0])  # after a number too
 
 
 def test_the_call_lean_leans_on_the_users_turn_only():
@@ -337,3 +344,26 @@ def test_tool_vectors_outlive_a_restart_and_requests_never_reach_the_disk(tmp_pa
     (next(tmp_path.glob("*.f64"))).write_bytes(b"junk")  # a damaged file is embedded again, not an error
     embedded.clear()
     assert ToolRanker(lambda: fake, tmp_path)(asked, TOOLS) == first and len(embedded) == 2
+
+
+def test_the_arguments_lean_to_close_when_the_request_has_nothing_left_for_another():
+    """close_bias: where the arguments may close, going on leans out and closing leans in when no unwritten
+    parameter shares a word with the request and every value it states is written; not otherwise. Inside a
+    string (Gemma closes it and goes on in one token, `",`) only once the value is a whole span of the request."""
+    weather = ToolSpec("get_weather", "Current weather for a city.", {"type": "object", "properties": {
+        "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 7}}, "required": ["city"]})
+
+    def lean(source, written, close_bias=2.0, arg_bias=0.0):
+        return _lean(weather, source, written, close_bias=close_bias, arg_bias=arg_bias)
+
+    cold = "Is it cold in Buenos Aires right now?"
+    assert lean(cold, '{"city": "Buenos Aires"') == ([1, 4, 2], [-2.0, -2.0, 2.0])  # nothing said of unit or days
+    assert lean(cold, '{"city": "Buenos Aires') == ([3, 5], [-2.0, 2.0])  # `",` away, `"}` toward
+    assert lean(cold, '{"city": "Buenos Ai') is None  # part way into a word of the request
+    assert lean(cold, '{"city": "Buenos Aires"', close_bias=0.0) is None  # off
+    hot = "Temperature in Hanoi in celsius, please."
+    assert lean(hot, '{"city": "Hanoi"') is None  # "celsius": the unit's
+    assert lean(hot, '{"city": "Hanoi", "unit": "celsius"') == ([1, 4, 2], [-2.0, -2.0, 2.0])
+    assert lean("Oslo, next 3", '{"city": "Oslo"') is None  # a value (3) not written yet
+    assert lean("Weather in Oslo for 3 days", '{"city": "Oslo"', arg_bias=3.0) == ([1, 4], [3.0, 3.0])  # "days": in

@@ -93,9 +93,14 @@ def call_openers(vocab: Vocab, env: Envelope, pieces: dict[int, bytes]) -> np.nd
 
 
 def comma_tokens(vocab: Vocab) -> np.ndarray:
-    """The tokens whose text, less leading whitespace, opens with "," (arg_bias's, decoding/copying.py)."""
-    return np.asarray([t for t, tok in enumerate(vocab.table) if tok.lstrip(b" \t\r\n")[:1] == b","],
-                      dtype=np.int64)
+    """The tokens that go on to another argument or close the arguments (arg_bias's and close_bias's,
+    decoding/copying.py): whose text, less leading whitespace, opens with "," or "}", or with a closing
+    quote and then one of them (`",`, `"}`: Gemma writes the end of a string value and what follows as one
+    token)."""
+    def leans(tok: bytes) -> bool:
+        tok = tok.lstrip(b" \t\r\n")
+        return tok[:1] in (b",", b"}") or (tok[:1] == b'"' and tok[1:].lstrip(b" \t\r\n")[:1] in (b",", b"}"))
+    return np.asarray([t for t, tok in enumerate(vocab.table) if leans(tok)], dtype=np.int64)
 
 
 def build_tokenizer(backend, cache_dir: Path | None = None) -> Vocab:

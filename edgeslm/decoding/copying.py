@@ -25,6 +25,11 @@ top few, a little behind. Biases on the logits, each off at 0:
   get +arg_bias while a parameter not written yet shares a word (of its name, description or enum) with
   what the request says beyond the tool's own name and description and the values written. Small models
   leave out an optional value the request gives ("in miles", "with details", "accounting for terrain").
+- `close_bias`: the other side of arg_bias. Where the arguments may close after a value, the tokens that go
+  on to another argument get -close_bias when nothing the request says is left for one: no unwritten
+  parameter shares a word with it (as above) and every value it states (`values` below) is written.
+  Small models, and students trained on their task's calls, fill in optional values the request never
+  gave (`"unit": "celsius"` for "Is it cold in Buenos Aires?", `"days": 3`).
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
 (a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the lexer over the
@@ -154,14 +159,14 @@ class Copier:
                  tool_bias: float = 0.0, relevance: dict[str, float] | None = None,
                  call_bias: float = 0.0, fit: float | None = None, openers: np.ndarray | None = None,
                  more_bias: float = 0.0, arg_bias: float = 0.0, tools: Iterable | None = None,
-                 commas: np.ndarray | None = None):
+                 commas: np.ndarray | None = None, close_bias: float = 0.0):
         self.source, self.piece, self.copy_bias, self.more_bias = source, piece, copy_bias, more_bias
-        self.arg_bias = arg_bias
+        self.arg_bias, self.close_bias = arg_bias, close_bias
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
         self.params = {t.name: (_words(t.name + " " + (t.description or "")), _param_words(t.parameters))
-                       for t in tools or ()} if arg_bias else {}
-        self.said = _words(source) if arg_bias else set()
-        self.asked = values(source) if more_bias else []
+                       for t in tools or ()} if arg_bias or close_bias else {}
+        self.said = _words(source) if arg_bias or close_bias else set()
+        self.asked = values(source) if more_bias or close_bias else []
         self.written = ""  # every call's name and arguments so far, lower-cased: the values used
         self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
         self.tool_bias = tool_bias if len(self.relevance) > 1 and any(self.relevance.values()) else 0.0
@@ -172,6 +177,7 @@ class Copier:
         self._pieces: dict[int, str | None] = {}
         # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
+        self._kinds: np.ndarray | None = None  # per token of `commas`: (closes a string first, goes on)
         self.calls, self.name = 0, ""
         self._fresh()
 
@@ -331,21 +337,51 @@ class Copier:
 
     @property
     def may_close(self) -> bool:
-        """The arguments' object has a value just written at its top level: it may close or go on."""
-        return bool(self.arg_bias) and self.stack == ["{"] and not self.in_str and self.last not in ("", ":", "{", ",")
+        """The arguments' object has a value just written at its top level, or a string value being written
+        there (its closing quote and what follows come as one token: `",` or `"}`): it may close or go on."""
+        if not (self.arg_bias or self.close_bias) or self.stack != ["{"]:
+            return False
+        if not self.in_str:
+            return self.last not in ("", ":", "{", ",")
+        # only where the string written so far is a whole span of the request (a value copied to its end)
+        return self.is_value and bool(self.value) and self._span(self.value or "", whole=True)
+
+    def _go_on(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the tokens that go on to another argument, those that close the arguments) here: inside a
+        string value the ones that close it first (`",`, `"}`), else the ones that open with "," or "}"."""
+        if self._kinds is None:
+            kinds = []
+            for t in self.commas:
+                q = (self._text(int(t)) or "").lstrip(" \t\r\n")
+                quoted = q.startswith('"')
+                kinds.append((quoted, (q[1:].lstrip(" \t\r\n") if quoted else q)[:1] == ","))
+            self._kinds = np.array(kinds, dtype=bool).reshape(-1, 2)
+        here = self._kinds[:, 0] == self.in_str
+        return self.commas[here & self._kinds[:, 1]], self.commas[here & ~self._kinds[:, 1]]
 
     def more_args(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
         """Where the arguments may close: the lean on the allowed tokens that go on to another argument
-        (their piece opens with ","), while an unwritten parameter matches what the request says beyond
-        the tool's own words and the values written; or None."""
+        (their piece opens with ","): +arg_bias while an unwritten parameter matches what the request says
+        beyond the tool's own words and the values written; -close_bias while none does and every value
+        the request states is written; or None."""
         if not self.may_close or allowed is None or self.name not in self.params:
             return None
         own, params = self.params[self.name]
         rest = self.said - own - _words(self.written)
-        if not rest or not any(ws & rest for p, ws in params.items() if p not in self.keys):
+        wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in self.keys)
+        on, close = self._go_on()
+        on, close = on[allowed[on]], close[allowed[close]]
+        if wanted:
+            # not inside a string: arg_bias was chosen on BFCL's val where it leaned after numbers and
+            # booleans alone (the comma after a string came with its quote), and is not measured there yet
+            amount = self.arg_bias if not self.in_str else 0.0
+            return (on, np.full(len(on), amount)) if len(on) and amount else None
+        if not self.close_bias or self.unused():
             return None
-        ids = self.commas[allowed[self.commas]]
-        return (ids, np.full(len(ids), self.arg_bias)) if len(ids) else None
+        # away from going on and toward closing: only away, a value could run on past its end instead
+        ids = np.concatenate([on, close])
+        amounts = np.concatenate([np.full(len(on), -self.close_bias), np.full(len(close), self.close_bias)])
+        return (ids, amounts) if len(ids) else None
 
     def boost(self, logits: np.ndarray, allowed: np.ndarray | None,
               naming: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -361,7 +397,10 @@ class Copier:
         if not self.copying:
             return None
         beta = self.copy_bias * (MID_NAME if self.mid_name() else 1.0)
-        chosen = [t for t in self._contenders(logits, allowed, beta) if self.lifts(t)]
-        if not chosen:
+        lift = {t: beta for t in self._contenders(logits, allowed, beta) if self.lifts(t)}
+        ends = self.more_args(allowed)  # close the value and go on, or not
+        for t, amount in zip(*ends, strict=True) if ends else ():
+            lift[int(t)] = lift.get(int(t), 0.0) + float(amount)
+        if not lift:
             return None
-        return np.asarray(chosen, dtype=np.int64), np.full(len(chosen), beta)
+        return np.fromiter(lift, dtype=np.int64, count=len(lift)), np.fromiter(lift.values(), dtype=float, count=len(lift))

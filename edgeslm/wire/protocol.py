@@ -90,6 +90,7 @@ class ChatCompletionRequest(_Loose):
     call_bias: float | None = Field(None, ge=0, le=10)
     more_bias: float | None = Field(None, ge=0, le=10)
     arg_bias: float | None = Field(None, ge=0, le=10)
+    close_bias: float | None = Field(None, ge=0, le=10)
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False

@@ -143,6 +143,7 @@ def to_internal(req: ChatCompletionRequest, settings: Settings) -> tuple[list[Me
         call_bias=req.call_bias,
         more_bias=req.more_bias,
         arg_bias=req.arg_bias,
+        close_bias=req.close_bias,
         seed=req.seed,
         stop=[s for s in stop if s],
         max_tokens_given=(req.max_completion_tokens or req.max_tokens) is not None,
