@@ -97,12 +97,12 @@ def ask(client, model: str, item: dict, max_tokens: int, check, tool_choice: str
 def _lean(text: str) -> tuple[float, ...]:
     try:
         c, t, *k = (float(x) for x in text.split(":"))
-        if len(k) > 3:
+        if len(k) > 4:
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give copy_bias:tool_bias[:call_bias[:more_bias[:arg_bias]]], "
-                                         "e.g. 2:3, 2:3:2 or 2:3:4:2:2") from None
-    return c, t, *k, *[0.0] * (3 - len(k))
+        raise argparse.ArgumentTypeError(f"{text!r}: give copy_bias:tool_bias[:call_bias[:more_bias[:arg_bias[:close_bias]]]], "
+                                         "e.g. 2:3, 2:3:2 or 2:3:4:10:2:2") from None
+    return c, t, *k, *[0.0] * (4 - len(k))
 
 
 def judge(item: dict, calls: list[dict], content: str | None, truncated: bool, check) -> tuple[bool, str]:
@@ -182,8 +182,9 @@ def main(argv: list[str] | None = None) -> None:
                          "legacy: the old split by question id (its dev functions are also in training); all: every question")
     ap.add_argument("--limit", type=int, default=0, help="questions per category (0 = all of the split)")
     ap.add_argument("--max-tokens", type=int, default=512)
-    ap.add_argument("--lean", type=_lean, nargs="+", default=[(None,) * 5],
-                    metavar="COPY:TOOL[:CALL[:MORE[:ARG]]]", help="copy_bias:tool_bias[:call_bias[:more_bias[:arg_bias]]] to send (each model runs once "
+    ap.add_argument("--lean", type=_lean, nargs="+", default=[(None,) * 6],
+                    metavar="COPY:TOOL[:CALL[:MORE[:ARG[:CLOSE]]]]",
+                    help="copy_bias:tool_bias[:call_bias[:more_bias[:arg_bias[:close_bias]]]] to send (each model runs once "
                     "per lean; default: none sent, the server's defaults)")
     ap.add_argument("--temperature", default="0", help="temperature to send, or 'unset' for the server's defaults")
     ap.add_argument("--tool-choice", choices=("auto", "named"), default="auto",
@@ -225,12 +226,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from benchmarks._server import running_server
 
-    # each model once per lean asked for (labelled MODEL+copyC+toolT+callK[+moreM][+argA]; none asked: the
-    # server's defaults)
+    # each model once per lean asked for (labelled MODEL+copyC+toolT+callK[+moreM][+argA][+closeZ]; none
+    # asked: the server's defaults)
     variants = {m + (f"+copy{c:g}+tool{t:g}+call{k:g}" + (f"+more{x:g}" if x else "") + (f"+arg{a:g}" if a else "")
-                     if c is not None else ""):
-                (m, {} if c is None else {"copy_bias": c, "tool_bias": t, "call_bias": k, "more_bias": x, "arg_bias": a})
-                for m in args.models for c, t, k, x, a in args.lean}
+                     + (f"+close{z:g}" if z else "") if c is not None else ""):
+                (m, {} if c is None else {"copy_bias": c, "tool_bias": t, "call_bias": k, "more_bias": x, "arg_bias": a,
+                                          "close_bias": z})
+                for m in args.models for c, t, k, x, a, z in args.lean}
     args.models = list(variants)
     results: dict[str, dict[str, list[dict]]] = {c: {m: [] for m in args.models} for c in categories}
     ctx = nullcontext(args.base_url) if args.base_url else running_server("default", threads=args.threads)
