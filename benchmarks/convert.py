@@ -51,8 +51,9 @@ RESULTS = Path(__file__).parent / "results"
 # reused only for the same encoded examples; 4 = values in the forms people write them, as the delivery task's
 # dates were already: the calendar's dates and times (its teacher answers YYYY-MM-DD and HH:MM), the transfer's
 # amounts (1,200.50, 1.200,50, 3k; the teacher answers the number) and references, "#" before an order id;
-# 5 = students on the default adapter at lr 1e-3 (finetune.TrainConfig.lr)
-PIPELINE = 5
+# 5 = students on the default adapter at lr 1e-3 (finetune.TrainConfig.lr); 6 = free text widened too
+# (augment.opened: words crossed, a code's digits drawn again), never into a held-out call's value
+PIPELINE = 6
 # bumped when only the gate judges differently: a seed's results are made again, but its home (capture,
 # finished students, checkpoints) is kept and its students are evaluated again, not retrained. 2 = each
 # held-out prompt evaluated whole (the verdict no longer depends on the prefix cache), and a text answer

@@ -233,6 +233,29 @@ def test_name_values_are_widened_by_rule_to_several_words_and_letters_outside_as
     assert "São Tomé Príncipe" in e["messages"][0]["content"] and data.teacher_calls(e)[0]["arguments"]["city"] == "São Tomé Príncipe"
 
 
+def test_free_text_values_are_widened_by_crossing_words_and_drawing_digits_again():
+    refs = ["Miete #4471", "Faktura März", "Invoice Q3 2026", "Rent June", "Loyer flat 3B", "Gift for Zoë"]
+    pool = {("send_money", "reference"): refs}
+    made = [m for seed in range(20) for m in augment.opened(pool, random.Random(seed))[("send_money", "reference")][6:]]
+    assert made and not set(made) & set(refs)
+    words = {w for r in refs for w in r.split()}
+    shape = lambda v: "".join("9" if ch.isdigit() else ch for ch in v)  # noqa: E731
+    crossed = [m for m in made if set(m.split()) <= words]
+    redrawn = [m for m in made if m not in crossed and any(ch.isdigit() for ch in m)]
+    accented = [m for m in made if m not in crossed + redrawn]
+    assert crossed and redrawn  # both rules draw
+    # a redrawn code keeps its letters and marks, and only its digits differ
+    assert all(shape(m) in {shape(r) for r in refs} for m in redrawn)
+    # where both values drawn are words alone, the names' rule: one letter accented ("Fakturà März")
+    assert all(not m.isascii() and len(m) in {len(r) for r in refs} for m in accented)
+    # a value a held-out call states is never made, even where the rules would make it
+    every = {m for seed in range(200) for m in augment.opened(pool, random.Random(seed))[("send_money", "reference")]}
+    assert "Miete June" in every
+    avoided = {m for seed in range(200) for m in augment.opened(pool, random.Random(seed), None, frozenset({"Miete June"}))[
+        ("send_money", "reference")]}
+    assert "Miete June" not in avoided and avoided >= set(refs)
+
+
 def test_a_stated_enum_value_is_what_the_call_takes():
     mail = {"type": "function", "function": {"name": "triage_email", "parameters": {"type": "object", "properties": {
         "sender": {"type": "string"}, "priority": {"type": "string", "enum": ["low", "normal", "high"]}},

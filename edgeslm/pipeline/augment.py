@@ -31,6 +31,7 @@ import json
 import random
 import re
 import string
+from collections.abc import Sequence
 
 from edgeslm.pipeline import rephrase
 
@@ -201,24 +202,50 @@ def _accented(v: str, rng: random.Random) -> str | None:
     return v[:i] + rng.choice(_ACCENTS[v[i]]) + v[i + 1:]
 
 
+def _redrawn(v: str, rng: random.Random) -> str | None:
+    """`v` with each digit drawn again, where it holds letters as well ("Miete #4471" -> "Miete #0938"): a
+    code of the same shape that no captured call holds. Values of digits and marks alone (dates, times,
+    phone numbers) are left alone: redrawn, they would be dates no one writes."""
+    if not (any(ch.isdigit() for ch in v) and any(ch.isalpha() for ch in v)):
+        return None
+    return re.sub(r"\d", lambda _: str(rng.randint(0, 9)), v)
+
+
+def _crossed(a: str, b: str, rng: random.Random) -> str | None:
+    """The first words of `a` before the last words of `b` ("Faktura März" x "Invoice Q3 2026" ->
+    "Faktura Q3 2026"): free text recombined from captured words; None when neither has two words."""
+    wa, wb = a.split(), b.split()
+    if len(wa) < 2 or len(wb) < 2:
+        return None
+    return " ".join(wa[:rng.randint(1, len(wa) - 1)] + wb[rng.randint(1, len(wb) - 1):])
+
+
 def opened(pool: dict[tuple[str, str], list], rng: random.Random,
-           keys: set[tuple[str, str]] | None = None) -> dict[tuple[str, str], list]:
-    """`pool` with, for each parameter in `keys` (all: None) whose values are names, up to half as many again
-    made from them by rule: two joined ("Quito Perth": a value of several words) or one with a letter
-    accented ("Quitó": a value outside ASCII). Neither need be a real name: a student trained on them
-    copies a value whole, as written, instead of stopping where the words of its captured values stop
-    (measured: a weather student trained on one-word ASCII cities wrote "Salt Lake" for Salt Lake City and
-    "Krak" for Kraków). `widened` passes only the open sets (`open_sets`)."""
+           keys: set[tuple[str, str]] | None = None, avoid: frozenset = frozenset()) -> dict[tuple[str, str], list]:
+    """`pool` with, for each parameter in `keys` (all: None), up to half as many again made from its string
+    values by rule. Names (letters and spaces): two joined ("Quito Perth": a value of several words) or one
+    with a letter accented ("Quitó": a value outside ASCII). Other free text: words of two values crossed
+    ("Faktura Q3 2026") or, in a code of letters and digits, the digits drawn again ("Miete #0938").
+    None need be real: a student trained on them copies a value whole, as written, instead of stopping where
+    the words of its captured values stop (measured: a weather student trained on one-word ASCII cities wrote
+    "Salt Lake" for Salt Lake City and "Krak" for Kraków) or leaving out a value it never saw (a transfer
+    student left out 12 of 41 stated references, most of them new combinations of captured words).
+    `widened` passes only the open sets (`open_sets`), and the values of held-out calls as `avoid`: made by
+    chance, one would be a value the gate's split keeps out of training."""
     out = {}
     for key, values in pool.items():
         out[key] = list(values)
-        names = [v for v in values if isinstance(v, str) and v.replace(" ", "").isalpha()]  # letters and spaces
-        if len(names) < 2 or 2 * len(names) < len(values) or (keys is not None and key not in keys):
-            continue  # not mostly names, or not an open set
-        for _ in range(len(names) // 2):
-            a, b = rng.sample(names, 2)
-            made = f"{a} {b}" if rng.random() < 0.5 else _accented(a, rng)
-            if made and made not in out[key]:
+        texts = [v for v in values if isinstance(v, str)]
+        if len(texts) < 2 or 2 * len(texts) < len(values) or (keys is not None and key not in keys):
+            continue  # too few to draw from, not text, or not an open set
+        for _ in range(len(texts) // 2):
+            a, b = rng.sample(texts, 2)
+            if f"{a}{b}".replace(" ", "").isalpha():  # names: letters and spaces
+                made = f"{a} {b}" if rng.random() < 0.5 else _accented(a, rng)
+            else:
+                ways = [m for m in (_crossed(a, b, rng), _redrawn(a, rng)) if m]
+                made = rng.choice(ways) if ways else None
+            if made and made not in out[key] and made not in avoid:
                 out[key].append(made)
     return out
 
@@ -373,14 +400,17 @@ def ask_missing(example: dict, rng: random.Random, stated: set[tuple[str, str]] 
 
 
 def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: float = 0.0,
-            enums: float = 0.0, reword: float = 0.0, teacher: dict | None = None) -> tuple[list[dict], int]:
+            enums: float = 0.0, reword: float = 0.0, teacher: dict | None = None,
+            held: Sequence[dict] = ()) -> tuple[list[dict], int]:
     """(`fit` plus `copies` value-swapped copies of each of its calls, plus for a `drop` share of them a
     copy with an optional value left out, for an `ask` share one that asks for a missing required value and
     for an `enums` share one with an enum value stated; how many were added). Only values every captured
     request states are asked for (always_stated). Values are drawn from `fit`
-    alone (never a dev or held-out call's) and the names among them widened by rule (`opened`), seeded."""
+    alone (never a dev or held-out call's) and widened by rule (`opened`), seeded; no value made is one that
+    a `held` (held-out) example's request states."""
     rng = random.Random(seed)
-    pool = opened(value_pool(fit), rng, open_sets(fit))
+    avoid = frozenset(v for e in held for _, _, v in _stated(e))
+    pool = opened(value_pool(fit), rng, open_sets(fit), avoid)
     extra = [x for _ in range(copies) for x in (swap_values(e, pool, rng) for e in fit) if x]
     asks = functools.partial(ask_missing, stated=always_stated(fit))
     words = lambda e, r: rephrase.reworded(e, rephrase.taken(e), r, teacher)  # noqa: E731

@@ -14,6 +14,7 @@ import json
 import shutil
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest, NotFound
@@ -138,7 +139,8 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         t.update({k: before[k] for k in ("adapter", "promoted", "why", "student", "training", "training_examples") if k in before})
         return
     with stages("finetune"):
-        pairs, dev_pairs = finetune.encode_split(worker, train_examples, settings, cfg, _widen(cfg, t, rephrase.teacher(settings)))
+        pairs, dev_pairs = finetune.encode_split(worker, train_examples, settings, cfg, _widen(cfg, t, rephrase.teacher(settings),
+                                                                                                  [examples[i] for i in split[1]]))
         peft_dir = pipeline_dir(settings) / "runs" / t["task"] / "peft"
         shutil.rmtree(peft_dir.parent / "final", ignore_errors=True)
         entry = worker.entry
@@ -165,13 +167,13 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         say(f"  {t['task']}: exact {scores['exact']:.2f} on {scores['n']} held-out; {why}")
 
 
-def _widen(cfg, t: dict, teacher: dict | None = None):
+def _widen(cfg, t: dict, teacher: dict | None = None, held: Sequence[dict] = ()):
     """The captured training calls plus `cfg.swaps` value-swapped copies of each, and copies with an optional
     value left out or a required one missing and asked for, or the request reworded (augment.widened); the
     counts go into the report."""
 
     def widen(fit: list[dict]) -> list[dict]:
-        out, added = augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums, cfg.reword, teacher)
+        out, added = augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums, cfg.reword, teacher, held)
         t["training_examples"] = {"capture": len(fit), "augmented": added}
         return out
 

@@ -86,7 +86,8 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
         train = [examples[i] for i in t["train"]]
         pairs, dev_pairs = finetune.encode_split(worker, train, settings, cfg,
                                                  lambda fit: augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums,
-                                                                           cfg.reword, rephrase.teacher(settings))[0])
+                                                                           cfg.reword, rephrase.teacher(settings),
+                                                                           [examples[i] for i in t["held"]])[0])
         out = settings.home / "pipeline" / "runs" / t["task"] / "peft"
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
         store = AdapterStore(settings.adapters_dir)
