@@ -17,7 +17,7 @@
 Steps 1-5 run once per training seed (`--seeds`), each in its own home under --home, resumably: a seed
 whose results are in benchmarks/results/convert/ for the same settings is read back, and a seed stopped
 part way goes on where it stopped (the capture is kept, trained tasks are not retrained, a task part way
-through resumes from its checkpoint). A seed takes longer than a session's machine lives: `--save` keeps
+through resumes from its checkpoint, and scores already measured are read back). A seed takes longer than a session's machine lives: `--save` keeps
 each unfinished seed's resumable files under benchmarks/results/convert/partial/ (committed), and the
 next session's run starts from them (`save`; benchmarks/_carry.py). `--on base` trains the students on the bare base instead of on top
 of the default `tools` adapter, for the comparison.
@@ -245,8 +245,9 @@ def save(root: Path) -> None:
     """Each unfinished seed's resumable files, to commit, under benchmarks/results/convert/partial/: the
     stamp, the capture (calls, curated store, fakes' salt: the training data is then the same, so a
     finished task's fingerprint matches), each finished task's student (float16) and the task part way
-    through's checkpoint (bfloat16); the rest (clusters, selection, the stacked and served adapters) the
-    resumed run makes again. Stop the run first: a checkpoint is swapped whole as it trains. See
+    through's checkpoint (bfloat16), and the scores already measured (pipeline/scores.json: the
+    selection's zero-shot scores and the gate's, read back where nothing that decides them changed;
+    evaluate.remembered); the rest (clusters, the stacked and served adapters) the resumed run makes again. Stop the run first: a checkpoint is swapped whole as it trains. See
     benchmarks/_carry.py for what the narrowing costs."""
     import re
 
@@ -258,7 +259,7 @@ def save(root: Path) -> None:
         done = RESULTS / "convert" / f"{on}-s{seed}.json"
         if done.is_file() and json.loads(done.read_text()).get("settings") == stamp:
             continue
-        files, narrow = [Path("run.json"), Path("captured.json"), Path("capture")], {}
+        files, narrow = [Path("run.json"), Path("captured.json"), Path("capture"), Path("pipeline/scores.json")], {}
         for peft in sorted((home / "pipeline" / "runs").glob("*/peft")):
             rel = peft.relative_to(home)
             if (peft / "checkpoint").is_dir():  # training (again, where a record of an older run is left)

@@ -7,6 +7,7 @@ import json
 from edgeslm.config import get_settings
 from edgeslm.engine import Engine
 from edgeslm.pipeline import data, evaluate
+from edgeslm.store.adapters import AdapterStore
 from tests.cores import THREADS
 
 TOOL = {"type": "function", "function": {
@@ -63,3 +64,29 @@ def test_text_where_a_call_was_due_is_wrong_not_invalid(tmp_path):
     one_wrong = {"n": 60, "exact": 59 / 60, "valid": 1.0, "tool_name": 59 / 60}
     assert evaluate.gate(one_wrong) == (True, "meets the gate")
     assert not evaluate.gate({**one_wrong, "valid": 59 / 60})[0]  # a malformed call is not
+
+
+def test_scores_are_remembered_by_what_decides_them(tmp_path):
+    """A conversion that starts again (a seed outlives a session) reads back what it scored, and scores
+    again what changed: other examples, or the default adapter's sampling defaults."""
+    engine = Engine(get_settings(home=tmp_path / "home", threads=THREADS, n_ctx=2048, parallel=1))
+    kept = tmp_path / "scores.json"
+    try:
+        w = engine.worker(None)
+        settings = engine.settings
+        first = evaluate.remembered(kept, w, EXAMPLES[:2], settings)
+        real, calls = w.run, []
+        w.run = lambda *a, **k: calls.append(a) or real(*a, **k)  # counts what is evaluated again
+        again = evaluate.remembered(kept, w, EXAMPLES[:2], settings)
+        assert calls == [] and _by_request(again) == _by_request(first) and again["exact"] == first["exact"]
+        evaluate.remembered(kept, w, EXAMPLES[1:3], settings)  # another example: scored again
+        assert len(calls) == 2
+        # the default adapter's sampling defaults decide answers too: changed, the same examples score again
+        store = AdapterStore(settings.adapters_dir)
+        manifest = store.get(w.entry.id, w.entry.default_adapter).dir / "manifest.json"
+        m = json.loads(manifest.read_text())
+        manifest.write_text(json.dumps({**m, "sampling": {**m.get("sampling", {}), "close_bias": 0.0}}))
+        evaluate.remembered(kept, w, EXAMPLES[:2], settings)
+        assert len(calls) == 4
+    finally:
+        engine.close()

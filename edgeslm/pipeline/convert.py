@@ -97,7 +97,7 @@ def run(settings, *, k: int | None = None, target: float = select.TARGET, thresh
             for t in tasks:
                 held = [examples[i] for i in splits[t["cluster"]][1]][:zero_shot_limit]
                 t.update(train_n=len(splits[t["cluster"]][0]), held_n=len(splits[t["cluster"]][1]))
-                t["select"] = select.choose(engine, settings, kept, held, target)
+                t["select"] = select.choose(engine, settings, kept, held, target, remember=out / "scores.json")
                 say(f"  {t['task']}: {t['select']['reason']}")
         store = AdapterStore(settings.adapters_dir)
         previous = {p["task"]: p for p in state.get("tasks", [])}
@@ -154,7 +154,8 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         _replace(store, entry, base, candidate, peft_dir, keeps)
     with stages("evaluate"):
         on_eval = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
-        scores = evaluate.run(worker, held, settings, adapter=candidate, progress=on_eval)
+        scores = evaluate.remembered(pipeline_dir(settings) / "scores.json", worker, held, settings, adapter=candidate,
+                                     progress=on_eval)
         t["student"] = {k: v for k, v in scores.items() if k != "rows"}
         # what the report and the benchmark show of why a student fell short
         t["student"]["misses"] = [{k: r[k] for k in ("request", "got", "want")} for r in scores["rows"] if not r["exact"]][:5]

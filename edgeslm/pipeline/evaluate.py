@@ -12,9 +12,11 @@ match exactly and AST-style (BFCL's normalization), and the latency.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import time
+from pathlib import Path
 
 from edgeslm.decoding.tools import validate_arguments
 from edgeslm.pipeline import data
@@ -65,6 +67,41 @@ def run(worker, examples: list[dict], settings, adapter: str | None = None, prog
         if progress is not None:
             progress(i + 1, len(examples))
     return summarize(rows)
+
+
+def remembered(path: Path, worker, examples: list[dict], settings, adapter: str | None = None, progress=None) -> dict:
+    """`run` (fresh), its rows kept in the JSON file `path` by what decides them: the model file, the
+    adapter's file and sampling defaults (the entry's default adapter where `adapter` is None), the
+    examples, and the source of the code that serves and scores them. A conversion that stops and starts
+    again (a seed outlives a session here) then scores again only what changed; the latencies are those of
+    the run that measured them."""
+    from edgeslm.store.adapters import AdapterStore
+
+    name = adapter or worker.entry.default_adapter
+    served = AdapterStore(settings.adapters_dir).get(worker.entry.id, name) if name and name != "none" else None
+    key = hashlib.sha256(json.dumps([worker.entry.sha256, name, served and hashlib.sha256(served.gguf.read_bytes()).hexdigest(),
+                                     served and served.manifest.get("sampling"), examples, _code()],
+                                    sort_keys=True).encode()).hexdigest()
+    kept = json.loads(path.read_text()) if path.is_file() else {}
+    if key in kept:
+        return summarize(kept[key])
+    scores = run(worker, examples, settings, adapter=adapter, progress=progress)
+    kept[key] = scores["rows"]
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(kept))
+    tmp.replace(path)
+    return scores
+
+
+def _code() -> str:
+    """A digest of the source that turns an example into a scored answer: everything in edgeslm/ but the
+    pipeline's other stages (prompt, decoding, grammar, sampling, scoring)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        if f.parent.name != "pipeline" or f.name in ("evaluate.py", "data.py"):
+            h.update(f.relative_to(root).as_posix().encode() + f.read_bytes())
+    return h.hexdigest()
 
 
 def summarize(rows: list[dict]) -> dict:

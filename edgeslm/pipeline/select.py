@@ -11,6 +11,8 @@ chosen as it is. When none meets it zeroshot, the smallest kept candidate is cho
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from edgeslm.pipeline import evaluate
 
 LICENSES = ("apache-2.0", "mit", "gemma", "llama3.2", "llama3.1", "qwen")
@@ -60,12 +62,15 @@ def candidates(settings, catalog, licenses=LICENSES, profile: str = PROFILE,
     return kept, table
 
 
-def choose(engine, settings, kept: list, held_out: list[dict], target: float = TARGET, progress=None) -> dict:
-    """One task's choice among `kept`: {"model", "zero_shot", "finetune", "reason"}; model None = teacher."""
+def choose(engine, settings, kept: list, held_out: list[dict], target: float = TARGET, progress=None,
+           remember: Path | None = None) -> dict:
+    """One task's choice among `kept`: {"model", "zero_shot", "finetune", "reason"}; model None = teacher.
+    With `remember`, scores kept there are read back (evaluate.remembered)."""
     scores = {}
     for e in kept:
         worker = engine.worker(e.id)
-        s = evaluate.run(worker, held_out, settings, progress=progress)
+        s = (evaluate.remembered(remember, worker, held_out, settings, progress=progress) if remember
+             else evaluate.run(worker, held_out, settings, progress=progress))
         scores[e.id] = {k: v for k, v in s.items() if k != "rows"}
         if s["exact"] >= target:
             return {"model": e.id, "zero_shot": scores, "finetune": False,
