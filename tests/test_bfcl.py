@@ -168,3 +168,39 @@ def test_sweep_table_reports_mean_and_minimum_over_seeds(tmp_path, monkeypatch):
     s = out["over_seeds"]["v3"]
     assert s["seeds"] == [0, 1, 2] and s["mean_overall"] == 0.4 and s["min_overall"] == 0.3
     assert s["min_parallel_multiple"] == 0.3 and "0.4 (0.3)" in (tmp_path / "tools_sweep.md").read_text()
+
+
+def test_python_questions_again_as_java_and_javascript_ones(check):
+    """The `typed` recipe share (pipeline/recipe.py): a simple Python question retyped the way BFCL types its
+    Java and JavaScript questions, so its answer is written in that language's syntax and BFCL's checker,
+    reading it as that language, takes it; the same values in Python's syntax it refuses."""
+    import random
+
+    items = bfcl.function_split()["train"]["simple_python"]
+    made = {"java": 0, "javascript": 0}
+    for n, q in enumerate(items[:60]):
+        lang = ("java", "javascript")[n % 2]
+        t = bfcl.as_language(q, lang, random.Random(n))
+        if t is None:
+            continue
+        assert t["category"] == f"simple_{lang}" and t["id"] != q["id"]
+        calls = bfcl.target_calls(t)
+        if check(t, calls)[0]:
+            made[lang] += 1
+            assert all(isinstance(v, str) for c in calls for v in c["arguments"].values())  # typed strings
+            assert all(p["type"] == "string" for tool in bfcl.openai_tools(t)
+                       for p in tool["function"]["parameters"]["properties"].values())
+        typed = bfcl.target_calls({**t, "category": "simple_python"})  # the values as Python writes them
+        if any(not isinstance(v, str) for c in typed for v in c["arguments"].values()):
+            assert not check(t, typed)[0]
+    assert made["java"] >= 25 and made["javascript"] >= 25, made
+    # a long is written with its suffix; an unknown type has no counterpart
+    fact = {"id": "f", "category": "simple_python", "question": [[{"role": "user", "content": "5!"}]],
+            "function": [{"name": "math.factorial", "description": "n!", "parameters": {
+                "type": "dict", "properties": {"number": {"type": "integer"}}, "required": ["number"]}}],
+            "ground_truth": [{"math.factorial": {"number": [5]}}]}
+    longs = [bfcl.as_language(fact, "java", random.Random(s)) for s in range(20)]
+    assert {bfcl.target_calls(t)[0]["arguments"]["number"] for t in longs} == {"5", "5L"}
+    assert all(check(t, bfcl.target_calls(t))[0] for t in longs)
+    fact["function"][0]["parameters"]["properties"]["number"]["type"] = "tuple"
+    assert bfcl.as_language(fact, "java", random.Random(0)) is None

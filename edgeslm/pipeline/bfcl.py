@@ -268,6 +268,37 @@ def _js(v, t: str) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
+# a Python parameter type's counterparts in BFCL's Java and JavaScript questions (the first, for list items)
+_AS: dict[str, dict[str, tuple[str, ...]]] = {
+    "java": {"integer": ("integer", "long"), "float": ("double", "float"), "boolean": ("boolean",), "string": ("String",),
+             "array": ("ArrayList", "Array"), "dict": ("HashMap",)},
+    "javascript": {"integer": ("integer",), "float": ("float",), "boolean": ("Boolean",), "string": ("String",),
+                   "array": ("array",), "dict": ("dict",)}}
+
+
+def as_language(item: dict, lang: str, rng) -> dict | None:
+    """A simple Python question again as a Java or JavaScript one: its parameters typed as that language
+    types them (an integer a `long` or an `integer`, a list an `ArrayList` or an `Array`...), so that the
+    harness hands them over as strings and the answer is written in that language's syntax (`42L`,
+    `new ArrayList<>(Arrays.asList(...))`, `true`). None where a type has no counterpart (tuples, any)."""
+    if item["category"] != "simple_python" or lang not in _AS:
+        return None
+    out = copy.deepcopy(item)
+    out["category"], out["id"] = f"simple_{lang}", f"{item['id']}-as-{lang}"
+    for fn in out["function"]:
+        for p in fn.get("parameters", {}).get("properties", {}).values():
+            kinds = _AS[lang].get(p.get("type"))
+            if not kinds:
+                return None
+            p["type"] = rng.choice(kinds)
+            if "items" in p:
+                inner = _AS[lang].get(p["items"].get("type"))
+                if not inner or "properties" in p["items"]:
+                    return None
+                p["items"]["type"] = inner[0]
+    return out
+
+
 def target_calls(item: dict) -> list[dict]:
     """[{"name", "arguments"}] one right answer (the first acceptable value of each parameter, optional
     ones left out where the answer allows it), in the tool names and value syntax the model sees."""

@@ -89,6 +89,16 @@ def examples(recipe: dict = RECIPE, data_dir: Path | None = None,
         counts[cat] = {"train": len(kept), "dropped": len(tr) - len(kept), "val": len(val), "dev": len(parts["dev"][cat])}
         train += [bfcl_example(q, rng) for q in kept]
         dev += [bfcl_example(q, rng) for q in val if cat == "irrelevance" or check(q, bfcl.target_calls(q))[0]]
+    if recipe.get("typed"):
+        # a share of the simple Python questions again as Java or JavaScript ones (bfcl.as_language): the
+        # typed strings BFCL's harness asks for there (`42L`, `new ArrayList<>(...)`, `true`) are otherwise
+        # seen in 64 Java and 35 JavaScript questions; kept only where BFCL's checker takes the answer
+        pick = random.Random(recipe["seed"] + 3)
+        typed = [t for q in parts["train"]["simple_python"] if pick.random() < recipe["typed"]
+                 for t in [bfcl.as_language(q, pick.choice(("java", "javascript")), pick)]
+                 if t is not None and check(t, bfcl.target_calls(t))[0]]
+        train += [bfcl_example(t, pick) for t in typed]
+        counts["typed"] = len(typed)
     gen = agentdata.generate(recipe["generated"], seed=recipe["seed"])
     fair = [e for e in gen if not {t["function"]["name"].lower() for t in e.get("tools") or []} & held]
     counts["generated"] = {"train": len(fair), "left_out": len(gen) - len(fair)}
