@@ -93,14 +93,20 @@ def remembered(path: Path, worker, examples: list[dict], settings, adapter: str 
     return scores
 
 
+# what never turns an example into an answer: the pipeline's other stages, the command line, qualify and
+# quantize, export, the web page, S2's detectors and fakes
+_NOT_SERVING = ("pipeline/", "cli/", "qualify/", "quantize/", "export/", "web/", "names.py", "privacy.py", "surrogates.py")
+
+
 def _code() -> str:
-    """A digest of the source that turns an example into a scored answer: everything in edgeslm/ but the
-    pipeline's other stages (prompt, decoding, grammar, sampling, scoring)."""
+    """A digest of the source that turns an example into a scored answer: edgeslm's modules but those that
+    never do (_NOT_SERVING; this module and the prompt's, data.py, count)."""
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):
-        if f.parent.name != "pipeline" or f.name in ("evaluate.py", "data.py"):
-            h.update(f.relative_to(root).as_posix().encode() + f.read_bytes())
+        rel = f.relative_to(root).as_posix()
+        if not rel.startswith(_NOT_SERVING) or rel in ("pipeline/evaluate.py", "pipeline/data.py"):
+            h.update(rel.encode() + f.read_bytes())
     return h.hexdigest()
 
 
