@@ -52,8 +52,9 @@ RESULTS = Path(__file__).parent / "results"
 # dates were already: the calendar's dates and times (its teacher answers YYYY-MM-DD and HH:MM), the transfer's
 # amounts (1,200.50, 1.200,50, 3k; the teacher answers the number) and references, "#" before an order id;
 # 5 = students on the default adapter at lr 1e-3 (finetune.TrainConfig.lr); 6 = free text widened too
-# (augment.opened: words crossed, a code's digits drawn again), never into a held-out call's value
-PIPELINE = 6
+# (widen.opened: words crossed, a code's digits drawn again), never into a held-out call's value; 7 = person
+# names in the workload (titles, references, a sentence more) and replaced by S2 (edgeslm.names)
+PIPELINE = 7
 # bumped when only the gate judges differently: a seed's results are made again, but its home (capture,
 # finished students, checkpoints) is kept and its students are evaluated again, not retrained. 2 = each
 # held-out prompt evaluated whole (the verdict no longer depends on the prefix cache), and a text answer
@@ -86,27 +87,35 @@ def capture(calls: list[dict], settings) -> float:
 
 def pii_scores(calls: list[dict], settings) -> dict:
     """Recall: injected values absent from the curated store. Precision: detections in the raw requests
-    that overlap an injected value, over all detections (the detectors curate runs)."""
+    that overlap an injected value, over all detections (the detectors curate runs, the names finder
+    included). Each also for person names alone: they come from the names finder's evaluation file, which
+    its training left out."""
     from edgeslm import privacy as pii
     from edgeslm.pipeline import curate
 
     curated = "\n".join(json.dumps(e) for e in curate.examples(settings.curated_db, **curate.at_rest(settings)))
+    names = curate.names_finder(settings)
     injected = [(k, v) for c in calls for k, v in c["pii"]]
     survived = [(k, v) for k, v in injected if json.dumps(v)[1:-1] in curated]
-    found = tp = 0
+    found, tp = Counter(), Counter()
     by_kind = Counter()
     for c in calls:
         text = c["messages"][1]["content"]  # the user's request (the order task's second turn ends with a tool result)
         values = [v for _, v in c["pii"]]
-        for start, end, kind in pii.find(text):
+        for start, end, kind in pii.find(text, names):
             hit = text[start:end]
-            found += 1
+            found[kind] += 1
             if any(hit in v or v in hit for v in values):
-                tp += 1
+                tp[kind] += 1
             else:
                 by_kind[kind] += 1
+    named = [v for k, v in injected if k == pii.NAME]
     return {"injected": len(injected), "recall": 1 - len(survived) / max(len(injected), 1),
-            "precision": tp / max(found, 1), "missed": survived[:10], "false_positives_by_kind": dict(by_kind)}
+            "precision": sum(tp.values()) / max(sum(found.values()), 1), "missed": survived[:10],
+            "false_positives_by_kind": dict(by_kind),
+            "names": {"injected": len(named), "recall": 1 - sum(k == pii.NAME for k, _ in survived) / max(len(named), 1),
+                      "precision": tp[pii.NAME] / max(found[pii.NAME], 1), "finder": names is not None,
+                      "missed": [v for k, v in survived if k == pii.NAME][:10]}}
 
 
 def truth(records: list[dict], calls: list[dict]) -> list[str]:
@@ -294,6 +303,8 @@ def over_seeds(runs: list[dict]) -> dict:
                           for k in ("with", "tools", "without")}}
     figures = {"pii_recall": _spread([r["pii"]["recall"] for r in runs]),
                "pii_precision": _spread([r["pii"]["precision"] for r in runs]),
+               "name_recall": _spread([r["pii"].get("names", {}).get("recall") for r in runs]),
+               "name_precision": _spread([r["pii"].get("names", {}).get("precision") for r in runs]),
                "cluster_ari": _spread([r["ari"] for r in runs]),
                "router_accuracy": _spread([r["router_accuracy"] for r in runs])}
     for task, o in tasks.items():
@@ -363,6 +374,7 @@ def one_run(args, seed: int, home: Path) -> dict:
               f"{(t['latency_p50_s'] or 0):>7.2f}  {t['promoted']}")
     stages = {"capture": round(capture_s, 1), **result["stages"], "convert_total": round(convert_s, 1)}
     print(f"\nPII recall {pii['recall']:.4f} (of {pii['injected']} injected), precision {pii['precision']:.4f}; "
+          f"names alone {pii['names']['recall']:.4f} / {pii['names']['precision']:.4f} (of {pii['names']['injected']}); "
           f"cluster ARI {ari:.3f} (k={result['clusters']['k']}); router accuracy {router_acc:.3f} on "
           f"{len(fresh)} fresh calls; auto via serve: {served['local']} local ({served['local_correct']:.1%} right), "
           f"{served['teacher']} to the teacher")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import string
+from pathlib import Path
 
 
 def _luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
@@ -149,13 +150,22 @@ def city(rng) -> str:
 _ADJ = ["Weekly", "Quarterly", "Morning", "Team", "Client", "Budget", "Design", "Board", "Family", "Final", "Sales"]
 _NOUN = ["sync", "review", "call", "workshop", "dinner", "check-in", "retro", "demo", "planning", "interview",
          "lesson", "appointment", "run", "briefing"]
-_FIRST = ["Sam", "Ana", "Kofi", "Mei", "Lars", "Ines", "Ravi", "Olga", "Tom", "Zoe"]
+# person names: those of the names detector's evaluation file, which its training leaves out
+# (benchmarks/names_gemma.py), so S2 is judged on names no list of ours holds
+PEOPLE = sorted({n for line in (Path(__file__).parent / "data" / "names_eval.jsonl").read_text().splitlines()
+                 for n in json.loads(line)["names"]})
 
 
-def title(rng) -> str:
-    return rng.choice([f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}", f"{rng.choice(_NOUN).capitalize()} with {rng.choice(_FIRST)}",
-                       f"{rng.choice(_ADJ)} {rng.choice(_NOUN)} with {rng.choice(_FIRST)}",
-                       rng.choice(_NOUN).capitalize(), f"{rng.choice(_FIRST)}'s {rng.choice(_NOUN)}"])
+def person(rng) -> str:
+    return rng.choice(PEOPLE)
+
+
+def title(rng) -> tuple[str, str | None]:
+    """An event's title, and the person it names (None where it names none)."""
+    who = person(rng)
+    return rng.choice([(f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}", None), (f"{rng.choice(_NOUN).capitalize()} with {who}", who),
+                       (f"{rng.choice(_ADJ)} {rng.choice(_NOUN)} with {who}", who),
+                       (rng.choice(_NOUN).capitalize(), None), (f"{who}'s {rng.choice(_NOUN)}", who)])
 
 
 UNIT_GROUPS = [["millimeters", "centimeters", "inches", "feet", "yards", "meters", "km", "miles"],
@@ -171,14 +181,14 @@ def _extra(rng, kinds: list[str], lead: dict[str, str]) -> tuple[str, list[tuple
     if rng.random() < 0.5:
         return "", []
     kind = rng.choice(kinds)
-    value = GENERATORS[kind](rng)
+    value = person(rng) if kind == "PERSON_NAME" else GENERATORS[kind](rng)
     return f" {lead[kind]} {value}.", [(kind, value)]
 
 
 def _weather(rng):
     c, unit, days = city(rng), rng.choice(["celsius", "fahrenheit", None]), rng.choice([None, rng.randint(1, 7)])
-    extra, pii = _extra(rng, ["STREET_ADDRESS", "IP_ADDRESS"], {"STREET_ADDRESS": "I live at",
-                                                                 "IP_ADDRESS": "My IP is"})
+    extra, pii = _extra(rng, ["STREET_ADDRESS", "IP_ADDRESS", "PERSON_NAME"], {"STREET_ADDRESS": "I live at",
+                                                                                "IP_ADDRESS": "My IP is", "PERSON_NAME": "This is"})
     u = f" in {unit}" if unit else ""
     if days:
         text = rng.choice([
@@ -212,7 +222,7 @@ def time_forms(rng) -> tuple[str, str]:
 
 def _calendar(rng):
     # the teacher writes the date and time as YYYY-MM-DD and HH:MM whatever form the user gave them in
-    t, (date, iso) = title(rng), date_forms(rng)
+    (t, named), (date, iso) = title(rng), date_forms(rng)
     said, time = time_forms(rng)
     who = email(rng) if rng.random() < 0.6 else None
     if rng.random() < 0.3:
@@ -227,7 +237,7 @@ def _calendar(rng):
         f"calendar: {t} / {date}{at}{w}",
     ]) + extra
     args = {"title": t, "date": iso, **({"time": time} if time else {}), **({"attendee": who} if who else {})}
-    return text, args, ([("EMAIL", who)] if who else []) + pii
+    return text, args, ([("EMAIL", who)] if who else []) + ([("PERSON_NAME", named)] if named else []) + pii
 
 
 EMAIL_KINDS = [("invoice", "normal", "billing"), ("refund request", "high", "support"),
@@ -241,9 +251,9 @@ EMAIL_KINDS = [("invoice", "normal", "billing"), ("refund request", "high", "sup
 def _email(rng):
     sender = email(rng)
     kind, priority, folder = rng.choice(EMAIL_KINDS)
-    extra, pii = _extra(rng, ["PHONE", "CREDIT_CARD", "IBAN", "SSN"], {
+    extra, pii = _extra(rng, ["PHONE", "CREDIT_CARD", "IBAN", "SSN", "PERSON_NAME"], {
         "PHONE": "They left their number", "CREDIT_CARD": "It mentions card", "IBAN": "It asks to pay",
-        "SSN": "It quotes the SSN"})
+        "SSN": "It quotes the SSN", "PERSON_NAME": "It is signed"})
     text = rng.choice([
         f"New mail from {sender}: an {kind}. File it.{extra}", f"Triage this e-mail from {sender} about a {kind}.{extra}",
         f"I got a {kind} from {sender}, where should it go?{extra}", f"Sort the message from {sender} ({kind}).{extra}",
@@ -255,8 +265,9 @@ def _email(rng):
 
 def _units(rng):
     (a, b), value = rng.choice(UNITS), rng.choice([rng.randint(1, 500), round(rng.uniform(0.5, 100), 1)])
-    extra, pii = _extra(rng, ["API_KEY", "URL_CREDENTIALS"], {"API_KEY": "Use the key",
-                                                               "URL_CREDENTIALS": "The data is at"})
+    extra, pii = _extra(rng, ["API_KEY", "URL_CREDENTIALS", "PERSON_NAME"], {"API_KEY": "Use the key",
+                                                                              "URL_CREDENTIALS": "The data is at",
+                                                                              "PERSON_NAME": "Asking for"})
     text = rng.choice([
         f"Convert {value} {a} to {b}", f"How many {b} is {value} {a}?", f"{value} {a} in {b}?",
         f"I need {value} {a} expressed in {b}, thanks", f"what is {value} {a} in {b}",
@@ -273,7 +284,7 @@ CURRENCIES = {"EUR": ["€{a}", "{a} €", "{a} EUR", "{a} euros", "EUR {a}", "{
               "GBP": ["£{a}", "{a} GBP", "{a} pounds", "GBP {a}"], "CHF": ["CHF {a}", "{a} Swiss francs", "{a} francs", "{a} CHF"],
               "PLN": ["{a} zł", "{a} PLN", "{a} złoty", "PLN {a}"], "JPY": ["¥{a}", "{a} yen", "{a} JPY", "JPY {a}"]}
 _REF = ["Rent", "Invoice", "Deposit", "Gift", "Miete", "Loyer", "Faktura", "Order", "Dues", "Refund"]
-_REF_TAIL = ["März", "June", "flat 3B", "for Zoë", "#{n}", "{n}", "Q{q} {y}", "Kraków trip", "Ørsted", "nº {n}"]
+_REF_TAIL = ["März", "June", "flat 3B", "for {p}", "#{n}", "{n}", "Q{q} {y}", "Kraków trip", "Ørsted", "nº {n}"]
 # how the reference is said: the teacher's call holds it as written between the quotes (or after the colon)
 _REF_SAID = [" with reference '{r}'", ", reference: {r}", " with the note '{r}'", ", ref '{r}'", " (reference \"{r}\")"]
 
@@ -299,10 +310,11 @@ def _transfer(rng):
     acct, code = iban(rng), rng.choice(list(CURRENCIES))
     amount = draw_amount(rng)
     shown = rng.choice(CURRENCIES[code]).format(a=amount_forms(amount, rng))
-    ref = None
+    ref, named = None, []
     if rng.random() < 0.6:
-        tail = rng.choice(_REF_TAIL).format(n=rng.randint(100, 99999), q=rng.randint(1, 4), y=rng.randint(2025, 2027))
-        ref = f"{rng.choice(_REF)} {tail}"
+        form, who = rng.choice(_REF_TAIL), person(rng)
+        tail = form.format(n=rng.randint(100, 99999), q=rng.randint(1, 4), y=rng.randint(2025, 2027), p=who)
+        ref, named = f"{rng.choice(_REF)} {tail}", [("PERSON_NAME", who)] if "{p}" in form else []
     r = rng.choice(_REF_SAID).format(r=ref) if ref else ""
     text = rng.choice([
         f"Send {shown} to {acct}{r}.", f"Please transfer {shown} to IBAN {acct}{r}", f"pay {shown} into {acct}{r}",
@@ -310,7 +322,7 @@ def _transfer(rng):
         f"Transfer to {acct}: {shown}{r}",
     ])
     args = {"iban": acct, "amount": amount, "currency": code, **({"reference": ref} if ref else {})}
-    return text, args, [("IBAN", acct)]
+    return text, args, [("IBAN", acct), *named]
 
 
 STREETS = [("{n} Rue de la Paix", "Paris"), ("Königstraße {n}", "Stuttgart"), ("Calle Mayor {n}", "Madrid"),

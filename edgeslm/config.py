@@ -113,6 +113,10 @@ class Settings(_Guards):
         "examples made from them: when each store is next opened, and periodically while the capture is open; "
         "deleted rows are overwritten, with no copy left in a journal. EDGESLM_CAPTURE_RETENTION_DAYS=0 keeps them.",
     )
+    curate_names: bool = Field(
+        True, description="S2 also replaces person names (edgeslm.names: a probe on the embedded model's hidden "
+        "states, loaded with transformers when curation runs); false: names stay as they are, and the report says so.",
+    )
     upstream: str | None = Field(
         None, description="Base URL of the teacher LLM (OpenAI-compatible): requests for model 'auto' that the "
         "router does not keep local go there. Without it they are answered by the default model, no adapter.",

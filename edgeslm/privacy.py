@@ -8,7 +8,8 @@ Owns the patterns and their validators (Luhn for cards, ISO 13616 mod-97 for IBA
 addresses, the SSA's rules for US SSNs). Covered: e-mail, phone numbers (international form, or with
 separators), credit cards, IBANs, US SSNs, IPv4/IPv6, API keys and secrets (OpenAI, AWS, GitHub,
 Slack, Google, bearer tokens, key=value secrets), URLs with credentials, and US-style street
-addresses. Not covered: personal names (no NER model can be installed offline here).
+addresses; and, where a caller passes a names finder (edgeslm.names: a model, so curation passes it and
+serve's per-request redaction does not), person names.
 """
 
 from __future__ import annotations
@@ -92,11 +93,13 @@ DETECTORS = [
         r"|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy)\b\.?")),
 ]
 KINDS = [d.kind for d in DETECTORS]
-NOT_COVERED = ["PERSON_NAME"]
+NAME = "PERSON_NAME"  # found by a model (edgeslm.names), where one is passed; the patterns win an overlap
+Names = Callable[[str], list[tuple[int, int]]]
 
 
-def find(text: str) -> list[tuple[int, int, str]]:
-    """Non-overlapping (start, end, kind) spans of personal data in `text`, in order."""
+def find(text: str, names: Names | None = None) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, kind) spans of personal data in `text`, in order; person names too
+    where `names` (edgeslm.names.Finder.find) is given."""
     spans = []
     for rank, d in enumerate(DETECTORS):
         for m in d.pattern.finditer(text):
@@ -109,6 +112,8 @@ def find(text: str) -> list[tuple[int, int, str]]:
                 if not d.trim or cut <= start:
                     break
                 end = cut
+    if names is not None:
+        spans += [(start, end, len(DETECTORS), NAME) for start, end in names(text)]
     spans.sort(key=lambda s: (s[2], s[0]))
     taken: list[tuple[int, int, str]] = []  # kept sorted by start; they never overlap, so neither do ends
     for start, end, _, kind in spans:
@@ -126,6 +131,7 @@ class Redactor:
 
     surrogates: bool = False
     seed: int | None = None
+    names: Names | None = None  # person names' finder (edgeslm.names); None: names are left as they are
     seen: dict[tuple[str, str], str] = field(default_factory=dict)
     counts: Counter = field(default_factory=Counter)  # detections by kind
     distinct: Counter = field(default_factory=Counter)  # distinct values by kind (the placeholders' numbers)
@@ -142,9 +148,23 @@ class Redactor:
         self._fakes.add(s)
         return s
 
-    def __call__(self, text: str) -> str:
+    def _spans(self, text: str, sentences: bool = True) -> list[tuple[int, int, str]]:
+        """What `find` finds, and every name this conversation had found before wherever it stands again:
+        the model that finds names reads sentences, and a name it found in the request must be replaced in
+        the call's JSON arguments too, or the example would teach a student to write a name nobody gave."""
+        spans = find(text, self.names if sentences else None)
+        known = sorted((v for k, v in self.seen if k == NAME), key=len, reverse=True)
+        for value in known:
+            for m in re.finditer(rf"(?<!\w){re.escape(value)}(?!\w)", text):
+                if all(m.end() <= a or b <= m.start() for a, b, _ in spans):
+                    spans.append((m.start(), m.end(), NAME))
+        return sorted(spans)
+
+    def __call__(self, text: str, sentences: bool = True) -> str:
+        """`text` with its personal data replaced; `sentences` False (JSON arguments) looks for the names
+        found before, not with the model, which reads sentences."""
         out, last = [], 0
-        for start, end, kind in find(text):
+        for start, end, kind in self._spans(text, sentences):
             value = text[start:end]
             key = (kind, value)
             if key not in self.seen:
@@ -169,8 +189,9 @@ class Restorer:
         self.values = {p: v for (_, v), p in redactor.seen.items()}
         self.surrogates = redactor.surrogates
         # fakes the detectors find only after their context words (a secret after `password=`): a model may
-        # write them without it (`{"password": "…"}`), so they are looked for as they are; a conversation has few
-        self.literal = [p for (k, _), p in redactor.seen.items() if redactor.surrogates and k in CONTEXT]
+        # write them without it (`{"password": "…"}`), so they are looked for as they are, and so are the
+        # names' fakes (a model finds names, not `find`); a conversation has few
+        self.literal = [p for (k, _), p in redactor.seen.items() if redactor.surrogates and (k in CONTEXT or k == NAME)]
         self.buffers: dict = {}
         self._prefixes: set[str] | None = None
         self._longest = max(map(len, self.values), default=0)
@@ -239,6 +260,7 @@ def redact_message(m: dict, redact: Redactor) -> dict:
                         else p for p in content]
     if m.get("tool_calls"):
         m["tool_calls"] = [{**c, "function": {**c.get("function", {}),
-                                               "arguments": redact(str(c.get("function", {}).get("arguments", "")))}}
+                                               "arguments": redact(str(c.get("function", {}).get("arguments", "")),
+                                                                   sentences=False)}}
                            for c in m["tool_calls"]]
     return m

@@ -4,7 +4,8 @@ is given, not to write `<EMAIL_1>`.
 
 Owns the fakes per kind: e-mail addresses at example domains (RFC 2606), phone numbers, card numbers
 and IBANs with the original's layout and valid check digits, US SSNs, documentation IP addresses (RFC
-5737 / 3849), keys and secrets with the original's prefix and length, street addresses. Each fake is
+5737 / 3849), keys and secrets with the original's prefix and length, street addresses, person names
+with as many words. Each fake is
 checked against the detectors, so the Restorer finds it again in a model's answer. Nothing of the
 original goes into a fake but its layout (separators, length, the key's public prefix).
 """
@@ -116,6 +117,10 @@ def _fake(kind: str, value: str, rng: random.Random, find: Finder) -> str:
         userinfo, host = rest.rsplit("@", 1)
         user, password = userinfo.split(":", 1)
         return f"{scheme}://{rng.choice(FIRST)}:{_random_like(password, rng)}@{host}"
+    if kind == "PERSON_NAME":  # as many words, cased the same; a list's name or a made-up one, as for e-mails
+        parts = [rng.choice(FIRST) if rng.random() < 0.4 else _word(rng)]
+        parts += [rng.choice(LAST) if rng.random() < 0.4 else _word(rng) for _ in value.split()[1:]]
+        return " ".join(p.capitalize() if w[:1].isupper() else p for p, w in zip(parts, value.split(), strict=True))
     if kind == "STREET_ADDRESS":
         suffix = value.split()[-1]
         return f"{rng.randint(1, 9999)} {rng.choice(STREETS)} {suffix}"
@@ -128,6 +133,8 @@ def fake(kind: str, value: str, rng: random.Random, taken: set[str], find: Finde
     probe = CONTEXT.get(kind, "")
     for _ in range(50):
         s = _fake(kind, value, rng, find)
-        if s != value and s not in taken and find(probe + s) == [(len(probe), len(probe) + len(s), kind)]:
+        # a name is found by a model, not by `find`: its fake need only be found as nothing else
+        found = [] if kind == "PERSON_NAME" else [(len(probe), len(probe) + len(s), kind)]
+        if s != value and s not in taken and find(probe + s) == found:
             return s
     return ""  # a value too odd to imitate (a phone layout no draw passes, say): the caller uses a placeholder

@@ -88,7 +88,7 @@ def test_convert_runs_every_stage_on_curated_data(settings, result):
         assert t["training_hash"] == data.training_hash([records[i]["example"] for i in train])
         # 15% of the training split (by content hash) is the dev split whose loss decides when to stop
         fit, dev = data.split(list(range(len(train))), [records[i]["example"] for i in train], held_out=0.15)
-        # the captured training calls, plus copies with their stated values swapped (augment.swap_values)
+        # the captured training calls, plus copies with their stated values swapped (widen.swap_values)
         assert t["training_examples"]["capture"] == len(fit) and t["training_examples"]["augmented"] > 0
         assert t["training"]["steps"] == 2 and t["training"]["examples"] == len(fit) + t["training_examples"]["augmented"]
         assert dev

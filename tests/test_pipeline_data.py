@@ -3,7 +3,7 @@
   never in training, so a student that memorized its generator's values fails the gate instead of
   passing by them, while calls that share a small vocabulary still leave most of a task to train on.
   Enum values and short strings recur legitimately and do not count;
-- value swaps (pipeline/augment.swap_values): a captured call again with other captured calls' values,
+- value swaps (pipeline/widen.swap_values): a captured call again with other captured calls' values,
   in the request and the call alike;
 - the benchmark's wider workload (several calls per request, a text answer after a tool's result) as
   capture and curation keep it, and the facts such a text answer is judged by (data.result_facts)."""
@@ -11,7 +11,7 @@
 import json
 import random
 
-from edgeslm.pipeline import augment, data
+from edgeslm.pipeline import data, widen
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {
     "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}}}}
@@ -80,16 +80,16 @@ def test_swapped_values_change_in_the_request_and_the_call_alike():
              _call("Porto, 5 days please", {"city": "Porto", "days": 5, "unit": "fahrenheit"}),
              _call("Forecast for Kraków over 12 days", {"city": "Kraków", "days": 12, "unit": "celsius"}),
              _call("Is it raining?", {"city": "Faro", "unit": "celsius"})]  # Faro is not stated: not in the pool
-    pool = augment.value_pool(calls)
+    pool = widen.value_pool(calls)
     assert pool[("get_weather", "city")] == ["Lisbon", "Porto", "Kraków"] and ("get_weather", "unit") not in pool
     for seed in range(20):
-        e = augment.swap_values(calls[0], pool, random.Random(seed))
+        e = widen.swap_values(calls[0], pool, random.Random(seed))
         text, args = e["messages"][0]["content"], json.loads(e["answer"]["tool_calls"][0]["function"]["arguments"])
         assert args["city"] in ("Porto", "Kraków") and args["days"] in (5, 12) and args["unit"] == "celsius"
         assert text == f"Weather in {args['city']} for {args['days']} days, titled '{args['note']}'", (text, args)
         assert "Lisbon" not in json.dumps(e, ensure_ascii=False) or args["note"] != "Trip to Lisbon"
     assert calls[0]["answer"]["tool_calls"][0]["function"]["arguments"].count("Lisbon") == 2  # the original stays
-    assert augment.swap_values(calls[3], pool, random.Random(0)) is None  # nothing it states has another value
+    assert widen.swap_values(calls[3], pool, random.Random(0)) is None  # nothing it states has another value
 
 
 def test_the_wider_workload_is_captured_curated_and_judged_as_its_teacher_answered(tmp_path):
@@ -173,7 +173,7 @@ def test_an_optional_value_is_left_out_of_the_request_and_the_call_alike():
                 date="2026-03-02", time="10:30", attendee="ana@example.org")
     seen = set()
     for seed in range(20):
-        d = augment.drop_optional(ex, random.Random(seed))
+        d = widen.drop_optional(ex, random.Random(seed))
         text, args = d["messages"][-1]["content"], data.teacher_calls(d)[0]["arguments"]
         gone = {"time", "attendee"} - set(args)
         assert len(gone) == 1 and {"title", "date"} <= set(args), args  # required values are never dropped
@@ -183,26 +183,26 @@ def test_an_optional_value_is_left_out_of_the_request_and_the_call_alike():
         assert d["messages"][0] == ex["messages"][0] and ex["messages"][-1]["content"].startswith("Put Budget")
     assert seen == {"time", "attendee"}
     # a value not led by a preposition, or stated twice, is not cut (the request would read wrong)
-    assert augment.drop_optional(_event("Budget review 2026-03-02 10:30", title="Budget review", date="2026-03-02",
+    assert widen.drop_optional(_event("Budget review 2026-03-02 10:30", title="Budget review", date="2026-03-02",
                                         time="10:30"), random.Random(0)) is None
-    assert augment.cut("meet at 10:30, or at 10:30 tomorrow", "10:30") is None
+    assert widen.cut("meet at 10:30, or at 10:30 tomorrow", "10:30") is None
 
 
 def test_a_request_without_a_required_value_is_answered_with_a_question():
     ex = _event("Schedule 'Board call' on 2026-05-01", title="Board call", date="2026-05-01")
-    a = augment.ask_missing(ex, random.Random(1))
+    a = widen.ask_missing(ex, random.Random(1))
     assert a["messages"][-1]["content"] == "Schedule on 2026-05-01" or a["messages"][-1]["content"] == "Schedule 'Board call'"
     assert not data.teacher_calls(a) and a["answer"]["content"].endswith("?")
     assert ("title" in a["answer"]["content"]) == ("Board call" not in a["messages"][-1]["content"])
     fit = [ex, _event("Add Sync on 2026-01-09 at 09:00", title="Sync", date="2026-01-09", time="09:00")]
-    out, added = augment.widened(fit, 0, seed=3, drop=1.0, ask=1.0)
+    out, added = widen.widened(fit, 0, seed=3, drop=1.0, ask=1.0)
     assert added == len(out) - 2 and added >= 3  # one drop (the second has a time) and two asks
     # a value some request leaves to be inferred is never asked for: here the date of "tomorrow"
     implied = [_event("Add Sync on 2026-01-09", title="Sync", date="2026-01-09"),
                _event("Add an event called Retro tomorrow", title="Retro", date="2026-01-10")]
-    assert augment.always_stated(implied) == {("create_event", "title")}
-    assert "date" in augment.ask_missing(implied[0], random.Random(0))["answer"]["content"]  # without the rule
-    out, _ = augment.widened(implied, 0, seed=3, ask=1.0)
+    assert widen.always_stated(implied) == {("create_event", "title")}
+    assert "date" in widen.ask_missing(implied[0], random.Random(0))["answer"]["content"]  # without the rule
+    out, _ = widen.widened(implied, 0, seed=3, ask=1.0)
     asked = [e["answer"]["content"] for e in out if not data.teacher_calls(e)]
     assert len(asked) == 1 and "title" in asked[0]
 
@@ -210,12 +210,12 @@ def test_a_request_without_a_required_value_is_answered_with_a_question():
 def test_name_values_are_widened_by_rule_to_several_words_and_letters_outside_ascii():
     pool = {("get_weather", "city"): ["Quito", "Lima", "Perth", "Accra", "Dakar", "Oslo"],
             ("create_event", "date"): ["2026-03-02", "2026-01-09"]}
-    out = augment.opened(pool, random.Random(0))
+    out = widen.opened(pool, random.Random(0))
     made = out[("get_weather", "city")][6:]
     assert out[("get_weather", "city")][:6] == pool[("get_weather", "city")] and len(made) == 3
     assert all(" " in m or not m.isascii() for m in made)  # joined, or accented
     assert out[("create_event", "date")] == pool[("create_event", "date")]  # not names: left alone
-    closed = augment.opened(pool, random.Random(0), set())  # no open set: left alone
+    closed = widen.opened(pool, random.Random(0), set())  # no open set: left alone
     assert closed == pool
     # open sets: no enum, and most values stated once; units recur and an enum's values never open
     units = {"type": "function", "function": {"name": "convert", "parameters": {"type": "object", "properties": {
@@ -225,18 +225,18 @@ def test_name_values_are_widened_by_rule_to_several_words_and_letters_outside_as
                 "name": "convert", "arguments": json.dumps({"to": to, "unit": unit, "place": place})}}]}}
            for n, (to, unit, place) in enumerate((["grams", "liters", "meters"][n % 3], ["celsius", "fahrenheit"][n % 2],
                                                   f"Town{chr(97 + n)}") for n in range(12))]
-    assert augment.open_sets(fit) == {("convert", "place")}
-    assert augment.open_sets(fit[:3]) == {("convert", "to"), ("convert", "place")}  # too few calls to tell: open
+    assert widen.open_sets(fit) == {("convert", "place")}
+    assert widen.open_sets(fit[:3]) == {("convert", "to"), ("convert", "place")}  # too few calls to tell: open
     # drawn from `opened`, a swap writes the made value whole in the request and the call alike
     ex = _ex("Lima", n=1)
-    e = augment.swap_values(ex, {("get_weather", "city"): ["Lima", "São Tomé Príncipe"]}, random.Random(0))
+    e = widen.swap_values(ex, {("get_weather", "city"): ["Lima", "São Tomé Príncipe"]}, random.Random(0))
     assert "São Tomé Príncipe" in e["messages"][0]["content"] and data.teacher_calls(e)[0]["arguments"]["city"] == "São Tomé Príncipe"
 
 
 def test_free_text_values_are_widened_by_crossing_words_and_drawing_digits_again():
     refs = ["Miete #4471", "Faktura März", "Invoice Q3 2026", "Rent June", "Loyer flat 3B", "Gift for Zoë"]
     pool = {("send_money", "reference"): refs}
-    made = [m for seed in range(20) for m in augment.opened(pool, random.Random(seed))[("send_money", "reference")][6:]]
+    made = [m for seed in range(20) for m in widen.opened(pool, random.Random(seed))[("send_money", "reference")][6:]]
     assert made and not set(made) & set(refs)
     words = {w for r in refs for w in r.split()}
     shape = lambda v: "".join("9" if ch.isdigit() else ch for ch in v)  # noqa: E731
@@ -249,9 +249,9 @@ def test_free_text_values_are_widened_by_crossing_words_and_drawing_digits_again
     # where both values drawn are words alone, the names' rule: one letter accented ("Fakturà März")
     assert all(not m.isascii() and len(m) in {len(r) for r in refs} for m in accented)
     # a value a held-out call states is never made, even where the rules would make it
-    every = {m for seed in range(200) for m in augment.opened(pool, random.Random(seed))[("send_money", "reference")]}
+    every = {m for seed in range(200) for m in widen.opened(pool, random.Random(seed))[("send_money", "reference")]}
     assert "Miete June" in every
-    avoided = {m for seed in range(200) for m in augment.opened(pool, random.Random(seed), None, frozenset({"Miete June"}))[
+    avoided = {m for seed in range(200) for m in widen.opened(pool, random.Random(seed), None, frozenset({"Miete June"}))[
         ("send_money", "reference")]}
     assert "Miete June" not in avoided and avoided >= set(refs)
 
@@ -265,7 +265,7 @@ def test_a_stated_enum_value_is_what_the_call_takes():
               "name": "triage_email", "arguments": json.dumps({"sender": "a@b.co", "priority": "normal"})}}]}}
     seen = set()
     for seed in range(30):
-        s = augment.state_enum(ex, random.Random(seed))
+        s = widen.state_enum(ex, random.Random(seed))
         text, args = s["messages"][-1]["content"], data.teacher_calls(s)[0]["arguments"]
         assert "I got an invoice from a@b.co" in text and args["sender"] == "a@b.co"
         assert args["priority"] in text.lower() and "priority" in text  # stated, and taken
@@ -273,7 +273,7 @@ def test_a_stated_enum_value_is_what_the_call_takes():
     assert seen == {"low", "normal", "high"}
     # a request that already states one of the enum's values is left as it is
     said = {**ex, "messages": [{"role": "user", "content": "high priority: the invoice from a@b.co"}]}
-    assert augment.state_enum(said, random.Random(0)) is None
+    assert widen.state_enum(said, random.Random(0)) is None
 
 
 def _read_amount(said: str) -> float:

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from edgeslm.pipeline import augment, rephrase
+from edgeslm.pipeline import rephrase, widen
 
 REQUESTS = [("Send an email to ana.silva@example.com about the Q3 report, please.", ["ana.silva@example.com", "Q3 report"]),
             ("Convert 3 cups to milliliters", [3, "cups", "milliliters"]),
@@ -45,13 +45,13 @@ def test_widened_adds_reworded_copies_with_the_same_answer():
                                                                       "to_unit": "milliliters"}),
            _example("Send an email to ana.silva@example.com about the Q3 report", "send_email",
                     {"to": "ana.silva@example.com", "subject": "Q3 report"})] * 10
-    out, added = augment.widened(fit, 0, seed=3, reword=1.0)
+    out, added = widen.widened(fit, 0, seed=3, reword=1.0)
     assert added >= 15 and len(out) == len(fit) + added
     for e in out[len(fit):]:
         text = e["messages"][-1]["content"]
         twin = next(f for f in fit if f["answer"] == e["answer"])
         assert text != twin["messages"][-1]["content"] and rephrase.keeps(text, rephrase.taken(twin))
-    assert augment.widened(fit, 0, seed=3)[1] == 0  # off by default
+    assert widen.widened(fit, 0, seed=3)[1] == 0  # off by default
 
 
 class _Teacher(BaseHTTPRequestHandler):

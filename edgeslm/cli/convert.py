@@ -233,12 +233,12 @@ def select(
 def curate(as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")):
     """S2: turn the captured calls into training examples: personal data replaced by realistic fakes
     of the same kind (consistent within a conversation), broken records dropped, duplicates removed."""
-    from edgeslm.pipeline.curate import at_rest
+    from edgeslm.pipeline.curate import at_rest, names_finder
     from edgeslm.pipeline.curate import curate as run_curate
 
     settings = get_settings()
     try:
-        report = run_curate(settings.capture_db, settings.curated_db, **at_rest(settings))
+        report = run_curate(settings.capture_db, settings.curated_db, **at_rest(settings), names=names_finder(settings))
     except EdgeError as e:
         fail(e.message)
     if as_json:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -82,11 +83,7 @@ def values(text: str) -> list[str]:
             words = words[1:]
         if words and words != ["I"] and not words[0].startswith("I'"):
             out.append(" ".join(words))
-    seen: dict[str, None] = {}
-    for v in out:
-        if v.strip():
-            seen.setdefault(v.lower().strip(), None)
-    return list(seen)
+    return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
 
 
 def _param_words(schema: dict | None) -> dict[str, set[str]]:
@@ -131,10 +128,7 @@ def relevance(request: str, tools: list) -> dict[str, float]:
     asked = _words(request)
     held = {t.name: _words(t.name.replace(".", " ").replace("_", " ") + " " + (t.description or "")) & asked
             for t in tools}
-    df: dict[str, int] = {}
-    for ws in held.values():
-        for w in ws:
-            df[w] = df.get(w, 0) + 1
+    df = Counter(w for ws in held.values() for w in ws)
     score = {n: sum(math.log(1 + len(tools) / df[w]) for w in ws) for n, ws in held.items()}
     best = max(score.values(), default=0.0)
     return {n: (s / best if best > 0 else 0.0) for n, s in score.items()}
@@ -401,6 +395,5 @@ class Copier:
         ends = self.more_args(allowed)  # close the value and go on, or not
         for t, amount in zip(*ends, strict=True) if ends else ():
             lift[int(t)] = lift.get(int(t), 0.0) + float(amount)
-        if not lift:
-            return None
-        return np.fromiter(lift, dtype=np.int64, count=len(lift)), np.fromiter(lift.values(), dtype=float, count=len(lift))
+        return (np.fromiter(lift, dtype=np.int64, count=len(lift)),
+                np.fromiter(lift.values(), dtype=float, count=len(lift))) if lift else None

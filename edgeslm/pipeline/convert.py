@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest, NotFound
-from edgeslm.pipeline import augment, data, evaluate, finetune, rephrase, report, route, select, stack
 from edgeslm.pipeline import cluster as clustering
 from edgeslm.pipeline import curate as curation
+from edgeslm.pipeline import data, evaluate, finetune, rephrase, report, route, select, stack, widen
 from edgeslm.pipeline import tasks as layouts
 from edgeslm.store.adapters import AdapterStore
 
@@ -65,7 +65,8 @@ def run(settings, *, k: int | None = None, target: float = select.TARGET, thresh
     state_file = out / "state.json"
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     with stages("curate"):
-        curated = curation.curate(settings.capture_db, settings.curated_db, **curation.at_rest(settings))
+        curated = curation.curate(settings.capture_db, settings.curated_db, **curation.at_rest(settings),
+                                  names=curation.names_finder(settings))
         records = curation.records(settings.curated_db, **curation.at_rest(settings))
     examples = [r["example"] for r in records]
     with stages("cluster"):
@@ -170,15 +171,15 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
 
 def _widen(cfg, t: dict, teacher: dict | None = None, held: Sequence[dict] = ()):
     """The captured training calls plus `cfg.swaps` value-swapped copies of each, and copies with an optional
-    value left out or a required one missing and asked for, or the request reworded (augment.widened); the
+    value left out or a required one missing and asked for, or the request reworded (widen.widened); the
     counts go into the report."""
 
-    def widen(fit: list[dict]) -> list[dict]:
-        out, added = augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums, cfg.reword, teacher, held)
+    def grown(fit: list[dict]) -> list[dict]:
+        out, added = widen.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums, cfg.reword, teacher, held)
         t["training_examples"] = {"capture": len(fit), "augmented": added}
         return out
 
-    return widen
+    return grown
 
 
 def _replace(store, entry, base: Path, task: str, peft_dir: Path, sampling: dict | None = None) -> None:

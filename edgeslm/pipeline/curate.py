@@ -76,10 +76,12 @@ def _keep_salt(salt: bytes, path: Path) -> None:
     tmp.replace(path)
 
 
-def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_days: float | None = None) -> dict:
+def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_days: float | None = None,
+           names: pii.Names | None = None) -> dict:
     """Rebuild the curated store `out` from `capture_db`; returns the report. `key_env` names the capture's
     key variable (the curated examples are encrypted when it is set); calls older than `retention_days`
-    are deleted from the capture first and never reach `out`."""
+    are deleted from the capture first and never reach `out`. `names`: a person names' finder
+    (edgeslm.names.Finder.find); None leaves names as they are, and the report says so."""
     if not Path(capture_db).is_file():
         raise InvalidRequest(f"no capture store at {capture_db}: capture calls first (edgeslm serve --capture, or "
                              "edgeslm proxy)", param="capture")
@@ -109,7 +111,7 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
             # call the same (its task keeps its adapter), and without the salt nobody can tie a fake to its value
             h = hashlib.sha256(salt + json.dumps([call.get("request"), call.get("response")], sort_keys=True,
                                                  default=str).encode())
-            redact = pii.Redactor(surrogates=True, seed=int.from_bytes(h.digest()[:8], "big"))
+            redact = pii.Redactor(surrogates=True, seed=int.from_bytes(h.digest()[:8], "big"), names=names)
             ex, why = example(call, redact)
             if ex is None:
                 dropped[why or "unknown"] += 1
@@ -140,8 +142,25 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
         store.close()
         _remove(tmp)
     return {"calls": calls, "kept": kept, "duplicates": dupes, "dropped": dict(dropped),
-            "pii": {k: pii_counts.get(k, 0) for k in pii.KINDS}, "not_covered": pii.NOT_COVERED, "curated": str(out),
+            "pii": {k: pii_counts.get(k, 0) for k in pii.KINDS + ([pii.NAME] if names else [])},
+            "not_covered": [] if names else [pii.NAME], "curated": str(out),
             "encrypted": sealer.encrypting}
+
+
+_FINDERS: dict = {}
+
+
+def names_finder(settings) -> pii.Names | None:
+    """The person names' finder curation runs with (settings.curate_names), or None; one per process and
+    store (its model loads once)."""
+    if not settings.curate_names:
+        return None
+    from edgeslm.names import Finder
+
+    key = str(settings.cache)
+    if key not in _FINDERS:
+        _FINDERS[key] = Finder(settings)
+    return _FINDERS[key].find
 
 
 def at_rest(settings) -> dict:

@@ -54,13 +54,13 @@ class TrainConfig:
     eval_every: int = 8
     patience: int = 2
     # the conversion pipeline adds this many copies of each captured training call with its stated values
-    # swapped for other captured calls' (augment.swap_values); 0: none
+    # swapped for other captured calls' (widen.swap_values); 0: none
     swaps: int = 1
-    # and for these shares of them, a copy with an optional value left out (augment.drop_optional) and one
-    # that lacks a required value and asks for it (augment.ask_missing)
+    # and for these shares of them, a copy with an optional value left out (widen.drop_optional) and one
+    # that lacks a required value and asks for it (widen.ask_missing)
     drop: float = 0.2
     ask: float = 0.1
-    # and one with an enum value stated in the request and taken by the call (augment.state_enum)
+    # and one with an enum value stated in the request and taken by the call (widen.state_enum)
     enums: float = 0.3
     # and one with its request worded otherwise (pipeline/rephrase.py: by the teacher where an upstream is
     # configured, else by rule); 0 until a 3-seed convert run measures it on the hand-written calls

@@ -24,7 +24,7 @@ from collections.abc import Set
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest
-from edgeslm.pipeline import augment
+from edgeslm.pipeline import widen
 
 FILES = ("dev.jsonl", "test_in_domain.jsonl", "test_out_domain.jsonl")
 TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array", "dict": "object"}
@@ -199,9 +199,9 @@ def ask_example(r: dict, tools: dict[str, dict], by_field: dict[str, list[str]],
     t = tools[call["api"]]
     for k in t.get("required", []):
         v = call["parameters"].get(k)
-        if not isinstance(v, str) or len(v) < 2 or (query := augment.cut(r["query"], v)) is None:
+        if not isinstance(v, str) or len(v) < 2 or (query := widen.cut(r["query"], v)) is None:
             continue
-        answer = augment.ask_for(k, t["parameters"][k], rng)
+        answer = widen.ask_for(k, t["parameters"][k], rng)
         return {"kind": "ask", "id": r["id"] + ":ask", "messages": [{"role": "user", "content": query}],
                 "tools": _offered([call["api"]], tools, by_field, rng), "answer": {"content": answer}}
     return None

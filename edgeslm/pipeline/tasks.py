@@ -74,7 +74,7 @@ def select_all(settings, target: float, licenses: tuple, limit: int, profile: st
 def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
     """Train the task's adapter, land it in the store under the task's name, score it on held-out calls."""
     from edgeslm.engine import Engine
-    from edgeslm.pipeline import augment, evaluate, finetune, rephrase, stack
+    from edgeslm.pipeline import evaluate, finetune, rephrase, stack, widen
     from edgeslm.store.adapters import AdapterStore
 
     examples, tasks = saved(settings)
@@ -85,7 +85,7 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
         base = engine.catalog.ensure_local(worker.entry)
         train = [examples[i] for i in t["train"]]
         pairs, dev_pairs = finetune.encode_split(worker, train, settings, cfg,
-                                                 lambda fit: augment.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums,
+                                                 lambda fit: widen.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums,
                                                                            cfg.reword, rephrase.teacher(settings),
                                                                            [examples[i] for i in t["held"]])[0])
         out = settings.home / "pipeline" / "runs" / t["task"] / "peft"

@@ -1,0 +1,162 @@
+"""Person names in free text, the tenth kind S2 removes (PERSON_NAME): a small classifier over each word,
+reading the embedded model's own hidden states (Gemma 3 270M: cased and multilingual, where the router's
+MiniLM is neither) and the word's shape. No list of names is used when it runs: a name is found by how the
+sentence treats it, so a name no list holds is found as well as a common one.
+
+Owns the words of a text, their features (the same for training and use), the probe's weights
+(`assets/names/probe.npz`, trained by `python -m benchmarks.names_gemma --export`) and the spans it
+finds. The model loads with transformers on first use (the dequantized copy the trainer also reads);
+curation calls it (`privacy.Redactor(names=...)`), serve's per-request redaction does not: a forward pass
+per request is more than a proxy should add.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+
+WEIGHTS = Path(__file__).resolve().parent / "assets" / "names" / "probe.npz"
+LAYERS = (6, 12)  # of Gemma 3 270M's 18: the middle and two thirds up (the probe's exploration, names_gemma)
+THRESHOLD = 0.5
+KIND = "PERSON_NAME"
+WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*\.?")
+# words that join a name's parts ("Ana de la Cruz", "Ibn Battuta"): inside a name, they belong to it
+PARTICLES = frozenset({"van", "der", "de", "la", "bin", "von", "da", "del", "al", "ní", "ó", "mac", "le", "di", "dos",
+                       "das", "y", "ibn", "bint"})
+SHAPE = 10  # shape features per word
+
+
+def words(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each word: letters, with inner apostrophes and hyphens ("O'Neill", "Jean-Luc"), a
+    final period and a possessive 's left out."""
+    out = []
+    for m in WORD.finditer(text):
+        a, b = m.start(), m.end()
+        if text[a:b].endswith("."):
+            b -= 1
+        for suffix in ("'s", "’s"):
+            if text[a:b].endswith(suffix):
+                b -= 2
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def _shape(text: str, ws: list[tuple[int, int]], i: int) -> list[float]:
+    a, b = ws[i]
+    w = text[a:b]
+    before = text[ws[i - 1][0]:ws[i - 1][1]] if i else ""
+    after = text[ws[i + 1][0]:ws[i + 1][1]] if i + 1 < len(ws) else ""
+    first = i == 0 or text[max(0, a - 2):a].strip() in (".", "!", "?", ":")
+    return [w[:1].isupper(), w.isupper() and len(w) > 1, w.islower(), first, len(w) / 10, before[:1].isupper(),
+            after[:1].isupper(), "-" in w, w.lower() in PARTICLES, text[b:b + 2] in ("'s", "’s")]
+
+
+def features(text: str, states: np.ndarray, offsets: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """(words, one row per word): the mean and the last of the word's tokens' states (`states`: one row per
+    token, the LAYERS side by side), its shape; then the next word's state (a causal model's states see
+    only what is left of them) and both neighbours' shapes."""
+    ws = words(text)
+    d = 2 * states.shape[1]
+    rows = []
+    for i, (a, b) in enumerate(ws):
+        idx = [j for j, (x, y) in enumerate(offsets) if y > x and x < b and y > a]
+        state = np.concatenate([states[idx].mean(0), states[idx[-1]]]) if idx else np.zeros(d, np.float32)
+        rows.append(np.concatenate([state, np.asarray(_shape(text, ws, i), np.float32)]))
+    if not rows:
+        return ws, np.zeros((0, 2 * d + 3 * SHAPE), np.float32)
+    x = np.stack(rows).astype(np.float32)
+    pad = np.zeros((1, x.shape[1]), np.float32)
+    nxt, prev = np.concatenate([x[1:], pad]), np.concatenate([pad, x[:-1]])
+    return ws, np.concatenate([x, nxt[:, :d], nxt[:, d:], prev[:, d:]], 1)
+
+
+def spans(text: str, ws: list[tuple[int, int]], p, threshold: float = THRESHOLD) -> list[tuple[int, int]]:
+    """Runs of words the probe gives `threshold` or more (a particle between two such words joins them)."""
+    out: list[tuple[int, int]] = []
+    cur = None
+    for i, ((a, b), pi) in enumerate(zip(ws, p, strict=True)):
+        joins = cur is not None and text[a:b].lower() in PARTICLES and i + 1 < len(ws) and p[i + 1] >= threshold
+        if pi >= threshold or joins:
+            cur = (cur[0], b) if cur is not None and not text[cur[1]:a].strip() else (a, b)
+            if out and out[-1][0] == cur[0]:
+                out[-1] = cur
+            else:
+                out.append(cur)
+        else:
+            cur = None
+    return out
+
+
+class Probe:
+    """The classifier: one hidden layer (ReLU), a logistic output; weights from scikit-learn's MLP."""
+
+    def __init__(self, path: Path = WEIGHTS):
+        with np.load(path) as z:
+            self.w1, self.b1, self.w2, self.b2 = (z[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2"))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        h = np.maximum(x @ self.w1 + self.b1, 0)
+        return 1 / (1 + np.exp(-np.clip(h @ self.w2 + self.b2, -60, 60)[:, 0]))
+
+
+class Finder:
+    """Person names in text: `find(text)` -> [(start, end)]. The model loads on first use, once."""
+
+    def __init__(self, settings=None, weights: Path = WEIGHTS, threshold: float = THRESHOLD):
+        self.settings, self.weights, self.threshold = settings, weights, threshold
+        self._lock = threading.Lock()
+        self._model = self._tok = self._probe = None
+        self._seen: dict[str, list[tuple[int, int]]] = {}
+
+    def _load(self):
+        with self._lock:
+            if self._model is None:
+                import torch
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                from edgeslm.config import get_settings
+                from edgeslm.store.dequantized import checkpoint
+                from edgeslm.store.registry import Catalog
+
+                st = self.settings or get_settings()
+                cat = Catalog(st)
+                folder = checkpoint(cat.ensure_local(cat.get("default")), st.cache)
+                self._tok = AutoTokenizer.from_pretrained(folder)
+                # the layers up to the last one read, without the head (its 262k-word vocabulary is most of
+                # the model's work per token): the same states, about 4x sooner
+                base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval().model
+                base.layers = base.layers[:max(LAYERS) + 1]
+                base.config.num_hidden_layers = len(base.layers)
+                self._model = base
+                self._probe = Probe(self.weights) if self.weights.is_file() else None
+        return self._model, self._tok
+
+    def states(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The LAYERS' hidden states of `text`, one row per token, and each token's character offsets."""
+        import torch
+
+        model, tok = self._load()
+        enc = tok(text, return_offsets_mapping=True, return_tensors="pt")
+        offsets = [tuple(o) for o in enc.pop("offset_mapping")[0].tolist()]
+        with torch.no_grad():
+            hidden = model(**enc, output_hidden_states=True).hidden_states
+        return torch.cat([hidden[layer][0] for layer in LAYERS], -1).numpy(), offsets
+
+    def find(self, text: str) -> list[tuple[int, int]]:
+        if not text or not text.strip() or not words(text):
+            return []
+        if text in self._seen:  # curation and its measure read the same requests
+            return self._seen[text]
+        states, offsets = self.states(text)
+        if self._probe is None:
+            raise FileNotFoundError(f"no names probe at {self.weights}: python -m benchmarks.names_gemma --export")
+        ws, x = features(text, states, offsets)
+        out = spans(text, ws, self._probe(x), self.threshold)
+        if len(self._seen) >= 4096:
+            self._seen.clear()
+        self._seen[text] = out
+        return out

@@ -1,0 +1,69 @@
+"""S2's person names (edgeslm/names.py) with the shipped probe on the real embedded model: it finds names on
+benchmarks/data/names_eval.jsonl (written by a helper; every name in it was left out of the probe's
+training, and a third of its requests are hard negatives: brands, streets and places named after people),
+and curation replaces a name it found with one fake wherever the name stands again, the call's JSON
+arguments included, which the model does not read."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeslm import names, privacy
+from edgeslm.config import get_settings
+
+EVAL = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "names_eval.jsonl"
+
+
+@pytest.fixture(scope="module")
+def finder(tmp_path_factory):
+    return names.Finder(get_settings(home=tmp_path_factory.mktemp("home")))
+
+
+def test_names_no_list_holds_are_found_and_look_alikes_are_not(finder):
+    rows = [json.loads(line) for line in EVAL.read_text().splitlines()]
+    tp = fp = fn = 0
+    for r in rows:
+        got = [r["text"][a:b] for a, b in finder.find(r["text"])]
+        hit = [any(g in w or w in g for w in r["names"]) for g in got]
+        tp, fp = tp + sum(hit), fp + len(hit) - sum(hit)
+        fn += sum(not any(g in w or w in g for g in got) for w in r["names"])
+    recall, precision = 1 - fn / sum(len(r["names"]) for r in rows), tp / max(tp + fp, 1)
+    # measured when the probe was trained (benchmarks/names_gemma.py): see the floor's note in the README;
+    # a probe not loaded, features out of step with training, or spans cut wrong fall far below
+    assert recall >= 0.85 and precision >= 0.85, (recall, precision)
+
+
+def test_a_name_is_replaced_the_same_in_the_request_and_the_call(finder):
+    redact = privacy.Redactor(surrogates=True, seed=3, names=finder.find)
+    ask = privacy.redact_message({"role": "user", "content": "Send the contract to Thandiwe Mokoena before Friday."}, redact)
+    call = privacy.redact_message({"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {
+        "name": "send", "arguments": json.dumps({"to": "Thandiwe Mokoena", "what": "contract"})}}]}, redact)
+    fake = redact.seen[(privacy.NAME, "Thandiwe Mokoena")]
+    assert "Thandiwe" not in ask["content"] and fake in ask["content"] and len(fake.split()) == 2
+    assert json.loads(call["tool_calls"][0]["function"]["arguments"]) == {"to": fake, "what": "contract"}
+    # an answer that writes the fake gets the name back, in text and in JSON
+    back = privacy.Restorer(redact)
+    assert back(f"Sent to {fake}.") == "Sent to Thandiwe Mokoena."
+    assert json.loads(back(json.dumps({"to": fake}), in_json=True)) == {"to": "Thandiwe Mokoena"}
+    # without a finder, names stay (serve's per-request redaction)
+    assert privacy.Redactor(surrogates=True, seed=3)("Send it to Thandiwe Mokoena.") == "Send it to Thandiwe Mokoena."
+
+
+def test_curation_replaces_names_and_reports_them(finder, tmp_path):
+    from edgeslm.pipeline import curate
+    from edgeslm.store.capture import CaptureStore
+
+    store = CaptureStore(tmp_path / "calls.db")
+    store.add({"source": "serve", "client": "tests", "model": "m", "latency_s": 0.1, "finish_reason": "tool_calls",
+               "request": {"messages": [{"role": "user", "content": "Book a table for Oluwaseun Adebayo at 8pm."}],
+                           "tools": [{"type": "function", "function": {"name": "book", "parameters": {"type": "object"}}}]},
+               "response": {"choices": [{"finish_reason": "tool_calls", "message": {
+                   "role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {
+                       "name": "book", "arguments": json.dumps({"name": "Oluwaseun Adebayo", "time": "20:00"})}}]}}]}})
+    report = curate.curate(tmp_path / "calls.db", tmp_path / "curated.db", names=finder.find)
+    assert report["pii"][privacy.NAME] == 2 and report["not_covered"] == []
+    (ex,) = curate.examples(tmp_path / "curated.db")
+    fake = json.loads(ex["answer"]["tool_calls"][0]["function"]["arguments"])["name"]
+    assert "Oluwaseun" not in json.dumps(ex) and fake in ex["messages"][0]["content"]
+    assert curate.curate(tmp_path / "calls.db", tmp_path / "again.db")["not_covered"] == [privacy.NAME]
