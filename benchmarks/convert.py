@@ -282,6 +282,12 @@ def save(root: Path) -> None:
               f"{len([r for r in narrow.values() if r == 'bfloat16'])} checkpoints, {n / 2**20:.1f} MiB kept")
 
 
+def _tenths(label: str, done: int, total: int, note: str) -> None:
+    """A long stage's progress in the log, each tenth of the way."""
+    if total and (done == total or done * 10 // total != (done - 1) * 10 // total):
+        print(f"  {label} {done}/{total} {note}".rstrip(), flush=True)
+
+
 def _spread(xs: list) -> dict:
     xs = [x for x in xs if x is not None]
     return {"mean": round(statistics.mean(xs), 4) if xs else None, "min": round(min(xs), 4) if xs else None, "n": len(xs)}
@@ -342,7 +348,7 @@ def one_run(args, seed: int, home: Path) -> dict:
     if args.steps:
         cfg.max_steps = args.steps
     t0 = time.perf_counter()
-    result = convert.run(settings, train=cfg, eval_limit=args.eval_limit, say=lambda m: print(m, flush=True))
+    result = convert.run(settings, train=cfg, eval_limit=args.eval_limit, say=lambda m: print(m, flush=True), bar=_tenths)
     convert_s = time.perf_counter() - t0
     records = curate.records(settings.curated_db, **curate.at_rest(settings))
     true = truth(records, calls)

@@ -238,7 +238,11 @@ def curate(as_json: bool = typer.Option(False, "--json", help="Print the report 
 
     settings = get_settings()
     try:
-        report = run_curate(settings.capture_db, settings.curated_db, **at_rest(settings), names=names_finder(settings))
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as progress:
+            bar = _Bar(progress)
+            report = run_curate(settings.capture_db, settings.curated_db, **at_rest(settings), names=names_finder(settings),
+                                progress=lambda i, n: bar("curate", i, n, ""))
     except EdgeError as e:
         fail(e.message)
     if as_json:

@@ -66,7 +66,8 @@ def run(settings, *, k: int | None = None, target: float = select.TARGET, thresh
     state = json.loads(state_file.read_text()) if state_file.is_file() else {}
     with stages("curate"):
         curated = curation.curate(settings.capture_db, settings.curated_db, **curation.at_rest(settings),
-                                  names=curation.names_finder(settings))
+                                  names=curation.names_finder(settings),
+                                  progress=(lambda i, n: bar("curate", i, n, "")) if bar else None)
         records = curation.records(settings.curated_db, **curation.at_rest(settings))
     examples = [r["example"] for r in records]
     with stages("cluster"):

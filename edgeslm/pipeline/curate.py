@@ -77,11 +77,12 @@ def _keep_salt(salt: bytes, path: Path) -> None:
 
 
 def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_days: float | None = None,
-           names: pii.Names | None = None) -> dict:
+           names: pii.Names | None = None, progress=None) -> dict:
     """Rebuild the curated store `out` from `capture_db`; returns the report. `key_env` names the capture's
     key variable (the curated examples are encrypted when it is set); calls older than `retention_days`
     are deleted from the capture first and never reach `out`. `names`: a person names' finder
-    (edgeslm.names.Finder.find); None leaves names as they are, and the report says so."""
+    (edgeslm.names.Finder.find); None leaves names as they are, and the report says so. `progress(done,
+    total)` after each call (with names, curation takes about 0.1 s a message)."""
     if not Path(capture_db).is_file():
         raise InvalidRequest(f"no capture store at {capture_db}: capture calls first (edgeslm serve --capture, or "
                              "edgeslm proxy)", param="capture")
@@ -104,8 +105,11 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute(SCHEMA)
         salt, new_salt = _fakes_salt(out)
+        total = store.count()
         for call in store.calls():
             calls += 1
+            if progress is not None:
+                progress(calls, total)
             # the fakes are drawn from the call's content under a secret salt kept beside the store: two
             # copies of one call get the same ones (and stay duplicates), a later run curates an unchanged
             # call the same (its task keeps its adapter), and without the salt nobody can tie a fake to its value
