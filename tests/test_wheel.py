@@ -21,6 +21,7 @@ def test_the_wheel_installs_and_serves_without_the_source_tree(tmp_path, env):
     names = zipfile.ZipFile(wheel).namelist()
     assert "edgeslm/models.toml" in names and any(n.startswith("edgeslm/_kernels") for n in names)
     assert any(n.endswith("tools/adapter.gguf") for n in names) and "edgeslm/web/index.html" in names
+    assert "edgeslm/assets/names/probe.npz" in names  # S2's names probe (edgeslm/names.py)
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
     target = tmp_path / "site"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
