@@ -254,9 +254,10 @@ def save(root: Path) -> None:
     """Each unfinished seed's resumable files, to commit, under benchmarks/results/convert/partial/: the
     stamp, the capture (calls, curated store, fakes' salt: the training data is then the same, so a
     finished task's fingerprint matches), each finished task's student (float16) and the task part way
-    through's checkpoint (bfloat16), and the scores already measured (pipeline/scores.json: the
+    through's checkpoint (bfloat16), the scores already measured (pipeline/scores.json: the
     selection's zero-shot scores and the gate's, read back where nothing that decides them changed;
-    evaluate.remembered); the rest (clusters, the stacked and served adapters) the resumed run makes again. Stop the run first: a checkpoint is swapped whole as it trains. See
+    evaluate.remembered) and the names S2 found (cache/names: curation runs again, ten minutes with the
+    names model); the rest (clusters, the stacked and served adapters) the resumed run makes again. Stop the run first: a checkpoint is swapped whole as it trains. See
     benchmarks/_carry.py for what the narrowing costs."""
     import re
 
@@ -268,7 +269,8 @@ def save(root: Path) -> None:
         done = RESULTS / "convert" / f"{on}-s{seed}.json"
         if done.is_file() and json.loads(done.read_text()).get("settings") == stamp:
             continue
-        files, narrow = [Path("run.json"), Path("captured.json"), Path("capture"), Path("pipeline/scores.json")], {}
+        files, narrow = [Path("run.json"), Path("captured.json"), Path("capture"), Path("pipeline/scores.json"),
+                         Path("cache/names")], {}
         for peft in sorted((home / "pipeline" / "runs").glob("*/peft")):
             rel = peft.relative_to(home)
             if (peft / "checkpoint").is_dir():  # training (again, where a record of an older run is left)

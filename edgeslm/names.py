@@ -12,6 +12,9 @@ per request is more than a proxy should add.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -110,7 +113,28 @@ class Finder:
         self.settings, self.weights, self.threshold = settings, weights, threshold
         self._lock = threading.Lock()
         self._model = self._tok = self._probe = None
-        self._seen: dict[str, list[tuple[int, int]]] = {}
+        self._seen: dict[str, list[tuple[int, int]]] | None = None  # text digest -> spans (`_kept`)
+        self._file: Path | None = None
+
+    def _kept(self) -> dict[str, list[tuple[int, int]]]:
+        """The spans found before, by the text's digest: a JSON line each under the cache, in a file of
+        this probe, threshold and source (curation runs again on every `convert run`, and most of its
+        texts were read before). Only digests and offsets are kept, nothing of the text."""
+        if self._seen is None:
+            from edgeslm.config import get_settings
+
+            h = hashlib.sha256(self.weights.read_bytes() if self.weights.is_file() else b"")
+            h.update(f"{self.threshold}".encode() + Path(__file__).read_bytes())
+            self._file = (self.settings or get_settings()).cache / "names" / f"spans-{h.hexdigest()[:16]}.jsonl"
+            self._seen = {}
+            if self._file.is_file():
+                for line in self._file.read_text().splitlines():
+                    try:
+                        key, found = json.loads(line)
+                    except ValueError:
+                        continue  # a line cut short by a stop
+                    self._seen[key] = [tuple(s) for s in found]
+        return self._seen
 
     def _load(self):
         with self._lock:
@@ -149,14 +173,16 @@ class Finder:
     def find(self, text: str) -> list[tuple[int, int]]:
         if not text or not text.strip() or not words(text):
             return []
-        if text in self._seen:  # curation and its measure read the same requests
-            return self._seen[text]
+        seen, key = self._kept(), hashlib.sha256(text.encode()).hexdigest()[:32]
+        if key in seen:
+            return seen[key]
         states, offsets = self.states(text)
         if self._probe is None:
             raise FileNotFoundError(f"no names probe at {self.weights}: python -m benchmarks.names_gemma --export")
         ws, x = features(text, states, offsets)
-        out = spans(text, ws, self._probe(x), self.threshold)
-        if len(self._seen) >= 4096:
-            self._seen.clear()
-        self._seen[text] = out
+        seen[key] = out = spans(text, ws, self._probe(x), self.threshold)
+        assert self._file is not None
+        self._file.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(self._file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as f:  # as the capture's
+            f.write(json.dumps([key, out]) + "\n")
         return out

@@ -67,3 +67,15 @@ def test_curation_replaces_names_and_reports_them(finder, tmp_path):
     fake = json.loads(ex["answer"]["tool_calls"][0]["function"]["arguments"])["name"]
     assert "Oluwaseun" not in json.dumps(ex) and fake in ex["messages"][0]["content"]
     assert curate.curate(tmp_path / "calls.db", tmp_path / "again.db")["not_covered"] == [privacy.NAME]
+
+
+def test_names_found_are_kept_for_the_next_run(finder):
+    """Curation runs again on every `convert run`: a text read before is not read again (only its digest
+    and the offsets are kept, in a file private to the user)."""
+    text = "Please forward the invoice to Mirela Stoica today."
+    first = finder.find(text)
+    assert first and "Mirela" in text[first[0][0]:first[0][1]]
+    again = names.Finder(finder.settings)
+    assert again.find(text) == first and again._model is None  # read back: the model never loaded
+    (kept,) = (finder.settings.cache / "names").glob("spans-*.jsonl")
+    assert "Mirela" not in kept.read_text() and kept.stat().st_mode & 0o077 == 0
