@@ -110,11 +110,19 @@ def pii_scores(calls: list[dict], settings) -> dict:
             else:
                 by_kind[kind] += 1
     named = [v for k, v in injected if k == pii.NAME]
+    # replaced whole, but one of its words is still in the store (the probe found "Begoña" of "Begoña
+    # Etxebarria"): a word of a fake (surrogates' lists) does not count
+    from edgeslm.surrogates import FIRST, LAST
+
+    ours = {w.capitalize() for w in FIRST + LAST}
+    partly = [v for v in named if (pii.NAME, v) not in survived
+              and any(len(w) >= 4 and w not in ours and json.dumps(w)[1:-1] in curated for w in v.split())]
     return {"injected": len(injected), "recall": 1 - len(survived) / max(len(injected), 1),
             "precision": sum(tp.values()) / max(sum(found.values()), 1), "missed": survived[:10],
             "false_positives_by_kind": dict(by_kind),
             "names": {"injected": len(named), "recall": 1 - sum(k == pii.NAME for k, _ in survived) / max(len(named), 1),
                       "precision": tp[pii.NAME] / max(found[pii.NAME], 1), "finder": names is not None,
+                      "partly_left": len(partly), "partly_left_examples": partly[:10],
                       "missed": [v for k, v in survived if k == pii.NAME][:10]}}
 
 

@@ -148,24 +148,24 @@ class Redactor:
         self._fakes.add(s)
         return s
 
-    def _spans(self, text: str, sentences: bool = True) -> list[tuple[int, int, str]]:
-        """What `find` finds, and every name this conversation had found before wherever it stands again:
-        the model that finds names reads sentences, and a name it found in the request must be replaced in
-        the call's JSON arguments too, or the example would teach a student to write a name nobody gave."""
-        spans = find(text, self.names if sentences else None)
-        known = sorted((v for k, v in self.seen if k == NAME), key=len, reverse=True)
-        for value in known:
-            for m in re.finditer(rf"(?<!\w){re.escape(value)}(?!\w)", text):
-                if all(m.end() <= a or b <= m.start() for a, b, _ in spans):
-                    spans.append((m.start(), m.end(), NAME))
+    def _spans(self, text: str, sentences: bool = True) -> list[tuple[int, int, str, str]]:
+        """(start, end, kind, value) of what `find` finds, and of every name this conversation had found
+        before wherever it stands again, as written or JSON-escaped (`Bego\\u00f1a`): the model that finds
+        names reads sentences, and a name it found in the request must be replaced in the call's JSON
+        arguments too, or the example would teach a student to write a name nobody gave."""
+        spans = [(a, b, k, text[a:b]) for a, b, k in find(text, self.names if sentences else None)]
+        for value in sorted((v for k, v in self.seen if k == NAME), key=len, reverse=True):
+            for form in {value, json.dumps(value)[1:-1]}:
+                for m in re.finditer(rf"(?<!\w){re.escape(form)}(?!\w)", text):
+                    if all(m.end() <= a or b <= m.start() for a, b, *_ in spans):
+                        spans.append((m.start(), m.end(), NAME, value))
         return sorted(spans)
 
     def __call__(self, text: str, sentences: bool = True) -> str:
         """`text` with its personal data replaced; `sentences` False (JSON arguments) looks for the names
         found before, not with the model, which reads sentences."""
         out, last = [], 0
-        for start, end, kind in self._spans(text, sentences):
-            value = text[start:end]
+        for start, end, kind, value in self._spans(text, sentences):
             key = (kind, value)
             if key not in self.seen:
                 self.distinct[kind] += 1

@@ -46,6 +46,13 @@ def test_a_name_is_replaced_the_same_in_the_request_and_the_call(finder):
     back = privacy.Restorer(redact)
     assert back(f"Sent to {fake}.") == "Sent to Thandiwe Mokoena."
     assert json.loads(back(json.dumps({"to": fake}), in_json=True)) == {"to": "Thandiwe Mokoena"}
+    # a name outside ASCII stands JSON-escaped in the arguments (`Bego\u00f1a`): replaced all the same
+    redact = privacy.Redactor(surrogates=True, seed=4, names=finder.find)
+    ask = privacy.redact_message({"role": "user", "content": "Put 'Lunch with Begoña Etxebarria' in my calendar."}, redact)
+    call = privacy.redact_message({"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {
+        "name": "create_event", "arguments": json.dumps({"title": "Lunch with Begoña Etxebarria"})}}]}, redact)
+    title = json.loads(call["tool_calls"][0]["function"]["arguments"])["title"]
+    assert "Begoña" not in ask["content"] and "Begoña" not in title and f"'{title}'" in ask["content"]
     # without a finder, names stay (serve's per-request redaction)
     assert privacy.Redactor(surrogates=True, seed=3)("Send it to Thandiwe Mokoena.") == "Send it to Thandiwe Mokoena."
 
