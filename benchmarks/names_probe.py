@@ -21,11 +21,12 @@ Not wired into privacy.find: a detector this imprecise would turn titles and pro
 """
 import json
 import random
-import re
 import sys
 import time
 
 import numpy as np
+
+from edgeslm import names
 
 FIRST = """Amara Chidi Oluwaseun Thabo Zanele Kofi Abena Yaw Nia Sekou Aminata Moussa Fatou Ibrahima Chiamaka
 Arjun Priya Ananya Rohan Kavya Vikram Meera Sanjay Lakshmi Deepak Farhan Nusrat Imran Ayesha Bilal
@@ -114,23 +115,8 @@ def sentence(rng):
     return text, names
 
 
-WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*\.?")
-PARTICLES = {"van", "der", "de", "la", "bin", "von", "da", "del", "al", "ní", "ó", "mac", "le", "di", "dos", "das", "y", "ibn", "bint"}
-
-
-def words(text):
-    out = []
-    for m in WORD.finditer(text):
-        a, b = m.start(), m.end()
-        w = text[a:b]
-        if w.endswith("."):
-            b -= 1
-        for suf in ("'s", "’s"):
-            if text[a:b].endswith(suf):
-                b -= 2
-        if b > a:
-            out.append((a, b))
-    return out
+# the words of a text and the particles that join a name's parts: as S2's detector reads them
+PARTICLES, words = names.PARTICLES, names.words
 
 
 def featurize(texts):
