@@ -21,24 +21,71 @@ TARGET = 0.9  # held-out exact tool-call match a task must reach to leave the te
 PROFILE = "background-agent"
 
 
+# A fresh WD1 measurement can fail for a moment's contention (another process on the cores read ttft_tools
+# 12.4 s against a 10 s bar, 7.8 s alone). A verdict that fails only narrowly, every failed criterion within
+# NEAR of its threshold, is measured again, up to AGAIN times more, and judged on each figure's median.
+NEAR, AGAIN = 0.5, 2
+
+
+def _narrow(v) -> str | None:
+    """What a narrowly failed verdict missed ("ttft_tools_s 12.4 vs 10"), None where it passed or missed
+    by more than NEAR (a model that is too big for the device is not measured again)."""
+    failed = [c for c in v.criteria if not c.passed]
+    if v.overall != "fail" or not all(c.margin is not None and -c.margin <= NEAR for c in failed):
+        return None
+    return ", ".join(f"{c.figure} {c.measured:.3g} vs {c.threshold:g}" for c in failed)
+
+
+def settle(first: dict, measure, prof) -> tuple[str, str]:
+    """(the verdict, how it was reached) from a first measurement's figures and `measure()`, which
+    measures again and returns the figures: the first one's verdict, or, where that failed narrowly, the
+    verdict of each figure's median over it and up to AGAIN more measurements."""
+    from statistics import median
+
+    from edgeslm.qualify.verdict import judge
+
+    v = judge(first, prof)
+    missed = _narrow(v)
+    if missed is None:
+        return v.overall, ""
+    runs = [first]
+    for _ in range(AGAIN):
+        runs.append(measure())
+        keys = {k for r in runs for k in r}
+        merged = {k: (median([r[k] for r in runs if r.get(k) is not None])
+                      if any(r.get(k) is not None for r in runs) else None) for k in keys}
+        v = judge(merged, prof)
+        if v.overall == "pass" or _narrow(v) is None:
+            break
+    return v.overall, f"; {missed} at first: median of {len(runs)} measurements"
+
+
 def verdict(settings, entry_id: str, profile: str = PROFILE, measure: bool = True) -> tuple[str | None, str]:
     """(overall WD1 verdict under `profile` or None, where the figures came from) for a model on this
-    device: the newest qualify report's figures judged again under `profile`, or a fresh measurement."""
+    device: the newest qualify report's figures judged again under `profile`, or a fresh measurement;
+    a narrow miss is measured again (`settle`)."""
     from edgeslm.qualify import report
-    from edgeslm.qualify.run import profiles
+    from edgeslm.qualify.run import profiles, qualify
     from edgeslm.qualify.verdict import judge, pick
 
     prof = pick(profiles(settings), profile)
+
+    def measured() -> dict:
+        r = qualify(settings, entry_id, profile=profile, runs=2)
+        report.save(r, settings.home)
+        return r["figures"]
+
     rows = [r for r in report.history(settings.home) if r["model"] == entry_id and not r["adapter"]]
     if rows:
-        return judge(rows[-1]["figures"], prof).overall, f"qualify report {rows[-1]['report']}, profile {profile}"
+        source = f"qualify report {rows[-1]['report']}, profile {profile}"
+        if not measure or _narrow(judge(rows[-1]["figures"], prof)) is None:
+            return judge(rows[-1]["figures"], prof).overall, source
+        overall, how = settle(rows[-1]["figures"], measured, prof)
+        return overall, source + how
     if not measure:
         return None, "not qualified on this device yet (run edgeslm qualify)"
-    from edgeslm.qualify.run import qualify
-
-    r = qualify(settings, entry_id, profile=profile, runs=2)
-    report.save(r, settings.home)
-    return r["verdict"]["overall"], f"qualified now, profile {profile}"
+    overall, how = settle(measured(), measured, prof)
+    return overall, f"qualified now, profile {profile}{how}"
 
 
 def candidates(settings, catalog, licenses=LICENSES, profile: str = PROFILE,
