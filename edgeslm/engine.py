@@ -24,7 +24,7 @@ from edgeslm.backends import memory, offload, open_backend
 from edgeslm.backends.base import Backend
 from edgeslm.backends.embedding import Embedder
 from edgeslm.config import Settings
-from edgeslm.decoding import constraints, copying
+from edgeslm.decoding import constraints, said
 from edgeslm.decoding.prompt import Specials
 from edgeslm.decoding.templates import ChatTemplate
 from edgeslm.decoding.tools import Envelope, envelope_for, format_of_template
@@ -81,7 +81,7 @@ class ModelWorker:
     one slot (backend sequence) each, admitted in arrival order."""
 
     def __init__(self, entry: ModelEntry, settings: Settings, catalog: Catalog, adapters: tuple | list[Adapter] = (),
-                 rank: Callable[[str, list], copying.Ranking] = copying.by_words,
+                 rank: Callable[[str, list], said.Ranking] = said.by_words,
                  folded: tuple[Adapter, Path] | None = None):
         """Load `entry`; `adapters` are applied to every request (per-request selection is the server's);
         `rank` says how relevant each offered tool is to a request (the tool lean: decoding/copying.py).

@@ -14,7 +14,7 @@ from typing import Any
 from edgeslm import context
 from edgeslm.backends.base import Backend, file_identity
 from edgeslm.config import Settings
-from edgeslm.decoding import constraints, copying, gbnf, prompt, sampler
+from edgeslm.decoding import constraints, gbnf, prompt, said, sampler
 from edgeslm.decoding.finite import infinite_path
 from edgeslm.decoding.schemas import Bounds, digit_limits
 from edgeslm.decoding.templates import ChatTemplate
@@ -81,7 +81,7 @@ class Preparer:
 
     def __init__(self, entry: ModelEntry, settings: Settings, backend: Backend, template: ChatTemplate,
                  specials: prompt.Specials, tokenizer: Any, envelope: Envelope, adapters: list[Adapter],
-                 rank: Callable[[str, list], copying.Ranking] = copying.by_words, folded: Adapter | None = None):
+                 rank: Callable[[str, list], said.Ranking] = said.by_words, folded: Adapter | None = None):
         self.entry, self.settings, self.backend, self.adapters = entry, settings, backend, adapters
         self.folded = folded  # the adapter already in this model's weights (a served copy): the only one it runs
         self.rank = rank  # each offered tool's relevance to a request (ranking.ToolRanker)
@@ -184,7 +184,7 @@ class Preparer:
         return Job(prompt, params, spec, constraint, emit, adapters=adapters, folded=self.folded is not None,
                    answered=answered,
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
-                   source=copying.source_text(messages) if tools else "", shun=self._shun(messages, spec, adapters),
+                   source=said.source_text(messages) if tools else "", shun=self._shun(messages, spec, adapters),
                    **self._ranking(messages, spec, params, adapters)._asdict())
 
     def leans(self) -> bool:
@@ -199,18 +199,18 @@ class Preparer:
         return bool(p.tool_bias or p.call_bias)
 
     def _ranking(self, messages: list[Message], spec: OutputSpec, params: SamplingParams,
-                 adapters: list[Adapter]) -> copying.Ranking:
+                 adapters: list[Adapter]) -> said.Ranking:
         """The offered tools ranked for the last user message, when the request decodes with a tool lean
         and the model has a choice of tools, or with a call lean and the model may answer in text (its
         own, or its adapter's or model's default)."""
         if spec.kind != "tools" or spec.tool_choice not in ("auto", "required"):
-            return copying.Ranking({})
+            return said.Ranking({})
         p = sampler.resolve(params, sampler.layers(adapters, self.entry, self.backend.metadata))
         if not ((p.tool_bias and len(spec.tools) > 1) or (p.call_bias and spec.tool_choice == "auto")):
-            return copying.Ranking({})
+            return said.Ranking({})
         asked = next((m.content for m in reversed(messages) if m.role == "user" and isinstance(m.content, str)), "")
         if not asked.strip():
-            return copying.Ranking({})
+            return said.Ranking({})
         ranked = self.rank(asked, spec.tools)
         # after a tool's result the request has been served once already: whether to answer or call again
         # is the model's own (the lean would call the same tool again)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeslm.backends.embedding import Embedder
-from edgeslm.decoding import copying
+from edgeslm.decoding import said
 
 log = logging.getLogger("edgeslm.ranking")
 
@@ -104,7 +104,7 @@ class ToolRanker:
         self._broken = f"{type(e).__name__}: {e}"
         log.warning("tool ranking by MiniLM unavailable (%s); ranking tools by shared words", self._broken)
 
-    def __call__(self, request: str, tools: list) -> copying.Ranking:
+    def __call__(self, request: str, tools: list) -> said.Ranking:
         if self._broken is None:
             try:
                 e = self._embedder()
@@ -113,7 +113,7 @@ class ToolRanker:
                     e, f"{t.name.replace('_', ' ').replace('.', ' ')}: {t.description or ''}", keep=True), strict=True))
                     for t in tools}
                 best = max(cos.values())
-                return copying.Ranking({n: math.exp((c - best) / self.TAU) for n, c in cos.items()}, best)
+                return said.Ranking({n: math.exp((c - best) / self.TAU) for n, c in cos.items()}, best)
             except Exception as e:  # noqa: BLE001 - the lean is a help, never a reason to fail a request
                 self._unavailable(e)
-        return copying.by_words(request, tools)
+        return said.by_words(request, tools)

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
-from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, TOP, Copier, relevance, source_text, values
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, TOP, Copier
+from edgeslm.decoding.said import relevance, source_text, values
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
@@ -225,6 +226,31 @@ def test_another_call_leans_in_as_far_as_the_requests_values_are_unused():
     assert s.sample(logits, None, c.more(choice, [END])) == 2  # Rome unused: 1 + 4/3 over 2.0
 
 
+def test_another_call_leans_in_while_the_request_names_a_tool_not_called_yet():
+    source = "Most points scored in a single game, in a single season and in a career in the NBA?"
+    tools = [ToolSpec(n, "", {}) for n in ("most_points_single_game", "most_points_single_season",
+                                            "most_points_career", "most_assists_single_game")]
+    choice = np.zeros(4, dtype=bool)
+    choice[[2, 3]] = True  # the separator (2) or the end (3)
+
+    def lean(*called, offered=tools):
+        c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, more_bias=10.0, tools=offered)
+        for name in called:
+            c.begin(name)
+            c.feed('{"league": "NBA"}')
+        got = c.more(choice, [3])
+        return None if got is None else float(got[1][0])
+
+    # "season" and "career" are said and still uncalled; "assists" is not said
+    assert lean("most_points_single_game") == 10.0 * NAMED_SHARE
+    assert lean("most_points_single_game", "most_points_single_season") == 10.0 * NAMED_SHARE
+    assert lean("most_points_single_game", "most_points_single_season", "most_points_career") is None
+    # a word that two tools' names hold tells nothing ("career" below); one tool offered: nothing to name
+    assert lean("most_points_single_game", "most_points_single_season", offered=tools[:3] + [
+        ToolSpec("most_rebounds_career", "", {})]) is None
+    assert lean("most_points_single_game", offered=tools[:1]) is None
+
+
 GO_ON = {1: b",", 2: b"}", 3: b'",', 4: b' ,"', 5: b'"}'}  # go on or close, after a value or a string
 
 
@@ -262,7 +288,7 @@ def test_another_argument_leans_in_while_an_unwritten_parameter_matches_what_the
 def test_the_call_lean_leans_on_the_users_turn_only():
     """The request's fit reaches the job on the user's turn; after a tool's result whether to answer or
     call again is the model's own (with the lean it would call the same tool again)."""
-    from edgeslm.decoding.copying import Ranking
+    from edgeslm.decoding.said import Ranking
     from edgeslm.preparation import Preparer
     from edgeslm.types import OutputSpec, SamplingParams, ToolCall
 

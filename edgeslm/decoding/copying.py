@@ -10,7 +10,7 @@ top few, a little behind. Biases on the logits, each off at 0:
   already such a whole span. Part way into a capitalized word of that text (a name), MID_NAME times that.
 - `tool_bias`: while the first call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
-  sentence embedding, `relevance` below by shared words where none is installed). Later calls of the
+  sentence embedding, `said.relevance` by shared words where none is installed). Later calls of the
   same response choose on their own (parallel calls).
 - `call_bias`: with tools offered and the choice left to the model (`auto`), the first token of the
   response, where it begins a call, gets +call_bias times how well the request fits the best offered tool:
@@ -19,15 +19,17 @@ top few, a little behind. Biases on the logits, each off at 0:
 - `more_bias`: once a call's arguments have closed, where the response may end, each allowed token that
   goes on to another call (the separator; the grammar allows nothing else there) gets +more_bias times
   the share of the request's values that no call has used yet (numbers, names capitalized inside a
-  sentence, quoted strings; `values` below). Small models stop after the first call
-  of a request that asks for several ("the GCD of 36 and 48, and the top 5 cases in the UK").
+  sentence, quoted strings; `said.values`), or NAMED_SHARE where the request says a word of an offered tool's
+  name that no other tool's name holds and that tool is not called yet. Small models stop after the first
+  call of a request that asks for several ("the GCD of 36 and 48, and the top 5 cases in the UK"; "most
+  points in a game, in a season and in a career" after most_points_single_game and _single_season).
 - `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument
   get +arg_bias while a parameter not written yet shares a word (of its name, description or enum) with
   what the request says beyond the tool's own name and description and the values written. Small models
   leave out an optional value the request gives ("in miles", "with details", "accounting for terrain").
 - `close_bias`: the other side of arg_bias. Where the arguments may close after a value, the tokens that go
   on to another argument get -close_bias when nothing the request says is left for one: no unwritten
-  parameter shares a word with it (as above) and every value it states (`values` below) is written.
+  parameter shares a word with it (as above) and every value it states (`said.values`) is written.
   Small models, and students trained on their task's calls, fill in optional values the request never
   gave (`"unit": "celsius"` for "Is it cold in Buenos Aires?", `"days": 3`).
 
@@ -39,13 +41,13 @@ bias (decoding/sampler.py), generation.Run wires the two.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
 
 import numpy as np
+
+from edgeslm.decoding.said import param_words, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -54,84 +56,7 @@ MID_NAME, MID_LETTERS = 3.0, 3
 # MiniLM's cosine of a request and its best tool's "name: description" on BFCL's training part: median
 # about 0.55 where a tool answers (10th percentile 0.35-0.41 by category), 0.20 where none does
 FIT_CENTER, FIT_WIDTH = 0.35, 0.15
-_WORD = re.compile(r"[a-z0-9]+")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\w)")
-_QUOTED = re.compile(r"[\"“‘]([^\"”’\n]{2,80})[\"”’]|(?<!\w)'([^'\n]{2,80})'(?!\w)")
-_NAME = re.compile(r"\b[A-Z][\w\-]*(?:[ \t]+[A-Z][\w\-]*)*")
-_STOP = frozenset("a an the of to in for on and or is are be by with from at as it this that what which how "
-                  "get me my i you your can could would please do does give tell about into than its".split())
-
-
-def source_text(messages: Iterable) -> str:
-    """The text values may be copied from: what the user and the tools said (not the system prompt,
-    whose examples are not this request's values), one message per line."""
-    return "\n".join(m.content for m in messages if m.role in ("user", "tool") and isinstance(m.content, str))
-
-
-def values(text: str) -> list[str]:
-    """The values a request states, lower-cased, each once: numbers (thousands separators dropped),
-    quoted strings, and runs of capitalized words that do not open a sentence (nor "I")."""
-    out = [m.group().replace(",", "") for m in _NUMBER.finditer(text)]
-    quoted = list(_QUOTED.finditer(text))
-    out += [(m.group(1) or m.group(2)).strip() for m in quoted]
-    for m in _NAME.finditer(text):
-        if any(q.start() < m.start() < q.end() for q in quoted):
-            continue
-        before = text[:m.start()].rstrip()
-        words = m.group().split()
-        if not before or before[-1] in ".!?:\n\"'“":  # a sentence's first word is capitalized anyway
-            words = words[1:]
-        if words and words != ["I"] and not words[0].startswith("I'"):
-            out.append(" ".join(words))
-    return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
-
-
-def _param_words(schema: dict | None) -> dict[str, set[str]]:
-    """Each top-level parameter's words: its name, description and enum values."""
-    props = (schema or {}).get("properties") or {}
-    return {p: _words(" ".join([p.replace("_", " "), str(d.get("description") or ""),
-                                " ".join(str(e) for e in d.get("enum") or [])]))
-            for p, d in props.items() if isinstance(d, dict)}
-
-
-def _words(text: str) -> set[str]:
-    """Content words, lower-cased and crudely stemmed; camelCase and snake_case split."""
-    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()
-    out = set()
-    for w in _WORD.findall(text):
-        if w in _STOP or len(w) < 2:
-            continue
-        for suffix in ("ing", "es", "s", "ed"):
-            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-                w = w[: -len(suffix)]
-                break
-        out.add(w)
-    return out
-
-
-class Ranking(NamedTuple):
-    """The offered tools as a request sees them: each tool's relevance (1 for the best), and `fit`, the
-    best tool's cosine to the request (None: ranked by shared words, which say nothing absolute)."""
-
-    relevance: dict[str, float]
-    fit: float | None = None
-
-
-def by_words(request: str, tools: list) -> Ranking:
-    return Ranking(relevance(request, tools))
-
-
-def relevance(request: str, tools: list) -> dict[str, float]:
-    """Each tool's share of the request's telling words (in its name and description): each word found
-    weighs log(1 + N / tools holding it), the sum is scaled so the best tool has 1. All 0 when no tool
-    holds any of the request's words."""
-    asked = _words(request)
-    held = {t.name: _words(t.name.replace(".", " ").replace("_", " ") + " " + (t.description or "")) & asked
-            for t in tools}
-    df = Counter(w for ws in held.values() for w in ws)
-    score = {n: sum(math.log(1 + len(tools) / df[w]) for w in ws) for n, ws in held.items()}
-    best = max(score.values(), default=0.0)
-    return {n: (s / best if best > 0 else 0.0) for n, s in score.items()}
+NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no call has used yet
 
 
 def _starts_word(text: str, i: int) -> bool:
@@ -157,10 +82,15 @@ class Copier:
         self.source, self.piece, self.copy_bias, self.more_bias = source, piece, copy_bias, more_bias
         self.arg_bias, self.close_bias = arg_bias, close_bias
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
-        self.params = {t.name: (_words(t.name + " " + (t.description or "")), _param_words(t.parameters))
+        self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
                        for t in tools or ()} if arg_bias or close_bias else {}
-        self.said = _words(source) if arg_bias or close_bias else set()
+        self.said = words(source) if arg_bias or close_bias or more_bias else set()
         self.asked = values(source) if more_bias or close_bias else []
+        # tool name -> the words of its name that no other offered tool's name holds, for more_bias
+        names = {t.name: words(t.name) for t in tools or ()} if more_bias else {}
+        df = Counter(w for ws in names.values() for w in ws)
+        self.named = {n: {w for w in ws if df[w] == 1} for n, ws in names.items()} if len(names) > 1 else {}
+        self.called: set[str] = set()
         self.written = ""  # every call's name and arguments so far, lower-cased: the values used
         self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
         self.tool_bias = tool_bias if len(self.relevance) > 1 and any(self.relevance.values()) else 0.0
@@ -178,6 +108,7 @@ class Copier:
     def begin(self, name: str = "") -> None:
         self.calls += 1
         self.name = name
+        self.called.add(name)
         self.written += " " + name.lower()
         self._fresh()
 
@@ -314,6 +245,12 @@ class Copier:
         return sum(not re.search(rf"(?<![\w.]){re.escape(v)}(?!\w|\.\d)", self.written)
                    for v in self.asked) / len(self.asked)
 
+    def still_named(self) -> bool:
+        """An offered tool no call has used yet has a word of its own name in the request, beyond what the
+        calls wrote."""
+        rest = self.said - words(self.written) if self.named else set()
+        return any(ws & rest for n, ws in self.named.items() if n not in self.called)
+
     def more(self, allowed: np.ndarray | None, ends: Iterable[int]) -> tuple[np.ndarray, np.ndarray] | None:
         """Between calls (the last one's arguments closed), where the response may end (an `ends` token
         is allowed): the lean on the allowed tokens that go on to another call (the grammar allows
@@ -326,7 +263,7 @@ class Copier:
         keep = allowed.copy()
         keep[ends] = False
         ids = np.flatnonzero(keep)
-        amount = self.more_bias * self.unused()
+        amount = self.more_bias * max(self.unused(), NAMED_SHARE if self.still_named() else 0.0)
         return (ids, np.full(len(ids), amount)) if len(ids) and amount > 0 else None
 
     @property
@@ -361,7 +298,7 @@ class Copier:
         if not self.may_close or allowed is None or self.name not in self.params:
             return None
         own, params = self.params[self.name]
-        rest = self.said - own - _words(self.written)
+        rest = self.said - own - words(self.written)
         wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in self.keys)
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]

@@ -12,6 +12,7 @@ match exactly and AST-style (BFCL's normalization), and the latency.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import statistics
@@ -98,9 +99,11 @@ def remembered(path: Path, worker, examples: list[dict], settings, adapter: str 
 _NOT_SERVING = ("pipeline/", "cli/", "qualify/", "quantize/", "export/", "web/", "names.py", "privacy.py", "surrogates.py")
 
 
+@functools.cache
 def _code() -> str:
     """A digest of the source that turns an example into a scored answer: edgeslm's modules but those that
-    never do (_NOT_SERVING; this module and the prompt's, data.py, count)."""
+    never do (_NOT_SERVING; this module and the prompt's, data.py, count). Read once, when the process
+    first scores: the code it runs, not what an edit has put on disk since."""
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for f in sorted(root.rglob("*.py")):

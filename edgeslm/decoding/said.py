@@ -1,0 +1,90 @@
+"""What a request says, for the request lean (decoding/copying.py): its content words, the values it
+states, the text values may be copied from, and the offered tools' relevance by shared words (where no
+sentence embedding ranks them: ranking.ToolRanker). Pure functions of text; no tokens, no model."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import NamedTuple
+
+_WORD = re.compile(r"[a-z0-9]+")
+NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\w)")
+QUOTED = re.compile(r"[\"“‘]([^\"”’\n]{2,80})[\"”’]|(?<!\w)'([^'\n]{2,80})'(?!\w)")
+NAME = re.compile(r"\b[A-Z][\w\-]*(?:[ \t]+[A-Z][\w\-]*)*")
+_STOP = frozenset("a an the of to in for on and or is are be by with from at as it this that what which how "
+                  "get me my i you your can could would please do does give tell about into than its".split())
+
+
+def source_text(messages: Iterable) -> str:
+    """The text values may be copied from: what the user and the tools said (not the system prompt,
+    whose examples are not this request's values), one message per line."""
+    return "\n".join(m.content for m in messages if m.role in ("user", "tool") and isinstance(m.content, str))
+
+
+def values(text: str) -> list[str]:
+    """The values a request states, lower-cased, each once: numbers (thousands separators dropped),
+    quoted strings, and runs of capitalized words that do not open a sentence (nor "I")."""
+    out = [m.group().replace(",", "") for m in NUMBER.finditer(text)]
+    quoted = list(QUOTED.finditer(text))
+    out += [(m.group(1) or m.group(2)).strip() for m in quoted]
+    for m in NAME.finditer(text):
+        if any(q.start() < m.start() < q.end() for q in quoted):
+            continue
+        before = text[:m.start()].rstrip()
+        parts = m.group().split()
+        if not before or before[-1] in ".!?:\n\"'“":  # a sentence's first word is capitalized anyway
+            parts = parts[1:]
+        if parts and parts != ["I"] and not parts[0].startswith("I'"):
+            out.append(" ".join(parts))
+    return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
+
+
+def param_words(schema: dict | None) -> dict[str, set[str]]:
+    """Each top-level parameter's words: its name, description and enum values."""
+    props = (schema or {}).get("properties") or {}
+    return {p: words(" ".join([p.replace("_", " "), str(d.get("description") or ""),
+                                " ".join(str(e) for e in d.get("enum") or [])]))
+            for p, d in props.items() if isinstance(d, dict)}
+
+
+def words(text: str) -> set[str]:
+    """Content words, lower-cased and crudely stemmed; camelCase and snake_case split."""
+    text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()
+    out = set()
+    for w in _WORD.findall(text):
+        if w in _STOP or len(w) < 2:
+            continue
+        for suffix in ("ing", "es", "s", "ed"):
+            if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+                w = w[: -len(suffix)]
+                break
+        out.add(w)
+    return out
+
+
+class Ranking(NamedTuple):
+    """The offered tools as a request sees them: each tool's relevance (1 for the best), and `fit`, the
+    best tool's cosine to the request (None: ranked by shared words, which say nothing absolute)."""
+
+    relevance: dict[str, float]
+    fit: float | None = None
+
+
+def by_words(request: str, tools: list) -> Ranking:
+    return Ranking(relevance(request, tools))
+
+
+def relevance(request: str, tools: list) -> dict[str, float]:
+    """Each tool's share of the request's telling words (in its name and description): each word found
+    weighs log(1 + N / tools holding it), the sum is scaled so the best tool has 1. All 0 when no tool
+    holds any of the request's words."""
+    asked = words(request)
+    held = {t.name: words(t.name.replace(".", " ").replace("_", " ") + " " + (t.description or "")) & asked
+            for t in tools}
+    df = Counter(w for ws in held.values() for w in ws)
+    score = {n: sum(math.log(1 + len(tools) / df[w]) for w in ws) for n, ws in held.items()}
+    best = max(score.values(), default=0.0)
+    return {n: (s / best if best > 0 else 0.0) for n, s in score.items()}
