@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
-from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, TOP, Copier
-from edgeslm.decoding.said import relevance, source_text, values
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, TOP, Copier
+from edgeslm.decoding.said import relevance, slots, source_text, values
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
@@ -249,6 +249,26 @@ def test_another_call_leans_in_while_the_request_names_a_tool_not_called_yet():
     assert lean("most_points_single_game", "most_points_single_season", offered=tools[:3] + [
         ToolSpec("most_rebounds_career", "", {})]) is None
     assert lean("most_points_single_game", offered=tools[:1]) is None
+
+
+def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
+    text = "Prepare the statement for grantee 'JohnDoe' in the session `JDBC_session`, then the launcher path '/usr/bin/x'."
+    at = lambda name: sorted(text[i:i + 4] for i in slots(text, name))  # noqa: E731
+    assert "JDBC" in at("session") and "John" not in at("session")  # the value holds the name's word
+    assert "John" in at("grantee") and "/usr" in at("launcher") and "/usr" not in at("grantee")  # words just before
+    assert at("colour") == []
+    pieces = {1: b"John", 2: b"JDBC", 3: b"zz"}
+    c = Copier(text, lambda t: pieces.get(t, b"qq"), 2.0, 0.0, {})
+    logits = np.zeros(5, dtype=np.float32)
+    logits[1] = 1.0  # the model's choice, JohnDoe, a copy_bias ahead of JDBC_session
+    c.feed('{"session": "')
+    ids, amounts = c.boost(logits, None)
+    lift = dict(zip(ids.tolist(), amounts.tolist(), strict=True))
+    assert lift == {1: 2.0, 2: 2.0 * SLOT}  # both spans of the request; the tied one SLOT times
+    assert Sampler(0.0, 1.0, 0).sample(logits, None, (ids, amounts)) == 2
+    c.feed('JDBC_session", "owner": "')  # a parameter the request ties nothing to: the plain lean
+    ids, amounts = c.boost(logits, None)
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {1: 2.0, 2: 2.0}
 
 
 GO_ON = {1: b",", 2: b"}", 3: b'",', 4: b' ,"', 5: b'"}'}  # go on or close, after a value or a string

@@ -7,7 +7,8 @@ top few, a little behind. Biases on the logits, each off at 0:
 - `copy_bias`: while a call's arguments are inside a JSON string value, each allowed token within
   copy_bias of the most likely one (at most `TOP`) whose piece extends the value to a span of the user's
   and tools' text (starting at a word) gets +copy_bias, and so does a closing quote where the value is
-  already such a whole span. Part way into a capitalized word of that text (a name), MID_NAME times that.
+  already such a whole span. Part way into a capitalized word of that text (a name), MID_NAME times that;
+  at a value's first token, SLOT times that for a span the request ties to the parameter (`said.slots`).
 - `tool_bias`: while the first call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
   sentence embedding, `said.relevance` by shared words where none is installed). Later calls of the
@@ -47,7 +48,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from edgeslm.decoding.said import param_words, values, words
+from edgeslm.decoding.said import param_words, slots, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -56,6 +57,9 @@ MID_NAME, MID_LETTERS = 3.0, 3
 # MiniLM's cosine of a request and its best tool's "name: description" on BFCL's training part: median
 # about 0.55 where a tool answers (10th percentile 0.35-0.41 by category), 0.20 where none does
 FIT_CENTER, FIT_WIDTH = 0.35, 0.15
+# at a string value's first token, a span the request ties to the parameter (said.slots: "the session
+# 'S1'", `JDBC_session`) leans SLOT times copy_bias: small models put a request's values in the wrong slots
+SLOT = 3.0
 NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no call has used yet
 
 
@@ -99,6 +103,7 @@ class Copier:
         self.opening = (call_bias * max(-1.0, min(1.0, (fit - FIT_CENTER) / FIT_WIDTH))
                         if call_bias and fit is not None and len(self.openers) else 0.0)
         self._pieces: dict[int, str | None] = {}
+        self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
         self._kinds: np.ndarray | None = None  # per token of `commas`: (closes a string first, goes on)
@@ -119,6 +124,7 @@ class Copier:
         self.value: str | None = None  # the string value being written (None: escaped, not followed)
         self.closed = False  # this call's arguments have been written whole
         self.keys: set[str] = set()  # its top-level arguments written so far
+        self.key = ""  # the last of them: the parameter whose value comes next
         self.last = ""  # the last character outside strings (a value has just been written unless ":{,")
 
     def feed(self, fragment: str) -> None:
@@ -132,6 +138,7 @@ class Copier:
                 elif ch == '"':
                     if not self.is_value and len(self.stack) == 1 and self.value is not None:
                         self.keys.add(self.value)
+                        self.key = self.value
                     self.in_str, self.is_value, self.last = False, False, ch
                 elif self.value is not None:
                     self.value += ch
@@ -197,6 +204,19 @@ class Copier:
         name = prefix + (text if q < 0 else text[:q])
         return max((r for n, r in self.relevance.items() if (n.startswith(name) if q < 0 else n == name)),
                    default=0.0)
+
+    def _slots(self) -> set[int]:
+        if self.key not in self._tied:
+            self._tied[self.key] = slots(self.source, self.key)
+        return self._tied[self.key]
+
+    def _at(self, token: int, starts: set[int]) -> bool:
+        """This token, as a value's first, begins a span of the source at one of `starts`."""
+        text = (self._text(token) or "").split('"')[0]
+        i = self.source.find(text) if text else -1
+        while i >= 0 and i not in starts:
+            i = self.source.find(text, i + 1)
+        return i >= 0
 
     def mid_name(self) -> bool:
         """The value so far stops MID_LETTERS or more letters inside a capitalized word of the source
@@ -328,7 +348,10 @@ class Copier:
         if not self.copying:
             return None
         beta = self.copy_bias * (MID_NAME if self.mid_name() else 1.0)
-        lift = {t: beta for t in self._contenders(logits, allowed, beta) if self.lifts(t)}
+        ties = self._slots() if self.value == "" and self.stack == ["{"] and self.key else set()
+        wide = beta * (SLOT if ties else 1.0)
+        lift = {t: (wide if ties and self._at(t, ties) else beta)
+                for t in self._contenders(logits, allowed, wide) if self.lifts(t)}
         ends = self.more_args(allowed)  # close the value and go on, or not
         for t, amount in zip(*ends, strict=True) if ends else ():
             lift[int(t)] = lift.get(int(t), 0.0) + float(amount)

@@ -65,6 +65,32 @@ def words(text: str) -> set[str]:
     return out
 
 
+_RAW = re.compile(r"[A-Za-z0-9]+")
+_CHUNK = re.compile(r"[^\s'\"`“”‘’]+")
+
+
+def slots(text: str, name: str, near: int = 3) -> set[int]:
+    """Where `text` ties a value to the parameter `name`: the starts of its words that follow one of the
+    name's words within `near` content words ("the launcher path '/usr/...'", "the session 'S1'") or
+    whose run up to a space or quote holds one (`JDBC_session`, 'shapeStatements' for `statements`)."""
+    want = words(name)
+    out: set[int] = set()
+    if not want:
+        return out
+    recent: list[set[str]] = []  # the content words before, nearest last
+    chunks = {c.end(): c.start() for c in _CHUNK.finditer(text)}
+    for m in _RAW.finditer(text):
+        chunk = _CHUNK.match(text, m.start())
+        if any(want & ws for ws in recent[-near:]) or (chunk and want & words(chunk.group())):
+            out.add(m.start())
+            if chunk and chunk.end() in chunks:  # '/usr/...': the value starts where its run does
+                out.add(chunks[chunk.end()])
+        ws = words(m.group())
+        if ws:
+            recent.append(ws)
+    return out
+
+
 class Ranking(NamedTuple):
     """The offered tools as a request sees them: each tool's relevance (1 for the best), and `fit`, the
     best tool's cosine to the request (None: ranked by shared words, which say nothing absolute)."""
