@@ -120,6 +120,12 @@ def test_convert_runs_every_stage_on_curated_data(settings, result):
     assert not [v for c in CALLS for _, v in c["pii"] if json.dumps(v)[1:-1] in curated]
 
 
+def _entry(settings):
+    from edgeslm.store.registry import Catalog
+
+    return Catalog(settings).get("default")
+
+
 def _adapters(settings):
     from edgeslm.store.adapters import AdapterStore
 
@@ -130,6 +136,30 @@ def test_a_second_run_without_drift_retrains_nothing(settings, result):
     again = convert.run(settings)
     assert again["drift"]["retrain"] is False and again["drift"]["n"] == 0
     assert "finetune" not in again["stages"]
+    # the default adapter's sampling changes (a new edgeslm ships another manifest): a kept student is gated
+    # again at it, without training; it takes it where it passes, else it stays at its own
+    from edgeslm.pipeline import stack
+    from edgeslm.store.adapters import AdapterStore
+
+    store = AdapterStore(settings.adapters_dir)
+    tools = store.get("gemma-3-270m-q4_k_m", "tools")
+    shipped = (tools.dir / "manifest.json").read_text()
+    (tools.dir / "manifest.json").write_text(json.dumps(
+        {**tools.manifest, "sampling": {**tools.manifest["sampling"], "copy_bias": 1.0}}))
+    try:
+        third = convert.run(settings, train=finetune.TrainConfig(max_steps=2, batch=1, rank=8, alpha=16),
+                            zero_shot_limit=1, eval_limit=1, target=1.01, force=True)
+        want = stack.sampling(store, _entry(settings))
+    finally:
+        (tools.dir / "manifest.json").write_text(shipped)
+    before = {t["task"]: t for t in again["tasks"]}
+    if all(t["promoted"] for t in before.values()):
+        assert "finetune" not in third["stages"]  # nothing trained again
+    for t in third["tasks"]:
+        assert t["promoted"] == before[t["task"]]["promoted"]
+        if t["promoted"]:
+            got = store.get("gemma-3-270m-q4_k_m", t["task"]).manifest["sampling"]
+            assert got == want or "kept at its own sampling" in t["why"], (got, t["why"])
     # off-topic calls are what the router is unsure about: that is the drift signal
     off = [{"messages": [{"role": "user", "content": t}]} for t in
            ["Write a haiku about autumn", "Summarise the French revolution", "What is a monad?", "Sing me a song"]]
