@@ -257,6 +257,10 @@ def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
     assert "JDBC" in at("session") and "John" not in at("session")  # the value holds the name's word
     assert "John" in at("grantee") and "/usr" in at("launcher") and "/usr" not in at("grantee")  # words just before
     assert at("colour") == []
+    said = "Convert 5 cups in the unit 'ml' for the `brain_region`"
+    tied = [said[i:i + 2] for i in sorted(slots(said, "unit"))]
+    assert "ml" in tied and "un" not in tied  # "unit" itself is no value of `unit`
+    assert slots(said, "brain_region") == set()
     pieces = {1: b"John", 2: b"JDBC", 3: b"zz"}
     c = Copier(text, lambda t: pieces.get(t, b"qq"), 2.0, 0.0, {})
     logits = np.zeros(5, dtype=np.float32)
@@ -269,6 +273,19 @@ def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
     c.feed('JDBC_session", "owner": "')  # a parameter the request ties nothing to: the plain lean
     ids, amounts = c.boost(logits, None)
     assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {1: 2.0, 2: 2.0}
+
+
+def test_a_value_does_not_close_inside_a_run_of_capitalized_words():
+    c = Copier("How hot in Salt Lake City? Then Rio de Janeiro, Paris, France and Ho Chi Minh City.",
+               lambda t: {1: b'"', 2: b" City", 3: b' City"', 4: b'",'}.get(t, b"qq"), 2.0, 0.0, {})
+    assert c.cuts("Salt Lake") and c.cuts("Rio") and c.cuts("Ho Chi Minh") and c.cuts("Salt")
+    assert not c.cuts("Salt Lake City") and not c.cuts("Paris") and not c.cuts("Rio de Janeiro") and not c.cuts("hot")
+    c.feed('{"city": "Salt Lake')
+    logits = np.array([0.0, 3.0, 1.0, 0.5, 2.5], dtype=np.float32)  # the model would close on "Salt Lake"
+    ids, amounts = c.boost(logits, None)
+    lift = dict(zip(ids.tolist(), amounts.tolist(), strict=True))
+    assert 1 not in lift and 4 not in lift and lift[2] == lift[3] == 2.0 * MID_NAME
+    assert Sampler(0.0, 1.0, 0).sample(logits, None, (ids, amounts)) == 2
 
 
 GO_ON = {1: b",", 2: b"}", 3: b'",', 4: b' ,"', 5: b'"}'}  # go on or close, after a value or a string

@@ -8,7 +8,9 @@ top few, a little behind. Biases on the logits, each off at 0:
   copy_bias of the most likely one (at most `TOP`) whose piece extends the value to a span of the user's
   and tools' text (starting at a word) gets +copy_bias, and so does a closing quote where the value is
   already such a whole span. Part way into a capitalized word of that text (a name), MID_NAME times that;
-  at a value's first token, SLOT times that for a span the request ties to the parameter (`said.slots`).
+  at a value's first token, SLOT times that for a span the request ties to the parameter (`said.slots`);
+  where the value would close inside a run of capitalized words ("Salt Lake" of "Salt Lake City"), no
+  lift to close it and MID_NAME times copy_bias to go on.
 - `tool_bias`: while the first call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
   sentence embedding, `said.relevance` by shared words where none is installed). Later calls of the
@@ -60,6 +62,8 @@ FIT_CENTER, FIT_WIDTH = 0.35, 0.15
 # at a string value's first token, a span the request ties to the parameter (said.slots: "the session
 # 'S1'", `JDBC_session`) leans SLOT times copy_bias: small models put a request's values in the wrong slots
 SLOT = 3.0
+# what may run on after a capitalized word inside a name: spaces, particles, the next word's first letter
+_RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
 NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no call has used yet
 
 
@@ -237,6 +241,27 @@ class Copier:
             i = src.find(v, i + 1)
         return False
 
+    def cuts(self, v: str) -> bool:
+        """`v`, ending in a capitalized word, stands whole in the source only where a name runs on after it
+        ("Salt Lake" of "Salt Lake City", "Rio" of "Rio de Janeiro"): a value closed there cuts the name."""
+        src = self.source
+        if not v.strip() or not v.split()[-1][:1].isupper():
+            return False
+        i, cut = src.find(v), False
+        while i >= 0:
+            end = i + len(v)
+            if _starts_word(src, i) and _ends_word(src, end):
+                m = _RUN.match(src, end)
+                if not (m and m.group(1).isupper()):
+                    return False  # somewhere it stands whole
+                cut = True
+            i = src.find(v, i + 1)
+        return cut
+
+    def _closes_cut(self, token: int) -> bool:
+        text = self._text(token) or ""
+        return '"' in text and self.cuts((self.value or "") + text[:text.find('"')])
+
     def _contenders(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float) -> list[int]:
         """The allowed tokens that +beta could make the most likely (within beta of the best allowed
         one), at most TOP, best first. Looks near the unmasked best first: the whole vocabulary
@@ -347,12 +372,13 @@ class Copier:
             return (ids[keep], amounts[keep]) if keep.any() else None
         if not self.copying:
             return None
-        beta = self.copy_bias * (MID_NAME if self.mid_name() else 1.0)
+        run = self.cuts(self.value or "")
+        beta = self.copy_bias * (MID_NAME if run or self.mid_name() else 1.0)
         ties = self._slots() if self.value == "" and self.stack == ["{"] and self.key else set()
         wide = beta * (SLOT if ties else 1.0)
-        lift = {t: (wide if ties and self._at(t, ties) else beta)
-                for t in self._contenders(logits, allowed, wide) if self.lifts(t)}
-        ends = self.more_args(allowed)  # close the value and go on, or not
+        lift = {t: (wide if ties and self._at(t, ties) else beta) for t in self._contenders(logits, allowed, wide)
+                if self.lifts(t) and not self._closes_cut(t)}
+        ends = None if run else self.more_args(allowed)  # close the value and go on, or not
         for t, amount in zip(*ends, strict=True) if ends else ():
             lift[int(t)] = lift.get(int(t), 0.0) + float(amount)
         return (np.fromiter(lift, dtype=np.int64, count=len(lift)),

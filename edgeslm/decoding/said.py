@@ -72,7 +72,8 @@ _CHUNK = re.compile(r"[^\s'\"`“”‘’]+")
 def slots(text: str, name: str, near: int = 3) -> set[int]:
     """Where `text` ties a value to the parameter `name`: the starts of its words that follow one of the
     name's words within `near` content words ("the launcher path '/usr/...'", "the session 'S1'") or
-    whose run up to a space or quote holds one (`JDBC_session`, 'shapeStatements' for `statements`)."""
+    whose run up to a space or quote holds one (`JDBC_session`, 'shapeStatements' for `statements`); never a
+    word that is only the name's own ("the unit" for `unit`)."""
     want = words(name)
     out: set[int] = set()
     if not want:
@@ -80,12 +81,13 @@ def slots(text: str, name: str, near: int = 3) -> set[int]:
     recent: list[set[str]] = []  # the content words before, nearest last
     chunks = {c.end(): c.start() for c in _CHUNK.finditer(text)}
     for m in _RAW.finditer(text):
-        chunk = _CHUNK.match(text, m.start())
-        if any(want & ws for ws in recent[-near:]) or (chunk and want & words(chunk.group())):
+        chunk, ws = _CHUNK.match(text, m.start()), words(m.group())
+        if ws and ws <= want:
+            pass  # the parameter's own name said ("the unit", `brain_region`): a mention, not its value
+        elif any(want & w for w in recent[-near:]) or (chunk and want & words(chunk.group())):
             out.add(m.start())
             if chunk and chunk.end() in chunks:  # '/usr/...': the value starts where its run does
                 out.add(chunks[chunk.end()])
-        ws = words(m.group())
         if ws:
             recent.append(ws)
     return out
