@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -179,14 +179,17 @@ class Copier:
                 self._pieces[token] = None
         return self._pieces[token]
 
+    def _found(self, text: str) -> Iterator[int]:
+        """Where `text` occurs in the source, each start."""
+        i = self.source.find(text)
+        while i >= 0:
+            yield i
+            i = self.source.find(text, i + 1)
+
     def _span(self, text: str, whole: bool) -> bool:
         """`text` occurs in the source starting at a word (and, when `whole`, ending at one)."""
-        src, i = self.source, self.source.find(text)
-        while i >= 0:
-            if _starts_word(src, i) and (not whole or _ends_word(src, i + len(text))):
-                return True
-            i = src.find(text, i + 1)
-        return False
+        src = self.source
+        return any(_starts_word(src, i) and (not whole or _ends_word(src, i + len(text))) for i in self._found(text))
 
     def lifts(self, token: int) -> bool:
         """Whether this token, written next, keeps the value a span of the source or closes it on one."""
@@ -217,10 +220,7 @@ class Copier:
     def _at(self, token: int, starts: set[int]) -> bool:
         """This token, as a value's first, begins a span of the source at one of `starts`."""
         text = (self._text(token) or "").split('"')[0]
-        i = self.source.find(text) if text else -1
-        while i >= 0 and i not in starts:
-            i = self.source.find(text, i + 1)
-        return i >= 0
+        return bool(text) and any(i in starts for i in self._found(text))
 
     def mid_name(self) -> bool:
         """The value so far stops MID_LETTERS or more letters inside a capitalized word of the source
@@ -229,8 +229,7 @@ class Copier:
         v, src = self.value or "", self.source
         if len(v) < MID_LETTERS or not v[-1].isalnum() or self._span(v, whole=True):
             return False
-        i = src.find(v)
-        while i >= 0:
+        for i in self._found(v):
             end = i + len(v)
             if _starts_word(src, i) and end < len(src) and src[end].isalnum():
                 start = end
@@ -238,7 +237,6 @@ class Copier:
                     start -= 1
                 if end - start >= MID_LETTERS and src[start].isupper():
                     return True
-            i = src.find(v, i + 1)
         return False
 
     def cuts(self, v: str) -> bool:
@@ -247,15 +245,14 @@ class Copier:
         src = self.source
         if not v.strip() or not v.split()[-1][:1].isupper():
             return False
-        i, cut = src.find(v), False
-        while i >= 0:
+        cut = False
+        for i in self._found(v):
             end = i + len(v)
             if _starts_word(src, i) and _ends_word(src, end):
                 m = _RUN.match(src, end)
                 if not (m and m.group(1).isupper()):
                     return False  # somewhere it stands whole
                 cut = True
-            i = src.find(v, i + 1)
         return cut
 
     def _closes_cut(self, token: int) -> bool:

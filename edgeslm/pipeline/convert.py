@@ -136,10 +136,10 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
     train_examples = [examples[i] for i in split[0]]
     digest = data.training_hash(train_examples)
     t["training_hash"] = digest
-    entry, peft_dir, keeps = worker.entry, None, None
-    regated = False
+    entry = worker.entry
+    keeps = stack.sampling(store, entry) if cfg.on_default else None  # the default adapter's leans
+    base, candidate, regated = engine.catalog.ensure_local(entry), f"{t['task']}-candidate", False
     if before and before.get("training_hash") == digest and before.get("promoted") and before.get("adapter"):
-        keeps = stack.sampling(store, entry) if cfg.on_default else None
         kept = store.get(entry.id, before["adapter"], entry.sha256) if store.has(entry.id, before["adapter"]) else None
         t.update({k: before[k] for k in ("adapter", "promoted", "why", "student", "training", "training_examples") if k in before})
         if kept is None or (kept.manifest.get("sampling") or None) == (keeps or None):
@@ -151,22 +151,18 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
         peft_dir = pipeline_dir(settings) / "runs" / t["task"] / "kept"
         shutil.rmtree(peft_dir, ignore_errors=True)
         shutil.copytree(kept.dir / "peft", peft_dir)
-        base, candidate = engine.catalog.ensure_local(entry), f"{t['task']}-candidate"
         _replace(store, entry, base, candidate, peft_dir, keeps)
         regated = True
-    if peft_dir is None:
+    if not regated:
         with stages("finetune"):
             pairs, dev_pairs = finetune.encode_split(worker, train_examples, settings, cfg, _widen(cfg, t, rephrase.teacher(settings),
                                                                                                       [examples[i] for i in split[1]]))
             peft_dir = pipeline_dir(settings) / "runs" / t["task"] / "peft"
             shutil.rmtree(peft_dir.parent / "final", ignore_errors=True)
-            base = engine.catalog.ensure_local(entry)
             step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
             record, peft_dir = stack.train(settings, store, entry, base, pairs, peft_dir, cfg, step,
                                            {"training_hash": digest, "base": entry.id, "task": t["task"]}, dev_pairs)
             t["training"] = {k: v for k, v in record.items() if k != "losses"} | {"losses": record["losses"]}
-            candidate = f"{t['task']}-candidate"
-            keeps = stack.sampling(store, entry) if cfg.on_default else None  # the default adapter's leans
             _replace(store, entry, base, candidate, peft_dir, keeps)
     with stages("evaluate"):
         on_eval = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None

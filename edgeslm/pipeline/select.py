@@ -77,9 +77,9 @@ def verdict(settings, entry_id: str, profile: str = PROFILE, measure: bool = Tru
 
     rows = [r for r in report.history(settings.home) if r["model"] == entry_id and not r["adapter"]]
     if rows:
-        source = f"qualify report {rows[-1]['report']}, profile {profile}"
-        if not measure or _narrow(judge(rows[-1]["figures"], prof)) is None:
-            return judge(rows[-1]["figures"], prof).overall, source
+        source, saved = f"qualify report {rows[-1]['report']}, profile {profile}", judge(rows[-1]["figures"], prof)
+        if not measure or _narrow(saved) is None:
+            return saved.overall, source
         overall, how = settle(rows[-1]["figures"], measured, prof)
         return overall, source + how
     if not measure:
