@@ -269,3 +269,20 @@ def test_recipe_run_resumes_after_the_process_dies(tmp_path):
     # died after step 2 but before its checkpoint: resumed from step 1's, and the losses are whole
     assert m["training"]["resumed_from"] == 1 and len(m["training"]["losses"]) == 3
     assert (out / "adapter.gguf").is_file() and json.loads((out / "manifest.json").read_text())["recipe"] == r
+
+
+@needs_data
+def test_combined_requests_join_parts_of_one_language():
+    cfg = {**recipe.RECIPE, "split": "function", "sealtools": 0, "mask": 0.0, "no_gold": 0.0, "combined": 0.1}
+    train, _, counts = recipe.examples(cfg)
+    joined = [e for e in train if e.get("kind") == "combined"]
+    assert counts["combined"] == len(joined) > 50
+    def lang(part_id: str) -> str:
+        return bfcl.language(part_id.rsplit("_", 1)[0])
+
+    for e in joined:
+        langs = {lang(i) for i in e["id"].split("+")}
+        assert len(langs) == 1, e["id"]
+        assert len(e["answer"]["tool_calls"]) >= 2
+    # Java and JavaScript parts are drawn too, not only the many Python ones
+    assert {lang(e["id"].split("+")[0]) for e in joined} == {"python", "java", "javascript"}

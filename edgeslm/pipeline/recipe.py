@@ -122,10 +122,19 @@ def examples(recipe: dict = RECIPE, data_dir: Path | None = None,
     if recipe.get("combined"):
         # two or three single-turn requests as one, all their calls the answer (the call counts that
         # parallel_multiple misses); drawn from BFCL's part, never the held-out functions
+        # parts of one language only: BFCL never asks for a Python call and a Java one in one request
         pick = random.Random(recipe["seed"] + 2)
-        pool = [e for e in train if str(e.get("kind", "")).split(":")[0] in bfcl.CATEGORIES and agentdata.single_turn(e)]
-        made = [agentdata.combined(pick.sample(pool, pick.choice((2, 2, 3))), pick)
-                for _ in range(round(recipe["combined"] * len(train)))] if len(pool) >= 3 else []
+        pools: dict[str, list[dict]] = {}
+        for e in train:
+            kind = str(e.get("kind", "")).split(":")[0]
+            if kind in bfcl.CATEGORIES and agentdata.single_turn(e):
+                pools.setdefault(bfcl.language(kind), []).append(e)
+        pools = {k: v for k, v in pools.items() if len(v) >= 3}
+        langs = sorted(pools)
+        made = []
+        for _ in range(round(recipe["combined"] * len(train)) if langs else 0):
+            pool = pools[pick.choices(langs, weights=[len(pools[k]) for k in langs])[0]]
+            made.append(agentdata.combined(pick.sample(pool, pick.choice((2, 2, 3))), pick))
         joined = [x for x in made if x]
         train += joined
         counts["combined"] = len(joined)
