@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
-from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, TOP, Copier
-from edgeslm.decoding.said import relevance, slots, source_text, values
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, TOP, Copier
+from edgeslm.decoding.said import relevance, slots, source_text, unvalued, values
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
@@ -114,13 +114,19 @@ def test_the_first_calls_name_leans_to_the_relevant_tool():
     allowed = np.zeros(len(PIECES), dtype=bool)
     allowed[[14, 16, 18]] = True  # "get", "track", "get_weather"
     ids, amounts = c.boost(logits, allowed, naming="")
-    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {14: 3.0, 18: 3.0}  # "get" leads to get_weather too
+    # "get" leads to get_weather too; no other tool holds a word of the request: the lean is as sure as it gets
+    sure = 3.0 * (1 + SURE)
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {14: sure, 18: sure}
     allowed[:] = False
     allowed[[15, 3]] = True  # after "get": "_weather" or a closing quote (no tool named "get")
     ids, amounts = c.boost(logits, allowed, naming="get")
     assert ids.tolist() == [15]
     c.begin()  # the first call's name is written: later calls choose on their own
     assert c.boost(logits, allowed, naming="get") is None
+    # the nearer the next tool, the less sure the lean: 3 at a tie, 3 * (1 + SURE) with the rest at 0
+    near = Copier(SOURCE, lambda t: b"x", 0.0, 3.0, {"get_weather": 1.0, "get_time": 0.6, "track_parcel": 0.1})
+    assert near.tool_bias == 3.0 * (1 + SURE * 0.4)
+    assert Copier(SOURCE, lambda t: b"x", 0.0, 3.0, {"get_weather": 1.0, "get_time": 1.0}).tool_bias == 3.0
     # no telling word in the request, or one tool: no lean
     assert Copier("Hello", lambda t: b"x", 0.0, 3.0, relevance("Hello", TOOLS)).tool_bias == 0.0
     assert Copier(SOURCE, lambda t: b"x", 0.0, 3.0, relevance(SOURCE, TOOLS[1:2])).tool_bias == 0.0
@@ -192,6 +198,12 @@ def test_a_requests_values_are_numbers_names_inside_a_sentence_and_quoted_string
     assert values('News on "Climate Change", 1,000 items, case \'12345ABC\'') == \
         ["1000", "climate change", "12345abc"]  # a quoted name once; no number out of a word
     assert values("what is the weather like today?") == []
+
+
+def test_a_request_without_its_values_keeps_what_it_asks():
+    assert unvalued("What time is Dune showing in Gothenburg tonight?") == "What time is showing in tonight?"
+    assert unvalued("Convert 'good morning' to French, 12 times.") == "Convert ' ' to , times."
+    assert unvalued("Weather in paris?") == "Weather in paris?"  # nothing it can tell from a word
 
 
 def test_another_call_leans_in_as_far_as_the_requests_values_are_unused():
@@ -400,13 +412,14 @@ def test_tool_vectors_outlive_a_restart_and_requests_never_reach_the_disk(tmp_pa
                            embed=lambda batch: [embedded.append(bytes(b).decode()) or vec(b) for b in batch])
     asked = "What's the weather in Lisbon?"
     first = ToolRanker(lambda: fake, tmp_path)(asked, TOOLS)
-    assert len(embedded) == 1 + len(TOOLS) and len(list(tmp_path.glob("*.f64"))) == len(TOOLS)
+    # the request is embedded as written and without its values (said.unvalued)
+    assert len(embedded) == 2 + len(TOOLS) and len(list(tmp_path.glob("*.f64"))) == len(TOOLS)
     embedded.clear()
     again = ToolRanker(lambda: fake, tmp_path)(asked, TOOLS)
-    assert embedded == [asked] and again == first  # the same vectors, read back
+    assert embedded == [asked, unvalued(asked)] and again == first  # the same vectors, read back
     (next(tmp_path.glob("*.f64"))).write_bytes(b"junk")  # a damaged file is embedded again, not an error
     embedded.clear()
-    assert ToolRanker(lambda: fake, tmp_path)(asked, TOOLS) == first and len(embedded) == 2
+    assert ToolRanker(lambda: fake, tmp_path)(asked, TOOLS) == first and len(embedded) == 3
 
 
 def test_the_arguments_lean_to_close_when_the_request_has_nothing_left_for_another():

@@ -65,6 +65,10 @@ SLOT = 3.0
 # what may run on after a capitalized word inside a name: spaces, particles, the next word's first letter
 _RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
 NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no call has used yet
+# the tool lean grows by SURE times how far the best tool stands from the next (1 - the second's
+# relevance): where MiniLM's best tool leads by 0.1 of cosine or more, it is a gold tool in 131 of 131
+# `multiple` requests of BFCL's training part, and a model's habit ("get_" tools) can outweigh a lean of 3
+SURE = 1.0
 
 
 def _starts_word(text: str, i: int) -> bool:
@@ -102,6 +106,8 @@ class Copier:
         self.written = ""  # every call's name and arguments so far, lower-cased: the values used
         self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
         self.tool_bias = tool_bias if len(self.relevance) > 1 and any(self.relevance.values()) else 0.0
+        if self.tool_bias:
+            self.tool_bias *= 1.0 + SURE * (1.0 - sorted(self.relevance.values())[-2])
         # the tokens that begin a call (decoding/constraints.call_openers) and the lean on them
         self.openers = openers if openers is not None else np.empty(0, dtype=np.int64)
         self.opening = (call_bias * max(-1.0, min(1.0, (fit - FIT_CENTER) / FIT_WIDTH))

@@ -42,6 +42,15 @@ def values(text: str) -> list[str]:
     return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
 
 
+def unvalued(text: str) -> str:
+    """`text` without the values it states (`values`): what it asks, not of what ("What time is Dune
+    showing in Gothenburg?" -> "What time is showing in?"). A sentence embedding knows no film or town
+    by name, and a name it does not know pulls a request away from the tool that answers it."""
+    for v in sorted(values(text), key=len, reverse=True):
+        text = re.sub(re.escape(v), " ", text, flags=re.IGNORECASE)
+    return re.sub(r"\s+", " ", text).strip()
+
+
 def param_words(schema: dict | None) -> dict[str, set[str]]:
     """Each top-level parameter's words: its name, description and enum values."""
     props = (schema or {}).get("properties") or {}
