@@ -106,6 +106,11 @@ RUNS: dict[str, dict] = {
     # single-turn ones of one language, all their calls the answer (agentdata.combined)
     "v2-nogold-combined-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                                 "eval_every": 0, "combined": 0.15},
+    # dev's misses at the defaults are as often a value as a call count (num_success 0 for 60, an income 1000000
+    # for 100000): one factor from v2-nogold-full, half the answered questions again with their stated values
+    # swapped for other questions' values of a parameter of the same name, in request and call (widen.swap_values)
+    "v2-nogold-swapped-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
+                               "eval_every": 0, "swapped": 0.5},
 }
 CATS = ("simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple", "irrelevance")
 

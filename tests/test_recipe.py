@@ -286,3 +286,27 @@ def test_combined_requests_join_parts_of_one_language():
         assert len(e["answer"]["tool_calls"]) >= 2
     # Java and JavaScript parts are drawn too, not only the many Python ones
     assert {lang(e["id"].split("+")[0]) for e in joined} == {"python", "java", "javascript"}
+
+
+@needs_data
+def test_swapped_questions_state_their_new_values_in_request_and_call():
+    cfg = {**recipe.RECIPE, "split": "function", "sealtools": 0, "mask": 0.0, "no_gold": 0.0}
+    plain, _, _ = recipe.examples(cfg)
+    train, _, counts = recipe.examples({**cfg, "swapped": 0.5})
+    assert counts["swapped"] == len(train) - len(plain) > 100
+    seen = {json.dumps([e["messages"], e["answer"]], sort_keys=True) for e in plain}
+    extra = [e for e in train if json.dumps([e["messages"], e["answer"]], sort_keys=True) not in seen]
+    originals = {e["id"]: e for e in plain if "id" in e}  # BFCL's questions (the generated have none)
+    swapped = 0
+    for e in extra:
+        was = originals[e["id"]]
+        text, before = e["messages"][-1]["content"], was["messages"][-1]["content"]
+        assert text != before
+        for new, old in zip(e["answer"]["tool_calls"], was["answer"]["tool_calls"], strict=True):
+            args, old_args = json.loads(new["function"]["arguments"]), json.loads(old["function"]["arguments"])
+            assert args.keys() == old_args.keys() and new["function"]["name"] == old["function"]["name"]
+            for k, v in args.items():
+                if isinstance(v, str) and v != old_args[k] and old_args[k] in before:
+                    assert v in text, (e["id"], k, v, text)  # a stated value swapped is stated as swapped
+                    swapped += 1
+    assert swapped > 100

@@ -28,7 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgeslm.errors import InvalidRequest
-from edgeslm.pipeline import agentdata, augment, bfcl, data, sealtools
+from edgeslm.pipeline import agentdata, augment, bfcl, data, sealtools, widen
 from edgeslm.pipeline.finetune import TrainConfig
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "adapters"
@@ -99,6 +99,20 @@ def examples(recipe: dict = RECIPE, data_dir: Path | None = None,
                  if t is not None and check(t, bfcl.target_calls(t))[0]]
         train += [bfcl_example(t, pick) for t in typed]
         counts["typed"] = len(typed)
+    if recipe.get("swapped"):
+        # a share of BFCL's answered questions again with the values they state swapped, in the request and
+        # the call alike, for values other questions give a parameter of the same name (widen.swap_values):
+        # one function is one question in BFCL, so a model that learns its values learns nothing to copy
+        pick = random.Random(recipe["seed"] + 4)
+        answered = [e for e in train if e["answer"].get("tool_calls")]
+        by_name: dict[str, list] = {}
+        for (_, param), vs in widen.value_pool(answered).items():
+            by_name[param] = list(dict.fromkeys(by_name.get(param, []) + vs))
+        pool = {(tool, param): vs for tool, param, _ in (x for e in answered for x in widen._stated(e))
+                for vs in [by_name[param]]}
+        swapped = [x for x in (widen.swap_values(e, pool, pick) for e in answered if pick.random() < recipe["swapped"]) if x]
+        train += swapped
+        counts["swapped"] = len(swapped)
     gen = agentdata.generate(recipe["generated"], seed=recipe["seed"])
     fair = [e for e in gen if not {t["function"]["name"].lower() for t in e.get("tools") or []} & held]
     counts["generated"] = {"train": len(fair), "left_out": len(gen) - len(fair)}
