@@ -108,9 +108,8 @@ def examples(recipe: dict = RECIPE, data_dir: Path | None = None,
         by_name: dict[str, list] = {}
         for (_, param), vs in widen.value_pool(answered).items():
             by_name[param] = list(dict.fromkeys(by_name.get(param, []) + vs))
-        pool = {(tool, param): vs for tool, param, _ in (x for e in answered for x in widen._stated(e))
-                for vs in [by_name[param]]}
-        swapped = [x for x in (widen.swap_values(e, pool, pick) for e in answered if pick.random() < recipe["swapped"]) if x]
+        drawn = {(tool, param): by_name[param] for e in answered for tool, param, _ in widen._stated(e)}
+        swapped = [x for x in (widen.swap_values(e, drawn, pick) for e in answered if pick.random() < recipe["swapped"]) if x]
         train += swapped
         counts["swapped"] = len(swapped)
     gen = agentdata.generate(recipe["generated"], seed=recipe["seed"])
