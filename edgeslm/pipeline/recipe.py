@@ -108,7 +108,7 @@ def examples(recipe: dict = RECIPE, data_dir: Path | None = None,
         by_name: dict[str, list] = {}
         for (_, param), vs in widen.value_pool(answered).items():
             by_name[param] = list(dict.fromkeys(by_name.get(param, []) + vs))
-        drawn = {(tool, param): by_name[param] for e in answered for tool, param, _ in widen._stated(e)}
+        drawn = {(tool, param): by_name[param] for e in answered for tool, param, _ in widen.stated(e)}
         swapped = [x for x in (widen.swap_values(e, drawn, pick) for e in answered if pick.random() < recipe["swapped"]) if x]
         train += swapped
         counts["swapped"] = len(swapped)

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from edgeslm.pipeline import rephrase
 
 
-def _stated(example: dict) -> list[tuple[str, str, object]]:
+def stated(example: dict) -> list[tuple[str, str, object]]:
     """(tool, parameter, value) of the answer's calls whose value the last user message states as written:
     a string of 3+ characters, or an integer standing as a number of its own."""
     users = [m for m in example["messages"] if m.get("role") == "user" and isinstance(m.get("content"), str)]
@@ -54,7 +54,7 @@ def value_pool(examples: list[dict]) -> dict[tuple[str, str], list]:
     """Every value the examples' requests state, by (tool, parameter), each once, in order."""
     pool: dict[tuple[str, str], list] = {}
     for e in examples:
-        for tool, param, v in _stated(e):
+        for tool, param, v in stated(e):
             if v not in pool.setdefault((tool, param), []):
                 pool[(tool, param)].append(v)
     return pool
@@ -85,7 +85,7 @@ def swap_values(example: dict, pool: dict[tuple[str, str], list], rng: random.Ra
     swapped only as a whole number in the text; enum values are never in the pool's way (a request that
     states `celsius` still gets `celsius`: only the value's own parameter's values are drawn)."""
     swaps: dict = {}
-    for tool, param, v in _stated(example):
+    for tool, param, v in stated(example):
         others = [o for o in pool.get((tool, param), []) if o != v and type(o) is type(v)]
         if others and v not in swaps:
             swaps[v] = rng.choice(others)
@@ -171,7 +171,7 @@ def open_sets(fit: list[dict]) -> set[tuple[str, str]]:
               if isinstance(p, dict) and p.get("enum")}
     seen: dict[tuple[str, str], dict] = {}
     for e in fit:
-        for tool, param, v in _stated(e):
+        for tool, param, v in stated(e):
             counts = seen.setdefault((tool, param), {})
             counts[v] = counts.get(v, 0) + 1
     return {k for k, counts in seen.items() if k not in closed and 2 * sum(n == 1 for n in counts.values()) > len(counts)}
@@ -320,7 +320,7 @@ def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: flo
     alone (never a dev or held-out call's) and widened by rule (`opened`), seeded; no value made is one that
     a `held` (held-out) example's request states."""
     rng = random.Random(seed)
-    avoid = frozenset(v for e in held for _, _, v in _stated(e))
+    avoid = frozenset(v for e in held for _, _, v in stated(e))
     pool = opened(value_pool(fit), rng, open_sets(fit), avoid)
     extra = [x for _ in range(copies) for x in (swap_values(e, pool, rng) for e in fit) if x]
     asks = functools.partial(ask_missing, stated=always_stated(fit))
