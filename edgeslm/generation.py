@@ -18,7 +18,7 @@ import numpy as np
 
 from edgeslm.backends.base import adapter_key
 from edgeslm.decoding import sampler
-from edgeslm.decoding.copying import Copier
+from edgeslm.decoding.copying import Copier, Leans
 from edgeslm.decoding.tools import validate_arguments
 from edgeslm.errors import BackendError, EdgeError
 from edgeslm.output import Output
@@ -42,13 +42,10 @@ class Run:
         self.slot: int | None = None
         self.sampler = sampler.for_job(job, worker.entry, self.b.metadata,  # fields left out: the defaults
                                        lambda n: self.history[max(len(job.prompt), len(self.history) - n):])
-        p, env = job.params, worker.envelope
-        self.copier = (Copier(job.source, self.b.piece, p.copy_bias or 0.0, p.tool_bias or 0.0, job.relevance,
-                              p.call_bias or 0.0, job.fit, worker.openers, p.more_bias or 0.0, p.arg_bias or 0.0,
-                              job.spec.tools, worker.commas, p.close_bias or 0.0)
-                       if any((p.copy_bias, p.tool_bias, p.call_bias, p.more_bias, p.arg_bias, p.close_bias))
-                       and job.source and job.spec.kind == "tools"
-                       and env.syntax == "json" else None)
+        leans, env = Leans.of(job.params), worker.envelope
+        self.copier = (Copier(job.source, self.b.piece, leans, job.ranking, job.spec.tools,
+                              worker.openers, worker.commas)
+                       if any(leans) and job.source and job.spec.kind == "tools" and env.syntax == "json" else None)
         self.out = Output(job.spec, env, job.params.stop, job.emit, job.answered, self.copier)
         self.constraint = job.constraint
         self.finish: str = "length"

@@ -56,8 +56,8 @@ class Job:
     answered: list[str] = field(default_factory=list)
     text_constraint: Callable[[], constraints.Constraint] | None = None  # for the answered-repeat fallback
     source: str = ""  # what the user and the tools said: the spans the copy bias leans toward (decoding/copying.py)
-    relevance: dict[str, float] = field(default_factory=dict)  # each offered tool's, for the tool lean
-    fit: float | None = None  # how well the request fits its best tool, for the call lean
+    # each offered tool's relevance (the tool lean) and how well the request fits the best (the call lean)
+    ranking: said.Ranking = field(default_factory=lambda: said.Ranking({}))
     # after a tool's result: the tokens of each "no tool fits" refusal its adapters declare, which the
     # answer leans away from by call_bias while it follows one (generation.Run; a tool did fit: it has
     # just answered)
@@ -185,7 +185,7 @@ class Preparer:
                    answered=answered,
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
                    source=said.source_text(messages) if tools else "", shun=self._shun(messages, spec, adapters),
-                   **self._ranking(messages, spec, params, adapters)._asdict())
+                   ranking=self._ranking(messages, spec, params, adapters))
 
     def leans(self) -> bool:
         """Whether a request that sends no lean field gets a tool or call lean (from the default adapter's

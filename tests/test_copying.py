@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
-from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, TOP, Copier
-from edgeslm.decoding.said import relevance, slots, source_text, unvalued, values
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, TOP, Copier, Leans
+from edgeslm.decoding.said import Ranking, relevance, slots, source_text, unvalued, values
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
@@ -21,8 +21,8 @@ TOOLS = [ToolSpec("track_parcel", "Where a parcel is now.", {}), ToolSpec("get_w
 
 
 def copier(copy_bias=2.0, source=SOURCE, tool_bias=0.0):
-    return Copier(source, lambda t: PIECES[t].encode() if t < len(PIECES) else b"qq", copy_bias, tool_bias,
-                  relevance(source, TOOLS))
+    return Copier(source, lambda t: PIECES[t].encode() if t < len(PIECES) else b"qq", Leans(copy_bias, tool_bias),
+                  Ranking(relevance(source, TOOLS)))
 
 
 def test_only_string_values_of_the_arguments_are_followed():
@@ -124,12 +124,12 @@ def test_the_first_calls_name_leans_to_the_relevant_tool():
     c.begin()  # the first call's name is written: later calls choose on their own
     assert c.boost(logits, allowed, naming="get") is None
     # the nearer the next tool, the less sure the lean: 3 at a tie, 3 * (1 + SURE) with the rest at 0
-    near = Copier(SOURCE, lambda t: b"x", 0.0, 3.0, {"get_weather": 1.0, "get_time": 0.6, "track_parcel": 0.1})
+    near = Copier(SOURCE, lambda t: b"x", Leans(tool=3.0), Ranking({"get_weather": 1.0, "get_time": 0.6, "track_parcel": 0.1}))
     assert near.tool_bias == 3.0 * (1 + SURE * 0.4)
-    assert Copier(SOURCE, lambda t: b"x", 0.0, 3.0, {"get_weather": 1.0, "get_time": 1.0}).tool_bias == 3.0
+    assert Copier(SOURCE, lambda t: b"x", Leans(tool=3.0), Ranking({"get_weather": 1.0, "get_time": 1.0})).tool_bias == 3.0
     # no telling word in the request, or one tool: no lean
-    assert Copier("Hello", lambda t: b"x", 0.0, 3.0, relevance("Hello", TOOLS)).tool_bias == 0.0
-    assert Copier(SOURCE, lambda t: b"x", 0.0, 3.0, relevance(SOURCE, TOOLS[1:2])).tool_bias == 0.0
+    assert Copier("Hello", lambda t: b"x", Leans(tool=3.0), Ranking(relevance("Hello", TOOLS))).tool_bias == 0.0
+    assert Copier(SOURCE, lambda t: b"x", Leans(tool=3.0), Ranking(relevance(SOURCE, TOOLS[1:2]))).tool_bias == 0.0
 
 
 def test_the_parser_says_when_a_name_is_being_written():
@@ -174,7 +174,7 @@ def test_the_first_token_leans_to_a_call_as_far_as_the_request_fits_a_tool():
     openers = np.array([2, 5])
 
     def lean(fit, call_bias=2.0):
-        got = Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, call_bias, fit, openers).open()
+        got = Copier(SOURCE, lambda t: b"x", Leans(call=call_bias), Ranking({}, fit), openers=openers).open()
         if got is None:
             return None
         assert got[0].tolist() == [2, 5] and len(set(got[1].tolist())) == 1
@@ -187,8 +187,8 @@ def test_the_first_token_leans_to_a_call_as_far_as_the_request_fits_a_tool():
     assert lean(0.9, call_bias=0.0) is None and lean(None) is None  # off, or ranked by words (no fit)
     s = Sampler(0.0, 1.0, 0)
     logits = np.array([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 2.5], dtype=np.float32)  # 6: the refusal's first token
-    assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, 2.0, 0.6, openers).open()) == 2
-    assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", 0.0, 0.0, {}, 2.0, 0.1, openers).open()) == 6
+    assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", Leans(call=2.0), Ranking({}, 0.6), openers=openers).open()) == 2
+    assert s.sample(logits, None, Copier(SOURCE, lambda t: b"x", Leans(call=2.0), Ranking({}, 0.1), openers=openers).open()) == 6
 
 
 def test_a_requests_values_are_numbers_names_inside_a_sentence_and_quoted_strings():
@@ -213,7 +213,7 @@ def test_another_call_leans_in_as_far_as_the_requests_values_are_unused():
     choice[[2, END]] = True  # where the response may end: the separator (2) or the end
 
     def lean(written, more_bias=4.0, allowed=choice):
-        c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, more_bias=more_bias)
+        c = Copier(source, lambda t: b"x", Leans(more=more_bias))
         c.begin("fibonacci")
         c.feed(written)
         got = c.more(allowed, [END])
@@ -227,7 +227,7 @@ def test_another_call_leans_in_as_far_as_the_requests_values_are_unused():
     going_on[END] = False
     assert lean('{"n": 150}', allowed=going_on) is None  # the response may not end here: no choice to tip
     assert lean('{"n": 150}', allowed=None) is None  # no grammar: nothing says what goes on to a call
-    c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, more_bias=4.0)
+    c = Copier(source, lambda t: b"x", Leans(more=4.0))
     c.begin("primes")
     c.feed('{"from": 50, "to": 150}')
     c.begin("fibonacci")  # a new call: not closed until its arguments are
@@ -246,7 +246,7 @@ def test_another_call_leans_in_while_the_request_names_a_tool_not_called_yet():
     choice[[2, 3]] = True  # the separator (2) or the end (3)
 
     def lean(*called, offered=tools):
-        c = Copier(source, lambda t: b"x", 0.0, 0.0, {}, more_bias=10.0, tools=offered)
+        c = Copier(source, lambda t: b"x", Leans(more=10.0), tools=offered)
         for name in called:
             c.begin(name)
             c.feed('{"league": "NBA"}')
@@ -274,7 +274,7 @@ def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
     assert "ml" in tied and "un" not in tied  # "unit" itself is no value of `unit`
     assert slots(said, "brain_region") == set()
     pieces = {1: b"John", 2: b"JDBC", 3: b"zz"}
-    c = Copier(text, lambda t: pieces.get(t, b"qq"), 2.0, 0.0, {})
+    c = Copier(text, lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
     logits = np.zeros(5, dtype=np.float32)
     logits[1] = 1.0  # the model's choice, JohnDoe, a copy_bias ahead of JDBC_session
     c.feed('{"session": "')
@@ -289,7 +289,7 @@ def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
 
 def test_a_value_does_not_close_inside_a_run_of_capitalized_words():
     c = Copier("How hot in Salt Lake City? Then Rio de Janeiro, Paris, France and Ho Chi Minh City.",
-               lambda t: {1: b'"', 2: b" City", 3: b' City"', 4: b'",'}.get(t, b"qq"), 2.0, 0.0, {})
+               lambda t: {1: b'"', 2: b" City", 3: b' City"', 4: b'",'}.get(t, b"qq"), Leans(copy=2.0))
     assert c.cuts("Salt Lake") and c.cuts("Rio") and c.cuts("Ho Chi Minh") and c.cuts("Salt")
     assert not c.cuts("Salt Lake City") and not c.cuts("Paris") and not c.cuts("Rio de Janeiro") and not c.cuts("hot")
     c.feed('{"city": "Salt Lake')
@@ -304,7 +304,7 @@ GO_ON = {1: b",", 2: b"}", 3: b'",', 4: b' ,"', 5: b'"}'}  # go on or close, aft
 
 
 def _lean(tool, source, written, allowed=None, **bias):
-    c = Copier(source, lambda t: GO_ON.get(t, b"x"), 0.0, 0.0, {}, tools=[tool], commas=np.array(sorted(GO_ON)), **bias)
+    c = Copier(source, lambda t: GO_ON.get(t, b"x"), Leans(**bias), tools=[tool], commas=np.array(sorted(GO_ON)))
     c.begin(tool.name)
     c.feed(written)
     got = c.more_args(np.ones(6, dtype=bool) if allowed is None else allowed)
@@ -318,7 +318,7 @@ def test_another_argument_leans_in_while_an_unwritten_parameter_matches_what_the
         "precise": {"type": "boolean", "description": "Whether to be precise."}}})
 
     def lean(source, written, allowed=None, arg_bias=3.0):
-        return _lean(dist, source, written, allowed, arg_bias=arg_bias)
+        return _lean(dist, source, written, allowed, arg=arg_bias)
 
     asked = "What's the distance in miles from the Earth to the Moon?"
     assert lean(asked, '{"body1": "Earth", "body2": "Moon"') == ([1, 4], [3.0, 3.0])  # "miles": the unit's description
@@ -431,7 +431,7 @@ def test_the_arguments_lean_to_close_when_the_request_has_nothing_left_for_anoth
         "days": {"type": "integer", "minimum": 1, "maximum": 7}}, "required": ["city"]})
 
     def lean(source, written, close_bias=2.0, arg_bias=0.0):
-        return _lean(weather, source, written, close_bias=close_bias, arg_bias=arg_bias)
+        return _lean(weather, source, written, close=close_bias, arg=arg_bias)
 
     cold = "Is it cold in Buenos Aires right now?"
     assert lean(cold, '{"city": "Buenos Aires"') == ([1, 4, 2], [-2.0, -2.0, 2.0])  # nothing said of unit or days

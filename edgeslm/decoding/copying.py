@@ -47,10 +47,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
-from edgeslm.decoding.said import param_words, slots, values, words
+from edgeslm.decoding.said import Ranking, param_words, slots, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -81,16 +82,32 @@ def _ends_word(text: str, end: int) -> bool:
         not text[end - 1].isspace() and text[end - 1] not in ",;:"
 
 
+class Leans(NamedTuple):
+    """How hard each lean pulls (the sampling fields `copy_bias` ... `close_bias`; 0: off)."""
+
+    copy: float = 0.0
+    tool: float = 0.0
+    call: float = 0.0
+    more: float = 0.0
+    arg: float = 0.0
+    close: float = 0.0
+
+    @classmethod
+    def of(cls, p) -> Leans:
+        """A request's resolved sampling parameters' leans (None: off)."""
+        return cls(p.copy_bias or 0.0, p.tool_bias or 0.0, p.call_bias or 0.0, p.more_bias or 0.0,
+                   p.arg_bias or 0.0, p.close_bias or 0.0)
+
+
 class Copier:
     """One request's lean. `begin()` at each call's name, `feed(fragment)` with its arguments' JSON as it
     streams, and `boost(logits, allowed, naming)` before each sample: the token ids to lift and by how
     much (or None)."""
 
-    def __init__(self, source: str, piece: Callable[[int], bytes], copy_bias: float = 0.0,
-                 tool_bias: float = 0.0, relevance: dict[str, float] | None = None,
-                 call_bias: float = 0.0, fit: float | None = None, openers: np.ndarray | None = None,
-                 more_bias: float = 0.0, arg_bias: float = 0.0, tools: Iterable | None = None,
-                 commas: np.ndarray | None = None, close_bias: float = 0.0):
+    def __init__(self, source: str, piece: Callable[[int], bytes], leans: Leans, ranking: Ranking | None = None,
+                 tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None):
+        copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias = leans
+        relevance, fit = ranking or Ranking({})
         self.source, self.piece, self.copy_bias, self.more_bias = source, piece, copy_bias, more_bias
         self.arg_bias, self.close_bias = arg_bias, close_bias
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
