@@ -13,8 +13,9 @@ top few, a little behind. Biases on the logits, each off at 0:
   lift to close it and MID_NAME times copy_bias to go on.
 - `tool_bias`: while the first call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
-  sentence embedding, `said.relevance` by shared words where none is installed). Later calls of the
-  same response choose on their own (parallel calls).
+  sentence embedding, `said.relevance` by shared words where none is installed), and by 1 + SURE times
+  how far the best tool stands from the next. Later calls of the same response choose on their own
+  (parallel calls).
 - `call_bias`: with tools offered and the choice left to the model (`auto`), the first token of the
   response, where it begins a call, gets +call_bias times how well the request fits the best offered tool:
   clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence embeddings' cosine, so a request far from
