@@ -52,7 +52,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgeslm.decoding.said import Ranking, param_words, slots, values, words
+from edgeslm.decoding.said import Ranking, ends_word, param_words, slots, starts_word, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -73,16 +73,6 @@ NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no 
 # relevance): where MiniLM's best tool leads by 0.1 of cosine or more, it is a gold tool in 131 of 131
 # `multiple` requests of BFCL's training part, and a model's habit ("get_" tools) can outweigh a lean of 3
 SURE = 1.0
-
-
-def _starts_word(text: str, i: int) -> bool:
-    return (i == 0 or not text[i - 1].isalnum()) and not text[i].isspace()
-
-
-def _ends_word(text: str, end: int) -> bool:
-    # "Lisbon," is no whole value: a span does not end on a separator
-    return (end >= len(text) or not text[end].isalnum() or not text[end - 1].isalnum()) and \
-        not text[end - 1].isspace() and text[end - 1] not in ",;:"
 
 
 class Leans(NamedTuple):
@@ -215,7 +205,7 @@ class Copier:
     def _span(self, text: str, whole: bool) -> bool:
         """`text` occurs in the source starting at a word (and, when `whole`, ending at one)."""
         src = self.source
-        return any(_starts_word(src, i) and (not whole or _ends_word(src, i + len(text))) for i in self._found(text))
+        return any(starts_word(src, i) and (not whole or ends_word(src, i + len(text))) for i in self._found(text))
 
     def lifts(self, token: int) -> bool:
         """Whether this token, written next, keeps the value a span of the source or closes it on one."""
@@ -257,7 +247,7 @@ class Copier:
             return False
         for i in self._found(v):
             end = i + len(v)
-            if _starts_word(src, i) and end < len(src) and src[end].isalnum():
+            if starts_word(src, i) and end < len(src) and src[end].isalnum():
                 start = end
                 while start > i and src[start - 1].isalnum():
                     start -= 1
@@ -274,7 +264,7 @@ class Copier:
         cut = False
         for i in self._found(v):
             end = i + len(v)
-            if _starts_word(src, i) and _ends_word(src, end):
+            if starts_word(src, i) and ends_word(src, end):
                 m = _RUN.match(src, end)
                 if not (m and m.group(1).isupper()):
                     return False  # somewhere it stands whole

@@ -42,6 +42,16 @@ def values(text: str) -> list[str]:
     return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
 
 
+def starts_word(text: str, i: int) -> bool:
+    return (i == 0 or not text[i - 1].isalnum()) and not text[i].isspace()
+
+
+def ends_word(text: str, end: int) -> bool:
+    # "Lisbon," is no whole value: a span does not end on a separator
+    return (end >= len(text) or not text[end].isalnum() or not text[end - 1].isalnum()) and \
+        not text[end - 1].isspace() and text[end - 1] not in ",;:"
+
+
 def unvalued(text: str) -> str:
     """`text` without the values it states (`values`): what it asks, not of what ("What time is Dune
     showing in Gothenburg?" -> "What time is showing in?"). A sentence embedding knows no film or town
