@@ -98,7 +98,9 @@ RUNS: dict[str, dict] = {
     "v2-nogold-2ep-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 2.0, "eval_every": 0},
     # v2-nogold-full (3 seeds, dev at the defaults: simple 0.365, the card's mean of Python, Java and JavaScript
     # 0.616) writes Java's typed strings wrong on val ("42" for a long, a list where an ArrayList's syntax is
-    # due): one factor from it, half the simple Python questions again as Java or JavaScript ones
+    # due): one factor from it, half the simple Python questions again as Java or JavaScript ones. Seed 0 (session
+    # 28): val 0.436 against 0.368 (simple_python 0.65 vs 0.50, Java 0.3 vs 0.2, parallel 0.33 vs 0.22,
+    # irrelevance 0.67 vs 0.52; multiple 0.32 vs 0.42, parallel_multiple 0.05 vs 0.10), dev 0.438 vs 0.393: seeds 1, 2 next
     "v2-nogold-typed-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                              "eval_every": 0, "typed": 0.5},
     # parallel_multiple is still the furthest below the card at the defaults (0.058 against 0.295, 3 seeds), and its
