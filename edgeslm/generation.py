@@ -132,9 +132,9 @@ class Run:
                 if naming is not None or self.copier.copying:
                     allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
                     lift = self.copier.boost(logits, allowed, naming)
-                elif (self.copier.closed and self.copier.more_bias) or self.copier.may_close:
+                elif (self.copier.args.closed and self.copier.more_bias) or self.copier.may_close:
                     allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
-                    lift = (self.copier.more(allowed, self.b.eog_tokens) if self.copier.closed
+                    lift = (self.copier.more(allowed, self.b.eog_tokens) if self.copier.args.closed
                             else self.copier.more_args(allowed))
             token = self.sampler.sample(logits, mask, lift)
         if self.t_first is None:

@@ -108,16 +108,26 @@ class ToolRanker:
         if self._broken is None:
             try:
                 e = self._embedder()
-                # the request as written and without its values (said.unvalued), each tool by the nearer:
-                # on BFCL's training part this ranks the gold tool first in 0.993 of `multiple` (0.979 by
-                # the request alone) and tells a request a tool answers from one none does better (AUC
-                # 0.950 vs 0.940)
-                asks = [self._vector(e, text) for text in dict.fromkeys((request, said.unvalued(request))) if text]
-                cos = {t.name: max(sum(a * b for a, b in zip(q, self._vector(
-                    e, f"{t.name.replace('_', ' ').replace('.', ' ')}: {t.description or ''}", keep=True), strict=True))
-                    for q in asks) for t in tools}
-                best = max(cos.values())
-                return said.Ranking({n: math.exp((c - best) / self.TAU) for n, c in cos.items()}, best)
+                vectors = {t.name: self._vector(e, f"{t.name.replace('_', ' ').replace('.', ' ')}: "
+                                                   f"{t.description or ''}", keep=True) for t in tools}
+                relevance, fit = self._rank(e, request, vectors)
+                parts = said.clauses(request) if len(tools) > 1 else []
+                # each clause of a request that asks for several calls, for the calls after the first
+                # (copying.Copier): on BFCL's training part, the clause whose own values no call has
+                # written yet names a tool still due in 0.78 of later calls (the whole request: 0.55)
+                ranked = tuple((vs, self._rank(e, part, vectors)[0]) for vs, part in
+                               zip(said.own_values(request, parts), parts, strict=True) if vs) if len(parts) > 1 else ()
+                return said.Ranking(relevance, fit, ranked)
             except Exception as e:  # noqa: BLE001 - the lean is a help, never a reason to fail a request
                 self._unavailable(e)
         return said.by_words(request, tools)
+
+    def _rank(self, e: Embedder, request: str, vectors: dict[str, list[float]]) -> tuple[dict[str, float], float]:
+        """Each tool's relevance and the best cosine. The request as written and without its values
+        (said.unvalued), each tool by the nearer: on BFCL's training part this ranks the gold tool first
+        in 0.993 of `multiple` (0.979 by the request alone) and tells a request a tool answers from one
+        none does better (AUC 0.950 vs 0.940)."""
+        asks = [self._vector(e, text) for text in dict.fromkeys((request, said.unvalued(request))) if text]
+        cos = {n: max(sum(a * b for a, b in zip(q, v, strict=True)) for q in asks) for n, v in vectors.items()}
+        best = max(cos.values())
+        return {n: math.exp((c - best) / self.TAU) for n, c in cos.items()}, best

@@ -7,7 +7,7 @@ import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
 from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, TOP, Copier, Leans
-from edgeslm.decoding.said import Ranking, relevance, slots, source_text, unvalued, values
+from edgeslm.decoding.said import Ranking, clauses, own_values, relevance, slots, source_text, unvalued, values
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
@@ -30,18 +30,18 @@ def test_only_string_values_of_the_arguments_are_followed():
     c.feed('{"city')
     assert not c.copying  # a key
     c.feed('": "Lis')
-    assert c.copying and c.value == "Lis"
+    assert c.copying and c.args.value == "Lis"
     c.feed('bon", "days": 2, "tags": ["a')
-    assert c.copying and c.value == "a"  # a string in an array is a value
+    assert c.copying and c.args.value == "a"  # a string in an array is a value
     c.feed('"], "where": {"name": "x')
-    assert c.copying and c.value == "x"
+    assert c.copying and c.args.value == "x"
     c.feed('", "k')
     assert not c.copying  # a key of the nested object
     c.feed('": "a\\"b')
     assert not c.copying  # an escaped value is not compared with the request
     c.begin()
     c.feed('{"city": "')
-    assert c.copying and c.value == ""
+    assert c.copying and c.args.value == ""
     assert not copier(copy_bias=0).copying and not copier(source="").copying
 
 
@@ -130,6 +130,40 @@ def test_the_first_calls_name_leans_to_the_relevant_tool():
     # no telling word in the request, or one tool: no lean
     assert Copier("Hello", lambda t: b"x", Leans(tool=3.0), Ranking(relevance("Hello", TOOLS))).tool_bias == 0.0
     assert Copier(SOURCE, lambda t: b"x", Leans(tool=3.0), Ranking(relevance(SOURCE, TOOLS[1:2]))).tool_bias == 0.0
+
+
+def test_a_request_is_cut_into_clauses_each_with_its_own_values():
+    asked = ("What's the air quality in New York for 5 days, weather in LA for 7 days, news about global "
+             "warming for 3 days, and air quality in Beijing for 2 days?")
+    parts = clauses(asked)
+    assert parts == ["What's the air quality in New York for 5 days", "weather in LA for 7 days",
+                     "news about global warming for 3 days", "air quality in Beijing for 2 days?"]
+    assert own_values(asked, parts) == [{"new york", "5"}, {"la", "7"}, {"3"}, {"beijing", "2"}]
+    # a piece under three words stays with its neighbour; a value stated in every clause tells none apart
+    assert clauses("Find hotels in San Francisco, CA") == ["Find hotels in San Francisco CA"]
+    asked = "Compound interest at 4% for 5 years. Simple interest at 3.5% for 5 years."
+    assert own_values(asked, clauses(asked)) == [{"4"}, {"3.5"}]
+    assert clauses("Weather in Paris?") == ["Weather in Paris?"]
+
+
+def test_a_later_calls_name_leans_to_the_tool_of_the_clause_still_due():
+    """After the first call, the clause none of whose own values a call has written ranks the tools; the
+    first call keeps the whole request's ranking. Where every clause is served: no lean."""
+    parts = ((frozenset({"lisbon"}), {"get_weather": 1.0, "track_parcel": 0.0}),
+             (frozenset({"1z999"}), {"get_weather": 0.0, "track_parcel": 1.0}))
+    c = Copier(SOURCE, lambda t: PIECES[t].encode() if t < len(PIECES) else b"qq", Leans(tool=3.0),
+               Ranking({"get_weather": 1.0, "track_parcel": 0.0}, 0.5, parts))
+    logits = np.zeros(len(PIECES), dtype=np.float32)
+    allowed = np.zeros(len(PIECES), dtype=bool)
+    allowed[[14, 16]] = True  # "get", "track"
+    assert c.boost(logits, allowed, naming="")[0].tolist() == [14]
+    c.begin("get_weather")
+    c.feed('{"city": "Lisbon"}')
+    ids, amounts = c.boost(logits, allowed, naming="")
+    assert ids.tolist() == [16] and amounts.tolist() == [3.0 * (1 + SURE)]
+    c.begin("track_parcel")
+    c.feed('{"id": "1Z999"}')
+    assert c.due() == {} and c.boost(logits, allowed, naming="") is None
 
 
 def test_the_parser_says_when_a_name_is_being_written():
@@ -394,7 +428,7 @@ def test_the_ranker_is_warmed_once_and_a_broken_one_ranks_by_words():
     r = ToolRanker(broken)
     r.warm()
     assert r._broken == "OSError: no MiniLM here"
-    assert r("What's the weather in Lisbon?", TOOLS) == (relevance("What's the weather in Lisbon?", TOOLS), None)
+    assert r("What's the weather in Lisbon?", TOOLS) == Ranking(relevance("What's the weather in Lisbon?", TOOLS))
 
 
 def test_tool_vectors_outlive_a_restart_and_requests_never_reach_the_disk(tmp_path):

@@ -11,11 +11,12 @@ top few, a little behind. Biases on the logits, each off at 0:
   at a value's first token, SLOT times that for a span the request ties to the parameter (`said.slots`);
   where the value would close inside a run of capitalized words ("Salt Lake" of "Salt Lake City"), no
   lift to close it and MID_NAME times copy_bias to go on.
-- `tool_bias`: while the first call's name is written, each allowed token gets +tool_bias times the best
+- `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
   sentence embedding, `said.relevance` by shared words where none is installed), and by 1 + SURE times
-  how far the best tool stands from the next. Later calls of the same response choose on their own
-  (parallel calls).
+  how far the best tool stands from the next. The first call by the whole request; each later one by the
+  first clause of it none of whose own values a call has written (`due`): small models call the first
+  clause's tool again ("news" twice for "..., news about X, and air quality in Beijing").
 - `call_bias`: with tools offered and the choice left to the model (`auto`), the first token of the
   response, where it begins a call, gets +call_bias times how well the request fits the best offered tool:
   clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence embeddings' cosine, so a request far from
@@ -38,9 +39,9 @@ top few, a little behind. Biases on the logits, each off at 0:
   gave (`"unit": "celsius"` for "Is it cold in Buenos Aires?", `"days": 3`).
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
-(a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the lexer over the
-streamed arguments, the relevance of the offered tools and the choice of tokens; the sampler adds the
-bias (decoding/sampler.py), generation.Run wires the two.
+(a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the choice of tokens
+and what the calls have written (argstream.ArgStream lexes the arguments as they stream); the sampler
+adds the bias (decoding/sampler.py), generation.Run wires the two.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from edgeslm.decoding.argstream import ArgStream
 from edgeslm.decoding.said import Ranking, ends_word, param_words, slots, starts_word, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
@@ -99,8 +101,8 @@ class Copier:
 
     def __init__(self, source: str, piece: Callable[[int], bytes], leans: Leans, ranking: Ranking | None = None,
                  tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None):
-        copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias = leans
-        relevance, fit = ranking or Ranking({})
+        copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias = self.leans = leans
+        relevance, fit, self.parts = ranking or Ranking({})
         self.source, self.piece, self.copy_bias, self.more_bias = source, piece, copy_bias, more_bias
         self.arg_bias, self.close_bias = arg_bias, close_bias
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
@@ -115,9 +117,7 @@ class Copier:
         self.called: set[str] = set()
         self.written = ""  # every call's name and arguments so far, lower-cased: the values used
         self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
-        self.tool_bias = tool_bias if len(self.relevance) > 1 and any(self.relevance.values()) else 0.0
-        if self.tool_bias:
-            self.tool_bias *= 1.0 + SURE * (1.0 - sorted(self.relevance.values())[-2])
+        self.tool_bias = self._sure(tool_bias, self.relevance)
         # the tokens that begin a call (decoding/constraints.call_openers) and the lean on them
         self.openers = openers if openers is not None else np.empty(0, dtype=np.int64)
         self.opening = (call_bias * max(-1.0, min(1.0, (fit - FIT_CENTER) / FIT_WIDTH))
@@ -130,6 +130,13 @@ class Copier:
         self.calls, self.name = 0, ""
         self._fresh()
 
+    @staticmethod
+    def _sure(tool_bias: float, relevance: dict[str, float]) -> float:
+        """The tool lean over these relevances: 0 without a choice, else grown by how far the best leads."""
+        if not (tool_bias and len(relevance) > 1 and any(relevance.values())):
+            return 0.0
+        return tool_bias * (1.0 + SURE * (1.0 - sorted(relevance.values())[-2]))
+
     def begin(self, name: str = "") -> None:
         self.calls += 1
         self.name = name
@@ -138,54 +145,17 @@ class Copier:
         self._fresh()
 
     def _fresh(self) -> None:
-        self.stack: list[str] = []  # "{" or "[" per open container
-        self.expect_key = False  # inside an object, the next string is a key
-        self.in_str = self.esc = self.is_value = False
-        self.value: str | None = None  # the string value being written (None: escaped, not followed)
-        self.closed = False  # this call's arguments have been written whole
-        self.keys: set[str] = set()  # its top-level arguments written so far
-        self.key = ""  # the last of them: the parameter whose value comes next
-        self.last = ""  # the last character outside strings (a value has just been written unless ":{,")
+        self.args = ArgStream()  # the call's arguments as they stream
 
     def feed(self, fragment: str) -> None:
         self.written += fragment.lower()
-        for ch in fragment:
-            if self.in_str:
-                if self.esc:
-                    self.esc = False
-                elif ch == "\\":
-                    self.esc, self.value = True, None
-                elif ch == '"':
-                    if not self.is_value and len(self.stack) == 1 and self.value is not None:
-                        self.keys.add(self.value)
-                        self.key = self.value
-                    self.in_str, self.is_value, self.last = False, False, ch
-                elif self.value is not None:
-                    self.value += ch
-            elif ch == '"':
-                self.in_str, self.esc = True, False
-                self.is_value = not (self.stack and self.stack[-1] == "{" and self.expect_key)
-                self.value = ""
-            elif ch in "{[":
-                self.stack.append(ch)
-                self.expect_key = ch == "{"
-            elif ch in "}]":
-                if self.stack:
-                    self.stack.pop()
-                    self.closed = not self.stack
-                self.expect_key = False
-            elif ch == ":":
-                self.expect_key = False
-            elif ch == ",":
-                self.expect_key = bool(self.stack) and self.stack[-1] == "{"
-            if not self.in_str and not ch.isspace():
-                self.last = ch
+        self.args.feed(fragment)
 
     @property
     def copying(self) -> bool:
         """A string value of the arguments is being written, and can be compared with the request."""
-        return (self.copy_bias > 0 and self.in_str and self.is_value and self.value is not None
-                and bool(self.source))
+        a = self.args
+        return self.copy_bias > 0 and a.in_str and a.is_value and a.value is not None and bool(self.source)
 
     def _text(self, token: int) -> str | None:
         if token not in self._pieces:
@@ -209,7 +179,7 @@ class Copier:
 
     def lifts(self, token: int) -> bool:
         """Whether this token, written next, keeps the value a span of the source or closes it on one."""
-        text, value = self._text(token), self.value or ""
+        text, value = self._text(token), self.args.value or ""
         if not text or "\\" in text:
             return False
         q = text.find('"')
@@ -217,21 +187,26 @@ class Copier:
             return self._span(value + text, whole=False)
         return bool(value + text[:q]) and self._span(value + text[:q], whole=True)
 
-    def leads_to(self, token: int, prefix: str) -> float:
-        """The best relevance among the tools whose name `prefix` + this token's piece begins (or is,
-        when the piece closes the name)."""
+    def leads_to(self, token: int, prefix: str, relevance: dict[str, float] | None = None) -> float:
+        """The best relevance (the request's, or `relevance`) among the tools whose name `prefix` + this
+        token's piece begins (or is, when the piece closes the name)."""
         text = self._text(token)
         if text is None:
             return 0.0
         q = text.find('"')
         name = prefix + (text if q < 0 else text[:q])
-        return max((r for n, r in self.relevance.items() if (n.startswith(name) if q < 0 else n == name)),
-                   default=0.0)
+        return max((r for n, r in (relevance or self.relevance).items()
+                    if (n.startswith(name) if q < 0 else n == name)), default=0.0)
+
+    def due(self) -> dict[str, float]:
+        """For a call after the first: the tools' relevance to the first clause of the request none of whose
+        own values a call has written yet (said.own_values), or {} where every clause has one."""
+        return next((relevance for own, relevance in self.parts if not any(map(self.wrote, own))), {})
 
     def _slots(self) -> set[int]:
-        if self.key not in self._tied:
-            self._tied[self.key] = slots(self.source, self.key)
-        return self._tied[self.key]
+        if self.args.key not in self._tied:
+            self._tied[self.args.key] = slots(self.source, self.args.key)
+        return self._tied[self.args.key]
 
     def _at(self, token: int, starts: set[int]) -> bool:
         """This token, as a value's first, begins a span of the source at one of `starts`."""
@@ -242,7 +217,7 @@ class Copier:
         """The value so far stops MID_LETTERS or more letters inside a capitalized word of the source
         ("Padd" of "Paddington") and is nowhere a whole span: the name is being copied, and a token that
         leaves it there misspells it ("Padding Station", "Heathfield", "Ljubav", "Krak")."""
-        v, src = self.value or "", self.source
+        v, src = self.args.value or "", self.source
         if len(v) < MID_LETTERS or not v[-1].isalnum() or self._span(v, whole=True):
             return False
         for i in self._found(v):
@@ -273,7 +248,7 @@ class Copier:
 
     def _closes_cut(self, token: int) -> bool:
         text = self._text(token) or ""
-        return '"' in text and self.cuts((self.value or "") + text[:text.find('"')])
+        return '"' in text and self.cuts((self.args.value or "") + text[:text.find('"')])
 
     def _contenders(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float) -> list[int]:
         """The allowed tokens that +beta could make the most likely (within beta of the best allowed
@@ -296,12 +271,13 @@ class Copier:
         """At the response's first token (auto mode): the lean on the tokens that begin a call, or None."""
         return (self.openers, np.full(len(self.openers), self.opening)) if self.opening else None
 
+    def wrote(self, value: str) -> bool:
+        """A call written so far holds this value of the request's."""
+        return re.search(rf"(?<![\w.]){re.escape(value)}(?!\w|\.\d)", self.written) is not None
+
     def unused(self) -> float:
         """The share of the request's values that no call written so far holds (0 when it states none)."""
-        if not self.asked:
-            return 0.0
-        return sum(not re.search(rf"(?<![\w.]){re.escape(v)}(?!\w|\.\d)", self.written)
-                   for v in self.asked) / len(self.asked)
+        return sum(not self.wrote(v) for v in self.asked) / len(self.asked) if self.asked else 0.0
 
     def still_named(self) -> bool:
         """An offered tool no call has used yet has a word of its own name in the request, beyond what the
@@ -313,7 +289,7 @@ class Copier:
         """Between calls (the last one's arguments closed), where the response may end (an `ends` token
         is allowed): the lean on the allowed tokens that go on to another call (the grammar allows
         nothing else there: the separator, or the next call's opening), or None."""
-        if not (self.more_bias and self.calls and self.closed) or allowed is None:
+        if not (self.more_bias and self.calls and self.args.closed) or allowed is None:
             return None
         ends = [t for t in ends if t < len(allowed) and allowed[t]]
         if not ends:
@@ -328,12 +304,12 @@ class Copier:
     def may_close(self) -> bool:
         """The arguments' object has a value just written at its top level, or a string value being written
         there (its closing quote and what follows come as one token: `",` or `"}`): it may close or go on."""
-        if not (self.arg_bias or self.close_bias) or self.stack != ["{"]:
+        if not (self.arg_bias or self.close_bias) or self.args.stack != ["{"]:
             return False
-        if not self.in_str:
-            return self.last not in ("", ":", "{", ",")
+        if not self.args.in_str:
+            return self.args.last not in ("", ":", "{", ",")
         # only where the string written so far is a whole span of the request (a value copied to its end)
-        return self.is_value and bool(self.value) and self._span(self.value or "", whole=True)
+        return self.args.is_value and bool(self.args.value) and self._span(self.args.value or "", whole=True)
 
     def _go_on(self) -> tuple[np.ndarray, np.ndarray]:
         """(the tokens that go on to another argument, those that close the arguments) here: inside a
@@ -345,7 +321,7 @@ class Copier:
                 quoted = q.startswith('"')
                 kinds.append((quoted, (q[1:].lstrip(" \t\r\n") if quoted else q)[:1] == ","))
             self._kinds = np.array(kinds, dtype=bool).reshape(-1, 2)
-        here = self._kinds[:, 0] == self.in_str
+        here = self._kinds[:, 0] == self.args.in_str
         return self.commas[here & self._kinds[:, 1]], self.commas[here & ~self._kinds[:, 1]]
 
     def more_args(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
@@ -357,13 +333,13 @@ class Copier:
             return None
         own, params = self.params[self.name]
         rest = self.said - own - words(self.written)
-        wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in self.keys)
+        wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in self.args.keys)
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]
         if wanted:
             # not inside a string: arg_bias was chosen on BFCL's val where it leaned after numbers and
             # booleans alone (the comma after a string came with its quote), and is not measured there yet
-            amount = self.arg_bias if not self.in_str else 0.0
+            amount = self.arg_bias if not self.args.in_str else 0.0
             return (on, np.full(len(on), amount)) if len(on) and amount else None
         if not self.close_bias or self.unused():
             return None
@@ -377,17 +353,21 @@ class Copier:
         """(ids, amounts) to add to their logits, or None. `allowed`: a bool per token (None: all);
         `naming`: the call's name written so far while a name is being written, else None."""
         if naming is not None:
-            if not self.tool_bias or self.calls or allowed is None:
+            # the first call by the whole request, each later one by the clause still due (parallel calls
+            # of one tool: no choice, no lean)
+            relevance = self.due() if self.calls else self.relevance
+            lean = self._sure(self.leans.tool, relevance) if self.calls else self.tool_bias
+            if not lean or allowed is None:
                 return None
             ids = np.flatnonzero(allowed)  # the grammar allows only what begins an offered name
-            amounts = np.array([self.tool_bias * self.leads_to(int(t), naming) for t in ids])
+            amounts = np.array([lean * self.leads_to(int(t), naming, relevance) for t in ids])
             keep = amounts > 0
             return (ids[keep], amounts[keep]) if keep.any() else None
         if not self.copying:
             return None
-        run = self.cuts(self.value or "")
+        run = self.cuts(self.args.value or "")
         beta = self.copy_bias * (MID_NAME if run or self.mid_name() else 1.0)
-        ties = self._slots() if self.value == "" and self.stack == ["{"] and self.key else set()
+        ties = self._slots() if self.args.value == "" and self.args.stack == ["{"] and self.args.key else set()
         wide = beta * (SLOT if ties else 1.0)
         lift = {t: (wide if ties and self._at(t, ties) else beta) for t in self._contenders(logits, allowed, wide)
                 if self.lifts(t) and not self._closes_cut(t)}

@@ -42,6 +42,37 @@ def values(text: str) -> list[str]:
     return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
 
 
+# where a request that asks for several calls goes on to the next: a sentence's end, a comma, "and", "then"
+_CLAUSE = re.compile(r"(?<=[.?!;])\s+|,\s+(?:and|then|also)\s+|,\s+|\s+(?:and then|and also|and|then|also|as well as)\s+",
+                     re.IGNORECASE)
+MIN_CLAUSE = 3  # words: a shorter piece ("CA" of "San Francisco, CA") belongs to the one before
+
+
+def clauses(text: str) -> list[str]:
+    """`text` cut where it goes on to another request ("the air quality in New York for 5 days, news about
+    global warming for 3 days, and ..."), pieces under MIN_CLAUSE words joined to a neighbour."""
+    pieces = [p for p in _CLAUSE.split(text) if p and p.strip()]
+    out: list[str] = []
+    for p in pieces:
+        if out and len(p.split()) < MIN_CLAUSE:
+            out[-1] += " " + p
+        else:
+            out.append(p)
+    if len(out) > 1 and len(out[0].split()) < MIN_CLAUSE:
+        out[:2] = [out[0] + " " + out[1]]
+    return out
+
+
+def own_values(text: str, parts: list[str]) -> list[frozenset[str]]:
+    """Each clause's values (the `values` of the whole text it holds) that no other clause states (all of
+    its values where each is stated elsewhere too): what tells that a call has served it ("5 years" may be
+    in every clause)."""
+    stated = values(text)
+    said = [frozenset(v for v in stated if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", p, re.IGNORECASE))
+            for p in parts]
+    return [(v - frozenset().union(*(said[:i] + said[i + 1:]))) or v for i, v in enumerate(said)]
+
+
 def starts_word(text: str, i: int) -> bool:
     return (i == 0 or not text[i - 1].isalnum()) and not text[i].isspace()
 
@@ -114,10 +145,13 @@ def slots(text: str, name: str, near: int = 3) -> set[int]:
 
 class Ranking(NamedTuple):
     """The offered tools as a request sees them: each tool's relevance (1 for the best), and `fit`, the
-    best tool's cosine to the request (None: ranked by shared words, which say nothing absolute)."""
+    best tool's cosine to the request (None: ranked by shared words, which say nothing absolute); and,
+    where the request has several clauses, each clause's own values (`own_values`) with the tools'
+    relevance to that clause alone, in order."""
 
     relevance: dict[str, float]
     fit: float | None = None
+    parts: tuple[tuple[frozenset[str], dict[str, float]], ...] = ()
 
 
 def by_words(request: str, tools: list) -> Ranking:

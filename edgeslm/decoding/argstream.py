@@ -1,0 +1,52 @@
+"""The lexer over one call's arguments JSON as it streams, for the request lean (decoding/copying.py):
+which string is being written and whether it is a value or a key, the top-level keys so far, and whether
+the arguments' object has closed. Owns that state alone; knows nothing of the request or the tokens."""
+
+from __future__ import annotations
+
+
+class ArgStream:
+    """One call's arguments, character by character (`feed`)."""
+
+    def __init__(self) -> None:
+        self.stack: list[str] = []  # "{" or "[" per open container
+        self.expect_key = False  # inside an object, the next string is a key
+        self.in_str = self.esc = self.is_value = False
+        self.value: str | None = None  # the string value being written (None: escaped, not followed)
+        self.closed = False  # this call's arguments have been written whole
+        self.keys: set[str] = set()  # its top-level arguments written so far
+        self.key = ""  # the last of them: the parameter whose value comes next
+        self.last = ""  # the last character outside strings (a value has just been written unless ":{,")
+
+    def feed(self, fragment: str) -> None:
+        for ch in fragment:
+            if self.in_str:
+                if self.esc:
+                    self.esc = False
+                elif ch == "\\":
+                    self.esc, self.value = True, None
+                elif ch == '"':
+                    if not self.is_value and len(self.stack) == 1 and self.value is not None:
+                        self.keys.add(self.value)
+                        self.key = self.value
+                    self.in_str, self.is_value, self.last = False, False, ch
+                elif self.value is not None:
+                    self.value += ch
+            elif ch == '"':
+                self.in_str, self.esc = True, False
+                self.is_value = not (self.stack and self.stack[-1] == "{" and self.expect_key)
+                self.value = ""
+            elif ch in "{[":
+                self.stack.append(ch)
+                self.expect_key = ch == "{"
+            elif ch in "}]":
+                if self.stack:
+                    self.stack.pop()
+                    self.closed = not self.stack
+                self.expect_key = False
+            elif ch == ":":
+                self.expect_key = False
+            elif ch == ",":
+                self.expect_key = bool(self.stack) and self.stack[-1] == "{"
+            if not self.in_str and not ch.isspace():
+                self.last = ch
