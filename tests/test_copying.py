@@ -7,8 +7,8 @@ import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
 from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, TOP, Copier, Leans
-from edgeslm.decoding.said import Ranking, clauses, own_values, relevance, slots, source_text, unvalued, values
 from edgeslm.decoding.parsing import CallParser
+from edgeslm.decoding.said import Ranking, clauses, own_values, relevance, slots, source_text, unvalued, values
 from edgeslm.decoding.sampler import Sampler
 from edgeslm.decoding.tools import ENVELOPES
 from edgeslm.types import Message, ToolSpec
@@ -454,6 +454,29 @@ def test_tool_vectors_outlive_a_restart_and_requests_never_reach_the_disk(tmp_pa
     (next(tmp_path.glob("*.f64"))).write_bytes(b"junk")  # a damaged file is embedded again, not an error
     embedded.clear()
     assert ToolRanker(lambda: fake, tmp_path)(asked, TOOLS) == first and len(embedded) == 3
+
+
+def test_the_ranker_ranks_each_clause_of_a_request_that_asks_for_several_calls():
+    """A stand-in embedder (a vector per word family): the clause about parcels ranks track_parcel first,
+    the one about the weather get_weather, each with its own values; a one-clause request, or one tool,
+    gets no clauses."""
+    from edgeslm.ranking import ToolRanker
+
+    families = ("weather", "parcel", "time")
+
+    def vec(tokens):
+        text = bytes(tokens).decode().lower()
+        v = np.array([1.0 + 5.0 * (f in text) for f in families])
+        return (v / np.linalg.norm(v)).tolist()
+
+    fake = SimpleNamespace(name="fake", dims=3, n_vocab=256, n_ctx=512, tokenize=lambda t: list(t.encode()),
+                           embed=lambda batch: [vec(b) for b in batch])
+    ranker = ToolRanker(lambda: fake)
+    got = ranker("What's the weather in Lisbon, and where is my parcel from Oslo?", TOOLS)
+    assert [set(own) for own, _ in got.parts] == [{"lisbon"}, {"oslo"}]
+    assert [max(r, key=r.get) for _, r in got.parts] == ["get_weather", "track_parcel"]
+    assert ranker("What's the weather in Lisbon?", TOOLS).parts == ()
+    assert ranker("What's the weather in Lisbon, and where is my parcel from Oslo?", TOOLS[:1]).parts == ()
 
 
 def test_the_arguments_lean_to_close_when_the_request_has_nothing_left_for_another():
