@@ -194,8 +194,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None, help="--threads for the started server")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bfcl_dev.json"))
     ap.add_argument("--misses", type=Path, help="write wrong answers as JSONL (model, id, expected, got, reason)")
-    ap.add_argument("--chart", type=Path, default=Path("benchmarks/results/bfcl_dev.png"))
+    ap.add_argument("--chart", type=Path, help="the chart's file (default: --out's, as .png)")
     args = ap.parse_args(argv)
+    args.chart = args.chart or args.out.with_suffix(".png")  # a run written elsewhere never redraws the README's
     categories = [c.strip() for a in args.categories for c in a.split(",") if c.strip()]
     bad = [c for c in categories if c not in bfcl.CATEGORIES]
     if bad:
