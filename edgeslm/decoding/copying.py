@@ -187,16 +187,15 @@ class Copier:
             return self._span(value + text, whole=False)
         return bool(value + text[:q]) and self._span(value + text[:q], whole=True)
 
-    def leads_to(self, token: int, prefix: str, relevance: dict[str, float] | None = None) -> float:
-        """The best relevance (the request's, or `relevance`) among the tools whose name `prefix` + this
-        token's piece begins (or is, when the piece closes the name)."""
+    def leads_to(self, token: int, prefix: str, relevance: dict[str, float]) -> float:
+        """The best of these relevances among the tools whose name `prefix` + this token's piece begins (or
+        is, when the piece closes the name)."""
         text = self._text(token)
         if text is None:
             return 0.0
         q = text.find('"')
         name = prefix + (text if q < 0 else text[:q])
-        return max((r for n, r in (relevance or self.relevance).items()
-                    if (n.startswith(name) if q < 0 else n == name)), default=0.0)
+        return max((r for n, r in relevance.items() if (n.startswith(name) if q < 0 else n == name)), default=0.0)
 
     def due(self) -> dict[str, float]:
         """For a call after the first: the tools' relevance to the first clause of the request none of whose
