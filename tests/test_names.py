@@ -86,3 +86,19 @@ def test_names_found_are_kept_for_the_next_run(finder):
     assert again.find(text) == first and again._model is None  # read back: the model never loaded
     (kept,) = (finder.settings.cache / "names").glob("spans-*.jsonl")
     assert "Mirela" not in kept.read_text() and kept.stat().st_mode & 0o077 == 0
+
+
+def test_spans_join_particles_and_the_words_a_name_is_sure_of():
+    text = "Lunch with Sakura Yamamoto and Ana de la Cruz, then Paris tomorrow"
+    ws = names.words(text)
+    p = dict.fromkeys(range(len(ws)), 0.0)
+    p.update({2: 0.3, 3: 0.9, 5: 0.9, 8: 0.8, 10: 0.3})  # Sakura, Yamamoto, Ana, Cruz, Paris
+    got = [text[a:b] for a, b in names.spans(text, ws, [p[i] for i in range(len(ws))])]
+    # "Sakura" joins the name the probe is sure of; "de la" joins two name words; "Paris" alone is below
+    assert got == ["Sakura Yamamoto", "Ana de la Cruz"]
+    p[2] = 0.1  # below JOIN: the name is what the probe found
+    assert [text[a:b] for a, b in names.spans(text, ws, [p[i] for i in range(len(ws))])] == ["Yamamoto", "Ana de la Cruz"]
+    # a word written otherwise (lower case beside a capitalized name) or after punctuation does not join
+    text = "ask maria Lopez, Garcia too"
+    ws = names.words(text)
+    assert [text[a:b] for a, b in names.spans(text, ws, [0.0, 0.4, 0.9, 0.4, 0.0])] == ["Lopez"]
