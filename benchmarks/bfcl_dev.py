@@ -195,7 +195,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/bfcl_dev.json"))
     ap.add_argument("--misses", type=Path, help="write wrong answers as JSONL (model, id, expected, got, reason)")
     ap.add_argument("--chart", type=Path, help="the chart's file (default: --out's, as .png)")
+    ap.add_argument("--redraw", type=Path, metavar="RESULT.json", help="only draw this result file's chart (to --chart, "
+                    "else beside it), as after a run whose categories were scored again and merged")
     args = ap.parse_args(argv)
+    if args.redraw:
+        return chart(json.loads(args.redraw.read_text()), args.chart or args.redraw.with_suffix(".png"))
     args.chart = args.chart or args.out.with_suffix(".png")  # a run written elsewhere never redraws the README's
     categories = [c.strip() for a in args.categories for c in a.split(",") if c.strip()]
     bad = [c for c in categories if c not in bfcl.CATEGORIES]
@@ -276,14 +280,20 @@ def main(argv: list[str] | None = None) -> None:
               "categories": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    chart(result, args.chart)
+    print(json.dumps(result), flush=True)
+
+
+def chart(result: dict, path: Path) -> None:
+    """Each category's accuracy per model beside FunctionGemma's card (`--redraw` draws a result file's)."""
     from benchmarks._chart import bars
 
+    rows = result["categories"]
     groups = [c for c in ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance") if c in rows]
-    groups += [c for c in categories if c not in groups and c not in SIMPLE] + ["overall"]
-    series = {m: [rows[c][m]["accuracy"] or 0.0 for c in groups] for m in args.models}
+    groups += [c for c in rows if c not in groups and c not in SIMPLE and c not in ("overall", "legacy_unseen")] + ["overall"]
+    series = {m: [rows[c][m]["accuracy"] or 0.0 for c in groups] for m in result["models"]}
     series["FunctionGemma (card)"] = [CARD.get(c, 0.0) for c in groups]
-    bars(args.chart, f"BFCL {args.split} (function split), accuracy by BFCL's checker", groups, series, "accuracy")
-    print(json.dumps(result), flush=True)
+    bars(path, f"BFCL {result['split']} (function split), accuracy by BFCL's checker", groups, series, "accuracy")
 
 
 if __name__ == "__main__":
