@@ -1,0 +1,125 @@
+"""What the lean reads of a request (decoding/said.py): its telling words, values, clauses and the text it
+copies from; and the ranker (edgeslm/ranking.py) that orders the offered tools by it. The leans built on
+them: tests/test_copying.py."""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from edgeslm.decoding.said import Ranking, clauses, own_values, relevance, source_text, unvalued, values
+from edgeslm.types import Message, ToolSpec
+
+TOOLS = [ToolSpec("track_parcel", "Where a parcel is now.", {}), ToolSpec("get_weather", "Weather in a city.", {}),
+         ToolSpec("get_time", "The local time in a city.", {})]
+
+
+def test_tools_rank_by_the_requests_telling_words():
+    r = relevance("What's the weather like in Lisbon?", TOOLS)
+    assert r == {"track_parcel": 0.0, "get_weather": 1.0, "get_time": 0.0}
+    r = relevance("Where is my parcel, and what time is it in Oslo?", TOOLS)
+    assert r["track_parcel"] > 0 and r["get_time"] > 0 and r["get_weather"] == 0.0
+    # "city" is in two descriptions: it tells less than "local", found in one
+    r = relevance("local city", TOOLS)
+    assert r["get_time"] == 1.0 and 0 < r["get_weather"] < 1.0
+    assert set(relevance("Hello there", TOOLS).values()) == {0.0}
+
+
+def test_a_request_is_cut_into_clauses_each_with_its_own_values():
+    asked = ("What's the air quality in New York for 5 days, weather in LA for 7 days, news about global "
+             "warming for 3 days, and air quality in Beijing for 2 days?")
+    parts = clauses(asked)
+    assert parts == ["What's the air quality in New York for 5 days", "weather in LA for 7 days",
+                     "news about global warming for 3 days", "air quality in Beijing for 2 days?"]
+    assert own_values(asked, parts) == [{"new york", "5"}, {"la", "7"}, {"3"}, {"beijing", "2"}]
+    # a piece under three words stays with its neighbour; a value stated in every clause tells none apart
+    assert clauses("Find hotels in San Francisco, CA") == ["Find hotels in San Francisco CA"]
+    asked = "Compound interest at 4% for 5 years. Simple interest at 3.5% for 5 years."
+    assert own_values(asked, clauses(asked)) == [{"4"}, {"3.5"}]
+    assert clauses("Weather in Paris?") == ["Weather in Paris?"]
+
+
+def test_the_source_is_what_the_user_and_tools_said():
+    msgs = [Message("system", "Example: Paris"), Message("user", "Weather in Oslo?"),
+            Message("assistant", None), Message("tool", "Oslo: 3C")]
+    assert source_text(msgs) == "Weather in Oslo?\nOslo: 3C"
+
+
+def test_a_requests_values_are_numbers_names_inside_a_sentence_and_quoted_strings():
+    assert values("Find all primes between 50 and 150. Then the fibonacci series up to 150.") == ["50", "150"]
+    assert values("First, the top 5 cases in the United Kingdom. Second, I have 36 and 48.") == \
+        ["5", "36", "48", "united kingdom"]  # sentences' first words and "I" are no names
+    assert values('News on "Climate Change", 1,000 items, case \'12345ABC\'') == \
+        ["1000", "climate change", "12345abc"]  # a quoted name once; no number out of a word
+    assert values("what is the weather like today?") == []
+
+
+def test_a_request_without_its_values_keeps_what_it_asks():
+    assert unvalued("What time is Dune showing in Gothenburg tonight?") == "What time is showing in tonight?"
+    assert unvalued("Convert 'good morning' to French, 12 times.") == "Convert ' ' to , times."
+    assert unvalued("Weather in paris?") == "Weather in paris?"  # nothing it can tell from a word
+
+
+def test_the_ranker_is_warmed_once_and_a_broken_one_ranks_by_words():
+    """`serve` loads MiniLM on a thread at start-up (ToolRanker.warm) when the default leans; the
+    embedder here is a stand-in (MiniLM itself is exercised by tests/test_everyday.py on the real server)."""
+    from edgeslm.ranking import ToolRanker
+
+    loads = []
+    ToolRanker(lambda: loads.append(1)).warm()
+    assert loads == [1]
+
+    def broken():
+        raise OSError("no MiniLM here")
+
+    r = ToolRanker(broken)
+    r.warm()
+    assert r._broken == "OSError: no MiniLM here"
+    assert r("What's the weather in Lisbon?", TOOLS) == Ranking(relevance("What's the weather in Lisbon?", TOOLS))
+
+
+def test_tool_vectors_outlive_a_restart_and_requests_never_reach_the_disk(tmp_path):
+    """A stand-in embedder (its vectors from the text's letters) counts what it embeds: a second ranker on
+    the same store (a restarted server) embeds the request only, and only tools' vectors are on disk."""
+    from edgeslm.ranking import ToolRanker
+
+    embedded = []
+
+    def vec(tokens):
+        v = np.bincount(np.frombuffer(bytes(tokens), dtype=np.uint8) % 8, minlength=8).astype(float)
+        return (v / np.linalg.norm(v)).tolist()
+
+    fake = SimpleNamespace(name="fake", dims=8, n_vocab=256, n_ctx=512, tokenize=lambda t: list(t.encode()),
+                           embed=lambda batch: [embedded.append(bytes(b).decode()) or vec(b) for b in batch])
+    asked = "What's the weather in Lisbon?"
+    first = ToolRanker(lambda: fake, tmp_path)(asked, TOOLS)
+    # the request is embedded as written and without its values (said.unvalued)
+    assert len(embedded) == 2 + len(TOOLS) and len(list(tmp_path.glob("*.f64"))) == len(TOOLS)
+    embedded.clear()
+    again = ToolRanker(lambda: fake, tmp_path)(asked, TOOLS)
+    assert embedded == [asked, unvalued(asked)] and again == first  # the same vectors, read back
+    (next(tmp_path.glob("*.f64"))).write_bytes(b"junk")  # a damaged file is embedded again, not an error
+    embedded.clear()
+    assert ToolRanker(lambda: fake, tmp_path)(asked, TOOLS) == first and len(embedded) == 3
+
+
+def test_the_ranker_ranks_each_clause_of_a_request_that_asks_for_several_calls():
+    """A stand-in embedder (a vector per word family): the clause about parcels ranks track_parcel first,
+    the one about the weather get_weather, each with its own values; a one-clause request, or one tool,
+    gets no clauses."""
+    from edgeslm.ranking import ToolRanker
+
+    families = ("weather", "parcel", "time")
+
+    def vec(tokens):
+        text = bytes(tokens).decode().lower()
+        v = np.array([1.0 + 5.0 * (f in text) for f in families])
+        return (v / np.linalg.norm(v)).tolist()
+
+    fake = SimpleNamespace(name="fake", dims=3, n_vocab=256, n_ctx=512, tokenize=lambda t: list(t.encode()),
+                           embed=lambda batch: [vec(b) for b in batch])
+    ranker = ToolRanker(lambda: fake)
+    got = ranker("What's the weather in Lisbon, and where is my parcel from Oslo?", TOOLS)
+    assert [set(own) for own, _ in got.parts] == [{"lisbon"}, {"oslo"}]
+    assert [max(r, key=r.get) for _, r in got.parts] == ["get_weather", "track_parcel"]
+    assert ranker("What's the weather in Lisbon?", TOOLS).parts == ()
+    assert ranker("What's the weather in Lisbon, and where is my parcel from Oslo?", TOOLS[:1]).parts == ()
