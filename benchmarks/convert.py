@@ -88,14 +88,20 @@ def capture(calls: list[dict], settings) -> float:
 
 def pii_scores(calls: list[dict], settings) -> dict:
     """Recall: injected values absent from the curated store. Precision: detections in the raw requests
-    that overlap an injected value, over all detections (the detectors curate runs, the names finder
-    included). Each also for person names alone: they come from the names finder's evaluation file, which
+    that overlap an injected value, over all detections (the detectors curate runs, the names finder and
+    the full names it found anywhere in the capture included). Each also for person names alone: they come from the names finder's evaluation file, which
     its training left out."""
     from edgeslm import privacy as pii
     from edgeslm.pipeline import curate
 
     curated = "\n".join(json.dumps(e) for e in curate.examples(settings.curated_db, **curate.at_rest(settings)))
     names = curate.names_finder(settings)
+    if names is not None:  # as curation finds them: with the full names found anywhere in the capture
+        from edgeslm.store.capture import CaptureStore
+
+        store = CaptureStore(settings.capture_db, key_env=settings.capture_key_env)
+        names = curate.store_names(store, names)
+        store.close()
     injected = [(k, v) for c in calls for k, v in c["pii"]]
     survived = [(k, v) for k, v in injected if json.dumps(v)[1:-1] in curated]
     found, tp = Counter(), Counter()

@@ -20,7 +20,7 @@ import json
 import random
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from edgeslm.surrogates import CONTEXT, fake
@@ -121,6 +121,22 @@ def find(text: str, names: Names | None = None) -> list[tuple[int, int, str]]:
         if (i == len(taken) or end <= taken[i][0]) and (i == 0 or taken[i - 1][1] <= start):
             taken.insert(i, (start, end, kind))
     return taken
+
+
+def with_known(names: Names, known: Iterable[str]) -> Names:
+    """`names` and, wherever one stands whole, each name of `known` (full names found elsewhere in the same
+    store: a name found in one call names the same person in the next, where the model may miss it)."""
+    alts = sorted(set(known), key=len, reverse=True)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, alts)) + r")(?!\w)") if alts else None
+
+    def find_names(text: str) -> list[tuple[int, int]]:
+        spans = list(names(text))
+        for m in pattern.finditer(text) if pattern is not None else ():
+            if all(m.end() <= a or b <= m.start() for a, b in spans):
+                spans.append(m.span())
+        return sorted(spans)
+
+    return find_names
 
 
 @dataclass

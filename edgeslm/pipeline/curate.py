@@ -106,10 +106,12 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
         db.execute(SCHEMA)
         salt, new_salt = _fakes_salt(out)
         total = store.count()
+        if names is not None:
+            names = store_names(store, names, progress)
         for call in store.calls():
             calls += 1
             if progress is not None:
-                progress(calls, total)
+                progress(calls + (total if names is not None else 0), 2 * total if names is not None else total)
             # the fakes are drawn from the call's content under a secret salt kept beside the store: two
             # copies of one call get the same ones (and stay duplicates), a later run curates an unchanged
             # call the same (its task keeps its adapter), and without the salt nobody can tie a fake to its value
@@ -149,6 +151,27 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
             "pii": {k: pii_counts.get(k, 0) for k in pii.KINDS + ([pii.NAME] if names else [])},
             "not_covered": [] if names else [pii.NAME], "curated": str(out),
             "encrypted": sealer.encrypting}
+
+
+def store_names(store: CaptureStore, names: pii.Names, progress=None) -> pii.Names:
+    """`names` and every name of two or more words it finds in any captured request or tool result of
+    `store` (pii.with_known): read before curating, so a full name found in one call is replaced where
+    the model missed it in another. Kept in memory only."""
+    known: set[str] = set()
+    total = store.count()
+    for i, call in enumerate(store.calls(), 1):
+        for m in (call.get("request") or {}).get("messages") or []:
+            if not isinstance(m, dict) or m.get("role") not in ("user", "tool"):
+                continue
+            content = m.get("content")
+            parts = [content] if isinstance(content, str) else \
+                [p.get("text") for p in content if isinstance(p, dict)] if isinstance(content, list) else []
+            for text in parts:
+                if isinstance(text, str):
+                    known.update(w for a, b in names(text) if " " in (w := text[a:b]).strip())
+        if progress is not None:
+            progress(i, 2 * total)
+    return pii.with_known(names, known)
 
 
 _FINDERS: dict = {}
