@@ -203,7 +203,8 @@ def main() -> None:
     from edgeslm import names, privacy
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sentences", type=int, default=4000)
+    ap.add_argument("--sentences", type=int, default=8000)
+    ap.add_argument("--members", type=int, default=5, help="MLPs trained from as many seeds, their mean the probe")
     ap.add_argument("--real", type=int, default=3000)
     ap.add_argument("--cache", help="features are read from / added to this pickle (by text)")
     ap.add_argument("--workload", type=int, default=0,
@@ -216,8 +217,11 @@ def main() -> None:
     lists = Lists(leave_out)
     rng = random.Random(0)
     places = gazetteer()
-    train = [sentence(rng, lists, places) for _ in range(a.sentences)]
+    # the first 4,000 sentences and the real requests from seed 0 (session 30's first runs), the rest from seed 7
+    train = [sentence(rng, lists, places) for _ in range(min(a.sentences, 4000))]
     real = real_requests(a.real, rng)
+    more = random.Random(7)
+    train += [sentence(more, lists, places) for _ in range(a.sentences - len(train))]
     judged = {"names_eval": ([e["text"] for e in evals], [e["names"] for e in evals])}
     if a.workload:
         from benchmarks import synthetic
@@ -239,10 +243,13 @@ def main() -> None:
     rows += [real_labels(t, ws, lists, leave_out) for t, (ws, _) in zip(real, feats[len(train):], strict=True)]
     y, keep = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
     print(f"{int(keep.sum())} words ({int(y[keep].sum())} in names) of {len(train)} sentences and {len(real)} real requests")
-    clf = MLPClassifier((128,), max_iter=300, early_stopping=True, random_state=0).fit(x[keep], y[keep])
     probe = names.Probe.__new__(names.Probe)
-    probe.w1, probe.b1 = clf.coefs_[0].astype(np.float32), clf.intercepts_[0].astype(np.float32)
-    probe.w2, probe.b2 = clf.coefs_[1].astype(np.float32), clf.intercepts_[1].astype(np.float32)
+    probe.members = []
+    for seed in range(a.members):
+        print(f"  member {seed + 1}/{a.members}", flush=True)
+        clf = MLPClassifier((128,), max_iter=300, early_stopping=True, random_state=seed).fit(x[keep], y[keep])
+        probe.members.append((clf.coefs_[0].astype(np.float32), clf.intercepts_[0].astype(np.float32),
+                              clf.coefs_[1].astype(np.float32), clf.intercepts_[1].astype(np.float32)))
     shipped = names.Probe() if names.WEIGHTS.is_file() else None
     for label, (texts, wanted) in judged.items():
         for who, pr in (("shipped", shipped), ("trained", probe)):
@@ -254,7 +261,7 @@ def main() -> None:
                 # as curation runs it: the patterns' spans (e-mail addresses, ...) win an overlap
                 taken = [(s, t) for s, t, _ in privacy.find(text)]
                 got = [text[s:t] for s, t in (names.spans(text, ws, pr(f)) if len(ws) else [])
-                       if not any(s < y and x < t for x, y in taken)]
+                       if not any(s < t2 and s2 < t for s2, t2 in taken)]
                 a_, b_, c_ = found({"names": want}, got)
                 tp, fp, fn = tp + a_, fp + b_, fn + c_
                 misses += [w for w in want if not any(g == w or g in w or w in g for g in got)]
@@ -264,7 +271,8 @@ def main() -> None:
                   f"({total} names, {len(texts)} requests)\n  misses {misses[:20]}\n  false positives {fps[:20]}")
     if a.export:
         names.WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(names.WEIGHTS, w1=probe.w1.astype(np.float16), b1=probe.b1, w2=probe.w2, b2=probe.b2)
+        w1, b1, w2, b2 = (np.stack(ws) for ws in zip(*probe.members, strict=True))
+        np.savez_compressed(names.WEIGHTS, w1=w1.astype(np.float16), b1=b1, w2=w2, b2=b2)
         print(f"wrote {names.WEIGHTS} ({names.WEIGHTS.stat().st_size / 2**20:.1f} MiB)")
 
 
