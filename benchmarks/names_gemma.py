@@ -26,7 +26,10 @@ a sure name's neighbours joining at p >= 0.2), recall / precision on names_eval,
   MLP, p >= 0.5): 0.910 / 0.925 and 0.871 / 0.507;
 - this recipe with 4,000 sentences, one MLP: 0.936 / 0.940 and 0.931 / 0.790;
 - 8,000 sentences, one MLP from each of seeds 0-4: names_eval recall 0.876-0.953, precision 0.929-0.986
-  (a single fit is a draw); their **mean, shipped, at p >= 0.4: 0.944 / 0.956 and 0.928 / 0.905** (at
+  (a single fit is a draw); their **mean, shipped, at p >= 0.4: 0.944 / 0.956 and 0.928 / 0.905**, and
+  0.944 / **0.961** and 0.928 / 0.905 once spans stopped joining particles across punctuation and merged a
+  name whose middle word only joined (the same on names_eval through edgeslm.names.Finder's float32
+  features as on the cache's float16 ones) (at
   0.5: 0.936 / 0.973 and 0.909 / 0.924; at 0.3: 0.957 / 0.957 and 0.934 / 0.830). 0.4 leans to recall: a
   missed name leaks, while a word taken for a name only gets a fake;
 - tried and worse: 3,000 sentences more whose first names are also words or places ("Iris", "Desire"),

@@ -79,31 +79,42 @@ def features(text: str, states: np.ndarray, offsets: list[tuple[int, int]]) -> t
 
 
 def spans(text: str, ws: list[tuple[int, int]], p, threshold: float = THRESHOLD) -> list[tuple[int, int]]:
-    """Runs of words the probe gives `threshold` or more (particles between two such words join them);
-    a run then takes in the words either side that the probe gives JOIN or more and that are written as
-    its own are (both capitalized, or both not), with only a space between: "Sakura" of "Sakura
-    Yamamoto", where the probe was sure of "Yamamoto" only."""
+    """Runs of words the probe gives `threshold` or more, with only whitespace between. Particles between
+    two such words join them ("Ana de la Cruz"); then a name takes in each word beside it that the probe
+    gives JOIN or more, written as its neighbour is (both capitalized, or both not) with one space
+    between: "Sakura" of "Sakura Yamamoto", where the probe was sure of "Yamamoto" only."""
     p = [float(x) for x in p]
-    out: list[list[int]] = []  # [first word, last word]
-    for i, ((a, _), pi) in enumerate(zip(ws, p, strict=True)):
-        nxt = next((j for j in range(i, len(ws)) if text[ws[j][0]:ws[j][1]].lower() not in PARTICLES), len(ws))
-        joins = bool(out) and out[-1][1] == i - 1 and nxt > i and nxt < len(ws) and p[nxt] >= threshold
-        if pi >= threshold or joins:
-            if out and out[-1][1] == i - 1 and not text[ws[i - 1][1]:a].strip():
-                out[-1][1] = i
-            else:
-                out.append([i, i])
-    for run in out:
-        for step, end in ((-1, 0), (1, 1)):
-            while True:
-                j, k = run[end] + step, run[end]
-                if not 0 <= j < len(ws) or p[j] < JOIN or any(j in (r[0], r[1]) for r in out if r is not run):
+    n = len(ws)
+    spaced = [not text[ws[i][1]:ws[i + 1][0]].strip() for i in range(n - 1)]  # only whitespace after word i
+    mark = [x >= threshold for x in p]
+    i = 0
+    while i < n:
+        j = i
+        while j < n and not mark[j] and text[ws[j][0]:ws[j][1]].lower() in PARTICLES:
+            j += 1
+        if j > i and 0 < i and j < n and mark[i - 1] and mark[j] and all(spaced[i - 1:j]):
+            mark[i:j] = [True] * (j - i)
+        i = j + 1 if j > i else i + 1
+    grown = True
+    while grown:
+        grown = False
+        for j in range(n):
+            if mark[j] or p[j] < JOIN:
+                continue
+            for k in (j - 1, j + 1):
+                if 0 <= k < n and mark[k] and text[ws[min(j, k)][1]:ws[max(j, k)][0]] == " " \
+                        and text[ws[j][0]].isupper() == text[ws[k][0]].isupper():
+                    mark[j] = grown = True
                     break
-                gap = text[ws[min(j, k)][1]:ws[max(j, k)][0]]
-                if gap != " " or text[ws[j][0]].isupper() != text[ws[k][0]].isupper():
-                    break
-                run[end] = j
-    return [(ws[i][0], ws[j][1]) for i, j in out]
+    out: list[tuple[int, int]] = []
+    for i in range(n):
+        if not mark[i]:
+            continue
+        if i and mark[i - 1] and spaced[i - 1]:
+            out[-1] = (out[-1][0], ws[i][1])
+        else:
+            out.append(ws[i])
+    return out
 
 
 class Probe:

@@ -127,13 +127,15 @@ def with_known(names: Names, known: Iterable[str]) -> Names:
     """`names` and, wherever one stands whole, each name of `known` (full names found elsewhere in the same
     store: a name found in one call names the same person in the next, where the model may miss it)."""
     alts = sorted(set(known), key=len, reverse=True)
-    pattern = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, alts)) + r")(?!\w)") if alts else None
+    # whole: not inside a longer word or a hyphenated or apostrophed name ("Marie-Jean Luc")
+    pattern = re.compile(r"(?<![\w'’-])(?:" + "|".join(map(re.escape, alts)) + r")(?![\w'’-])") if alts else None
 
     def find_names(text: str) -> list[tuple[int, int]]:
         spans = list(names(text))
         for m in pattern.finditer(text) if pattern is not None else ():
-            if all(m.end() <= a or b <= m.start() for a, b in spans):
-                spans.append(m.span())
+            inside = [(a, b) for a, b in spans if a < m.end() and m.start() < b]
+            if all(m.start() <= a and b <= m.end() for a, b in inside):  # the model found a part of it, or none
+                spans = [s for s in spans if s not in inside] + [m.span()]
         return sorted(spans)
 
     return find_names

@@ -160,7 +160,9 @@ def store_names(store: CaptureStore, names: pii.Names, progress=None) -> pii.Nam
     known: set[str] = set()
     total = store.count()
     for i, call in enumerate(store.calls(), 1):
-        for m in (call.get("request") or {}).get("messages") or []:
+        request = call.get("request")
+        messages = request.get("messages") if isinstance(request, dict) else None
+        for m in messages if isinstance(messages, list) else []:
             if not isinstance(m, dict) or m.get("role") not in ("user", "tool"):
                 continue
             content = m.get("content")
@@ -168,7 +170,7 @@ def store_names(store: CaptureStore, names: pii.Names, progress=None) -> pii.Nam
                 [p.get("text") for p in content if isinstance(p, dict)] if isinstance(content, list) else []
             for text in parts:
                 if isinstance(text, str):
-                    known.update(w for a, b in names(text) if " " in (w := text[a:b]).strip())
+                    known.update(w for a, b in names(text) if len((w := text[a:b]).split()) > 1)
         if progress is not None:
             progress(i, 2 * total)
     return pii.with_known(names, known)
