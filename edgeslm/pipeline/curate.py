@@ -106,12 +106,14 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
         db.execute(SCHEMA)
         salt, new_salt = _fakes_salt(out)
         total = store.count()
+        done, steps = 0, total  # with names, the store-wide pass is the first half of the progress
         if names is not None:
             names = store_names(store, names, progress)
+            done, steps = total, 2 * total
         for call in store.calls():
             calls += 1
             if progress is not None:
-                progress(calls + (total if names is not None else 0), 2 * total if names is not None else total)
+                progress(done + calls, steps)
             # the fakes are drawn from the call's content under a secret salt kept beside the store: two
             # copies of one call get the same ones (and stay duplicates), a later run curates an unchanged
             # call the same (its task keeps its adapter), and without the salt nobody can tie a fake to its value
