@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import tempfile
 import time
@@ -103,7 +104,9 @@ def pii_scores(calls: list[dict], settings) -> dict:
         names = curate.store_names(store, names)
         store.close()
     injected = [(k, v) for c in calls for k, v in c["pii"]]
-    survived = [(k, v) for k, v in injected if json.dumps(v)[1:-1] in curated]
+    # a name survives where it stands as a word ("Rose" in "Rosengasse" is no leak); other values anywhere
+    survived = [(k, v) for k, v in injected if (re.search(r"(?<!\w)" + re.escape(json.dumps(v)[1:-1]) + r"(?!\w)", curated)
+                                                if k == pii.NAME else json.dumps(v)[1:-1] in curated)]
     found, tp = Counter(), Counter()
     by_kind = Counter()
     for c in calls:

@@ -128,7 +128,7 @@ def with_known(names: Names, known: Iterable[str]) -> Names:
     store: a name found in one call names the same person in the next, where the model may miss it)."""
     alts = sorted(set(known), key=len, reverse=True)
     # whole: not inside a longer word or a hyphenated or apostrophed name ("Marie-Jean Luc")
-    pattern = re.compile(r"(?<![\w'’-])(?:" + "|".join(map(re.escape, alts)) + r")(?![\w'’-])") if alts else None
+    pattern = re.compile(r"(?<![\w'’-])(?:" + "|".join(map(re.escape, alts)) + r")(?![\w-]|['’](?!s\b))") if alts else None
 
     def find_names(text: str) -> list[tuple[int, int]]:
         spans = list(names(text))

@@ -135,3 +135,31 @@ def test_a_full_name_found_in_one_call_is_replaced_in_another_where_the_model_mi
     # where the model found a part of a known name, the whole is replaced; never inside a longer name
     first = privacy.with_known(lambda t: [m.span() for m in re.finditer("Mirela", t)], ["Mirela Stoica", "Jean Luc"])
     assert first("Send Mirela Stoica the notes") == [(5, 18)] and first("Marie-Jean Luc came") == []
+    assert first("Mirela Stoica's notes") == [(0, 13)] and first("Jean Luc’s") == [(0, 8)]  # a possessive follows
+
+
+def test_a_word_the_probe_is_sure_of_is_replaced_where_it_missed_it(finder, tmp_path):
+    """With the real probe: it is sure of "Haverkamp" and "Thandiwe" after a sign-off and misses both in the
+    other two requests (measured when this test was written; the asserts say so if the probe changes), so
+    only the store-wide pass replaces them there, a possessive included."""
+    from edgeslm.pipeline import curate
+    from edgeslm.store.capture import CaptureStore
+
+    asks = ["Thanks, Haverkamp", "It is signed Thandiwe.", "How many miles is 139 yards? Asking for Haverkamp.",
+            "Can you book a meeting called Thandiwe's appointment on August 13?"]
+    assert [finder.find(t) for t in asks[2:]] == [[], []]  # the model alone misses them here
+    assert [asks[i][a:b] for i in (0, 1) for a, b in finder.sure(asks[i])] == ["Haverkamp", "Thandiwe"]
+    store = CaptureStore(tmp_path / "calls.db")
+    for asked in asks:
+        store.add({"source": "serve", "client": "tests", "model": "m", "latency_s": 0.1, "finish_reason": "stop",
+                   "request": {"messages": [{"role": "user", "content": asked}]},
+                   "response": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "OK"}}]}})
+    store.close()
+    curate.curate(tmp_path / "calls.db", tmp_path / "curated.db", names=finder)
+    texts = [ex["messages"][0]["content"] for ex in curate.examples(tmp_path / "curated.db")]
+    assert len(texts) == 4 and not any("Haverkamp" in t or "Thandiwe" in t for t in texts), texts
+    assert any(t.startswith("Can you book a meeting called ") and t.endswith("'s appointment on August 13?") for t in texts)
+    # a plain function has no `sure`: only full names are carried (the test above)
+    curate.curate(tmp_path / "calls.db", tmp_path / "plain.db", names=finder.find)
+    plain = [ex["messages"][0]["content"] for ex in curate.examples(tmp_path / "plain.db")]
+    assert "How many miles is 139 yards? Asking for Haverkamp." in plain

@@ -157,9 +157,11 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
 
 def store_names(store: CaptureStore, names: pii.Names, progress=None) -> pii.Names:
     """`names` and every name of two or more words it finds in any captured request or tool result of
-    `store` (pii.with_known): read before curating, so a full name found in one call is replaced where
-    the model missed it in another. Kept in memory only."""
+    `store` (pii.with_known), and every word it is sure of where it has a `sure` (edgeslm.names.Finder):
+    read before curating, so a name found in one call is replaced where the model missed it in another.
+    Kept in memory only."""
     known: set[str] = set()
+    sure = getattr(names, "sure", None)
     total = store.count()
     for i, call in enumerate(store.calls(), 1):
         request = call.get("request")
@@ -173,6 +175,8 @@ def store_names(store: CaptureStore, names: pii.Names, progress=None) -> pii.Nam
             for text in parts:
                 if isinstance(text, str):
                     known.update(w for a, b in names(text) if len((w := text[a:b]).split()) > 1)
+                    if sure is not None:
+                        known.update(text[a:b] for a, b in sure(text))
         if progress is not None:
             progress(i, 2 * total)
     return pii.with_known(names, known)
@@ -191,7 +195,7 @@ def names_finder(settings) -> pii.Names | None:
     key = str(settings.cache)
     if key not in _FINDERS:
         _FINDERS[key] = Finder(settings)
-    return _FINDERS[key].find
+    return _FINDERS[key]
 
 
 def at_rest(settings) -> dict:
