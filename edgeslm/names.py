@@ -109,6 +109,25 @@ def spans(text: str, ws: list[tuple[int, int]], p, threshold: float = THRESHOLD)
                         and text[ws[j][0]].isupper() == text[ws[k][0]].isupper():
                     mark[j] = grown = True
                     break
+    # one name is written one way: in a run with a capitalized word, a lower-case word that is no particle
+    # is not part of it ("Jürgen en mi calendario"), and a particle left at a run's edge goes too
+    cap = [text[a].isupper() for a, _ in ws]
+    particle = [text[a:b].lower() in PARTICLES for a, b in ws]
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and mark[j] and mark[j + 1] and spaced[j]:
+            j += 1
+        if mark[i] and any(cap[i:j + 1]):
+            for k in range(i, j + 1):
+                mark[k] = cap[k] or particle[k]
+            edge = True
+            while edge:
+                edge = False
+                for k in range(i, j + 1):
+                    if mark[k] and not cap[k] and (k == i or not mark[k - 1] or k == j or not mark[k + 1]):
+                        mark[k], edge = False, True
+        i = j + 1
     out: list[tuple[int, int]] = []
     for i in range(n):
         if not mark[i]:

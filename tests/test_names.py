@@ -106,7 +106,12 @@ def test_spans_join_particles_and_the_words_a_name_is_sure_of():
     # nothing across punctuation
     for text, p, want in (("Ana Maria Lopez", [0.9, 0.3, 0.9], ["Ana Maria Lopez"]),
                           ("Maria, de la Cruz", [0.9, 0.0, 0.0, 0.9], ["Maria", "Cruz"]),
-                          ("Ana de, Cruz", [0.9, 0.0, 0.9], ["Ana", "Cruz"])):
+                          ("Ana de, Cruz", [0.9, 0.0, 0.9], ["Ana", "Cruz"]),
+                          # a name is written one way: lower-case words beside a capitalized one are not in it
+                          # (particles between two name words are), a name written all in lower case is whole
+                          ("Pon Jürgen en mi calendario", [0.0, 0.9, 0.85, 0.5, 0.5], ["Jürgen"]),
+                          ("Ana de la cruz", [0.9, 0.0, 0.0, 0.9], ["Ana"]),
+                          ("ask anushka okafor", [0.0, 0.9, 0.9], ["anushka okafor"])):
         assert [text[a:b] for a, b in names.spans(text, names.words(text), p)] == want
 
 
