@@ -31,7 +31,7 @@ def test_names_no_list_holds_are_found_and_look_alikes_are_not(finder):
     recall, precision = 1 - fn / sum(len(r["names"]) for r in rows), tp / max(tp + fp, 1)
     # measured when the probe was trained (benchmarks/names_gemma.py): see the floor's note in the README;
     # a probe not loaded, features out of step with training, or spans cut wrong fall far below
-    assert recall >= 0.9 and precision >= 0.9, (recall, precision)  # 0.944 / 0.961 as shipped (session 30)
+    assert recall >= 0.9 and precision >= 0.9, (recall, precision)  # 0.948 / 0.957 as shipped (session 31)
 
 
 def test_a_name_is_replaced_the_same_in_the_request_and_the_call(finder):
@@ -144,27 +144,51 @@ def test_a_full_name_found_in_one_call_is_replaced_in_another_where_the_model_mi
 
 
 def test_a_word_the_probe_is_sure_of_is_replaced_where_it_missed_it(finder, tmp_path):
-    """With the real probe: it is sure of "Haverkamp" and "Thandiwe" after a sign-off and misses both in the
-    other two requests (measured when this test was written; the asserts say so if the probe changes), so
-    only the store-wide pass replaces them there, a possessive included."""
+    """With the real probe: it is sure of "Haverkamp" after a sign-off, finds it in 2 of the 4 requests and
+    misses it in the other two (measured when this test was written; the asserts say so if the probe
+    changes), so only the store-wide pass replaces it there."""
     from edgeslm.pipeline import curate
+
+    asks = ["Thanks, Haverkamp", "What is 72 square meters in acres? Haverkamp wants to know",
+            "How many miles is 139 yards? Asking for Haverkamp.", "Convert 3 cups to ml, Haverkamp here"]
+    assert [bool(finder.find(t)) for t in asks] == [True, True, False, False]
+    assert [asks[0][a:b] for a, b in finder.sure(asks[0])] == ["Haverkamp"]
+    _capture(tmp_path / "calls.db", asks)
+    curate.curate(tmp_path / "calls.db", tmp_path / "curated.db", names=finder)
+    texts = [ex["messages"][0]["content"] for ex in curate.examples(tmp_path / "curated.db")]
+    assert len(texts) == 4 and not any("Haverkamp" in t for t in texts), texts
+    # a plain function has no `sure`: only full names are carried (the test above)
+    curate.curate(tmp_path / "calls.db", tmp_path / "plain.db", names=finder.find)
+    plain = [ex["messages"][0]["content"] for ex in curate.examples(tmp_path / "plain.db")]
+    assert "How many miles is 139 yards? Asking for Haverkamp." in plain
+
+
+def test_a_sure_word_is_carried_only_where_it_is_mostly_taken_for_a_name(tmp_path):
+    """A stand-in finder (what is tested is the store-wide rule, not the model): it finds a word after
+    "signed " and is sure of it there. "Mirela", found in 1 of 2 requests, is carried; "Brötchen", found in
+    1 of 3, is not (a product the model was once sure of)."""
+    import re
+
+    from edgeslm.pipeline import curate
+
+    class StandIn:
+        def __call__(self, text):
+            return [m.span(1) for m in re.finditer(r"signed (\w+)", text)]
+
+        sure = __call__
+
+    _capture(tmp_path / "calls.db", ["signed Mirela", "Ask Mirela", "signed Brötchen", "Add 2 Brötchen", "Brötchen again"])
+    curate.curate(tmp_path / "calls.db", tmp_path / "curated.db", names=StandIn())
+    texts = [ex["messages"][0]["content"] for ex in curate.examples(tmp_path / "curated.db")]
+    assert not any("Mirela" in t for t in texts) and "Add 2 Brötchen" in texts and "Brötchen again" in texts
+
+
+def _capture(db, asks):
     from edgeslm.store.capture import CaptureStore
 
-    asks = ["Thanks, Haverkamp", "It is signed Thandiwe.", "How many miles is 139 yards? Asking for Haverkamp.",
-            "Can you book a meeting called Thandiwe's appointment on August 13?"]
-    assert [finder.find(t) for t in asks[2:]] == [[], []]  # the model alone misses them here
-    assert [asks[i][a:b] for i in (0, 1) for a, b in finder.sure(asks[i])] == ["Haverkamp", "Thandiwe"]
-    store = CaptureStore(tmp_path / "calls.db")
+    store = CaptureStore(db)
     for asked in asks:
         store.add({"source": "serve", "client": "tests", "model": "m", "latency_s": 0.1, "finish_reason": "stop",
                    "request": {"messages": [{"role": "user", "content": asked}]},
                    "response": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "OK"}}]}})
     store.close()
-    curate.curate(tmp_path / "calls.db", tmp_path / "curated.db", names=finder)
-    texts = [ex["messages"][0]["content"] for ex in curate.examples(tmp_path / "curated.db")]
-    assert len(texts) == 4 and not any("Haverkamp" in t or "Thandiwe" in t for t in texts), texts
-    assert any(t.startswith("Can you book a meeting called ") and t.endswith("'s appointment on August 13?") for t in texts)
-    # a plain function has no `sure`: only full names are carried (the test above)
-    curate.curate(tmp_path / "calls.db", tmp_path / "plain.db", names=finder.find)
-    plain = [ex["messages"][0]["content"] for ex in curate.examples(tmp_path / "plain.db")]
-    assert "How many miles is 139 yards? Asking for Haverkamp." in plain

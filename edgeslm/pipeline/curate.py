@@ -157,11 +157,16 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
 
 def store_names(store: CaptureStore, names: pii.Names, progress=None) -> pii.Names:
     """`names` and every name of two or more words it finds in any captured request or tool result of
-    `store` (pii.with_known), and every word it is sure of where it has a `sure` (edgeslm.names.Finder):
-    read before curating, so a name found in one call is replaced where the model missed it in another.
-    Kept in memory only."""
+    `store` (pii.with_known), and, where it has a `sure` (edgeslm.names.Finder), every word it is sure of
+    somewhere and finds in at least half the places it stands capitalized ("Brötchen", sure once, found in
+    1 of 42, is no name): read before curating, so a name found in one call is replaced where the model
+    missed it in another. Kept in memory only."""
+    from edgeslm.names import words
+
     known: set[str] = set()
     sure = getattr(names, "sure", None)
+    surely: set[str] = set()
+    stands, found = Counter(), Counter()  # capitalized words: where they stand, where a name was found
     total = store.count()
     for i, call in enumerate(store.calls(), 1):
         request = call.get("request")
@@ -174,12 +179,17 @@ def store_names(store: CaptureStore, names: pii.Names, progress=None) -> pii.Nam
                 [p.get("text") for p in content if isinstance(p, dict)] if isinstance(content, list) else []
             for text in parts:
                 if isinstance(text, str):
-                    known.update(w for a, b in names(text) if len((w := text[a:b]).split()) > 1)
+                    spans = names(text)
+                    known.update(w for a, b in spans if len((w := text[a:b]).split()) > 1)
                     if sure is not None:
-                        known.update(text[a:b] for a, b in sure(text))
+                        surely.update(text[a:b] for a, b in sure(text))
+                        for a, b in words(text):
+                            if text[a].isupper():
+                                stands[text[a:b]] += 1
+                                found[text[a:b]] += any(s <= a and b <= e for s, e in spans)
         if progress is not None:
             progress(i, 2 * total)
-    return pii.with_known(names, known)
+    return pii.with_known(names, known | {w for w in surely if 2 * found[w] >= stands[w]})
 
 
 _FINDERS: dict = {}
