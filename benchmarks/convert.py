@@ -95,7 +95,9 @@ def pii_scores(calls: list[dict], settings) -> dict:
     from edgeslm import privacy as pii
     from edgeslm.pipeline import curate
 
-    curated = "\n".join(json.dumps(e) for e in curate.examples(settings.curated_db, **curate.at_rest(settings)))
+    examples = curate.examples(settings.curated_db, **curate.at_rest(settings))
+    curated = "\n".join(json.dumps(e) for e in examples)
+    plain = "\n".join(s for e in examples for s in _strings(e))  # decoded: "\nAna" in JSON is "n" then "Ana"
     names = curate.names_finder(settings)
     if names is not None:  # as curation finds them: with the full names found anywhere in the capture
         from edgeslm.store.capture import CaptureStore
@@ -105,7 +107,7 @@ def pii_scores(calls: list[dict], settings) -> dict:
         store.close()
     injected = [(k, v) for c in calls for k, v in c["pii"]]
     # a name survives where it stands as a word ("Rose" in "Rosengasse" is no leak); other values anywhere
-    survived = [(k, v) for k, v in injected if (re.search(r"(?<!\w)" + re.escape(json.dumps(v)[1:-1]) + r"(?!\w)", curated)
+    survived = [(k, v) for k, v in injected if (re.search(r"(?<!\w)" + re.escape(v) + r"(?!\w)", plain)
                                                 if k == pii.NAME else json.dumps(v)[1:-1] in curated)]
     found, tp = Counter(), Counter()
     by_kind = Counter()
@@ -134,6 +136,22 @@ def pii_scores(calls: list[dict], settings) -> dict:
                       "precision": tp[pii.NAME] / max(found[pii.NAME], 1), "finder": names is not None,
                       "partly_left": len(partly), "partly_left_examples": partly[:10],
                       "missed": [v for k, v in survived if k == pii.NAME][:10]}}
+
+
+def _strings(value):
+    """Every string in a JSON value, decoded, and in the JSON a string holds (tool-call arguments)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+        if value.startswith(("{", "[")):
+            try:
+                yield from _strings(json.loads(value))
+            except ValueError:
+                pass
 
 
 def truth(records: list[dict], calls: list[dict]) -> list[str]:

@@ -85,7 +85,8 @@ def spans(text: str, ws: list[tuple[int, int]], p, threshold: float = THRESHOLD)
     """Runs of words the probe gives `threshold` or more, with only whitespace between. Particles between
     two such words join them ("Ana de la Cruz"); then a name takes in each word beside it that the probe
     gives JOIN or more, written as its neighbour is (both capitalized, or both not) with one space
-    between: "Sakura" of "Sakura Yamamoto", where the probe was sure of "Yamamoto" only."""
+    between: "Sakura" of "Sakura Yamamoto", where the probe was sure of "Yamamoto" only. Last, a run
+    written partly in lower case keeps only its other words and the particles between them."""
     p = [float(x) for x in p]
     n = len(ws)
     spaced = [not text[ws[i][1]:ws[i + 1][0]].strip() for i in range(n - 1)]  # only whitespace after word i
@@ -109,23 +110,24 @@ def spans(text: str, ws: list[tuple[int, int]], p, threshold: float = THRESHOLD)
                         and text[ws[j][0]].isupper() == text[ws[k][0]].isupper():
                     mark[j] = grown = True
                     break
-    # one name is written one way: in a run with a capitalized word, a lower-case word that is no particle
-    # is not part of it ("Jürgen en mi calendario"), and a particle left at a run's edge goes too
-    cap = [text[a].isupper() for a, _ in ws]
+    # one name is written one way: in a run with a word not all in lower case ("Jürgen", "al-Rashid", "王伟"),
+    # a lower-case word that is no particle is not part of it ("Jürgen en mi calendario"), and a lower-case
+    # particle left at a run's edge goes too
+    lower = [text[a:b].islower() for a, b in ws]
     particle = [text[a:b].lower() in PARTICLES for a, b in ws]
     i = 0
     while i < n:
         j = i
         while j + 1 < n and mark[j] and mark[j + 1] and spaced[j]:
             j += 1
-        if mark[i] and any(cap[i:j + 1]):
+        if mark[i] and not all(lower[i:j + 1]):
             for k in range(i, j + 1):
-                mark[k] = cap[k] or particle[k]
+                mark[k] = not lower[k] or particle[k]
             edge = True
             while edge:
                 edge = False
                 for k in range(i, j + 1):
-                    if mark[k] and not cap[k] and (k == i or not mark[k - 1] or k == j or not mark[k + 1]):
+                    if mark[k] and lower[k] and (k == i or not mark[k - 1] or k == j or not mark[k + 1]):
                         mark[k], edge = False, True
         i = j + 1
     out: list[tuple[int, int]] = []

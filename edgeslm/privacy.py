@@ -99,7 +99,7 @@ Names = Callable[[str], list[tuple[int, int]]]
 
 def find(text: str, names: Names | None = None) -> list[tuple[int, int, str]]:
     """Non-overlapping (start, end, kind) spans of personal data in `text`, in order; person names too
-    where `names` (edgeslm.names.Finder.find) is given."""
+    where `names` (an edgeslm.names.Finder) is given."""
     spans = []
     for rank, d in enumerate(DETECTORS):
         for m in d.pattern.finditer(text):
@@ -127,8 +127,10 @@ def with_known(names: Names, known: Iterable[str]) -> Names:
     """`names` and, wherever one stands whole, each name of `known` (full names found elsewhere in the same
     store: a name found in one call names the same person in the next, where the model may miss it)."""
     alts = sorted(set(known), key=len, reverse=True)
-    # whole: not inside a longer word or a hyphenated or apostrophed name ("Marie-Jean Luc")
-    pattern = re.compile(r"(?<![\w'’-])(?:" + "|".join(map(re.escape, alts)) + r")(?![\w-]|['’](?!s\b))") if alts else None
+    # whole: not inside a longer word or a hyphenated or apostrophed name ("Marie-Jean Luc", "O'Neill"),
+    # where quotes around it ("'Ana Lopez'") and a possessive after it ("Ana Lopez's") are not
+    pattern = re.compile(r"(?<![\w-])(?<!\w['’])(?:" + "|".join(map(re.escape, alts)) + r")(?![\w-]|['’](?!s\b)\w)") \
+        if alts else None
 
     def find_names(text: str) -> list[tuple[int, int]]:
         spans = list(names(text))

@@ -111,7 +111,9 @@ def test_spans_join_particles_and_the_words_a_name_is_sure_of():
                           # (particles between two name words are), a name written all in lower case is whole
                           ("Pon Jürgen en mi calendario", [0.0, 0.9, 0.85, 0.5, 0.5], ["Jürgen"]),
                           ("Ana de la cruz", [0.9, 0.0, 0.0, 0.9], ["Ana"]),
-                          ("ask anushka okafor", [0.0, 0.9, 0.9], ["anushka okafor"])):
+                          ("ask anushka okafor", [0.0, 0.9, 0.9], ["anushka okafor"]),
+                          ("Hassan al-Rashid", [0.9, 0.9], ["Hassan al-Rashid"]),  # not all in lower case
+                          ("Ask Ana 王伟", [0.0, 0.9, 0.9], ["Ana 王伟"])):  # no case at all
         assert [text[a:b] for a, b in names.spans(text, names.words(text), p)] == want
 
 
@@ -141,6 +143,9 @@ def test_a_full_name_found_in_one_call_is_replaced_in_another_where_the_model_mi
     first = privacy.with_known(lambda t: [m.span() for m in re.finditer("Mirela", t)], ["Mirela Stoica", "Jean Luc"])
     assert first("Send Mirela Stoica the notes") == [(5, 18)] and first("Marie-Jean Luc came") == []
     assert first("Mirela Stoica's notes") == [(0, 13)] and first("Jean Luc’s") == [(0, 8)]  # a possessive follows
+    assert first("Set 'Mirela Stoica's demo'") == [(5, 18)] and first("‘Mirela Stoica’") == [(1, 14)]  # in quotes
+    known = privacy.with_known(lambda t: [], ["Mirela Stoica"])
+    assert known("Mirela Stoica'sen") == [] and known("D'Mirela Stoica") == []
 
 
 def test_a_word_the_probe_is_sure_of_is_replaced_where_it_missed_it(finder, tmp_path):

@@ -80,9 +80,10 @@ def curate(capture_db: Path, out: Path, key_env: str | None = None, retention_da
            names: pii.Names | None = None, progress=None) -> dict:
     """Rebuild the curated store `out` from `capture_db`; returns the report. `key_env` names the capture's
     key variable (the curated examples are encrypted when it is set); calls older than `retention_days`
-    are deleted from the capture first and never reach `out`. `names`: a person names' finder
-    (edgeslm.names.Finder.find); None leaves names as they are, and the report says so. `progress(done,
-    total)` after each call (with names, curation takes about 0.1 s a message)."""
+    are deleted from the capture first and never reach `out`. `names`: a person names' finder (an
+    edgeslm.names.Finder, whose `sure` words are carried across the store too; a plain function's are
+    not); None leaves names as they are, and the report says so. `progress(done, total)` after each call
+    (with names, curation takes about 0.1 s a message)."""
     if not Path(capture_db).is_file():
         raise InvalidRequest(f"no capture store at {capture_db}: capture calls first (edgeslm serve --capture, or "
                              "edgeslm proxy)", param="capture")
@@ -166,7 +167,8 @@ def store_names(store: CaptureStore, names: pii.Names, progress=None) -> pii.Nam
     known: set[str] = set()
     sure = getattr(names, "sure", None)
     surely: set[str] = set()
-    stands, found = Counter(), Counter()  # capitalized words: where they stand, where a name was found
+    stands: Counter[str] = Counter()  # capitalized words: where they stand
+    found: Counter[str] = Counter()  # and where a name was found around them
     total = store.count()
     for i, call in enumerate(store.calls(), 1):
         request = call.get("request")
