@@ -123,17 +123,11 @@ def test_a_full_name_found_in_one_call_is_replaced_in_another_where_the_model_mi
     import re
 
     from edgeslm.pipeline import curate
-    from edgeslm.store.capture import CaptureStore
 
     def after_with(text):
         return [m.span(1) for m in re.finditer(r"with ([A-Z]\w+(?: [A-Z]\w+)*)", text)]
 
-    store = CaptureStore(tmp_path / "calls.db")
-    for asked in ("Lunch with Mirela Stoica on Friday", "Send Mirela Stoica the notes", "Ask Mirela about it"):
-        store.add({"source": "serve", "client": "tests", "model": "m", "latency_s": 0.1, "finish_reason": "stop",
-                   "request": {"messages": [{"role": "user", "content": asked}]},
-                   "response": {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "OK"}}]}})
-    store.close()
+    _capture(tmp_path / "calls.db", ["Lunch with Mirela Stoica on Friday", "Send Mirela Stoica the notes", "Ask Mirela about it"])
     report = curate.curate(tmp_path / "calls.db", tmp_path / "curated.db", names=after_with)
     texts = [ex["messages"][0]["content"] for ex in curate.examples(tmp_path / "curated.db")]
     assert report["pii"][privacy.NAME] == 2 and not any("Stoica" in t for t in texts)
