@@ -265,7 +265,8 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
         cfg = TrainConfig(rank=recipe["rank"], alpha=recipe["alpha"], modules=tuple(recipe["modules"]),
                           lr=recipe["lr"], epochs=recipe["epochs"], batch=recipe["batch"], max_steps=max_steps,
                           seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=save_every,
-                          patience=recipe.get("patience", 2), full=recipe.get("full", False))
+                          patience=recipe.get("patience", 2), tolerance=recipe.get("tolerance", 0.0),
+                          full=recipe.get("full", False))
         step = (lambda s, n, loss: bar("train", s, n, f"loss {loss:.3f}")) if bar else None
         fingerprint = {"training_hash": data.training_hash(train), "recipe": recipe, "base": BASE}
         record = finetune.train(base, pairs, work / "peft", cfg, step, fingerprint=fingerprint, dev=dev_pairs,
