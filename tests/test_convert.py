@@ -263,6 +263,14 @@ def test_the_low_rank_cut_of_a_change_is_exact_at_its_rank():
     assert extract.low_rank(torch.zeros(4, 5), 2)[2] == 1.0
 
 
+def test_a_dev_loss_within_the_tolerance_keeps_the_more_trained_state():
+    from edgeslm.pipeline.finetune import no_worse
+
+    # schedule_delivery's evaluations of session 31: 0.0151 at step 8, 0.0289 at 16, 0.0197 at 24
+    assert not no_worse(0.0289, 0.0151, 0.5) and no_worse(0.0197, 0.0151, 0.5)
+    assert no_worse(0.01, 0.0151, 0.0) and not no_worse(0.0197, 0.0151, 0.0) and not no_worse(0.0151, 0.0151, 0.0)
+
+
 def test_a_finished_run_is_reused_only_for_the_same_examples():
     from edgeslm.pipeline import checkpoint
 

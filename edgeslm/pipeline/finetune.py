@@ -184,6 +184,11 @@ def _token_index(worker) -> dict[bytes, int]:
     return index
 
 
+def no_worse(dev_loss: float, best: float, tolerance: float) -> bool:
+    """Whether a dev loss counts as no worse than the best so far (TrainConfig.tolerance)."""
+    return dev_loss < best or (tolerance > 0 and dev_loss <= best * (1 + tolerance))
+
+
 def _batches(n: int, cfg: TrainConfig) -> list[list[int]]:
     import random
 
@@ -281,7 +286,7 @@ def _run(model, pairs, out, cfg, progress, fingerprint, dev, originals, t0: floa
             d = round(dev_loss(model, dev), 5)
             model.train()
             evals.append({"step": step + 1, "dev_loss": d})
-            if best is None or d < best[0] or (cfg.tolerance and d <= best[0] * (1 + cfg.tolerance)):
+            if best is None or no_worse(d, best[0], cfg.tolerance):
                 best = (min(d, best[0]) if best else d, step + 1,
                         {k: v.detach().clone() for k, v in checkpoint.weights(model).items()})
             elif sum(e["step"] > best[1] for e in evals) >= cfg.patience:
