@@ -55,8 +55,11 @@ RESULTS = Path(__file__).parent / "results"
 # 5 = students on the default adapter at lr 1e-3 (finetune.TrainConfig.lr); 6 = free text widened too
 # (widen.opened: words crossed, a code's digits drawn again), never into a held-out call's value; 7 = person
 # names in the workload (titles, references, a sentence more) and replaced by S2 (edgeslm.names); 8 = S2's
-# names probe trained on more contexts (session 30), no injected name sharing a word with the fakes' lists
-PIPELINE = 8
+# names probe trained on more contexts (session 30), no injected name sharing a word with the fakes' lists;
+# 9 = the tokens that decide a call's shape weigh 4 in the loss (finetune.TrainConfig.decisions), 96 steps
+# with the shared prefix's gradient dropped, the cart's Spanish requests (synthetic._cart_es), Spanish
+# requests with a transfer's reference or a delivery's window (synthetic.SPANISH_TAILS)
+PIPELINE = 9
 # bumped when only the gate judges differently: a seed's results are made again, but its home (capture,
 # finished students, checkpoints) is kept and its students are evaluated again, not retrained. 2 = each
 # held-out prompt evaluated whole (the verdict no longer depends on the prefix cache), and a text answer

@@ -389,6 +389,31 @@ def _cart(rng):
     return text, [{"item": i, "quantity": q} for i, q in items], []
 
 
+# the cart's Spanish requests: (one, several, gender), the item as the request writes it for its quantity
+PRODUCTOS = [("paquete de arroz", "paquetes de arroz", "m"), ("botella de aceite de oliva", "botellas de aceite de oliva", "f"),
+             ("cartón de leche de avena", "cartones de leche de avena", "m"), ("barra de pan", "barras de pan", "f"),
+             ("bolsa de café en grano", "bolsas de café en grano", "f"), ("yogur natural", "yogures naturales", "m"),
+             ("queso manchego", "quesos manchegos", "m"), ("lata de atún", "latas de atún", "f"),
+             ("caja de galletas", "cajas de galletas", "f"), ("tarro de miel", "tarros de miel", "m"),
+             ("jabón para platos", "jabones para platos", "m"), ("tortilla de maíz", "tortillas de maíz", "f")]
+_PALABRAS = {2: "dos", 3: "tres", 4: "cuatro", 5: "cinco", 6: "media docena de", 10: "diez", 12: "una docena de"}
+
+
+def _cart_es(rng):
+    """A cart request in Spanish: quantities in words or digits, each item as written for its quantity."""
+    items, said = [], []
+    for one, many, gender in rng.sample(PRODUCTOS, rng.choice([2, 2, 3])):
+        q = rng.choice([1, 1, 2, 3, 4, 5, 6, 10, 12])
+        item = one if q == 1 else many
+        word = ("una" if gender == "f" else "un") if q == 1 else _PALABRAS[q] if rng.random() < 0.6 else str(q)
+        items.append((item, q))
+        said.append(f"{word} {item}")
+    listed = ", ".join(said[:-1]) + f" y {said[-1]}"
+    text = rng.choice([f"Añade {listed} al carrito.", f"Pon {listed} en la cesta, por favor", f"Necesito {listed}. Añádelos al carrito.",
+                       f"¿Puedes agregar {listed} a mi pedido?", f"carrito: {listed}"])
+    return text, [{"item": i, "quantity": q} for i, q in items], []
+
+
 ORDER_STATUS = ["processing", "shipped", "out for delivery", "delivered", "delayed"]
 
 
@@ -417,7 +442,8 @@ TOOLS.update({
         "order_id": {"type": "string"}}, ["order_id"]),
 })
 
-# a tenth of the requests (spanish=0.1) in Spanish; values are still copied as written
+# a tenth of the requests (spanish=0.1) in Spanish; values are still copied as written. The cart's, of several
+# calls, have their own items and number words (_cart_es)
 SPANISH = {
     "weather": ["¿Qué tiempo hace en {city}?", "¿Cómo está el clima en {city} hoy?", "Tiempo en {city}, por favor"],
     "calendar": ["Crea el evento '{title}' el {date}", "Agenda «{title}» para el {date}", "Pon {title} en mi calendario el {date}"],
@@ -427,12 +453,22 @@ SPANISH = {
 }
 
 
-def _spanish(task: str, args: dict, rng) -> str | None:
-    """The request in Spanish for the arguments' required values only (optional ones are then dropped)."""
+# optional values a Spanish request may carry too, said after the rest (a value's own words, or a form of it)
+SPANISH_TAILS = {"transfer": {"reference": [", referencia: {v}", " con la referencia '{v}'", " (referencia «{v}»)"]},
+                 "delivery": {"window": {"morning": " por la mañana", "afternoon": " por la tarde", "evening": " por la noche"}}}
+
+
+def _spanish(task: str, args: dict, optional: dict, rng) -> str | None:
+    """The request in Spanish for the arguments' required values, then each of `optional` that the task's
+    tails can say (the caller keeps those in the call and drops the rest)."""
     forms = SPANISH.get(task)
     if not forms:
         return None
-    return rng.choice(forms).format(**args)
+    text = rng.choice(forms).format(**args)
+    for k, v in optional.items():
+        tail = SPANISH_TAILS[task][k]
+        text += tail[v] if isinstance(tail, dict) else rng.choice(tail).format(v=v)
+    return text
 
 
 CORE = ["weather", "calendar", "email", "units"]
@@ -481,12 +517,17 @@ def workload(per_task: int, seed: int = 0, tasks: list[str] | None = None, spani
                 continue
             text, args, pii = MAKERS[task](rng)
             calls = [{"name": name, "arguments": a} for a in args] if isinstance(args, list) else [{"name": name, "arguments": args}]
-            if spanish and rng.random() < spanish and len(calls) == 1:
+            in_spanish = bool(spanish) and rng.random() < spanish
+            if in_spanish and task == "cart":  # a task of several calls: its own Spanish requests
+                text, args, pii = _cart_es(rng)
+                calls = [{"name": name, "arguments": a} for a in args]
+            elif in_spanish and len(calls) == 1:
                 required = TOOLS[task]["function"]["parameters"]["required"]
                 kept = {k: v for k, v in calls[0]["arguments"].items() if k in required}
-                es = _spanish(task, kept, rng)
+                said = {k: v for k, v in calls[0]["arguments"].items() if k in SPANISH_TAILS.get(task, {}) and rng.random() < 0.5}
+                es = _spanish(task, kept, said, rng)
                 if es is not None:
-                    text, calls = es, [{"name": name, "arguments": kept}]
+                    text, calls = es, [{"name": name, "arguments": {**kept, **said}}]
                     pii = [(k, v) for k, v in pii if v in text]
             out.append(_item(task, tools, text, calls, pii))
             made += 1

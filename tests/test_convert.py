@@ -208,6 +208,45 @@ def test_training_is_deterministic_and_resumes_from_its_checkpoint(encoded, tmp_
     assert other["config"]["seed"] == 6 and other["steps"] == 1
 
 
+def test_the_tokens_that_decide_a_calls_shape_are_the_ones_after_a_value():
+    # a transfer's envelope as the grammar splits it: the closing quote and comma come as one piece
+    pieces = [b"<tool_call>", b"\n", b'{"name": "', b"send_money", b'", "arguments": {"', b"iban", b'": "', b"GB32",
+              b'",', b' "amount": ', b"3425", b",", b' "currency": "', b"USD", b'"}}', b"\n", b"</tool_call>"]
+    free = [True, False, False, True, False, False, False, True, True, False, True, True, False, True, True, False, False]
+    shape = finetune.shape_tokens(pieces, free)
+    assert [p for p, s in zip(pieces, shape, strict=True) if s] == [b'",', b",", b'"}}']
+    # a comma or brace inside a string value decides nothing; a second call's first chosen piece does
+    pieces = [b'{"name": "', b"add_to_cart", b'", "arguments": {"item": "', b"eggs, {large}", b'",', b' "quantity": ',
+              b"2", b"}}", b"\n", b'{"name": "', b"add_to_cart", b'"', b"}}"]
+    shape = finetune.shape_tokens(pieces, [i not in (0, 2, 5, 9) for i in range(len(pieces))])
+    assert [p for p, s in zip(pieces, shape, strict=True) if s] == [b'",', b"}}", b"\n", b"}}"]
+
+
+def test_weighted_losses_agree_with_and_without_the_prefixs_gradient(encoded, settings):
+    import torch
+
+    from edgeslm.pipeline import loss
+
+    base, pairs = encoded
+    model = finetune._base(base, settings.cache)
+    weighted = [(p, a, [4 if f and i % 3 == 0 else int(f) for i, f in enumerate(free)]) for p, a, free in pairs[:3]]
+    with torch.no_grad():
+        shared = float(loss.batch_loss(model, loss.collate(weighted)))
+        frozen = float(loss.batch_loss(model, loss.collate(weighted), prefix_grad=False))
+        each = loss.each_loss(model, weighted)
+        plain = float(loss.batch_loss(model, loss.collate(pairs[:3])))
+    assert abs(shared - each) < 1e-3 * max(1.0, each) and abs(shared - frozen) < 1e-5
+    assert abs(shared - plain) > 1e-4  # the weights count
+    # with gradients on, the frozen prefix gets none and the answer rows still do
+    rows = loss.collate(weighted)
+    peft_model = __import__("peft").get_peft_model(model, __import__("peft").LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"]))
+    try:
+        loss.batch_loss(peft_model, rows, prefix_grad=False).backward()
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in peft_model.parameters() if p.requires_grad)
+    finally:
+        peft_model.unload()
+
+
 def test_full_fine_tuning_lands_as_a_lora_and_gives_the_base_back(encoded, settings, tmp_path):
     import json as _json
 
