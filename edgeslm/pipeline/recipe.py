@@ -235,6 +235,7 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
         base = engine.catalog.ensure_local(worker.entry)
 
         unencodable: list[str] = []
+        decisions = recipe.get("decisions", 1)  # the weight of the tokens that decide a call's shape (finetune)
 
         def enc(items):
             pairs = []
@@ -242,7 +243,7 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
                 if bar:
                     bar("encode", i + 1, len(items), "")
                 try:
-                    p = finetune.encode(worker, e, settings)
+                    p = finetune.encode(worker, e, settings, decisions)
                 except InvalidRequest as err:  # a request serve would refuse is not trained on
                     unencodable.append(f"{e.get('id') or e.get('kind')}: {err.message}"[:200])
                     continue
@@ -251,7 +252,7 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
             return pairs
         work = work or settings.home / "pipeline" / "recipes" / TASK
         cache = work / "encoded.json"  # a resumed run skips encoding (minutes for thousands of examples)
-        key = data.training_hash(train + dev)
+        key = data.training_hash(train + dev) + (f"-decisions{decisions}" if decisions != 1 else "")
         cached = json.loads(cache.read_text()) if cache.is_file() else {}
         if cached.get("key") == key:
             pairs, dev_pairs = ([tuple(p) for p in cached[k]] for k in ("pairs", "dev"))
@@ -266,7 +267,7 @@ def build(settings, out: Path | None = None, recipe: dict = RECIPE, limit: int |
                           lr=recipe["lr"], epochs=recipe["epochs"], batch=recipe["batch"], max_steps=max_steps,
                           seed=recipe["seed"], prompt_grad=False, eval_every=recipe["eval_every"], save_every=save_every,
                           patience=recipe.get("patience", 2), tolerance=recipe.get("tolerance", 0.0),
-                          full=recipe.get("full", False))
+                          full=recipe.get("full", False), decisions=decisions)
         step = (lambda s, n, loss: bar("train", s, n, f"loss {loss:.3f}")) if bar else None
         fingerprint = {"training_hash": data.training_hash(train), "recipe": recipe, "base": BASE}
         record = finetune.train(base, pairs, work / "peft", cfg, step, fingerprint=fingerprint, dev=dev_pairs,
