@@ -79,7 +79,8 @@ class TrainConfig:
     # a value and goes on to another argument or closes the call, the one after a call that ends the turn
     # or begins another), against 1 for every other token the model chooses. A transfer answer has ~40
     # chosen tokens, 22 of them an IBAN's digits, and one that decides whether the stated reference
-    # comes: at 1 (pipeline 8, seed 0) the student left out 15 of 16 held-out references it missed on
+    # comes. At 1 (pipeline 8, seed 0), 15 of the transfer student's 16 held-out misses left the reference
+    # out (0.73 exact); at 4, with 96 steps, none of its 4 did (0.93; same data and seed)
     decisions: int = 4
     # the pipeline trains the student on top of the model's default adapter (pipeline/stack.py); False:
     # on the bare base
