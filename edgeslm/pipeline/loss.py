@@ -95,14 +95,14 @@ def each_loss(model, examples: list[tuple]):
     total, n = 0.0, sum(sum(weights(e)) for e in examples)
     for e in examples:
         prompt, answer = e[0], e[1]
-        free = weights(e)
+        ws = weights(e)
         cache = DynamicCache(config=base.config)
         with torch.no_grad():
             base.model(input_ids=torch.tensor([prompt[:-1]]), past_key_values=cache, use_cache=True)
         ids = torch.tensor([prompt[-1:] + answer[:-1]])
         pos = torch.arange(len(prompt) - 1, len(prompt) - 1 + ids.shape[1]).unsqueeze(0)
         hidden = base.model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True).last_hidden_state
-        cols = [j for j, c in enumerate(free) if c]
+        cols = [j for j, w in enumerate(ws) if w]
         if not cols:
             continue
         logits = base.lm_head(hidden[0, cols])
@@ -110,7 +110,7 @@ def each_loss(model, examples: list[tuple]):
             logits = torch.tanh(logits / cap) * cap
         each = torch.nn.functional.cross_entropy(logits.float(), torch.tensor([answer[j] for j in cols]),
                                                  reduction="none")
-        loss = (each * torch.tensor([free[j] for j in cols])).sum() / max(1.0, n)
+        loss = (each * torch.tensor([ws[j] for j in cols])).sum() / max(1.0, n)
         if torch.is_grad_enabled():
             loss.backward()
         total += float(loss.detach())
