@@ -5,6 +5,11 @@ values outside the generator's lists, optional values left out). Each is answere
 student, by the model's default (the shipped `tools` adapter) and by the bare base. Owns that scoring and
 the cache of the default's and the base's answers (benchmarks/results/convert/handwritten_baselines.json),
 which are the same in every seed.
+
+`benchmarks/data/convert_dev.jsonl` holds 10 more per task type, typed apart from both the generator and
+the hand-written file, to choose a pipeline change on: `python -m benchmarks.handwritten --home HOME`
+scores the students a convert home holds on it and prints their misses. The hand-written file grades;
+the dev file never does (a change chosen on it is judged on the other).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 HANDWRITTEN = Path(__file__).parent / "data" / "convert_handwritten.jsonl"
+DEV = Path(__file__).parent / "data" / "convert_dev.jsonl"
 
 
 def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dict:
@@ -85,3 +91,51 @@ def _answer_right(worker, settings, tools: list[dict], item: dict, adapter: str 
     messages += synthetic.result_turns(want[0], item["result"], "call_1")
     g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter, fresh=True)
     return not g.tool_calls and data.states(g.content, item["answer_must_contain"]), g.content
+
+
+def main() -> None:
+    import argparse
+    import os
+
+    ap = argparse.ArgumentParser(description="The students a convert home holds, on the dev requests")
+    ap.add_argument("--home", type=Path, required=True, help="a seed's home, e.g. ~/.edgeslm-convert/default-seed0")
+    ap.add_argument("--tasks", nargs="+", default=None, help="task types (default: each with a student in the home)")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    os.environ["EDGESLM_HOME"] = str(args.home.expanduser())
+    from benchmarks import synthetic
+    from edgeslm.config import Settings
+    from edgeslm.engine import Engine
+    from edgeslm.store.adapters import AdapterStore
+
+    settings = Settings(threads=args.threads)
+    engine = Engine(settings)
+    try:
+        worker = engine.worker(None)
+        held = set(AdapterStore(settings.adapters_dir).tasks(worker.entry.id))
+        by_tool = {synthetic.TOOLS[t]["function"]["name"]: t for t in synthetic.ALL}
+        tasks = args.tasks or [by_tool[n] for n in sorted(held) if n in by_tool]
+        bad = sorted(set(tasks) - set(synthetic.ALL))
+        if bad:
+            raise SystemExit(f"unknown task type(s) {bad}; choose from {synthetic.ALL}")
+        tools = [synthetic.TOOLS[t] for t in synthetic.ALL]
+        items = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
+        for task in tasks:
+            name = synthetic.TOOLS[task]["function"]["name"]
+            if name not in held:
+                print(f"{task}: no student ({name}) in {args.home}")
+                continue
+            mine = [i for i in items if i["task"] == task]
+            right = 0
+            for item in mine:
+                ok, got = _answer_right(worker, settings, tools, item, name)
+                right += ok
+                if not ok:
+                    print(f"  miss: {item['request']!r} -> {json.dumps(got, ensure_ascii=False)}", flush=True)
+            print(f"{task}: {right}/{len(mine)} dev requests exact ({name})", flush=True)
+    finally:
+        engine.close()
+
+
+if __name__ == "__main__":
+    main()

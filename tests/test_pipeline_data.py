@@ -317,3 +317,25 @@ def test_the_workloads_free_forms_say_what_the_teachers_calls_hold():
         assert abs(_read_amount(synthetic.amount_forms(amount, rng)) - amount) < 1e-9
     forms = {synthetic.amount_forms(1200.5, random.Random(s)) for s in range(200)}
     assert {"1200.50", "1,200.50", "1.200,50", "1 200,50"} <= forms
+
+
+def test_the_dev_requests_are_valid_calls_apart_from_the_handwritten_ones():
+    """benchmarks/data/convert_dev.jsonl (what a pipeline change is chosen on) holds 10 requests per task
+    type, each answer a valid call of the task's tool, and shares no request and no call with the
+    hand-written file that grades: a change chosen on one is judged on the other."""
+    from benchmarks import handwritten, synthetic
+
+    def rows(path):
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    dev, graded = rows(handwritten.DEV), rows(handwritten.HANDWRITTEN)
+    assert {t: sum(r["task"] == t for r in dev) for t in synthetic.ALL} == {t: 10 for t in synthetic.ALL}
+    for r in dev:
+        tool = synthetic.TOOLS[r["task"]]["function"]
+        for call in r["calls"]:
+            props, args = tool["parameters"]["properties"], call["arguments"]
+            assert call["name"] == tool["name"] and set(tool["parameters"]["required"]) <= set(args) <= set(props), r
+            assert all(v in props[k].get("enum", [v]) for k, v in args.items()), r
+    calls = {json.dumps(r.get("calls") or [r["call"]], sort_keys=True) for r in graded}
+    assert not {json.dumps(r["calls"], sort_keys=True) for r in dev} & calls
+    assert not {r["request"].lower() for r in dev} & {r["request"].lower() for r in graded}
