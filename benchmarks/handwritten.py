@@ -23,6 +23,11 @@ HANDWRITTEN = Path(__file__).parent / "data" / "convert_handwritten.jsonl"
 DEV = Path(__file__).parent / "data" / "convert_dev.jsonl"
 
 
+def rows(path: Path) -> list[dict]:
+    """The requests a JSONL file of them holds (HANDWRITTEN, DEV)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dict:
     """Exact match on the hand-written calls, per task, of each task's student (its promoted adapter), of
     the model's default (the `tools` adapter) and of the bare base. A request with a tool result (the
@@ -31,8 +36,7 @@ def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dic
     from edgeslm.engine import Engine
     from edgeslm.store.adapters import AdapterStore
 
-    items = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
-    items = [i for i in items if i["task"] in tasks]
+    items = [i for i in rows(HANDWRITTEN) if i["task"] in tasks]
     adapters = {majority[t["cluster"]]: t.get("adapter") for t in result["tasks"] if t.get("promoted")}
     tools = [synthetic.TOOLS[t] for t in tasks]
     engine = Engine(settings)
@@ -104,6 +108,10 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["EDGESLM_HOME"] = str(args.home.expanduser())
     from benchmarks import synthetic
+
+    bad = sorted(set(args.tasks or ()) - set(synthetic.ALL))
+    if bad:  # before the model loads
+        raise SystemExit(f"unknown task type(s) {bad}; choose from {synthetic.ALL}")
     from edgeslm.config import Settings
     from edgeslm.engine import Engine
     from edgeslm.store.adapters import AdapterStore
@@ -115,11 +123,8 @@ def main() -> None:
         held = set(AdapterStore(settings.adapters_dir).tasks(worker.entry.id))
         by_tool = {synthetic.TOOLS[t]["function"]["name"]: t for t in synthetic.ALL}
         tasks = args.tasks or [by_tool[n] for n in sorted(held) if n in by_tool]
-        bad = sorted(set(tasks) - set(synthetic.ALL))
-        if bad:
-            raise SystemExit(f"unknown task type(s) {bad}; choose from {synthetic.ALL}")
         tools = [synthetic.TOOLS[t] for t in synthetic.ALL]
-        items = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()]
+        items = rows(DEV)
         for task in tasks:
             name = synthetic.TOOLS[task]["function"]["name"]
             if name not in held:

@@ -325,10 +325,7 @@ def test_the_dev_requests_are_valid_calls_apart_from_the_handwritten_ones():
     hand-written file that grades: a change chosen on one is judged on the other."""
     from benchmarks import handwritten, synthetic
 
-    def rows(path):
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-    dev, graded = rows(handwritten.DEV), rows(handwritten.HANDWRITTEN)
+    dev, graded = handwritten.rows(handwritten.DEV), handwritten.rows(handwritten.HANDWRITTEN)
     assert {t: sum(r["task"] == t for r in dev) for t in synthetic.ALL} == {t: 10 for t in synthetic.ALL}
     for r in dev:
         tool = synthetic.TOOLS[r["task"]]["function"]
