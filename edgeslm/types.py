@@ -36,7 +36,7 @@ class ToolSpec:
 class SamplingParams:
     """A request's sampling. A field left None was not given: decoding/sampler.resolve fills it from the
     adapter's, the catalog's or the GGUF's defaults, else OpenAI's (temperature 1, top_p 1, no top_k,
-    min_p 0, repetition_penalty 1, copy_bias 0, tool_bias 0, call_bias 0, more_bias 0, arg_bias 0, close_bias 0)."""
+    min_p 0, repetition_penalty 1, copy_bias 0, tool_bias 0, call_bias 0, more_bias 0, arg_bias 0, close_bias 0, left_bias 0)."""
 
     max_tokens: int
     temperature: float | None = None
@@ -50,6 +50,7 @@ class SamplingParams:
     more_bias: float | None = None
     arg_bias: float | None = None
     close_bias: float | None = None
+    left_bias: float | None = None
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     max_tokens_given: bool = False  # the caller set max_tokens (over the context it is refused, not cut)

@@ -389,3 +389,30 @@ def test_the_arguments_lean_to_close_when_the_request_has_nothing_left_for_anoth
     assert lean(hot, '{"city": "Hanoi", "unit": "celsius"') == ([1, 4, 2], [-2.0, -2.0, 2.0])
     assert lean("Oslo, next 3", '{"city": "Oslo"') is None  # a value (3) not written yet
     assert lean("Weather in Oslo for 3 days", '{"city": "Oslo"', arg_bias=3.0) == ([1, 4], [3.0, 3.0])  # "days": in
+
+
+def test_another_argument_leans_in_while_the_requests_address_or_time_is_left():
+    """left_bias: where the arguments may close, going on leans in while a parameter is unwritten and an
+    e-mail address or clock time of the request is in no call, in any of its forms; it takes close_bias's
+    place then. Inside a string only where the value is a whole span of the request or a typed form."""
+    event = ToolSpec("create_event", "Create a calendar event", {"type": "object", "properties": {
+        "title": {"type": "string"}, "date": {"type": "string"}, "time": {"type": "string"},
+        "attendee": {"type": "string"}}, "required": ["title", "date"]})
+
+    def lean(source, written, left_bias=2.0, close_bias=5.0):
+        return _lean(event, source, written, left=left_bias, close=close_bias)
+
+    invite = "Make an event named Board prep for 2026-11-03 and send an invite to priya@northwind.io"
+    assert lean(invite, '{"title": "Board prep", "date": "2026-11-03"') == ([1, 4], [2.0, 2.0])
+    assert lean(invite, '{"title": "Board prep", "date": "2026-11-03') == ([3], [2.0])  # `",` in a string
+    assert lean(invite, '{"title": "Board prep", "date": "2026-11-03"', left_bias=0.0) == \
+        ([1, 4, 2], [-5.0, -5.0, 5.0])  # off: close_bias as before (the address is no `said.values` value)
+    assert lean(invite, '{"title": "Board prep", "attendee": "priya@northwind.io", "date": "2026-11-03"') == \
+        ([1, 4, 2], [-5.0, -5.0, 5.0])  # written
+    sushi = "new calendar item - Sushi night, 2026-12-19, 7:30 PM"
+    assert lean(sushi, '{"title": "Sushi night", "date": "2026-12-19"') == ([1, 4], [2.0, 2.0])
+    assert lean(sushi, '{"title": "Sushi night", "date": "2026-12-19", "time": "19:30') is None  # its 24-hour form
+    assert lean(sushi, '{"title": "Sushi night", "date": "2026-12-19", "time": "17:30"') == ([1, 4], [2.0, 2.0])
+    full = '{"title": "Sushi night", "date": "2026-12-19", "time": "19:30", "attendee": "x"'
+    assert lean("Sushi night 2026-12-19 7:30 PM, dial +37 2 33 67 35 0", full) is None  # nothing unwritten
+    assert lean("Sushi night on 2026-12-19", '{"title": "Sushi night", "date": "2026-12-19"', close_bias=0.0) is None

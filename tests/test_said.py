@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from edgeslm.decoding.said import Ranking, clauses, own_values, relevance, source_text, unvalued, values
+from edgeslm.decoding.said import typed, Ranking, clauses, own_values, relevance, source_text, unvalued, values
 from edgeslm.types import Message, ToolSpec
 
 TOOLS = [ToolSpec("track_parcel", "Where a parcel is now.", {}), ToolSpec("get_weather", "Weather in a city.", {}),
@@ -51,6 +51,15 @@ def test_a_requests_values_are_numbers_names_inside_a_sentence_and_quoted_string
     assert values('News on "Climate Change", 1,000 items, case \'12345ABC\'') == \
         ["1000", "climate change", "12345abc"]  # a quoted name once; no number out of a word
     assert values("what is the weather like today?") == []
+
+
+def test_typed_values_are_addresses_and_clock_times_in_the_forms_a_call_holds_them():
+    assert typed("new item - Sushi night, 2026-12-19, 7:30 PM") == [frozenset({"7:30", "07:30", "19:30"})]
+    assert typed("Call at 5:45am with Ana.B@x.co.uk.") == [frozenset({"ana.b@x.co.uk"}), frozenset({"5:45", "05:45"})]
+    assert typed("at 9 p.m. or 17:45") == [frozenset({"9:00", "09:00", "21:00"}), frozenset({"17:45"})]
+    assert typed("12 am, 12:30 pm") == [frozenset({"0:00", "00:00", "12:00"}), frozenset({"12:30"})]
+    # no clock in a longer run, a date, a phone number, an hour past 23 or "13 pm"
+    assert typed("ref 12:30:45, 2026-11-03, +37 2 33 67 35 0, 25:00, 13 pm, 3 amounts") == []
 
 
 def test_a_request_without_its_values_keeps_what_it_asks():

@@ -89,11 +89,11 @@ def test_defaults_come_from_request_adapter_catalog_gguf_then_openai():
     values, origin = sampler.effective({}, layers)
     assert values == {"temperature": 0.0, "top_p": 1.0, "top_k": 64, "min_p": 0.05, "repetition_penalty": 1.0,
                       "copy_bias": 2.0, "tool_bias": 0.0, "call_bias": 0.0, "more_bias": 0.0, "arg_bias": 0.0,
-                      "close_bias": 0.0}
+                      "close_bias": 0.0, "left_bias": 0.0}
     assert origin == {"temperature": "adapter:tools", "top_p": "openai", "top_k": "catalog", "min_p": "gguf",
                       "repetition_penalty": "openai", "copy_bias": "adapter:tools", "tool_bias": "openai",
                       "call_bias": "openai", "more_bias": "openai", "arg_bias": "openai",
-                      "close_bias": "openai"}
+                      "close_bias": "openai", "left_bias": "openai"}
     p = sampler.resolve(SamplingParams(max_tokens=8, temperature=0.3), layers)
     assert (p.temperature, p.top_k, p.min_p, p.top_p) == (0.3, 64, 0.05, 1.0)
 

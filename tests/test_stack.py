@@ -66,8 +66,10 @@ def test_the_student_trains_on_the_base_with_the_tools_adapter_in_it(tmp_path):
     # the student keeps the default adapter's sampling defaults too (the leans that copy values whole)
     keeps = stack.sampling(store, entry)
     shipped = store.get(entry.id, "tools", entry.sha256).manifest["sampling"]
-    assert keeps.get("copy_bias") and all(keeps[k] == v for k, v in shipped.items() if k not in stack.COUNT_LEANS)
+    assert keeps.get("copy_bias") and all(keeps[k] == v for k, v in shipped.items()
+                                          if k not in stack.COUNT_LEANS and k not in stack.STUDENT_LEANS)
     assert shipped["more_bias"] and not keeps["more_bias"]  # a student learned its task's number of calls
+    assert keeps["left_bias"] == stack.STUDENT_LEANS["left_bias"] > 0
     assert below is not None and below[1]["task"] == "tools" == entry.default_adapter
     peft_dir, _ = below
     cfg = json.loads((peft_dir / "adapter_config.json").read_text())

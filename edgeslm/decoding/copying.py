@@ -37,6 +37,12 @@ top few, a little behind. Biases on the logits, each off at 0:
   parameter shares a word with it (as above) and every value it states (`said.values`) is written.
   Small models, and students trained on their task's calls, fill in optional values the request never
   gave (`"unit": "celsius"` for "Is it cold in Buenos Aires?", `"days": 3`).
+- `left_bias`: where the arguments may close after a value (inside a string too), the tokens that go on to
+  another argument get +left_bias while a parameter is unwritten and the request states a value of a kind
+  nothing else is mistaken for (an e-mail address, a clock time: `said.typed`) that no call holds, in any
+  of its forms ("7:30 PM": 19:30). Students trained on one task's calls close a call with the attendee or
+  the time still in the request ("... and send an invite to priya@...", "..., 7:30 PM"); they read no
+  parameter's words there, so arg_bias cannot see it. Takes the place of close_bias while it holds.
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
 (a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the choice of tokens
@@ -54,7 +60,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgeslm.decoding.argstream import ArgStream
-from edgeslm.decoding.said import Ranking, ends_word, param_words, slots, starts_word, values, words
+from edgeslm.decoding.said import Ranking, ends_word, param_words, slots, starts_word, typed, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -78,7 +84,7 @@ SURE = 1.0
 
 
 class Leans(NamedTuple):
-    """How hard each lean pulls (the sampling fields `copy_bias` ... `close_bias`; 0: off)."""
+    """How hard each lean pulls (the sampling fields `copy_bias` ... `left_bias`; 0: off)."""
 
     copy: float = 0.0
     tool: float = 0.0
@@ -86,12 +92,13 @@ class Leans(NamedTuple):
     more: float = 0.0
     arg: float = 0.0
     close: float = 0.0
+    left: float = 0.0
 
     @classmethod
     def of(cls, p) -> Leans:
         """A request's resolved sampling parameters' leans (None: off)."""
         return cls(p.copy_bias or 0.0, p.tool_bias or 0.0, p.call_bias or 0.0, p.more_bias or 0.0,
-                   p.arg_bias or 0.0, p.close_bias or 0.0)
+                   p.arg_bias or 0.0, p.close_bias or 0.0, p.left_bias or 0.0)
 
 
 class Copier:
@@ -101,13 +108,14 @@ class Copier:
 
     def __init__(self, source: str, piece: Callable[[int], bytes], leans: Leans, ranking: Ranking | None = None,
                  tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None):
-        copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias = self.leans = leans
+        copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias, left_bias = self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
         self.source, self.piece, self.copy_bias, self.more_bias = source, piece, copy_bias, more_bias
-        self.arg_bias, self.close_bias = arg_bias, close_bias
+        self.arg_bias, self.close_bias, self.left_bias = arg_bias, close_bias, left_bias
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
         self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
-                       for t in tools or ()} if arg_bias or close_bias else {}
+                       for t in tools or ()} if arg_bias or close_bias or left_bias else {}
+        self.typed = typed(source) if left_bias else []  # for left_bias
         self.said = words(source) if arg_bias or close_bias or more_bias else set()
         self.asked = values(source) if more_bias or close_bias else []
         # tool name -> the words of its name that no other offered tool's name holds, for more_bias
@@ -278,6 +286,10 @@ class Copier:
         """The share of the request's values that no call written so far holds (0 when it states none)."""
         return sum(not self.wrote(v) for v in self.asked) / len(self.asked) if self.asked else 0.0
 
+    def left(self) -> bool:
+        """The request states a typed value (said.typed) that no call written so far holds in any form."""
+        return any(not any(self.wrote(f) for f in forms) for forms in self.typed)
+
     def still_named(self) -> bool:
         """An offered tool no call has used yet has a word of its own name in the request, beyond what the
         calls wrote."""
@@ -303,12 +315,14 @@ class Copier:
     def may_close(self) -> bool:
         """The arguments' object has a value just written at its top level, or a string value being written
         there (its closing quote and what follows come as one token: `",` or `"}`): it may close or go on."""
-        if not (self.arg_bias or self.close_bias) or self.args.stack != ["{"]:
+        if not (self.arg_bias or self.close_bias or self.left_bias) or self.args.stack != ["{"]:
             return False
         if not self.args.in_str:
             return self.args.last not in ("", ":", "{", ",")
-        # only where the string written so far is a whole span of the request (a value copied to its end)
-        return self.args.is_value and bool(self.args.value) and self._span(self.args.value or "", whole=True)
+        # only where the string written so far is a whole span of the request (a value copied to its end), or
+        # a form of its typed values ("19:30" for "7:30 PM")
+        v = self.args.value or ""
+        return self.args.is_value and bool(v) and (self._span(v, whole=True) or any(v.lower() in f for f in self.typed))
 
     def _go_on(self) -> tuple[np.ndarray, np.ndarray]:
         """(the tokens that go on to another argument, those that close the arguments) here: inside a
@@ -326,19 +340,21 @@ class Copier:
     def more_args(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
         """Where the arguments may close: the lean on the allowed tokens that go on to another argument
         (their piece opens with ","): +arg_bias while an unwritten parameter matches what the request says
-        beyond the tool's own words and the values written; -close_bias while none does and every value
-        the request states is written; or None."""
+        beyond the tool's own words and the values written, +left_bias while a parameter is unwritten and a
+        typed value of the request is left; else -close_bias while every value the request states is
+        written; or None."""
         if not self.may_close or allowed is None or self.name not in self.params:
             return None
         own, params = self.params[self.name]
         rest = self.said - own - words(self.written)
         wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in self.args.keys)
+        left = bool(self.left_bias) and any(p not in self.args.keys for p in params) and self.left()
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]
-        if wanted:
+        if wanted or left:
             # not inside a string: arg_bias was chosen on BFCL's val where it leaned after numbers and
             # booleans alone (the comma after a string came with its quote), and is not measured there yet
-            amount = self.arg_bias if not self.args.in_str else 0.0
+            amount = (self.arg_bias if wanted and not self.args.in_str else 0.0) + (self.left_bias if left else 0.0)
             return (on, np.full(len(on), amount)) if len(on) and amount else None
         if not self.close_bias or self.unused():
             return None

@@ -42,6 +42,30 @@ def values(text: str) -> list[str]:
     return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
 
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# a clock time: "7:30 PM", "5:45am", "9 p.m.", "17:45" (not "9:15" of a longer run of digits and colons)
+CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?::([0-5]\d))?\s*([ap])\.?m\b\.?|(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?![\w:])",
+                   re.IGNORECASE)
+
+
+def typed(text: str) -> list[frozenset[str]]:
+    """The values of a kind no other text is mistaken for that a request states (e-mail addresses and clock
+    times), each as the forms a call may hold it in, lower-cased: an address as written, a time as written
+    or in 24 hours ("7:30 PM": 7:30, 07:30, 19:30)."""
+    out = [frozenset({m.group().lower().rstrip(".")}) for m in EMAIL.finditer(text)]
+    for m in CLOCK.finditer(text):
+        if m.group(3):
+            h, mi = int(m.group(1)), int(m.group(2) or 0)
+            if not 1 <= h <= 12:
+                continue
+            clock = {h % 12 + (12 if m.group(3).lower() == "p" else 0), h}
+        else:
+            mi = int(m.group(5))
+            clock = {int(m.group(4))}
+        out.append(frozenset(f for c in clock for f in (f"{c}:{mi:02d}", f"{c:02d}:{mi:02d}")))
+    return list(dict.fromkeys(out))
+
+
 # where a request that asks for several calls goes on to the next: a sentence's end, a comma, "and", "then"
 _CLAUSE = re.compile(r"(?<=[.?!;])\s+|,\s+(?:and|then|also)\s+|,\s+|\s+(?:and then|and also|and|then|also|as well as)\s+",
                      re.IGNORECASE)

@@ -28,11 +28,12 @@ log = logging.getLogger("edgeslm.sampler")
 _M64 = (1 << 64) - 1
 PENALTY_WINDOW = 64  # the repeat penalty covers the response's last 64 tokens (llama.cpp's penalty_last_n)
 FIELDS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty", "copy_bias", "tool_bias",
-          "call_bias", "more_bias", "arg_bias", "close_bias")
-# copy_bias, tool_bias, call_bias, more_bias, arg_bias and close_bias are edgeslm's (decoding/copying.py): 0 leaves the
-# logits as OpenAI's sampling has them
+          "call_bias", "more_bias", "arg_bias", "close_bias", "left_bias")
+# copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias and left_bias are edgeslm's
+# (decoding/copying.py): 0 leaves the logits as OpenAI's sampling has them
 OPENAI = {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0,
-          "copy_bias": 0.0, "tool_bias": 0.0, "call_bias": 0.0, "more_bias": 0.0, "arg_bias": 0.0, "close_bias": 0.0}
+          "copy_bias": 0.0, "tool_bias": 0.0, "call_bias": 0.0, "more_bias": 0.0, "arg_bias": 0.0, "close_bias": 0.0,
+          "left_bias": 0.0}
 # llama.cpp's convention (gguf-py constants Keys.General.SAMPLING_*)
 GGUF_KEYS = {"temperature": "general.sampling.temp", "top_p": "general.sampling.top_p",
              "top_k": "general.sampling.top_k", "min_p": "general.sampling.min_p",

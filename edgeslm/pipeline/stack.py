@@ -46,17 +46,22 @@ def under(settings, store, entry, base_gguf: Path) -> tuple[Path, dict] | None:
 # general requests, while a student learned how many calls and values its task takes from the task's own
 # calls (and the requests it serves carry values no call takes, phone numbers beside an e-mail's sender)
 COUNT_LEANS = ("more_bias", "arg_bias")
+# what a student gets instead: the lean on another argument while the request's e-mail address or clock time
+# is left (decoding/copying.py). Chosen on the dev requests (benchmarks/data/convert_dev.jsonl), pipeline 9
+# seed 0's calendar student: 7/10 at 0, 9/10 at 2 and at 4; its 60 held-out calls 0.97 at 0 and at 4
+STUDENT_LEANS = {"left_bias": 2.0}
 
 
 def sampling(store, entry) -> dict:
     """The sampling defaults a student trained on top of `entry`'s default adapter keeps: that adapter's
-    (its manifest's `sampling`: the lean that copies values as written, say) with COUNT_LEANS off; {}
-    without a default adapter."""
+    (its manifest's `sampling`: the lean that copies values as written, say) with COUNT_LEANS off and
+    STUDENT_LEANS on; {} without a default adapter."""
     task = entry.default_adapter
     if not task or not store.has(entry.id, task):
         return {}
     keep = dict(store.get(entry.id, task, entry.sha256).manifest.get("sampling") or {})
-    return {**keep, **{k: 0.0 for k in COUNT_LEANS}}  # 0 whichever layer (catalog, GGUF) would set them
+    # 0 whichever layer (catalog, GGUF) would set them
+    return {**keep, **{k: 0.0 for k in COUNT_LEANS}, **STUDENT_LEANS}
 
 
 def _pairs(peft_dir: Path) -> tuple[dict, float, int, dict[str, dict[str, np.ndarray]]]:

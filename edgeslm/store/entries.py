@@ -49,6 +49,7 @@ class SamplingDefaults(BaseModel):
     more_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
     arg_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
     close_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
+    left_bias: float | None = Field(None, ge=0, le=10, description="edgeslm's (decoding/copying.py); 0: off")
 
 
 class ModelEntry(BaseModel):

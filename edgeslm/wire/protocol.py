@@ -91,6 +91,7 @@ class ChatCompletionRequest(_Loose):
     more_bias: float | None = Field(None, ge=0, le=10)
     arg_bias: float | None = Field(None, ge=0, le=10)
     close_bias: float | None = Field(None, ge=0, le=10)
+    left_bias: float | None = Field(None, ge=0, le=10)
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool = False

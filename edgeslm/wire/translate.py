@@ -144,6 +144,7 @@ def to_internal(req: ChatCompletionRequest, settings: Settings) -> tuple[list[Me
         more_bias=req.more_bias,
         arg_bias=req.arg_bias,
         close_bias=req.close_bias,
+        left_bias=req.left_bias,
         seed=req.seed,
         stop=[s for s in stop if s],
         max_tokens_given=(req.max_completion_tokens or req.max_tokens) is not None,
