@@ -413,6 +413,9 @@ def test_another_argument_leans_in_while_the_requests_address_or_time_is_left():
     assert lean(sushi, '{"title": "Sushi night", "date": "2026-12-19"') == ([1, 4], [2.0, 2.0])
     assert lean(sushi, '{"title": "Sushi night", "date": "2026-12-19", "time": "19:30') is None  # its 24-hour form
     assert lean(sushi, '{"title": "Sushi night", "date": "2026-12-19", "time": "17:30"') == ([1, 4], [2.0, 2.0])
+    assert lean(sushi, '{"title": "Sushi night", "date": "2026-12-19", "time": "07:30"') == ([1, 4], [2.0, 2.0])  # morning
+    assert lean(sushi, '{"title": "Sushi night", "when": "2026-12-19T19:30:00"') is None  # in an ISO time
+    assert lean(invite, '{"title": "Board prep", "attendee": "priya@northwind.io.uk"') == ([1, 4], [2.0, 2.0])
     full = '{"title": "Sushi night", "date": "2026-12-19", "time": "19:30", "attendee": "x"'
     assert lean("Sushi night 2026-12-19 7:30 PM, dial +37 2 33 67 35 0", full) is None  # nothing unwritten
     assert lean("Sushi night on 2026-12-19", '{"title": "Sushi night", "date": "2026-12-19"', close_bias=0.0) is None

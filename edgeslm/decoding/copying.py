@@ -83,6 +83,12 @@ NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no 
 SURE = 1.0
 
 
+def _held(form: str) -> re.Pattern:
+    """A typed value's form standing whole in the calls' text ("19:30" also in "2026-12-19t19:30:00"; an
+    address not inside a longer one)."""
+    return re.compile(rf"(?:(?<![\w.+:-])|(?<=\dt)){re.escape(form)}(?![\w@-]|\.\w)")
+
+
 class Leans(NamedTuple):
     """How hard each lean pulls (the sampling fields `copy_bias` ... `left_bias`; 0: off)."""
 
@@ -288,7 +294,7 @@ class Copier:
 
     def left(self) -> bool:
         """The request states a typed value (said.typed) that no call written so far holds in any form."""
-        return any(not any(self.wrote(f) for f in forms) for forms in self.typed)
+        return any(not any(_held(f).search(self.written) for f in forms) for forms in self.typed)
 
     def still_named(self) -> bool:
         """An offered tool no call has used yet has a word of its own name in the request, beyond what the

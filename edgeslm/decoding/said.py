@@ -42,27 +42,29 @@ def values(text: str) -> list[str]:
     return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
 
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# a clock time: "7:30 PM", "5:45am", "9 p.m.", "17:45" (not "9:15" of a longer run of digits and colons)
-CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?::([0-5]\d))?\s*([ap])\.?m\b\.?|(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?![\w:])",
-                   re.IGNORECASE)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")  # a letter TLD: no "lodash@4.17.21"
+# a clock time: "7:30 PM", "7.30pm", "9 p.m.", "17:45", "14:30:00" (not "9:15" of a longer run of digits)
+CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
+                   r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:])", re.IGNORECASE)
 
 
 def typed(text: str) -> list[frozenset[str]]:
     """The values of a kind no other text is mistaken for that a request states (e-mail addresses and clock
-    times), each as the forms a call may hold it in, lower-cased: an address as written, a time as written
-    or in 24 hours ("7:30 PM": 7:30, 07:30, 19:30)."""
-    out = [frozenset({m.group().lower().rstrip(".")}) for m in EMAIL.finditer(text)]
+    times), each as the forms a call may rightly hold it in, lower-cased: an address as written; a time in
+    24 hours ("7:30 PM": 19:30; "7:30 am": 7:30, 07:30) or in 12 as written ("7:30 pm", "7:30pm")."""
+    out = [frozenset({m.group().lower()}) for m in EMAIL.finditer(text)]
     for m in CLOCK.finditer(text):
         if m.group(3):
-            h, mi = int(m.group(1)), int(m.group(2) or 0)
+            h, mi, half = int(m.group(1)), int(m.group(2) or 0), m.group(3).lower()
             if not 1 <= h <= 12:
                 continue
-            clock = {h % 12 + (12 if m.group(3).lower() == "p" else 0), h}
+            h24 = h % 12 + (12 if half == "p" else 0)
         else:
-            mi = int(m.group(5))
-            clock = {int(m.group(4))}
-        out.append(frozenset(f for c in clock for f in (f"{c}:{mi:02d}", f"{c:02d}:{mi:02d}")))
+            h24, mi = int(m.group(4)), int(m.group(5))
+            h, half = (h24 + 11) % 12 + 1, "a" if h24 < 12 else "p"
+        clock = {f"{h24}:{mi:02d}", f"{h24:02d}:{mi:02d}"}
+        twelve = {f"{h}:{mi:02d}{sp}{half}m" for sp in ("", " ")} | ({f"{h}{sp}{half}m" for sp in ("", " ")} if not mi else set())
+        out.append(frozenset(clock | twelve))
     return list(dict.fromkeys(out))
 
 
