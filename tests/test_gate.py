@@ -64,6 +64,9 @@ def test_text_where_a_call_was_due_is_wrong_not_invalid(tmp_path):
     one_wrong = {"n": 60, "exact": 59 / 60, "valid": 1.0, "tool_name": 59 / 60}
     assert evaluate.gate(one_wrong) == (True, "meets the gate")
     assert not evaluate.gate({**one_wrong, "valid": 59 / 60})[0]  # a malformed call is not
+    # a share just under the bar says so, not "0.90 < 0.90"
+    assert evaluate.gate({"n": 69, "exact": 62 / 69, "valid": 1.0, "tool_name": 1.0}) == \
+        (False, "below the gate: exact 0.899 (62 of 69) < 0.90")
 
 
 def test_scores_are_remembered_by_what_decides_them(tmp_path):

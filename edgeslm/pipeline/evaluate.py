@@ -128,5 +128,7 @@ def gate(scores: dict, gate: dict = GATE) -> tuple[bool, str]:
     """(promote?, why) for a student's held-out scores."""
     if not scores["n"]:
         return False, "no held-out examples to judge by"
-    failed = [f"{k} {scores[k]:.2f} < {v:.2f}" for k, v in gate.items() if scores[k] < v]
+    # as a count too: 62 of 69 is 0.899, which two decimals would show as "0.90 < 0.90"
+    failed = [f"{k} {scores[k]:.3f} ({round(scores[k] * scores['n'])} of {scores['n']}) < {v:.2f}"
+              for k, v in gate.items() if scores[k] < v]
     return (not failed), ("meets the gate" if not failed else "below the gate: " + ", ".join(failed))
