@@ -271,9 +271,33 @@ def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
     lift = dict(zip(ids.tolist(), amounts.tolist(), strict=True))
     assert lift == {1: 2.0, 2: 2.0 * SLOT}  # both spans of the request; the tied one SLOT times
     assert Sampler(0.0, 1.0, 0).sample(logits, None, (ids, amounts)) == 2
-    c.feed('JDBC_session", "owner": "')  # a parameter the request ties nothing to: the plain lean
+    c.feed('JDBC_session", "owner": "')  # a parameter the request ties nothing to: its quotes no call holds
+    ids, amounts = c.boost(logits, None)
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {1: 2.0 * SLOT, 2: 2.0}
+    c.feed('JohnDoe", "path": "')  # and none once a call holds them (the launcher's '/usr/bin/x' is tied)
     ids, amounts = c.boost(logits, None)
     assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {1: 2.0, 2: 2.0}
+
+
+def test_a_quote_no_call_holds_is_a_value_found_below_the_junk_and_not_cut():
+    """What a user puts in quotes: at a string value's first token where the request ties nothing to the
+    parameter, its first token leans SLOT times copy_bias, even below TOP flatter junk tokens; closed
+    inside the quotes, the value would be cut."""
+    src = "Send 89.90 EUR to BE68 and put 'Abo Fitness Jänner, Graz' as the payment reference"
+    pieces = {t: f"j{t}".encode() for t in range(40)}
+    pieces.update({40: b"Abo", 41: b'"', 42: b" Fitness", 43: b'",'})
+    c = Copier(src, lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
+    logits = np.full(44, 10.0, dtype=np.float32)
+    logits[:40] += np.linspace(1.0, 0.5, 40)  # 40 junk pieces just ahead of "Abo"
+    c.feed('{"iban": "BE68", "reference": "')
+    ids, amounts = c.boost(logits, None)
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)).get(40) == 2.0 * SLOT
+    assert c.cuts("Abo Fitness Jänner") and c.cuts("Abo") and not c.cuts("Abo Fitness Jänner, Graz")
+    c.feed("Abo")
+    logits[:40], logits[41], logits[43] = 0.0, 12.0, 12.0  # the model would close on "Abo"
+    ids, amounts = c.boost(logits, None)
+    lift = dict(zip(ids.tolist(), amounts.tolist(), strict=True))
+    assert 41 not in lift and 43 not in lift and lift[42] == 2.0 * MID_NAME  # on, not closed
 
 
 def test_a_value_does_not_close_inside_a_run_of_capitalized_words():

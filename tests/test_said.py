@@ -62,6 +62,7 @@ def test_typed_values_are_addresses_and_clock_times_in_the_forms_a_call_holds_th
     assert typed("12 am, 7.30pm") == [frozenset({"0:00", "00:00", "12:00 am", "12:00am", "12 am", "12am"}),
                                       frozenset({"19:30", "7:30 pm", "7:30pm"})]
     assert typed("from 14:30:00") == [frozenset({"14:30", "2:30 pm", "2:30pm"})]
+    assert typed("put 'Abo Fitness Jänner' as the reference") == [frozenset({"abo fitness jänner"})]
     # no clock in a longer run, a date, a phone number, an hour past 23 or "13 pm"; no version for an address
     assert typed("v1.2.3:45, 2026-11-03, +37 2 33 67 35 0, 25:00, 13 pm, 3 amounts, lodash@4.17.21") == []
 

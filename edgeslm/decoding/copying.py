@@ -60,7 +60,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgeslm.decoding.argstream import ArgStream
-from edgeslm.decoding.said import Ranking, ends_word, param_words, slots, starts_word, typed, values, words
+from edgeslm.decoding.said import QUOTED, Ranking, ends_word, param_words, slots, starts_word, typed, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -74,6 +74,7 @@ FIT_CENTER, FIT_WIDTH = 0.36, 0.15
 # at a string value's first token, a span the request ties to the parameter (said.slots: "the session
 # 'S1'", `JDBC_session`) leans SLOT times copy_bias: small models put a request's values in the wrong slots
 SLOT = 3.0
+TIED_TOP = 2048  # how far down a tied span's first token is looked for
 # what may run on after a capitalized word inside a name: spaces, particles, the next word's first letter
 _RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
 NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no call has used yet
@@ -137,6 +138,8 @@ class Copier:
         self.opening = (call_bias * max(-1.0, min(1.0, (fit - FIT_CENTER) / FIT_WIDTH))
                         if call_bias and fit is not None and len(self.openers) else 0.0)
         self._pieces: dict[int, str | None] = {}
+        # (start, end) of what the source puts in quotes: a value is not cut inside them (`cuts`)
+        self.quoted = [m.span(1) if m.group(1) else m.span(2) for m in QUOTED.finditer(source)] if copy_bias else []
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
@@ -217,9 +220,12 @@ class Copier:
         return next((relevance for own, relevance in self.parts if not any(map(self.wrote, own))), {})
 
     def _slots(self) -> set[int]:
+        """Where the source ties a value to this parameter (said.slots), else where a quote no call holds
+        yet opens: what a user puts in quotes is a value ("put 'Abo Fitness Jänner' as the reference")."""
         if self.args.key not in self._tied:
             self._tied[self.args.key] = slots(self.source, self.args.key)
-        return self._tied[self.args.key]
+        src = self.source
+        return self._tied[self.args.key] or {a for a, b in self.quoted if not _held(src[a:b].lower()).search(self.written)}
 
     def _at(self, token: int, starts: set[int]) -> bool:
         """This token, as a value's first, begins a span of the source at one of `starts`."""
@@ -245,9 +251,15 @@ class Copier:
 
     def cuts(self, v: str) -> bool:
         """`v`, ending in a capitalized word, stands whole in the source only where a name runs on after it
-        ("Salt Lake" of "Salt Lake City", "Rio" of "Rio de Janeiro"): a value closed there cuts the name."""
+        ("Salt Lake" of "Salt Lake City", "Rio" of "Rio de Janeiro"), or stands in it only inside quotes
+        that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value closed there cuts it."""
         src = self.source
-        if not v.strip() or not v.split()[-1][:1].isupper():
+        if not v.strip():
+            return False
+        at = [i for i in self._found(v) if starts_word(src, i)]
+        if at and self.quoted and all(any(a <= i and i + len(v) < b for a, b in self.quoted) for i in at):
+            return True
+        if not v.split()[-1][:1].isupper():
             return False
         cut = False
         for i in self._found(v):
@@ -263,9 +275,9 @@ class Copier:
         text = self._text(token) or ""
         return '"' in text and self.cuts((self.args.value or "") + text[:text.find('"')])
 
-    def _contenders(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float) -> list[int]:
+    def _contenders(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, top_n: int = TOP) -> list[int]:
         """The allowed tokens that +beta could make the most likely (within beta of the best allowed
-        one), at most TOP, best first. Looks near the unmasked best first: the whole vocabulary
+        one), at most `top_n`, best first. Looks near the unmasked best first: the whole vocabulary
         is masked (a copy of 262k logits) only when nothing allowed is near it."""
         top = float(logits.max())
         near = np.flatnonzero(logits >= top - beta)
@@ -278,7 +290,7 @@ class Copier:
             elif float(logits[near].max()) < top:  # the best is masked: look again below the best allowed
                 near = np.flatnonzero(logits >= float(logits[near].max()) - beta)
                 near = near[allowed[near]]
-        return [int(t) for t in near[np.argsort(-logits[near], kind="stable")][:TOP]]
+        return [int(t) for t in near[np.argsort(-logits[near], kind="stable")][:top_n]]
 
     def open(self) -> tuple[np.ndarray, np.ndarray] | None:
         """At the response's first token (auto mode): the lean on the tokens that begin a call, or None."""
@@ -392,6 +404,9 @@ class Copier:
         wide = beta * (SLOT if ties else 1.0)
         lift = {t: (wide if ties and self._at(t, ties) else beta) for t in self._contenders(logits, allowed, wide)
                 if self.lifts(t) and not self._closes_cut(t)}
+        if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
+            lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
+                         if t not in lift and self._at(t, ties) and self.lifts(t)})
         ends = None if run else self.more_args(allowed)  # close the value and go on, or not
         for t, amount in zip(*ends, strict=True) if ends else ():
             lift[int(t)] = lift.get(int(t), 0.0) + float(amount)

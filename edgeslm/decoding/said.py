@@ -49,10 +49,12 @@ CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
 
 
 def typed(text: str) -> list[frozenset[str]]:
-    """The values of a kind no other text is mistaken for that a request states (e-mail addresses and clock
-    times), each as the forms a call may rightly hold it in, lower-cased: an address as written; a time in
-    24 hours ("7:30 PM": 19:30; "7:30 am": 7:30, 07:30) or in 12 as written ("7:30 pm", "7:30pm")."""
+    """The values of a kind no other text is mistaken for that a request states (e-mail addresses, clock
+    times, what it puts in quotes), each as the forms a call may rightly hold it in, lower-cased: an address
+    or a quote as written; a time in 24 hours ("7:30 PM": 19:30; "7:30 am": 7:30, 07:30) or in 12 as
+    written ("7:30 pm", "7:30pm")."""
     out = [frozenset({m.group().lower()}) for m in EMAIL.finditer(text)]
+    out += [frozenset({(m.group(1) or m.group(2)).strip().lower()}) for m in QUOTED.finditer(text)]
     for m in CLOCK.finditer(text):
         if m.group(3):
             h, mi, half = int(m.group(1)), int(m.group(2) or 0), m.group(3).lower()
