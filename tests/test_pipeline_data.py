@@ -276,6 +276,28 @@ def test_a_stated_enum_value_is_what_the_call_takes():
     assert widen.state_enum(said, random.Random(0)) is None
 
 
+def test_a_copy_may_end_on_its_last_value_and_a_share_of_0_widens_as_before():
+    order = {"type": "function", "function": {"name": "get_order_status", "parameters": {"type": "object",
+             "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}
+
+    def ex(text: str, oid: str) -> dict:
+        return {"messages": [{"role": "user", "content": text}], "tools": [order],
+                "answer": {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {
+                    "name": "get_order_status", "arguments": json.dumps({"order_id": oid})}}]}}
+
+    bare = widen.bare_end(ex("Where is my order K-58213?", "K-58213"), random.Random(0))
+    assert bare["messages"][-1]["content"] == "Where is my order K-58213" and data.teacher_calls(bare) == \
+        [{"name": "get_order_status", "arguments": {"order_id": "K-58213"}}]
+    assert widen.bare_end(ex("Order K-58213, where is it?", "K-58213"), random.Random(0)) is None  # not last
+    assert widen.bare_end(ex("status of order K-58213", "K-58213"), random.Random(0)) is None  # nothing to drop
+    fit = [ex(f"Where is my order K-{n}?", f"K-{n}") for n in range(58210, 58230)]
+    plain, n_plain = widen.widened(fit, 1, 0, drop=0.2)
+    assert widen.widened(fit, 1, 0, drop=0.2, bare=0.0) == (plain, n_plain)
+    more, n_more = widen.widened(fit, 1, 0, drop=0.2, bare=0.5)
+    assert more[:len(plain)] == plain and n_more > n_plain
+    assert all(not e["messages"][-1]["content"].endswith("?") for e in more[len(plain):])
+
+
 def _read_amount(said: str) -> float:
     """An amount read back as a person means it: a final separator before exactly two digits is the
     decimal one; every other separator groups thousands."""

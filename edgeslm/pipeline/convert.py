@@ -189,7 +189,8 @@ def _widen(cfg, t: dict, teacher: dict | None = None, held: Sequence[dict] = ())
     counts go into the report."""
 
     def grown(fit: list[dict]) -> list[dict]:
-        out, added = widen.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums, cfg.reword, teacher, held)
+        out, added = widen.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums, cfg.reword, teacher, held,
+                                   cfg.bare)
         t["training_examples"] = {"capture": len(fit), "augmented": added}
         return out
 

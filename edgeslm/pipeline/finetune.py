@@ -75,6 +75,9 @@ class TrainConfig:
     # and one with its request worded otherwise (pipeline/rephrase.py: by the teacher where an upstream is
     # configured, else by rule); 0 until a 3-seed convert run measures it on the hand-written calls
     reword: float = 0.0
+    # and for this share of the copies above, one that ends on its last value with no full stop
+    # (widen.bare_end); 0 until a convert run measures it (the order student wrote "1290387entire")
+    bare: float = 0.0
     # the weight in the loss of the tokens that decide a call's shape (`decisions`: the token that closes
     # a value and goes on to another argument or closes the call, the one after a call that ends the turn
     # or begins another), against 1 for every other token the model chooses. A transfer answer has ~40
@@ -91,7 +94,7 @@ class TrainConfig:
     full: bool = False
 
 
-_DATA_FIELDS = ("on_default", "drop", "ask", "enums", "reword", "decisions")
+_DATA_FIELDS = ("on_default", "drop", "ask", "enums", "reword", "decisions", "bare")
 BASE_LR = 2e-3  # a LoRA on the bare base (on_default False): the format is still to learn
 # full fine-tuning's learning rate where none is given: FunctionGemma's cookbook trains every weight at
 # about this, 40x below a LoRA's (the tools sweep's v2-nogold-fullft-full uses it)

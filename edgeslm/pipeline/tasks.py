@@ -87,7 +87,7 @@ def finetune_one(settings, cluster: str, model: str, cfg, bar=None) -> dict:
         pairs, dev_pairs = finetune.encode_split(worker, train, settings, cfg,
                                                  lambda fit: widen.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums,
                                                                            cfg.reword, rephrase.teacher(settings),
-                                                                           [examples[i] for i in t["held"]])[0])
+                                                                           [examples[i] for i in t["held"]], cfg.bare)[0])
         out = settings.home / "pipeline" / "runs" / t["task"] / "peft"
         step = (lambda s, n, loss: bar(f"finetune {t['task']}", s, n, f"loss {loss:.3f}")) if bar else None
         store = AdapterStore(settings.adapters_dir)

@@ -12,7 +12,8 @@ real users have no generator, so the pipeline widens what it trains on by rule.
   a value users leave to be inferred is none to ask for). `cut` takes a value and its preposition out of
   a request (the tools recipe's Seal-Tools asks use it too);
 - `reword` (pipeline/rephrase.py): a captured call again with its request worded otherwise, by the teacher
-  when an upstream is configured, else by rule, every value the call takes kept as written.
+  when an upstream is configured, else by rule, every value the call takes kept as written;
+- `bare_end`: a copy again with no full stop after the value that ends its request.
 
 `widened` puts them together, seeded. Examples in the recipe's form, as pipeline/augment.py's.
 """
@@ -267,6 +268,23 @@ def drop_optional(example: dict, rng: random.Random) -> dict | None:
     return None
 
 
+def bare_end(example: dict, rng: random.Random) -> dict | None:
+    """The example again with the full stop (or "?", "!") after its request's last value left out, where a
+    stated value ends the request: people type "status check: order 1290387" too, and a student that only
+    met a value followed by something runs on past one that ends the message ("1290387entire"). The call
+    stays as it is; None where no stated value ends the request."""
+    users = [m for m in example["messages"] if m.get("role") == "user" and isinstance(m.get("content"), str)]
+    if not users:
+        return None
+    text = users[-1]["content"]
+    body = text.rstrip().rstrip(".?!").rstrip()
+    if body == text or not any(body.endswith(str(v)) for _, _, v in stated(example)):
+        return None
+    e = copy.deepcopy(example)
+    [m for m in e["messages"] if m.get("role") == "user" and isinstance(m.get("content"), str)][-1]["content"] = body
+    return e
+
+
 def ask_for(param: str, prop: dict, rng: random.Random) -> str:
     """A question for a parameter's value, in the words of its description when that reads as a noun
     ("The city name" -> "Could you tell me the city name?"), else of its name."""
@@ -312,10 +330,11 @@ def ask_missing(example: dict, rng: random.Random, stated: set[tuple[str, str]] 
 
 def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: float = 0.0,
             enums: float = 0.0, reword: float = 0.0, teacher: dict | None = None,
-            held: Sequence[dict] = ()) -> tuple[list[dict], int]:
+            held: Sequence[dict] = (), bare: float = 0.0) -> tuple[list[dict], int]:
     """(`fit` plus `copies` value-swapped copies of each of its calls, plus for a `drop` share of them a
-    copy with an optional value left out, for an `ask` share one that asks for a missing required value and
-    for an `enums` share one with an enum value stated; how many were added). Only values every captured
+    copy with an optional value left out, for an `ask` share one that asks for a missing required value,
+    for an `enums` share one with an enum value stated and for a `bare` share of those copies one that
+    ends on its last value (`bare_end`); how many were added). Only values every captured
     request states are asked for (always_stated). Values are drawn from `fit`
     alone (never a dev or held-out call's) and widened by rule (`opened`), seeded; no value made is one that
     a `held` (held-out) example's request states."""
@@ -328,4 +347,6 @@ def widened(fit: list[dict], copies: int, seed: int, drop: float = 0.0, ask: flo
     for share, make in ((drop, drop_optional), (ask, asks), (enums, state_enum), (reword, words)):
         if share:
             extra += [x for e in fit if rng.random() < share and (x := make(e, rng))]
+    if bare:  # drawn after the others, so a share of 0 leaves what they draw as it was
+        extra += [x for e in list(extra) if rng.random() < bare and (x := bare_end(e, rng))]
     return fit + extra, len(extra)
