@@ -39,8 +39,8 @@ top few, a little behind. Biases on the logits, each off at 0:
   gave (`"unit": "celsius"` for "Is it cold in Buenos Aires?", `"days": 3`).
 - `left_bias`: where the arguments may close after a value (inside a string too), the tokens that go on to
   another argument get +left_bias while a parameter is unwritten and the request states a value of a kind
-  nothing else is mistaken for (an e-mail address, a clock time: `said.typed`) that no call holds, in any
-  of its forms ("7:30 PM": 19:30). Students trained on one task's calls close a call with the attendee or
+  nothing else is mistaken for (an e-mail address, a clock time, a quote: `said.typed`) that no call holds,
+  in any of its forms ("7:30 PM": 19:30). Students trained on one task's calls close a call with the attendee or
   the time still in the request ("... and send an invite to priya@...", "..., 7:30 PM"); they read no
   parameter's words there, so arg_bias cannot see it. Takes the place of close_bias while it holds.
 
