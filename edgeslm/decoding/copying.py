@@ -9,8 +9,8 @@ top few, a little behind. Biases on the logits, each off at 0:
   and tools' text (starting at a word) gets +copy_bias, and so does a closing quote where the value is
   already such a whole span. Part way into a capitalized word of that text (a name), MID_NAME times that;
   at a value's first token, SLOT times that for a span the request ties to the parameter (`said.slots`);
-  where the value would close inside a run of capitalized words ("Salt Lake" of "Salt Lake City"), no
-  lift to close it and MID_NAME times copy_bias to go on.
+  else for a quote no call holds; where the value would close inside a run of capitalized words ("Salt
+  Lake" of "Salt Lake City") or inside quotes, no lift to close it and MID_NAME times copy_bias to go on.
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
   sentence embedding, `said.relevance` by shared words where none is installed), and by 1 + SURE times
@@ -37,12 +37,10 @@ top few, a little behind. Biases on the logits, each off at 0:
   parameter shares a word with it (as above) and every value it states (`said.values`) is written.
   Small models, and students trained on their task's calls, fill in optional values the request never
   gave (`"unit": "celsius"` for "Is it cold in Buenos Aires?", `"days": 3`).
-- `left_bias`: where the arguments may close after a value (inside a string too), the tokens that go on to
-  another argument get +left_bias while a parameter is unwritten and the request states a value of a kind
-  nothing else is mistaken for (an e-mail address, a clock time, a quote: `said.typed`) that no call holds,
-  in any of its forms ("7:30 PM": 19:30). Students trained on one task's calls close a call with the attendee or
-  the time still in the request ("... and send an invite to priya@...", "..., 7:30 PM"); they read no
-  parameter's words there, so arg_bias cannot see it. Takes the place of close_bias while it holds.
+- `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias
+  while a parameter is unwritten and an e-mail address, clock time or quote of the request is in no call
+  in any of its forms (`said.typed`; "7:30 PM": 19:30), in close_bias's place. Students close a call with
+  the attendee or time still in the request ("... send an invite to priya@..."), where arg_bias sees no word.
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
 (a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the choice of tokens
@@ -60,7 +58,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgeslm.decoding.argstream import ArgStream
-from edgeslm.decoding.said import QUOTED, Ranking, ends_word, param_words, slots, starts_word, typed, values, words
+from edgeslm.decoding.said import Ranking, ends_word, held, param_words, quotes, slots, starts_word, typed, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -82,12 +80,6 @@ NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no 
 # relevance): where MiniLM's best tool leads by 0.1 of cosine or more, it is a gold tool in 131 of 131
 # `multiple` requests of BFCL's training part, and a model's habit ("get_" tools) can outweigh a lean of 3
 SURE = 1.0
-
-
-def _held(form: str) -> re.Pattern:
-    """A typed value's form standing whole in the calls' text ("19:30" also in "2026-12-19t19:30:00"; an
-    address not inside a longer one)."""
-    return re.compile(rf"(?:(?<![\w.+:-])|(?<=\dt)){re.escape(form)}(?![\w@-]|\.\w)")
 
 
 class Leans(NamedTuple):
@@ -139,7 +131,7 @@ class Copier:
                         if call_bias and fit is not None and len(self.openers) else 0.0)
         self._pieces: dict[int, str | None] = {}
         # (start, end) of what the source puts in quotes: a value is not cut inside them (`cuts`)
-        self.quoted = [m.span(1) if m.group(1) else m.span(2) for m in QUOTED.finditer(source)] if copy_bias else []
+        self.quoted = quotes(source) if copy_bias else []
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
@@ -225,7 +217,7 @@ class Copier:
         if self.args.key not in self._tied:
             self._tied[self.args.key] = slots(self.source, self.args.key)
         src = self.source
-        return self._tied[self.args.key] or {a for a, b in self.quoted if not _held(src[a:b].lower()).search(self.written)}
+        return self._tied[self.args.key] or {a for a, b in self.quoted if not held({src[a:b].lower()}, self.written)}
 
     def _at(self, token: int, starts: set[int]) -> bool:
         """This token, as a value's first, begins a span of the source at one of `starts`."""
@@ -254,12 +246,10 @@ class Copier:
         ("Salt Lake" of "Salt Lake City", "Rio" of "Rio de Janeiro"), or stands in it only inside quotes
         that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value closed there cuts it."""
         src = self.source
-        if not v.strip():
-            return False
-        at = [i for i in self._found(v) if starts_word(src, i)]
+        at = [i for i in self._found(v) if starts_word(src, i)] if v.strip() else []
         if at and self.quoted and all(any(a <= i and i + len(v) < b for a, b in self.quoted) for i in at):
             return True
-        if not v.split()[-1][:1].isupper():
+        if not v.strip() or not v.split()[-1][:1].isupper():
             return False
         cut = False
         for i in self._found(v):
@@ -304,10 +294,6 @@ class Copier:
         """The share of the request's values that no call written so far holds (0 when it states none)."""
         return sum(not self.wrote(v) for v in self.asked) / len(self.asked) if self.asked else 0.0
 
-    def left(self) -> bool:
-        """The request states a typed value (said.typed) that no call written so far holds in any form."""
-        return any(not any(_held(f).search(self.written) for f in forms) for forms in self.typed)
-
     def still_named(self) -> bool:
         """An offered tool no call has used yet has a word of its own name in the request, beyond what the
         calls wrote."""
@@ -337,9 +323,7 @@ class Copier:
             return False
         if not self.args.in_str:
             return self.args.last not in ("", ":", "{", ",")
-        # only where the string written so far is a whole span of the request (a value copied to its end), or
-        # a form of its typed values ("19:30" for "7:30 PM")
-        v = self.args.value or ""
+        v = self.args.value or ""  # a whole span of the request (copied to its end), or a typed form (19:30)
         return self.args.is_value and bool(v) and (self._span(v, whole=True) or any(v.lower() in f for f in self.typed))
 
     def _go_on(self) -> tuple[np.ndarray, np.ndarray]:
@@ -366,7 +350,8 @@ class Copier:
         own, params = self.params[self.name]
         rest = self.said - own - words(self.written)
         wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in self.args.keys)
-        left = bool(self.left_bias) and any(p not in self.args.keys for p in params) and self.left()
+        left = (bool(self.left_bias) and any(p not in self.args.keys for p in params)  # a typed value in no call
+                and any(not held(forms, self.written) for forms in self.typed))
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]
         if wanted or left:

@@ -48,6 +48,17 @@ CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
                    r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:])", re.IGNORECASE)
 
 
+def quotes(text: str) -> list[tuple[int, int]]:
+    """(start, end) of what `text` puts in quotes."""
+    return [m.span(1) if m.group(1) else m.span(2) for m in QUOTED.finditer(text)]
+
+
+def held(forms: Iterable[str], written: str) -> bool:
+    """Whether the calls' text holds one of a typed value's forms whole ("19:30" also in
+    "2026-12-19t19:30:00"; an address not inside a longer one)."""
+    return any(re.search(rf"(?:(?<![\w.+:-])|(?<=\dt)){re.escape(f)}(?![\w@-]|\.\w)", written) for f in forms)
+
+
 def typed(text: str) -> list[frozenset[str]]:
     """The values of a kind no other text is mistaken for that a request states (e-mail addresses, clock
     times, what it puts in quotes), each as the forms a call may rightly hold it in, lower-cased: an address
