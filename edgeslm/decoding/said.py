@@ -65,7 +65,7 @@ def typed(text: str) -> list[frozenset[str]]:
     or a quote as written; a time in 24 hours ("7:30 PM": 19:30; "7:30 am": 7:30, 07:30) or in 12 as
     written ("7:30 pm", "7:30pm")."""
     out = [frozenset({m.group().lower()}) for m in EMAIL.finditer(text)]
-    out += [frozenset({(m.group(1) or m.group(2)).strip().lower()}) for m in QUOTED.finditer(text)]
+    out += [frozenset({text[a:b].strip().lower()}) for a, b in quotes(text)]
     for m in CLOCK.finditer(text):
         if m.group(3):
             h, mi, half = int(m.group(1)), int(m.group(2) or 0), m.group(3).lower()
