@@ -443,3 +443,28 @@ def test_another_argument_leans_in_while_the_requests_address_or_time_is_left():
     full = '{"title": "Sushi night", "date": "2026-12-19", "time": "19:30", "attendee": "x"'
     assert lean("Sushi night 2026-12-19 7:30 PM, dial +37 2 33 67 35 0", full) is None  # nothing unwritten
     assert lean("Sushi night on 2026-12-19", '{"title": "Sushi night", "date": "2026-12-19"', close_bias=0.0) is None
+
+
+def test_a_code_the_request_ends_on_is_closed_though_junk_stands_far_above_the_quote():
+    """A student at "... order K-58213" (no full stop) put its closing quote 9 logits below junk and wrote
+    "K-582138213eded": at a code that stands whole where a message ends, the tokens that close it lean
+    MID_NAME times copy_bias, found below TOP junk tokens too. A name there, or a code with more text
+    after it, leans as before."""
+    pieces = {t: f"j{t}".encode() for t in range(40)}
+    pieces.update({40: b'"}', 41: b'",', 42: b"8", 43: b'"'})
+    logits = np.full(44, 20.0, dtype=np.float32)
+    logits[:40] += np.linspace(1.0, 0.5, 40)  # 40 junk pieces far ahead of the quote
+    logits[40:44] = [11.0, 10.0, 19.0, 9.5]  # within 12 of the best, as students' copy_bias 4 reaches
+
+    def lift(source, value):
+        c = Copier(source, lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
+        c.feed('{"order_id": "' + value)
+        got = c.boost(logits, None)
+        return {} if got is None else dict(zip(got[0].tolist(), got[1].tolist(), strict=True))
+
+    for source in ("Where's my package? Order number is K-58213", "status of K-58213?!\nthanks"):
+        got = lift(source, "K-58213")
+        assert got[40] == got[41] == got[43] == 4.0 * MID_NAME and 42 not in got, source
+    assert lift("Where's my package? Order number is K-58213 from May", "K-58213") == {}
+    assert lift("Where's my package? Order number is K-58213", "K-5821") == {}  # not whole yet
+    assert lift("Weather in Oslo", "Oslo") == {}  # a name: the closing quote is within reach, or a name runs on

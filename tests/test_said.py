@@ -137,3 +137,14 @@ def test_the_ranker_ranks_each_clause_of_a_request_that_asks_for_several_calls()
     assert [max(r, key=r.get) for _, r in got.parts] == ["get_weather", "track_parcel"]
     assert ranker("What's the weather in Lisbon?", TOOLS).parts == ()
     assert ranker("What's the weather in Lisbon, and where is my parcel from Oslo?", TOOLS[:1]).parts == ()
+
+
+def test_a_code_the_request_ends_on():
+    from edgeslm.decoding.said import ends_message
+    assert ends_message("Where's my package? Order number is K-58213", "K-58213")
+    assert ends_message("status check: order 1290387.", "1290387")
+    assert ends_message("order 1290387 ?\nand thanks", "1290387")
+    assert not ends_message("order 1290387 from May", "1290387")
+    assert not ends_message("order 1290387", "290387")  # not at a word's start
+    assert not ends_message("order 1290387", "129038")  # not to the word's end
+    assert not ends_message("Weather in Oslo", "Oslo")  # no digit: a name's closing quote is no junk's match

@@ -10,7 +10,9 @@ top few, a little behind. Biases on the logits, each off at 0:
   already such a whole span. Part way into a capitalized word of that text (a name), MID_NAME times that;
   at a value's first token, SLOT times that for a span the request ties to the parameter (`said.slots`);
   else for a quote no call holds; where the value would close inside a run of capitalized words ("Salt
-  Lake" of "Salt Lake City") or inside quotes, no lift to close it and MID_NAME times copy_bias to go on.
+  Lake" of "Salt Lake City") or inside quotes, no lift to close it and MID_NAME times copy_bias to go on;
+  where it is a code the request ends on ("... order K-58213"; said.ends_message), MID_NAME times copy_bias
+  to close it (a student's closing quote there sat 8-9 logits below junk: "K-582138213eded").
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
   sentence embedding, `said.relevance` by shared words where none is installed), and by 1 + SURE times
@@ -58,12 +60,12 @@ from typing import NamedTuple
 import numpy as np
 
 from edgeslm.decoding.argstream import ArgStream
-from edgeslm.decoding.said import Ranking, ends_word, held, param_words, quotes, slots, starts_word, typed, values, words
+from edgeslm.decoding.said import Ranking, cut, ends_message, found, held, mid_name, param_words, quotes, slots, span, typed, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
 # models misspelt values, over its history, was leaving a capitalized word part way (Lisbondo aside)
-MID_NAME, MID_LETTERS = 3.0, 3
+MID_NAME = 3.0
 # MiniLM's cosine of a request and its best tool's "name: description" on BFCL's training part: median
 # about 0.55 where a tool answers (10th percentile 0.35-0.41 by category), 0.20 where none does. The centre
 # leaves 81% of irrelevance below it; read with the request's values left out too (ranking.ToolRanker), that
@@ -73,8 +75,6 @@ FIT_CENTER, FIT_WIDTH = 0.36, 0.15
 # 'S1'", `JDBC_session`) leans SLOT times copy_bias: small models put a request's values in the wrong slots
 SLOT = 3.0
 TIED_TOP = 2048  # how far down a tied span's first token is looked for
-# what may run on after a capitalized word inside a name: spaces, particles, the next word's first letter
-_RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
 NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no call has used yet
 # the tool lean grows by SURE times how far the best tool stands from the next (1 - the second's
 # relevance): where MiniLM's best tool leads by 0.1 of cosine or more, it is a gold tool in 131 of 131
@@ -175,16 +175,10 @@ class Copier:
         return self._pieces[token]
 
     def _found(self, text: str) -> Iterator[int]:
-        """Where `text` occurs in the source, each start."""
-        i = self.source.find(text)
-        while i >= 0:
-            yield i
-            i = self.source.find(text, i + 1)
+        return found(self.source, text)
 
     def _span(self, text: str, whole: bool) -> bool:
-        """`text` occurs in the source starting at a word (and, when `whole`, ending at one)."""
-        src = self.source
-        return any(starts_word(src, i) and (not whole or ends_word(src, i + len(text))) for i in self._found(text))
+        return span(self.source, text, whole)
 
     def lifts(self, token: int) -> bool:
         """Whether this token, written next, keeps the value a span of the source or closes it on one."""
@@ -225,41 +219,15 @@ class Copier:
         return bool(text) and any(i in starts for i in self._found(text))
 
     def mid_name(self) -> bool:
-        """The value so far stops MID_LETTERS or more letters inside a capitalized word of the source
-        ("Padd" of "Paddington") and is nowhere a whole span: the name is being copied, and a token that
-        leaves it there misspells it ("Padding Station", "Heathfield", "Ljubav", "Krak")."""
-        v, src = self.args.value or "", self.source
-        if len(v) < MID_LETTERS or not v[-1].isalnum() or self._span(v, whole=True):
-            return False
-        for i in self._found(v):
-            end = i + len(v)
-            if starts_word(src, i) and end < len(src) and src[end].isalnum():
-                start = end
-                while start > i and src[start - 1].isalnum():
-                    start -= 1
-                if end - start >= MID_LETTERS and src[start].isupper():
-                    return True
-        return False
+        """The value so far stops inside a capitalized word of the source and is nowhere a whole span
+        (said.mid_name): the name is being copied, and a token that leaves it there misspells it
+        ("Padding Station", "Heathfield", "Ljubav", "Krak")."""
+        return mid_name(self.source, self.args.value or "")
 
     def cuts(self, v: str) -> bool:
-        """`v`, ending in a capitalized word, stands whole in the source only where a name runs on after it
-        ("Salt Lake" of "Salt Lake City", "Rio" of "Rio de Janeiro"), or stands in it only inside quotes
-        that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value closed there cuts it."""
-        src = self.source
-        at = [i for i in self._found(v) if starts_word(src, i)] if v.strip() else []
-        if at and self.quoted and all(any(a <= i and i + len(v) < b for a, b in self.quoted) for i in at):
-            return True
-        if not v.strip() or not v.split()[-1][:1].isupper():
-            return False
-        cut = False
-        for i in self._found(v):
-            end = i + len(v)
-            if starts_word(src, i) and ends_word(src, end):
-                m = _RUN.match(src, end)
-                if not (m and m.group(1).isupper()):
-                    return False  # somewhere it stands whole
-                cut = True
-        return cut
+        """A value closed at `v` would cut a name or the user's quotes (said.cut: "Salt Lake" of "Salt Lake
+        City", "Deposit – Flat 12" of 'Deposit – Flat 12, Leeds')."""
+        return cut(self.source, v, self.quoted)
 
     def _closes_cut(self, token: int) -> bool:
         text = self._text(token) or ""
@@ -392,6 +360,10 @@ class Copier:
         if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
             lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
+        if ends_message(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
+            end = self.copy_bias * MID_NAME
+            lift.update({t: max(lift.get(t, 0.0), end) for t in self._contenders(logits, allowed, end, TIED_TOP)
+                         if '"' in (self._text(t) or "") and self.lifts(t)})
         ends = None if run else self.more_args(allowed)  # close the value and go on, or not
         for t, amount in zip(*ends, strict=True) if ends else ():
             lift[int(t)] = lift.get(int(t), 0.0) + float(amount)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -120,6 +120,73 @@ def ends_word(text: str, end: int) -> bool:
     # "Lisbon," is no whole value: a span does not end on a separator
     return (end >= len(text) or not text[end].isalnum() or not text[end - 1].isalnum()) and \
         not text[end - 1].isspace() and text[end - 1] not in ",;:"
+
+
+def found(text: str, part: str) -> Iterator[int]:
+    """Where `part` occurs in `text`, each start."""
+    i = text.find(part)
+    while i >= 0:
+        yield i
+        i = text.find(part, i + 1)
+
+
+def span(text: str, part: str, whole: bool) -> bool:
+    """`part` occurs in `text` starting at a word (and, when `whole`, ending at one)."""
+    return any(starts_word(text, i) and (not whole or ends_word(text, i + len(part))) for i in found(text, part))
+
+
+MID_LETTERS = 3
+# what may run on after a capitalized word inside a name: spaces, particles, the next word's first letter
+_RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
+
+
+def mid_name(text: str, v: str) -> bool:
+    """`v` stops MID_LETTERS or more letters inside a capitalized word of `text` ("Padd" of "Paddington")
+    and is nowhere a whole span of it: a name part way through being copied."""
+    if len(v) < MID_LETTERS or not v[-1].isalnum() or span(text, v, whole=True):
+        return False
+    for i in found(text, v):
+        end = i + len(v)
+        if starts_word(text, i) and end < len(text) and text[end].isalnum():
+            start = end
+            while start > i and text[start - 1].isalnum():
+                start -= 1
+            if end - start >= MID_LETTERS and text[start].isupper():
+                return True
+    return False
+
+
+def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
+    """`v`, ending in a capitalized word, stands whole in `text` only where a name runs on after it ("Salt
+    Lake" of "Salt Lake City", "Rio" of "Rio de Janeiro"), or stands in it only inside quotes (`quoted`:
+    their spans) that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value that ends there
+    cuts it."""
+    at = [i for i in found(text, v) if starts_word(text, i)] if v.strip() else []
+    if at and quoted and all(any(a <= i and i + len(v) < b for a, b in quoted) for i in at):
+        return True
+    if not v.strip() or not v.split()[-1][:1].isupper():
+        return False
+    out = False
+    for i in found(text, v):
+        end = i + len(v)
+        if starts_word(text, i) and ends_word(text, end):
+            m = _RUN.match(text, end)
+            if not (m and m.group(1).isupper()):
+                return False  # somewhere it stands whole
+            out = True
+    return out
+
+
+_TAIL = re.compile(r"[ \t.?!]*(?:\n|$)")
+
+
+def ends_message(text: str, v: str) -> bool:
+    """`v` holds a digit and stands whole in `text` where a message ends (nothing but ".?!" after it):
+    a code the request ends on ("... order K-58213"), where small models, trained on requests that go
+    on or end on a full stop, run a code on into junk ("K-582138213eded")."""
+    return any(c.isdigit() for c in v) and any(
+        starts_word(text, i) and ends_word(text, i + len(v)) and _TAIL.match(text, i + len(v))
+        for i in found(text, v))
 
 
 def unvalued(text: str) -> str:
