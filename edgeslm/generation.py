@@ -129,7 +129,7 @@ class Run:
                 lift = self._shun(-p.call_bias)
             elif self.copier is not None and self.out.mode == "calls":
                 naming = self.out.parser.naming
-                if naming is not None or self.copier.copying:
+                if naming is not None or self.copier.copying or self.copier.counting:
                     allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
                     lift = self.copier.boost(logits, allowed, naming)
                 elif (self.copier.args.closed and self.copier.more_bias) or self.copier.may_close:

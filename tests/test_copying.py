@@ -468,3 +468,28 @@ def test_a_code_the_request_ends_on_is_closed_though_junk_stands_far_above_the_q
     assert lift("Where's my package? Order number is K-58213 from May", "K-58213") == {}
     assert lift("Where's my package? Order number is K-58213", "K-5821") == {}  # not whole yet
     assert lift("Weather in Oslo", "Oslo") == {}  # a name: the closing quote is within reach, or a name runs on
+
+
+def test_a_number_leans_toward_one_the_request_states_in_a_form_a_call_writes():
+    """A student wrote 201 for "2k" (its "1" 1.3 above "0"): while a JSON number is written, the tokens that
+    go on toward 2000 or close it on a stated number get +copy_bias. Its first digit is the model's own
+    choice (which number goes where), and a number the request does not state gets no lean."""
+    pieces = {0: b"0", 1: b"1", 2: b",", 3: b"}", 4: b"2", 5: b" "}
+    c = Copier("pls transfer 2k GBP to AT611904300234573201", lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
+    logits = np.array([25.4, 26.7, 17.6, 15.0, 17.4, 10.0], dtype=np.float32)
+    c.feed('{"iban": "AT611904300234573201", "amount": ')
+    assert not c.counting and c.args.number is None
+    c.feed("2")
+    assert c.counting and c.args.number == "2"
+    c.feed("0")
+    ids, amounts = c.boost(logits, None)
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {0: 2.0}  # "0" toward 2000, not "1"
+    c.feed("00")
+    logits[2] = 26.0  # "2000": closing it is lifted
+    assert 2 in c.boost(logits, None)[0].tolist()
+    c.feed(", ")
+    assert c.args.number is None and not c.counting
+    c.feed('"n": [7')
+    assert c.args.number == "7" and c.boost(logits, None) is None  # 7 is stated nowhere
+    c.feed('], "x": "1')
+    assert c.args.number is None and c.copying  # digits inside a string are the string's

@@ -148,3 +148,17 @@ def test_a_code_the_request_ends_on():
     assert not ends_message("order 1290387", "290387")  # not at a word's start
     assert not ends_message("order 1290387", "129038")  # not to the word's end
     assert not ends_message("Weather in Oslo", "Oslo")  # no digit: a name's closing quote is no junk's match
+
+
+def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
+    from edgeslm.decoding.said import counts, numbers
+    assert numbers("pls transfer 2k GBP to AT611904300234573201") == {"2", "2000"}  # not the IBAN's digits
+    assert numbers("Could you wire $12,400?") == {"12400"}
+    assert numbers("at 3% for 1.2 million people") == {"3", "0.03", "1.2", "1200000"}
+    assert numbers("3,5 kg for 2.50 EUR") == {"3.5", "3", "5", "2.50", "2.5"}  # "3,5": a decimal comma, or a list
+    assert numbers("a dozen eggs, two apples and a 5km run on 12.05.2026") == {"12", "2", "5"}  # no date
+    forms = numbers("wire 2k")
+    assert counts(forms, "2", "0") and counts(forms, "20", "00") and counts(forms, "2", ",")  # on to 2000, or 2
+    assert counts(forms, "2000", "}") and counts(forms, "2000", " }")
+    assert not counts(forms, "20", "1") and not counts(forms, "20", ",") and not counts(forms, "2000", "0")
+    assert not counts(forms, "2", "k") and not counts(forms, "2", "")

@@ -1,8 +1,10 @@
 """The lexer over one call's arguments JSON as it streams, for the request lean (decoding/copying.py):
-which string is being written and whether it is a value or a key, the top-level keys so far, and whether
-the arguments' object has closed. Owns that state alone; knows nothing of the request or the tokens."""
+which string or number is being written and whether it is a value or a key, the top-level keys so far, and
+whether the arguments' object has closed. Owns that state alone; knows nothing of the request or the tokens."""
 
 from __future__ import annotations
+
+_NUMBER = "-0123456789.eE+"  # what a JSON number is written with (a sign or a digit first)
 
 
 class ArgStream:
@@ -17,6 +19,7 @@ class ArgStream:
         self.keys: set[str] = set()  # its top-level arguments written so far
         self.key = ""  # the last of them: the parameter whose value comes next
         self.last = ""  # the last character outside strings (a value has just been written unless ":{,")
+        self.number: str | None = None  # the number value being written, from its first character
 
     def feed(self, fragment: str) -> None:
         for ch in fragment:
@@ -32,21 +35,30 @@ class ArgStream:
                     self.in_str, self.is_value, self.last = False, False, ch
                 elif self.value is not None:
                     self.value += ch
-            elif ch == '"':
-                self.in_str, self.esc = True, False
-                self.is_value = not (self.stack and self.stack[-1] == "{" and self.expect_key)
-                self.value = ""
-            elif ch in "{[":
-                self.stack.append(ch)
-                self.expect_key = ch == "{"
-            elif ch in "}]":
-                if self.stack:
-                    self.stack.pop()
-                    self.closed = not self.stack
-                self.expect_key = False
-            elif ch == ":":
-                self.expect_key = False
-            elif ch == ",":
-                self.expect_key = bool(self.stack) and self.stack[-1] == "{"
+            elif ch in _NUMBER and (self.number is not None or (ch in _NUMBER[:11] and not self.expect_key
+                                                                 and self.last in (":", "[", ","))):
+                self.number = (self.number or "") + ch
+            else:
+                self.number = None
+                self._structure(ch)
             if not self.in_str and not ch.isspace():
                 self.last = ch
+
+    def _structure(self, ch: str) -> None:
+        """A character outside strings that is no part of a number."""
+        if ch == '"':
+            self.in_str, self.esc = True, False
+            self.is_value = not (self.stack and self.stack[-1] == "{" and self.expect_key)
+            self.value = ""
+        elif ch in "{[":
+            self.stack.append(ch)
+            self.expect_key = ch == "{"
+        elif ch in "}]":
+            if self.stack:
+                self.stack.pop()
+                self.closed = not self.stack
+            self.expect_key = False
+        elif ch == ":":
+            self.expect_key = False
+        elif ch == ",":
+            self.expect_key = bool(self.stack) and self.stack[-1] == "{"

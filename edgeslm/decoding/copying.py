@@ -12,7 +12,9 @@ top few, a little behind. Biases on the logits, each off at 0:
   else for a quote no call holds; where the value would close inside a run of capitalized words ("Salt
   Lake" of "Salt Lake City") or inside quotes, no lift to close it and MID_NAME times copy_bias to go on;
   where it is a code the request ends on ("... order K-58213"; said.ends_message), MID_NAME times copy_bias
-  to close it (a student's closing quote there sat 8-9 logits below junk: "K-582138213eded").
+  to close it (a student's closing quote there sat 8-9 logits below junk: "K-582138213eded"). While a
+  number is written, +copy_bias goes to the tokens that go on toward, or close it on, a number the
+  request states in a form a call writes ("2k": 2000; said.numbers): a student wrote 201 for "2k".
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
   sentence embedding, `said.relevance` by shared words where none is installed), and by 1 + SURE times
@@ -54,13 +56,29 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import numpy as np
 
 from edgeslm.decoding.argstream import ArgStream
-from edgeslm.decoding.said import Ranking, cut, ends_message, found, held, mid_name, param_words, quotes, slots, span, typed, values, words
+from edgeslm.decoding.said import (
+    Ranking,
+    counts,
+    cut,
+    ends_message,
+    found,
+    held,
+    mid_name,
+    numbers,
+    param_words,
+    quotes,
+    slots,
+    span,
+    typed,
+    values,
+    words,
+)
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -132,6 +150,7 @@ class Copier:
         self._pieces: dict[int, str | None] = {}
         # (start, end) of what the source puts in quotes: a value is not cut inside them (`cuts`)
         self.quoted = quotes(source) if copy_bias else []
+        self.numbers = numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
@@ -174,12 +193,6 @@ class Copier:
                 self._pieces[token] = None
         return self._pieces[token]
 
-    def _found(self, text: str) -> Iterator[int]:
-        return found(self.source, text)
-
-    def _span(self, text: str, whole: bool) -> bool:
-        return span(self.source, text, whole)
-
     def lifts(self, token: int) -> bool:
         """Whether this token, written next, keeps the value a span of the source or closes it on one."""
         text, value = self._text(token), self.args.value or ""
@@ -187,8 +200,8 @@ class Copier:
             return False
         q = text.find('"')
         if q < 0:
-            return self._span(value + text, whole=False)
-        return bool(value + text[:q]) and self._span(value + text[:q], whole=True)
+            return span(self.source, value + text, False)
+        return bool(value + text[:q]) and span(self.source, value + text[:q], True)
 
     def leads_to(self, token: int, prefix: str, relevance: dict[str, float]) -> float:
         """The best of these relevances among the tools whose name `prefix` + this token's piece begins (or
@@ -201,8 +214,8 @@ class Copier:
         return max((r for n, r in relevance.items() if (n.startswith(name) if q < 0 else n == name)), default=0.0)
 
     def due(self) -> dict[str, float]:
-        """For a call after the first: the tools' relevance to the first clause of the request none of whose
-        own values a call has written yet (said.own_values), or {} where every clause has one."""
+        """For a later call: the tools' relevance to the first clause none of whose own values a call has
+        written (said.own_values), or {} where every clause has one."""
         return next((relevance for own, relevance in self.parts if not any(map(self.wrote, own))), {})
 
     def _slots(self) -> set[int]:
@@ -216,7 +229,7 @@ class Copier:
     def _at(self, token: int, starts: set[int]) -> bool:
         """This token, as a value's first, begins a span of the source at one of `starts`."""
         text = (self._text(token) or "").split('"')[0]
-        return bool(text) and any(i in starts for i in self._found(text))
+        return bool(text) and any(i in starts for i in found(self.source, text))
 
     def mid_name(self) -> bool:
         """The value so far stops inside a capitalized word of the source and is nowhere a whole span
@@ -234,9 +247,8 @@ class Copier:
         return '"' in text and self.cuts((self.args.value or "") + text[:text.find('"')])
 
     def _contenders(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, top_n: int = TOP) -> list[int]:
-        """The allowed tokens that +beta could make the most likely (within beta of the best allowed
-        one), at most `top_n`, best first. Looks near the unmasked best first: the whole vocabulary
-        is masked (a copy of 262k logits) only when nothing allowed is near it."""
+        """The allowed tokens within beta of the best allowed one, at most `top_n`, best first. Looks near the
+        unmasked best first: all 262k logits are masked (a copy) only when nothing allowed is near it."""
         top = float(logits.max())
         near = np.flatnonzero(logits >= top - beta)
         if allowed is not None:
@@ -292,7 +304,7 @@ class Copier:
         if not self.args.in_str:
             return self.args.last not in ("", ":", "{", ",")
         v = self.args.value or ""  # a whole span of the request (copied to its end), or a typed form (19:30)
-        return self.args.is_value and bool(v) and (self._span(v, whole=True) or any(v.lower() in f for f in self.typed))
+        return self.args.is_value and bool(v) and (span(self.source, v, True) or any(v.lower() in f for f in self.typed))
 
     def _go_on(self) -> tuple[np.ndarray, np.ndarray]:
         """(the tokens that go on to another argument, those that close the arguments) here: inside a
@@ -349,9 +361,18 @@ class Copier:
             amounts = np.array([lean * self.leads_to(int(t), naming, relevance) for t in ids])
             keep = amounts > 0
             return (ids[keep], amounts[keep]) if keep.any() else None
-        if not self.copying:
+        if not (self.copying or self.counting):
             return None
-        run = self.cuts(self.args.value or "")
+        run = self.copying and self.cuts(self.args.value or "")
+        lift = self._copy(logits, allowed, run) if self.copying else self._count(logits, allowed)
+        ends = None if run else self.more_args(allowed)  # close the value and go on, or not
+        for t, amount in zip(*ends, strict=True) if ends else ():
+            lift[int(t)] = lift.get(int(t), 0.0) + float(amount)
+        return (np.fromiter(lift, dtype=np.int64, count=len(lift)),
+                np.fromiter(lift.values(), dtype=float, count=len(lift))) if lift else None
+
+    def _copy(self, logits: np.ndarray, allowed: np.ndarray | None, run: bool) -> dict[int, float]:
+        """While a string value is written: the tokens that keep it a span of the source or close it on one."""
         beta = self.copy_bias * (MID_NAME if run or self.mid_name() else 1.0)
         ties = self._slots() if self.args.value == "" and self.args.stack == ["{"] and self.args.key else set()
         wide = beta * (SLOT if ties else 1.0)
@@ -364,8 +385,16 @@ class Copier:
             end = self.copy_bias * MID_NAME
             lift.update({t: max(lift.get(t, 0.0), end) for t in self._contenders(logits, allowed, end, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
-        ends = None if run else self.more_args(allowed)  # close the value and go on, or not
-        for t, amount in zip(*ends, strict=True) if ends else ():
-            lift[int(t)] = lift.get(int(t), 0.0) + float(amount)
-        return (np.fromiter(lift, dtype=np.int64, count=len(lift)),
-                np.fromiter(lift.values(), dtype=float, count=len(lift))) if lift else None
+        return lift
+
+    @property
+    def counting(self) -> bool:
+        """A number value is being written (its first digit chosen), and the request states numbers."""
+        return bool(self.numbers and (self.args.number or "").lstrip("-+"))
+
+    def _count(self, logits: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
+        """While a number is written: +copy_bias on the tokens that go on toward a number the request states,
+        in a form a call writes ("2k": 2000, "$12,400": 12400; said.numbers), or close it on one."""
+        so_far = (self.args.number or "").lstrip("-+")
+        return {t: self.copy_bias for t in self._contenders(logits, allowed, self.copy_bias)
+                if counts(self.numbers, so_far, self._text(t) or "")}

@@ -8,6 +8,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import NamedTuple
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -46,6 +47,46 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")  # a letter 
 # a clock time: "7:30 PM", "7.30pm", "9 p.m.", "17:45", "14:30:00" (not "9:15" of a longer run of digits)
 CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
                    r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:])", re.IGNORECASE)
+
+
+# a number as a request may state it: "12,400", "2.5", "2k", "1.2 million", "3%", "3,5" (a decimal comma)
+_AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:[ \t]?(k|thousand|million|mio|mn|bn|billion)\b|(%))?", re.IGNORECASE)
+_SCALE = {"k": 1000, "thousand": 1000, "million": 10**6, "mio": 10**6, "mn": 10**6, "bn": 10**9, "billion": 10**9}
+_COUNT = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_COUNTED = re.compile(r"\b(" + "|".join(_COUNT) + r"|dozen)\b", re.IGNORECASE)
+
+
+def _plain(d: Decimal) -> str:
+    return format(d.normalize(), "f") if d == d.to_integral_value() else format(d.normalize(), "f").rstrip("0")
+
+
+def numbers(text: str) -> frozenset[str]:
+    """The numbers a request states, each in the forms a call writes it as a JSON number: "$12,400"
+    12400, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12, "two" 2."""
+    out: set[str] = set()
+    for m in _AMOUNT.finditer(text):
+        raw, scale, percent = m.group(1), (m.group(2) or "").lower(), m.group(3)
+        if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw):
+            raw = raw.replace(",", "")
+        elif re.fullmatch(r"\d+,\d{1,2}", raw):  # "3,5" or a list "45,60": both read
+            out |= set(raw.split(","))
+            raw = raw.replace(",", ".")
+        if not re.fullmatch(r"\d+(?:\.\d+)?", raw):
+            continue  # "12.05.2026", "1,2,3": no one number
+        d = Decimal(raw)
+        out |= {raw, _plain(d)} | ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
+    out |= {str(_COUNT.get(w.lower(), 12)) for w in _COUNTED.findall(text)}
+    return frozenset(out)
+
+
+def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:
+    """`piece`, written after the digits `so_far` of a JSON number, goes on toward one of `forms`
+    (`numbers`), or closes the number (",", "}" or "]" after what digits it adds) on one."""
+    head = piece[:len(piece) - len(piece.lstrip("0123456789."))]
+    rest, v = piece[len(head):], so_far + head
+    if not rest:
+        return bool(head) and any(f.startswith(v) for f in forms)
+    return rest.lstrip(" \t\r\n")[:1] in (",", "}", "]") and v in forms
 
 
 def quotes(text: str) -> list[tuple[int, int]]:
