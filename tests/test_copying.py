@@ -493,3 +493,16 @@ def test_a_number_leans_toward_one_the_request_states_in_a_form_a_call_writes():
     assert c.args.number == "7" and c.boost(logits, None) is None  # 7 is stated nowhere
     c.feed('], "x": "1')
     assert c.args.number is None and c.copying  # digits inside a string are the string's
+
+
+def test_a_time_or_date_leans_toward_the_form_a_call_writes():
+    """A student wrote "14:00" for "at noon" ("4" 4 logits above "2"): the copy lean copies a request's times
+    and dates in the forms calls write them (said.forms) as it copies the request's words."""
+    pieces = {0: b"1", 1: b"2", 2: b"4", 3: b'"', 4: b"-"}
+    c = Copier("Lunch on 2 Feb 2027 at noon", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
+    c.feed('{"time": "1')
+    ids, _ = c.boost(np.array([0.0, 31.3, 35.2, 0.0, 0.0], dtype=np.float32), None)
+    assert ids.tolist() == [1]
+    c.feed('2:00", "date": "2027')
+    ids, _ = c.boost(np.array([0.0, 0.0, 0.0, 30.0, 29.0], dtype=np.float32), None)
+    assert 4 in ids.tolist()  # on to 2027-02-02 (or closed on the year, a whole word of the request)

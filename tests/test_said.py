@@ -154,6 +154,7 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     from edgeslm.decoding.said import counts, numbers
     assert numbers("pls transfer 2k GBP to AT611904300234573201") == {"2", "2000"}  # not the IBAN's digits
     assert numbers("Could you wire $12,400?") == {"12400"}
+    assert numbers("€1.250,00 or 1.250 or 2.500.000") == {"1250", "1250.00", "1.250", "1.25", "2500000"}
     assert numbers("at 3% for 1.2 million people") == {"3", "0.03", "1.2", "1200000"}
     assert numbers("3,5 kg for 2.50 EUR") == {"3.5", "3", "5", "2.50", "2.5"}  # "3,5": a decimal comma, or a list
     assert numbers("a dozen eggs, two apples and a 5km run on 12.05.2026") == {"12", "2", "5"}  # no date
@@ -162,3 +163,12 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     assert counts(forms, "2000", "}") and counts(forms, "2000", " }")
     assert not counts(forms, "20", "1") and not counts(forms, "20", ",") and not counts(forms, "2000", "0")
     assert not counts(forms, "2", "k") and not counts(forms, "2", "")
+
+
+def test_times_and_dates_in_the_forms_a_call_writes_them():
+    from edgeslm.decoding.said import forms
+    assert forms("Please put it on the 2nd of February 2027 at noon") == ["12:00", "2027-02-02"]
+    assert forms("dinner at 7:30 PM on Feb 2, 2027") == ["19:30", "2027-02-02"]
+    assert forms("Sept. 3rd, 2026 at midnight") == ["00:00", "2026-09-03"]
+    assert forms("meet at 14:30 on 2026-11-06") == []  # held as written
+    assert forms("the 45th of May 2026, or May 2026") == []  # no day, no date

@@ -61,24 +61,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from edgeslm.decoding import said
 from edgeslm.decoding.argstream import ArgStream
-from edgeslm.decoding.said import (
-    Ranking,
-    counts,
-    cut,
-    ends_message,
-    found,
-    held,
-    mid_name,
-    numbers,
-    param_words,
-    quotes,
-    slots,
-    span,
-    typed,
-    values,
-    words,
-)
+from edgeslm.decoding.said import Ranking, found, held, param_words, quotes, slots, span, typed, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
@@ -127,7 +112,9 @@ class Copier:
                  tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None):
         copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias, left_bias = self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
-        self.source, self.piece, self.copy_bias, self.more_bias = source, piece, copy_bias, more_bias
+        # what values are copied from: the request, and its times and dates in the forms calls write (said.forms)
+        self.source = source + "".join("\n" + f for f in said.forms(source)) if copy_bias and source else source
+        self.piece, self.copy_bias, self.more_bias = piece, copy_bias, more_bias
         self.arg_bias, self.close_bias, self.left_bias = arg_bias, close_bias, left_bias
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
         self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
@@ -150,7 +137,7 @@ class Copier:
         self._pieces: dict[int, str | None] = {}
         # (start, end) of what the source puts in quotes: a value is not cut inside them (`cuts`)
         self.quoted = quotes(source) if copy_bias else []
-        self.numbers = numbers(source) if copy_bias else frozenset()  # for `counting`
+        self.numbers = said.numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
@@ -235,12 +222,12 @@ class Copier:
         """The value so far stops inside a capitalized word of the source and is nowhere a whole span
         (said.mid_name): the name is being copied, and a token that leaves it there misspells it
         ("Padding Station", "Heathfield", "Ljubav", "Krak")."""
-        return mid_name(self.source, self.args.value or "")
+        return said.mid_name(self.source, self.args.value or "")
 
     def cuts(self, v: str) -> bool:
         """A value closed at `v` would cut a name or the user's quotes (said.cut: "Salt Lake" of "Salt Lake
         City", "Deposit – Flat 12" of 'Deposit – Flat 12, Leeds')."""
-        return cut(self.source, v, self.quoted)
+        return said.cut(self.source, v, self.quoted)
 
     def _closes_cut(self, token: int) -> bool:
         text = self._text(token) or ""
@@ -381,7 +368,7 @@ class Copier:
         if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
             lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
-        if ends_message(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
+        if said.ends_message(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
             end = self.copy_bias * MID_NAME
             lift.update({t: max(lift.get(t, 0.0), end) for t in self._contenders(logits, allowed, end, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
@@ -397,4 +384,4 @@ class Copier:
         in a form a call writes ("2k": 2000, "$12,400": 12400; said.numbers), or close it on one."""
         so_far = (self.args.number or "").lstrip("-+")
         return {t: self.copy_bias for t in self._contenders(logits, allowed, self.copy_bias)
-                if counts(self.numbers, so_far, self._text(t) or "")}
+                if said.counts(self.numbers, so_far, self._text(t) or "")}

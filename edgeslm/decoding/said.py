@@ -62,12 +62,16 @@ def _plain(d: Decimal) -> str:
 
 def numbers(text: str) -> frozenset[str]:
     """The numbers a request states, each in the forms a call writes it as a JSON number: "$12,400"
-    12400, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12, "two" 2."""
+    12400, "€1.250,00" 1250, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12,
+    "two" 2."""
     out: set[str] = set()
     for m in _AMOUNT.finditer(text):
         raw, scale, percent = m.group(1), (m.group(2) or "").lower(), m.group(3)
         if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw):
             raw = raw.replace(",", "")
+        elif re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?", raw):  # "1.250,00"; "1.250" may be 1.25 too
+            out |= {raw, _plain(Decimal(raw))} if raw.count(".") == 1 and "," not in raw else set()
+            raw = raw.replace(".", "").replace(",", ".")
         elif re.fullmatch(r"\d+,\d{1,2}", raw):  # "3,5" or a list "45,60": both read
             out |= set(raw.split(","))
             raw = raw.replace(",", ".")
@@ -119,7 +123,29 @@ def typed(text: str) -> list[frozenset[str]]:
         clock = {f"{h24}:{mi:02d}", f"{h24:02d}:{mi:02d}"}
         twelve = {f"{h}:{mi:02d}{sp}{half}m" for sp in ("", " ")} | ({f"{h}{sp}{half}m" for sp in ("", " ")} if not mi else set())
         out.append(frozenset(clock | twelve))
+    out += [frozenset({w.lower(), "12:00" if w.lower() == "noon" else "00:00"}) for w in _NOON.findall(text)]
     return list(dict.fromkeys(out))
+
+
+_NOON = re.compile(r"\b(noon|midday|midnight)\b", re.IGNORECASE)
+_MONTHS = "january february march april may june july august september october november december".split()
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sept?|oct|nov|dec)[a-z]*\.?"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH},?\s+(\d{{4}})\b|\b{_MONTH}\s+{_DAY},?\s+(\d{{4}})\b", re.IGNORECASE)
+
+
+def forms(text: str) -> list[str]:
+    """The forms a call writes the request's times and dates in that the request does not hold as written:
+    "7:30 PM" 19:30, noon 12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02. A copy lean
+    copies them as it copies the request's own words."""
+    out = [f for held_as in typed(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
+    for m in DATES.finditer(text):
+        day, month, year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(4), m.group(6))
+        number = next(i for i, name in enumerate(_MONTHS, 1) if name.startswith(month.lower()[:3]))
+        if 1 <= int(day) <= 31:
+            out.append(f"{year}-{number:02d}-{int(day):02d}")
+    low = text.lower()
+    return [f for f in dict.fromkeys(out) if f not in low]
 
 
 # where a request that asks for several calls goes on to the next: a sentence's end, a comma, "and", "then"
