@@ -148,6 +148,7 @@ def test_a_code_the_request_ends_on():
     assert not ends_message("order 1290387", "290387")  # not at a word's start
     assert not ends_message("order 1290387", "129038")  # not to the word's end
     assert not ends_message("Weather in Oslo", "Oslo")  # no digit: a name's closing quote is no junk's match
+    assert not ends_message("this weekend, Jun.20,2023.\n2023-06-20", "2023")  # it runs on in a date's form
 
 
 def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
@@ -170,5 +171,6 @@ def test_times_and_dates_in_the_forms_a_call_writes_them():
     assert forms("Please put it on the 2nd of February 2027 at noon") == ["12:00", "2027-02-02"]
     assert forms("dinner at 7:30 PM on Feb 2, 2027") == ["19:30", "2027-02-02"]
     assert forms("Sept. 3rd, 2026 at midnight") == ["00:00", "2026-09-03"]
+    assert forms("this weekend, Jun.20,2023.") == ["2023-06-20"]
     assert forms("meet at 14:30 on 2026-11-06") == []  # held as written
     assert forms("the 45th of May 2026, or May 2026") == []  # no day, no date

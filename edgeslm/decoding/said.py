@@ -129,9 +129,10 @@ def typed(text: str) -> list[frozenset[str]]:
 
 _NOON = re.compile(r"\b(noon|midday|midnight)\b", re.IGNORECASE)
 _MONTHS = "january february march april may june july august september october november december".split()
-_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sept?|oct|nov|dec)[a-z]*\.?"
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sept?|oct|nov|dec)[a-z]*"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH},?\s+(\d{{4}})\b|\b{_MONTH}\s+{_DAY},?\s+(\d{{4}})\b", re.IGNORECASE)
+DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b|\b{_MONTH}(?:\.\s*|\s+){_DAY}(?:,\s*|\s+)(\d{{4}})\b",
+                   re.IGNORECASE)
 
 
 def forms(text: str) -> list[str]:
@@ -248,12 +249,13 @@ _TAIL = re.compile(r"[ \t.?!]*(?:\n|$)")
 
 
 def ends_message(text: str, v: str) -> bool:
-    """`v` holds a digit and stands whole in `text` where a message ends (nothing but ".?!" after it):
-    a code the request ends on ("... order K-58213"), where small models, trained on requests that go
-    on or end on a full stop, run a code on into junk ("K-582138213eded")."""
-    return any(c.isdigit() for c in v) and any(
-        starts_word(text, i) and ends_word(text, i + len(v)) and _TAIL.match(text, i + len(v))
-        for i in found(text, v))
+    """`v` holds a digit and stands whole in `text` where a message ends (nothing but ".?!" after it), and
+    nowhere runs on into a longer span ("2023" of a form "2023-06-20"): a code the request ends on ("...
+    order K-58213"), where small models, trained on requests that go on or end on a full stop, run a code
+    on into junk ("K-582138213eded")."""
+    at = [i for i in found(text, v) if starts_word(text, i)] if any(c.isdigit() for c in v) else []
+    return any(_TAIL.match(text, i + len(v)) for i in at) and all(ends_word(text, i + len(v)) and (
+        _TAIL.match(text, i + len(v)) or text[i + len(v)] in " \t,;?!") for i in at)
 
 
 def unvalued(text: str) -> str:
