@@ -119,6 +119,9 @@ class Copier:
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
         self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
                        for t in tools or ()} if arg_bias or close_bias or left_bias else {}
+        # tool name -> parameter -> its enum's values: a string value that is one is whole (`may_close`)
+        self.enums = {t.name: {p: {str(e) for e in d.get("enum") or ()} for p, d in ((t.parameters or {}).get("properties") or {}).items()
+                               if isinstance(d, dict)} for t in tools or ()} if self.params else {}
         self.typed = typed(source) if left_bias else []  # for left_bias
         self.said = words(source) if arg_bias or close_bias or more_bias else set()
         self.asked = values(source) if more_bias or close_bias else []
@@ -135,8 +138,8 @@ class Copier:
         self.opening = (call_bias * max(-1.0, min(1.0, (fit - FIT_CENTER) / FIT_WIDTH))
                         if call_bias and fit is not None and len(self.openers) else 0.0)
         self._pieces: dict[int, str | None] = {}
-        # (start, end) of what the source puts in quotes: a value is not cut inside them (`cuts`)
-        self.quoted = quotes(source) if copy_bias else []
+        # (start, end) of what the source puts in quotes or after a label: a value is not cut inside them (`cuts`)
+        self.quoted = quotes(source) + said.labelled(source) if copy_bias else []
         self.numbers = said.numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
@@ -290,8 +293,9 @@ class Copier:
             return False
         if not self.args.in_str:
             return self.args.last not in ("", ":", "{", ",")
-        v = self.args.value or ""  # a whole span of the request (copied to its end), or a typed form (19:30)
-        return self.args.is_value and bool(v) and (span(self.source, v, True) or any(v.lower() in f for f in self.typed))
+        v = self.args.value or ""  # a whole span of the request (copied to its end), a typed form (19:30), an enum value
+        return self.args.is_value and bool(v) and (span(self.source, v, True) or any(v.lower() in f for f in self.typed)
+                                                   or v in self.enums.get(self.name, {}).get(self.args.key, ()))
 
     def _go_on(self) -> tuple[np.ndarray, np.ndarray]:
         """(the tokens that go on to another argument, those that close the arguments) here: inside a

@@ -93,6 +93,16 @@ def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:
     return rest.lstrip(" \t\r\n")[:1] in (",", "}", "]") and v in forms
 
 
+# a sentence that opens with one word and a colon and ends its message: "... ? Memo: Q2 consulting fees"
+LABEL = re.compile(r"(?:^|(?<=[.?!])[ \t]+|\n)[A-Z][a-z]{1,15}:[ \t]+([^\n:]{2,80}?)[ \t]*[.!]?[ \t]*(?=\n|$)")
+
+
+def labelled(text: str) -> list[tuple[int, int]]:
+    """(start, end) of what a request gives after a label that opens its last sentence ("Memo: ...",
+    "Subject: ...", "Note: ..."): a value of its own, as a quote is."""
+    return [m.span(1) for m in LABEL.finditer(text)]
+
+
 def quotes(text: str) -> list[tuple[int, int]]:
     """(start, end) of what `text` puts in quotes."""
     return [m.span(1) if m.group(1) else m.span(2) for m in QUOTED.finditer(text)]
@@ -106,11 +116,11 @@ def held(forms: Iterable[str], written: str) -> bool:
 
 def typed(text: str) -> list[frozenset[str]]:
     """The values of a kind no other text is mistaken for that a request states (e-mail addresses, clock
-    times, what it puts in quotes), each as the forms a call may rightly hold it in, lower-cased: an address
-    or a quote as written; a time in 24 hours ("7:30 PM": 19:30; "7:30 am": 7:30, 07:30) or in 12 as
-    written ("7:30 pm", "7:30pm")."""
+    times, what it puts in quotes or labels: "Memo: Q2 fees"), each as the forms a call may rightly hold
+    it in, lower-cased: an address, a quote or a label's value as written; a time in 24 hours ("7:30 PM":
+    19:30; "7:30 am": 7:30, 07:30) or in 12 as written ("7:30 pm", "7:30pm")."""
     out = [frozenset({m.group().lower()}) for m in EMAIL.finditer(text)]
-    out += [frozenset({text[a:b].strip().lower()}) for a, b in quotes(text)]
+    out += [frozenset({text[a:b].strip().lower()}) for a, b in quotes(text) + labelled(text)]
     for m in CLOCK.finditer(text):
         if m.group(3):
             h, mi, half = int(m.group(1)), int(m.group(2) or 0), m.group(3).lower()
