@@ -407,6 +407,8 @@ def test_the_arguments_lean_to_close_when_the_request_has_nothing_left_for_anoth
     assert lean(cold, '{"city": "Buenos Aires"') == ([1, 4, 2], [-2.0, -2.0, 2.0])  # nothing said of unit or days
     assert lean(cold, '{"city": "Buenos Aires') == ([3, 5], [-2.0, 2.0])  # `",` away, `"}` toward
     assert lean(cold, '{"city": "Buenos Ai') is None  # part way into a word of the request
+    assert lean(cold, '{"city": "Buenos Aires", "unit": "fahrenheit') == ([3, 5], [-2.0, 2.0])  # an enum value is whole
+    assert lean(cold, '{"city": "Buenos Aires", "unit": "fahren') is None
     assert lean(cold, '{"city": "Buenos Aires"', close_bias=0.0) is None  # off
     hot = "Temperature in Hanoi in celsius, please."
     assert lean(hot, '{"city": "Hanoi"') is None  # "celsius": the unit's
@@ -443,6 +445,10 @@ def test_another_argument_leans_in_while_the_requests_address_or_time_is_left():
     full = '{"title": "Sushi night", "date": "2026-12-19", "time": "19:30", "attendee": "x"'
     assert lean("Sushi night 2026-12-19 7:30 PM, dial +37 2 33 67 35 0", full) is None  # nothing unwritten
     assert lean("Sushi night on 2026-12-19", '{"title": "Sushi night", "date": "2026-12-19"', close_bias=0.0) is None
+    note = "Board prep on 2026-11-03? Note: bring the Q3 deck"  # a label's value, as a quote
+    assert lean(note, '{"title": "Board prep", "date": "2026-11-03"') == ([1, 4], [2.0, 2.0])
+    assert lean(note, '{"title": "Board prep", "date": "2026-11-03", "attendee": "bring the Q3 deck"') == \
+        ([1, 4, 2], [-5.0, -5.0, 5.0])
 
 
 def test_a_code_the_request_ends_on_is_closed_though_junk_stands_far_above_the_quote():

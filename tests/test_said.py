@@ -174,3 +174,13 @@ def test_times_and_dates_in_the_forms_a_call_writes_them():
     assert forms("this weekend, Jun.20,2023.") == ["2023-06-20"]
     assert forms("meet at 14:30 on 2026-11-06") == []  # held as written
     assert forms("the 45th of May 2026, or May 2026") == []  # no day, no date
+
+
+def test_a_labelled_value_is_typed():
+    from edgeslm.decoding.said import labelled
+    memo = "Could you wire $12,400 to NL91ABNA0417164300? Memo: Q2 consulting fees"
+    assert [memo[a:b] for a, b in labelled(memo)] == ["Q2 consulting fees"] and frozenset({"q2 consulting fees"}) in typed(memo)
+    note = "Send it. Note: leave at the door."
+    assert [note[a:b] for a, b in labelled(note)] == ["leave at the door"]
+    assert labelled("Please put Kickoff: Project Halcyon on the 2nd at noon") == []  # no label opens a sentence
+    assert labelled("Ratio: 3:4 please") == [] and labelled("Subject: hi\nthanks") == [(9, 11)]
