@@ -489,7 +489,8 @@ def test_a_number_leans_toward_one_the_request_states_in_a_form_a_call_writes():
     assert c.counting and c.args.number == "2"
     c.feed("0")
     ids, amounts = c.boost(logits, None)
-    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {0: 2.0}  # "0" toward 2000, not "1"
+    # "0" toward 2000, not "1"; two digits into a stated number and not one yet, MID_NAME times copy_bias
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {0: 2.0 * MID_NAME}
     c.feed("00")
     logits[2] = 26.0  # "2000": closing it is lifted
     assert 2 in c.boost(logits, None)[0].tolist()

@@ -155,6 +155,8 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     from edgeslm.decoding.said import counts, numbers
     assert numbers("pls transfer 2k GBP to AT611904300234573201") == {"2", "2000"}  # not the IBAN's digits
     assert numbers("Could you wire $12,400?") == {"12400"}
+    assert "1520.07" in numbers("Wire 1 520,07 dollars to FR86 6090 9822 5318 7595 1305 075")
+    assert not {"60909822", "9822531"} & numbers("FR86 6090 9822 5318 7595 1305 075")  # an IBAN's groups are 4
     assert numbers("€1.250,00 or 1.250 or 2.500.000") == {"1250", "1250.00", "1.250", "1.25", "2500000"}
     assert numbers("at 3% for 1.2 million people") == {"3", "0.03", "1.2", "1200000"}
     assert numbers("3,5 kg for 2.50 EUR") == {"3.5", "3", "5", "2.50", "2.5"}  # "3,5": a decimal comma, or a list

@@ -291,8 +291,10 @@ class Copier:
         there (its closing quote and what follows come as one token: `",` or `"}`): it may close or go on."""
         if not (self.arg_bias or self.close_bias or self.left_bias) or self.args.stack != ["{"]:
             return False
-        if not self.args.in_str:
-            return self.args.last not in ("", ":", "{", ",")
+        if not self.args.in_str:  # not part way into a number the request states ("200" of "2k")
+            n = (self.args.number or "").lstrip("-+")
+            return self.args.last not in ("", ":", "{", ",") and not (
+                n and n not in self.numbers and any(f.startswith(n) for f in self.numbers))
         v = self.args.value or ""  # a whole span of the request (copied to its end), a typed form (19:30), an enum value
         return self.args.is_value and bool(v) and (span(self.source, v, True) or any(v.lower() in f for f in self.typed)
                                                    or v in self.enums.get(self.name, {}).get(self.args.key, ()))
@@ -387,5 +389,6 @@ class Copier:
         """While a number is written: +copy_bias on the tokens that go on toward a number the request states,
         in a form a call writes ("2k": 2000, "$12,400": 12400; said.numbers), or close it on one."""
         so_far = (self.args.number or "").lstrip("-+")
-        return {t: self.copy_bias for t in self._contenders(logits, allowed, self.copy_bias)
-                if said.counts(self.numbers, so_far, self._text(t) or "")}
+        # two digits or more into a stated number and not one yet ("10600" of 106000): leaving it misreads it
+        beta = self.copy_bias * (MID_NAME if len(so_far) >= 2 and so_far not in self.numbers else 1.0)
+        return {t: beta for t in self._contenders(logits, allowed, beta) if said.counts(self.numbers, so_far, self._text(t) or "")}

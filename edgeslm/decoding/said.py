@@ -51,6 +51,7 @@ CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
 
 # a number as a request may state it: "12,400", "2.5", "2k", "1.2 million", "3%", "3,5" (a decimal comma)
 _AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:[ \t]?(k|thousand|million|mio|mn|bn|billion)\b|(%))?", re.IGNORECASE)
+_SPACED = re.compile(r"(?<![\w.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?(?![\w.,]?\d)")  # "1 520,07"
 _SCALE = {"k": 1000, "thousand": 1000, "million": 10**6, "mio": 10**6, "mn": 10**6, "bn": 10**9, "billion": 10**9}
 _COUNT = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
 _COUNTED = re.compile(r"\b(" + "|".join(_COUNT) + r"|dozen)\b", re.IGNORECASE)
@@ -62,7 +63,7 @@ def _plain(d: Decimal) -> str:
 
 def numbers(text: str) -> frozenset[str]:
     """The numbers a request states, each in the forms a call writes it as a JSON number: "$12,400"
-    12400, "€1.250,00" 1250, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12,
+    12400, "€1.250,00" 1250, "1 520,07" 1520.07, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12,
     "two" 2."""
     out: set[str] = set()
     for m in _AMOUNT.finditer(text):
@@ -79,6 +80,7 @@ def numbers(text: str) -> frozenset[str]:
             continue  # "12.05.2026", "1,2,3": no one number
         d = Decimal(raw)
         out |= {raw, _plain(d)} | ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
+    out |= {_plain(Decimal(re.sub(r"\s", "", m.group()).replace(",", "."))) for m in _SPACED.finditer(text)}
     out |= {str(_COUNT.get(w.lower(), 12)) for w in _COUNTED.findall(text)}
     return frozenset(out)
 
