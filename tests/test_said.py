@@ -186,3 +186,10 @@ def test_a_labelled_value_is_typed():
     assert [note[a:b] for a, b in labelled(note)] == ["leave at the door"]
     assert labelled("Please put Kickoff: Project Halcyon on the 2nd at noon") == []  # no label opens a sentence
     assert labelled("Ratio: 3:4 please") == [] and labelled("Subject: hi\nthanks") == [(9, 11)]
+
+
+def test_part_way_into_a_name_or_an_address():
+    from edgeslm.decoding.said import mid_name
+    src = "Interview at 7:00pm with lolrar75@fazoba.example.com in Paddington"
+    assert mid_name(src, "lol") and mid_name(src, "lolrar75@faz") and mid_name(src, "Padd")
+    assert not mid_name(src, "lo") and not mid_name(src, "lolrar75@fazoba.example.com") and not mid_name(src, "with")

@@ -221,10 +221,13 @@ _RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den
 
 
 def mid_name(text: str, v: str) -> bool:
-    """`v` stops MID_LETTERS or more letters inside a capitalized word of `text` ("Padd" of "Paddington")
-    and is nowhere a whole span of it: a name part way through being copied."""
+    """`v` stops MID_LETTERS or more letters inside a capitalized word of `text` ("Padd" of "Paddington"),
+    or is MID_LETTERS or more into an e-mail address of it ("lol" of "lolrar75@..."), and is nowhere a whole
+    span of it: a name or an address part way through being copied."""
     if len(v) < MID_LETTERS or not v[-1].isalnum() or span(text, v, whole=True):
         return False
+    if any(m.group().startswith(v) for m in EMAIL.finditer(text)):
+        return True
     for i in found(text, v):
         end = i + len(v)
         if starts_word(text, i) and end < len(text) and text[end].isalnum():
