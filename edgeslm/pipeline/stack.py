@@ -50,8 +50,11 @@ COUNT_LEANS = ("more_bias", "arg_bias")
 # time or quote is left, and a stronger copy lean (decoding/copying.py). Chosen on the dev requests
 # (benchmarks/data/convert_dev.jsonl) with pipeline 9 seed 0's students (session 35): calendar 7/10 as
 # shipped, 9/10 at left_bias 2 (and at 4); cart 8/10 and 9/10 with copy_bias 4 ("limps" for "6 limes"),
-# order 8/10 either way; the gate's held-out calls as before or within one (docs/convert.md)
-STUDENT_LEANS = {"left_bias": 2.0, "copy_bias": 4.0}
+# order 8/10 either way; the gate's held-out calls as before or within one (docs/convert.md). Session 36:
+# left_bias 6, once a label's value ("Memo: ...") and an enum value ("USD") counted: dev 38/40 against 37
+# at 2 (the memo, and an address cc'd after "noon" at 12:00), held-out create_event 0.98, send_money 1.00,
+# add_to_cart 0.899 as at 2
+STUDENT_LEANS = {"left_bias": 6.0, "copy_bias": 4.0}
 
 
 def sampling(store, entry) -> dict:
