@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
-from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, TOP, Copier, Leans
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, TOP, WHOLE, Copier, Leans
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.said import Ranking, relevance, slots
 from edgeslm.decoding.sampler import Sampler
@@ -513,3 +513,14 @@ def test_a_time_or_date_leans_toward_the_form_a_call_writes():
     c.feed('2:00", "date": "2027')
     ids, _ = c.boost(np.array([0.0, 0.0, 0.0, 30.0, 29.0], dtype=np.float32), None)
     assert 4 in ids.tolist()  # on to 2027-02-02 (or closed on the year, a whole word of the request)
+
+
+def test_of_two_lifted_pieces_one_the_others_start_the_one_that_ends_a_word_wins_a_tie():
+    """The cart student's logits put "aja" and "ajas" at 35.5 each after "c" of "cuatro cajas de galletas":
+    both keep the value a span, and a tie broke either way between runs. The piece that ends a word of the
+    request where the shorter one stops inside it gets WHOLE more."""
+    pieces = {0: b"aja", 1: b"ajas", 2: b"qq"}
+    c = Copier("carrito: cuatro cajas de galletas", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
+    c.feed('{"item": "c')
+    ids, amounts = c.boost(np.array([35.5, 35.5, 30.0], dtype=np.float32), None)
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {0: 4.0, 1: 4.0 + WHOLE}

@@ -78,6 +78,7 @@ FIT_CENTER, FIT_WIDTH = 0.36, 0.15
 # 'S1'", `JDBC_session`) leans SLOT times copy_bias: small models put a request's values in the wrong slots
 SLOT = 3.0
 TIED_TOP = 2048  # how far down a tied span's first token is looked for
+WHOLE = 0.5  # more for a lifted piece that ends a word where a shorter one does not ("aja", "ajas": 35.5 each)
 NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no call has used yet
 # the tool lean grows by SURE times how far the best tool stands from the next (1 - the second's
 # relevance): where MiniLM's best tool leads by 0.1 of cosine or more, it is a gold tool in 131 of 131
@@ -371,6 +372,10 @@ class Copier:
         wide = beta * (SLOT if ties else 1.0)
         lift = {t: (wide if ties and self._at(t, ties) else beta) for t in self._contenders(logits, allowed, wide)
                 if self.lifts(t) and not self._closes_cut(t)}
+        v, pieces = self.args.value or "", {t: self._text(t) or '"' for t in lift}
+        for t, p in pieces.items():  # of two lifted pieces, one the other's start, the one that ends a word: "ajas"
+            if '"' not in p and any(q != p and p.startswith(q) for q in pieces.values()) and span(self.source, v + p, True):
+                lift[t] += WHOLE
         if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
             lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
