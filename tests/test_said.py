@@ -173,6 +173,7 @@ def test_times_and_dates_in_the_forms_a_call_writes_them():
     assert forms("Please put it on the 2nd of February 2027 at noon") == ["12:00", "2027-02-02"]
     assert forms("dinner at 7:30 PM on Feb 2, 2027") == ["19:30", "2027-02-02"]
     assert forms("Sept. 3rd, 2026 at midnight") == ["00:00", "2026-09-03"]
+    assert forms("lunch at midday") == ["12:00"]
     assert forms("this weekend, Jun.20,2023.") == ["2023-06-20"]
     assert forms("meet at 14:30 on 2026-11-06") == []  # held as written
     assert forms("the 45th of May 2026, or May 2026") == []  # no day, no date

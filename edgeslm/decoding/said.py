@@ -63,8 +63,8 @@ def _plain(d: Decimal) -> str:
 
 def numbers(text: str) -> frozenset[str]:
     """The numbers a request states, each in the forms a call writes it as a JSON number: "$12,400"
-    12400, "€1.250,00" 1250, "1 520,07" 1520.07, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12,
-    "two" 2."""
+    12400, "€1.250,00" 1250, "1 520,07" 1520.07, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3
+    and 0.03, "a dozen" 12, "two" 2."""
     out: set[str] = set()
     for m in _AMOUNT.finditer(text):
         raw, scale, percent = m.group(1), (m.group(2) or "").lower(), m.group(3)
@@ -135,7 +135,7 @@ def typed(text: str) -> list[frozenset[str]]:
         clock = {f"{h24}:{mi:02d}", f"{h24:02d}:{mi:02d}"}
         twelve = {f"{h}:{mi:02d}{sp}{half}m" for sp in ("", " ")} | ({f"{h}{sp}{half}m" for sp in ("", " ")} if not mi else set())
         out.append(frozenset(clock | twelve))
-    out += [frozenset({w.lower(), "12:00" if w.lower() == "noon" else "00:00"}) for w in _NOON.findall(text)]
+    out += [frozenset({w.lower(), "00:00" if w.lower() == "midnight" else "12:00"}) for w in _NOON.findall(text)]
     return list(dict.fromkeys(out))
 
 
