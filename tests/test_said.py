@@ -160,6 +160,7 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     assert numbers("€1.250,00 or 1.250 or 2.500.000") == {"1250", "1250.00", "1.250", "1.25", "2500000"}
     assert numbers("at 3% for 1.2 million people") == {"3", "0.03", "1.2", "1200000"}
     assert numbers("3,5 kg for 2.50 EUR") == {"3.5", "3", "5", "2.50", "2.5"}  # "3,5": a decimal comma, or a list
+    assert numbers("+1 555 123 4567, 2 500ml, ٣٠٠, 9" + "9" * 40) == {"1", "555", "123", "4567", "2", "500"}
     assert numbers("a dozen eggs, two apples and a 5km run on 12.05.2026") == {"12", "2", "5"}  # no date
     forms = numbers("wire 2k")
     assert counts(forms, "2", "0") and counts(forms, "20", "00") and counts(forms, "2", ",")  # on to 2000, or 2
@@ -174,6 +175,7 @@ def test_times_and_dates_in_the_forms_a_call_writes_them():
     assert forms("dinner at 7:30 PM on Feb 2, 2027") == ["19:30", "2027-02-02"]
     assert forms("Sept. 3rd, 2026 at midnight") == ["00:00", "2026-09-03"]
     assert forms("lunch at midday") == ["12:00"]
+    assert forms("Run 5 marathons 2024, 12 decks 2025, on 2 ſep 2027 or ３ May ２０２７") == []  # no month, no ASCII
     assert forms("this weekend, Jun.20,2023.") == ["2023-06-20"]
     assert forms("meet at 14:30 on 2026-11-06") == []  # held as written
     assert forms("the 45th of May 2026, or May 2026") == []  # no day, no date
@@ -186,11 +188,22 @@ def test_a_labelled_value_is_typed():
     note = "Send it. Note: leave at the door."
     assert [note[a:b] for a, b in labelled(note)] == ["leave at the door"]
     assert labelled("Please put Kickoff: Project Halcyon on the 2nd at noon") == []  # no label opens a sentence
-    assert labelled("Ratio: 3:4 please") == [] and labelled("Subject: hi\nthanks") == [(9, 11)]
+    assert labelled("Ratio: 3:4 please") == [] and labelled("Ok. Subject: hi\nthanks") == []  # not at the end
+    assert labelled("Task: book a flight to Rome.") == []  # the request's only sentence is no value in it
+    assert labelled("Send it. Note: " + " " * 300 + "Time: 10:30") == []  # and at once (possessive)
 
 
 def test_part_way_into_a_name_or_an_address():
     from edgeslm.decoding.said import mid_name
     src = "Interview at 7:00pm with lolrar75@fazoba.example.com in Paddington"
     assert mid_name(src, "lol") and mid_name(src, "lolrar75@faz") and mid_name(src, "Padd")
+    assert mid_name(src, "lolrar75") and mid_name(src, "lolrar75@fazoba")  # whole words, but not the address
     assert not mid_name(src, "lo") and not mid_name(src, "lolrar75@fazoba.example.com") and not mid_name(src, "with")
+
+
+def test_the_enum_values_a_string_may_close_on():
+    from edgeslm.decoding.said import enums
+    schema = {"properties": {"currency": {"type": "string", "enum": ["USD", "USDT", "EUR"]}, "n": {"type": "integer"},
+                             "bad": {"enum": "x"}, "odd": "not a schema"}}
+    assert enums(schema) == {"currency": {"USDT", "EUR"}, "n": set(), "bad": set(), "odd": set()}  # "USD" may go on
+    assert enums(None) == {} and enums({"properties": None}) == {}

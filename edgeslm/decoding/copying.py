@@ -120,9 +120,8 @@ class Copier:
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
         self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
                        for t in tools or ()} if arg_bias or close_bias or left_bias else {}
-        # tool name -> parameter -> its enum's values: a string value that is one is whole (`may_close`)
-        self.enums = {t.name: {p: {str(e) for e in d.get("enum") or ()} for p, d in ((t.parameters or {}).get("properties") or {}).items()
-                               if isinstance(d, dict)} for t in tools or ()} if self.params else {}
+        # tool name -> parameter -> its enum's whole values: a string value that is one may close (`may_close`)
+        self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
         self.typed = typed(source) if left_bias else []  # for left_bias
         self.said = words(source) if arg_bias or close_bias or more_bias else set()
         self.asked = values(source) if more_bias or close_bias else []
@@ -295,7 +294,7 @@ class Copier:
         if not self.args.in_str:  # not part way into a number the request states ("200" of "2k")
             n = (self.args.number or "").lstrip("-+")
             return self.args.last not in ("", ":", "{", ",") and not (
-                n and n not in self.numbers and any(f.startswith(n) for f in self.numbers))
+                len(n) >= 2 and n not in self.numbers and any(f.startswith(n) for f in self.numbers))
         v = self.args.value or ""  # a whole span of the request (copied to its end), a typed form (19:30), an enum value
         return self.args.is_value and bool(v) and (span(self.source, v, True) or any(v.lower() in f for f in self.typed)
                                                    or v in self.enums.get(self.name, {}).get(self.args.key, ()))

@@ -4,6 +4,7 @@ sentence embedding ranks them: ranking.ToolRanker). Pure functions of text; no t
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -43,15 +44,18 @@ def values(text: str) -> list[str]:
     return list(dict.fromkeys(v.lower().strip() for v in out if v.strip()))
 
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")  # a letter TLD: no "lodash@4.17.21"
+# a letter TLD: no "lodash@4.17.21"; starting where a run of address characters starts (linear, not quadratic)
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
 # a clock time: "7:30 PM", "7.30pm", "9 p.m.", "17:45", "14:30:00" (not "9:15" of a longer run of digits)
 CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
                    r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:])", re.IGNORECASE)
 
 
 # a number as a request may state it: "12,400", "2.5", "2k", "1.2 million", "3%", "3,5" (a decimal comma)
-_AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:[ \t]?(k|thousand|million|mio|mn|bn|billion)\b|(%))?", re.IGNORECASE)
-_SPACED = re.compile(r"(?<![\w.,])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?(?![\w.,]?\d)")  # "1 520,07"
+_AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:[ \t]?(k|thousand|million|mio|mn|bn|billion)\b|(%))?",
+                     re.IGNORECASE | re.ASCII)
+# "1 520,07"; not a phone number's groups ("+1 555 123"), nor a count before a unit ("2 500ml")
+_SPACED = re.compile(r"(?<![\w.,+])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?(?![\w.,]?\d|[^\W\d]|[ \u00a0\u202f]\d)", re.ASCII)
 _SCALE = {"k": 1000, "thousand": 1000, "million": 10**6, "mio": 10**6, "mn": 10**6, "bn": 10**9, "billion": 10**9}
 _COUNT = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
 _COUNTED = re.compile(r"\b(" + "|".join(_COUNT) + r"|dozen)\b", re.IGNORECASE)
@@ -76,10 +80,11 @@ def numbers(text: str) -> frozenset[str]:
         elif re.fullmatch(r"\d+,\d{1,2}", raw):  # "3,5" or a list "45,60": both read
             out |= set(raw.split(","))
             raw = raw.replace(",", ".")
-        if not re.fullmatch(r"\d+(?:\.\d+)?", raw):
-            continue  # "12.05.2026", "1,2,3": no one number
+        if not re.fullmatch(r"\d+(?:\.\d+)?", raw) or len(raw) > 24:
+            continue  # "12.05.2026", "1,2,3": no one number; nor a hash's run of digits
         d = Decimal(raw)
-        out |= {raw, _plain(d)} | ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
+        out |= ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}  # not "07": no JSON number
+        out |= ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
     out |= {_plain(Decimal(re.sub(r"\s", "", m.group()).replace(",", "."))) for m in _SPACED.finditer(text)}
     out |= {str(_COUNT.get(w.lower(), 12)) for w in _COUNTED.findall(text)}
     return frozenset(out)
@@ -96,13 +101,20 @@ def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:
 
 
 # a sentence that opens with one word and a colon and ends its message: "... ? Memo: Q2 consulting fees"
-LABEL = re.compile(r"(?:^|(?<=[.?!])[ \t]+|\n)[A-Z][a-z]{1,15}:[ \t]+([^\n:]{2,80}?)[ \t]*[.!]?[ \t]*(?=\n|$)")
+# (not the request's only sentence: "Task: book a flight ..." is the request, not a value in it)
+LABEL = re.compile(r"(?<=[.?!])[ \t]++[A-Z][a-z]{1,15}:[ \t]++([^\s:?][^\n:?]{1,59}?)[ \t]*+(?:[.!][ \t]*+)?$")
 
 
 def labelled(text: str) -> list[tuple[int, int]]:
     """(start, end) of what a request gives after a label that opens its last sentence ("Memo: ...",
     "Subject: ...", "Note: ..."): a value of its own, as a quote is."""
     return [m.span(1) for m in LABEL.finditer(text)]
+
+
+@functools.lru_cache(maxsize=32)
+def emails(text: str) -> tuple[str, ...]:
+    """The e-mail addresses `text` states (read once per request: mid_name asks at every token)."""
+    return tuple(m.group() for m in EMAIL.finditer(text))
 
 
 def quotes(text: str) -> list[tuple[int, int]]:
@@ -141,10 +153,11 @@ def typed(text: str) -> list[frozenset[str]]:
 
 _NOON = re.compile(r"\b(noon|midday|midnight)\b", re.IGNORECASE)
 _MONTHS = "january february march april may june july august september october november december".split()
-_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sept?|oct|nov|dec)[a-z]*"
+_MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?"
+          r"|nov(?:ember)?|dec(?:ember)?)\b")
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b|\b{_MONTH}(?:\.\s*|\s+){_DAY}(?:,\s*|\s+)(\d{{4}})\b",
-                   re.IGNORECASE)
+                   re.IGNORECASE | re.ASCII)
 
 
 def forms(text: str) -> list[str]:
@@ -154,8 +167,8 @@ def forms(text: str) -> list[str]:
     out = [f for held_as in typed(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
     for m in DATES.finditer(text):
         day, month, year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(4), m.group(6))
-        number = next(i for i, name in enumerate(_MONTHS, 1) if name.startswith(month.lower()[:3]))
-        if 1 <= int(day) <= 31:
+        number = next((i for i, name in enumerate(_MONTHS, 1) if name.startswith(month.lower()[:3])), 0)
+        if number and 1 <= int(day) <= 31:
             out.append(f"{year}-{number:02d}-{int(day):02d}")
     low = text.lower()
     return [f for f in dict.fromkeys(out) if f not in low]
@@ -224,10 +237,12 @@ def mid_name(text: str, v: str) -> bool:
     """`v` stops MID_LETTERS or more letters inside a capitalized word of `text` ("Padd" of "Paddington"),
     or is MID_LETTERS or more into an e-mail address of it ("lol" of "lolrar75@..."), and is nowhere a whole
     span of it: a name or an address part way through being copied."""
-    if len(v) < MID_LETTERS or not v[-1].isalnum() or span(text, v, whole=True):
+    if len(v) < MID_LETTERS or not v[-1].isalnum():
         return False
-    if any(m.group().startswith(v) for m in EMAIL.finditer(text)):
+    if any(a.startswith(v) and a != v for a in emails(text)):  # "lolrar75" of "lolrar75@...": whole, not done
         return True
+    if span(text, v, whole=True):
+        return False
     for i in found(text, v):
         end = i + len(v)
         if starts_word(text, i) and end < len(text) and text[end].isalnum():
@@ -288,6 +303,16 @@ def param_words(schema: dict | None) -> dict[str, set[str]]:
     return {p: words(" ".join([p.replace("_", " "), str(d.get("description") or ""),
                                 " ".join(str(e) for e in d.get("enum") or [])]))
             for p, d in props.items() if isinstance(d, dict)}
+
+
+def enums(schema: dict | None) -> dict[str, set[str]]:
+    """Each top-level parameter's enum values that no longer value begins with ("USD" beside "USDT" is
+    not one: a value written so far as "USD" may go on)."""
+    out = {}
+    for p, d in ((schema or {}).get("properties") or {}).items():
+        values = {str(e) for e in d.get("enum") or ()} if isinstance(d, dict) and isinstance(d.get("enum"), list) else set()
+        out[p] = {v for v in values if not any(o != v and o.startswith(v) for o in values)}
+    return out
 
 
 def words(text: str) -> set[str]:
