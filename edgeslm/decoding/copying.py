@@ -43,8 +43,9 @@ top few, a little behind. Biases on the logits, each off at 0:
   gave (`"unit": "celsius"` for "Is it cold in Buenos Aires?", `"days": 3`).
 - `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias
   while a parameter is unwritten and an e-mail address, clock time, quote or label's value ("Memo: ...")
-  of the request is in no call in any of its forms (`said.typed`; "7:30 PM": 19:30), in close_bias's place. Students close a call with
-  the attendee or time still in the request ("... send an invite to priya@..."), where arg_bias sees no word.
+  of the request is in no call in any of its forms (`said.typed`; "7:30 PM": 19:30), in close_bias's
+  place. Students close a call with the attendee or time still in the request ("... send an invite to
+  priya@..."), where arg_bias sees no word.
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
 (a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the choice of tokens
