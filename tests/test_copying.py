@@ -524,3 +524,38 @@ def test_of_two_lifted_pieces_one_the_others_start_the_one_that_ends_a_word_wins
     c.feed('{"item": "c')
     ids, amounts = c.boost(np.array([35.5, 35.5, 30.0], dtype=np.float32), None)
     assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {0: 4.0, 1: 4.0 + WHOLE}
+
+
+def test_a_value_is_copied_along_the_tokenizers_own_split_of_the_request():
+    """The weather student wrote "Thessa" (The|ss|a, where "a" led "alon" by 3.8 logits), then closed the
+    string far above any piece that went on; and "Brug" (B|rug, where "B" led "Bru" by 0.3). With the
+    tokenizer at hand, a piece that a longer one along its own split of the request's word begins with
+    (The|ss|alon|iki, Bru|ges) is not lifted, and a next piece of that split is looked for below the TOP
+    junk too. A longer piece off the split stays lifted: the cart student's "pret" of pre|tz|els, which
+    it went on to copy, where "pre" then met "ste" 6.8 logits above "tz"."""
+    vocab = ["The", "ss", "a", "alon", "iki", '",', "B", "Bru", "rug", "ges", "p", "pre", "pret"] + [f"j{i}" for i in range(TOP + 2)]
+    split = {"Thessaloniki": ["The", "ss", "alon", "iki"], "Bruges": ["Bru", "ges"], "pretzels": ["pre", "tz", "els"]}
+
+    def tokenize(text):  # the real tokenizer's split of these words (Gemma 3's, read off llama.cpp)
+        return [vocab.index(p) if p in vocab else len(vocab) - 1 for w in text.split(" ") for p in split.get(w, [w])]
+
+    source = "Sunny in Thessaloniki or in Bruges with pretzels"
+    for tok, lifted in [(tokenize, {3: 12.0}), (None, {2: 12.0})]:
+        c = Copier(source, lambda t: vocab[t].encode(), Leans(copy=4.0), tokenize=tok)
+        c.feed('{"city": "Thess')
+        logits = np.full(len(vocab), 20.0, dtype=np.float32)  # TOP junk pieces, above "alon"
+        logits[[2, 3, 5]] = 20.3, 16.5, 25.4
+        ids, amounts = c.boost(logits, None)
+        assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == lifted, tok
+    for tok, lifted in [(tokenize, {7: 4.0}), (None, {6: 4.0, 7: 4.0})]:
+        c = Copier(source, lambda t: vocab[t].encode(), Leans(copy=4.0), tokenize=tok)
+        c.feed('{"city": "')
+        logits = np.full(len(vocab), 0.0, dtype=np.float32)
+        logits[[6, 7]] = 33.2, 32.9
+        ids, amounts = c.boost(logits, None)
+        assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == lifted, tok
+        c.begin()
+        c.feed('{"item": "')
+        logits[[6, 7, 10, 11, 12]] = 0.0, 0.0, 29.6, 28.8, 29.9
+        ids, amounts = c.boost(logits, None)
+        assert set(ids.tolist()) == ({11, 12} if tok else {10, 11, 12}), tok

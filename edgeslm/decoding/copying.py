@@ -2,19 +2,18 @@
 
 Small models misspell the values they should copy (`Lisbondo` for Lisbon, `Heathfield` for Heathrow)
 and pick a tool by its place in the list more than by what it does; the right token is usually among the
-top few, a little behind. Biases on the logits, each off at 0:
+top few, a little behind. Biases on the logits, each off at 0 (docs/serve.md has each one's measurements):
 
-- `copy_bias`: while a call's arguments are inside a JSON string value, each allowed token within
-  copy_bias of the most likely one (at most `TOP`) whose piece extends the value to a span of the user's
-  and tools' text (starting at a word) gets +copy_bias, and so does a closing quote where the value is
-  already such a whole span. Part way into a capitalized word of that text (a name), MID_NAME times that;
-  at a value's first token, SLOT times that for a span the request ties to the parameter (`said.slots`);
-  else for a quote no call holds; where the value would close inside a run of capitalized words ("Salt
-  Lake" of "Salt Lake City") or inside quotes, no lift to close it and MID_NAME times copy_bias to go on;
-  where it is a code the request ends on ("... order K-58213"; said.ends_message), MID_NAME times copy_bias
-  to close it (a student's closing quote there sat 8-9 logits below junk: "K-582138213eded"). While a
-  number is written, +copy_bias goes to the tokens that go on toward, or close it on, a number the
-  request states in a form a call writes ("2k": 2000; said.numbers): a student wrote 201 for "2k".
+- `copy_bias`: inside a string value of a call's arguments, each allowed token within copy_bias of the
+  best (at most `TOP`) whose piece extends the value to a span of the user's and tools' text (from a
+  word's start) gets +copy_bias, and so does a closing quote where the value is such a whole span; not a
+  piece that a longer one along the tokenizer's own split of that span begins with, where one is near
+  (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki). MID_NAME times that part way into a capitalized word (a name);
+  SLOT times at a value's first token for a span the request ties to the parameter (`said.slots`) or a
+  quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a
+  quote; MID_NAME times to close a code the request ends on ("... order K-58213"; said.ends_message). While
+  a number is written, +copy_bias toward, or closing on, a number the request states in a form a call
+  writes ("2k": 2000; said.numbers).
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best
   relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
   sentence embedding, `said.relevance` by shared words where none is installed), and by 1 + SURE times
@@ -25,27 +24,19 @@ top few, a little behind. Biases on the logits, each off at 0:
   response, where it begins a call, gets +call_bias times how well the request fits the best offered tool:
   clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence embeddings' cosine, so a request far from
   every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks by words).
-- `more_bias`: once a call's arguments have closed, where the response may end, each allowed token that
-  goes on to another call (the separator; the grammar allows nothing else there) gets +more_bias times
-  the share of the request's values that no call has used yet (numbers, names capitalized inside a
-  sentence, quoted strings; `said.values`), or NAMED_SHARE where the request says a word of an offered tool's
-  name that no other tool's name holds and that tool is not called yet. Small models stop after the first
-  call of a request that asks for several ("the GCD of 36 and 48, and the top 5 cases in the UK"; "most
-  points in a game, in a season and in a career" after most_points_single_game and _single_season).
+- `more_bias`: once a call's arguments have closed, where the response may end, the tokens that go on to
+  another call get +more_bias times the share of the request's values no call has used yet (`said.values`),
+  or NAMED_SHARE where the request says a word of an offered tool's name that no other tool's name holds
+  and that tool is not called yet: small models stop after the first call of a request that asks for several.
 - `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument
   get +arg_bias while a parameter not written yet shares a word (of its name, description or enum) with
-  what the request says beyond the tool's own name and description and the values written. Small models
-  leave out an optional value the request gives ("in miles", "with details", "accounting for terrain").
-- `close_bias`: the other side of arg_bias. Where the arguments may close after a value, the tokens that go
-  on to another argument get -close_bias when nothing the request says is left for one: no unwritten
-  parameter shares a word with it (as above) and every value it states (`said.values`) is written.
-  Small models, and students trained on their task's calls, fill in optional values the request never
-  gave (`"unit": "celsius"` for "Is it cold in Buenos Aires?", `"days": 3`).
+  what the request says beyond the tool's own name and description and the values written ("in miles").
+- `close_bias`: the other side of arg_bias: going on gets -close_bias when no unwritten parameter shares a
+  word with the request and every value it states is written (`"unit": "celsius"` nobody asked for).
 - `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias
   while a parameter is unwritten and an e-mail address, clock time, quote or label's value ("Memo: ...")
   of the request is in no call in any of its forms (`said.typed`; "7:30 PM": 19:30), in close_bias's
-  place. Students close a call with the attendee or time still in the request ("... send an invite to
-  priya@..."), where arg_bias sees no word.
+  place: students close a call with the attendee or time still in the request.
 
 Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
 (a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the choice of tokens
@@ -64,6 +55,7 @@ import numpy as np
 
 from edgeslm.decoding import said
 from edgeslm.decoding.argstream import ArgStream
+from edgeslm.decoding.canon import Splits
 from edgeslm.decoding.said import Ranking, found, held, param_words, quotes, slots, span, typed, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
@@ -111,12 +103,14 @@ class Copier:
     much (or None)."""
 
     def __init__(self, source: str, piece: Callable[[int], bytes], leans: Leans, ranking: Ranking | None = None,
-                 tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None):
+                 tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None,
+                 tokenize: Callable[[str], list[int]] | None = None):
         copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias, left_bias = self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
         # what values are copied from: the request, and its times and dates in the forms calls write (said.forms)
         self.source = source + "".join("\n" + f for f in said.forms(source)) if copy_bias and source else source
         self.piece, self.copy_bias, self.more_bias = piece, copy_bias, more_bias
+        self.splits = Splits(self.source, tokenize, piece) if tokenize and copy_bias and source else None
         self.arg_bias, self.close_bias, self.left_bias = arg_bias, close_bias, left_bias
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
         self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
@@ -147,7 +141,7 @@ class Copier:
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
         self._kinds: np.ndarray | None = None  # per token of `commas`: (closes a string first, goes on)
         self.calls, self.name = 0, ""
-        self._fresh()
+        self.args = ArgStream()  # the call's arguments as they stream
 
     @staticmethod
     def _sure(tool_bias: float, relevance: dict[str, float]) -> float:
@@ -157,14 +151,9 @@ class Copier:
         return tool_bias * (1.0 + SURE * (1.0 - sorted(relevance.values())[-2]))
 
     def begin(self, name: str = "") -> None:
-        self.calls += 1
-        self.name = name
+        self.calls, self.name, self.args = self.calls + 1, name, ArgStream()
         self.called.add(name)
         self.written += " " + name.lower()
-        self._fresh()
-
-    def _fresh(self) -> None:
-        self.args = ArgStream()  # the call's arguments as they stream
 
     def feed(self, fragment: str) -> None:
         self.written += fragment.lower()
@@ -190,9 +179,8 @@ class Copier:
         if not text or "\\" in text:
             return False
         q = text.find('"')
-        if q < 0:
-            return span(self.source, value + text, False)
-        return bool(value + text[:q]) and span(self.source, value + text[:q], True)
+        return span(self.source, value + text, False) if q < 0 else bool(value + text[:q]) and span(
+            self.source, value + text[:q], True)
 
     def leads_to(self, token: int, prefix: str, relevance: dict[str, float]) -> float:
         """The best of these relevances among the tools whose name `prefix` + this token's piece begins (or
@@ -379,11 +367,24 @@ class Copier:
         if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
             lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
+        if on := self._on_split(logits, allowed, beta, lift):  # not a piece that a longer one along the split begins with:
+            lift = {t: a for t, a in lift.items() if t in on or not any(  # "alon", not "a", after "Thess"; "pret" stays
+                (self._text(u) or "").startswith(self._text(t) or "\0") for u in on)} | {t: lift.get(t, beta) for t in on}
         if said.ends_message(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
             end = self.copy_bias * MID_NAME
             lift.update({t: max(lift.get(t, 0.0), end) for t in self._contenders(logits, allowed, end, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
         return lift
+
+    def _on_split(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, lift: dict[int, float]) -> set[int]:
+        """The tokens that copy the value on along the tokenizer's own split of the source (canon.Splits):
+        at its start, the lifted ones that begin a word's split; then the split's next token where it is
+        within beta of the best allowed one."""
+        v, splits, best = self.args.value or "", self.splits, self._contenders(logits, allowed, 0.0, 1) if self.splits else []
+        if splits is None or not best or not v:
+            return {t for t in lift if '"' not in (self._text(t) or '"') and splits.first(t, self._text(t) or "")} if splits else set()
+        return {t for t in splits.next(v) if logits[t] >= logits[best[0]] - beta
+                and (allowed is None or allowed[t]) and self.lifts(t) and not self._closes_cut(t)}
 
     @property
     def counting(self) -> bool:
