@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from edgeslm.decoding.constraints import call_openers, comma_tokens
-from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, TOP, WHOLE, Copier, Leans
+from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, SURE_ONE, TOP, WHOLE, Copier, Leans
 from edgeslm.decoding.parsing import CallParser
 from edgeslm.decoding.said import Ranking, relevance, slots
 from edgeslm.decoding.sampler import Sampler
@@ -104,8 +104,9 @@ def test_the_first_calls_name_leans_to_the_relevant_tool():
     allowed = np.zeros(len(PIECES), dtype=bool)
     allowed[[14, 16, 18]] = True  # "get", "track", "get_weather"
     ids, amounts = c.boost(logits, allowed, naming="")
-    # "get" leads to get_weather too; no other tool holds a word of the request: the lean is as sure as it gets
-    sure = 3.0 * (1 + SURE)
+    # "get" leads to get_weather too; no other tool holds a word of the request: the lean is as sure as it
+    # gets, for a request of one clause SURE_ONE (SURE where it has several: the next test)
+    sure = 3.0 * (1 + SURE_ONE)
     assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {14: sure, 18: sure}
     allowed[:] = False
     allowed[[15, 3]] = True  # after "get": "_weather" or a closing quote (no tool named "get")
@@ -113,9 +114,9 @@ def test_the_first_calls_name_leans_to_the_relevant_tool():
     assert ids.tolist() == [15]
     c.begin()  # the first call's name is written: later calls choose on their own
     assert c.boost(logits, allowed, naming="get") is None
-    # the nearer the next tool, the less sure the lean: 3 at a tie, 3 * (1 + SURE) with the rest at 0
+    # the nearer the next tool, the less sure the lean: 3 at a tie, 3 * (1 + SURE_ONE) with the rest at 0
     near = Copier(SOURCE, lambda t: b"x", Leans(tool=3.0), Ranking({"get_weather": 1.0, "get_time": 0.6, "track_parcel": 0.1}))
-    assert near.tool_bias == 3.0 * (1 + SURE * 0.4)
+    assert near.tool_bias == 3.0 * (1 + SURE_ONE * 0.4)
     assert Copier(SOURCE, lambda t: b"x", Leans(tool=3.0), Ranking({"get_weather": 1.0, "get_time": 1.0})).tool_bias == 3.0
     # no telling word in the request, or one tool: no lean
     assert Copier("Hello", lambda t: b"x", Leans(tool=3.0), Ranking(relevance("Hello", TOOLS))).tool_bias == 0.0
@@ -132,7 +133,8 @@ def test_a_later_calls_name_leans_to_the_tool_of_the_clause_still_due():
     logits = np.zeros(len(PIECES), dtype=np.float32)
     allowed = np.zeros(len(PIECES), dtype=bool)
     allowed[[14, 16]] = True  # "get", "track"
-    assert c.boost(logits, allowed, naming="")[0].tolist() == [14]
+    ids, amounts = c.boost(logits, allowed, naming="")
+    assert ids.tolist() == [14] and amounts.tolist() == [3.0 * (1 + SURE)]  # several clauses: SURE, not SURE_ONE
     c.begin("get_weather")
     c.feed('{"city": "Lisbon"}')
     ids, amounts = c.boost(logits, allowed, naming="")

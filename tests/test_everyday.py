@@ -14,11 +14,12 @@ import pytest
 
 from benchmarks.sampling_defaults import CASES, MARKERS, T, exact
 
-# the shipped default's exact calls at its defaults: 17 of 21 with the expected tool first and 17 with it
-# last (16 and 16 before the copy lean grew inside a name, "Padding Station"; without the call lean 14 and
-# 13; the adapter before, without any lean: 8); a floor one near-tie below them, that a regression (a lean
-# lost, defaults not applied, an adapter that picks by position) falls below. Issue 23's bar is 18.
-FLOOR = 16
+# the shipped default's exact calls at its defaults: 18 of 21 with the expected tool first and 18 with it
+# last (17 and 17 before the tool lean grew for one-clause requests, the Glasgow forecast; 16 and 16 before
+# the copy lean grew inside a name, "Padding Station"; without the call lean 14 and 13; the adapter before,
+# without any lean: 8); a floor one near-tie below them, that a regression (a lean lost, defaults not
+# applied, an adapter that picks by position) falls below. Issue 23's bar: 18 of the 20 beside the README's.
+FLOOR = 17
 
 
 @pytest.fixture(scope="module")
