@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from edgeslm.decoding.canon import WINDOW, Splits
 from edgeslm.decoding.constraints import call_openers, comma_tokens
 from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, SURE_ONE, TOP, WHOLE, Copier, Leans
 from edgeslm.decoding.parsing import CallParser
@@ -128,8 +129,8 @@ def test_a_later_calls_name_leans_to_the_tool_of_the_clause_still_due():
     first call keeps the whole request's ranking. Where every clause is served: no lean."""
     parts = ((frozenset({"lisbon"}), {"get_weather": 1.0, "track_parcel": 0.0}),
              (frozenset({"1z999"}), {"get_weather": 0.0, "track_parcel": 1.0}))
-    c = Copier(SOURCE, lambda t: PIECES[t].encode() if t < len(PIECES) else b"qq", Leans(tool=3.0),
-               Ranking({"get_weather": 1.0, "track_parcel": 0.0}, 0.5, parts))
+    c = Copier("What's the weather in Lisbon, and where is my parcel 1Z999 now?", lambda t: PIECES[t].encode() if t < len(PIECES)
+               else b"qq", Leans(tool=3.0), Ranking({"get_weather": 1.0, "track_parcel": 0.0}, 0.5, parts))
     logits = np.zeros(len(PIECES), dtype=np.float32)
     allowed = np.zeros(len(PIECES), dtype=bool)
     allowed[[14, 16]] = True  # "get", "track"
@@ -535,7 +536,8 @@ def test_a_value_is_copied_along_the_tokenizers_own_split_of_the_request():
     (The|ss|alon|iki, Bru|ges) is not lifted, and a next piece of that split is looked for below the TOP
     junk too. A longer piece off the split stays lifted: the cart student's "pret" of pre|tz|els, which
     it went on to copy, where "pre" then met "ste" 6.8 logits above "tz"."""
-    vocab = ["The", "ss", "a", "alon", "iki", '",', "B", "Bru", "rug", "ges", "p", "pre", "pret"] + [f"j{i}" for i in range(TOP + 2)]
+    vocab = ["The", "ss", "a", "alon", "iki", '",', "B", "Bru", "rug", "ges", "p", "pre", "pret", "tz", "els"]
+    vocab += [f"j{i}" for i in range(TOP + 2)]
     split = {"Thessaloniki": ["The", "ss", "alon", "iki"], "Bruges": ["Bru", "ges"], "pretzels": ["pre", "tz", "els"]}
 
     def tokenize(text):  # the real tokenizer's split of these words (Gemma 3's, read off llama.cpp)
@@ -561,3 +563,34 @@ def test_a_value_is_copied_along_the_tokenizers_own_split_of_the_request():
         logits[[6, 7, 10, 11, 12]] = 0.0, 0.0, 29.6, 28.8, 29.9
         ids, amounts = c.boost(logits, None)
         assert set(ids.tolist()) == ({11, 12} if tok else {10, 11, 12}), tok
+
+
+def test_the_split_keeps_a_whole_word_and_the_quote_and_tokenizes_only_short_windows():
+    """A helper's review: "e" after "Rom" ends "Rome", a word of the request, though "eo" of Rom|eo goes on
+    along "Romeo"'s split: still lifted. How a value closes is not the split's: the request's `report|",`
+    does not unlift `"`. A run with no space (compact JSON, a URL) is never tokenized whole, and a tokenizer
+    whose pieces do not give the text back (one that adds a space) makes the split say nothing."""
+    vocab = ["Rom", "e", "eo", "Rome", '"', '",', "report", "x"]
+    split = {"Romeo": ["Rom", "eo"], 'report",': ["report", '",']}
+    calls = []
+
+    def tokenize(text):
+        calls.append(text)
+        return [vocab.index(p) for w in text.split(" ") if w for p in split.get(w, [w] if w in vocab else ["x"])]
+
+    piece = lambda t: vocab[t].encode()  # noqa: E731
+    c = Copier("Trip to Rome with Romeo", piece, Leans(copy=4.0), tokenize=tokenize)
+    c.feed('{"city": "Rom')
+    logits = np.zeros(len(vocab), dtype=np.float32)
+    logits[[1, 2]] = 5.0, 3.0
+    assert set(c.boost(logits, None)[0].tolist()) == {1, 2}  # "Rome" stays within reach
+    c = Copier('Save it as "report", then email Bob', piece, Leans(copy=4.0), tokenize=tokenize)
+    c.feed('{"name": "report')
+    logits = np.zeros(len(vocab), dtype=np.float32)
+    logits[[4, 5]] = 5.0, 4.0
+    assert c.splits.next("report") == {5} and 4 in c.boost(logits, None)[0].tolist()
+    splits = Splits('{"a":' + "1" * 20000 + "}", tokenize, piece)
+    assert splits.next('{"a":' + "1" * 100) == set() and splits.first(7, "{") is False
+    assert max(map(len, calls)) <= 2 * WINDOW + 2
+    spaced = Splits("Romeo", lambda text: [0, 2] if text == "Romeo" else [], lambda t: (" " + vocab[t]).encode())
+    assert spaced.next("Rom") == set()

@@ -3,8 +3,9 @@
 A model sees every text it was trained on in its tokenizer's own split ("Thessaloniki": The|ss|alon|iki),
 so a value copied along another split is a path it has rarely seen, and it tends to stop there: a student
 wrote "Thessa" (The|ss|a, where "a" led "alon" by 3.8 logits) and then closed the string 29.5 logits above
-any piece that went on; "Brug" (B|rug, where "B" led "Bru" by 0.3). Owns the split of each piece of the
-request it is asked about (tokenized once); copying.Copier asks it which of the pieces it lifts follow it.
+any piece that went on; "Brug" (B|rug, where "B" led "Bru" by 0.3). Owns the split of the windows of the
+request it is asked about (a word or two, each tokenized once); copying.Copier asks it which pieces go on
+along it.
 """
 
 from __future__ import annotations
@@ -15,43 +16,56 @@ from collections.abc import Callable
 from edgeslm.decoding.said import found, starts_word
 
 _GAP = re.compile(r"\s")
+WINDOW = 64  # longest text tokenized at once: a run with no space in it (a URL, compact JSON) is not split
+KEEP = 4096  # windows kept per request
 
 
 class Splits:
     """`source`'s words as `tokenize` splits them: `next(value)`, the tokens that go on from a value along
-    that split; `first(piece)`, whether a value's first token begins a word's split."""
+    that split; `first(token, text)`, whether a value's first token begins a word's split."""
 
     def __init__(self, source: str, tokenize: Callable[[str], list[int]], piece: Callable[[int], bytes]):
         self.source, self.tokenize, self.piece = source, tokenize, piece
         self._splits: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
     def _split(self, i: int, j: int) -> list[tuple[int, int]]:
-        """source[i:j]'s tokens, each with the byte offset where it starts."""
+        """source[i:j]'s tokens, each with the byte offset where it starts; [] where the window is longer
+        than WINDOW or the pieces do not give its text back (a tokenizer that adds or normalizes)."""
         if (i, j) not in self._splits:
-            out, at = [], 0
-            for t in self.tokenize(self.source[i:j]):
-                out.append((at, t))
-                at += len(self.piece(t))
+            text, out, at = self.source[i:j], [], 0
+            if j - i <= 2 * WINDOW + 2:
+                for t in self.tokenize(text):
+                    out.append((at, t))
+                    at += len(self.piece(t))
+                if b"".join(self.piece(t) for _, t in out) != text.encode():
+                    out = []
+            if len(self._splits) >= KEEP:
+                self._splits.clear()
             self._splits[i, j] = out
         return self._splits[i, j]
 
-    def _chunk(self, i: int, after: int) -> list[tuple[int, int]]:
-        """The split of the source from i to the first space at or after `after`."""
-        gap = _GAP.search(self.source, after)
-        return self._split(i, gap.start() if gap else len(self.source))
+    def _gap(self, after: int) -> int:
+        """The first space at or after `after` (or the end), at most WINDOW on."""
+        gap = _GAP.search(self.source, after, min(after + WINDOW + 1, len(self.source)))
+        return gap.start() if gap else min(after + WINDOW + 1, len(self.source))
 
     def first(self, token: int, text: str) -> bool:
         """`token` (its piece `text`) is the first token of the split of a word the source begins with it."""
-        return bool(text) and any(starts_word(self.source, i) and self._chunk(i, i + len(text))[0][1] == token
+        return bool(text) and any(starts_word(self.source, i) and self._split(i, self._gap(i + len(text)))[:1] == [(0, token)]
                                   for i in found(self.source, text))
 
     def next(self, value: str) -> set[int]:
         """The tokens that go on from `value` along the split, wherever the source holds it from a word's
-        start and goes on after it (to the end of the word after it where it stops at a space)."""
+        start and goes on after it. The window: from the value's last space (or its start) to the first
+        space after its end and one more character."""
         out: set[int] = set()
-        n = len(value.encode())
         for i in found(self.source, value):
             end = i + len(value)
-            if value and starts_word(self.source, i) and end < len(self.source):
-                out.update(t for at, t in self._chunk(i, end + 1) if at == n)
+            if not (value and starts_word(self.source, i) and end < len(self.source)):
+                continue
+            w = max(i, *(self.source.rfind(c, i, end) for c in " \t\n"))
+            if end - w > WINDOW:
+                continue
+            n = len(self.source[w:end].encode())
+            out.update(t for at, t in self._split(w, self._gap(end + 1)) if at == n)
         return out

@@ -94,8 +94,7 @@ class Leans(NamedTuple):
     @classmethod
     def of(cls, p) -> Leans:
         """A request's resolved sampling parameters' leans (None: off)."""
-        return cls(p.copy_bias or 0.0, p.tool_bias or 0.0, p.call_bias or 0.0, p.more_bias or 0.0,
-                   p.arg_bias or 0.0, p.close_bias or 0.0, p.left_bias or 0.0)
+        return cls(*(getattr(p, f"{f}_bias") or 0.0 for f in cls._fields))
 
 
 class Copier:
@@ -108,6 +107,7 @@ class Copier:
                  tokenize: Callable[[str], list[int]] | None = None):
         copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias, left_bias = self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
+        self.one = tool_bias > 0 and len(said.clauses(source)) <= 1  # a request of one clause: SURE_ONE
         # what values are copied from: the request, and its times and dates in the forms calls write (said.forms)
         self.source = source + "".join("\n" + f for f in said.forms(source)) if copy_bias and source else source
         self.piece, self.copy_bias, self.more_bias = piece, copy_bias, more_bias
@@ -148,7 +148,7 @@ class Copier:
         """The tool lean over these relevances: 0 without a choice, else grown by how far the best leads."""
         if not (tool_bias and len(relevance) > 1 and any(relevance.values())):
             return 0.0
-        return tool_bias * (1.0 + (SURE if self.parts else SURE_ONE) * (1.0 - sorted(relevance.values())[-2]))
+        return tool_bias * (1.0 + (SURE_ONE if self.one else SURE) * (1.0 - sorted(relevance.values())[-2]))
 
     def begin(self, name: str = "") -> None:
         self.calls, self.name, self.args = self.calls + 1, name, ArgStream()
@@ -367,8 +367,8 @@ class Copier:
         if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
             lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
-        if on := self._on_split(logits, allowed, beta, lift):  # not a piece that a longer one along the split begins with:
-            lift = {t: a for t, a in lift.items() if t in on or not any(  # "alon", not "a", after "Thess"; "pret" stays
+        if on := self._on_split(logits, allowed, beta, lift):  # not a piece that a longer one on the split begins with
+            lift = {t: a for t, a in lift.items() if t in on or span(self.source, v + (self._text(t) or '"'), True) or not any(
                 (self._text(u) or "").startswith(self._text(t) or "\0") for u in on)} | {t: lift.get(t, beta) for t in on}
         if said.ends_message(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
             end = self.copy_bias * MID_NAME
@@ -377,13 +377,13 @@ class Copier:
         return lift
 
     def _on_split(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, lift: dict[int, float]) -> set[int]:
-        """The tokens that copy the value on along the tokenizer's own split of the source (canon.Splits):
-        at its start, the lifted ones that begin a word's split; then the split's next token where it is
-        within beta of the best allowed one."""
-        v, splits, best = self.args.value or "", self.splits, self._contenders(logits, allowed, 0.0, 1) if self.splits else []
-        if splits is None or not best or not v:
-            return {t for t in lift if '"' not in (self._text(t) or '"') and splits.first(t, self._text(t) or "")} if splits else set()
-        return {t for t in splits.next(v) if logits[t] >= logits[best[0]] - beta
+        """The tokens that copy the value on along the tokenizer's own split of the source (canon.Splits): at its start
+        the lifted ones that begin a word's split, then the split's next one within beta of the best; never a quote."""
+        v, text = self.args.value or "", lambda t: self._text(t) or '"'
+        if self.splits is None or not v:
+            return {t for t in lift if '"' not in text(t) and self.splits.first(t, text(t))} if self.splits else set()
+        best = self._contenders(logits, allowed, 0.0, 1)
+        return {t for t in self.splits.next(v) if best and logits[t] >= logits[best[0]] - beta and '"' not in text(t)
                 and (allowed is None or allowed[t]) and self.lifts(t) and not self._closes_cut(t)}
 
     @property
