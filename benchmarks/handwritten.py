@@ -88,12 +88,12 @@ def _answer_right(worker, settings, tools: list[dict], item: dict, adapter: str 
 
     messages = [{"role": "system", "content": synthetic.SYSTEM}, {"role": "user", "content": item["request"]}]
     want = item.get("calls") or [item["call"]]
-    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter, fresh=True)
+    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter, fresh=True, pin=True)
     got = [{"name": c.name, "arguments": json.loads(c.arguments)} for c in g.tool_calls]
     if not data.exact(got, want) or "result" not in item:
         return data.exact(got, want), got
     messages += synthetic.result_turns(want[0], item["result"], "call_1")
-    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter, fresh=True)
+    g = worker.run(*data.request({"messages": messages, "tools": tools}, settings), adapter=adapter, fresh=True, pin=True)
     return not g.tool_calls and data.states(g.content, item["answer_must_contain"]), g.content
 
 

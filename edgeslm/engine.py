@@ -124,10 +124,11 @@ class ModelWorker:
         log.info("loaded %s in %.2fs with %d threads", self.name, self.load_s, self.threads)
 
     def run(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, fresh: bool = False,
-            adapter: str | None = None, disk: bool | None = None) -> Generation:
+            adapter: str | None = None, disk: bool | None = None, pin: bool = False) -> Generation:
         """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify, the
         pipeline's evaluation). `fresh` evaluates the whole prompt, with nothing reused from the prefix cache
-        (in memory, and on disk unless `disk`)."""
+        (in memory, and on disk unless `disk`); with `pin`, but what precedes the first user message's text
+        (the system prompt and tools), evaluated apart once and reused as such."""
         done: queue.Queue = queue.Queue()
 
         def emit(ev: tuple) -> None:
@@ -136,6 +137,7 @@ class ModelWorker:
 
         job = self.prepare(messages, spec, params, emit, adapter)
         job.fresh = fresh
+        job.pin = self.preparer.pinned(messages, spec, job.prompt) if fresh and pin else 0
         job.disk = not fresh if disk is None else disk
         self.submit(job)
         kind, value = done.get()

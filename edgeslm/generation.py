@@ -187,7 +187,7 @@ class Run:
         first = not self.started
         if first:
             self.t0, self.started = time.perf_counter(), True
-            if self.job.fresh:
+            if self.job.fresh and not self.job.pin:
                 self.b.reset(self.slot)
         self._borrow_prefix()
         self._restore_prefix()
@@ -247,8 +247,12 @@ class Run:
             store.offer(self.w.prefix_identity(self.key), self.history, lambda: b.state(slot))
 
     def next_tokens(self, n: int | None = None) -> list[int]:
-        """The next tokens to evaluate: all of a step, or up to `n` while prefilling."""
+        """The next tokens to evaluate: all of a step, or up to `n` while prefilling (never across a
+        pinned prefix's end: its cells are evaluated apart, so that they are the same for every job)."""
         n = len(self.feed) if n is None else n
+        done = len(self.history) - len(self.feed)
+        if self.prefilling and done < self.job.pin:
+            n = min(n, self.job.pin - done)
         step, self.feed = self.feed[:n], self.feed[n:]
         return step
 

@@ -34,6 +34,7 @@ from edgeslm.types import (
     Message,
     OutputSpec,
     SamplingParams,
+    common_prefix,
 )
 
 log = logging.getLogger("edgeslm.preparation")
@@ -50,6 +51,9 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     fresh: bool = False  # drop the prefix cache in memory first (cold-start measurements)
     disk: bool = True  # the prefix cache on disk may serve it
+    # with fresh: this many prompt tokens (what precedes the user's text) are evaluated apart and may be
+    # reused as such, so a fresh job's answer still depends on its own prompt alone (pipeline/evaluate.py)
+    pin: int = 0
     adapters: list[Adapter] = field(default_factory=list)
     folded: bool = False  # its adapters are folded into the model's weights (store/folded.py): named, never applied
     # earlier calls of the conversation whose results it holds ("name\0arguments", as the grammar writes them)
@@ -127,6 +131,13 @@ class Preparer:
         add_bos = self.backend.add_bos and not (self.backend.bos_text and text.startswith(self.backend.bos_text))
         tokens = prompt.encode(text, scrub, lambda piece: self.backend.tokenize(piece, add_bos=False))
         return self.backend.tokenize("", add_bos=True) + tokens if add_bos else tokens
+
+    def pinned(self, messages: list[Message], spec: OutputSpec, prompt: list[int]) -> int:
+        """How many of `prompt`'s tokens precede the first user message's text: the system prompt and
+        tools, the same for every request of a task."""
+        first = next((i for i, m in enumerate(messages) if m.role == "user"), len(messages))
+        other = self.prompt_tokens(messages[:first] + [Message("user", "x")], spec)
+        return min(common_prefix(prompt, other), len(prompt) - 1)
 
     def turn_end(self) -> int:
         """The end-of-generation token the chat template closes an assistant turn with."""

@@ -49,6 +49,8 @@ class Scheduler:
         self.paused: list = []  # preempted; each keeps its sequence until the cells are needed
         self.waiting: list = []  # queued jobs not started yet, in arrival order
         self.last_used = [0.0] * self.b.n_seq
+        # per sequence: the (adapters, tokens) of a pinned prefix its cells hold as evaluated apart
+        self.apart: dict[int, tuple] = {}
         self._arrival = itertools.count()
         self.closing = False
 
@@ -237,6 +239,12 @@ class Scheduler:
             slot = max(free, key=choice)
         k, toks = b.cached(slot)
         keep = min(common_prefix(toks, run.history) if k == key and not run.job.fresh else 0, len(run.history) - 1)
+        if run.job.pin:  # a fresh job keeps its pinned prefix only as evaluated apart, else all of it is fed
+            pinned = (key, tuple(run.history[:run.job.pin]))
+            keep = run.job.pin if self.apart.get(slot) == pinned and toks[:run.job.pin] == run.history[:run.job.pin] else 0
+            self.apart[slot] = pinned
+        else:
+            self.apart.pop(slot, None)
         # the slot keeps only what it shares with this request: the rest of its cells are free to count
         if 0 < keep < len(toks):
             keep = b.rewind(slot, keep)

@@ -1,6 +1,6 @@
 """The promotion gate (pipeline/evaluate.py) on the real default model: a verdict depends on the student and
-the held-out examples alone, not on what the process ran before (a prompt evaluated after a cached prefix
-can flip a greedy near-tie), and a text answer where a call was due is a wrong answer, not an invalid one."""
+the held-out examples alone, not on what the process ran before or the order (a prompt evaluated after
+another's cached prefix can flip a greedy near-tie; only the tool block, evaluated apart, is reused), and a text answer where a call was due is a wrong answer, not an invalid one."""
 
 import json
 
@@ -43,7 +43,9 @@ def test_scores_do_not_depend_on_what_ran_before(tmp_path):
         w.run(*data.request(_example("Book a ferry from Split for 2 people, or 5.", "Split", 5), settings))
         again = evaluate.run(w, EXAMPLES[::-1], settings)
         assert _by_request(first) == _by_request(again)
-        assert [r["cached_tokens"] for r in first["rows"] + again["rows"]] == [0] * 8  # each prompt evaluated whole
+        # nothing is reused but the tool block, evaluated apart once: the same length each time it is
+        cached = [r["cached_tokens"] for r in first["rows"] + again["rows"]]
+        assert cached[0] == 0 and len(set(cached) - {0}) == 1 and sum(c > 0 for c in cached) >= 6, cached
         assert first["n"] == 4 and first["exact"] >= 0.5  # the default model books most of these
     finally:
         engine.close()
