@@ -34,10 +34,11 @@ class Splits:
         if (i, j) not in self._splits:
             text, out, at = self.source[i:j], [], 0
             if j - i <= 2 * WINDOW + 2:
-                for t in self.tokenize(text):
+                pieces = [(t, self.piece(t)) for t in self.tokenize(text)]
+                for t, piece in pieces:
                     out.append((at, t))
-                    at += len(self.piece(t))
-                if b"".join(self.piece(t) for _, t in out) != text.encode():
+                    at += len(piece)
+                if b"".join(piece for _, piece in pieces) != text.encode():
                     out = []
             if len(self._splits) >= KEEP:
                 self._splits.clear()
