@@ -342,12 +342,29 @@ def test_another_argument_leans_in_while_an_unwritten_parameter_matches_what_the
     assert lean(asked, '{"body1": "Earth", "body2": "Moon", "unit": "miles"') is None  # written
     assert lean("Distance from the Earth to the Moon?", '{"body1": "Earth", "body2": "Moon"') is None  # nothing beyond
     assert lean(asked, '{"body1": "Earth", "body2": ') is None  # a value is due, not a choice to close
-    assert lean(asked, '{"body1": "Earth", "body2": "Moon') is None  # inside a string: not arg_bias (unmeasured)
+    # inside a string (`",` goes on) where the value ends a phrase of the request, not part way into one
+    assert lean(asked, '{"body1": "Earth", "body2": "Moon') == ([3], [3.0])
+    assert lean("The distance in miles from Earth to the Moon base?", '{"body1": "Earth", "body2": "Moon') is None
     assert lean(asked, '{"body1": "Earth", "body2": ["Moon"') is None  # inside an array
     allowed = np.zeros(6, dtype=bool)
     allowed[4] = True
     assert lean(asked, '{"body1": "Earth", "body2": "Moon"', allowed) == ([4], [3.0])  # what the grammar allows
     assert lean(asked, '{"body1": "Earth", "body2": 12', allowed) == ([4], [3.0])  # after a number too
+
+
+def test_an_enum_value_the_request_says_leans_harder_to_its_parameter():
+    """ENUM_SAID: an unwritten parameter one of whose enum values the request says whole ("cheap", and
+    "ticket_price" said as "ticket price") gets arg_bias times ENUM_SAID; a word of its description, once."""
+    from edgeslm.decoding.copying import ENUM_SAID
+
+    concert = ToolSpec("concert_search", "Find concerts.", {"type": "object", "properties": {
+        "genre": {"type": "string"}, "city": {"type": "string"},
+        "price_range": {"type": "string", "enum": ["free", "cheap", "ticket_price"], "description": "Price range of tickets."}}})
+    written = '{"genre": "jazz", "city": "Oslo"'
+    assert _lean(concert, "A jazz concert in Oslo with cheap tickets", written, arg=2.0) == ([1, 4], [2.0 * ENUM_SAID] * 2)
+    assert _lean(concert, "A jazz concert in Oslo by ticket price", written, arg=2.0) == ([1, 4], [2.0 * ENUM_SAID] * 2)
+    assert _lean(concert, "A jazz concert in Oslo, tickets under 20", written, arg=2.0) == ([1, 4], [2.0, 2.0])  # "tickets"
+    assert _lean(concert, "A jazz concert in Oslo, cheap", written + ', "price_range": "cheap"', arg=2.0) is None  # written
 
 
 def test_the_call_lean_leans_on_the_users_turn_only():

@@ -1,47 +1,43 @@
 """Request lean: a tool call leans toward the request's own words, in its tool and in its values.
 
-Small models misspell the values they should copy (`Lisbondo` for Lisbon, `Heathfield` for Heathrow)
-and pick a tool by its place in the list more than by what it does; the right token is usually among the
-top few, a little behind. Biases on the logits, each off at 0 (docs/serve.md has each one's measurements):
+Small models misspell the values they should copy (`Lisbondo` for Lisbon, `Heathfield` for Heathrow) and pick a tool by its place in
+the list more than by what it does; the right token is usually among the top few, a little behind. Biases on the logits, each off at 0
+(docs/serve.md has each one's measurements):
 
-- `copy_bias`: inside a string value of a call's arguments, each allowed token within copy_bias of the
-  best (at most `TOP`) whose piece extends the value to a span of the user's and tools' text (from a
-  word's start) gets +copy_bias, and so does a closing quote where the value is such a whole span; not a
-  piece that a longer one along the tokenizer's own split of that span begins with, where one is near
-  (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki). MID_NAME times that part way into a capitalized word (a name);
-  SLOT times at a value's first token for a span the request ties to the parameter (`said.slots`) or a
-  quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a
-  quote; MID_NAME times to close a code the request ends on ("... order K-58213"; said.ends_message). While
-  a number is written, +copy_bias toward, or closing on, a number the request states in a form a call
-  writes ("2k": 2000; said.numbers).
-- `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best
-  relevance of the tools it leads to (1 for the most relevant tool; ranking.ToolRanker measures it with a
-  sentence embedding, `said.relevance` by shared words where none is installed), and by 1 + SURE times
-  how far the best tool stands from the next. The first call by the whole request; each later one by the
-  first clause of it none of whose own values a call has written (`due`): small models call the first
-  clause's tool again ("news" twice for "..., news about X, and air quality in Beijing").
-- `call_bias`: with tools offered and the choice left to the model (`auto`), the first token of the
-  response, where it begins a call, gets +call_bias times how well the request fits the best offered tool:
-  clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence embeddings' cosine, so a request far from
-  every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks by words).
-- `more_bias`: once a call's arguments have closed, where the response may end, the tokens that go on to
-  another call get +more_bias times the share of the request's values no call has used yet (`said.values`),
-  or NAMED_SHARE where the request says a word of an offered tool's name that no other tool's name holds
-  and that tool is not called yet: small models stop after the first call of a request that asks for several.
-- `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument
-  get +arg_bias while a parameter not written yet shares a word (of its name, description or enum) with
-  what the request says beyond the tool's own name and description and the values written ("in miles").
-- `close_bias`: the other side of arg_bias: going on gets -close_bias when no unwritten parameter shares a
-  word with the request and every value it states is written (`"unit": "celsius"` nobody asked for).
-- `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias
-  while a parameter is unwritten and an e-mail address, clock time, quote or label's value ("Memo: ...")
-  of the request is in no call in any of its forms (`said.typed`; "7:30 PM": 19:30), in close_bias's
-  place: students close a call with the attendee or time still in the request.
+- `copy_bias`: inside a string value of a call's arguments, each allowed token within copy_bias of the best (at most `TOP`) whose
+  piece extends the value to a span of the user's and tools' text (from a word's start) gets +copy_bias, and so does a closing quote
+  where the value is such a whole span; not a piece that a longer one along the tokenizer's own split of that span begins with, where
+  one is near (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki). MID_NAME times that part way into a capitalized word
+  (a name); SLOT times at a value's first token for a span the request ties to the parameter (`said.slots`) or a quote no call holds;
+  no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote; MID_NAME times to close a code the request
+  ends on ("... order K-58213"; said.ends_message). While a number is written, +copy_bias toward, or closing on, a number the request
+  states in a form a call writes ("2k": 2000; said.numbers).
+- `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
+  for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
+  installed), and by 1 + SURE times how far the best tool stands from the next. The first call by the whole request; each later one by
+  the first clause of it none of whose own values a call has written (`due`): small models call the first clause's tool again ("news"
+  twice for "..., news about X, and air quality in Beijing").
+- `call_bias`: with tools offered and the choice left to the model (`auto`), the first token of the response, where it begins a call,
+  gets +call_bias times how well the request fits the best offered tool: clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence
+  embeddings' cosine, so a request far from every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks
+  by words).
+- `more_bias`: once a call's arguments have closed, where the response may end, the tokens that go on to another call get +more_bias
+  times the share of the request's values no call has used yet (`said.values`), or NAMED_SHARE where the request says a word of an
+  offered tool's name that no other tool's name holds and that tool is not called yet: small models stop after the first call of a
+  request that asks for several.
+- `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument get +arg_bias while a
+  parameter not written yet shares a word (of its name, description or enum) with what the request says beyond the tool's own name and
+  description and the values written ("in miles"), ENUM_SAID times that while one of its enum values is said whole ("cheap tickets");
+  after a string value only where it ends a phrase of the request (said.phrase_end).
+- `close_bias`: the other side of arg_bias: going on gets -close_bias when no unwritten parameter shares a word with the request and
+  every value it states is written (`"unit": "celsius"` nobody asked for).
+- `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias while a parameter is unwritten
+  and an e-mail address, clock time, quote or label's value ("Memo: ...") of the request is in no call in any of its forms
+  (`said.typed`; "7:30 PM": 19:30), in close_bias's place: students close a call with the attendee or time still in the request.
 
-Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold
-(a date to normalize, an enum) is written as before; the biases tip near-ties. Owns the choice of tokens
-and what the calls have written (argstream.ArgStream lexes the arguments as they stream); the sampler
-adds the bias (decoding/sampler.py), generation.Run wires the two.
+Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold (a date to normalize, an enum)
+is written as before; the biases tip near-ties. Owns the choice of tokens and what the calls have written (argstream.ArgStream lexes
+the arguments as they stream); the sampler adds the bias (decoding/sampler.py), generation.Run wires the two.
 """
 
 from __future__ import annotations
@@ -78,6 +74,7 @@ NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no 
 # of BFCL's training part, and a model's habit ("get_" tools) can outweigh a lean of 3. SURE_ONE where the
 # request is one clause (one call, as those 131): 6 lost to an 8.8-logit lead of "get" over "lookup"
 SURE, SURE_ONE = 1.0, 2.0
+ENUM_SAID = 3.0  # arg_bias times this while an unwritten parameter's enum value is said whole in the request
 
 
 class Leans(NamedTuple):
@@ -116,8 +113,12 @@ class Copier:
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
         self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
                        for t in tools or ()} if arg_bias or close_bias or left_bias else {}
-        # tool name -> parameter -> its enum's whole values: a string value that is one may close (`may_close`)
+        # tool name -> parameter -> its enum's whole values: a string value that is one may close (`may_close`);
+        # and the parameters one of whose values the request says whole ("cheap tickets"), for arg_bias
         self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
+        low = source.lower()  # "ticket_price" said as "ticket price"
+        self.enum_said = {n: {p for p, vs in es.items() if any(span(low, v.lower().replace("_", " "), True) for v in vs)}
+                          for n, es in self.enums.items()}
         self.typed = typed(source) if left_bias else []  # for left_bias
         self.said = words(source) if arg_bias or close_bias or more_bias else set()
         self.asked = values(source) if more_bias or close_bias else []
@@ -179,8 +180,7 @@ class Copier:
         if not text or "\\" in text:
             return False
         q = text.find('"')
-        return span(self.source, value + text, False) if q < 0 else bool(value + text[:q]) and span(
-            self.source, value + text[:q], True)
+        return span(self.source, value + text, False) if q < 0 else bool(value + text[:q]) and span(self.source, value + text[:q], True)
 
     def leads_to(self, token: int, prefix: str, relevance: dict[str, float]) -> float:
         """The best of these relevances among the tools whose name `prefix` + this token's piece begins (or
@@ -316,10 +316,10 @@ class Copier:
                 and any(not held(forms, self.written) for forms in self.typed))
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]
-        if wanted or left:
-            # not inside a string: arg_bias was chosen on BFCL's val where it leaned after numbers and
-            # booleans alone (the comma after a string came with its quote), and is not measured there yet
-            amount = (self.arg_bias if wanted and not self.args.in_str else 0.0) + (self.left_bias if left else 0.0)
+        if wanted or left:  # in a string, only where the value ends a phrase of the request (not "king" of "king size")
+            wanted = wanted and (not self.args.in_str or said.phrase_end(self.source, self.args.value or ""))
+            gain = ENUM_SAID if any(p not in self.args.keys for p in self.enum_said.get(self.name, ())) else 1.0
+            amount = (self.arg_bias * gain if wanted else 0.0) + (self.left_bias if left else 0.0)
             return (on, np.full(len(on), amount)) if len(on) and amount else None
         if not self.close_bias or self.unused():
             return None

@@ -275,6 +275,18 @@ def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
     return out
 
 
+# what ends a phrase after a value: punctuation, the message's end, or a word that joins phrases
+_PHRASE_END = re.compile(r"[ \t]*(?:[,.;:?!)\]\n'\"]|$|(?:to|in|on|at|for|from|with|and|or|by|of|via|into|next|"
+                         r"this|starting|about|between|during|before|after|until|per|each|please)\b)", re.IGNORECASE)
+
+
+def phrase_end(text: str, v: str) -> bool:
+    """`v` stands whole in `text` somewhere a phrase ends after it ("New York" of "New York to Boston";
+    not "king" of "king size bed", where the arguments going on would cut it)."""
+    return bool(v.strip()) and any(starts_word(text, i) and ends_word(text, i + len(v)) and _PHRASE_END.match(text, i + len(v))
+                                   for i in found(text, v))
+
+
 _TAIL = re.compile(r"[ \t.?!]*(?:\n|$)")
 
 
