@@ -128,17 +128,15 @@ class ModelWorker:
         """Prepare, queue and wait: the blocking form, for in-process callers (benchmarks, qualify, the
         pipeline's evaluation). `fresh` evaluates the whole prompt, with nothing reused from the prefix cache
         (in memory, and on disk unless `disk`); with `pin`, but what precedes the first user message's text
-        (the system prompt and tools), evaluated apart once and reused as such."""
+        (the system prompt and tools), evaluated apart once and reused as such (never from the disk's cache)."""
         done: queue.Queue = queue.Queue()
 
         def emit(ev: tuple) -> None:
             if ev[0] in ("done", "error"):
                 done.put(ev)
 
-        job = self.prepare(messages, spec, params, emit, adapter)
-        job.fresh = fresh
-        job.pin = self.preparer.pinned(messages, spec, job.prompt) if fresh and pin else 0
-        job.disk = not fresh if disk is None else disk
+        job = self.prepare(messages, spec, params, emit, adapter, pin=fresh and pin)
+        job.fresh, job.disk = fresh, not (fresh or job.pin) if disk is None else disk and not job.pin
         self.submit(job)
         kind, value = done.get()
         if kind == "error":
@@ -161,10 +159,12 @@ class ModelWorker:
                 self._state.notify_all()
 
     def prepare(self, messages: list[Message], spec: OutputSpec, params: SamplingParams, emit: Emit,
-                adapter: str | None = None) -> Job:
-        """The request made into a job (Preparer.job), in the caller's thread."""
+                adapter: str | None = None, pin: bool = False) -> Job:
+        """The request made into a job (Preparer.job), in the caller's thread; `pin`: with its pinned prefix."""
         with self._in_use():
-            return self.preparer.job(messages, spec, params, emit, adapter)
+            job = self.preparer.job(messages, spec, params, emit, adapter)
+            job.pin = self.preparer.pinned(messages, spec, job.prompt) if pin else 0
+            return job
 
     def submit(self, job: Job) -> None:
         """Queue `job`; WorkerGone when this worker was unloaded (the caller asks the engine again)."""

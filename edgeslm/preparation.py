@@ -137,7 +137,7 @@ class Preparer:
         tools, the same for every request of a task."""
         first = next((i for i, m in enumerate(messages) if m.role == "user"), len(messages))
         other = self.prompt_tokens(messages[:first] + [Message("user", "x")], spec)
-        return min(common_prefix(prompt, other), len(prompt) - 1)
+        return max(0, min(common_prefix(prompt, other), len(prompt) - 1))
 
     def turn_end(self) -> int:
         """The end-of-generation token the chat template closes an assistant turn with."""

@@ -145,9 +145,9 @@ class Scheduler:
         for r in sorted(group, key=self._rank):
             if r.prefilling:
                 take = min(len(r.feed), budget[0])
-                budget[0] -= take
                 if take:
-                    steps[r.slot] = r.next_tokens(take)
+                    steps[r.slot] = r.next_tokens(take)  # fewer where a pinned prefix ends (Run.next_tokens)
+                    budget[0] -= len(steps[r.slot])
             elif r.feed:
                 steps[r.slot] = r.next_tokens()
         return steps

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from edgeslm.decoding import said
 from edgeslm.decoding.canon import WINDOW, Splits
 from edgeslm.decoding.constraints import call_openers, comma_tokens
 from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, NAMED_SHARE, SLOT, SURE, SURE_ONE, TOP, WHOLE, Copier, Leans
@@ -365,6 +366,19 @@ def test_an_enum_value_the_request_says_leans_harder_to_its_parameter():
     assert _lean(concert, "A jazz concert in Oslo by ticket price", written, arg=2.0) == ([1, 4], [2.0 * ENUM_SAID] * 2)
     assert _lean(concert, "A jazz concert in Oslo, tickets under 20", written, arg=2.0) == ([1, 4], [2.0, 2.0])  # "tickets"
     assert _lean(concert, "A jazz concert in Oslo, cheap", written + ', "price_range": "cheap"', arg=2.0) is None  # written
+    # short or letterless values are said by every request ("in", "2"); an empty one is never looked for
+    odd = ToolSpec("book", "Book.", {"type": "object", "properties": {"city": {"type": "string"},
+                   "unit": {"type": "string", "enum": ["in", "2", ""], "description": "Unit."}}})
+    assert _lean(odd, "A room in Oslo for 2, ", '{"city": "Oslo"', arg=2.0) is None
+    assert said.said_enums("Cheap seats in Oslo, ", {"t": {"p": {"cheap", ""}, "q": {"in"}}}) == {"t": {"p"}}
+
+
+def test_a_phrase_ends_at_punctuation_and_a_space_or_a_joining_word():
+    assert said.phrase_end("From New York to Boston", "New York") and said.phrase_end("Rooms in Oslo? Yes", "Oslo")
+    assert said.phrase_end("It was 'Deposit'. Then", "Deposit") and said.phrase_end("Weather in Oslo", "Oslo")
+    assert not said.phrase_end("A king size bed", "king") and not said.phrase_end("Mail john.smith@acme.com", "john")
+    assert not said.phrase_end("Send report.pdf now", "report") and not said.phrase_end("Gifts from Macy's store", "Macy")
+    assert not said.phrase_end("The Bank of America branch", "Bank") and not said.phrase_end("Oslo", "")
 
 
 def test_the_call_lean_leans_on_the_users_turn_only():

@@ -116,9 +116,7 @@ class Copier:
         # tool name -> parameter -> its enum's whole values: a string value that is one may close (`may_close`);
         # and the parameters one of whose values the request says whole ("cheap tickets"), for arg_bias
         self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
-        low = source.lower()  # "ticket_price" said as "ticket price"
-        self.enum_said = {n: {p for p, vs in es.items() if any(span(low, v.lower().replace("_", " "), True) for v in vs)}
-                          for n, es in self.enums.items()}
+        self.enum_said = said.said_enums(source, self.enums) if arg_bias else {}
         self.typed = typed(source) if left_bias else []  # for left_bias
         self.said = words(source) if arg_bias or close_bias or more_bias else set()
         self.asked = values(source) if more_bias or close_bias else []

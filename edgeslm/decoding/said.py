@@ -66,9 +66,8 @@ def _plain(d: Decimal) -> str:
 
 
 def numbers(text: str) -> frozenset[str]:
-    """The numbers a request states, each in the forms a call writes it as a JSON number: "$12,400"
-    12400, "€1.250,00" 1250, "1 520,07" 1520.07, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3
-    and 0.03, "a dozen" 12, "two" 2."""
+    """The numbers a request states, each in the forms a call writes it as a JSON number: "$12,400" 12400, "€1.250,00" 1250,
+    "1 520,07" 1520.07, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12, "two" 2."""
     out: set[str] = set()
     for m in _AMOUNT.finditer(text):
         raw, scale, percent = m.group(1), (m.group(2) or "").lower(), m.group(3)
@@ -129,10 +128,9 @@ def held(forms: Iterable[str], written: str) -> bool:
 
 
 def typed(text: str) -> list[frozenset[str]]:
-    """The values of a kind no other text is mistaken for that a request states (e-mail addresses, clock
-    times, what it puts in quotes or labels: "Memo: Q2 fees"), each as the forms a call may rightly hold
-    it in, lower-cased: an address, a quote or a label's value as written; a time in 24 hours ("7:30 PM":
-    19:30; "7:30 am": 7:30, 07:30) or in 12 as written ("7:30 pm", "7:30pm")."""
+    """The values of a kind no other text is mistaken for that a request states (e-mail addresses, clock times, what it puts in quotes
+    or labels: "Memo: Q2 fees"), each as the forms a call may rightly hold it in, lower-cased: an address, a quote or a label's value
+    as written; a time in 24 hours ("7:30 PM": 19:30; "7:30 am": 7:30, 07:30) or in 12 as written ("7:30 pm", "7:30pm")."""
     out = [frozenset({m.group().lower()}) for m in EMAIL.finditer(text)]
     out += [frozenset({text[a:b].strip().lower()}) for a, b in quotes(text) + labelled(text)]
     for m in CLOCK.finditer(text):
@@ -161,9 +159,8 @@ DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b|\b{_MONTH
 
 
 def forms(text: str) -> list[str]:
-    """The forms a call writes the request's times and dates in that the request does not hold as written:
-    "7:30 PM" 19:30, noon 12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02. A copy lean
-    copies them as it copies the request's own words."""
+    """The forms a call writes the request's times and dates in that the request does not hold as written: "7:30 PM" 19:30, noon
+    12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02. A copy lean copies them as it copies the request's own words."""
     out = [f for held_as in typed(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
     for m in DATES.finditer(text):
         day, month, year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(4), m.group(6))
@@ -196,9 +193,8 @@ def clauses(text: str) -> list[str]:
 
 
 def own_values(text: str, parts: list[str]) -> list[frozenset[str]]:
-    """Each clause's values (the `values` of the whole text it holds) that no other clause states (all of
-    its values where each is stated elsewhere too): what tells that a call has served it ("5 years" may be
-    in every clause)."""
+    """Each clause's values (the `values` of the whole text it holds) that no other clause states (all of its values where each is
+    stated elsewhere too): what tells that a call has served it ("5 years" may be in every clause)."""
     stated = values(text)
     said = [frozenset(v for v in stated if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", p, re.IGNORECASE))
             for p in parts]
@@ -234,9 +230,9 @@ _RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den
 
 
 def mid_name(text: str, v: str) -> bool:
-    """`v` stops MID_LETTERS or more letters inside a capitalized word of `text` ("Padd" of "Paddington"),
-    or is MID_LETTERS or more into an e-mail address of it ("lol" of "lolrar75@..."), and is nowhere a whole
-    span of it: a name or an address part way through being copied."""
+    """`v` stops MID_LETTERS or more letters inside a capitalized word of `text` ("Padd" of "Paddington"), or is MID_LETTERS or more
+    into an e-mail address of it ("lol" of "lolrar75@..."), and is nowhere a whole span of it: a name or an address part way through
+    being copied."""
     if len(v) < MID_LETTERS or not v[-1].isalnum():
         return False
     if any(a.startswith(v) and a != v for a in emails(text)):  # "lolrar75" of "lolrar75@...": whole, not done
@@ -255,10 +251,9 @@ def mid_name(text: str, v: str) -> bool:
 
 
 def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
-    """`v`, ending in a capitalized word, stands whole in `text` only where a name runs on after it ("Salt
-    Lake" of "Salt Lake City", "Rio" of "Rio de Janeiro"), or stands in it only inside quotes (`quoted`:
-    their spans) that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value that ends there
-    cuts it."""
+    """`v`, ending in a capitalized word, stands whole in `text` only where a name runs on after it ("Salt Lake" of "Salt Lake City",
+    "Rio" of "Rio de Janeiro"), or stands in it only inside quotes (`quoted`: their spans) that run on ("Deposit – Flat 12" of
+    'Deposit – Flat 12, Leeds'): a value that ends there cuts it."""
     at = [i for i in found(text, v) if starts_word(text, i)] if v.strip() else []
     if at and quoted and all(any(a <= i and i + len(v) < b for a, b in quoted) for i in at):
         return True
@@ -276,8 +271,17 @@ def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
 
 
 # what ends a phrase after a value: punctuation, the message's end, or a word that joins phrases
-_PHRASE_END = re.compile(r"[ \t]*(?:[,.;:?!)\]\n'\"]|$|(?:to|in|on|at|for|from|with|and|or|by|of|via|into|next|"
+# (punctuation then a space or the end: not "john" of "john.smith@...", "report" of "report.pdf", "Macy" of "Macy's")
+_PHRASE_END = re.compile(r"[ \t]*(?:[,.;:?!)\]'\"]+(?:\s|$)|\n|$|(?:to|in|on|at|for|from|with|and|or|by|via|into|next|"
                          r"this|starting|about|between|during|before|after|until|per|each|please)\b)", re.IGNORECASE)
+
+
+def said_enums(text: str, enums: dict[str, dict[str, set[str]]]) -> dict[str, set[str]]:
+    """Tool -> its parameters one of whose enum values (`enums`) `text` says whole, in any case, "_" read as a space ("ticket_price":
+    "ticket price"); not a short or letterless one ("in", "us", "all", "2": every request says those)."""
+    low = text.lower()
+    return {n: {p for p, vs in es.items() if any(len(v.strip()) >= 4 and any(c.isalpha() for c in v)
+                                                 and span(low, v.lower().replace("_", " "), True) for v in vs)} for n, es in enums.items()}
 
 
 def phrase_end(text: str, v: str) -> bool:
@@ -291,19 +295,18 @@ _TAIL = re.compile(r"[ \t.?!]*(?:\n|$)")
 
 
 def ends_message(text: str, v: str) -> bool:
-    """`v` holds a digit and stands whole in `text` where a message ends (nothing but ".?!" after it), and
-    nowhere runs on into a longer span ("2023" of a form "2023-06-20"): a code the request ends on ("...
-    order K-58213"), where small models, trained on requests that go on or end on a full stop, run a code
-    on into junk ("K-582138213eded")."""
+    """`v` holds a digit and stands whole in `text` where a message ends (nothing but ".?!" after it), and nowhere runs on into a
+    longer span ("2023" of a form "2023-06-20"): a code the request ends on ("... order K-58213"), where small models, trained on
+    requests that go on or end on a full stop, run a code on into junk ("K-582138213eded")."""
     at = [i for i in found(text, v) if starts_word(text, i)] if any(c.isdigit() for c in v) else []
     return any(_TAIL.match(text, i + len(v)) for i in at) and all(ends_word(text, i + len(v)) and (
         _TAIL.match(text, i + len(v)) or text[i + len(v)] in " \t,;?!") for i in at)
 
 
 def unvalued(text: str) -> str:
-    """`text` without the values it states (`values`): what it asks, not of what ("What time is Dune
-    showing in Gothenburg?" -> "What time is showing in?"). A sentence embedding knows no film or town
-    by name, and a name it does not know pulls a request away from the tool that answers it."""
+    """`text` without the values it states (`values`): what it asks, not of what ("What time is Dune showing in Gothenburg?" -> "What
+    time is showing in?"). A sentence embedding knows no film or town by name, and a name it does not know pulls a request away from
+    the tool that answers it."""
     for v in sorted(values(text), key=len, reverse=True):
         text = re.sub(re.escape(v), " ", text, flags=re.IGNORECASE)
     return re.sub(r"\s+", " ", text).strip()
@@ -347,10 +350,9 @@ _CHUNK = re.compile(r"[^\s'\"`“”‘’]+")
 
 
 def slots(text: str, name: str, near: int = 3) -> set[int]:
-    """Where `text` ties a value to the parameter `name`: the starts of its words that follow one of the
-    name's words within `near` content words ("the launcher path '/usr/...'", "the session 'S1'") or
-    whose run up to a space or quote holds one (`JDBC_session`, 'shapeStatements' for `statements`); never a
-    word that is only the name's own ("the unit" for `unit`)."""
+    """Where `text` ties a value to the parameter `name`: the starts of its words that follow one of the name's words within `near`
+    content words ("the launcher path '/usr/...'", "the session 'S1'") or whose run up to a space or quote holds one (`JDBC_session`,
+    'shapeStatements' for `statements`); never a word that is only the name's own ("the unit" for `unit`)."""
     want = words(name)
     out: set[int] = set()
     if not want:
@@ -371,10 +373,9 @@ def slots(text: str, name: str, near: int = 3) -> set[int]:
 
 
 class Ranking(NamedTuple):
-    """The offered tools as a request sees them: each tool's relevance (1 for the best), and `fit`, the
-    best tool's cosine to the request (None: ranked by shared words, which say nothing absolute); and,
-    where the request has several clauses, each clause's own values (`own_values`) with the tools'
-    relevance to that clause alone, in order."""
+    """The offered tools as a request sees them: each tool's relevance (1 for the best), and `fit`, the best tool's cosine to the
+    request (None: ranked by shared words, which say nothing absolute); and, where the request has several clauses, each clause's own
+    values (`own_values`) with the tools' relevance to that clause alone, in order."""
 
     relevance: dict[str, float]
     fit: float | None = None
@@ -386,9 +387,8 @@ def by_words(request: str, tools: list) -> Ranking:
 
 
 def relevance(request: str, tools: list) -> dict[str, float]:
-    """Each tool's share of the request's telling words (in its name and description): each word found
-    weighs log(1 + N / tools holding it), the sum is scaled so the best tool has 1. All 0 when no tool
-    holds any of the request's words."""
+    """Each tool's share of the request's telling words (in its name and description): each word found weighs log(1 + N / tools
+    holding it), the sum is scaled so the best tool has 1. All 0 when no tool holds any of the request's words."""
     asked = words(request)
     held = {t.name: words(t.name.replace(".", " ").replace("_", " ") + " " + (t.description or "")) & asked
             for t in tools}
