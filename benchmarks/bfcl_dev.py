@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -240,7 +241,10 @@ def main(argv: list[str] | None = None) -> None:
                 for m in args.models for c, t, k, x, a, z in args.lean}
     args.models = list(variants)
     results: dict[str, dict[str, list[dict]]] = {c: {m: [] for m in args.models} for c in categories}
-    ctx = nullcontext(args.base_url) if args.base_url else running_server("default", threads=args.threads)
+    # no prefix states from the disk: one restored from an earlier run is evaluated otherwise than whole, and
+    # a greedy near-tie then depends on what ran before (val moved by a question or two between reruns)
+    env = {**os.environ, "EDGESLM_PREFIX_DISK_MB": "0"}
+    ctx = nullcontext(args.base_url) if args.base_url else running_server("default", threads=args.threads, env=env)
     progress = Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("acc {task.fields[acc]}"), TimeElapsedColumn(), transient=False)
     with ctx as base, progress:
