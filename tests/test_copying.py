@@ -256,8 +256,27 @@ def test_another_call_leans_in_while_the_request_names_a_tool_not_called_yet():
     assert lean("most_points_single_game", offered=tools[:1]) is None
 
 
+def test_a_later_calls_name_leans_to_a_tool_the_request_names_that_no_call_has_used():
+    """Where every clause holds a written value ("NBA" in all three), the tools the request names by a word of their own
+    that no call has used rank the next call's name; a called one gets nothing, though its words were said too."""
+    source = "Most points scored in a single game, in a single season and in a career in the NBA?"
+    tools = [ToolSpec(n, "", {}) for n in ("most_points_single_game", "most_points_single_season", "most_points_career")]
+    pieces = {1: b"most_points_single", 2: b"most_points_career"}
+    c = Copier(source, lambda t: pieces.get(t, b"qq"), Leans(tool=3.0, more=10.0), Ranking({}), tools=tools)
+    allowed = np.zeros(3, dtype=bool)
+    allowed[[1, 2]] = True
+    for name in ("most_points_single_game", "most_points_single_season"):
+        c.begin(name)
+        c.feed('{"league": "NBA"}')
+    ids, amounts = c.boost(np.zeros(3, dtype=np.float32), allowed, naming="")
+    assert ids.tolist() == [2] and amounts.tolist() == [3.0 * (1 + SURE)]
+    c.begin("most_points_career")
+    c.feed('{"league": "NBA"}')
+    assert c.boost(np.zeros(3, dtype=np.float32), allowed, naming="") is None
+
+
 def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
-    text = "Prepare the statement for grantee 'JohnDoe' in the session `JDBC_session`, then the launcher path '/usr/bin/x'."
+    text = "Prepare the statement for grantee 'JohnDoe' first; then open the session `JDBC_session`. Next, use the launcher path '/usr/bin/x'."
     at = lambda name: sorted(text[i:i + 4] for i in slots(text, name))  # noqa: E731
     assert "JDBC" in at("session") and "John" not in at("session")  # the value holds the name's word
     assert "John" in at("grantee") and "/usr" in at("launcher") and "/usr" not in at("grantee")  # words just before
@@ -265,7 +284,12 @@ def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
     said = "Convert 5 cups in the unit 'ml' for the `brain_region`"
     tied = [said[i:i + 2] for i in sorted(slots(said, "unit"))]
     assert "ml" in tied and "un" not in tied  # "unit" itself is no value of `unit`
-    assert slots(said, "brain_region") == set()
+    assert said.index("brain") not in slots(said, "brain_region")  # nor `brain_region` one of its own
+    grantee = "for a specific grantee named 'JohnDoe' in a `JDBC_session`?"  # "session" here is the value's own
+    assert {grantee[i:i + 4] for i in slots(grantee, "session")} == {"JDBC"}
+    book = "Book a luxury room in Hotel Paradise with a 'garden' view"
+    assert {book[i:i + 3] for i in slots(book, "room_type")} >= {"lux", "Hot"}  # the value before its noun, or after
+    assert {book[i:i + 3] for i in slots(book, "view")} >= {"gar"}
     pieces = {1: b"John", 2: b"JDBC", 3: b"zz"}
     c = Copier(text, lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
     logits = np.zeros(5, dtype=np.float32)

@@ -190,7 +190,17 @@ def test_a_labelled_value_is_typed():
     assert labelled("Please put Kickoff: Project Halcyon on the 2nd at noon") == []  # no label opens a sentence
     assert labelled("Ratio: 3:4 please") == [] and labelled("Ok. Subject: hi\nthanks") == []  # not at the end
     assert labelled("Task: book a flight to Rome.") == []  # the request's only sentence is no value in it
+    ref = "Send 3k złoty to PL61 1090 1014, reference: Faktura 7/2027 Łódź"  # a clause's label, lower-case
+    assert [ref[a:b] for a, b in labelled(ref)] == ["Faktura 7/2027 Łódź"]
+    assert labelled("Meet at the office, 10:30 sharp") == []
     assert labelled("Send it. Note: " + " " * 300 + "Time: 10:30") == []  # and at once (possessive)
+
+
+def test_no_span_starts_past_an_addresss_at_sign():
+    from edgeslm.decoding.said import span
+    text = "Our vendor security@datavault.com reports a breach; ping @datavault too"
+    assert span(text, "security@datavault.com", True) and not span("security@datavault.com", "datavault.com", True)
+    assert span(text, "datavault too", True)  # a handle's name after a lone "@" is a word of its own
 
 
 def test_part_way_into_a_name_or_an_address():

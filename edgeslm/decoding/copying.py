@@ -251,11 +251,16 @@ class Copier:
         """The share of the request's values that no call written so far holds (0 when it states none)."""
         return sum(not self.wrote(v) for v in self.asked) / len(self.asked) if self.asked else 0.0
 
-    def still_named(self) -> bool:
-        """An offered tool no call has used yet has a word of its own name in the request, beyond what the
-        calls wrote."""
+    def unnamed(self) -> dict[str, float]:
+        """The offered tools no call has used yet that have a word of their own name in the request, beyond
+        what the calls wrote ("... and in his career": `most_points_career`), at relevance 1 and the others at 0;
+        {} where there is none."""
         rest = self.said - words(self.written) if self.named else set()
-        return any(ws & rest for n, ws in self.named.items() if n not in self.called)
+        out = {n: float(n not in self.called and bool(ws & rest)) for n, ws in self.named.items()}
+        return out if any(out.values()) else {}
+
+    def still_named(self) -> bool:
+        return bool(self.unnamed())
 
     def more(self, allowed: np.ndarray | None, ends: Iterable[int]) -> tuple[np.ndarray, np.ndarray] | None:
         """Between calls (the last one's arguments closed), where the response may end (an `ends` token
@@ -333,7 +338,7 @@ class Copier:
         if naming is not None:
             # the first call by the whole request, each later one by the clause still due (parallel calls
             # of one tool: no choice, no lean)
-            relevance = self.due() if self.calls else self.relevance
+            relevance = (self.due() or self.unnamed()) if self.calls else self.relevance
             lean = self._sure(self.leans.tool, relevance) if self.calls else self.tool_bias
             if not lean or allowed is None:
                 return None
