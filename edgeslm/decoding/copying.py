@@ -259,9 +259,6 @@ class Copier:
         out = {n: float(n not in self.called and bool(ws & rest)) for n, ws in self.named.items()}
         return out if any(out.values()) else {}
 
-    def still_named(self) -> bool:
-        return bool(self.unnamed())
-
     def more(self, allowed: np.ndarray | None, ends: Iterable[int]) -> tuple[np.ndarray, np.ndarray] | None:
         """Between calls (the last one's arguments closed), where the response may end (an `ends` token
         is allowed): the lean on the allowed tokens that go on to another call (the grammar allows
@@ -274,7 +271,7 @@ class Copier:
         keep = allowed.copy()
         keep[ends] = False
         ids = np.flatnonzero(keep)
-        amount = self.more_bias * max(self.unused(), NAMED_SHARE if self.still_named() else 0.0)
+        amount = self.more_bias * max(self.unused(), NAMED_SHARE if self.unnamed() else 0.0)
         return (ids, np.full(len(ids), amount)) if len(ids) and amount > 0 else None
 
     @property

@@ -99,14 +99,14 @@ def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:
     return rest.lstrip(" \t\r\n")[:1] in (",", "}", "]") and v in forms
 
 
-# a sentence or clause that opens with one word and a colon and ends its message: "... ? Memo: Q2 consulting fees",
-# "..., reference: Faktura 7/2027 Łódź" (not the request's only sentence: "Task: book a flight ..." is the request)
+# a sentence or clause that opens with one word and a colon and ends its message ("... ? Memo: Q2 fees", "..., reference: Faktura
+# 7/2027 Łódź"; not the request's only sentence: "Task: book a flight ..." is the request); an address's "@" (starts_word)
 LABEL = re.compile(r"(?<=[.?!,;])[ \t]++[A-Za-z][a-z]{1,15}:[ \t]++([^\s:?][^\n:?]{1,59}?)[ \t]*+(?:[.!][ \t]*+)?$")
+_AT = re.compile(r"[\w.+-]@$")
 
 
 def labelled(text: str) -> list[tuple[int, int]]:
-    """(start, end) of what a request gives after a label that opens its last sentence or clause ("Memo: ...",
-    "Subject: ...", ", note: ..."): a value of its own, as a quote is."""
+    """(start, end) of what follows a label that opens a request's last sentence or clause: a value of its own, as a quote is."""
     return [m.span(1) for m in LABEL.finditer(text)]
 
 
@@ -201,14 +201,11 @@ def own_values(text: str, parts: list[str]) -> list[frozenset[str]]:
     return [(v - frozenset().union(*(said[:i] + said[i + 1:]))) or v for i, v in enumerate(said)]
 
 
-def starts_word(text: str, i: int) -> bool:
-    # not past an address's "@" ("datavault.com" of "security@datavault.com")
-    return (i == 0 or not text[i - 1].isalnum() and not (text[i - 1] == "@" and i >= 2 and (
-        text[i - 2].isalnum() or text[i - 2] in "._+-"))) and not text[i].isspace()
+def starts_word(text: str, i: int) -> bool:  # never past an address's "@" ("datavault.com" of "security@datavault.com")
+    return (i == 0 or not text[i - 1].isalnum() and not (text[i - 1] == "@" and _AT.search(text, 0, i))) and not text[i].isspace()
 
 
-def ends_word(text: str, end: int) -> bool:
-    # "Lisbon," is no whole value: a span does not end on a separator
+def ends_word(text: str, end: int) -> bool:  # "Lisbon," is no whole value: a span does not end on a separator
     return (end >= len(text) or not text[end].isalnum() or not text[end - 1].isalnum()) and \
         not text[end - 1].isspace() and text[end - 1] not in ",;:"
 
@@ -272,8 +269,7 @@ def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
     return out
 
 
-# what ends a phrase after a value: punctuation, the message's end, or a word that joins phrases
-# (punctuation then a space or the end: not "john" of "john.smith@...", "report" of "report.pdf", "Macy" of "Macy's")
+# what ends a phrase after a value: punctuation then a space or the end (not "john" of "john.smith@", "Macy" of "Macy's"), or a joining word
 _PHRASE_END = re.compile(r"[ \t]*(?:[,.;:?!)\]'\"]+(?:\s|$)|\n|$|(?:to|in|on|at|for|from|with|and|or|by|via|into|next|"
                          r"this|starting|about|between|during|before|after|until|per|each|please)\b)", re.IGNORECASE)
 
@@ -354,20 +350,16 @@ _CHUNK = re.compile(r"[^\s'\"`“”‘’]+")
 
 
 def slots(text: str, name: str, near: int = 3, ahead: int = 2) -> set[int]:
-    """Where `text` ties a value to the parameter `name`: the starts of its words that follow one of the name's words within `near`
-    content words ("the launcher path '/usr/...'", "the session 'S1'"), that come within `ahead` content words before a word of the
-    name's own ("a luxury room" for `room_type`, "'Christie' platform": English puts the value before its noun), or whose run up to
-    a space or quote holds one (`JDBC_session`, 'shapeStatements' for `statements`); never a word that is only the name's own ("the
-    unit" for `unit`). On BFCL's training part, the `ahead` rule takes the share of tied string values whose gold start is among
-    the ties from 58% to 82%, at the same number of ties."""
-    want = words(name)
+    """Where `text` ties a value to the parameter `name`: the starts of its words within `near` content words after one of the name's
+    words ("the launcher path '/usr/...'"), within `ahead` before one standing alone in the sentence ("a luxury room" for `room_type`,
+    "'Christie' platform": English puts a value before its noun; on BFCL's training part this took the share of tied string values
+    whose gold start is tied from 58% to 83% at as many ties), or whose run holds one (`JDBC_session`); never the name's own words."""
+    if not (want := words(name)):
+        return set()
     out: set[int] = set()
-    if not want:
-        return out
     content = [(m.start(), ws) for m in _RAW.finditer(text) if (ws := words(m.group()))]
     alone = {m.start() for m in _ALONE.finditer(text)}  # a noun of its own, not a run's part (`JDBC_session`)
     chunks = {c.end(): c.start() for c in _CHUNK.finditer(text)}
-    quoted = quotes(text)
     for j, (start, ws) in enumerate(content):
         if ws <= want:
             continue  # the parameter's own name said ("the unit", `brain_region`): a mention, not its value
@@ -378,7 +370,7 @@ def slots(text: str, name: str, near: int = 3, ahead: int = 2) -> set[int]:
             out.add(start)
             if chunk and chunk.end() in chunks:  # '/usr/...': the value starts where its run does
                 out.add(chunks[chunk.end()])
-            out.update(a for a, b in quoted if a < start < b)  # 'Abo Fitness Jänner, Graz': where its quotes open
+            out.update(a for a, b in quotes(text) if a < start < b)  # 'Abo Fitness Jänner, Graz': where its quotes open
     return out
 
 
