@@ -99,15 +99,16 @@ def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:
     return rest.lstrip(" \t\r\n")[:1] in (",", "}", "]") and v in forms
 
 
-# a sentence or clause that opens with one word and a colon and ends its message ("... ? Memo: Q2 fees", "..., reference: Faktura
-# 7/2027 Łódź"; not the request's only sentence: "Task: book a flight ..." is the request); an address's "@" (starts_word)
+# a label (a word and a colon) opening a message's last sentence or clause ("... ? Memo: Q2 fees"; `labelled`); an address's "@"
 LABEL = re.compile(r"(?<=[.?!,;])[ \t]++[A-Za-z][a-z]{1,15}:[ \t]++([^\s:?][^\n:?]{1,59}?)[ \t]*+(?:[.!][ \t]*+)?$")
-_AT = re.compile(r"[\w.+-]@$")
+_AT = re.compile(r"[\w.+-]@")
 
 
 def labelled(text: str) -> list[tuple[int, int]]:
-    """(start, end) of what follows a label that opens a request's last sentence or clause: a value of its own, as a quote is."""
-    return [m.span(1) for m in LABEL.finditer(text)]
+    """(start, end) of what follows a label that opens a request's last sentence, or its last clause after one of MIN_CLAUSE words
+    or more ("Hi, task: book a flight" is the request) and holds no list ("namely: Paris, Rome"): a value of its own, as a quote is."""
+    return [m.span(1) for m in LABEL.finditer(text) if text[m.start() - 1] in ".?!" or ", " not in m.group(1) and len(
+        re.split(r"[.?!;,\n]", text[:m.start() - 1])[-1].split()) >= MIN_CLAUSE]
 
 
 @functools.lru_cache(maxsize=32)
@@ -172,8 +173,7 @@ def forms(text: str) -> list[str]:
 
 
 # where a request that asks for several calls goes on to the next: a sentence's end, a comma, "and", "then"
-_CLAUSE = re.compile(r"(?<=[.?!;])\s+|,\s+(?:and|then|also)\s+|,\s+|\s+(?:and then|and also|and|then|also|as well as)\s+",
-                     re.IGNORECASE)
+_CLAUSE = re.compile(r"(?<=[.?!;])\s+|,\s+(?:and|then|also)\s+|,\s+|\s+(?:and then|and also|and|then|also|as well as)\s+", re.I)
 MIN_CLAUSE = 3  # words: a shorter piece ("CA" of "San Francisco, CA") belongs to the one before
 
 
@@ -202,7 +202,7 @@ def own_values(text: str, parts: list[str]) -> list[frozenset[str]]:
 
 
 def starts_word(text: str, i: int) -> bool:  # never past an address's "@" ("datavault.com" of "security@datavault.com")
-    return (i == 0 or not text[i - 1].isalnum() and not (text[i - 1] == "@" and _AT.search(text, 0, i))) and not text[i].isspace()
+    return (i == 0 or not text[i - 1].isalnum() and not (text[i - 1] == "@" and _AT.match(text, i - 2, i))) and not text[i].isspace()
 
 
 def ends_word(text: str, end: int) -> bool:  # "Lisbon," is no whole value: a span does not end on a separator
@@ -344,33 +344,29 @@ def words(text: str) -> set[str]:
 
 
 _RAW = re.compile(r"[A-Za-z0-9]+")
-_SENTENCE = re.compile(r"[.;!?](?:\s|$)|\n")
-_ALONE = re.compile(r"(?<![\w\-./`'\"])[A-Za-z]+(?![\w\-/`'\"])")
 _CHUNK = re.compile(r"[^\s'\"`“”‘’]+")
 
 
-def slots(text: str, name: str, near: int = 3, ahead: int = 2) -> set[int]:
-    """Where `text` ties a value to the parameter `name`: the starts of its words within `near` content words after one of the name's
-    words ("the launcher path '/usr/...'"), within `ahead` before one standing alone in the sentence ("a luxury room" for `room_type`,
-    "'Christie' platform": English puts a value before its noun; on BFCL's training part this took the share of tied string values
-    whose gold start is tied from 58% to 83% at as many ties), or whose run holds one (`JDBC_session`); never the name's own words."""
-    if not (want := words(name)):
-        return set()
+def slots(text: str, name: str, near: int = 3) -> set[int]:
+    """Where `text` ties a value to the parameter `name`: the starts of its words that follow one of the name's words within `near`
+    content words ("the launcher path '/usr/...'", "the session 'S1'") or whose run up to a space or quote holds one (`JDBC_session`,
+    'shapeStatements' for `statements`); never a word that is only the name's own ("the unit" for `unit`)."""
+    want = words(name)
     out: set[int] = set()
-    content = [(m.start(), ws) for m in _RAW.finditer(text) if (ws := words(m.group()))]
-    alone = {m.start() for m in _ALONE.finditer(text)}  # a noun of its own, not a run's part (`JDBC_session`)
+    if not want:
+        return out
+    recent: list[set[str]] = []  # the content words before, nearest last
     chunks = {c.end(): c.start() for c in _CHUNK.finditer(text)}
-    for j, (start, ws) in enumerate(content):
-        if ws <= want:
-            continue  # the parameter's own name said ("the unit", `brain_region`): a mention, not its value
-        chunk = _CHUNK.match(text, start)
-        if (any(want & w for _, w in content[max(0, j - near):j]) or (chunk and want & words(chunk.group()))
-                or any(w <= want and at in alone and not _SENTENCE.search(text, start, at)
-                       for at, w in content[j + 1:j + 1 + ahead])):
-            out.add(start)
+    for m in _RAW.finditer(text):
+        chunk, ws = _CHUNK.match(text, m.start()), words(m.group())
+        if ws and ws <= want:
+            pass  # the parameter's own name said ("the unit", `brain_region`): a mention, not its value
+        elif any(want & w for w in recent[-near:]) or (chunk and want & words(chunk.group())):
+            out.add(m.start())
             if chunk and chunk.end() in chunks:  # '/usr/...': the value starts where its run does
                 out.add(chunks[chunk.end()])
-            out.update(a for a, b in quotes(text) if a < start < b)  # 'Abo Fitness Jänner, Graz': where its quotes open
+        if ws:
+            recent.append(ws)
     return out
 
 
