@@ -125,8 +125,8 @@ class Run:
             lift = None
             if self.copier is not None and self.out.mode == "undecided" and not self.n:
                 lift = self.copier.open()
-            if lift is None and self.job.shun and p.call_bias and self.out.mode in ("undecided", "text"):
-                lift = self._shun(-p.call_bias)
+            if self.job.shun and p.call_bias and self.out.mode in ("undecided", "text"):
+                lift = _merged(lift, self._shun(-p.call_bias))  # at the first token beside the call lean
             elif self.copier is not None and self.out.mode == "calls":
                 naming = self.out.parser.naming
                 if naming is not None or self.copier.copying or self.copier.counting:
@@ -297,3 +297,11 @@ class Run:
                 "sampled_step_s": self.single_s / self.single_n if self.single_n else 0.0,
             },
         )
+
+
+def _merged(a: tuple[np.ndarray, np.ndarray] | None, b: tuple[np.ndarray, np.ndarray] | None):
+    """Two lifts as one, the amounts of a token both hold added."""
+    if a is None or b is None:
+        return a if b is None else b
+    ids, at = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    return ids, np.bincount(at, weights=np.concatenate([a[1], b[1]]), minlength=len(ids))

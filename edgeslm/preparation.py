@@ -14,7 +14,7 @@ from typing import Any
 from edgeslm import context
 from edgeslm.backends.base import Backend, file_identity
 from edgeslm.config import Settings
-from edgeslm.decoding import constraints, gbnf, prompt, said, sampler
+from edgeslm.decoding import asks, constraints, gbnf, prompt, said, sampler
 from edgeslm.decoding.finite import infinite_path
 from edgeslm.decoding.schemas import Bounds, digit_limits
 from edgeslm.decoding.templates import ChatTemplate
@@ -229,18 +229,26 @@ class Preparer:
 
 
     def _shun(self, messages: list[Message], spec: OutputSpec, adapters: list[Adapter]) -> list[list[int]]:
-        """After a tool's result, with the choice left to the model: the tokens of what is no answer to it.
-        Each refusal its adapters' manifests declare (`refusals`: what the adapter was trained to say when
+        """With the choice left to the model (tool_choice auto), the tokens of what is no answer. After a tool's result,
+        each refusal its adapters' manifests declare (`refusals`: what the adapter was trained to say when
         no offered tool fits; the tool it called has just answered), and the opener of a result block (an
         answer that copies the result with its markup into `content`). The shipped adapter's first choice
         after openai-agents' result was "None of the available functions can do that.", its second
-        `<tool_response>` and the result again; with both leaned away from, an answer that states it."""
-        if spec.kind != "tools" or spec.tool_choice != "auto" or not messages or messages[-1].role != "tool":
+        `<tool_response>` and the result again; with both leaned away from, an answer that states it.
+        On a user's turn: each question a student was trained to ask for a value (its training record's `asks`) while the
+        request states a value of that kind; the first token leans so beside the call lean."""
+        if spec.kind != "tools" or spec.tool_choice != "auto" or not messages or messages[-1].role not in ("tool", "user"):
             return []
-        said = [a.manifest.get("refusals") for a in adapters]
-        texts = [t for r in said if isinstance(r, list) for t in r if isinstance(t, str) and t.strip()]
+        if messages[-1].role == "user":  # a student's questions for a value of a kind the request states (decoding/asks.py)
+            request = messages[-1].content if isinstance(messages[-1].content, str) else ""
+            offered = {t.name for t in spec.tools}
+            shun = [q for a in adapters for ask in (a.manifest.get("training") or {}).get("asks") or () if isinstance(ask, dict)
+                    and ask.get("tool") in offered and asks.states(request, ask.get("kind")) for q in asks.texts(ask)]
+        else:
+            said = [a.manifest.get("refusals") for a in adapters]
+            shun = [t for r in said if isinstance(r, list) for t in r] + [self.envelope.result_open]
         out: list[list[int]] = []
-        for text in [*texts, self.envelope.result_open]:
+        for text in [t for t in shun if isinstance(t, str) and t.strip()]:
             ids = self.backend.tokenize(text, add_bos=False, special=True)
             if ids and ids not in out:
                 out.append(ids)

@@ -288,9 +288,29 @@ def bare_end(example: dict, rng: random.Random) -> dict | None:
 def ask_for(param: str, prop: dict, rng: random.Random) -> str:
     """A question for a parameter's value, in the words of its description when that reads as a noun
     ("The city name" -> "Could you tell me the city name?"), else of its name."""
+    return rng.choice(ask_texts(param, prop))
+
+
+def ask_texts(param: str, prop: dict) -> list[str]:
     desc = str(prop.get("description", "")).split(" (e.g.")[0].rstrip(". ")
     what = (desc[0].lower() + desc[1:]) if desc.lower().startswith("the ") else f"the {param.replace('_', ' ')}"
-    return rng.choice([f"Could you tell me {what}?", f"Sure. What is {what}?", f"I need one more detail first: what is {what}?"])
+    return [f"Could you tell me {what}?", f"Sure. What is {what}?", f"I need one more detail first: what is {what}?"]
+
+
+def asks(fit: list[dict]) -> list[dict]:
+    """What a student trained on `fit` widened with `ask_missing` may ask: for each required parameter it asks for
+    (always_stated), its questions and the kind of value its captured calls gave it (decoding/asks.kind), for its
+    training record; the server leans away from those questions while a request states a value of the kind."""
+    from edgeslm.decoding.asks import kind
+
+    pool, out = value_pool(fit), []
+    for tool, param in sorted(always_stated(fit)):
+        schema = next((t["function"].get("parameters") or {} for e in fit for t in e.get("tools") or []
+                       if t.get("function", {}).get("name") == tool), {})
+        if param in (schema.get("required") or []):
+            prop = (schema.get("properties") or {}).get(param) or {}
+            out.append({"tool": tool, "param": param, "kind": kind(pool.get((tool, param), [])), "texts": ask_texts(param, prop)})
+    return out
 
 
 def always_stated(fit: list[dict]) -> set[tuple[str, str]]:

@@ -1,0 +1,54 @@
+"""What a student was trained to ask for, and when a request leaves nothing to ask: the kind of value a parameter takes
+(an e-mail address, a name, a code, a number), read off the values its captured calls gave it, and whether a request
+states a value of that kind. S5 writes each asked parameter's kind and questions into the student's training record
+(pipeline/widen.asks); the server leans away from those questions while the request states a value of the kind
+(preparation.Preparer._shun). Pure functions of text.
+
+Why: When2Call's examples (a required value cut from the request, answered with a question for it) taught the
+conversion pipeline's students to ask "what is the city?" of "Do I need an umbrella in Reykjavík ...?" and "what is
+the sender?" of "refund request from a.moreau@laposte.fr, please triage": 4 of seed 0's 19 misses on the hand-written
+calls, 3 of the e-mail student's 4 on its dev requests (session 39)."""
+
+from __future__ import annotations
+
+import re
+
+from edgeslm.decoding.said import EMAIL
+
+# a value of each kind as it stands in a request; a parameter's kind is the first that fits every captured value
+_KIND = {
+    "email": EMAIL,
+    "code": re.compile(r"(?<![\w-])#?(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{2,}(?![\w-])"),  # ORD-2027-00931
+    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])"),
+    # capitalized words not opening a sentence ("... in Reykjavík", "for New Delhi"): a sentence's first word is no name
+    "name": re.compile(r"(?<=[^\s.!?:\"'“‘])[ \t]+[^\W\d_a-z][^\W\d_]+"),  # not "I"
+}
+
+_WORDS = re.compile(r"[^\W\d_]+(?:[ '’.-]+[^\W\d_]+)*\.?")
+
+
+def kind(values: list) -> str | None:
+    """The kind every one of a parameter's captured values is, whole ("email", "code", "number", "name"), or None
+    (free text, or no values): a question for a value of no kind is never leaned away from."""
+    texts = [str(v) for v in values if isinstance(v, (str, int, float)) and not isinstance(v, bool)]
+    if not texts:
+        return None
+    for k, pattern in _KIND.items():
+        if k == "name":  # capitalized words, letters only ("São Paulo", not an IBAN)
+            if all(v[:1].isupper() and _WORDS.fullmatch(v) for v in texts):
+                return k
+        elif all(pattern.fullmatch(v.strip()) for v in texts):
+            return k
+    return None
+
+
+def states(text: str, of_kind: object) -> bool:
+    """Whether `text` states a value of this kind (a manifest's word for it: anything else is no kind)."""
+    pattern = _KIND.get(of_kind) if isinstance(of_kind, str) else None
+    return bool(pattern and pattern.search(text))
+
+
+def texts(ask: dict) -> list[str]:
+    """An ask's questions (a training record's `asks` entry), the well-formed ones."""
+    said = ask.get("texts")
+    return [q for q in said if isinstance(q, str) and q.strip()] if isinstance(said, list) else []
