@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 
-from edgeslm.decoding.said import EMAIL
+from edgeslm.decoding.said import EMAIL, NUMBER
 
 # a value of each kind as it stands in a request; a parameter's kind is the first that fits every captured value
 _KIND = {
     "email": EMAIL,
     "code": re.compile(r"(?<![\w-])#?(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{2,}(?![\w-])"),  # ORD-2027-00931
-    "number": re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])"),
+    "number": NUMBER,
     # capitalized words not opening a sentence ("... in Reykjavík", "for New Delhi"): a sentence's first word is no name
     "name": re.compile(r"(?<=[^\s.!?:\"'“‘])[ \t]+[^\W\d_a-z][^\W\d_]+"),  # not "I"
 }

@@ -27,6 +27,7 @@ import random
 import re
 from collections.abc import Sequence
 
+from edgeslm.decoding.asks import kind
 from edgeslm.pipeline import rephrase
 
 
@@ -301,8 +302,6 @@ def asks(fit: list[dict]) -> list[dict]:
     """What a student trained on `fit` widened with `ask_missing` may ask: for each required parameter it asks for
     (always_stated), its questions and the kind of value its captured calls gave it (decoding/asks.kind), for its
     training record; the server leans away from those questions while a request states a value of the kind."""
-    from edgeslm.decoding.asks import kind
-
     pool, out = value_pool(fit), []
     for tool, param in sorted(always_stated(fit)):
         schema = next((t["function"].get("parameters") or {} for e in fit for t in e.get("tools") or []
