@@ -242,8 +242,8 @@ class Preparer:
         if messages[-1].role == "user":  # a student's questions for a value of a kind the request states (decoding/asks.py)
             request = messages[-1].content if isinstance(messages[-1].content, str) else ""
             offered = {t.name for t in spec.tools}
-            shun = [q for a in adapters for ask in (a.manifest.get("training") or {}).get("asks") or () if isinstance(ask, dict)
-                    and ask.get("tool") in offered and asks.states(request, ask.get("kind")) for q in asks.texts(ask)]
+            shun = [q for a in adapters for ask in asks.recorded(a.manifest)
+                    if ask.get("tool") in offered and asks.states(request, ask.get("kind")) for q in asks.texts(ask)]
         else:
             said = [a.manifest.get("refusals") for a in adapters]
             shun = [t for r in said if isinstance(r, list) for t in r] + [self.envelope.result_open]

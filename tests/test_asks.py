@@ -68,7 +68,8 @@ def test_the_server_shuns_a_question_for_a_value_the_request_states():
     assert p._shun([Message("user", "Do I need an umbrella today?")], spec, [student]) == []  # nothing to ask? ask
     assert p._shun([Message("user", "Umbrella in Oslo?")], OutputSpec("tools", spec.tools, tool_choice="required"),
                    [student]) == []
-    assert p._shun([Message("user", "Umbrella in Oslo?")], spec, [SimpleNamespace(manifest={"training": None})]) == []
+    for junk in (None, [1, 2], "asks", {"asks": "What city?"}, {"asks": ["What city?", 3]}):  # an imported record is any JSON
+        assert p._shun([Message("user", "Umbrella in Oslo?")], spec, [SimpleNamespace(manifest={"training": junk})]) == []
 
 
 def test_the_first_tokens_lift_holds_the_call_lean_and_the_shun_together():

@@ -48,6 +48,13 @@ def states(text: str, of_kind: object) -> bool:
     return bool(pattern and pattern.search(text))
 
 
+def recorded(manifest: dict) -> list[dict]:
+    """The asks an adapter's training record holds, the well-formed ones (an imported adapter's record is any JSON)."""
+    training = manifest.get("training")
+    said = training.get("asks") if isinstance(training, dict) else None
+    return [a for a in said if isinstance(a, dict)] if isinstance(said, list) else []
+
+
 def texts(ask: dict) -> list[str]:
     """An ask's questions (a training record's `asks` entry), the well-formed ones."""
     said = ask.get("texts")
