@@ -95,8 +95,11 @@ def test_inside_a_name_the_lean_is_stronger():
         c.begin()
         c.feed('{"c": "' + value)
         assert c.mid_name() == inside, value  # whole words, and the first letters of a name, lean as before
-    lower = copier(source="heathrow is delayed")
-    lower.feed('{"c": "heath')
+    lower = copier(source="convert 3 tablespoons, temperatures")
+    lower.feed('{"c": "tables')
+    assert lower.mid_name()  # a word cut short, 5 letters before its end
+    lower.begin()
+    lower.feed('{"c": "temperature')
     assert not lower.mid_name()  # a common word's stem may be what the call wants ("temperature" of "temperatures")
 
 
@@ -463,6 +466,8 @@ def test_the_arguments_lean_to_close_when_the_request_has_nothing_left_for_anoth
     assert lean(cold, '{"city": "Buenos Aires", "unit": "fahrenheit') == ([3, 5], [-2.0, 2.0])  # an enum value is whole
     assert lean(cold, '{"city": "Buenos Aires", "unit": "fahren') is None
     assert lean(cold, '{"city": "Buenos Aires"', close_bias=0.0) is None  # off
+    shut = np.array([True, True, False, True, True, False])  # the grammar allows no close: a required value is due
+    assert _lean(weather, cold, '{"city": "Buenos Aires', shut, close=2.0) is None  # going on is forced, not pushed
     hot = "Temperature in Hanoi in celsius, please."
     assert lean(hot, '{"city": "Hanoi"') is None  # "celsius": the unit's
     assert lean(hot, '{"city": "Hanoi", "unit": "celsius"') == ([1, 4, 2], [-2.0, -2.0, 2.0])

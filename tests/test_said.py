@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from edgeslm.decoding.said import typed, Ranking, clauses, own_values, relevance, source_text, unvalued, values
+from edgeslm.decoding.said import Ranking, clauses, own_values, relevance, source_text, typed, unvalued, values
 from edgeslm.types import Message, ToolSpec
 
 TOOLS = [ToolSpec("track_parcel", "Where a parcel is now.", {}), ToolSpec("get_weather", "Weather in a city.", {}),
@@ -149,6 +149,8 @@ def test_a_code_the_request_ends_on():
     assert not ends_message("order 1290387", "129038")  # not to the word's end
     assert not ends_message("Weather in Oslo", "Oslo")  # no digit: a name's closing quote is no junk's match
     assert not ends_message("this weekend, Jun.20,2023.\n2023-06-20", "2023")  # it runs on in a date's form
+    assert ends_message("from promo@win-big.biz. Deal with it.", "promo@win-big.biz")  # an address whole: no ".biz" more
+    assert not ends_message("from promo@win-big.biz. Deal with it.", "promo@win-big")
 
 
 def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():

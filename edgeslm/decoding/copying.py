@@ -7,11 +7,11 @@ the list more than by what it does; the right token is usually among the top few
 - `copy_bias`: inside a string value of a call's arguments, each allowed token within copy_bias of the best (at most `TOP`) whose
   piece extends the value to a span of the user's and tools' text (from a word's start) gets +copy_bias, and so does a closing quote
   where the value is such a whole span; not a piece that a longer one along the tokenizer's own split of that span begins with, where
-  one is near (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki). MID_NAME times that part way into a capitalized word
-  (a name); SLOT times at a value's first token for a span the request ties to the parameter (`said.slots`) or a quote no call holds;
-  no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote; MID_NAME times to close a code the request
-  ends on ("... order K-58213"; said.ends_message). While a number is written, +copy_bias toward, or closing on, a number the request
-  states in a form a call writes ("2k": 2000; said.numbers).
+  one is near (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki). MID_NAME times that part way into a name or a word
+  cut short (said.mid_name); SLOT times at a value's first token for a span the request ties to the parameter (`said.slots`) or a
+  quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote; MID_NAME times to close
+  a code the request ends on ("... order K-58213") or an e-mail address whole (said.ends_message). While a number is written,
+  +copy_bias toward, or closing on, a number the request states in a form a call writes ("2k": 2000; said.numbers).
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
   for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
   installed), and by 1 + SURE times how far the best tool stands from the next. The first call by the whole request; each later one by
@@ -140,8 +140,7 @@ class Copier:
         # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
         self._kinds: np.ndarray | None = None  # per token of `commas`: (closes a string first, goes on)
-        self.calls, self.name = 0, ""
-        self.args = ArgStream()  # the call's arguments as they stream
+        self.calls, self.name, self.args = 0, "", ArgStream()  # args: the call's arguments as they stream
 
     def _sure(self, tool_bias: float, relevance: dict[str, float]) -> float:
         """The tool lean over these relevances: 0 without a choice, else grown by how far the best leads."""
@@ -321,7 +320,7 @@ class Copier:
             gain = ENUM_SAID if any(p not in self.args.keys for p in self.enum_said.get(self.name, ())) else 1.0
             amount = (self.arg_bias * gain if wanted else 0.0) + (self.left_bias if left else 0.0)
             return (on, np.full(len(on), amount)) if len(on) and amount else None
-        if not self.close_bias or self.unused():
+        if not self.close_bias or self.unused() or not len(close):  # closing not allowed: going on is forced, not pushed
             return None
         # away from going on and toward closing: only away, a value could run on past its end instead
         ids = np.concatenate([on, close])

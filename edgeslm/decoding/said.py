@@ -224,14 +224,15 @@ def span(text: str, part: str, whole: bool) -> bool:
 
 
 MID_LETTERS = 3
+_ALNUM = re.compile(r"[^\W_]*")
 # what may run on after a capitalized word inside a name: spaces, particles, the next word's first letter
 _RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
 
 
 def mid_name(text: str, v: str) -> bool:
-    """`v` stops MID_LETTERS or more letters inside a capitalized word of `text` ("Padd" of "Paddington"), or is MID_LETTERS or more
-    into an e-mail address of it ("lol" of "lolrar75@..."), and is nowhere a whole span of it: a name or an address part way through
-    being copied."""
+    """`v` stops MID_LETTERS or more letters into a word of `text`, inside a name ("Padd" of "Paddington") or as many before another's
+    end ("tables" of "tablespoons"), or is MID_LETTERS or more into an e-mail address of it ("lol" of "lolrar75@..."), and is nowhere
+    a whole span of it: a name, a word or an address part way through being copied."""
     if len(v) < MID_LETTERS or not v[-1].isalnum():
         return False
     if any(a.startswith(v) and a != v for a in emails(text)):  # "lolrar75" of "lolrar75@...": whole, not done
@@ -241,10 +242,10 @@ def mid_name(text: str, v: str) -> bool:
     for i in found(text, v):
         end = i + len(v)
         if starts_word(text, i) and end < len(text) and text[end].isalnum():
-            start = end
+            start, left = end, len(_ALNUM.match(text, end).group())  # not a stem: "temperature" of "temperatures"
             while start > i and text[start - 1].isalnum():
                 start -= 1
-            if end - start >= MID_LETTERS and text[start].isupper():
+            if end - start >= MID_LETTERS and (text[start].isupper() or left >= MID_LETTERS):
                 return True
     return False
 
@@ -295,7 +296,10 @@ _TAIL = re.compile(r"[ \t.?!]*(?:\n|$)")
 def ends_message(text: str, v: str) -> bool:
     """`v` holds a digit and stands whole in `text` where a message ends (nothing but ".?!" after it), and nowhere runs on into a
     longer span ("2023" of a form "2023-06-20"): a code the request ends on ("... order K-58213"), where small models, trained on
-    requests that go on or end on a full stop, run a code on into junk ("K-582138213eded")."""
+    requests that go on or end on a full stop, run a code on into junk ("K-582138213eded"); or `v` is an e-mail address of `text`
+    whole, which the sentence's full stop after it does not go on ("promo@win-big.biz.biz")."""
+    if "@" in v and v in emails(text):
+        return True
     at = [i for i in found(text, v) if starts_word(text, i)] if any(c.isdigit() for c in v) else []
     return any(_TAIL.match(text, i + len(v)) for i in at) and all(ends_word(text, i + len(v)) and (
         _TAIL.match(text, i + len(v)) or text[i + len(v)] in " \t,;?!") for i in at)
