@@ -2,6 +2,7 @@
 
     python -m benchmarks.convert [--per-task 300] [--threads 2] [--seeds 0 1 2] [--on default|base] [--home DIR]
     python -m benchmarks.convert --save [--home DIR]   # the run stopped, before a session ends: commit what it writes
+    python -m benchmarks.convert --rescore [--seeds 0]  # a finished seed scored again at this code, from its kept files
 
 1. S1: an agent (the openai client) sends 4 tasks × N calls, with injected personal data, through
    `edgeslm proxy` in front of the scripted teacher (a stand-in for a hosted LLM, which cannot be
@@ -18,8 +19,10 @@ Steps 1-5 run once per training seed (`--seeds`), each in its own home under --h
 whose results are in benchmarks/results/convert/ for the same settings is read back, and a seed stopped
 part way goes on where it stopped (the capture is kept, trained tasks are not retrained, a task part way
 through resumes from its checkpoint, and scores already measured are read back). A seed takes longer than a session's machine lives: `--save` keeps
-each unfinished seed's resumable files under benchmarks/results/convert/partial/ (committed), and the
-next session's run starts from them (`save`; benchmarks/_carry.py). `--on base` trains the students on the bare base instead of on top
+each unfinished seed's resumable files under benchmarks/results/convert/kept/ (committed), and the
+next session's run starts from them (`save`; benchmarks/_carry.py); a seed that ends keeps its files there too, and
+`--rescore` scores it again at later code from them (steps 1-5; its students are not retrained, and the gate's
+verdicts are read back where nothing that decides them changed). Each result file names the commit that scored it. `--on base` trains the students on the bare base instead of on top
 of the default `tools` adapter, for the comparison.
 
 What the figures can show: whether the pipeline's students learn the task rather than the generator's
@@ -46,6 +49,7 @@ from benchmarks import _carry, handwritten
 from benchmarks._server import app_in_thread
 
 RESULTS = Path(__file__).parent / "results"
+KEPT = RESULTS / "convert" / "kept"  # each seed's files (the capture, its students): resumed, or scored again
 # bumped when the pipeline trains or gates differently, so a seed's results (and its home) from before are
 # not read back as this pipeline's: 2 = held-out values rather than calls, leans kept, stated enums, open names,
 # e-mail fakes of many shapes; 3 = asks only for values every captured request states, a finished student
@@ -212,7 +216,9 @@ def main() -> None:
     ap.add_argument("--spanish", type=float, default=0.1, help="the share of requests written in Spanish")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds, one full run each")
     ap.add_argument("--save", action="store_true", help="keep each unfinished seed's resumable files under "
-                    "benchmarks/results/convert/partial/ (to commit: the next session resumes from them)")
+                    "benchmarks/results/convert/kept/ (to commit: the next session resumes from them)")
+    ap.add_argument("--rescore", action="store_true", help="score each finished seed again at this code, from its "
+                    "files under benchmarks/results/convert/kept/ (its students are not trained again)")
     ap.add_argument("--serve-only", action="store_true",
                     help="only step 4, against the pipeline already run in --home; updates convert.json")
     args = ap.parse_args()
@@ -251,8 +257,9 @@ def main() -> None:
 
 def seed_run(args, seed: int, root: Path) -> dict:
     """One training seed in its own home under `root`, resumable: a seed whose results are written for
-    these settings is read back; a home left part way through by the same settings goes on (the capture
-    is kept, finished tasks are not retrained, a task part way through resumes from its checkpoint)."""
+    these settings is read back (or, with --rescore, scored again from its kept files: its students are
+    not retrained); a home left part way through by the same settings goes on (the capture is kept,
+    finished tasks are not retrained, a task part way through resumes from its checkpoint)."""
     import shutil
 
     on = "default" if args.on == "default" else "base"
@@ -260,13 +267,16 @@ def seed_run(args, seed: int, root: Path) -> dict:
              "eval_limit": args.eval_limit, "fresh": args.fresh, "workload_seed": args.seed, "seed": seed, "on": on}
     done = RESULTS / "convert" / f"{on}-s{seed}.json"
     finished = json.loads(done.read_text()) if done.is_file() else {}
-    if finished.get("settings") == stamp:
-        print(f"=== seed {seed} ({on}): done, read from {done}", flush=True)
-        return finished
     home = root / f"{on}-seed{seed}"
+    kept = KEPT / f"{on}-s{seed}"  # left by an earlier session (--save), or by the seed's end
+    if finished.get("settings") == stamp:
+        if not getattr(args, "rescore", False) or not (kept / "run.json").is_file():
+            print(f"=== seed {seed} ({on}): done, read from {done}", flush=True)
+            return finished
+        shutil.rmtree(home, ignore_errors=True)  # scored again from what was kept, not from a home's state
+        print(f"=== seed {seed} ({on}): scoring again at this code from {kept}", flush=True)
     if (home / "run.json").is_file() and not _trains_alike(json.loads((home / "run.json").read_text()), stamp):
         shutil.rmtree(home)
-    kept = RESULTS / "convert" / "partial" / f"{on}-s{seed}"  # left by an earlier session (--save)
     if not (home / "run.json").is_file() and (kept / "run.json").is_file():
         if _trains_alike(json.loads((kept / "run.json").read_text()), stamp):
             _carry.unpack(kept, home)
@@ -277,11 +287,25 @@ def seed_run(args, seed: int, root: Path) -> dict:
     (home / "run.json").write_text(json.dumps(stamp))
     os.environ["EDGESLM_HOME"] = str(home)
     print(f"=== training seed {seed} on the {on}, home {home}", flush=True)
-    run = {**one_run(args, seed, home), "settings": stamp}
+    run = {**one_run(args, seed, home), "settings": stamp, "code": _commit()}
     done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(run, indent=2))
-    shutil.rmtree(kept, ignore_errors=True)  # carried no longer
+    _keep(home, kept)  # a finished seed's files stay too: --rescore scores it again at later code
     return run
+
+
+def _commit() -> str | None:
+    """The commit the scoring code is at (with "+" where the tree has changes), or None outside git."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=RESULTS.parent).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "edgeslm", "benchmarks/*.py"], capture_output=True,
+                               text=True, cwd=RESULTS.parent.parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
 
 
 def _trains_alike(old: dict, new: dict) -> bool:
@@ -290,16 +314,8 @@ def _trains_alike(old: dict, new: dict) -> bool:
 
 
 def save(root: Path) -> None:
-    """Each unfinished seed's resumable files, to commit, under benchmarks/results/convert/partial/: the
-    stamp, the capture (calls, curated store, fakes' salt: the training data is then the same, so a
-    finished task's fingerprint matches), each finished task's student (float16) and the task part way
-    through's checkpoint (bfloat16), the scores already measured (pipeline/scores.json: the
-    selection's zero-shot scores and the gate's, read back where nothing that decides them changed;
-    evaluate.remembered) and the names S2 found (cache/names: curation runs again, ten minutes with the
-    names model); the rest (clusters, the stacked and served adapters) the resumed run makes again. Stop the run first: a checkpoint is swapped whole as it trains. See
-    benchmarks/_carry.py for what the narrowing costs."""
-    import re
-
+    """Each unfinished seed's resumable files, to commit, under benchmarks/results/convert/kept/ (`_keep`). Stop the
+    run first: a checkpoint is swapped whole as it trains."""
     for home in sorted(root.iterdir() if root.is_dir() else []):
         if not re.fullmatch(r"(default|base)-seed\d+", home.name) or not (home / "run.json").is_file():
             continue
@@ -307,20 +323,31 @@ def save(root: Path) -> None:
         stamp = json.loads((home / "run.json").read_text())
         done = RESULTS / "convert" / f"{on}-s{seed}.json"
         if done.is_file() and json.loads(done.read_text()).get("settings") == stamp:
-            continue
-        files, narrow = [Path("run.json"), Path("captured.json"), Path("capture"), Path("pipeline/scores.json"),
-                         Path("cache/names")], {}
-        for peft in sorted((home / "pipeline" / "runs").glob("*/peft")):
-            rel = peft.relative_to(home)
-            if (peft / "checkpoint").is_dir():  # training (again, where a record of an older run is left)
-                files.append(rel / "checkpoint")
-                narrow[rel / "checkpoint"] = "bfloat16"
-            elif (peft / "edgeslm_training.json").is_file():
-                files += [rel / f for f in ("edgeslm_training.json", "adapter_config.json", "adapter_model.safetensors")]
-                narrow[rel] = "float16"
-        n = _carry.pack(home, RESULTS / "convert" / "partial" / f"{on}-s{seed}", files, narrow)
-        print(f"{home.name}: {len([r for r in narrow.values() if r == 'float16'])} finished students, "
-              f"{len([r for r in narrow.values() if r == 'bfloat16'])} checkpoints, {n / 2**20:.1f} MiB kept")
+            continue  # kept as it finished
+        _keep(home, KEPT / f"{on}-s{seed}")
+
+
+def _keep(home: Path, keep: Path) -> None:
+    """A seed's files, to commit, in `keep`: the stamp, the capture (calls, curated store, fakes' salt: the training
+    data is then the same, so a finished task's fingerprint matches), each finished task's student (float16) and the
+    task part way through's checkpoint (bfloat16), the scores already measured (pipeline/scores.json: the
+    selection's zero-shot scores and the gate's, read back where nothing that decides them changed;
+    evaluate.remembered) and the names S2 found (cache/names: curation runs again, ten minutes with the
+    names model); the rest (clusters, the stacked and served adapters) the resumed run makes again. See
+    benchmarks/_carry.py for what the narrowing costs."""
+    files, narrow = [Path("run.json"), Path("captured.json"), Path("capture"), Path("pipeline/scores.json"),
+                     Path("cache/names")], {}
+    for peft in sorted((home / "pipeline" / "runs").glob("*/peft")):
+        rel = peft.relative_to(home)
+        if (peft / "checkpoint").is_dir():  # training (again, where a record of an older run is left)
+            files.append(rel / "checkpoint")
+            narrow[rel / "checkpoint"] = "bfloat16"
+        elif (peft / "edgeslm_training.json").is_file():
+            files += [rel / f for f in ("edgeslm_training.json", "adapter_config.json", "adapter_model.safetensors")]
+            narrow[rel] = "float16"
+    n = _carry.pack(home, keep, files, narrow)
+    print(f"{home.name}: {len([r for r in narrow.values() if r == 'float16'])} finished students, "
+          f"{len([r for r in narrow.values() if r == 'bfloat16'])} checkpoints, {n / 2**20:.1f} MiB kept in {keep}")
 
 
 def _tenths(label: str, done: int, total: int, note: str) -> None:
@@ -370,7 +397,7 @@ def one_run(args, seed: int, home: Path) -> dict:
     from edgeslm.pipeline import convert, curate, finetune
     from edgeslm.router import Router
 
-    # a seed resumed weeks later (benchmarks/results/convert/partial/) keeps every captured call
+    # a seed resumed weeks later (benchmarks/results/convert/kept/) keeps every captured call
     settings = Settings(threads=args.threads, capture_retention_days=0)
     task_types = synthetic.ALL if args.tasks == "all" else synthetic.CORE
     calls = synthetic.workload(args.per_task, seed=args.seed, tasks=task_types, spanish=args.spanish)

@@ -63,6 +63,7 @@ def test_convert_save_keeps_a_seeds_resumable_files_only(tmp_path, monkeypatch):
     from benchmarks import convert
 
     monkeypatch.setattr(convert, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(convert, "KEPT", tmp_path / "results" / "convert" / "kept")
     home = tmp_path / "root" / "default-seed1"
     runs = home / "pipeline" / "runs"
     for task in ("weather", "email", "units"):
@@ -90,7 +91,7 @@ def test_convert_save_keeps_a_seeds_resumable_files_only(tmp_path, monkeypatch):
     (home / "run.json").write_text(json.dumps(stamp))
     (home / "captured.json").write_text("{}")
     convert.save(tmp_path / "root")
-    keep = tmp_path / "results" / "convert" / "partial" / "default-s1"
+    keep = tmp_path / "results" / "convert" / "kept" / "default-s1"
     got = sorted(str(p.relative_to(keep)) for p in keep.rglob("*") if p.is_file())
     assert sorted(p.name for p in keep.parent.iterdir()) == ["default-s1"]
     assert got == ["capture/calls.db", "capture/fakes.salt", "captured.json",
@@ -108,13 +109,15 @@ def test_convert_save_keeps_a_seeds_resumable_files_only(tmp_path, monkeypatch):
 
 def test_a_seed_resumes_from_what_an_earlier_session_kept(tmp_path, monkeypatch):
     """seed_run's side: the kept files go into a fresh home when the settings match, not otherwise, and
-    go away once the seed's results are written. The seed's run itself (2.7 h) is a stand-in here that
-    reports what its home held. A home that only gated otherwise (an older `GATE`) trains the same: kept."""
+    stay (as the seed ended) once the seed's results are written, for --rescore. The seed's run itself (2.7 h)
+    is a stand-in here that reports what its home held. A home that only gated otherwise (an older `GATE`)
+    trains the same: kept."""
     import argparse
 
     from benchmarks import convert
 
     monkeypatch.setattr(convert, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(convert, "KEPT", tmp_path / "results" / "convert" / "kept")
     seen = {}
 
     def one_run(args, seed, home):
@@ -126,13 +129,14 @@ def test_a_seed_resumes_from_what_an_earlier_session_kept(tmp_path, monkeypatch)
                               fresh=25, seed=0)
     stamp = {"pipeline": convert.PIPELINE, "gate": convert.GATE, "per_task": 300, "tasks": "all", "spanish": 0.1, "steps": None,
              "eval_limit": None, "fresh": 25, "workload_seed": 0, "seed": 2, "on": "default"}
-    keep = tmp_path / "results" / "convert" / "partial" / "default-s2"
+    keep = tmp_path / "results" / "convert" / "kept" / "default-s2"
     (keep / "capture").mkdir(parents=True)
     (keep / "capture" / "fakes.salt").write_bytes(b"s" * 16)
     (keep / "run.json").write_text(json.dumps({**stamp, "per_task": 10}))  # other settings: not taken
     convert.seed_run(args, 2, tmp_path / "root")
     assert seen["files"] == ["run.json"]
-    assert not keep.exists()  # the seed finished: nothing left to carry
+    assert json.loads((keep / "run.json").read_text()) == stamp  # the seed finished: kept as it ended
+    shutil.rmtree(keep)
     (keep / "capture").mkdir(parents=True)
     (keep / "capture" / "fakes.salt").write_bytes(b"s" * 16)
     (keep / "run.json").write_text(json.dumps({**stamp, "gate": convert.GATE - 1}))  # gated otherwise: taken
@@ -140,3 +144,15 @@ def test_a_seed_resumes_from_what_an_earlier_session_kept(tmp_path, monkeypatch)
     convert.seed_run(args, 2, tmp_path / "root2")
     assert seen["files"] == ["capture/fakes.salt", "run.json"]
     assert json.loads((tmp_path / "results" / "convert" / "default-s2.json").read_text())["settings"] == stamp
+    # finished: read back, unless scored again, which starts from the kept files and not from the home's state
+    seen.clear()
+    assert convert.seed_run(args, 2, tmp_path / "root2")["settings"] == stamp and not seen
+    (tmp_path / "root2" / "default-seed2" / "pipeline").mkdir(parents=True)
+    (tmp_path / "root2" / "default-seed2" / "pipeline" / "state.json").write_text("{}")
+    args.rescore = True
+    convert.seed_run(args, 2, tmp_path / "root2")
+    assert seen["files"] == ["capture/fakes.salt", "run.json"]
+    shutil.rmtree(keep)
+    seen.clear()
+    convert.seed_run(args, 2, tmp_path / "root2")  # nothing kept to score from: read back
+    assert not seen
