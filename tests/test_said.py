@@ -164,6 +164,10 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     assert numbers("3,5 kg for 2.50 EUR") == {"3.5", "3", "5", "2.50", "2.5"}  # "3,5": a decimal comma, or a list
     assert numbers("+1 555 123 4567, 2 500ml, ٣٠٠, 9" + "9" * 40) == {"1", "555", "123", "4567", "2", "500"}
     assert numbers("a dozen eggs, two apples and a 5km run on 12.05.2026") == {"12", "2", "5"}  # no date
+    assert numbers("half a dozen eggs") == {"6"}
+    # Spanish, a tenth of the conversion workload (a student wrote 1 for "una docena" and "diez"); not "once" (English too)
+    assert numbers("Pon una docena de quesos y diez botellas, media docena de pan") == {"12", "10", "6"}
+    assert numbers("once a week, dos veces") == {"2"}
     forms = numbers("wire 2k")
     assert counts(forms, "2", "0") and counts(forms, "20", "00") and counts(forms, "2", ",")  # on to 2000, or 2
     assert counts(forms, "2000", "}") and counts(forms, "2000", " }")

@@ -49,16 +49,15 @@ EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
 # a clock time: "7:30 PM", "7.30pm", "9 p.m.", "17:45", "14:30:00" (not "9:15" of a longer run of digits)
 CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
                    r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:])", re.IGNORECASE)
-
-
 # a number as a request may state it: "12,400", "2.5", "2k", "1.2 million", "3%", "3,5" (a decimal comma)
-_AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:[ \t]?(k|thousand|million|mio|mn|bn|billion)\b|(%))?",
-                     re.IGNORECASE | re.ASCII)
+_AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:[ \t]?(k|thousand|million|mio|mn|bn|billion)\b|(%))?", re.I | re.ASCII)
 # "1 520,07"; not a phone number's groups ("+1 555 123"), nor a count before a unit ("2 500ml")
 _SPACED = re.compile(r"(?<![\w.,+])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?(?![\w.,]?\d|[^\W\d]|[ \u00a0\u202f]\d)", re.ASCII)
 _SCALE = {"k": 1000, "thousand": 1000, "million": 10**6, "mio": 10**6, "mn": 10**6, "bn": 10**9, "billion": 10**9}
-_COUNT = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
-_COUNTED = re.compile(r"\b(" + "|".join(_COUNT) + r"|dozen)\b", re.IGNORECASE)
+_COUNT = {w: i % 13 for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve cero uno dos tres "
+                                          "cuatro cinco seis siete ocho nueve diez - doce".split()) if w != "-"} | {  # "once": English too
+    "una": 1, "dozen": 12, "docena": 12, "a dozen": 12, "una docena": 12, "half a dozen": 6, "media docena": 6}  # Spanish: a tenth
+_COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
 
 def _plain(d: Decimal) -> str:
@@ -67,7 +66,7 @@ def _plain(d: Decimal) -> str:
 
 def numbers(text: str) -> frozenset[str]:
     """The numbers a request states, each in the forms a call writes it as a JSON number: "$12,400" 12400, "€1.250,00" 1250,
-    "1 520,07" 1520.07, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12, "two" 2."""
+    "1 520,07" 1520.07, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12, "two" 2, "media docena" 6."""
     out: set[str] = set()
     for m in _AMOUNT.finditer(text):
         raw, scale, percent = m.group(1), (m.group(2) or "").lower(), m.group(3)
@@ -85,7 +84,7 @@ def numbers(text: str) -> frozenset[str]:
         out |= ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}  # not "07": no JSON number
         out |= ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
     out |= {_plain(Decimal(re.sub(r"\s", "", m.group()).replace(",", "."))) for m in _SPACED.finditer(text)}
-    out |= {str(_COUNT.get(w.lower(), 12)) for w in _COUNTED.findall(text)}
+    out |= {str(_COUNT[re.sub(r"\s+", " ", w.lower())]) for w in _COUNTED.findall(text)}
     return frozenset(out)
 
 
