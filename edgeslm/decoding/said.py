@@ -241,7 +241,7 @@ def mid_name(text: str, v: str) -> bool:
     for i in found(text, v):
         end = i + len(v)
         if starts_word(text, i) and end < len(text) and text[end].isalnum():
-            start, left = end, len(_ALNUM.match(text, end).group())  # not a stem: "temperature" of "temperatures"
+            start, left = end, len(_ALNUM.findall(text, end, end + 64)[0])  # not a stem: "temperature" of "temperatures"
             while start > i and text[start - 1].isalnum():
                 start -= 1
             if end - start >= MID_LETTERS and (text[start].isupper() or left >= MID_LETTERS):
