@@ -30,7 +30,8 @@ templates (step 5), and whether promotion survives a change of seed. What they c
 scripted, so its answers are always right; real agents' traffic is more varied than four task types.
 
 Prints a table, writes benchmarks/results/convert/{default,base}-sSEED.json as each seed ends, then
-convert.json (every figure's mean and minimum over the seeds) and .png; ends with one JSON line.
+convert.json (every figure's mean and minimum over the seeds), .png and .md (the README's table;
+benchmarks/convert_summary.py, which also makes them from the seeds finished so far); ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks import _carry, handwritten
+from benchmarks import _carry, convert_summary, handwritten
 from benchmarks._server import app_in_thread
 
 RESULTS = Path(__file__).parent / "results"
@@ -239,7 +240,7 @@ def main() -> None:
     if args.save:
         return save(root)
     runs = [seed_run(args, seed, root) for seed in args.seeds]
-    summary = {**runs[0], "seeds": args.seeds, "runs": runs, "over_seeds": over_seeds(runs)}
+    summary = convert_summary.write(runs)
     print(f"\n{'task':<12}{'held-out exact per seed':>28}{'promoted':>20}{'hand-written student':>24}{'tools':>16}")
     for task, o in summary["over_seeds"]["tasks"].items():
         fmt = lambda xs: " ".join("-" if x is None else f"{x:.2f}" for x in xs)  # noqa: E731
@@ -250,8 +251,6 @@ def main() -> None:
             print(f"{task}: promoted in some seeds only; " + "; ".join(f"seed {s}: {w}" for s, w in zip(args.seeds, o["why"])))
     for k, v in summary["over_seeds"]["figures"].items():
         print(f"{k}: mean {v['mean']}, min {v['min']}")
-    (RESULTS / "convert.json").write_text(json.dumps(summary, indent=2))
-    _chart(summary, RESULTS / "convert.png")
     print(json.dumps(summary))
 
 
@@ -356,37 +355,6 @@ def _tenths(label: str, done: int, total: int, note: str) -> None:
         print(f"  {label} {done}/{total} {note}".rstrip(), flush=True)
 
 
-def _spread(xs: list) -> dict:
-    xs = [x for x in xs if x is not None]
-    return {"mean": round(statistics.mean(xs), 4) if xs else None, "min": round(min(xs), 4) if xs else None, "n": len(xs)}
-
-
-def over_seeds(runs: list[dict]) -> dict:
-    """Per task, each seed's figures; and the mean and minimum over seeds of every figure the README gives."""
-    tasks = {}
-    for t in runs[0]["tasks"]:
-        task = t["true_task"]
-
-        def each(r, key, task=task):
-            return next(x.get(key) for x in r["tasks"] if x["true_task"] == task)
-        promoted = [each(r, "promoted") for r in runs]
-        # a task promoted in one seed and refused in another: each seed's reason, from the gate
-        tasks[task] = {"exact_with": [each(r, "exact_with") for r in runs], "promoted": promoted,
-                       "why": [each(r, "why") for r in runs] if len(set(promoted)) > 1 else None,
-                       **{f"handwritten_{k}": [r["handwritten"].get(task, {}).get(f"exact_{k}") for r in runs]
-                          for k in ("with", "tools", "without")}}
-    figures = {"pii_recall": _spread([r["pii"]["recall"] for r in runs]),
-               "pii_precision": _spread([r["pii"]["precision"] for r in runs]),
-               "name_recall": _spread([r["pii"].get("names", {}).get("recall") for r in runs]),
-               "name_precision": _spread([r["pii"].get("names", {}).get("precision") for r in runs]),
-               "cluster_ari": _spread([r["ari"] for r in runs]),
-               "router_accuracy": _spread([r["router_accuracy"] for r in runs])}
-    for task, o in tasks.items():
-        for k in ("exact_with", "handwritten_with", "handwritten_tools", "handwritten_without"):
-            figures[f"{task} {k}"] = _spread(o[k])
-    return {"tasks": tasks, "figures": figures}
-
-
 def one_run(args, seed: int, home: Path) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
@@ -464,37 +432,6 @@ def one_run(args, seed: int, home: Path) -> dict:
             "per_task": args.per_task, "calls": len(calls), "pii": pii, "ari": ari, "k": result["clusters"]["k"],
             "router_accuracy": router_acc, "router_held_out": result.get("router"), "serve_auto": served,
             "tasks": tasks, "handwritten": hand, "stages_s": stages, "report": result["files"][:2]}
-
-
-def _chart(s: dict, path: Path) -> None:
-    """Hand-written and held-out exact match per task: the mean over seeds, a whisker down to the minimum."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figs = s["over_seeds"]["figures"]
-    names = list(s["over_seeds"]["tasks"])
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    series = [("handwritten_with", "task student"), ("handwritten_tools", "default (tools adapter)"),
-              ("handwritten_without", "bare base")]
-    for j, (key, label) in enumerate(series):
-        mean = [figs[f"{n} {key}"]["mean"] or 0 for n in names]
-        low = [m - (figs[f"{n} {key}"]["min"] or 0) for m, n in zip(mean, names, strict=True)]
-        a1.bar([i + (j - 1) * 0.27 for i in range(len(names))], mean, 0.27, yerr=[low, [0] * len(names)], label=label, capsize=2)
-    mean = [figs[f"{n} exact_with"]["mean"] or 0 for n in names]
-    low = [m - (figs[f"{n} exact_with"]["min"] or 0) for m, n in zip(mean, names, strict=True)]
-    a2.bar(range(len(names)), mean, 0.5, yerr=[low, [0] * len(names)], capsize=2, color="#72b7b2")
-    for ax, title in ((a1, "Hand-written requests (15 per task)"), (a2, "Generator's held-out calls (value-disjoint)")):
-        ax.axhline(0.9, color="gray", ls="--", lw=1)
-        ax.set_xticks(range(len(names)), names, fontsize=8)
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("exact tool-call match")
-        ax.set_title(f"{title}, seeds {s['seeds']}", fontsize=9)
-    a1.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 if __name__ == "__main__":
