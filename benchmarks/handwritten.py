@@ -6,7 +6,7 @@ student, by the model's default (the shipped `tools` adapter) and by the bare ba
 the cache of the default's and the base's answers (benchmarks/results/convert/handwritten_baselines.json),
 which are the same in every seed.
 
-`benchmarks/data/convert_dev.jsonl` holds 10 more per task type, typed apart from both the generator and
+`benchmarks/data/convert_dev.jsonl` holds 20 more per task type, typed apart from both the generator and
 the hand-written file, to choose a pipeline change on: `python -m benchmarks.handwritten --home HOME`
 scores the students a convert home holds on it and prints their misses. The hand-written file grades;
 the dev file never does (a change chosen on it is judged on the other).
