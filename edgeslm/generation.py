@@ -44,7 +44,7 @@ class Run:
                                        lambda n: self.history[max(len(job.prompt), len(self.history) - n):])
         leans, env = Leans.of(job.params), worker.envelope
         self.copier = (Copier(job.source, self.b.piece, leans, job.ranking, job.spec.tools,
-                              worker.openers, worker.commas, lambda text: self.b.tokenize(text, add_bos=False))
+                              worker.openers, worker.commas, lambda text: self.b.tokenize(text, add_bos=False), job.kinds)
                        if any(leans) and job.source and job.spec.kind == "tools" and env.syntax == "json" else None)
         self.out = Output(job.spec, env, job.params.stop, job.emit, job.answered, self.copier)
         self.constraint = job.constraint

@@ -66,6 +66,7 @@ class Job:
     # answer leans away from by call_bias while it follows one (generation.Run; a tool did fit: it has
     # just answered)
     shun: list[list[int]] = field(default_factory=list)
+    kinds: dict[str, dict[str, str]] = field(default_factory=dict)  # its adapters' kinds of values (decoding/asks.kinds)
     request_id: str = field(default_factory=context.request_id.get)  # for the worker thread's log lines
 
     def __post_init__(self):
@@ -196,6 +197,7 @@ class Preparer:
                    answered=answered,
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
                    source=said.source_text(messages) if tools else "", shun=self._shun(messages, spec, adapters),
+                   kinds={t: k for a in adapters for t, k in asks.kinds(a.manifest).items()} if tools else {},
                    ranking=self._ranking(messages, spec, params, adapters))
 
     def leans(self) -> bool:

@@ -78,3 +78,84 @@ def test_the_first_tokens_lift_holds_the_call_lean_and_the_shun_together():
     ids, amounts = _merged(a, b)
     assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {2: -4.0, 5: 4.0, 9: 0.0}
     assert _merged(None, b) is b and _merged(a, None) is a and _merged(None, None) is None
+
+
+def _cc_example(text: str, attendee: str | None) -> dict:
+    args = {"title": "Sync", **({"attendee": attendee} if attendee else {})}
+    e = _example(text, "x")
+    e["answer"]["tool_calls"][0]["function"] = {"name": "create_event", "arguments": json.dumps(args)}
+    e["tools"] = [{"type": "function", "function": {"name": "create_event", "parameters": {"type": "object", "properties": {
+        "title": {"type": "string"}, "attendee": {"type": "string"}}}}}]
+    return e
+
+
+def test_s5_records_each_parameters_kind_and_the_server_reads_it_back():
+    fit = [_cc_example("Put Sync on, invite ana@x.org", "ana@x.org"), _cc_example("Sync, cc bo.li@y.co.uk", "bo.li@y.co.uk"),
+           _cc_example("Sync please", None)]
+    assert widen.kinds(fit) == {"create_event": {"attendee": "email", "title": "name"}}
+    assert asks.kinds({"training": {"kinds": {"create_event": {"attendee": "email", "title": "colour", "x": 3}}}}) == {
+        "create_event": {"attendee": "email"}}
+    for junk in (None, [1], "kinds", {"kinds": ["email"]}, {"kinds": {"t": "email"}}):  # an imported record is any JSON
+        assert asks.kinds({"training": junk}) in ({}, {"t": {}}) or asks.kinds({"training": junk}) == {}
+
+
+# a student's parameter of e-mail addresses (copying.Copier with `kinds`): a vocabulary of whole pieces, split greedily
+VOCAB = ["Lena", " Hoffmann", "lena", ".h", "@", "mail", ".de", '"', '",', "l", "ena", "my", " sister"]
+
+
+def _split(text: str) -> list[int]:
+    out = []
+    while text:
+        best = max((p for p in VOCAB if text.startswith(p)), key=len, default=None)
+        if best is None:
+            return []
+        out.append(VOCAB.index(best))
+        text = text[len(best):]
+    return out
+
+
+def _student(kinds: dict | None, source: str = "Lena Hoffmann, lena.h@mail.de, can't log in. Support, normal."):
+    from edgeslm.decoding.copying import MID_NAME, SLOT, Copier, Leans
+
+    c = Copier(source, lambda t: VOCAB[t].encode() if t < len(VOCAB) else b"qq", Leans(copy=4.0), tokenize=_split, kinds=kinds)
+    return c, 4.0 * MID_NAME * SLOT
+
+
+def test_a_students_address_parameter_is_held_on_the_requests_address_along_its_own_split():
+    kinds = {"triage_email": {"sender": "email"}}
+    c, hold = _student(kinds)
+    logits = np.full(len(VOCAB), -30.0)
+    logits[[VOCAB.index("Lena"), VOCAB.index("l"), VOCAB.index("my")]] = [10.0, 9.0, 8.0]
+    c.begin("triage_email")
+    c.feed('{"sender": "')
+    ids, amounts = c.boost(logits, None)
+    # the address's first piece as the tokenizer splits it, 40 logits down; not the name before it, nor "l" that also begins it
+    assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {VOCAB.index("lena"): hold}
+    c.feed("lena")
+    assert c.boost(logits, None)[0].tolist() == [VOCAB.index(".h")]
+    c.feed(".h@mail.de")
+    logits[VOCAB.index('",')] = -20.0  # closing on the whole address, though a run-on piece is the best
+    assert c.boost(logits, None)[0].tolist() == [VOCAB.index('",')]  # (a closer 40 down stays there)
+    # once written, the address is no longer due for another parameter of the kind
+    c.feed('", "cc": "')
+    c.kept.kinds["triage_email"]["cc"] = "email"
+    assert c.kept.due("triage_email", c.calls, c.args, c.written) == ()
+    got = c.boost(logits, None)
+    assert got is None or VOCAB.index("lena") not in got[0].tolist()
+
+
+def test_without_a_kind_or_off_the_address_the_copy_lean_is_as_before():
+    logits = np.full(len(VOCAB), -30.0)
+    logits[[VOCAB.index("Lena"), VOCAB.index("my")]] = [10.0, 8.0]
+    for kinds in (None, {"triage_email": {"sender": "name"}}, {"other_tool": {"sender": "email"}}):
+        c, hold = _student(kinds)
+        c.begin("triage_email")
+        c.feed('{"sender": "')
+        got = c.boost(logits, None)
+        assert got is not None and VOCAB.index("lena") not in got[0].tolist() and max(got[1]) < hold
+    c, hold = _student({"triage_email": {"sender": "email"}}, "my sister sent lena.h@mail.de a note")
+    c.begin("triage_email")
+    c.feed('{"sender": "my')  # the value left the address: the ordinary lean copies on ("my sister")
+    logits[VOCAB.index(" sister")] = 7.0
+    got = c.boost(logits, None)
+    assert got is not None and VOCAB.index(" sister") in got[0].tolist() and max(got[1]) < hold

@@ -12,7 +12,9 @@ calls, 3 of the e-mail student's 4 on its dev requests (session 39)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+from edgeslm.decoding import said
 from edgeslm.decoding.said import EMAIL, NUMBER
 
 # a value of each kind as it stands in a request; a parameter's kind is the first that fits every captured value
@@ -53,6 +55,50 @@ def recorded(manifest: dict) -> list[dict]:
     training = manifest.get("training")
     said = training.get("asks") if isinstance(training, dict) else None
     return [a for a in said if isinstance(a, dict)] if isinstance(said, list) else []
+
+
+def kinds(manifest: dict) -> dict[str, dict[str, str]]:
+    """tool -> parameter -> the kind of every value its captured calls gave it, from an adapter's training record (`kinds`,
+    pipeline/widen.kinds), the well-formed entries. The copy lean keeps a parameter of e-mail addresses on the request's."""
+    training = manifest.get("training")
+    said = training.get("kinds") if isinstance(training, dict) else None
+    return {t: {p: k for p, k in ps.items() if isinstance(k, str) and k in _KIND} for t, ps in said.items()
+            if isinstance(t, str) and isinstance(ps, dict)} if isinstance(said, dict) else {}
+
+
+class Addresses:
+    """The copy lean's hold on a student's parameters of e-mail addresses (`kinds`): such a value is kept on the request's
+    addresses that no call held when it began. Seed 0's students wrote "Lena Hoffmann" of "Lena Hoffmann,
+    lena.hoffmann@...", "loop in d.ferreira@..." and "my sister" (6 of their 29 misses on the dev requests, session 41)."""
+
+    def __init__(self, source: str, kinds: dict[str, dict[str, str]], tokenize: Callable[[str], list[int]]):
+        self.kinds, self.stated, self.tokenize = kinds, said.emails(source), tokenize
+        self._due: dict[tuple[int, str], tuple[str, ...]] = {}  # (call, parameter) -> its addresses
+        self._next: dict[str, int | None] = {}  # the rest of an address -> the first token of its own split
+
+    def due(self, tool: str, call: int, args, written: str) -> tuple[str, ...]:
+        """The addresses the value being written (`args`, an argstream.ArgStream) begins, where it is a top-level value of
+        e-mail addresses; () elsewhere. `written`: the calls so far, lower-cased."""
+        key, v = args.key or "", args.value or ""
+        if not (self.stated and args.stack == ["{"] and self.kinds.get(tool, {}).get(key) == "email"):
+            return ()
+        due = self._due.setdefault((call, key), tuple(e for e in self.stated if not said.held({e.lower()}, written)))
+        return tuple(e for e in due if e.startswith(v))
+
+    def next(self, value: str, due: tuple[str, ...]) -> set[int]:
+        """The token each of the `due` addresses goes on with after `value`, as the tokenizer splits the rest of it (the split's
+        first piece: "alerts", not "a", whose way on lies 15 logits down a student's "a support team")."""
+        for rest in (e[len(value):] for e in due if len(e) > len(value)):
+            if rest not in self._next:
+                ids = self.tokenize(rest)
+                self._next[rest] = ids[0] if ids else None
+        return {t for e in due if len(e) > len(value) and (t := self._next[e[len(value):]]) is not None}
+
+
+def on_address(value: str, piece: str, addresses: tuple[str, ...]) -> bool:
+    """`piece`, written after `value` in a string, closes it (a quote) on one of `addresses` whole."""
+    q = piece.find('"')
+    return q >= 0 and "\\" not in piece and value + piece[:q] in addresses
 
 
 def texts(ask: dict) -> list[str]:

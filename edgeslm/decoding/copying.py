@@ -4,14 +4,13 @@ Small models misspell the values they should copy (`Lisbondo` for Lisbon, `Heath
 the list more than by what it does; the right token is usually among the top few, a little behind. Biases on the logits, each off at 0
 (docs/serve.md has each one's measurements):
 
-- `copy_bias`: inside a string value of a call's arguments, each allowed token within copy_bias of the best (at most `TOP`) whose
-  piece extends the value to a span of the user's and tools' text (from a word's start) gets +copy_bias, and so does a closing quote
-  where the value is such a whole span; not a piece that a longer one along the tokenizer's own split of that span begins with, where
-  one is near (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki). MID_NAME times that part way into a name or a word
-  cut short (said.mid_name); SLOT times at a value's first token for a span the request ties to the parameter (`said.slots`) or a
-  quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote; MID_NAME times to close
-  a code the request ends on ("... order K-58213") or an e-mail address whole (said.ends_message). While a number is written,
-  +copy_bias toward, or closing on, a number the request states in a form a call writes ("2k": 2000; said.numbers).
+- `copy_bias`: inside a string value, each allowed token within copy_bias of the best (at most `TOP`) whose piece extends the value
+  to a span of the user's and tools' text (from a word's start), or closes it on a whole one, gets +copy_bias; not a piece that a
+  longer one on the tokenizer's own split of the span begins with (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki).
+  MID_NAME times that part way into a name or a word cut short (said.mid_name), and to close a code the request ends on or an e-mail
+  address whole (said.ends_message); SLOT times at a value's first token for a span the request ties to the parameter (said.slots) or
+  a quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote. A student's
+  parameter of e-mail addresses stays on the request's (asks.Addresses). A number leans toward one the request states (said.numbers).
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
   for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
   installed), and by 1 + SURE times how far the best tool stands from the next. The first call by the whole request; each later one by
@@ -29,15 +28,13 @@ the list more than by what it does; the right token is usually among the top few
   parameter not written yet shares a word (of its name, description or enum) with what the request says beyond the tool's own name and
   description and the values written ("in miles"), ENUM_SAID times that while one of its enum values is said whole ("cheap tickets");
   after a string value only where it ends a phrase of the request (said.phrase_end).
-- `close_bias`: the other side of arg_bias: going on gets -close_bias when no unwritten parameter shares a word with the request and
-  every value it states is written (`"unit": "celsius"` nobody asked for).
+- `close_bias`: going on gets -close_bias when no unwritten parameter shares a word with the request and every value it states is written.
 - `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias while a parameter is unwritten
   and an e-mail address, clock time, quote or label's value ("Memo: ...") of the request is in no call in any of its forms
   (`said.typed`; "7:30 PM": 19:30), in close_bias's place: students close a call with the attendee or time still in the request.
 
-Nothing else changes: the grammar still decides what is allowed, and a value the request does not hold (a date to normalize, an enum)
-is written as before; the biases tip near-ties. Owns the choice of tokens and what the calls have written (argstream.ArgStream lexes
-the arguments as they stream); the sampler adds the bias (decoding/sampler.py), generation.Run wires the two.
+The grammar still decides what is allowed; the biases tip near-ties. Owns the choice of tokens and what the calls have written
+(argstream.ArgStream lexes the arguments as they stream); the sampler adds the bias (decoding/sampler.py), generation.Run wires both.
 """
 
 from __future__ import annotations
@@ -49,14 +46,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgeslm.decoding import said
+from edgeslm.decoding import asks, said
 from edgeslm.decoding.argstream import ArgStream
 from edgeslm.decoding.canon import Splits
 from edgeslm.decoding.said import Ranking, found, held, param_words, quotes, slots, span, typed, values, words
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
-# inside a name being copied (Copier.mid_name) the lean is MID_NAME times copy_bias: how this project's
-# models misspelt values, over its history, was leaving a capitalized word part way (Lisbondo aside)
+# inside a name being copied, MID_NAME times copy_bias: how this project's models misspelt values (Lisbondo aside)
 MID_NAME = 3.0
 # MiniLM's cosine of a request and its best tool's "name: description" on BFCL's training part: median
 # about 0.55 where a tool answers (10th percentile 0.35-0.41 by category), 0.20 where none does. The centre
@@ -101,7 +97,7 @@ class Copier:
 
     def __init__(self, source: str, piece: Callable[[int], bytes], leans: Leans, ranking: Ranking | None = None,
                  tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None,
-                 tokenize: Callable[[str], list[int]] | None = None):
+                 tokenize: Callable[[str], list[int]] | None = None, kinds: dict[str, dict[str, str]] | None = None):
         copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias, left_bias = self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
         self.one = tool_bias > 0 and len(said.clauses(source)) <= 1  # a request of one clause: SURE_ONE
@@ -113,8 +109,7 @@ class Copier:
         # tool name -> (the words of its name and description, each parameter's words), for arg_bias
         self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
                        for t in tools or ()} if arg_bias or close_bias or left_bias else {}
-        # tool name -> parameter -> its enum's whole values: a string value that is one may close (`may_close`);
-        # and the parameters one of whose values the request says whole ("cheap tickets"), for arg_bias
+        # tool -> parameter -> its enum's values (one may close: `may_close`); those the request says whole, for arg_bias
         self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
         self.enum_said = said.said_enums(source, self.enums) if arg_bias else {}
         self.typed = typed(source) if left_bias else []  # for left_bias
@@ -137,10 +132,10 @@ class Copier:
         self.quoted = quotes(source) + said.labelled(source) if copy_bias else []
         self.numbers = said.numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
-        # the tokens whose piece opens with "," (decoding/constraints.comma_tokens)
-        self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
+        self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)  # pieces opening with "," (constraints)
         self._kinds: np.ndarray | None = None  # per token of `commas`: (closes a string first, goes on)
         self.calls, self.name, self.args = 0, "", ArgStream()  # args: the call's arguments as they stream
+        self.kept = asks.Addresses(source, kinds, tokenize) if kinds and copy_bias and tokenize else None  # of addresses
 
     def _sure(self, tool_bias: float, relevance: dict[str, float]) -> float:
         """The tool lean over these relevances: 0 without a choice, else grown by how far the best leads."""
@@ -354,6 +349,12 @@ class Copier:
 
     def _copy(self, logits: np.ndarray, allowed: np.ndarray | None, run: bool) -> dict[int, float]:
         """While a string value is written: the tokens that keep it a span of the source or close it on one."""
+        if self.kept and (to := self.kept.due(self.name, self.calls, self.args, self.written)):  # over any other span
+            v, on = self.args.value or "", self.copy_bias * MID_NAME * SLOT
+            ends = {t for t in self._contenders(logits, allowed, on, TIED_TOP) if asks.on_address(v, self._text(t) or "", to)
+                    } if v in to else set()
+            if lift := {t: on for t in self.kept.next(v, to) | ends if allowed is None or allowed[t]}:
+                return lift
         beta = self.copy_bias * (MID_NAME if run or self.mid_name() else 1.0)
         ties = self._slots() if self.args.value == "" and self.args.stack == ["{"] and self.args.key else set()
         wide = beta * (SLOT if ties else 1.0)

@@ -163,9 +163,10 @@ def _train_and_gate(engine, settings, store, t, examples, split, cfg, eval_limit
             record, peft_dir = stack.train(settings, store, entry, base, pairs, peft_dir, cfg, step,
                                            {"training_hash": digest, "base": entry.id, "task": t["task"]}, dev_pairs)
             t["training"] = {k: v for k, v in record.items() if k != "losses"} | {"losses": record["losses"]}
-            asks = t.pop("asks", [])  # what it was taught to ask, for its training record (decoding/asks.py)
-            if asks and (trained := peft_dir / "edgeslm_training.json").is_file():
-                trained.write_text(json.dumps({**json.loads(trained.read_text()), "asks": asks}))
+            # what it was taught to ask, and the kind of each parameter's values, for its training record (decoding/asks.py)
+            said = {k: v for k in ("asks", "kinds") if (v := t.pop(k, None))}
+            if said and (trained := peft_dir / "edgeslm_training.json").is_file():
+                trained.write_text(json.dumps({**json.loads(trained.read_text()), **said}))
             _replace(store, entry, base, candidate, peft_dir, keeps)
     with stages("evaluate"):
         on_eval = (lambda s, n: bar(f"evaluate {t['task']}", s, n, "")) if bar else None
@@ -195,7 +196,7 @@ def _widen(cfg, t: dict, teacher: dict | None = None, held: Sequence[dict] = ())
         out, added = widen.widened(fit, cfg.swaps, cfg.seed, cfg.drop, cfg.ask, cfg.enums, cfg.reword, teacher, held,
                                    cfg.bare)
         t["training_examples"] = {"capture": len(fit), "augmented": added}
-        t["asks"] = widen.asks(fit) if cfg.ask else []
+        t["asks"], t["kinds"] = widen.asks(fit) if cfg.ask else [], widen.kinds(fit)
         return out
 
     return grown

@@ -312,6 +312,17 @@ def asks(fit: list[dict]) -> list[dict]:
     return out
 
 
+def kinds(fit: list[dict]) -> dict[str, dict[str, str]]:
+    """tool -> parameter -> the kind every value the captured requests state for it is (decoding/asks.kind: an e-mail
+    address, a code, a number, a name), for the student's training record: the server keeps a value of e-mail
+    addresses on the request's own (copying.Copier)."""
+    out: dict[str, dict[str, str]] = {}
+    for (tool, param), vs in sorted(value_pool(fit).items()):
+        if k := kind(vs):
+            out.setdefault(tool, {})[param] = k
+    return out
+
+
 def always_stated(fit: list[dict]) -> set[tuple[str, str]]:
     """(tool, parameter) pairs whose string value every captured one-call request states: a value users
     leave to be inferred (a folder implied by the kind of e-mail) is no value to ask for."""
