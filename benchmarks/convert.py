@@ -237,6 +237,7 @@ def main() -> None:
         print(json.dumps(summary["serve_auto"]))
         return
     root = (args.home or Path.home() / ".edgeslm-convert").expanduser()
+    args.code = _commit()  # the code this process runs, read now: the tree may change while it trains for hours
     if args.save:
         return save(root)
     runs = [seed_run(args, seed, root) for seed in args.seeds]
@@ -286,7 +287,7 @@ def seed_run(args, seed: int, root: Path) -> dict:
     (home / "run.json").write_text(json.dumps(stamp))
     os.environ["EDGESLM_HOME"] = str(home)
     print(f"=== training seed {seed} on the {on}, home {home}", flush=True)
-    run = {**one_run(args, seed, home), "settings": stamp, "code": _commit()}
+    run = {**one_run(args, seed, home), "settings": stamp, "code": getattr(args, "code", None)}
     done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(run, indent=2))
     _keep(home, kept)  # a finished seed's files stay too: --rescore scores it again at later code
