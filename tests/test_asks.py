@@ -18,7 +18,7 @@ def test_a_parameters_kind_is_what_every_captured_value_is():
     assert asks.kind(["Paris", "São Paulo", "Kraków"]) == "name"
     assert asks.kind(["a@b.com", "x.y@z.org"]) == "email"
     assert asks.kind(["ORD-1234", "#Z0093321", "A77B-0042"]) == "code"
-    assert asks.kind([3, "14"]) == "number"
+    assert asks.kind([3, "14"]) == "number" and asks.kind(["18:30", "09:05"]) == "clock" and asks.kind(["9:05"]) is None
     assert asks.kind(["DE44500105175407324931", "PL61 1090 1014"]) is None  # an IBAN is no name
     assert asks.kind(["inbox", "spam"]) is None and asks.kind(["ORD-1234", "5561029"]) is None and asks.kind([]) is None
 
@@ -159,3 +159,20 @@ def test_without_a_kind_or_off_the_address_the_copy_lean_is_as_before():
     logits[VOCAB.index(" sister")] = 7.0
     got = c.boost(logits, None)
     assert got is not None and VOCAB.index(" sister") in got[0].tolist() and max(got[1]) < hold
+
+
+def test_a_students_time_parameter_is_held_on_the_requests_time_as_its_calls_wrote_it():
+    global VOCAB
+    saved, VOCAB = VOCAB, ["0", "9", ":", "15", "1", "19", "half", " past", '",', "x"]
+    try:
+        c, hold = _student({"create_event": {"time": "clock"}}, "Debrief on 3 November 2026 at 9:15 with the team")
+        logits = np.full(len(VOCAB), -30.0)
+        logits[[VOCAB.index("19"), VOCAB.index("half")]] = [10.0, 9.0]
+        c.begin("create_event")
+        c.feed('{"title": "Debrief", "time": "')
+        ids, amounts = c.boost(logits, None)  # 09:15, as the student's calls wrote a time, and not 19:15
+        assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == {VOCAB.index("0"): hold}
+        c2, _ = _student({"create_event": {"time": "clock"}}, "Vet at half past seven in the evening")
+        assert c2.kept.stated["clock"] == ("19:30",)
+    finally:
+        VOCAB = saved

@@ -165,6 +165,7 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     assert numbers("+1 555 123 4567, 2 500ml, ٣٠٠, 9" + "9" * 40) == {"1", "555", "123", "4567", "2", "500"}
     assert numbers("a dozen eggs, two apples and a 5km run on 12.05.2026") == {"12", "2", "5"}  # no date
     assert numbers("half a dozen eggs") == {"6"}
+    assert numbers("twenty napkins, seventy-five dollars, thirty one days, fourteen eggs") == {"20", "75", "31", "14"}
     # Spanish, a tenth of the conversion workload (a student wrote 1 for "una docena" and "diez"); not "once" (English too)
     assert numbers("Pon una docena de quesos y diez botellas, media docena de pan") == {"12", "10", "6"}
     assert numbers("once a week, dos veces") == {"2"}
@@ -176,7 +177,7 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
 
 
 def test_times_and_dates_in_the_forms_a_call_writes_them():
-    from edgeslm.decoding.said import forms
+    from edgeslm.decoding.clock import forms
     assert forms("Please put it on the 2nd of February 2027 at noon") == ["12:00", "2027-02-02"]
     assert forms("dinner at 7:30 PM on Feb 2, 2027") == ["19:30", "2027-02-02"]
     assert forms("Sept. 3rd, 2026 at midnight") == ["00:00", "2026-09-03"]
@@ -185,6 +186,10 @@ def test_times_and_dates_in_the_forms_a_call_writes_them():
     assert forms("this weekend, Jun.20,2023.") == ["2023-06-20"]
     assert forms("meet at 14:30 on 2026-11-06") == []  # held as written
     assert forms("the 45th of May 2026, or May 2026") == []  # no day, no date
+    # a time in words: in 24 hours, both halves of the day where it says neither; an hour alone is no time
+    assert forms("at half past seven in the evening") == ["19:30"]
+    assert forms("a quarter to eleven at night, or a quarter past 9 in the morning") == ["22:45", "09:15", "9:15"]
+    assert forms("at ten o'clock") == ["10:00", "22:00"] and forms("add five bananas, 3 days in the fall") == []
 
 
 def test_a_labelled_value_is_typed():

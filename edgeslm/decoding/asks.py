@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from edgeslm.decoding import said
+from edgeslm.decoding import clock, said
 from edgeslm.decoding.said import EMAIL, NUMBER
 
 # a value of each kind as it stands in a request; a parameter's kind is the first that fits every captured value
 _KIND = {
     "email": EMAIL,
     "code": re.compile(r"(?<![\w-])#?(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{2,}(?![\w-])"),  # ORD-2027-00931
+    "clock": re.compile(r"(?<![\d:])(?:[01]\d|2[0-3]):[0-5]\d(?![\d:])"),  # 18:30, as a call writes it
     "number": NUMBER,
     # capitalized words not opening a sentence ("... in Reykjavík", "for New Delhi"): a sentence's first word is no name
     "name": re.compile(r"(?<=[^\s.!?:\"'“‘])[ \t]+[^\W\d_a-z][^\W\d_]+"),  # not "I"
@@ -66,23 +67,28 @@ def kinds(manifest: dict) -> dict[str, dict[str, str]]:
             if isinstance(t, str) and isinstance(ps, dict)} if isinstance(said, dict) else {}
 
 
-class Addresses:
-    """The copy lean's hold on a student's parameters of e-mail addresses (`kinds`): such a value is kept on the request's
-    addresses that no call held when it began. Seed 0's students wrote "Lena Hoffmann" of "Lena Hoffmann,
-    lena.hoffmann@...", "loop in d.ferreira@..." and "my sister" (6 of their 29 misses on the dev requests, session 41)."""
+class Kept:
+    """The copy lean's hold on a student's parameters of e-mail addresses or clock times (`kinds`): such a value is kept on
+    the request's addresses, or its times in the form its calls wrote them ("at 9:15" 09:15, "half past seven in the
+    evening" 19:30: clock.times), that no call held when it began. Seed 0's students wrote "Lena Hoffmann" of "Lena
+    Hoffmann, lena.hoffmann@...", "loop in d.ferreira@..." and "my sister" (6 of their 29 misses on the dev requests,
+    session 41), and "half past seven" or 19:15 of "at 9:15" for a time."""
 
     def __init__(self, source: str, kinds: dict[str, dict[str, str]], tokenize: Callable[[str], list[int]]):
-        self.kinds, self.stated, self.tokenize = kinds, said.emails(source), tokenize
-        self._due: dict[tuple[int, str], tuple[str, ...]] = {}  # (call, parameter) -> its addresses
-        self._next: dict[str, int | None] = {}  # the rest of an address -> the first token of its own split
+        self.kinds, self.tokenize = kinds, tokenize
+        self.stated = {"email": said.emails(source), "clock": tuple(sorted(
+            {f for t in clock.times(source) for f in t if re.fullmatch(r"\d\d:\d\d", f)}))}
+        self._due: dict[tuple[int, str], tuple[str, ...]] = {}  # (call, parameter) -> its values
+        self._next: dict[str, int | None] = {}  # the rest of a value -> the first token of its own split
 
     def due(self, tool: str, call: int, args, written: str) -> tuple[str, ...]:
-        """The addresses the value being written (`args`, an argstream.ArgStream) begins, where it is a top-level value of
-        e-mail addresses; () elsewhere. `written`: the calls so far, lower-cased."""
+        """The values the one being written (`args`, an argstream.ArgStream) begins, where it is a top-level value of
+        addresses or times; () elsewhere. `written`: the calls so far, lower-cased."""
         key, v = args.key or "", args.value or ""
-        if not (self.stated and args.stack == ["{"] and self.kinds.get(tool, {}).get(key) == "email"):
+        stated = self.stated.get(self.kinds.get(tool, {}).get(key, ""), ())
+        if not (stated and args.stack == ["{"]):
             return ()
-        due = self._due.setdefault((call, key), tuple(e for e in self.stated if not said.held({e.lower()}, written)))
+        due = self._due.setdefault((call, key), tuple(e for e in stated if not said.held({e.lower()}, written)))
         return tuple(e for e in due if e.startswith(v))
 
     def next(self, value: str, due: tuple[str, ...]) -> set[int]:
@@ -96,7 +102,7 @@ class Addresses:
 
 
 def on_address(value: str, piece: str, addresses: tuple[str, ...]) -> bool:
-    """`piece`, written after `value` in a string, closes it (a quote) on one of `addresses` whole."""
+    """`piece`, written after `value` in a string, closes it (a quote) on one of `addresses` (or times) whole."""
     q = piece.find('"')
     return q >= 0 and "\\" not in piece and value + piece[:q] in addresses
 

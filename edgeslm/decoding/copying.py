@@ -10,7 +10,7 @@ the list more than by what it does; the right token is usually among the top few
   MID_NAME times that part way into a name or a word cut short (said.mid_name), and to close a code the request ends on or an e-mail
   address whole (said.ends_message); SLOT times at a value's first token for a span the request ties to the parameter (said.slots) or
   a quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote. A student's
-  parameter of e-mail addresses stays on the request's (asks.Addresses). A number leans toward one the request states (said.numbers).
+  parameter of e-mail addresses or times stays on the request's (asks.Kept). A number leans toward one the request states (said.numbers).
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
   for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
   installed), and by 1 + SURE times how far the best tool stands from the next. The first call by the whole request; each later one by
@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgeslm.decoding import asks, said
+from edgeslm.decoding import asks, clock, said
 from edgeslm.decoding.argstream import ArgStream
 from edgeslm.decoding.canon import Splits
 from edgeslm.decoding.said import Ranking, found, held, param_words, quotes, slots, span, typed, values, words
@@ -101,8 +101,8 @@ class Copier:
         copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias, left_bias = self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
         self.one = tool_bias > 0 and len(said.clauses(source)) <= 1  # a request of one clause: SURE_ONE
-        # what values are copied from: the request, and its times and dates in the forms calls write (said.forms)
-        self.source = source + "".join("\n" + f for f in said.forms(source)) if copy_bias and source else source
+        # what values are copied from: the request, and its times and dates in the forms calls write (clock.forms)
+        self.source = source + "".join("\n" + f for f in clock.forms(source)) if copy_bias and source else source
         self.piece, self.copy_bias, self.more_bias = piece, copy_bias, more_bias
         self.splits = Splits(self.source, tokenize, piece) if tokenize and copy_bias and source else None
         self.arg_bias, self.close_bias, self.left_bias = arg_bias, close_bias, left_bias
@@ -135,7 +135,7 @@ class Copier:
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)  # pieces opening with "," (constraints)
         self._kinds: np.ndarray | None = None  # per token of `commas`: (closes a string first, goes on)
         self.calls, self.name, self.args = 0, "", ArgStream()  # args: the call's arguments as they stream
-        self.kept = asks.Addresses(source, kinds, tokenize) if kinds and copy_bias and tokenize else None  # of addresses
+        self.kept = asks.Kept(source, kinds, tokenize) if kinds and copy_bias and tokenize else None  # addresses, times
 
     def _sure(self, tool_bias: float, relevance: dict[str, float]) -> float:
         """The tool lean over these relevances: 0 without a choice, else grown by how far the best leads."""

@@ -1,6 +1,5 @@
-"""What a request says, for the request lean (decoding/copying.py): its content words, the values it
-states, the text values may be copied from, and the offered tools' relevance by shared words (where no
-sentence embedding ranks them: ranking.ToolRanker). Pure functions of text; no tokens, no model."""
+"""What a request says, for the request lean (decoding/copying.py): its content words, the values it states, the text values may be
+copied from, and the tools' relevance by shared words (where no sentence embedding ranks them). Pure functions of text; no model."""
 
 from __future__ import annotations
 
@@ -11,6 +10,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import NamedTuple
+
+from edgeslm.decoding import clock
 
 _WORD = re.compile(r"[a-z0-9]+")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?!\w)")
@@ -46,18 +47,17 @@ def values(text: str) -> list[str]:
 
 # a letter TLD: no "lodash@4.17.21"; starting where a run of address characters starts (linear, not quadratic)
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
-# a clock time: "7:30 PM", "7.30pm", "9 p.m.", "17:45", "14:30:00" (not "9:15" of a longer run of digits)
-CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
-                   r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:])", re.IGNORECASE)
 # a number as a request may state it: "12,400", "2.5", "2k", "1.2 million", "3%", "3,5" (a decimal comma)
 _AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:[ \t]?(k|thousand|million|mio|mn|bn|billion)\b|(%))?", re.I | re.ASCII)
 # "1 520,07"; not a phone number's groups ("+1 555 123"), nor a count before a unit ("2 500ml")
 _SPACED = re.compile(r"(?<![\w.,+])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?(?![\w.,]?\d|[^\W\d]|[ \u00a0\u202f]\d)", re.ASCII)
 _SCALE = {"k": 1000, "thousand": 1000, "million": 10**6, "mio": 10**6, "mn": 10**6, "bn": 10**9, "billion": 10**9}
-_COUNT = {w: i for ws in ("zero one two three four five six seven eight nine ten eleven twelve",  # Spanish: a tenth of the workload
-                          "cero uno dos tres cuatro cinco seis siete ocho nueve diez") for i, w in enumerate(ws.split())} | {
-    "una": 1, "doce": 12, "dozen": 12, "docena": 12, "a dozen": 12, "una docena": 12, "half a dozen": 6, "media docena": 6}  # not "once"
-_COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+_COUNT = {w: i for ws in (_ONES, "cero uno dos tres cuatro cinco seis siete ocho nueve diez") for i, w in enumerate(ws.split())} | _TENS | {
+    f"{t}{sep}{_ONES.split()[i]}": n + i for t, n in _TENS.items() for i in range(1, 10) for sep in "- "} | {  # "seventy-five"; Spanish: a
+    "una": 1, "doce": 12, "dozen": 12, "docena": 12, "a dozen": 12, "una docena": 12, "half a dozen": 6, "media docena": 6}  # tenth of
+_COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)  # the workload; not "once"
 
 
 def _plain(d: Decimal) -> str:
@@ -130,45 +130,10 @@ def held(forms: Iterable[str], written: str) -> bool:
 def typed(text: str) -> list[frozenset[str]]:
     """The values of a kind no other text is mistaken for that a request states (e-mail addresses, clock times, what it puts in quotes
     or labels: "Memo: Q2 fees"), each as the forms a call may rightly hold it in, lower-cased: an address, a quote or a label's value
-    as written; a time in 24 hours ("7:30 PM": 19:30; "7:30 am": 7:30, 07:30) or in 12 as written ("7:30 pm", "7:30pm")."""
+    as written; a time in 24 hours ("7:30 PM": 19:30) or in 12 as written (clock.times)."""
     out = [frozenset({m.group().lower()}) for m in EMAIL.finditer(text)]
     out += [frozenset({text[a:b].strip().lower()}) for a, b in quotes(text) + labelled(text)]
-    for m in CLOCK.finditer(text):
-        if m.group(3):
-            h, mi, half = int(m.group(1)), int(m.group(2) or 0), m.group(3).lower()
-            if not 1 <= h <= 12:
-                continue
-            h24 = h % 12 + (12 if half == "p" else 0)
-        else:
-            h24, mi = int(m.group(4)), int(m.group(5))
-            h, half = (h24 + 11) % 12 + 1, "a" if h24 < 12 else "p"
-        clock = {f"{h24}:{mi:02d}", f"{h24:02d}:{mi:02d}"}
-        twelve = {f"{h}:{mi:02d}{sp}{half}m" for sp in ("", " ")} | ({f"{h}{sp}{half}m" for sp in ("", " ")} if not mi else set())
-        out.append(frozenset(clock | twelve))
-    out += [frozenset({w.lower(), "00:00" if w.lower() == "midnight" else "12:00"}) for w in _NOON.findall(text)]
-    return list(dict.fromkeys(out))
-
-
-_NOON = re.compile(r"\b(noon|midday|midnight)\b", re.IGNORECASE)
-_MONTHS = "january february march april may june july august september october november december".split()
-_MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?"
-          r"|nov(?:ember)?|dec(?:ember)?)\b")
-_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b|\b{_MONTH}(?:\.\s*|\s+){_DAY}(?:,\s*|\s+)(\d{{4}})\b",
-                   re.IGNORECASE | re.ASCII)
-
-
-def forms(text: str) -> list[str]:
-    """The forms a call writes the request's times and dates in that the request does not hold as written: "7:30 PM" 19:30, noon
-    12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02. A copy lean copies them as it copies the request's own words."""
-    out = [f for held_as in typed(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
-    for m in DATES.finditer(text):
-        day, month, year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(4), m.group(6))
-        number = next((i for i, name in enumerate(_MONTHS, 1) if name.startswith(month.lower()[:3])), 0)
-        if number and 1 <= int(day) <= 31:
-            out.append(f"{year}-{number:02d}-{int(day):02d}")
-    low = text.lower()
-    return [f for f in dict.fromkeys(out) if f not in low]
+    return list(dict.fromkeys(out + clock.times(text)))
 
 
 # where a request that asks for several calls goes on to the next: a sentence's end, a comma, "and", "then"

@@ -1,0 +1,69 @@
+"""Times and dates as a request says them, in the forms a call writes them: "7:30 PM" 19:30, "half past seven in the
+evening" 19:30, noon 12:00, "2nd of February 2027" 2027-02-02. For the request lean (said.typed, the copy lean's
+source) and a student's parameter of clock times (asks.Kept). Pure functions of text."""
+
+from __future__ import annotations
+
+import re
+
+# a clock time: "7:30 PM", "7.30pm", "9 p.m.", "17:45", "14:30:00" (not "9:15" of a longer run of digits)
+CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
+                   r"(?<![\w:.])([01]?\d|2[0-3]):([0-5]\d)(?::[0-5]\d)?(?![\w:])", re.IGNORECASE)
+_HOURS = "one two three four five six seven eight nine ten eleven twelve".split()
+# a time in words: "half past seven", "a quarter to eleven at night", "seven o'clock", "7 in the evening" (an hour alone, with
+# neither a part of the hour, "o'clock" nor a part of the day, is no time: "five bananas")
+SAID = re.compile(r"\b(?:(half|(?:a\s+)?quarter)\s+(past|to)\s+)?(" + "|".join(_HOURS) + r"|1[0-2]|[1-9])(\s+o['’]?clock)?"
+                  r"(?:\s+(?:(in\s+the\s+morning)|(in\s+the\s+afternoon|in\s+the\s+evening|at\s+night|tonight)))?\b", re.IGNORECASE)
+_NOON = re.compile(r"\b(noon|midday|midnight)\b", re.IGNORECASE)
+_MONTHS = "january february march april may june july august september october november december".split()
+_MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?"
+          r"|nov(?:ember)?|dec(?:ember)?)\b")
+_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b|\b{_MONTH}(?:\.\s*|\s+){_DAY}(?:,\s*|\s+)(\d{{4}})\b",
+                   re.IGNORECASE | re.ASCII)
+
+
+def _held(h24: int, mi: int) -> set[str]:
+    return {f"{h24}:{mi:02d}", f"{h24:02d}:{mi:02d}"}
+
+
+def times(text: str) -> list[frozenset[str]]:
+    """The clock times `text` states, each as the forms a call may rightly hold it in, lower-cased: in 24 hours ("7:30 PM":
+    19:30; "7:30 am": 7:30, 07:30) or in 12 as written ("7:30 pm", "7:30pm"); a time in words in 24 hours, both halves of
+    the day where it names neither ("half past seven": 7:30 and 19:30), and as written."""
+    out = []
+    for m in CLOCK.finditer(text):
+        if m.group(3):
+            h, mi, half = int(m.group(1)), int(m.group(2) or 0), m.group(3).lower()
+            if not 1 <= h <= 12:
+                continue
+            h24 = h % 12 + (12 if half == "p" else 0)
+        else:
+            h24, mi = int(m.group(4)), int(m.group(5))
+            h, half = (h24 + 11) % 12 + 1, "a" if h24 < 12 else "p"
+        twelve = {f"{h}:{mi:02d}{sp}{half}m" for sp in ("", " ")} | ({f"{h}{sp}{half}m" for sp in ("", " ")} if not mi else set())
+        out.append(frozenset(_held(h24, mi) | twelve))
+    for m in SAID.finditer(text):
+        part, way, hour, oclock, morning, later = m.groups()
+        if not (part or oclock or morning or later):
+            continue
+        h = _HOURS.index(hour.lower()) + 1 if hour.isalpha() else int(hour)
+        mi = 0 if not part else 30 if part.lower() == "half" else 15 if way.lower() == "past" else 45
+        h = h - 1 if way and way.lower() == "to" else h
+        halves = [0] if morning else [12] if later else [0, 12]
+        out.append(frozenset({m.group().lower()}.union(*(_held(h % 12 + d, mi) for d in halves))))
+    out += [frozenset({w.lower(), "00:00" if w.lower() == "midnight" else "12:00"}) for w in _NOON.findall(text)]
+    return list(dict.fromkeys(out))
+
+
+def forms(text: str) -> list[str]:
+    """The forms a call writes the request's times and dates in that the request does not hold as written: "7:30 PM" 19:30, noon
+    12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02. A copy lean copies them as it copies the request's own words."""
+    out = [f for held_as in times(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
+    for m in DATES.finditer(text):
+        day, month, year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(4), m.group(6))
+        number = next((i for i, name in enumerate(_MONTHS, 1) if name.startswith(month.lower()[:3])), 0)
+        if number and 1 <= int(day) <= 31:
+            out.append(f"{year}-{number:02d}-{int(day):02d}")
+    low = text.lower()
+    return [f for f in dict.fromkeys(out) if f not in low]
