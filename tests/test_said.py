@@ -190,6 +190,8 @@ def test_times_and_dates_in_the_forms_a_call_writes_them():
     assert forms("at half past seven in the evening") == ["19:30"]
     assert forms("a quarter to eleven at night, or a quarter past 9 in the morning") == ["22:45", "09:15", "9:15"]
     assert forms("at ten o'clock") == ["10:00", "22:00"] and forms("add five bananas, 3 days in the fall") == []
+    assert forms("Midnight Mass prep, a quarter to eleven at night") == ["22:45"]  # a name, not midnight
+    assert forms("Midnight works, or Noon") == ["00:00", "12:00"]
 
 
 def test_a_labelled_value_is_typed():

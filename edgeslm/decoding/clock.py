@@ -14,7 +14,8 @@ _HOURS = "one two three four five six seven eight nine ten eleven twelve".split(
 # neither a part of the hour, "o'clock" nor a part of the day, is no time: "five bananas")
 SAID = re.compile(r"\b(?:(half|(?:a\s+)?quarter)\s+(past|to)\s+)?(" + "|".join(_HOURS) + r"|1[0-2]|[1-9])(\s+o['’]?clock)?"
                   r"(?:\s+(?:(in\s+the\s+morning)|(in\s+the\s+afternoon|in\s+the\s+evening|at\s+night|tonight)))?\b", re.IGNORECASE)
-_NOON = re.compile(r"\b(noon|midday|midnight)\b", re.IGNORECASE)
+# not a capitalized one before another capitalized word: a name ("Midnight Mass prep")
+_NOON = re.compile(r"\b(?:noon|midday|midnight|NOON|MIDDAY|MIDNIGHT)\b|\b(?:Noon|Midday|Midnight)\b(?![ \t]+[A-Z])")
 _MONTHS = "january february march april may june july august september october november december".split()
 _MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?"
           r"|nov(?:ember)?|dec(?:ember)?)\b")
