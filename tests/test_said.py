@@ -194,6 +194,15 @@ def test_times_and_dates_in_the_forms_a_call_writes_them():
     assert forms("Midnight works, or Noon") == ["00:00", "12:00"]
 
 
+def test_a_date_in_words_is_one_value_in_the_form_a_call_writes_it():
+    from edgeslm.decoding.clock import dated
+    text = "For the 24th of December 2026, 20 guests, add Midnight Mass prep"
+    assert dated(text, values(text)) == ["20", "midnight mass", "2026-12-24"]  # not "december", and "20" is no part of 2026
+    text = "Deliver on August 19, 2027 to 742 Evergreen Terrace"
+    assert dated(text, values(text)) == ["742", "evergreen terrace", "2027-08-19"]
+    assert dated("Book it on 2026-11-03 in Paris", ["2026", "11", "03", "paris"]) == ["2026", "11", "03", "paris"]
+
+
 def test_a_labelled_value_is_typed():
     from edgeslm.decoding.said import labelled
     memo = "Could you wire $12,400 to NL91ABNA0417164300? Memo: Q2 consulting fees"

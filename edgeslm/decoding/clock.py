@@ -68,3 +68,11 @@ def forms(text: str) -> list[str]:
             out.append(f"{year}-{number:02d}-{int(day):02d}")
     low = text.lower()
     return [f for f in dict.fromkeys(out) if f not in low]
+
+
+def dated(text: str, values: list[str]) -> list[str]:
+    """`values` (said.values: lower-cased) with those inside a date the request words ("December" and "24" of "24th of December
+    2026") replaced by the date in the form a call writes it (2026-12-24): written so, the date is used whole."""
+    spans = [(m.span(), iso) for m in DATES.finditer(text) if (iso := next(iter(forms(m.group())), None))]
+    inside = {v for v in values for (a, b), _ in spans if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", text[a:b].lower())}
+    return list(dict.fromkeys([v for v in values if v not in inside] + [iso for _, iso in spans]))

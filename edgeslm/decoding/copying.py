@@ -114,7 +114,7 @@ class Copier:
         self.enum_said = said.said_enums(source, self.enums) if arg_bias else {}
         self.typed = typed(source) if left_bias else []  # for left_bias
         self.said = words(source) if arg_bias or close_bias or more_bias else set()
-        self.asked = values(source) if more_bias or close_bias else []
+        self.asked = clock.dated(source, values(source)) if more_bias or close_bias else []
         # tool name -> the words of its name that no other offered tool's name holds, for more_bias
         names = {t.name: words(t.name) for t in tools or ()} if more_bias else {}
         df = Counter(w for ws in names.values() for w in ws)
