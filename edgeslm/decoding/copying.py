@@ -350,10 +350,10 @@ class Copier:
     def _copy(self, logits: np.ndarray, allowed: np.ndarray | None, run: bool) -> dict[int, float]:
         """While a string value is written: the tokens that keep it a span of the source or close it on one."""
         if self.kept and (to := self.kept.due(self.name, self.calls, self.args, self.written)):  # over any other span
-            v, on = self.args.value or "", self.copy_bias * MID_NAME * SLOT
-            ends = {t for t in self._contenders(logits, allowed, on, TIED_TOP) if asks.on_address(v, self._text(t) or "", to)
+            v, hold = self.args.value or "", self.copy_bias * MID_NAME * SLOT
+            ends = {t for t in self._contenders(logits, allowed, hold, TIED_TOP) if asks.on_address(v, self._text(t) or "", to)
                     } if v in to else set()
-            if lift := {t: on for t in self.kept.next(v, to) | ends if allowed is None or allowed[t]}:
+            if lift := {t: hold for t in self.kept.next(v, to) | ends if allowed is None or allowed[t]}:
                 return lift
         beta = self.copy_bias * (MID_NAME if run or self.mid_name() else 1.0)
         ties = self._slots() if self.args.value == "" and self.args.stack == ["{"] and self.args.key else set()
