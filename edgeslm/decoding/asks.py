@@ -60,7 +60,7 @@ def recorded(manifest: dict) -> list[dict]:
 
 def kinds(manifest: dict) -> dict[str, dict[str, str]]:
     """tool -> parameter -> the kind of every value its captured calls gave it, from an adapter's training record (`kinds`,
-    pipeline/widen.kinds), the well-formed entries. The copy lean keeps a parameter of e-mail addresses on the request's."""
+    pipeline/widen.kinds), the well-formed entries. The copy lean keeps a parameter of addresses or times on the request's (Kept)."""
     training = manifest.get("training")
     said = training.get("kinds") if isinstance(training, dict) else None
     return {t: {p: k for p, k in ps.items() if isinstance(k, str) and k in _KIND} for t, ps in said.items()
@@ -92,7 +92,7 @@ class Kept:
         return tuple(e for e in due if e.startswith(v))
 
     def next(self, value: str, due: tuple[str, ...]) -> set[int]:
-        """The token each of the `due` addresses goes on with after `value`, as the tokenizer splits the rest of it (the split's
+        """The token each of the `due` values goes on with after `value`, as the tokenizer splits the rest of it (the split's
         first piece: "alerts", not "a", whose way on lies 15 logits down a student's "a support team")."""
         for rest in (e[len(value):] for e in due if len(e) > len(value)):
             if rest not in self._next:
@@ -101,10 +101,10 @@ class Kept:
         return {t for e in due if len(e) > len(value) and (t := self._next[e[len(value):]]) is not None}
 
 
-def on_address(value: str, piece: str, addresses: tuple[str, ...]) -> bool:
-    """`piece`, written after `value` in a string, closes it (a quote) on one of `addresses` (or times) whole."""
+def closes_on(value: str, piece: str, due: tuple[str, ...]) -> bool:
+    """`piece`, written after `value` in a string, closes it (a quote) on one of the `due` values (Kept.due) whole."""
     q = piece.find('"')
-    return q >= 0 and "\\" not in piece and value + piece[:q] in addresses
+    return q >= 0 and "\\" not in piece and value + piece[:q] in due
 
 
 def texts(ask: dict) -> list[str]:

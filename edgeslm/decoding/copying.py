@@ -351,7 +351,7 @@ class Copier:
         """While a string value is written: the tokens that keep it a span of the source or close it on one."""
         if self.kept and (to := self.kept.due(self.name, self.calls, self.args, self.written)):  # over any other span
             v, hold = self.args.value or "", self.copy_bias * MID_NAME * SLOT
-            ends = {t for t in self._contenders(logits, allowed, hold, TIED_TOP) if asks.on_address(v, self._text(t) or "", to)
+            ends = {t for t in self._contenders(logits, allowed, hold, TIED_TOP) if asks.closes_on(v, self._text(t) or "", to)
                     } if v in to else set()
             if lift := {t: hold for t in self.kept.next(v, to) | ends if allowed is None or allowed[t]}:
                 return lift
