@@ -176,3 +176,38 @@ def test_a_students_time_parameter_is_held_on_the_requests_time_as_its_calls_wro
         assert c2.kept.stated["clock"] == ("19:30",)
     finally:
         VOCAB = saved
+
+
+def test_a_students_date_parameter_is_recorded_and_its_other_parameters_stay_off_the_date():
+    assert asks.kind(["2027-01-22", "2026-12-05"]) == "date" and asks.kind(["2027-1-22"]) is None
+    assert asks.states("deliver on August 19, 2027", "date") and not asks.states("deliver in 2027", "date")
+    global VOCAB
+    saved, VOCAB = VOCAB, ["2", "0", "21", "1", "Baker", "7", "42", "August", '",', "x"]
+    try:
+        kinds = {"schedule_delivery": {"date": "date"}}
+        c, hold = _student(kinds, "Deliver 2027-01-22 221 Baker Street")
+        logits = np.full(len(VOCAB), -30.0)
+        logits[[VOCAB.index("0"), VOCAB.index("21")]] = [10.0, 9.0]
+        c.begin("schedule_delivery")
+        c.feed('{"address": "2')  # "2" begins both the date and "221": "0" leads into the date alone
+        lift = dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True))
+        assert lift[VOCAB.index("0")] == -hold and lift[VOCAB.index("21")] > 0
+        # once the date is written, or for a parameter of dates itself, nothing is kept off it
+        c.feed('21 Baker Street", "date": "')
+        assert c.kept.off("schedule_delivery", c.args, c.written) is None
+        assert c.kept.due("schedule_delivery", c.calls, c.args, c.written) == ("2027-01-22",)
+        c2, _ = _student(kinds, "Deliver on August 19, 2027 to 742 Evergreen Terrace")
+        c2.begin("schedule_delivery")
+        c2.feed('{"address": "')
+        logits = np.full(len(VOCAB), -30.0)
+        logits[[VOCAB.index("August"), VOCAB.index("7")]] = [10.0, 8.0]
+        lift = dict(zip(*(a.tolist() for a in c2.boost(logits, None)), strict=True))
+        assert lift[VOCAB.index("August")] == -hold and lift[VOCAB.index("7")] > 0
+        c3, _ = _student(None, "Deliver 2027-01-22 221 Baker Street")  # no record of kinds: as before
+        c3.begin("schedule_delivery")
+        c3.feed('{"address": "2')
+        logits = np.full(len(VOCAB), -30.0)
+        logits[[VOCAB.index("0"), VOCAB.index("21")]] = [10.0, 9.0]
+        assert all(a > 0 for a in c3.boost(logits, None)[1])
+    finally:
+        VOCAB = saved

@@ -17,16 +17,22 @@ from collections.abc import Callable
 from edgeslm.decoding import clock, said
 from edgeslm.decoding.said import EMAIL, NUMBER
 
+ISO = re.compile(r"(?<![\w-])\d{4}-(?:0\d|1[0-2])-(?:[0-2]\d|3[01])(?![\w-])")
+
 # a value of each kind as it stands in a request; a parameter's kind is the first that fits every captured value
 _KIND = {
     "email": EMAIL,
     "code": re.compile(r"(?<![\w-])#?(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{2,}(?![\w-])"),  # ORD-2027-00931
     "clock": re.compile(r"(?<![\d:])(?:[01]\d|2[0-3]):[0-5]\d(?![\d:])"),  # 18:30, as a call writes it
+    # 2027-01-22, as a call writes it; in a request also "22nd of January 2027", "Jan 22, 2027" (clock.DATES)
+    "date": re.compile(rf"{ISO.pattern}|{clock.DATES.pattern}", re.IGNORECASE | re.ASCII),
     "number": NUMBER,
     # capitalized words not opening a sentence ("... in Reykjavík", "for New Delhi"): a sentence's first word is no name
     "name": re.compile(r"(?<=[^\s.!?:\"'“‘])[ \t]+[^\W\d_a-z][^\W\d_]+"),  # not "I"
 }
 
+# the kinds whose values the copy lean holds a student's parameter on, and keeps its other parameters off (Kept)
+HELD = ("email", "clock", "date")
 _WORDS = re.compile(r"[^\W\d_]+(?:[ '’.-]+[^\W\d_]+)*\.?")
 
 
@@ -40,7 +46,7 @@ def kind(values: list) -> str | None:
         if k == "name":  # capitalized words, letters only ("São Paulo", not an IBAN)
             if all(v[:1].isupper() and _WORDS.fullmatch(v) for v in texts):
                 return k
-        elif all(pattern.fullmatch(v.strip()) for v in texts):
+        elif all((ISO if k == "date" else pattern).fullmatch(v.strip()) for v in texts):
             return k
     return None
 
@@ -60,7 +66,7 @@ def recorded(manifest: dict) -> list[dict]:
 
 def kinds(manifest: dict) -> dict[str, dict[str, str]]:
     """tool -> parameter -> the kind of every value its captured calls gave it, from an adapter's training record (`kinds`,
-    pipeline/widen.kinds), the well-formed entries. The copy lean keeps a parameter of addresses or times on the request's (Kept)."""
+    pipeline/widen.kinds), the well-formed entries. The copy lean keeps a parameter of addresses, times or dates on the request's (Kept)."""
     training = manifest.get("training")
     said = training.get("kinds") if isinstance(training, dict) else None
     return {t: {p: k for p, k in ps.items() if isinstance(k, str) and k in _KIND} for t, ps in said.items()
@@ -68,28 +74,53 @@ def kinds(manifest: dict) -> dict[str, dict[str, str]]:
 
 
 class Kept:
-    """The copy lean's hold on a student's parameters of e-mail addresses or clock times (`kinds`): such a value is kept on
-    the request's addresses, or its times in the form its calls wrote them ("at 9:15" 09:15, "half past seven in the
-    evening" 19:30: clock.times), that no call held when it began. Seed 0's students wrote "Lena Hoffmann" of "Lena
+    """The copy lean's hold on a student's parameters of e-mail addresses, clock times or dates (`kinds`): such a value is
+    kept on the request's addresses, or its times and dates in the form its calls wrote them ("at 9:15" 09:15, "half past
+    seven in the evening" 19:30: clock.times; "Aug 19, 2027" 2027-08-19), that no call held when it began; and its other
+    parameters are kept off them (`off`). Seed 0's students wrote "Lena Hoffmann" of "Lena
     Hoffmann, lena.hoffmann@...", "loop in d.ferreira@..." and "my sister" (6 of their 29 misses on the dev requests,
     session 41), and "half past seven" or 19:15 of "at 9:15" for a time."""
 
     def __init__(self, source: str, kinds: dict[str, dict[str, str]], tokenize: Callable[[str], list[int]]):
-        self.kinds, self.tokenize = kinds, tokenize
-        self.stated = {"email": said.emails(source), "clock": tuple(sorted(
-            {f for t in clock.times(source) for f in t if re.fullmatch(r"\d\d:\d\d", f)}))}
+        self.kinds, self.tokenize, self.source = kinds, tokenize, source
+        # kind -> (start, end) of each of the request's values as written, with the forms a call holds it in
+        self.spans: dict[str, list[tuple[int, int, frozenset[str]]]] = {
+            "email": [(*m.span(), frozenset({m.group()})) for m in EMAIL.finditer(source)],
+            "clock": [(*m.span(), frozenset({m.group()}) | _hhmm(clock.times(m.group()))) for m in clock.CLOCK.finditer(source)],
+            "date": [(*m.span(), frozenset({m.group(), *clock.forms(m.group())})) for m in _KIND["date"].finditer(source)]}
+        self.stated = {"email": said.emails(source), "clock": tuple(sorted(_hhmm(clock.times(source)))),
+                       "date": tuple(sorted({f for *_, fs in self.spans["date"] for f in fs if ISO.fullmatch(f)}))}
         self._due: dict[tuple[int, str], tuple[str, ...]] = {}  # (call, parameter) -> its values
         self._next: dict[str, int | None] = {}  # the rest of a value -> the first token of its own split
 
     def due(self, tool: str, call: int, args, written: str) -> tuple[str, ...]:
         """The values the one being written (`args`, an argstream.ArgStream) begins, where it is a top-level value of
-        addresses or times; () elsewhere. `written`: the calls so far, lower-cased."""
+        addresses, times or dates; () elsewhere. `written`: the calls so far, lower-cased."""
         key, v = args.key or "", args.value or ""
         stated = self.stated.get(self.kinds.get(tool, {}).get(key, ""), ())
         if not (stated and args.stack == ["{"]):
             return ()
         due = self._due.setdefault((call, key), tuple(e for e in stated if not said.held({e.lower()}, written)))
         return tuple(e for e in due if e.startswith(v))
+
+    def off(self, tool: str, args, written: str) -> Callable[[str], bool] | None:
+        """While a top-level value is written and another parameter of the tool, of addresses, times or dates and not written
+        yet, is due to hold the request's values of its kind that no call holds: whether a value begun so ("20" of "2027-01-22
+        221 Baker Street") leads into one of those and into no other of the request's words, else None. Seed 0's delivery
+        student wrote the date as the address, 3 of 35 on the dev and hand-written requests (session 42)."""
+        own = self.kinds.get(tool, {})
+        if args.stack != ["{"] or not args.is_value:
+            return None
+        spans = [s for p, k in own.items() if k in HELD and k != own.get(args.key) and p not in args.keys
+                 for s in self.spans[k] if not said.held({f.lower() for f in s[2]}, written)]
+        if not spans:
+            return None
+
+        def leads(value: str) -> bool:
+            if '"' in value or not value.strip() or not any(f.startswith(value) for *_, fs in spans for f in fs):
+                return False
+            return all(any(a <= i < b for a, b, _ in spans) for i in said.found(self.source, value) if said.starts_word(self.source, i))
+        return leads
 
     def next(self, value: str, due: tuple[str, ...]) -> set[int]:
         """The token each of the `due` values goes on with after `value`, as the tokenizer splits the rest of it (the split's
@@ -99,6 +130,11 @@ class Kept:
                 ids = self.tokenize(rest)
                 self._next[rest] = ids[0] if ids else None
         return {t for e in due if len(e) > len(value) and (t := self._next[e[len(value):]]) is not None}
+
+
+def _hhmm(times: list[frozenset[str]]) -> set[str]:
+    """The HH:MM forms of clock.times' times: as a student's calls write a time."""
+    return {f for t in times for f in t if re.fullmatch(r"\d\d:\d\d", f)}
 
 
 def closes_on(value: str, piece: str, due: tuple[str, ...]) -> bool:

@@ -10,7 +10,7 @@ the list more than by what it does; the right token is usually among the top few
   MID_NAME times that part way into a name or a word cut short (said.mid_name), and to close a code the request ends on or an e-mail
   address whole (said.ends_message); SLOT times at a value's first token for a span the request ties to the parameter (said.slots) or
   a quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote. A student's
-  parameter of e-mail addresses or times stays on the request's (asks.Kept). A number leans toward one the request states (said.numbers).
+  parameter of e-mail addresses, times or dates stays on the request's, its others off them (asks.Kept). A number: said.numbers.
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
   for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
   installed), and by 1 + SURE times how far the best tool stands from the next. The first call by the whole request; each later one by
@@ -29,9 +29,8 @@ the list more than by what it does; the right token is usually among the top few
   description and the values written ("in miles"), ENUM_SAID times that while one of its enum values is said whole ("cheap tickets");
   after a string value only where it ends a phrase of the request (said.phrase_end).
 - `close_bias`: going on gets -close_bias when no unwritten parameter shares a word with the request and every value it states is written.
-- `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias while a parameter is unwritten
-  and an e-mail address, clock time, quote or label's value ("Memo: ...") of the request is in no call in any of its forms
-  (`said.typed`; "7:30 PM": 19:30), in close_bias's place: students close a call with the attendee or time still in the request.
+- `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias (not -close_bias) while a parameter
+  is unwritten and an address, time, quote or label's value ("Memo: ...") of the request is in no call in any form (`said.typed`).
 
 The grammar still decides what is allowed; the biases tip near-ties. Owns the choice of tokens and what the calls have written
 (argstream.ArgStream lexes the arguments as they stream); the sampler adds the bias (decoding/sampler.py), generation.Run wires both.
@@ -177,8 +176,7 @@ class Copier:
     def leads_to(self, token: int, prefix: str, relevance: dict[str, float]) -> float:
         """The best of these relevances among the tools whose name `prefix` + this token's piece begins (or
         is, when the piece closes the name)."""
-        text = self._text(token)
-        if text is None:
+        if (text := self._text(token)) is None:
             return 0.0
         q = text.find('"')
         name = prefix + (text if q < 0 else text[:q])
@@ -349,8 +347,8 @@ class Copier:
 
     def _copy(self, logits: np.ndarray, allowed: np.ndarray | None, run: bool) -> dict[int, float]:
         """While a string value is written: the tokens that keep it a span of the source or close it on one."""
+        v, hold = self.args.value or "", self.copy_bias * MID_NAME * SLOT
         if self.kept and (to := self.kept.due(self.name, self.calls, self.args, self.written)):  # over any other span
-            v, hold = self.args.value or "", self.copy_bias * MID_NAME * SLOT
             ends = {t for t in self._contenders(logits, allowed, hold, TIED_TOP) if asks.closes_on(v, self._text(t) or "", to)
                     } if v in to else set()
             if lift := {t: hold for t in self.kept.next(v, to) | ends if allowed is None or allowed[t]}:
@@ -360,7 +358,7 @@ class Copier:
         wide = beta * (SLOT if ties else 1.0)
         lift = {t: (wide if ties and self._at(t, ties) else beta) for t in self._contenders(logits, allowed, wide)
                 if self.lifts(t) and not self._closes_cut(t)}
-        v, pieces = self.args.value or "", {t: self._text(t) or '"' for t in lift}
+        pieces = {t: self._text(t) or '"' for t in lift}
         for t, p in pieces.items():  # of two lifted pieces, one the other's start, the one that ends a word: "ajas"
             if '"' not in p and any(q != p and p.startswith(q) for q in pieces.values()) and span(self.source, v + p, True):
                 lift[t] += WHOLE
@@ -374,6 +372,8 @@ class Copier:
             end = self.copy_bias * MID_NAME
             lift.update({t: max(lift.get(t, 0.0), end) for t in self._contenders(logits, allowed, end, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
+        if self.kept and (off := self.kept.off(self.name, self.args, self.written)):  # another parameter's date or address
+            lift.update({t: -hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if off(v + (self._text(t) or '"'))})
         return lift
 
     def _on_split(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, lift: dict[int, float]) -> set[int]:

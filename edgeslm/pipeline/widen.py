@@ -314,8 +314,8 @@ def asks(fit: list[dict]) -> list[dict]:
 
 def kinds(fit: list[dict]) -> dict[str, dict[str, str]]:
     """tool -> parameter -> the kind every value the captured requests state for it is (decoding/asks.kind: an e-mail
-    address, a code, a clock time, a number, a name), for the student's training record: the server keeps a value of
-    e-mail addresses or times on the request's own (asks.Kept)."""
+    address, a code, a clock time, a date, a number, a name), for the student's training record: the server keeps a value
+    of e-mail addresses, times or dates on the request's own, and its other values off them (asks.Kept)."""
     out: dict[str, dict[str, str]] = {}
     for (tool, param), vs in sorted(value_pool(fit).items()):
         if k := kind(vs):
