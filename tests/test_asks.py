@@ -200,9 +200,10 @@ def test_a_students_date_parameter_is_recorded_and_its_other_parameters_stay_off
         c2.begin("schedule_delivery")
         c2.feed('{"address": "')
         logits = np.full(len(VOCAB), -30.0)
-        logits[[VOCAB.index("August"), VOCAB.index("7")]] = [10.0, 8.0]
+        logits[[VOCAB.index("August"), VOCAB.index("7"), VOCAB.index("x")]] = [10.0, 2.0, 3.0]
         lift = dict(zip(*(a.tolist() for a in c2.boost(logits, None)), strict=True))
-        assert lift[VOCAB.index("August")] == -hold and lift[VOCAB.index("7")] > 0
+        # the lean reads from the best of the rest: "742", 8 logits down, is lifted past the junk just above it
+        assert lift[VOCAB.index("August")] == -hold and 2.0 + lift[VOCAB.index("7")] > 3.0 + lift.get(VOCAB.index("x"), 0.0)
         c3, _ = _student(None, "Deliver 2027-01-22 221 Baker Street")  # no record of kinds: as before
         c3.begin("schedule_delivery")
         c3.feed('{"address": "2')

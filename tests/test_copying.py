@@ -599,13 +599,19 @@ def test_a_value_is_copied_along_the_tokenizers_own_split_of_the_request():
         return [vocab.index(p) if p in vocab else len(vocab) - 1 for w in text.split(" ") for p in split.get(w, [w])]
 
     source = "Sunny in Thessaloniki or in Bruges with pretzels"
-    for tok, lifted in [(tokenize, {3: 12.0}), (None, {2: 12.0})]:
+    # part way into a name, the split's next piece is lifted by the hold (copy x MID_NAME x SLOT) from as far down: the student
+    # closed "Thessalon" 12 logits above "iki" (session 42); without the tokenizer, by MID_NAME within reach, as before
+    for tok, lifted in [(tokenize, {3: 36.0}), (None, {2: 12.0})]:
         c = Copier(source, lambda t: vocab[t].encode(), Leans(copy=4.0), tokenize=tok)
         c.feed('{"city": "Thess')
         logits = np.full(len(vocab), 20.0, dtype=np.float32)  # TOP junk pieces, above "alon"
         logits[[2, 3, 5]] = 20.3, 16.5, 25.4
         ids, amounts = c.boost(logits, None)
         assert dict(zip(ids.tolist(), amounts.tolist(), strict=True)) == lifted, tok
+        c.feed("alon" if tok else "a")
+        logits[[4, 5]] = 16.0, 29.0
+        got = c.boost(logits, None)
+        assert (dict(zip(got[0].tolist(), got[1].tolist(), strict=True)) == {4: 36.0}) if tok else got is None or 4 not in got[0]
     for tok, lifted in [(tokenize, {7: 4.0}), (None, {6: 4.0, 7: 4.0})]:
         c = Copier(source, lambda t: vocab[t].encode(), Leans(copy=4.0), tokenize=tok)
         c.feed('{"city": "')

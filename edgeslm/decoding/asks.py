@@ -106,7 +106,8 @@ class Kept:
     def off(self, tool: str, args, written: str) -> Callable[[str], bool] | None:
         """While a top-level value is written and another parameter of the tool, of addresses, times or dates and not written
         yet, is due to hold the request's values of its kind that no call holds: whether a value begun so ("20" of "2027-01-22
-        221 Baker Street") leads into one of those and into no other of the request's words, else None. Seed 0's delivery
+        221 Baker Street", "04" of it) leads into one of those (or into the form a call writes it in) and into no other of the
+        request's words, else None. Seed 0's delivery
         student wrote the date as the address, 3 of 35 on the dev and hand-written requests (session 42)."""
         own = self.kinds.get(tool, {})
         if args.stack != ["{"] or not args.is_value:
@@ -116,10 +117,12 @@ class Kept:
         if not spans:
             return None
 
-        def leads(value: str) -> bool:
-            if '"' in value or not value.strip() or not any(f.startswith(value) for *_, fs in spans for f in fs):
+        def leads(value: str) -> bool:  # where the request holds it from a word's start, only inside those; else into a form of one
+            if '"' in value or not value.strip():
                 return False
-            return all(any(a <= i < b for a, b, _ in spans) for i in said.found(self.source, value) if said.starts_word(self.source, i))
+            if at := [i for i in said.found(self.source, value) if said.starts_word(self.source, i)]:
+                return all(any(a <= i < b for a, b, _ in spans) for i in at)
+            return any(f.startswith(value) for *_, fs in spans for f in fs)  # "2027-08" of "Aug 19, 2027"
         return leads
 
     def next(self, value: str, due: tuple[str, ...]) -> set[int]:

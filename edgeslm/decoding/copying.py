@@ -353,9 +353,12 @@ class Copier:
                     } if v in to else set()
             if lift := {t: hold for t in self.kept.next(v, to) | ends if allowed is None or allowed[t]}:
                 return lift
-        beta = self.copy_bias * (MID_NAME if run or self.mid_name() else 1.0)
-        ties = self._slots() if self.args.value == "" and self.args.stack == ["{"] and self.args.key else set()
-        wide = beta * (SLOT if ties else 1.0)
+        off = self.kept.off(self.name, self.args, self.written) if self.kept else None  # another parameter's date or address
+        if shun := [t for t in self._contenders(logits, allowed, hold, TIED_TOP) if off(v + (self._text(t) or '"'))] if off else []:
+            allowed = np.ones(len(logits), dtype=bool) if allowed is None else allowed.copy()  # the lean reads from the rest's best
+            allowed[shun] = False
+        beta = self.copy_bias * (MID_NAME if (mid := self.mid_name()) or run else 1.0)
+        wide = beta * (SLOT if (ties := self._slots() if v == "" and self.args.stack == ["{"] and self.args.key else set()) else 1.0)
         lift = {t: (wide if ties and self._at(t, ties) else beta) for t in self._contenders(logits, allowed, wide)
                 if self.lifts(t) and not self._closes_cut(t)}
         pieces = {t: self._text(t) or '"' for t in lift}
@@ -365,25 +368,23 @@ class Copier:
         if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
             lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
-        if on := self._on_split(logits, allowed, beta, lift):  # not a piece that a longer one on the split begins with
+        if on := self._on_split(logits, allowed, hold if mid else beta, lift):  # not a piece a longer one on the split begins
             lift = {t: a for t, a in lift.items() if t in on or span(self.source, v + (self._text(t) or '"'), True) or not any(
-                (self._text(u) or "").startswith(self._text(t) or "\0") for u in on)} | {t: lift.get(t, beta) for t in on}
+                (self._text(u) or "").startswith(self._text(t) or "\0") for u in on)} | {t: max(lift.get(t, beta), on[t]) for t in on}
         if said.ends_message(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
             end = self.copy_bias * MID_NAME
             lift.update({t: max(lift.get(t, 0.0), end) for t in self._contenders(logits, allowed, end, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
-        if self.kept and (off := self.kept.off(self.name, self.args, self.written)):  # another parameter's date or address
-            lift.update({t: -hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if off(v + (self._text(t) or '"'))})
-        return lift
+        return lift | {t: -hold for t in shun}
 
-    def _on_split(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, lift: dict[int, float]) -> set[int]:
-        """The tokens that copy the value on along the tokenizer's own split of the source (canon.Splits): at its start
-        the lifted ones that begin a word's split, then the split's next one within beta of the best; never a quote."""
+    def _on_split(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, lift: dict[int, float]) -> dict[int, float]:
+        """The tokens that copy the value on along the tokenizer's own split of the source (canon.Splits) and their lift: at its start the
+        lifted ones that begin a word's split, then the split's next within beta of the best (part way into a name, the hold); no quote."""
         v, text = self.args.value or "", lambda t: self._text(t) or '"'
         if self.splits is None or not v:
-            return {t for t in lift if '"' not in text(t) and self.splits.first(t, text(t))} if self.splits else set()
+            return {t: lift[t] for t in lift if '"' not in text(t) and self.splits.first(t, text(t))} if self.splits else {}
         best = self._contenders(logits, allowed, 0.0, 1)
-        return {t for t in self.splits.next(v) if best and logits[t] >= logits[best[0]] - beta and '"' not in text(t)
+        return {t: beta for t in self.splits.next(v) if best and logits[t] >= logits[best[0]] - beta and '"' not in text(t)
                 and (allowed is None or allowed[t]) and self.lifts(t) and not self._closes_cut(t)}
 
     @property
@@ -394,7 +395,6 @@ class Copier:
     def _count(self, logits: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         """While a number is written: +copy_bias on the tokens that go on toward a number the request states,
         in a form a call writes ("2k": 2000, "$12,400": 12400; said.numbers), or close it on one."""
-        so_far = (self.args.number or "").lstrip("-+")
-        # two digits or more into a stated number and not one yet ("10600" of 106000): leaving it misreads it
+        so_far = (self.args.number or "").lstrip("-+")  # 2 digits or more into a stated number, not one yet ("10600"): MID_NAME
         beta = self.copy_bias * (MID_NAME if len(so_far) >= 2 and so_far not in self.numbers else 1.0)
         return {t: beta for t in self._contenders(logits, allowed, beta) if said.counts(self.numbers, so_far, self._text(t) or "")}
