@@ -139,18 +139,23 @@ def test_the_ranker_ranks_each_clause_of_a_request_that_asks_for_several_calls()
     assert ranker("What's the weather in Lisbon, and where is my parcel from Oslo?", TOOLS[:1]).parts == ()
 
 
-def test_a_code_the_request_ends_on():
-    from edgeslm.decoding.said import ends_message
-    assert ends_message("Where's my package? Order number is K-58213", "K-58213")
-    assert ends_message("status check: order 1290387.", "1290387")
-    assert ends_message("order 1290387 ?\nand thanks", "1290387")
-    assert not ends_message("order 1290387 from May", "1290387")
-    assert not ends_message("order 1290387", "290387")  # not at a word's start
-    assert not ends_message("order 1290387", "129038")  # not to the word's end
-    assert not ends_message("Weather in Oslo", "Oslo")  # no digit: a name's closing quote is no junk's match
-    assert not ends_message("this weekend, Jun.20,2023.\n2023-06-20", "2023")  # it runs on in a date's form
-    assert ends_message("from promo@win-big.biz. Deal with it.", "promo@win-big.biz")  # an address whole: no ".biz" more
-    assert not ends_message("from promo@win-big.biz. Deal with it.", "promo@win-big")
+def test_a_code_the_request_ends_on_or_prose_goes_on_after():
+    from edgeslm.decoding.said import ends_code
+    assert ends_code("Where's my package? Order number is K-58213", "K-58213")
+    assert ends_code("status check: order 1290387.", "1290387")
+    assert ends_code("order 1290387 ?\nand thanks", "1290387")
+    assert ends_code("order 1290387 from May", "1290387")  # a sentence goes on after a code of 6 characters or more
+    assert ends_code("wire £15.5k to GB33BUKB20201555555555 for the house deposit", "GB33BUKB20201555555555")
+    assert not ends_code("order 12903 from May", "12903")  # shorter: it may be a part of something
+    assert not ends_code("to LI21 0881 0000 2324 013A A please", "LI21 0881 0000")  # a spaced code goes on
+    assert not ends_code("to LI21 0881 0000 2324 013A A please", "LI21 0881 0000 2324 013A")  # with a space in it, only at the end
+    assert not ends_code("Flat 12 in Leeds", "Flat 12")
+    assert not ends_code("order 1290387", "290387")  # not at a word's start
+    assert not ends_code("order 1290387", "129038")  # not to the word's end
+    assert not ends_code("Weather in Oslo", "Oslo")  # no digit: a name's closing quote is no junk's match
+    assert not ends_code("this weekend, Jun.20,2023.\n2023-06-20", "2023")  # it runs on in a date's form
+    assert ends_code("from promo@win-big.biz. Deal with it.", "promo@win-big.biz")  # an address whole: no ".biz" more
+    assert not ends_code("from promo@win-big.biz. Deal with it.", "promo@win-big")
 
 
 def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():

@@ -8,7 +8,7 @@ the list more than by what it does; the right token is usually among the top few
   to a span of the user's and tools' text (from a word's start), or closes it on a whole one, gets +copy_bias; not a piece that a
   longer one on the tokenizer's own split of the span begins with (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki).
   MID_NAME times that part way into a name or a word cut short (said.mid_name), and to close a code the request ends on or an e-mail
-  address whole (said.ends_message); SLOT times at a value's first token for a span the request ties to the parameter (said.slots) or
+  address whole (said.ends_code); SLOT times at a value's first token for a span the request ties to the parameter (said.slots) or
   a quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote. A student's
   parameter of e-mail addresses, times or dates stays on the request's, its others off them (asks.Kept). A number: said.numbers.
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
@@ -371,7 +371,7 @@ class Copier:
         if on := self._on_split(logits, allowed, hold if mid else beta, lift):  # not a piece a longer one on the split begins
             lift = {t: a for t, a in lift.items() if t in on or span(self.source, v + (self._text(t) or '"'), True) or not any(
                 (self._text(u) or "").startswith(self._text(t) or "\0") for u in on)} | {t: max(lift.get(t, beta), on[t]) for t in on}
-        if said.ends_message(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
+        if said.ends_code(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
             end = self.copy_bias * MID_NAME
             lift.update({t: max(lift.get(t, 0.0), end) for t in self._contenders(logits, allowed, end, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})

@@ -255,18 +255,23 @@ def phrase_end(text: str, v: str) -> bool:
 
 
 _TAIL = re.compile(r"[ \t.?!]*(?:\n|$)")
+_PROSE = re.compile(r"[ \t]+[a-z]")
+CODE = 6
 
 
-def ends_message(text: str, v: str) -> bool:
-    """`v` holds a digit and stands whole in `text` where a message ends (nothing but ".?!" after it), and nowhere runs on into a
-    longer span ("2023" of a form "2023-06-20"): a code the request ends on ("... order K-58213"), where small models, trained on
-    requests that go on or end on a full stop, run a code on into junk ("K-582138213eded"); or `v` is an e-mail address of `text`
-    whole, which the sentence's full stop after it does not go on ("promo@win-big.biz.biz")."""
+def ends_code(text: str, v: str) -> bool:
+    """`v` holds a digit and stands whole in `text` where a message ends (nothing but ".?!" after it), or, with no space in it and
+    CODE characters or more, where prose goes on (a lowercase word after it), and nowhere runs on into a longer span ("2023" of a form
+    "2023-06-20"): a code the request ends on ("... order K-58213"), where small models, trained on requests that go on or end on a
+    full stop, run a code on into junk ("K-582138213eded"), or that a sentence goes on after ("GB33BUKB20201555555555 for the house":
+    a student wrote 5s to the token limit, session 42); or `v` is an e-mail address of `text` whole, which the sentence's full stop
+    after it does not go on ("promo@win-big.biz.biz")."""
     if "@" in v and v in emails(text):
         return True
     at = [i for i in found(text, v) if starts_word(text, i)] if any(c.isdigit() for c in v) else []
-    return any(_TAIL.match(text, i + len(v)) for i in at) and all(ends_word(text, i + len(v)) and (
-        _TAIL.match(text, i + len(v)) or text[i + len(v)] in " \t,;?!") for i in at)
+    prose = len(v) >= CODE and not any(c.isspace() for c in v)
+    return any(_TAIL.match(text, i + len(v)) or prose and _PROSE.match(text, i + len(v)) for i in at) and all(
+        ends_word(text, i + len(v)) and (_TAIL.match(text, i + len(v)) or text[i + len(v)] in " \t,;?!") for i in at)
 
 
 def unvalued(text: str) -> str:
