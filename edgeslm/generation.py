@@ -124,7 +124,7 @@ class Run:
             logits, mask = self.b.logits(self.slot), constraint.mask() if constraint else None
             lift = None
             if self.copier is not None and self.out.mode == "undecided" and not self.n:
-                lift = self.copier.open()
+                lift = self.copier.open(self.job.asked)
             if self.job.shun and p.call_bias and self.out.mode in ("undecided", "text"):
                 lift = _merged(lift, self._shun(-p.call_bias))  # at the first token beside the call lean
             elif self.copier is not None and self.out.mode == "calls":

@@ -66,6 +66,9 @@ class Job:
     # answer leans away from by call_bias while it follows one (generation.Run; a tool did fit: it has
     # just answered)
     shun: list[list[int]] = field(default_factory=list)
+    # on a user's turn, the shun holds a student's questions for a value the request states: a call is due, and the
+    # first token leans to one by all of call_bias (a student asks in words its record does not hold: "What is the sender?")
+    asked: bool = False
     kinds: dict[str, dict[str, str]] = field(default_factory=dict)  # its adapters' kinds of values (decoding/asks.kinds)
     request_id: str = field(default_factory=context.request_id.get)  # for the worker thread's log lines
 
@@ -196,7 +199,8 @@ class Preparer:
         return Job(prompt, params, spec, constraint, emit, adapters=adapters, folded=self.folded is not None,
                    answered=answered,
                    text_constraint=(lambda: constraints.Constraint(self.tokenizer, text_grammar or "")) if answered else None,
-                   source=said.source_text(messages) if tools else "", shun=self._shun(messages, spec, adapters),
+                   source=said.source_text(messages) if tools else "", shun=(shun := self._shun(messages, spec, adapters)),
+                   asked=bool(shun) and messages[-1].role == "user",
                    kinds={t: k for a in adapters for t, k in asks.kinds(a.manifest).items()} if tools else {},
                    ranking=self._ranking(messages, spec, params, adapters))
 

@@ -80,6 +80,24 @@ def test_the_first_tokens_lift_holds_the_call_lean_and_the_shun_together():
     assert _merged(None, b) is b and _merged(a, None) is a and _merged(None, None) is None
 
 
+def test_a_call_is_due_where_a_students_question_is_shunned():
+    """Seed 1's e-mail student asked "What is the sender?" of 16 of 20 dev requests that name the sender: its record holds
+    other phrasings ("Sure, ...", "Could you ..."), which the shun took, and the request fit the tools poorly enough that the
+    call lean pushed the call's opener down. Where a question is shunned on a user's turn (Job.asked), the opener gets all of
+    call_bias (session 42)."""
+    from edgeslm.decoding.copying import Copier, Leans
+    from edgeslm.decoding.said import Ranking
+
+    openers = np.array([7, 8])
+    poor = Copier("refund request from a.moreau@laposte.fr", lambda t: b"x", Leans(call=4.0), Ranking({}, 0.1), openers=openers)
+    ids, amounts = poor.open()
+    assert ids.tolist() == [7, 8] and max(amounts) < 0  # the request reads unlike the tools
+    ids, amounts = poor.open(due=True)
+    assert ids.tolist() == [7, 8] and amounts.tolist() == [4.0, 4.0]
+    assert Copier("x", lambda t: b"x", Leans(call=0.0), Ranking({}, 0.1), openers=openers).open(due=True) is None  # lean off
+    assert Copier("x", lambda t: b"x", Leans(call=4.0), Ranking({}, 0.1)).open(due=True) is None  # no openers
+
+
 def _cc_example(text: str, attendee: str | None) -> dict:
     args = {"title": "Sync", **({"attendee": attendee} if attendee else {})}
     e = _example(text, "x")

@@ -138,9 +138,8 @@ class Copier:
 
     def _sure(self, tool_bias: float, relevance: dict[str, float]) -> float:
         """The tool lean over these relevances: 0 without a choice, else grown by how far the best leads."""
-        if not (tool_bias and len(relevance) > 1 and any(relevance.values())):
-            return 0.0
-        return tool_bias * (1.0 + (SURE_ONE if self.one else SURE) * (1.0 - sorted(relevance.values())[-2]))
+        return tool_bias * (1.0 + (SURE_ONE if self.one else SURE) * (1.0 - sorted(relevance.values())[-2])) if (
+            tool_bias and len(relevance) > 1 and any(relevance.values())) else 0.0
 
     def begin(self, name: str = "") -> None:
         self.calls, self.name, self.args = self.calls + 1, name, ArgStream()
@@ -231,9 +230,10 @@ class Copier:
                 near = near[allowed[near]]
         return [int(t) for t in near[np.argsort(-logits[near], kind="stable")][:top_n]]
 
-    def open(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """At the response's first token (auto mode): the lean on the tokens that begin a call, or None."""
-        return (self.openers, np.full(len(self.openers), self.opening)) if self.opening else None
+    def open(self, due: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """At the response's first token (auto mode): the lean on the tokens that begin a call, all of call_bias where one is `due`."""
+        amount = self.leans.call if due else self.opening
+        return (self.openers, np.full(len(self.openers), amount)) if amount and len(self.openers) else None
 
     def wrote(self, value: str) -> bool:
         """A call written so far holds this value of the request's."""
