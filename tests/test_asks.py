@@ -230,3 +230,29 @@ def test_a_students_date_parameter_is_recorded_and_its_other_parameters_stay_off
         assert all(a > 0 for a in c3.boost(logits, None)[1])
     finally:
         VOCAB = saved
+
+
+def test_a_students_address_is_not_closed_before_its_town():
+    assert asks.kind(["742 Evergreen Terrace, Springfield", "Hauptstraße 12, Berlin"]) == "address"
+    assert asks.kind(["Paris, France"]) is None and asks.kind(["12 Main St"]) is None
+    assert not asks.states("10 Downing Street, London", "address")  # no kind a request is read for
+    assert asks.kinds({"training": {"kinds": {"schedule_delivery": {"address": "address"}}}}) == {
+        "schedule_delivery": {"address": "address"}}
+    global VOCAB
+    saved, VOCAB = VOCAB, ["10", " Downing", " Street", '",', ",", " London", "x"]
+    try:
+        c, _ = _student({"schedule_delivery": {"address": "address"}}, "Deliver to 10 Downing Street, London on 2027-01-22")
+        c.begin("schedule_delivery")
+        c.feed('{"address": "10 Downing Street')
+        logits = np.full(len(VOCAB), -30.0)
+        logits[[VOCAB.index('",'), VOCAB.index(",")]] = [10.0, 7.0]
+        lift = dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True))
+        assert VOCAB.index('",') not in lift and 7.0 + lift[VOCAB.index(",")] > 10.0  # on to the town
+        c.feed(", London")
+        assert not c.kept.short("schedule_delivery", c.args, c.args.value)  # the town written: it may close
+        c2, _ = _student(None, "Deliver to 10 Downing Street, London on 2027-01-22")  # no record: as before
+        c2.begin("schedule_delivery")
+        c2.feed('{"address": "10 Downing Street')
+        assert VOCAB.index('",') in dict(zip(*(a.tolist() for a in c2.boost(logits, None)), strict=True))
+    finally:
+        VOCAB = saved

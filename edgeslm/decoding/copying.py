@@ -206,9 +206,9 @@ class Copier:
         return said.mid_name(self.source, self.args.value or "")
 
     def cuts(self, v: str) -> bool:
-        """A value closed at `v` would cut a name or the user's quotes (said.cut: "Salt Lake" of "Salt Lake
-        City", "Deposit – Flat 12" of 'Deposit – Flat 12, Leeds')."""
-        return said.cut(self.source, v, self.quoted)
+        """A value closed at `v` would cut a name, the user's quotes (said.cut: "Salt Lake" of "Salt Lake City", "Deposit – Flat 12"
+        of 'Deposit – Flat 12, Leeds') or a student's address before its town (asks.Kept.short)."""
+        return said.cut(self.source, v, self.quoted) or bool(self.kept and self.kept.short(self.name, self.args, v))
 
     def _closes_cut(self, token: int) -> bool:
         text = self._text(token) or ""
