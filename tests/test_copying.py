@@ -511,9 +511,10 @@ def test_another_argument_leans_in_while_the_requests_address_or_time_is_left():
 
 def test_a_code_the_request_ends_on_is_closed_though_junk_stands_far_above_the_quote():
     """A student at "... order K-58213" (no full stop) put its closing quote 9 logits below junk and wrote
-    "K-582138213eded": at a code that stands whole where a message ends, the tokens that close it lean
-    MID_NAME times copy_bias, found below TOP junk tokens too; and where a lowercase word goes on after a code of
-    CODE characters or more (said.ends_code). A name there, or a code with more text after it, leans as before."""
+    "K-582138213eded": at a code that stands whole where a message ends, or where a lowercase word goes on after a code of
+    CODE characters or more (said.ends_code), the tokens that close it lean MID_NAME x SLOT times copy_bias (MID_NAME alone
+    until session 42, when a seed's student still ran "1290387" on into "129038778779"), found below TOP junk tokens too.
+    A name there, or a code with more text after it, leans as before."""
     pieces = {t: f"j{t}".encode() for t in range(40)}
     pieces.update({40: b'"}', 41: b'",', 42: b"8", 43: b'"'})
     logits = np.full(44, 20.0, dtype=np.float32)
@@ -528,9 +529,9 @@ def test_a_code_the_request_ends_on_is_closed_though_junk_stands_far_above_the_q
 
     for source in ("Where's my package? Order number is K-58213", "status of K-58213?!\nthanks"):
         got = lift(source, "K-58213")
-        assert got[40] == got[41] == got[43] == 4.0 * MID_NAME and 42 not in got, source
+        assert got[40] == got[41] == got[43] == 4.0 * MID_NAME * SLOT and 42 not in got, source
     assert lift("Where's my package? Order number is K-58213, from May", "K-58213") == {}
-    assert lift("Where's my package? Order number is K-58213 from May", "K-58213")[41] == 4.0 * MID_NAME  # prose after it
+    assert lift("Where's my package? Order number is K-58213 from May", "K-58213")[41] == 4.0 * MID_NAME * SLOT  # prose after it
     assert lift("Where's my package? Order number is K-582 from May", "K-582") == {}  # too short to be sure it is whole
     assert lift("Where's my package? Order number is K-58213", "K-5821") == {}  # not whole yet
     assert lift("Weather in Oslo", "Oslo") == {}  # a name: the closing quote is within reach, or a name runs on

@@ -371,9 +371,8 @@ class Copier:
         if on := self._on_split(logits, allowed, hold if mid else beta, lift):  # not a piece a longer one on the split begins
             lift = {t: a for t, a in lift.items() if t in on or span(self.source, v + (self._text(t) or '"'), True) or not any(
                 (self._text(u) or "").startswith(self._text(t) or "\0") for u in on)} | {t: max(lift.get(t, beta), on[t]) for t in on}
-        if said.ends_code(self.source, self.args.value or ""):  # a code the request ends on: only junk runs on
-            end = self.copy_bias * MID_NAME
-            lift.update({t: max(lift.get(t, 0.0), end) for t in self._contenders(logits, allowed, end, TIED_TOP)
+        if said.ends_code(self.source, v):  # a code whole where the request ends or prose goes on: only junk runs on ("1290387|78779")
+            lift.update({t: max(lift.get(t, 0.0), hold) for t in self._contenders(logits, allowed, hold, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
         return lift | {t: -hold for t in shun}
 
