@@ -183,12 +183,16 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
 
 def test_times_and_dates_in_the_forms_a_call_writes_them():
     from edgeslm.decoding.clock import forms
+    from edgeslm.decoding.said import ends_code
     assert forms("Please put it on the 2nd of February 2027 at noon") == ["12:00", "2027-02-02"]
     assert forms("dinner at 7:30 PM on Feb 2, 2027") == ["19:30", "2027-02-02"]
     # in Spanish: a student wrote 2027-09-20 of "el 2 de septiembre de 2027" (session 42)
     assert forms("entrega el 2 de septiembre de 2027 por la mañana") == ["2027-09-02"]
     assert forms("el 15 de marzo del 2027") == ["2027-03-15"] and forms("3 de setiembre de 2026") == ["2026-09-03"]
     assert forms("2 de mayo") == [] and forms("de 2027") == []
+    # no space after the comma (BFCL's "starting from 15th October,2023."): the year is then no code the request ends on
+    assert forms("2 nights starting from 15th October,2023.") == ["2023-10-15"]
+    assert not ends_code("2 nights starting from 15th October,2023.\n2023-10-15", "2023")
     assert forms("Sept. 3rd, 2026 at midnight") == ["00:00", "2026-09-03"]
     assert forms("lunch at midday") == ["12:00"]
     assert forms("Run 5 marathons 2024, 12 decks 2025, on 2 ſep 2027 or ３ May ２０２７") == []  # no month, no ASCII

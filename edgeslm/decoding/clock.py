@@ -22,7 +22,7 @@ _MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|au
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _MESES = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
 # "2nd of February 2027", "Feb 2, 2027"; in Spanish, a tenth of the conversion workload's requests: "2 de septiembre de 2027"
-DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?,?\s+(\d{{4}})\b|\b{_MONTH}(?:\.\s*|\s+){_DAY}(?:,\s*|\s+)(\d{{4}})\b"
+DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?(?:,\s*|\s+)(\d{{4}})\b|\b{_MONTH}(?:\.\s*|\s+){_DAY}(?:,\s*|\s+)(\d{{4}})\b"
                    rf"|\b(\d{{1,2}})\s+de\s+({'|'.join(_MESES)}|setiembre)\s+(?:de|del)\s+(\d{{4}})\b", re.IGNORECASE | re.ASCII)
 
 
