@@ -111,8 +111,8 @@ class Kept:
         """While a top-level value is written and another parameter of the tool, of addresses, times or dates and not written
         yet, is due to hold the request's values of its kind that no call holds: whether a value begun so ("20" of "2027-01-22
         221 Baker Street", "04" of it) leads into one of those (or into the form a call writes it in) and into no other of the
-        request's words, else None. Seed 0's delivery
-        student wrote the date as the address, 3 of 35 on the dev and hand-written requests (session 42)."""
+        request's words, else None. Seed 0's delivery student wrote the date as the address in 3 of its 35 dev and hand-written
+        requests (session 42)."""
         own = self.kinds.get(tool, {})
         if args.stack != ["{"] or not args.is_value:
             return None
