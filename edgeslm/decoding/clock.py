@@ -64,8 +64,7 @@ def forms(text: str) -> list[str]:
     12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02. A copy lean copies them as it copies the request's own words."""
     out = [f for held_as in times(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
     for m in DATES.finditer(text):
-        day, month, year = next(m.group(i, i + 1, i + 2) for i in (1, 7) if m.group(i)) if m.group(1) or m.group(7) else (
-            m.group(5), m.group(4), m.group(6))
+        day, month, year = m.group(1, 2, 3) if m.group(1) else m.group(7, 8, 9) if m.group(7) else m.group(5, 4, 6)
         names = _MESES if m.group(7) else _MONTHS
         number = next((i for i, name in enumerate(names, 1) if name.startswith(month.lower()[:3].replace("set", "sep"))), 0)
         if number and 1 <= int(day) <= 31:
