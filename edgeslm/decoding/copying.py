@@ -7,10 +7,10 @@ the list more than by what it does; the right token is usually among the top few
 - `copy_bias`: inside a string value, each allowed token within copy_bias of the best (at most `TOP`) whose piece extends the value
   to a span of the user's and tools' text (from a word's start), or closes it on a whole one, gets +copy_bias; not a piece that a
   longer one on the tokenizer's own split of the span begins with (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki).
-  MID_NAME times that part way into a name or a word cut short (said.mid_name), and to close a code the request ends on or an e-mail
-  address whole (said.ends_code); SLOT times at a value's first token for a span the request ties to the parameter (said.slots) or
-  a quote no call holds; no close inside a run of capitalized words ("Salt Lake" of "Salt Lake City") or a quote. A student's
-  parameter of e-mail addresses, times or dates stays on the request's, its others off them (asks.Kept). A number: said.numbers.
+  MID_NAME times that part way into a name or a word cut short (said.mid_name), MID_NAME x SLOT on the split's next piece there and to
+  close a code the request ends on or an e-mail address whole (said.ends_code); SLOT times at a value's first token for a span the
+  request ties to the parameter (said.slots) or a quote no call holds; no close inside a run of capitalized words ("Salt Lake" of
+  "Salt Lake City") or a quote; numbers: said.numbers. A student's e-mail addresses, times or dates stay on the request's (asks.Kept).
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
   for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
   installed), and by 1 + SURE times how far the best tool stands from the next. The first call by the whole request; each later one by
@@ -30,7 +30,7 @@ the list more than by what it does; the right token is usually among the top few
   after a string value only where it ends a phrase of the request (said.phrase_end).
 - `close_bias`: going on gets -close_bias when no unwritten parameter shares a word with the request and every value it states is written.
 - `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias (not -close_bias) while a parameter
-  is unwritten and an address, time, quote or label's value ("Memo: ...") of the request is in no call in any form (`said.typed`).
+  is unwritten and an e-mail address, time, quote or label's value ("Memo: ...") of the request is in no call in any form (said.typed).
 
 The grammar still decides what is allowed; the biases tip near-ties. Owns the choice of tokens and what the calls have written
 (argstream.ArgStream lexes the arguments as they stream); the sampler adds the bias (decoding/sampler.py), generation.Run wires both.
