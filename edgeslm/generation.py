@@ -132,10 +132,9 @@ class Run:
                 if naming is not None or self.copier.copying or self.copier.counting:
                     allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
                     lift = self.copier.boost(logits, allowed, naming)
-                elif (self.copier.args.closed and self.copier.more_bias) or self.copier.may_close:
-                    allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
-                    lift = (self.copier.more(allowed, self.b.eog_tokens) if self.copier.args.closed
-                            else self.copier.more_args(allowed))
+                elif (self.copier.args.closed and self.copier.ending.more_bias) or self.copier.ending.may_close:
+                    allowed, ending = None if mask is None else sampler.allowed_mask(mask, len(logits)), self.copier.ending
+                    lift = ending.more(allowed, self.b.eog_tokens) if self.copier.args.closed else ending.more_args(allowed)
             token = self.sampler.sample(logits, mask, lift)
         if self.t_first is None:
             self.t_first = time.perf_counter()

@@ -19,7 +19,10 @@ def test_a_parameters_kind_is_what_every_captured_value_is():
     assert asks.kind(["a@b.com", "x.y@z.org"]) == "email"
     assert asks.kind(["ORD-1234", "#Z0093321", "A77B-0042"]) == "code"
     assert asks.kind([3, "14"]) == "number" and asks.kind(["18:30", "09:05"]) == "clock" and asks.kind(["9:05"]) is None
-    assert asks.kind(["DE44500105175407324931", "PL61 1090 1014"]) is None  # an IBAN is no name
+    assert asks.kind(["DE44500105175407324931", "PL61 1090 1014"]) == "code"  # an IBAN is no name; in groups, one code
+    assert asks.kind(["Flat 12"]) is None and asks.kind(["12B Elm St, Leeds"]) == "address"  # a code's first group has both
+    src = "Transfer 2,345.60 CHF to LI21 0881 0000 2324 013A A, ref ORD123 to Bo"
+    assert [src[a:b] for a, b in asks.codes(src)] == ["LI21 0881 0000 2324 013A A", "ORD123"]  # lower-case words are no group
     assert asks.kind(["inbox", "spam"]) is None and asks.kind(["ORD-1234", "5561029"]) is None and asks.kind([]) is None
 
 
@@ -157,7 +160,7 @@ def test_a_students_address_parameter_is_held_on_the_requests_address_along_its_
     # once written, the address is no longer due for another parameter of the kind
     c.feed('", "cc": "')
     c.kept.kinds["triage_email"]["cc"] = "email"
-    assert c.kept.due("triage_email", c.calls, c.args, c.written) == ()
+    assert c.kept.due("triage_email", c.w.n, c.args, c.w.written) == ()
     got = c.boost(logits, None)
     assert got is None or VOCAB.index("lena") not in got[0].tolist()
 
@@ -212,8 +215,8 @@ def test_a_students_date_parameter_is_recorded_and_its_other_parameters_stay_off
         assert lift[VOCAB.index("0")] == -hold and lift[VOCAB.index("21")] > 0
         # once the date is written, or for a parameter of dates itself, nothing is kept off it
         c.feed('21 Baker Street", "date": "')
-        assert c.kept.off("schedule_delivery", c.args, c.written) is None
-        assert c.kept.due("schedule_delivery", c.calls, c.args, c.written) == ("2027-01-22",)
+        assert c.kept.off("schedule_delivery", c.args, c.w.written) is None
+        assert c.kept.due("schedule_delivery", c.w.n, c.args, c.w.written) == ("2027-01-22",)
         c2, _ = _student(kinds, "Deliver on August 19, 2027 to 742 Evergreen Terrace")
         c2.begin("schedule_delivery")
         c2.feed('{"address": "')

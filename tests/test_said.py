@@ -231,6 +231,23 @@ def test_a_labelled_value_is_typed():
     assert labelled("Send it. Note: " + " " * 300 + "Time: 10:30") == []  # and at once (possessive)
 
 
+def test_a_parameter_opening_the_last_clause_holds_the_rest():
+    """What follows a word of the parameter opening the request's last clause is its value to the end, as a label's is;
+    a value that stands in the text only inside such a span, and stops short of its end, cuts it (said.inside)."""
+    from edgeslm.decoding.said import inside, tail
+    ref = "Please send 250 euros to DE89370400440532013000, reference Concert tickets Berlin"
+    assert [ref[a:b] for a, b in tail(ref, "reference")] == ["Concert tickets Berlin"] and tail(ref, "iban") == []
+    co = "wire £15.5k to GB33BUKB20201555555555 for the house deposit, reference Smith & Co. completion."
+    assert [co[a:b] for a, b in tail(co, "reference")] == ["Smith & Co. completion"]  # a full stop before lower case ends no clause
+    assert [s[a:b] for s in ["Book it, with the title Team sync."] for a, b in tail(s, "title")] == ["Team sync"]
+    assert tail("Pay 5 EUR to X, reference Rent", "reference") == []  # one word: nothing to cut
+    assert tail("Weather in Paris, units celsius", "city") == [] and tail("", "x") == []
+    assert tail("Where's my package? Order number is K-58213 from May", "order_id") == []  # words about it, then the value
+    assert inside(ref, "Concert", tail(ref, "reference")) and inside(ref, "Concert tickets", tail(ref, "reference"))
+    assert not inside(ref, "Concert tickets Berlin", tail(ref, "reference")) and not inside(ref, "Concert", [])
+    assert not inside("Concert tonight, reference Concert tickets", "Concert", [(27, 42)])  # it stands outside too
+
+
 def test_no_span_starts_past_an_addresss_at_sign():
     from edgeslm.decoding.said import span
     text = "Our vendor security@datavault.com reports a breach; ping @datavault too"

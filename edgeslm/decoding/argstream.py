@@ -1,8 +1,11 @@
 """The lexer over one call's arguments JSON as it streams, for the request lean (decoding/copying.py):
 which string or number is being written and whether it is a value or a key, the top-level keys so far, and
-whether the arguments' object has closed. Owns that state alone; knows nothing of the request or the tokens."""
+whether the arguments' object has closed; and the calls written so far (`Calls`). Owns that state alone; knows nothing
+of the request or the tokens."""
 
 from __future__ import annotations
+
+import re
 
 _NUMBER = "-0123456789.eE+"  # what a JSON number is written with (a sign or a digit first)
 
@@ -62,3 +65,26 @@ class ArgStream:
             self.expect_key = False
         elif ch == ",":
             self.expect_key = bool(self.stack) and self.stack[-1] == "{"
+
+
+class Calls:
+    """The calls one response has written so far: how many, the one being written's name and arguments (its ArgStream), the
+    names called, and every call's name and arguments lower-cased (`written`: the values used). The request lean
+    (copying.Copier) feeds it; its ends (ending.Ending) and a student's holds (asks.Kept) read it."""
+
+    def __init__(self) -> None:
+        self.n, self.name, self.args, self.written = 0, "", ArgStream(), ""
+        self.called: set[str] = set()
+
+    def begin(self, name: str = "") -> None:
+        self.n, self.name, self.args = self.n + 1, name, ArgStream()
+        self.called.add(name)
+        self.written += " " + name.lower()
+
+    def feed(self, fragment: str) -> None:
+        self.written += fragment.lower()
+        self.args.feed(fragment)
+
+    def wrote(self, value: str) -> bool:
+        """A call written so far holds this value of the request's (lower-cased)."""
+        return re.search(rf"(?<![\w.]){re.escape(value)}(?!\w|\.\d)", self.written) is not None

@@ -22,7 +22,8 @@ ISO = re.compile(r"(?<![\w-])\d{4}-(?:0\d|1[0-2])-(?:[0-2]\d|3[01])(?![\w-])")
 # a value of each kind as it stands in a request; a parameter's kind is the first that fits every captured value
 _KIND = {
     "email": EMAIL,
-    "code": re.compile(r"(?<![\w-])#?(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{2,}(?![\w-])"),  # ORD-2027-00931
+    # ORD-2027-00931, or in groups after a first of letters and digits ("LI21 0881 0000 2324 013A A", as IBANs are written)
+    "code": re.compile(r"(?<![\w-])#?(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[A-Za-z0-9][\w-]{2,}(?:[ ][A-Z0-9]{1,4}(?![\w-]))*(?![\w-])"),
     "clock": re.compile(r"(?<![\d:])(?:[01]\d|2[0-3]):[0-5]\d(?![\d:])"),  # 18:30, as a call writes it
     # 2027-01-22, as a call writes it; in a request also "22nd of January 2027", "Jan 22, 2027" (clock.DATES)
     "date": re.compile(rf"{ISO.pattern}|{clock.DATES.pattern}", re.IGNORECASE | re.ASCII),
@@ -59,6 +60,11 @@ def states(text: str, of_kind: object) -> bool:
     """Whether `text` states a value of this kind (a manifest's word for it: anything else is no kind)."""
     pattern = _KIND.get(of_kind) if isinstance(of_kind, str) else None
     return bool(pattern and pattern.search(text))
+
+
+def codes(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each code `text` states: a value is not cut inside one ("LI21 0881 0000 2324 013A" of "... 013A A")."""
+    return [m.span() for m in _KIND["code"].finditer(text)]
 
 
 def recorded(manifest: dict) -> list[dict]:

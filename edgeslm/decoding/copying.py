@@ -20,35 +20,25 @@ the list more than by what it does; the right token is usually among the top few
   gets +call_bias times how well the request fits the best offered tool: clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence
   embeddings' cosine, so a request far from every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks
   by words).
-- `more_bias`: once a call's arguments have closed, where the response may end, the tokens that go on to another call get +more_bias
-  times the share of the request's values no call has used yet (`said.values`), or NAMED_SHARE where the request says a word of an
-  offered tool's name that no other tool's name holds and that tool is not called yet: small models stop after the first call of a
-  request that asks for several.
-- `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument get +arg_bias while a
-  parameter not written yet shares a word (of its name, description or enum) with what the request says beyond the tool's own name and
-  description and the values written ("in miles"), ENUM_SAID times that while one of its enum values is said whole ("cheap tickets");
-  after a string value only where it ends a phrase of the request (said.phrase_end).
-- `close_bias`: going on gets -close_bias when no unwritten parameter shares a word with the request and every value it states is written.
-- `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias (not -close_bias) while a parameter
-  is unwritten and an e-mail address, time, quote or label's value ("Memo: ...") of the request is in no call in any form (said.typed).
+- `more_bias`, `arg_bias`, `close_bias`, `left_bias`: where a call's arguments or the response may end, on to another argument or call,
+  or close (ending.Ending).
 
 The grammar still decides what is allowed; the biases tip near-ties. Owns the choice of tokens and what the calls have written
-(argstream.ArgStream lexes the arguments as they stream); the sampler adds the bias (decoding/sampler.py), generation.Run wires both.
+(argstream.Calls: what they wrote, as it streams); the sampler adds the bias (decoding/sampler.py), generation.Run wires both.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import numpy as np
 
 from edgeslm.decoding import asks, clock, said
-from edgeslm.decoding.argstream import ArgStream
+from edgeslm.decoding.argstream import ArgStream, Calls
 from edgeslm.decoding.canon import Splits
-from edgeslm.decoding.said import Ranking, found, held, param_words, quotes, slots, span, typed, values, words
+from edgeslm.decoding.ending import Ending
+from edgeslm.decoding.said import Ranking, found, held, quotes, slots, span
 
 TOP = 16  # at most this many tokens lean toward a span: the bias tips near-ties, it invents nothing
 # inside a name being copied, MID_NAME times copy_bias: how this project's models misspelt values (Lisbondo aside)
@@ -63,13 +53,11 @@ FIT_CENTER, FIT_WIDTH = 0.36, 0.15
 SLOT = 3.0
 TIED_TOP = 2048  # how far down a tied span's first token is looked for
 WHOLE = 0.5  # more for a lifted piece that ends a word where a shorter one does not ("aja", "ajas": 35.5 each)
-NAMED_SHARE = 1.0  # the more lean's share for a tool the request names that no call has used yet
 # the tool lean grows by SURE times how far the best tool stands from the next (1 - the second's relevance):
 # where MiniLM's best tool leads by 0.1 of cosine or more, it is a gold tool in 131 of 131 `multiple` requests
 # of BFCL's training part, and a model's habit ("get_" tools) can outweigh a lean of 3. SURE_ONE where the
 # request is one clause (one call, as those 131): 6 lost to an 8.8-logit lead of "get" over "lookup"
 SURE, SURE_ONE = 1.0, 2.0
-ENUM_SAID = 3.0  # arg_bias times this while an unwritten parameter's enum value is said whole in the request
 
 
 class Leans(NamedTuple):
@@ -102,24 +90,9 @@ class Copier:
         self.one = tool_bias > 0 and len(said.clauses(source)) <= 1  # a request of one clause: SURE_ONE
         # what values are copied from: the request, and its times and dates in the forms calls write (clock.forms)
         self.source = source + "".join("\n" + f for f in clock.forms(source)) if copy_bias and source else source
-        self.piece, self.copy_bias, self.more_bias = piece, copy_bias, more_bias
+        self.piece, self.copy_bias = piece, copy_bias
         self.splits = Splits(self.source, tokenize, piece) if tokenize and copy_bias and source else None
-        self.arg_bias, self.close_bias, self.left_bias = arg_bias, close_bias, left_bias
-        # tool name -> (the words of its name and description, each parameter's words), for arg_bias
-        self.params = {t.name: (words(t.name + " " + (t.description or "")), param_words(t.parameters))
-                       for t in tools or ()} if arg_bias or close_bias or left_bias else {}
-        # tool -> parameter -> its enum's values (one may close: `may_close`); those the request says whole, for arg_bias
-        self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
-        self.enum_said = said.said_enums(source, self.enums) if arg_bias else {}
-        self.typed = typed(source) if left_bias else []  # for left_bias
-        self.said = words(source) if arg_bias or close_bias or more_bias else set()
-        self.asked = clock.dated(source, values(source)) if more_bias or close_bias else []
-        # tool name -> the words of its name that no other offered tool's name holds, for more_bias
-        names = {t.name: words(t.name) for t in tools or ()} if more_bias else {}
-        df = Counter(w for ws in names.values() for w in ws)
-        self.named = {n: {w for w in ws if df[w] == 1} for n, ws in names.items()} if len(names) > 1 else {}
-        self.called: set[str] = set()
-        self.written = ""  # every call's name and arguments so far, lower-cased: the values used
+        self.w = Calls()  # the calls written so far
         self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
         self.tool_bias = self._sure(tool_bias, self.relevance)
         # the tokens that begin a call (decoding/constraints.call_openers) and the lean on them
@@ -131,9 +104,8 @@ class Copier:
         self.quoted = quotes(source) + said.labelled(source) if copy_bias else []
         self.numbers = said.numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
-        self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)  # pieces opening with "," (constraints)
-        self._kinds: np.ndarray | None = None  # per token of `commas`: (closes a string first, goes on)
-        self.calls, self.name, self.args = 0, "", ArgStream()  # args: the call's arguments as they stream
+        self._tails: dict[str, list[tuple[int, int]]] = {}  # parameter -> the spans a value is not cut inside (`delimited`)
+        self.ending = Ending(source, leans, self.w, self._text, tools, commas, self.numbers, self.source)  # another argument or call
         self.kept = asks.Kept(source, kinds, tokenize) if kinds and copy_bias and tokenize else None  # addresses, times
 
     def _sure(self, tool_bias: float, relevance: dict[str, float]) -> float:
@@ -142,13 +114,15 @@ class Copier:
             tool_bias and len(relevance) > 1 and any(relevance.values())) else 0.0
 
     def begin(self, name: str = "") -> None:
-        self.calls, self.name, self.args = self.calls + 1, name, ArgStream()
-        self.called.add(name)
-        self.written += " " + name.lower()
+        self.w.begin(name)
 
     def feed(self, fragment: str) -> None:
-        self.written += fragment.lower()
-        self.args.feed(fragment)
+        self.w.feed(fragment)
+
+    @property
+    def args(self) -> ArgStream:
+        """The arguments of the call being written, as they stream."""
+        return self.w.args
 
     @property
     def copying(self) -> bool:
@@ -184,7 +158,7 @@ class Copier:
     def due(self) -> dict[str, float]:
         """For a later call: the tools' relevance to the first clause none of whose own values a call has
         written (said.own_values), or {} where every clause has one."""
-        return next((relevance for own, relevance in self.parts if not any(map(self.wrote, own))), {})
+        return next((relevance for own, relevance in self.parts if not any(map(self.w.wrote, own))), {})
 
     def _slots(self) -> set[int]:
         """Where the source ties a value to this parameter (said.slots), else where a quote no call holds
@@ -192,7 +166,7 @@ class Copier:
         if self.args.key not in self._tied:
             self._tied[self.args.key] = slots(self.source, self.args.key)
         src = self.source
-        return self._tied[self.args.key] or {a for a, b in self.quoted if not held({src[a:b].lower()}, self.written)}
+        return self._tied[self.args.key] or {a for a, b in self.quoted if not held({src[a:b].lower()}, self.w.written)}
 
     def _at(self, token: int, starts: set[int]) -> bool:
         """This token, as a value's first, begins a span of the source at one of `starts`."""
@@ -208,7 +182,14 @@ class Copier:
     def cuts(self, v: str) -> bool:
         """A value closed at `v` would cut a name, the user's quotes (said.cut: "Salt Lake" of "Salt Lake City", "Deposit – Flat 12"
         of 'Deposit – Flat 12, Leeds') or a student's address before its town (asks.Kept.short)."""
-        return said.cut(self.source, v, self.quoted) or bool(self.kept and self.kept.short(self.name, self.args, v))
+        return said.cut(self.source, v, self.delimited()) or bool(self.kept and self.kept.short(self.w.name, self.args, v))
+
+    def delimited(self) -> list[tuple[int, int]]:
+        """What the source puts in quotes or after a label, its codes (asks.codes), and what follows a word of this parameter opening its
+        last clause (said.tail)."""
+        if (key := self.args.key or "") not in self._tails:
+            self._tails[key] = self.quoted + said.tail(self.source, key) + asks.codes(self.source)
+        return self._tails[key]
 
     def _closes_cut(self, token: int) -> bool:
         text = self._text(token) or ""
@@ -235,91 +216,6 @@ class Copier:
         amount = self.leans.call if due else self.opening
         return (self.openers, np.full(len(self.openers), amount)) if amount and len(self.openers) else None
 
-    def wrote(self, value: str) -> bool:
-        """A call written so far holds this value of the request's."""
-        return re.search(rf"(?<![\w.]){re.escape(value)}(?!\w|\.\d)", self.written) is not None
-
-    def unused(self) -> float:
-        """The share of the request's values that no call written so far holds (0 when it states none)."""
-        return sum(not self.wrote(v) for v in self.asked) / len(self.asked) if self.asked else 0.0
-
-    def unnamed(self) -> dict[str, float]:
-        """The offered tools no call has used yet that have a word of their own name in the request, beyond
-        what the calls wrote ("... and in his career": `most_points_career`), at relevance 1 and the others at 0;
-        {} where there is none."""
-        rest = self.said - words(self.written) if self.named else set()
-        out = {n: float(n not in self.called and bool(ws & rest)) for n, ws in self.named.items()}
-        return out if any(out.values()) else {}
-
-    def more(self, allowed: np.ndarray | None, ends: Iterable[int]) -> tuple[np.ndarray, np.ndarray] | None:
-        """Between calls (the last one's arguments closed), where the response may end (an `ends` token
-        is allowed): the lean on the allowed tokens that go on to another call (the grammar allows
-        nothing else there: the separator, or the next call's opening), or None."""
-        if not (self.more_bias and self.calls and self.args.closed) or allowed is None:
-            return None
-        ends = [t for t in ends if t < len(allowed) and allowed[t]]
-        if not ends:
-            return None
-        keep = allowed.copy()
-        keep[ends] = False
-        ids = np.flatnonzero(keep)
-        amount = self.more_bias * max(self.unused(), NAMED_SHARE if self.unnamed() else 0.0)
-        return (ids, np.full(len(ids), amount)) if len(ids) and amount > 0 else None
-
-    @property
-    def may_close(self) -> bool:
-        """The arguments' object has a value just written at its top level, or a string value being written
-        there (its closing quote and what follows come as one token: `",` or `"}`): it may close or go on."""
-        if not (self.arg_bias or self.close_bias or self.left_bias) or self.args.stack != ["{"]:
-            return False
-        if not self.args.in_str:  # not part way into a number the request states ("200" of "2k")
-            n = (self.args.number or "").lstrip("-+")
-            return self.args.last not in ("", ":", "{", ",") and not (
-                len(n) >= 2 and n not in self.numbers and any(f.startswith(n) for f in self.numbers))
-        v = self.args.value or ""  # a whole span of the request (copied to its end), a typed form (19:30), an enum value
-        return self.args.is_value and bool(v) and (span(self.source, v, True) or any(v.lower() in f for f in self.typed)
-                                                   or v in self.enums.get(self.name, {}).get(self.args.key, ()))
-
-    def _go_on(self) -> tuple[np.ndarray, np.ndarray]:
-        """(the tokens that go on to another argument, those that close the arguments) here: inside a
-        string value the ones that close it first (`",`, `"}`), else the ones that open with "," or "}"."""
-        if self._kinds is None:
-            kinds = []
-            for t in self.commas:
-                q = (self._text(int(t)) or "").lstrip(" \t\r\n")
-                quoted = q.startswith('"')
-                kinds.append((quoted, (q[1:].lstrip(" \t\r\n") if quoted else q)[:1] == ","))
-            self._kinds = np.array(kinds, dtype=bool).reshape(-1, 2)
-        here = self._kinds[:, 0] == self.args.in_str
-        return self.commas[here & self._kinds[:, 1]], self.commas[here & ~self._kinds[:, 1]]
-
-    def more_args(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
-        """Where the arguments may close: the lean on the allowed tokens that go on to another argument
-        (their piece opens with ","): +arg_bias while an unwritten parameter matches what the request says
-        beyond the tool's own words and the values written, +left_bias while a parameter is unwritten and a
-        typed value of the request is left; else -close_bias while every value the request states is
-        written; or None."""
-        if not self.may_close or allowed is None or self.name not in self.params:
-            return None
-        own, params = self.params[self.name]
-        rest = self.said - own - words(self.written)
-        wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in self.args.keys)
-        left = (bool(self.left_bias) and any(p not in self.args.keys for p in params)  # a typed value in no call
-                and any(not held(forms, self.written) for forms in self.typed))
-        on, close = self._go_on()
-        on, close = on[allowed[on]], close[allowed[close]]
-        if wanted or left:  # in a string, only where the value ends a phrase of the request (not "king" of "king size")
-            wanted = wanted and (not self.args.in_str or said.phrase_end(self.source, self.args.value or ""))
-            gain = ENUM_SAID if any(p not in self.args.keys for p in self.enum_said.get(self.name, ())) else 1.0
-            amount = (self.arg_bias * gain if wanted else 0.0) + (self.left_bias if left else 0.0)
-            return (on, np.full(len(on), amount)) if len(on) and amount else None
-        if not self.close_bias or self.unused() or not len(close):  # closing not allowed: going on is forced, not pushed
-            return None
-        # away from going on and toward closing: only away, a value could run on past its end instead
-        ids = np.concatenate([on, close])
-        amounts = np.concatenate([np.full(len(on), -self.close_bias), np.full(len(close), self.close_bias)])
-        return (ids, amounts) if len(ids) else None
-
     def boost(self, logits: np.ndarray, allowed: np.ndarray | None,
               naming: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """(ids, amounts) to add to their logits, or None. `allowed`: a bool per token (None: all);
@@ -327,8 +223,8 @@ class Copier:
         if naming is not None:
             # the first call by the whole request, each later one by the clause still due (parallel calls
             # of one tool: no choice, no lean)
-            relevance = (self.due() or self.unnamed()) if self.calls else self.relevance
-            lean = self._sure(self.leans.tool, relevance) if self.calls else self.tool_bias
+            relevance = (self.due() or self.ending.unnamed()) if self.w.n else self.relevance
+            lean = self._sure(self.leans.tool, relevance) if self.w.n else self.tool_bias
             if not lean or allowed is None:
                 return None
             ids = np.flatnonzero(allowed)  # the grammar allows only what begins an offered name
@@ -339,7 +235,7 @@ class Copier:
             return None
         run = self.copying and self.cuts(self.args.value or "")
         lift = self._copy(logits, allowed, run) if self.copying else self._count(logits, allowed)
-        ends = None if run else self.more_args(allowed)  # close the value and go on, or not
+        ends = None if run else self.ending.more_args(allowed)  # close the value and go on, or not
         for t, amount in zip(*ends, strict=True) if ends else ():
             lift[int(t)] = lift.get(int(t), 0.0) + float(amount)
         return (np.fromiter(lift, dtype=np.int64, count=len(lift)),
@@ -348,13 +244,15 @@ class Copier:
     def _copy(self, logits: np.ndarray, allowed: np.ndarray | None, run: bool) -> dict[int, float]:
         """While a string value is written: the tokens that keep it a span of the source or close it on one."""
         v, hold = self.args.value or "", self.copy_bias * MID_NAME * SLOT
-        if self.kept and (to := self.kept.due(self.name, self.calls, self.args, self.written)):  # over any other span
+        if self.kept and (to := self.kept.due(self.w.name, self.w.n, self.args, self.w.written)):  # over any other span
             ends = {t for t in self._contenders(logits, allowed, hold, TIED_TOP) if asks.closes_on(v, self._text(t) or "", to)
                     } if v in to else set()
             if lift := {t: hold for t in self.kept.next(v, to) | ends if allowed is None or allowed[t]}:
                 return lift
-        off = self.kept.off(self.name, self.args, self.written) if self.kept else None  # another parameter's date or address
-        if shun := [t for t in self._contenders(logits, allowed, hold, TIED_TOP) if off(v + (self._text(t) or '"'))] if off else []:
+        off = self.kept.off(self.w.name, self.args, self.w.written) if self.kept else None  # another parameter's date or address
+        shut = run and said.inside(self.source, v, self.delimited())  # closed here, it cuts the user's quote, label or last clause
+        if shun := [t for t in self._contenders(logits, allowed, hold, TIED_TOP) if (off and off(v + (self._text(t) or '"'))) or (
+                shut and '"' in (self._text(t) or ""))] if off or shut else []:
             allowed = np.ones(len(logits), dtype=bool) if allowed is None else allowed.copy()  # the lean reads from the rest's best
             allowed[shun] = False
         beta = self.copy_bias * (MID_NAME if (mid := self.mid_name()) or run else 1.0)
@@ -368,9 +266,10 @@ class Copier:
         if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
             lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
-        if on := self._on_split(logits, allowed, hold if mid else beta, lift):  # not a piece a longer one on the split begins
-            lift = {t: a for t, a in lift.items() if t in on or span(self.source, v + (self._text(t) or '"'), True) or not any(
-                (self._text(u) or "").startswith(self._text(t) or "\0") for u in on)} | {t: max(lift.get(t, beta), on[t]) for t in on}
+        if on := self._on_split(logits, allowed, hold if mid else beta, lift):  # nor a piece a longer one on it begins, or off it ("pret")
+            lift = {t: a for t, a in lift.items() if t in on or '"' in (p := self._text(t) or '"') or span(self.source, v + p, True)
+                    or not any((self._text(u) or "").startswith(p) for u in on) and bool(self.splits and self.splits.next(v + p))} | {
+                t: max(lift.get(t, beta), on[t]) for t in on}
         if said.ends_code(self.source, v):  # a code whole where the request ends or prose goes on: only junk runs on ("1290387|78779")
             lift.update({t: max(lift.get(t, 0.0), hold) for t in self._contenders(logits, allowed, hold, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
@@ -394,6 +293,7 @@ class Copier:
     def _count(self, logits: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         """While a number is written: +copy_bias on the tokens that go on toward a number the request states,
         in a form a call writes ("2k": 2000, "$12,400": 12400; said.numbers), or close it on one."""
-        so_far = (self.args.number or "").lstrip("-+")  # 2 digits or more into a stated number, not one yet ("10600"): MID_NAME
-        beta = self.copy_bias * (MID_NAME if len(so_far) >= 2 and so_far not in self.numbers else 1.0)
+        so_far = (self.args.number or "").lstrip("-+")  # MID_NAME part way into one, or whole where none goes on ("75|000")
+        whole = so_far in self.numbers and not any(f != so_far and f.startswith(so_far) for f in self.numbers)
+        beta = self.copy_bias * (MID_NAME if whole or self.ending.short_of(so_far) else 1.0)
         return {t: beta for t in self._contenders(logits, allowed, beta) if said.counts(self.numbers, so_far, self._text(t) or "")}

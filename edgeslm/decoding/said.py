@@ -214,12 +214,32 @@ def mid_name(text: str, v: str) -> bool:
     return False
 
 
+def inside(text: str, v: str, spans: list[tuple[int, int]]) -> bool:
+    """`v` stands in `text` (from a word's start) only inside these spans, and each runs on past it: closed there, it cuts them."""
+    at = [i for i in found(text, v) if starts_word(text, i)] if v.strip() and spans else []
+    return bool(at) and all(any(a <= i and i + len(v) < b for a, b in spans) for i in at)
+
+
+# a request's last clause: after a comma, semicolon, "?" or "!", or a full stop before a capital ("Smith & Co. completion" is one)
+_LAST = re.compile(r"[,;?!]\s+|\.\s+(?=[A-Z])")
+_NAMED = re.compile(r"(?:(?:with|and|use|using|as|put)\s+)?(?:(?:the|a|an|my)\s+)?([A-Za-z]+)\s+(\S(?:.*\S)?\s\S.*?)[\s.!]*$")
+
+
+def tail(text: str, name: str) -> list[tuple[int, int]]:
+    """(start, end) of the words of several that the request's last clause holds after a word of the parameter `name` opening it
+    (", reference Concert tickets Berlin" for `reference`): the value runs to the request's end, as a label's does (`labelled`)."""
+    start = ([m.end() for m in _LAST.finditer(text)] or [0])[-1]
+    m = _NAMED.match(text, start)
+    if not m or not (m.group(2)[0].isupper() or m.group(2)[0].isdigit()):  # a value, not words about it ("Order number is K-58213")
+        return []
+    return [m.span(2)] if (ws := words(m.group(1))) and ws <= words(name) else []
+
+
 def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
     """`v`, ending in a capitalized word, stands whole in `text` only where a name runs on after it ("Salt Lake" of "Salt Lake City",
     "Rio" of "Rio de Janeiro"), or stands in it only inside quotes (`quoted`: their spans) that run on ("Deposit – Flat 12" of
     'Deposit – Flat 12, Leeds'): a value that ends there cuts it."""
-    at = [i for i in found(text, v) if starts_word(text, i)] if v.strip() else []
-    if at and quoted and all(any(a <= i and i + len(v) < b for a, b in quoted) for i in at):
+    if inside(text, v, quoted):
         return True
     if not v.strip() or not v.split()[-1][:1].isupper():
         return False
