@@ -190,6 +190,10 @@ def test_times_and_dates_in_the_forms_a_call_writes_them():
     assert forms("entrega el 2 de septiembre de 2027 por la mañana") == ["2027-09-02"]
     assert forms("el 15 de marzo del 2027") == ["2027-03-15"] and forms("3 de setiembre de 2026") == ["2026-09-03"]
     assert forms("2 de mayo") == [] and forms("de 2027") == []
+    # in digits: seed 0's calendar student wrote "2027" of "for 30.04.2027" (session 43); day first where it can only be so
+    assert forms("an entry for 30.04.2027.") == ["2027-04-30"] and forms("deliver 18/10/2027 to 5 Main St") == ["2027-10-18"]
+    assert forms("on 10/18/2027") == ["2027-10-18"] and forms("on 03/04/2027") == ["2027-04-03", "2027-03-04"]
+    assert forms("version 1.2.2027.5, 13/13/2027, 1/2/27") == []
     # no space after the comma (BFCL's "starting from 15th October,2023."): the year is then no code the request ends on
     assert forms("2 nights starting from 15th October,2023.") == ["2023-10-15"]
     assert not ends_code("2 nights starting from 15th October,2023.\n2023-10-15", "2023")

@@ -119,12 +119,7 @@ class Kept:
         221 Baker Street", "04" of it) leads into one of those (or into the form a call writes it in) and into no other of the
         request's words, else None. Seed 0's delivery student wrote the date as the address in 3 of its 35 dev and hand-written
         requests (session 42)."""
-        own = self.kinds.get(tool, {})
-        if args.stack != ["{"] or not args.is_value:
-            return None
-        spans = [s for p, k in own.items() if k in HELD and k != own.get(args.key) and p not in args.keys
-                 for s in self.spans[k] if not said.held({f.lower() for f in s[2]}, written)]
-        if not spans:
+        if args.stack != ["{"] or not args.is_value or not (spans := self.left(tool, args, written)):
             return None
 
         def leads(value: str) -> bool:  # where the request holds it from a word's start, only inside those; else into a form of one
@@ -134,6 +129,14 @@ class Kept:
                 return all(any(a <= i < b for a, b, _ in spans) for i in at)
             return any(f.startswith(value) for *_, fs in spans for f in fs)  # "2027-08" of "Aug 19, 2027"
         return leads
+
+    def left(self, tool: str, args, written: str) -> list[tuple[int, int, frozenset[str]]]:
+        """The request's addresses, times and dates (start, end, forms) that no call holds, of the kind of a parameter of the tool
+        not written yet, nor of the kind of the one being written: seed 1's calendar student closed its arguments after the date
+        of "Piano recital, 2027-02-14, 18:45", 12.7 logits above going on (5 of its 8 misses on 20 dev requests, session 43)."""
+        own = self.kinds.get(tool, {})
+        return [s for p, k in own.items() if k in HELD and k != own.get(args.key) and p not in args.keys
+                for s in self.spans[k] if not said.held({f.lower() for f in s[2]}, written)]
 
     def short(self, tool: str, args, value: str) -> bool:
         """A top-level value of a parameter of addresses closed at `value`, with no comma yet, where the request goes on after it

@@ -21,9 +21,11 @@ _MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|au
           r"|nov(?:ember)?|dec(?:ember)?)\b")
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _MESES = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
-# "2nd of February 2027", "Feb 2, 2027"; in Spanish, a tenth of the conversion workload's requests: "2 de septiembre de 2027"
+# "2nd of February 2027", "Feb 2, 2027"; in Spanish, a tenth of the conversion workload's requests: "2 de septiembre de 2027";
+# in digits, "30.04.2027" and "18/10/2027" day first, "10/18/2027" month first, "03/04/2027" either
 DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?(?:,\s*|\s+)(\d{{4}})\b|\b{_MONTH}(?:\.\s*|\s+){_DAY}(?:,\s*|\s+)(\d{{4}})\b"
-                   rf"|\b(\d{{1,2}})\s+de\s+({'|'.join(_MESES)}|setiembre)\s+(?:de|del)\s+(\d{{4}})\b", re.IGNORECASE | re.ASCII)
+                   rf"|\b(\d{{1,2}})\s+de\s+({'|'.join(_MESES)}|setiembre)\s+(?:de|del)\s+(\d{{4}})\b"
+                   r"|(?<![\d./])(\d{1,2})(?P<sep>[./])(\d{1,2})(?P=sep)(\d{4})(?![\d/]|\.\d)", re.IGNORECASE | re.ASCII)
 
 
 def _held(h24: int, mi: int) -> set[str]:
@@ -64,6 +66,11 @@ def forms(text: str) -> list[str]:
     12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02. A copy lean copies them as it copies the request's own words."""
     out = [f for held_as in times(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
     for m in DATES.finditer(text):
+        if m.group(10):
+            a, b, year = int(m.group(10)), int(m.group(12)), m.group(13)
+            pairs = [(a, b)] if m.group("sep") == "." or a > 12 else [(b, a)] if b > 12 else [(a, b), (b, a)]  # (day, month)
+            out += [f"{year}-{mo:02d}-{d:02d}" for d, mo in pairs if 1 <= mo <= 12 and 1 <= d <= 31]
+            continue
         day, month, year = m.group(1, 2, 3) if m.group(1) else m.group(7, 8, 9) if m.group(7) else m.group(5, 4, 6)
         names = _MESES if m.group(7) else _MONTHS
         number = next((i for i, name in enumerate(names, 1) if name.startswith(month.lower()[:3].replace("set", "sep"))), 0)

@@ -105,8 +105,9 @@ class Copier:
         self.numbers = said.numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         self._tails: dict[str, list[tuple[int, int]]] = {}  # parameter -> the spans a value is not cut inside (`delimited`)
-        self.ending = Ending(source, leans, self.w, self._text, tools, commas, self.numbers, self.source)  # another argument or call
         self.kept = asks.Kept(source, kinds, tokenize) if kinds and copy_bias and tokenize else None  # addresses, times
+        self.ending = Ending(source, leans, self.w, self._text, tools, commas, self.numbers, self.source, self.kept,
+                             copy_bias * MID_NAME * SLOT)  # another argument or call
 
     def _sure(self, tool_bias: float, relevance: dict[str, float]) -> float:
         """The tool lean over these relevances: 0 without a choice, else grown by how far the best leads."""

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from edgeslm.decoding import clock, said
+from edgeslm.decoding import asks, clock, said
 from edgeslm.decoding.argstream import Calls
 from edgeslm.decoding.said import held, param_words, span, typed, values, words
 
@@ -38,7 +38,8 @@ class Ending:
     (None for part of a character); `commas`: the pieces that open with "," or close a string first (constraints.comma_tokens)."""
 
     def __init__(self, source: str, leans, calls: Calls, text: Callable[[int], str | None], tools: Iterable | None = None,
-                 commas: np.ndarray | None = None, numbers: frozenset[str] = frozenset(), copied: str | None = None):
+                 commas: np.ndarray | None = None, numbers: frozenset[str] = frozenset(), copied: str | None = None,
+                 kept: asks.Kept | None = None, hold: float = 0.0):
         # `copied`: what the request lean copies from (the request and its times' forms), where values stand whole
         self.source, self.calls, self.text, self.numbers = source if copied is None else copied, calls, text, numbers
         self.more_bias, self.arg_bias, self.close_bias, self.left_bias = leans.more, leans.arg, leans.close, leans.left
@@ -57,6 +58,7 @@ class Ending:
         self.named = {n: {w for w in ws if df[w] == 1} for n, ws in names.items()} if len(names) > 1 else {}
         self.commas = commas if commas is not None else np.empty(0, dtype=np.int64)
         self._kinds: np.ndarray | None = None  # per token of `commas`: (closes a string first, goes on)
+        self.kept, self.hold = kept, hold  # a student's parameters of addresses, times or dates, and the copy lean's hold on them
 
     def short_of(self, n: str) -> bool:
         """The digits `n` are part way into a stated number and are none: 2 or more ("10600"), or 1 of a number no call holds ("1" of
@@ -104,12 +106,14 @@ class Ending:
         wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys)
         left = (bool(self.left_bias) and any(p not in a.keys for p in params)  # a typed value in no call
                 and any(not held(forms, self.calls.written) for forms in self.typed))
+        due = bool(self.kept and self.kept.left(self.calls.name, a, self.calls.written))  # a student's time, date, address left
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]
-        if wanted or left:  # in a string, only where the value ends a phrase of the request (not "king" of "king size")
-            wanted = wanted and (not a.in_str or said.phrase_end(self.source, a.value or ""))
+        if wanted or left or due:  # in a string, only where the value ends a phrase of the request (not "king" of "king size")
+            ends = not a.in_str or said.phrase_end(self.source, a.value or "")
+            wanted, left, due = wanted and ends, left and ends, due and ends
             gain = ENUM_SAID if any(p not in a.keys for p in self.enum_said.get(self.calls.name, ())) else 1.0
-            amount = (self.arg_bias * gain if wanted else 0.0) + (self.left_bias if left else 0.0)
+            amount = (self.arg_bias * gain if wanted else 0.0) + (self.left_bias if left else 0.0) + (self.hold if due else 0.0)
             return (on, np.full(len(on), amount)) if len(on) and amount else None
         if not self.close_bias or self.unused() or not len(close):  # closing not allowed: going on is forced, not pushed
             return None
