@@ -134,7 +134,7 @@ class Run:
                     lift = self.copier.boost(logits, allowed, naming)
                 elif (self.copier.args.closed and self.copier.ending.more_bias) or self.copier.ending.may_close:
                     allowed, ending = None if mask is None else sampler.allowed_mask(mask, len(logits)), self.copier.ending
-                    lift = ending.more(allowed, self.b.eog_tokens) if self.copier.args.closed else ending.more_args(allowed)
+                    lift = ending.more(allowed, self.b.eog_tokens) if self.copier.args.closed else ending.more_args(allowed, logits)
             token = self.sampler.sample(logits, mask, lift)
         if self.t_first is None:
             self.t_first = time.perf_counter()

@@ -236,7 +236,7 @@ class Copier:
             return None
         run = self.copying and self.cuts(self.args.value or "")
         lift = self._copy(logits, allowed, run) if self.copying else self._count(logits, allowed)
-        ends = None if run else self.ending.more_args(allowed)  # close the value and go on, or not
+        ends = None if run else self.ending.more_args(allowed, logits)  # close the value and go on, or not
         for t, amount in zip(*ends, strict=True) if ends else ():
             lift[int(t)] = lift.get(int(t), 0.0) + float(amount)
         return (np.fromiter(lift, dtype=np.int64, count=len(lift)),

@@ -92,12 +92,14 @@ class Ending:
         here = self._kinds[:, 0] == self.calls.args.in_str
         return self.commas[here & self._kinds[:, 1]], self.commas[here & ~self._kinds[:, 1]]
 
-    def more_args(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    def more_args(self, allowed: np.ndarray | None, logits: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
         """Where the arguments may close: the lean on the allowed tokens that go on to another argument
         (their piece opens with ","): +arg_bias while an unwritten parameter matches what the request says
         beyond the tool's own words and the values written, +left_bias while a parameter is unwritten and a
         typed value of the request is left; else -close_bias while every value the request states is
-        written; or None."""
+        written; or None. With `logits`, where the model would close the arguments (its best allowed token does), going on gets
+        the copy lean's hold while a student's time, date or address is left (asks.Kept.left); inside an address, going on
+        would cut it instead ("Bahnhofstrasse 3" of "Bahnhofstrasse 3, 8001 Zürich")."""
         if not self.may_close or allowed is None or self.calls.name not in self.params:
             return None
         a = self.calls.args
@@ -106,9 +108,10 @@ class Ending:
         wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys)
         left = (bool(self.left_bias) and any(p not in a.keys for p in params)  # a typed value in no call
                 and any(not held(forms, self.calls.written) for forms in self.typed))
-        due = bool(self.kept and self.kept.left(self.calls.name, a, self.calls.written))  # a student's time, date, address left
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]
+        best = int(np.argmax(np.where(allowed, logits, -np.inf))) if logits is not None and len(close) else -1
+        due = best in close and bool(self.kept and self.kept.left(self.calls.name, a, self.calls.written))
         if wanted or left or due:  # in a string, only where the value ends a phrase of the request (not "king" of "king size")
             ends = not a.in_str or said.phrase_end(self.source, a.value or "")
             wanted, left, due = wanted and ends, left and ends, due and ends
