@@ -507,6 +507,13 @@ def test_another_argument_leans_in_while_the_requests_address_or_time_is_left():
     assert lean(note, '{"title": "Board prep", "date": "2026-11-03"') == ([1, 4], [2.0, 2.0])
     assert lean(note, '{"title": "Board prep", "date": "2026-11-03", "attendee": "bring the Q3 deck"') == \
         ([1, 4, 2], [-5.0, -5.0, 5.0])
+    # in a string, only where the value ends a phrase (a student went on after "Board" of "Board offsite prep", session 43)
+    assert lean("Make an event named Board offsite prep, invite priya@northwind.io", '{"title": "Board') is None
+    # an unwritten parameter's enum value said whole is left too: seed 0's weather student left out "En grados Celsius"
+    weather = ToolSpec("get_weather", "Weather", {"properties": {"city": {}, "unit": {"enum": ["celsius", "fahrenheit"]}}})
+    spanish = "¿Qué tiempo hará en Valparaíso los próximos 3 días? En grados Celsius, por favor."
+    assert _lean(weather, spanish, '{"city": "Valparaíso"', left=2.0, close=5.0) == ([1, 4], [2.0, 2.0])
+    assert _lean(weather, spanish, '{"city": "Valparaíso", "unit": "celsius"', left=2.0, close=5.0) is None  # written
 
 
 def test_a_code_the_request_ends_on_is_closed_though_junk_stands_far_above_the_quote():

@@ -11,8 +11,10 @@ Biases on the logits, each off at 0 (docs/serve.md has their measurements):
   description and the values written ("in miles"), ENUM_SAID times that while one of its enum values is said whole ("cheap tickets");
   after a string value only where it ends a phrase of the request (said.phrase_end).
 - `close_bias`: going on gets -close_bias when no unwritten parameter shares a word with the request and every value it states is written.
-- `left_bias`: where the arguments may close after a value (in a string too), going on gets +left_bias (not -close_bias) while a parameter
-  is unwritten and an e-mail address, time, quote or label's value ("Memo: ...") of the request is in no call in any form (said.typed).
+- `left_bias`: where the arguments may close after a value (in a string, where it ends a phrase), going on gets +left_bias (not
+  -close_bias) while a parameter is unwritten and an e-mail address, time, quote or label's value ("Memo: ...") of the request is in
+  no call in any form (said.typed), or an unwritten parameter's enum value is said whole ("En grados Celsius"). With a student's
+  record, the hold too while its time, date or address is left (asks.Kept.left) and the model would close.
 
 Owns what it reads of the request and the tools for these leans. Reads the calls written so far from argstream.Calls, which the
 request lean (copying.Copier) feeds; that lean applies `more_args` after a value it leans on, generation.Run the rest.
@@ -48,7 +50,7 @@ class Ending:
                        for t in tools or ()} if self.arg_bias or self.close_bias or self.left_bias else {}
         # tool -> parameter -> its enum's values (one may close: `may_close`); those the request says whole, for arg_bias
         self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
-        self.enum_said = said.said_enums(source, self.enums) if self.arg_bias else {}
+        self.enum_said = said.said_enums(source, self.enums) if self.arg_bias or self.left_bias else {}
         self.typed = typed(source) if self.left_bias else []  # for left_bias
         self.said = words(source) if self.arg_bias or self.close_bias or self.more_bias else set()
         self.asked = clock.dated(source, values(source)) if self.more_bias or self.close_bias else []
@@ -106,8 +108,9 @@ class Ending:
         own, params = self.params[self.calls.name]
         rest = self.said - own - words(self.calls.written)
         wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys)
-        left = (bool(self.left_bias) and any(p not in a.keys for p in params)  # a typed value in no call
-                and any(not held(forms, self.calls.written) for forms in self.typed))
+        unsaid = [p for p in self.enum_said.get(self.calls.name, ()) if p not in a.keys]  # its enum value said whole
+        left = bool(self.left_bias) and (bool(unsaid) or any(p not in a.keys for p in params)  # or a typed value in no call
+                                         and any(not held(forms, self.calls.written) for forms in self.typed))
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]
         best = int(np.argmax(np.where(allowed, logits, -np.inf))) if logits is not None and len(close) else -1
@@ -115,7 +118,7 @@ class Ending:
         if wanted or left or due:  # in a string, only where the value ends a phrase of the request (not "king" of "king size")
             ends = not a.in_str or said.phrase_end(self.source, a.value or "")
             wanted, left, due = wanted and ends, left and ends, due and ends
-            gain = ENUM_SAID if any(p not in a.keys for p in self.enum_said.get(self.calls.name, ())) else 1.0
+            gain = ENUM_SAID if unsaid else 1.0
             amount = (self.arg_bias * gain if wanted else 0.0) + (self.left_bias if left else 0.0) + (self.hold if due else 0.0)
             return (on, np.full(len(on), amount)) if len(on) and amount else None
         if not self.close_bias or self.unused() or not len(close):  # closing not allowed: going on is forced, not pushed
