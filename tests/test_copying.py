@@ -509,6 +509,10 @@ def test_another_argument_leans_in_while_the_requests_address_or_time_is_left():
         ([1, 4, 2], [-5.0, -5.0, 5.0])
     # in a string, only where the value ends a phrase (a student went on after "Board" of "Board offsite prep", session 43)
     assert lean("Make an event named Board offsite prep, invite priya@northwind.io", '{"title": "Board') is None
+    money = ToolSpec("send_money", "Send money", {"properties": {"iban": {}, "amount": {}, "currency": {"enum": ["USD", "EUR"]},
+                                                                  "reference": {}}})
+    memo = "Could you wire $12,400 to NL91ABNA0417164300? Memo: Q2 consulting fees"  # "USD" is in no phrase of it, and cuts none
+    assert _lean(money, memo, '{"iban": "NL91ABNA0417164300", "amount": 12400, "currency": "USD', left=2.0) == ([3], [2.0])
     # an unwritten parameter's enum value said whole is left too: seed 0's weather student left out "En grados Celsius"
     weather = ToolSpec("get_weather", "Weather", {"properties": {"city": {}, "unit": {"enum": ["celsius", "fahrenheit"]}}})
     spanish = "¿Qué tiempo hará en Valparaíso los próximos 3 días? En grados Celsius, por favor."

@@ -116,8 +116,9 @@ class Ending:
         best = int(np.argmax(np.where(allowed, logits, -np.inf))) if logits is not None and len(close) else -1
         due = best in close and bool(self.kept and self.kept.left(self.calls.name, a, self.calls.written))
         if wanted or left or due:  # in a string, only where the value ends a phrase of the request (not "king" of "king size")
-            ends = not a.in_str or said.phrase_end(self.source, a.value or "")
-            wanted, left, due = wanted and ends, left and ends, due and ends
+            ends = not a.in_str or said.phrase_end(self.source, v := a.value or "")
+            cut = not ends and next(said.found(self.source, v), None) is not None  # not an enum value it does not hold ("USD")
+            wanted, left, due = wanted and ends, left and not cut, due and not cut
             gain = ENUM_SAID if unsaid else 1.0
             amount = (self.arg_bias * gain if wanted else 0.0) + (self.left_bias if left else 0.0) + (self.hold if due else 0.0)
             return (on, np.full(len(on), amount)) if len(on) and amount else None
