@@ -599,6 +599,26 @@ def test_a_number_is_not_closed_one_digit_into_a_stated_one_nor_run_on_past_a_wh
     assert dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)) == {3: 4.0 * MID_NAME}
 
 
+def test_a_stated_negative_numbers_sign_is_written():
+    """Two seeds' students wrote 40 of "-40 celsius in fahrenheit?" (the first character is the model's own choice). At a value's
+    first token, where the model's best begins the digits of a stated negative number no call holds, and of no other stated
+    number, the tokens that begin it with its sign get the hold; elsewhere, or once written, nothing."""
+    pieces = {0: b"4", 1: b"-", 2: b'"', 3: b"5", 4: b"-4"}
+    c = Copier("-40 celsius in fahrenheit?", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
+    logits = np.array([30.0, 12.0, 20.0, 10.0, 5.0], dtype=np.float32)
+    c.feed('{"value": ')
+    assert c.signing and dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)) == {1: 36.0, 4: 36.0}
+    c.feed("-40")
+    assert not c.signing and c.counting
+    c.feed(', "x": ')
+    assert c.boost(logits, None) is None  # -40 is written
+    c = Copier("-40 celsius or 45 fahrenheit", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
+    c.feed('{"value": ')
+    assert c.boost(logits, None) is None  # "4" begins 45 too: which number is the model's
+    c.feed('"')
+    assert not c.signing
+
+
 def test_a_value_is_not_closed_inside_a_label_a_code_or_the_last_clause_its_parameter_opens():
     """Seed 1's transfer student closed "Q2" of "Memo: Q2 consulting fees", "Concert" of ", reference Concert tickets Berlin" and
     "LI21 0881 0000 2324 013A" of "... 013A A" far above going on. Closed there, the value would cut what the user set apart: the

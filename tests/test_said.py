@@ -166,7 +166,11 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     assert not {"60909822", "9822531"} & numbers("FR86 6090 9822 5318 7595 1305 075")  # an IBAN's groups are 4
     assert numbers("€1.250,00 or 1.250 or 2.500.000") == {"1250", "1250.00", "1.250", "1.25", "2500000"}
     assert numbers("at 3% for 1.2 million people") == {"3", "0.03", "1.2", "1200000"}
-    assert numbers("3,5 kg for 2.50 EUR") == {"3.5", "3", "5", "2.50", "2.5"}  # "3,5": a decimal comma, or a list
+    assert numbers("the sum of 3,5; 2.50 EUR") == {"3.5", "3", "5", "2.50", "2.5"}  # "3,5": a decimal comma, or a list
+    assert numbers("3,5 kg, ¿Cuántos pies son 1,75 metros?") == {"3.5", "1.75"}  # before a word (a unit): one number
+    # a minus sign that opens a word: two seeds' students wrote 40 of "-40 celsius" (session 43); not a range or a name's digits
+    assert numbers("-40 celsius, at (-5), x=-3, −12 °C, -1.5k") == {"-40", "-5", "-3", "-12", "-1.5", "-1500"}
+    assert numbers("3-4 days of COVID-19") == {"3", "4", "19"}
     assert numbers("+1 555 123 4567, 2 500ml, ٣٠٠, 9" + "9" * 40) == {"1", "555", "123", "4567", "2", "500"}
     assert numbers("a dozen eggs, two apples and a 5km run on 12.05.2026") == {"12", "2", "5"}  # no date
     assert numbers("half a dozen eggs") == {"6"}

@@ -232,10 +232,11 @@ class Copier:
             amounts = np.array([lean * self.leads_to(int(t), naming, relevance) for t in ids])
             keep = amounts > 0
             return (ids[keep], amounts[keep]) if keep.any() else None
-        if not (self.copying or self.counting):
+        if not (self.copying or self.counting or self.signing):
             return None
         run = self.copying and self.cuts(self.args.value or "")
-        lift = self._copy(logits, allowed, run) if self.copying else self._count(logits, allowed)
+        lift = self._copy(logits, allowed, run) if self.copying else self._count(logits, allowed) if self.counting else self._sign(
+            logits, allowed)
         ends = None if run else self.ending.more_args(allowed, logits)  # close the value and go on, or not
         for t, amount in zip(*ends, strict=True) if ends else ():
             lift[int(t)] = lift.get(int(t), 0.0) + float(amount)
@@ -294,7 +295,26 @@ class Copier:
     def _count(self, logits: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         """While a number is written: +copy_bias on the tokens that go on toward a number the request states,
         in a form a call writes ("2k": 2000, "$12,400": 12400; said.numbers), or close it on one."""
-        so_far = (self.args.number or "").lstrip("-+")  # MID_NAME part way into one, or whole where none goes on ("75|000")
+        so_far = (self.args.number or "").lstrip("+")  # MID_NAME part way into one, or whole where none goes on ("75|000")
         whole = so_far in self.numbers and not any(f != so_far and f.startswith(so_far) for f in self.numbers)
         beta = self.copy_bias * (MID_NAME if whole or self.ending.short_of(so_far) else 1.0)
         return {t: beta for t in self._contenders(logits, allowed, beta) if said.counts(self.numbers, so_far, self._text(t) or "")}
+
+    @property
+    def signing(self) -> bool:
+        """A value may begin here (no key, no string, no number yet) and the request states a negative number."""
+        a = self.args
+        return (a.number is None and not a.in_str and not a.expect_key and a.last in (":", "[", ",") and bool(a.stack)
+                and any(f[:1] == "-" for f in self.numbers))
+
+    def _sign(self, logits: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
+        """At a value's first token, where the model's best begins the digits of a stated negative number no call holds and of no
+        other stated number: the tokens that begin it with its sign get the hold (two seeds' students wrote 40 of "-40 celsius")."""
+        best = self._contenders(logits, allowed, 0.0, 1)
+        digits = self._text(best[0]) or "" if best else ""
+        if not (digits[:1].isdigit() and any(f.startswith("-" + digits) and not self.w.wrote(f) for f in self.numbers)
+                and not any(f.startswith(digits) for f in self.numbers)):
+            return {}
+        hold = self.copy_bias * MID_NAME * SLOT
+        return {t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP)
+                if (p := self._text(t) or "")[:1] == "-" and any(f.startswith(p) for f in self.numbers)}

@@ -75,7 +75,7 @@ class Ending:
         if not (self.arg_bias or self.close_bias or self.left_bias) or a.stack != ["{"]:
             return False
         if not a.in_str:  # not part way into a number the request states ("200" of "2k")
-            n = (a.number or "").lstrip("-+")
+            n = (a.number or "").lstrip("+")
             return a.last not in ("", ":", "{", ",") and not self.short_of(n)
         v = a.value or ""  # a whole span of the request (copied to its end), a typed form (19:30), an enum value
         return a.is_value and bool(v) and (span(self.source, v, True) or any(v.lower() in f for f in self.typed)

@@ -60,6 +60,9 @@ _COUNT = {w: i for ws in (_ONES, "cero uno dos tres cuatro cinco seis siete ocho
 _COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)  # the workload; not "once"
 
 
+_UNIT = re.compile(r"[ \t]+[^\W\d_]")  # a word after a number (its unit, "1,75 metros"): no list before it
+
+
 def _plain(d: Decimal) -> str:
     return format(d.normalize(), "f") if d == d.to_integral_value() else format(d.normalize(), "f").rstrip("0")
 
@@ -70,19 +73,23 @@ def numbers(text: str) -> frozenset[str]:
     out: set[str] = set()
     for m in _AMOUNT.finditer(text):
         raw, scale, percent = m.group(1), (m.group(2) or "").lower(), m.group(3)
+        i = m.start()  # a minus sign that opens a word: "-40 celsius" -40, not 40; not "3-4 days", "COVID-19"
+        sign = "-" if i and text[i - 1] in "-−" and (i == 1 or text[i - 2] in " \t\n([:=") else ""
+        forms: set[str] = set()
         if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw):
             raw = raw.replace(",", "")
         elif re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?", raw):  # "1.250,00"; "1.250" may be 1.25 too
-            out |= {raw, _plain(Decimal(raw))} if raw.count(".") == 1 and "," not in raw else set()
+            forms |= {raw, _plain(Decimal(raw))} if raw.count(".") == 1 and "," not in raw else set()
             raw = raw.replace(".", "").replace(",", ".")
-        elif re.fullmatch(r"\d+,\d{1,2}", raw):  # "3,5" or a list "45,60": both read
-            out |= set(raw.split(","))
+        elif re.fullmatch(r"\d+,\d{1,2}", raw):  # "3,5" or a list "45,60": both read; "1,75 metros" a quantity, one number
+            forms |= set() if _UNIT.match(text, m.end()) else set(raw.split(","))
             raw = raw.replace(",", ".")
         if not re.fullmatch(r"\d+(?:\.\d+)?", raw) or len(raw) > 24:
             continue  # "12.05.2026", "1,2,3": no one number; nor a hash's run of digits
         d = Decimal(raw)
-        out |= ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}  # not "07": no JSON number
-        out |= ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
+        forms |= ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}  # not "07": no JSON number
+        forms |= ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
+        out |= {sign + f for f in forms}
     out |= {_plain(Decimal(re.sub(r"\s", "", m.group()).replace(",", "."))) for m in _SPACED.finditer(text)}
     out |= {str(_COUNT[w.lower()]) for w in _COUNTED.findall(text)}
     return frozenset(out)
