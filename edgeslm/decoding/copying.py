@@ -85,7 +85,8 @@ class Copier:
     def __init__(self, source: str, piece: Callable[[int], bytes], leans: Leans, ranking: Ranking | None = None,
                  tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None,
                  tokenize: Callable[[str], list[int]] | None = None, kinds: dict[str, dict[str, str]] | None = None):
-        copy_bias, tool_bias, call_bias, more_bias, arg_bias, close_bias, left_bias = self.leans = leans
+        copy_bias, tool_bias, call_bias = leans.copy, leans.tool, leans.call
+        self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
         self.one = tool_bias > 0 and len(said.clauses(source)) <= 1  # a request of one clause: SURE_ONE
         # what values are copied from: the request, and its times and dates in the forms calls write (clock.forms)
