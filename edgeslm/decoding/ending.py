@@ -14,7 +14,7 @@ Biases on the logits, each off at 0 (docs/serve.md has their measurements):
 - `left_bias`: where the arguments may close after a value (in a string, where it ends a phrase), going on gets +left_bias (not
   -close_bias) while a parameter is unwritten and an e-mail address, time, quote or label's value ("Memo: ...") of the request is in
   no call in any form (said.typed), or an unwritten parameter's enum value is said whole ("En grados Celsius"). With a student's
-  record, the hold too while its time, date or address is left (asks.Kept.left) and the model would close.
+  record, the hold too while its e-mail address, time or date is left (asks.Kept.left) and the model would close.
 
 Owns what it reads of the request and the tools for these leans. Reads the calls written so far from argstream.Calls, which the
 request lean (copying.Copier) feeds; that lean applies `more_args` after a value it leans on, generation.Run the rest.
@@ -100,7 +100,7 @@ class Ending:
         beyond the tool's own words and the values written, +left_bias while a parameter is unwritten and a
         typed value of the request is left; else -close_bias while every value the request states is
         written; or None. With `logits`, where the model would close the arguments (its best allowed token does), going on gets
-        the copy lean's hold while a student's time, date or address is left (asks.Kept.left); inside an address, going on
+        the copy lean's hold while a student's e-mail address, time or date is left (asks.Kept.left); inside a postal address, going on
         would cut it instead ("Bahnhofstrasse 3" of "Bahnhofstrasse 3, 8001 Zürich")."""
         if not self.may_close or allowed is None or self.calls.name not in self.params:
             return None
