@@ -113,7 +113,8 @@ class Ending:
                                          and any(not held(forms, self.calls.written) for forms in self.typed))
         on, close = self._go_on()
         on, close = on[allowed[on]], close[allowed[close]]
-        best = int(np.argmax(np.where(allowed, logits, -np.inf))) if logits is not None and len(close) else -1
+        # the vocabulary's best allowed token only where a student's record can make it count (not on every default request)
+        best = int(np.argmax(np.where(allowed, logits, -np.inf))) if self.kept and logits is not None and len(close) else -1
         due = best in close and bool(self.kept and self.kept.left(self.calls.name, a, self.calls.written))
         if wanted or left or due:  # in a string, only where the value ends a phrase of the request (not "king" of "king size")
             ends = not a.in_str or said.phrase_end(self.source, v := a.value or "")
