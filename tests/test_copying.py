@@ -2,6 +2,7 @@
 sampler applying it. What it reads of the request and how tools rank: tests/test_said.py. The real model
 under it: tests/test_everyday.py; its choice: benchmarks/bfcl_dev.py --lean."""
 
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -734,3 +735,31 @@ def test_the_split_keeps_a_whole_word_and_the_quote_and_tokenizes_only_short_win
     assert max(map(len, calls)) <= 2 * WINDOW + 2
     spaced = Splits("Romeo", lambda text: [0, 2] if text == "Romeo" else [], lambda t: (" " + vocab[t]).encode())
     assert spaced.next("Rom") == set()
+
+
+def test_a_value_begins_at_a_request_word_the_model_writes_with_the_space_before_it():
+    """Seed 2's units student, which never saw "teaspoons" as a value (the gate holds out values, not only calls), wrote " teaspoons"
+    (the request's own token for "into teaspoons", space and all) 4 times in its held-out calls and "tasting" 5 times ("t", lifted
+    as the start of "teaspoons", then "ast": "te" of te|as|poons stood 4.5 below the best). At a value's first token, a contender
+    that is a word of the request with its space is shunned and the first piece of that word's own split takes its place and
+    copy_bias more (session 44). A word the request does not hold keeps its space."""
+    vocab = ["p", "sp", " teaspoons", "t", "te", "as", "poons", '",', " pints", "."]
+    split = {"teaspoons": ["te", "as", "poons"]}
+
+    def tokenize(text):  # Gemma 3's split of these words, read off llama.cpp
+        return [vocab.index(p) if p in vocab else len(vocab) - 1 for w in re.findall(r"\w+|\S", text) for p in split.get(w, [w])]
+
+    c = Copier("Please turn 174 ml into teaspoons.", lambda t: vocab[t].encode(), Leans(copy=4.0), tokenize=tokenize)
+    c.feed('{"value": 174, "from_unit": "ml", "to_unit": "')
+    logits = np.zeros(len(vocab), dtype=np.float32)
+    logits[:5] = 29.7, 29.2, 28.5, 27.0, 24.0  # the student's logits there
+    logits[8] = 28.0
+    lift = dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True))
+    assert lift[2] < 0 and 8 not in lift  # " pints" is no word of the request: not this lean's
+    assert logits[4] + lift[4] == max(logits + np.array([lift.get(t, 0.0) for t in range(len(vocab))]))
+    assert lift[4] == 28.5 - 24.0 + 4.0 and 3 not in lift  # "t" begins "te", the split's own first piece
+    c.feed("te")
+    assert c.splits.next("te") == {5}
+    c = Copier("Please turn 174 ml into spoons.", lambda t: vocab[t].encode(), Leans(copy=4.0), tokenize=tokenize)
+    c.feed('{"to_unit": "')
+    assert c.boost(logits, None) is None or 2 not in c.boost(logits, None)[0].tolist()

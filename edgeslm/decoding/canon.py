@@ -55,6 +55,11 @@ class Splits:
         return bool(text) and any(starts_word(self.source, i) and self._split(i, self._gap(i + len(text)))[:1] == [(0, token)]
                                   for i in found(self.source, text))
 
+    def bare(self, text: str) -> set[int]:
+        """The first tokens of the split of each word the source begins with `text` (" teaspoons" of "into teaspoons": "te" of
+        te|as|poons, as a value begins it)."""
+        return {s[0][1] for i in found(self.source, text) if starts_word(self.source, i) and (s := self._split(i, self._gap(i + 1)))}
+
     def next(self, value: str) -> set[int]:
         """The tokens that go on from `value` along the split, wherever the source holds it from a word's
         start and goes on after it. The window: from the value's last space (or its start) to the first
