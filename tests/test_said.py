@@ -166,6 +166,8 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     assert not {"60909822", "9822531"} & numbers("FR86 6090 9822 5318 7595 1305 075")  # an IBAN's groups are 4
     assert numbers("€1.250,00 or 1.250 or 2.500.000") == {"1250", "1250.00", "1.250", "1.25", "2500000"}
     assert numbers("at 3% for 1.2 million people") == {"3", "0.03", "1.2", "1200000"}
+    # a scale after a currency sign is the amount's: a student wrote 15.5 of "wire £15.5k" (session 44); "a 5k run" may be 5
+    assert numbers("wire £15.5k, $1.2 million and €3 k; a 5k run") == {"15500", "1200000", "3000", "5", "5000"}
     assert numbers("the sum of 3,5; 2.50 EUR") == {"3.5", "3", "5", "2.50", "2.5"}  # "3,5": a decimal comma, or a list
     assert numbers("3,5 kg, ¿Cuántos pies son 1,75 metros?") == {"3.5", "1.75"}  # before a word (a unit): one number
     # a minus sign that opens a word: two seeds' students wrote 40 of "-40 celsius" (session 43); not a range or a name's digits

@@ -38,6 +38,8 @@ ADDRESS = re.compile(r"(?=[^,\n]*\d)[^,\n]+(?:,[ \t]*[^,\n]+)+")
 _TOWN = re.compile(r",[ \t]*[^\W\d_]")
 # the kinds whose values the copy lean holds a student's parameter on, and keeps its other parameters off (Kept)
 HELD = ("email", "clock", "date")
+# what may stand between a value and the next (Kept.before): a comma, and at most two joining words ("on the", "el", "a las")
+_JOINING = re.compile(r"[ \t]*,?[ \t]+(?:(?:on|at|the|for|by|from|el|la|las|le|les|am|um|de|du|del|a)[ \t]+){0,2}", re.IGNORECASE)
 _WORDS = re.compile(r"[^\W\d_]+(?:[ '’.-]+[^\W\d_]+)*\.?")
 
 
@@ -129,6 +131,16 @@ class Kept:
                 return all(any(a <= i < b for a, b, _ in spans) for i in at)
             return any(f.startswith(value) for *_, fs in spans for f in fs)  # "2027-08" of "Aug 19, 2027"
         return leads
+
+    def before(self, tool: str, args, written: str, value: str) -> bool:
+        """`value`, a top-level value begun at a word, stands whole only right before one of the request's values that `left`
+        holds due, at most two joining words between ("Cena con Lucía" of "... llamado Cena con Lucía el 21 de mayo de 2027"):
+        going on runs it into another parameter's date, time or address. Seed 0's calendar student wrote that title as "Cena con
+        Lucía el 21 de mayo de 2027" (session 44)."""
+        if args.stack != ["{"] or not args.is_value or len(value.strip()) < 3 or not (spans := self.left(tool, args, written)):
+            return False
+        at, starts = [i for i in said.found(self.source, value) if said.starts_word(self.source, i)], {a for a, _, _ in spans}
+        return bool(at) and all((m := _JOINING.match(self.source, i + len(value))) is not None and m.end() in starts for i in at)
 
     def left(self, tool: str, args, written: str) -> list[tuple[int, int, frozenset[str]]]:
         """The request's addresses, times and dates (start, end, forms) that no call holds, of the kind of a parameter of the tool

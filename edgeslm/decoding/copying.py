@@ -254,8 +254,9 @@ class Copier:
                 return lift
         off = self.kept.off(self.w.name, self.args, self.w.written) if self.kept else None  # another parameter's date or address
         shut = run and said.inside(self.source, v, self.delimited())  # closed here, it cuts the user's quote, label or last clause
+        stop = bool(self.kept and self.kept.before(self.w.name, self.args, self.w.written, v))  # going on runs into another's date
         if shun := [t for t in self._contenders(logits, allowed, hold, TIED_TOP) if (off and off(v + (self._text(t) or '"'))) or (
-                shut and '"' in (self._text(t) or ""))] if off or shut else []:
+                shut and '"' in (self._text(t) or "")) or (stop and '"' not in (self._text(t) or '"'))] if off or shut or stop else []:
             allowed = np.ones(len(logits), dtype=bool) if allowed is None else allowed.copy()  # the lean reads from the rest's best
             allowed[shun] = False
         beta = self.copy_bias * (MID_NAME if (mid := self.mid_name()) or run else 1.0)

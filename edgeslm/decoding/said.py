@@ -60,6 +60,7 @@ _COUNT = {w: i for ws in (_ONES, "cero uno dos tres cuatro cinco seis siete ocho
 _COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)  # the workload; not "once"
 
 
+_MONEY = "$£€¥₹"
 _UNIT = re.compile(r"[ \t]+[^\W\d_]")  # a word after a number (its unit, "1,75 metros"): no list before it
 
 
@@ -87,7 +88,8 @@ def numbers(text: str) -> frozenset[str]:
         if not re.fullmatch(r"\d+(?:\.\d+)?", raw) or len(raw) > 24:
             continue  # "12.05.2026", "1,2,3": no one number; nor a hash's run of digits
         d = Decimal(raw)
-        forms |= ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}  # not "07": no JSON number
+        # "£15.5k" is 15500 only: a scale after a currency sign is the amount's ("5k run" may be 5)
+        forms |= set() if scale and i and text[i - 1] in _MONEY else ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}
         forms |= ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
         out |= {sign + f for f in forms}
     out |= {_plain(Decimal(re.sub(r"\s", "", m.group()).replace(",", "."))) for m in _SPACED.finditer(text)}
