@@ -252,6 +252,10 @@ def test_a_parameter_opening_the_last_clause_holds_the_rest():
     assert [s[a:b] for s in ["Book it, with the title Team sync."] for a, b in tail(s, "title")] == ["Team sync"]
     assert tail("Pay 5 EUR to X, reference Rent", "reference") == []  # one word: nothing to cut
     assert tail("Weather in Paris, units celsius", "city") == [] and tail("", "x") == []
+    # a name a word gives, to its phrase's end, for any parameter: seed 1's calendar student closed "Board" (session 44)
+    named = "Could you make an event named Board offsite prep for 2026-11-03 and send an invite to p@x.io"
+    assert [named[a:b] for a, b in tail(named, "attendee")] == ["Board offsite prep"]
+    assert tail("a table named users with columns id", "table") == [] and tail("llamado Cena con Lucía el 21", "title") == []
     assert tail("Where's my package? Order number is K-58213 from May", "order_id") == []  # words about it, then the value
     assert inside(ref, "Concert", tail(ref, "reference")) and inside(ref, "Concert tickets", tail(ref, "reference"))
     assert not inside(ref, "Concert tickets Berlin", tail(ref, "reference")) and not inside(ref, "Concert", [])

@@ -60,7 +60,6 @@ _COUNT = {w: i for ws in (_ONES, "cero uno dos tres cuatro cinco seis siete ocho
 _COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)  # the workload; not "once"
 
 
-_MONEY = "$£€¥₹"
 _UNIT = re.compile(r"[ \t]+[^\W\d_]")  # a word after a number (its unit, "1,75 metros"): no list before it
 
 
@@ -89,7 +88,7 @@ def numbers(text: str) -> frozenset[str]:
             continue  # "12.05.2026", "1,2,3": no one number; nor a hash's run of digits
         d = Decimal(raw)
         # "£15.5k" is 15500 only: a scale after a currency sign is the amount's ("5k run" may be 5)
-        forms |= set() if scale and i and text[i - 1] in _MONEY else ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}
+        forms |= set() if scale and i and text[i - 1] in "$£€¥₹" else ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}
         forms |= ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
         out |= {sign + f for f in forms}
     out |= {_plain(Decimal(re.sub(r"\s", "", m.group()).replace(",", "."))) for m in _SPACED.finditer(text)}
@@ -232,16 +231,19 @@ def inside(text: str, v: str, spans: list[tuple[int, int]]) -> bool:
 # a request's last clause: after a comma, semicolon, "?" or "!", or a full stop before a capital ("Smith & Co. completion" is one)
 _LAST = re.compile(r"[,;?!]\s+|\.\s+(?=[A-Z])")
 _NAMED = re.compile(r"(?:(?:with|and|use|using|as|put)\s+)?(?:(?:the|a|an|my)\s+)?([A-Za-z]+)\s+(\S(?:.*\S)?\s\S.*?)[\s.!]*$")
+# a name a word gives ("an event named Board offsite prep for ..."), to the phrase's end: a student closed "Board" (session 44)
+_GIVEN = re.compile(r"\b(?:named|titled|entitled|called|llamad[oa]|titulad[oa])[ \t]+([^\W\d_][^\n,.;:?!()\"']*?)(?=[ \t]*(?:[,.;:?!)]|\n|"
+                    r"$)|[ \t]+(?:to|in|on|at|for|from|with|and|or|by|el|la|para|con|y|a|de|en)\b)", re.IGNORECASE)
 
 
 def tail(text: str, name: str) -> list[tuple[int, int]]:
     """(start, end) of the words of several that the request's last clause holds after a word of the parameter `name` opening it
-    (", reference Concert tickets Berlin" for `reference`): the value runs to the request's end, as a label's does (`labelled`)."""
-    start = ([m.end() for m in _LAST.finditer(text)] or [0])[-1]
+    (", reference Concert tickets Berlin" for `reference`), to the request's end as a label's (`labelled`); and each name given (_GIVEN)."""
+    given, start = [m.span(1) for m in _GIVEN.finditer(text) if " " in m.group(1)], ([m.end() for m in _LAST.finditer(text)] or [0])[-1]
     m = _NAMED.match(text, start)
     if not m or not (m.group(2)[0].isupper() or m.group(2)[0].isdigit()):  # a value, not words about it ("Order number is K-58213")
-        return []
-    return [m.span(2)] if (ws := words(m.group(1))) and ws <= words(name) else []
+        return given
+    return given + ([m.span(2)] if (ws := words(m.group(1))) and ws <= words(name) else [])
 
 
 def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
