@@ -290,6 +290,12 @@ def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
     tied = [said[i:i + 2] for i in sorted(slots(said, "unit"))]
     assert "ml" in tied and "un" not in tied  # "unit" itself is no value of `unit`
     assert slots(said, "brain_region") == set()
+    # a `to_`/`from_` parameter: the word after "to", "into", "in" / "from"; after "in" letters only (session 44: a units
+    # student wrote "serving" of "750 kilojoules per serving; convert that to kilocalories")
+    units = "750 kilojoules per serving; convert that to kilocalories, from me in 2 ways"
+    assert [units[i:i + 4] for i in sorted(slots(units, "to_unit"))] == ["kilo"] and slots(units, "unit") == set()
+    assert [s[i:i + 5] for s in ["Fly from Paris to Rome"] for i in sorted(slots(s, "from_city"))] == ["Paris"]
+    assert [s[i:i + 4] for s in ["Fly from Paris to Rome"] for i in sorted(slots(s, "to_city"))] == ["Rome"]
     pieces = {1: b"John", 2: b"JDBC", 3: b"zz"}
     c = Copier(text, lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
     logits = np.zeros(5, dtype=np.float32)
@@ -757,7 +763,8 @@ def test_a_value_begins_at_a_request_word_the_model_writes_with_the_space_before
     lift = dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True))
     assert lift[2] < 0 and 8 not in lift  # " pints" is no word of the request: not this lean's
     assert logits[4] + lift[4] == max(logits + np.array([lift.get(t, 0.0) for t in range(len(vocab))]))
-    assert lift[4] == 28.5 - 24.0 + 4.0 and 3 not in lift  # "t" begins "te", the split's own first piece
+    # "t" begins "te", the split's own first piece; "into" ties the word to `to_unit` (said.slots): SLOT times copy_bias
+    assert lift[4] == 28.5 - 24.0 + 4.0 * SLOT and 3 not in lift
     c.feed("te")
     assert c.splits.next("te") == {5}
     c = Copier("Please turn 174 ml into spoons.", lambda t: vocab[t].encode(), Leans(copy=4.0), tokenize=tokenize)

@@ -30,9 +30,8 @@ def source_text(messages: Iterable) -> str:
 def values(text: str) -> list[str]:
     """The values a request states, lower-cased, each once: numbers (thousands separators dropped),
     quoted strings, and runs of capitalized words that do not open a sentence (nor "I")."""
-    out = [m.group().replace(",", "") for m in NUMBER.finditer(text)]
     quoted = list(QUOTED.finditer(text))
-    out += [(m.group(1) or m.group(2)).strip() for m in quoted]
+    out = [m.group().replace(",", "") for m in NUMBER.finditer(text)] + [(m.group(1) or m.group(2)).strip() for m in quoted]
     for m in NAME.finditer(text):
         if any(q.start() < m.start() < q.end() for q in quoted):
             continue
@@ -58,8 +57,6 @@ _COUNT = {w: i for ws in (_ONES, "cero uno dos tres cuatro cinco seis siete ocho
     f"{t}{sep}{_ONES.split()[i]}": n + i for t, n in _TENS.items() for i in range(1, 10) for sep in "- "} | {  # "seventy-five"; Spanish: a
     "una": 1, "doce": 12, "dozen": 12, "docena": 12, "a dozen": 12, "una docena": 12, "half a dozen": 6, "media docena": 6}  # tenth of
 _COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)  # the workload; not "once"
-
-
 _UNIT = re.compile(r"[ \t]+[^\W\d_]")  # a word after a number (its unit, "1,75 metros"): no list before it
 
 
@@ -348,24 +345,27 @@ def words(text: str) -> set[str]:
 
 
 _RAW = re.compile(r"[A-Za-z0-9]+")
+_TOWARD = {"to": ("to", "into", "in"), "from": ("from",)}  # the words that tie a value to a `to_`/`from_` parameter (`slots`)
 _CHUNK = re.compile(r"[^\s'\"`“”‘’]+")
 
 
 def slots(text: str, name: str, near: int = 3) -> set[int]:
     """Where `text` ties a value to the parameter `name`: the starts of its words that follow one of the name's words within `near`
     content words ("the launcher path '/usr/...'", "the session 'S1'") or whose run up to a space or quote holds one (`JDBC_session`,
-    'shapeStatements' for `statements`); never a word that is only the name's own ("the unit" for `unit`)."""
-    want = words(name)
+    'shapeStatements' for `statements`); never a word that is only the name's own ("the unit" for `unit`). A `to_`/`from_` one: the word
+    after "to", "into" or "in" (letters only: "in 2.5 tablespoons") / "from" ("that to kilocalories": a student wrote "serving")."""
+    want, toward, last = words(name), _TOWARD.get(next((w for w in re.split(r"[\W_]+", name.lower()) if w in _TOWARD), "")), ""
     out: set[int] = set()
     if not want:
         return out
     recent: list[set[str]] = []  # the content words before, nearest last
     chunks = {c.end(): c.start() for c in _CHUNK.finditer(text)}
     for m in _RAW.finditer(text):
-        chunk, ws = _CHUNK.match(text, m.start()), words(m.group())
+        chunk, ws, last, word = _CHUNK.match(text, m.start()), words(m.group()), m.group().lower(), last
         if ws and ws <= want:
             pass  # the parameter's own name said ("the unit", `brain_region`): a mention, not its value
-        elif any(want & w for w in recent[-near:]) or (chunk and want & words(chunk.group())):
+        elif any(want & w for w in recent[-near:]) or (chunk and want & words(chunk.group())) or (
+                toward and word in toward and ws and (word != "in" or m.group().isalpha())):
             out.add(m.start())
             if chunk and chunk.end() in chunks:  # '/usr/...': the value starts where its run does
                 out.add(chunks[chunk.end()])
