@@ -270,7 +270,7 @@ class Copier:
         if ties:  # a tied span's first token may sit below TOP junk tokens where the logits are flat
             lift.update({t: wide for t in self._contenders(logits, allowed, wide, TIED_TOP)
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
-        for t, b, a in self._respaced(logits, allowed, wide) if v == "" and self.splits else ():
+        for t, b, a in self._respaced(logits, allowed, wide) if v == "" else ():
             lift[b], shun = max(lift.get(b, 0.0), a), shun + [t]
         if on := self._on_split(logits, allowed, hold if mid else beta, lift):  # nor a piece a longer one on it begins, or off it ("pret")
             lift = {t: a for t, a in lift.items() if t in on or '"' in (p := self._text(t) or '"') or span(self.source, v + p, True)
@@ -285,11 +285,13 @@ class Copier:
         """At a value's first token: (t, b, lift) for each contender t within beta of the best that is a word of the source with the
         space before it, as the request's own tokens write it (" teaspoons" of "into teaspoons"), and b, the first token of that word's
         own split ("te" of te|as|poons), lifted to t's logit and beta more: a value begins at the word, not at the space before it."""
-        out = []
+        out: list[tuple[int, int, float]] = []
+        if (splits := self.splits) is None:
+            return out
         for t in self._contenders(logits, allowed, beta):
             w = (p := self._text(t) or "")[1:]
             if p[:1] == " " and w[:1].isalnum() and '"' not in w and span(self.source, w, False):
-                out += [(t, b, float(logits[t] - logits[b]) + beta) for b in self.splits.bare(w) if allowed is None or allowed[b]]
+                out += [(t, b, float(logits[t] - logits[b]) + beta) for b in splits.bare(w) if allowed is None or allowed[b]]
         return out
 
     def _on_split(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, lift: dict[int, float]) -> dict[int, float]:
