@@ -339,6 +339,10 @@ def test_a_value_does_not_close_inside_a_run_of_capitalized_words():
                lambda t: {1: b'"', 2: b" City", 3: b' City"', 4: b'",'}.get(t, b"qq"), Leans(copy=2.0))
     assert c.cuts("Salt Lake") and c.cuts("Rio") and c.cuts("Ho Chi Minh") and c.cuts("Salt")
     assert not c.cuts("Salt Lake City") and not c.cuts("Paris") and not c.cuts("Rio de Janeiro") and not c.cuts("hot")
+    # after "in", "for" ...: a place's region, then no more places (issue 23: "Tel Aviv, Israel" stays whole; session 44)
+    region = Copier("Forecast for Tel Aviv, Israel, fahrenheit. Meet Anna, Bob. Weather in Oslo, Bergen and Rome.",
+                    lambda t: b"qq", Leans(copy=2.0))
+    assert region.cuts("Tel Aviv") and not region.cuts("Tel Aviv, Israel") and not region.cuts("Anna") and not region.cuts("Oslo")
     c.feed('{"city": "Salt Lake')
     logits = np.array([0.0, 3.0, 1.0, 0.5, 2.5], dtype=np.float32)  # the model would close on "Salt Lake"
     ids, amounts = c.boost(logits, None)

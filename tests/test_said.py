@@ -159,7 +159,7 @@ def test_a_code_the_request_ends_on_or_prose_goes_on_after():
 
 
 def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
-    from edgeslm.decoding.said import counts, numbers
+    from edgeslm.decoding.amounts import counts, numbers
     assert numbers("pls transfer 2k GBP to AT611904300234573201") == {"2", "2000"}  # not the IBAN's digits
     assert numbers("Could you wire $12,400?") == {"12400"}
     assert "1520.07" in numbers("Wire 1 520,07 dollars to FR86 6090 9822 5318 7595 1305 075")

@@ -10,7 +10,7 @@ the list more than by what it does; the right token is usually among the top few
   MID_NAME times that part way into a name or a word cut short (said.mid_name), MID_NAME x SLOT on the split's next piece there and to
   close a code the request ends on or an e-mail address whole (said.ends_code); SLOT times at a value's first token for a span the
   request ties to the parameter (said.slots) or a quote no call holds; no close inside a run of capitalized words ("Salt Lake" of
-  "Salt Lake City") or a quote; numbers: said.numbers. A student's e-mail addresses, times or dates stay on the request's (asks.Kept).
+  "Salt Lake City") or a quote; numbers: amounts.numbers. A student's e-mail addresses, times or dates stay on the request's (asks.Kept).
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
   for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
   installed), and by 1 + SURE times how far the best tool stands from the next. The first call by the whole request; each later one by
@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgeslm.decoding import asks, clock, said
+from edgeslm.decoding import amounts, asks, clock, said
 from edgeslm.decoding.argstream import ArgStream, Calls
 from edgeslm.decoding.canon import Splits
 from edgeslm.decoding.ending import Ending
@@ -103,7 +103,7 @@ class Copier:
         self._pieces: dict[int, str | None] = {}
         # (start, end) of what the source puts in quotes or after a label: a value is not cut inside them (`cuts`)
         self.quoted = quotes(source) + said.labelled(source) if copy_bias else []
-        self.numbers = said.numbers(source) if copy_bias else frozenset()  # for `counting`
+        self.numbers = amounts.numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         self._tails: dict[str, list[tuple[int, int]]] = {}  # parameter -> the spans a value is not cut inside (`delimited`)
         self.kept = asks.Kept(source, kinds, tokenize) if kinds and copy_bias and tokenize else None  # addresses, times
@@ -311,11 +311,11 @@ class Copier:
 
     def _count(self, logits: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         """While a number is written: +copy_bias on the tokens that go on toward a number the request states,
-        in a form a call writes ("2k": 2000, "$12,400": 12400; said.numbers), or close it on one."""
+        in a form a call writes ("2k": 2000, "$12,400": 12400; amounts.numbers), or close it on one."""
         so_far = (self.args.number or "").lstrip("+")  # MID_NAME part way into one, or whole where none goes on ("75|000")
         whole = so_far in self.numbers and not any(f != so_far and f.startswith(so_far) for f in self.numbers)
         beta = self.copy_bias * (MID_NAME if whole or self.ending.short_of(so_far) else 1.0)
-        return {t: beta for t in self._contenders(logits, allowed, beta) if said.counts(self.numbers, so_far, self._text(t) or "")}
+        return {t: beta for t in self._contenders(logits, allowed, beta) if amounts.counts(self.numbers, so_far, self._text(t) or "")}
 
     @property
     def signing(self) -> bool:

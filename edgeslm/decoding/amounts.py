@@ -1,0 +1,64 @@
+"""The numbers a request states, for the copy lean's `counting` (decoding/copying.py): each in the forms a call writes it as a JSON
+number ("$12,400" 12400, "2k" 2000, "3,5" 3.5, "a dozen" 12, "-40" -40), and whether a piece written after a number's digits goes on
+toward one of them or closes it on one. Pure functions of text; no model."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+# a number as a request may state it: "12,400", "2.5", "2k", "1.2 million", "3%", "3,5" (a decimal comma)
+_AMOUNT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)*)(?:[ \t]?(k|thousand|million|mio|mn|bn|billion)\b|(%))?", re.I | re.ASCII)
+# "1 520,07"; not a phone number's groups ("+1 555 123"), nor a count before a unit ("2 500ml")
+_SPACED = re.compile(r"(?<![\w.,+])\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d{1,2})?(?![\w.,]?\d|[^\W\d]|[ \u00a0\u202f]\d)", re.ASCII)
+_SCALE = {"k": 1000, "thousand": 1000, "million": 10**6, "mio": 10**6, "mn": 10**6, "bn": 10**9, "billion": 10**9}
+_TENS = {w: 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+_COUNT = {w: i for ws in (_ONES, "cero uno dos tres cuatro cinco seis siete ocho nueve diez") for i, w in enumerate(ws.split())} | _TENS | {
+    f"{t}{sep}{_ONES.split()[i]}": n + i for t, n in _TENS.items() for i in range(1, 10) for sep in "- "} | {  # "seventy-five"; Spanish: a
+    "una": 1, "doce": 12, "dozen": 12, "docena": 12, "a dozen": 12, "una docena": 12, "half a dozen": 6, "media docena": 6}  # tenth of
+_COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)  # the workload; not "once"
+_UNIT = re.compile(r"[ \t]+[^\W\d_]")  # a word after a number (its unit, "1,75 metros"): no list before it
+
+
+def _plain(d: Decimal) -> str:
+    return format(d.normalize(), "f") if d == d.to_integral_value() else format(d.normalize(), "f").rstrip("0")
+
+
+def numbers(text: str) -> frozenset[str]:
+    """The numbers a request states, each in the forms a call writes it as a JSON number: "$12,400" 12400, "€1.250,00" 1250,
+    "1 520,07" 1520.07, "2k" 2000, "1.2 million" 1200000, "3,5" 3.5, "3%" 3 and 0.03, "a dozen" 12, "two" 2, "media docena" 6."""
+    out: set[str] = set()
+    for m in _AMOUNT.finditer(text):
+        raw, scale, percent = m.group(1), (m.group(2) or "").lower(), m.group(3)
+        i = m.start()  # a minus sign that opens a word: "-40 celsius" -40, not 40; not "3-4 days", "COVID-19"
+        sign = "-" if i and text[i - 1] in "-−" and (i == 1 or text[i - 2] in " \t\n([:=") else ""
+        forms: set[str] = set()
+        if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", raw):
+            raw = raw.replace(",", "")
+        elif re.fullmatch(r"\d{1,3}(?:\.\d{3})+(?:,\d+)?", raw):  # "1.250,00"; "1.250" may be 1.25 too
+            forms |= {raw, _plain(Decimal(raw))} if raw.count(".") == 1 and "," not in raw else set()
+            raw = raw.replace(".", "").replace(",", ".")
+        elif re.fullmatch(r"\d+,\d{1,2}", raw):  # "3,5" or a list "45,60": both read; "1,75 metros" a quantity, one number
+            forms |= set() if _UNIT.match(text, m.end()) else set(raw.split(","))
+            raw = raw.replace(",", ".")
+        if not re.fullmatch(r"\d+(?:\.\d+)?", raw) or len(raw) > 24:
+            continue  # "12.05.2026", "1,2,3": no one number; nor a hash's run of digits
+        d = Decimal(raw)
+        # "£15.5k" is 15500 only: a scale after a currency sign is the amount's ("5k run" may be 5)
+        forms |= set() if scale and i and text[i - 1] in "$£€¥₹" else ({raw} if not re.match(r"0\d", raw) else set()) | {_plain(d)}
+        forms |= ({_plain(d * _SCALE[scale])} if scale else set()) | ({_plain(d / 100)} if percent else set())
+        out |= {sign + f for f in forms}
+    out |= {_plain(Decimal(re.sub(r"\s", "", m.group()).replace(",", "."))) for m in _SPACED.finditer(text)}
+    out |= {str(_COUNT[w.lower()]) for w in _COUNTED.findall(text)}
+    return frozenset(out)
+
+
+def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:
+    """`piece`, written after the digits `so_far` of a JSON number, goes on toward one of `forms`
+    (`numbers`), or closes the number (",", "}" or "]" after what digits it adds) on one."""
+    head = piece[:len(piece) - len(piece.lstrip("0123456789."))]
+    rest, v = piece[len(head):], so_far + head
+    if not rest:
+        return bool(head) and any(f.startswith(v) for f in forms)
+    return rest.lstrip(" \t\r\n")[:1] in (",", "}", "]") and v in forms
