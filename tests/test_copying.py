@@ -343,6 +343,8 @@ def test_a_value_does_not_close_inside_a_run_of_capitalized_words():
     region = Copier("Forecast for Tel Aviv, Israel, fahrenheit. Meet Anna, Bob. Weather in Oslo, Bergen and Rome.",
                     lambda t: b"qq", Leans(copy=2.0))
     assert region.cuts("Tel Aviv") and not region.cuts("Tel Aviv, Israel") and not region.cuts("Anna") and not region.cuts("Oslo")
+    saint = Copier("Weather for St. John's, Newfoundland in degrees", lambda t: b"qq", Leans(copy=2.0))
+    assert saint.cuts("St. John") and saint.cuts("St. John's") and not saint.cuts("St. John's, Newfoundland")
     c.feed('{"city": "Salt Lake')
     logits = np.array([0.0, 3.0, 1.0, 0.5, 2.5], dtype=np.float32)  # the model would close on "Salt Lake"
     ids, amounts = c.boost(logits, None)

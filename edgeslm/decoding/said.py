@@ -137,8 +137,9 @@ def span(text: str, part: str, whole: bool) -> bool:
 MID_LETTERS = 3
 _ALNUM = re.compile(r"[^\W_]*")
 # what may run on after a capitalized word inside a name: spaces, particles, the next word's first letter
-# a place's region after it, then no more places ("Tel Aviv, Israel, fahrenheit"; not "Paris, London and Rome"): issue 23
-_REGION = re.compile(r",[ \t]+[A-Z][\w'’.-]*(?:[ \t]+[A-Z][\w'’.-]*)*(?=[ \t]*(?:[.?!;)]|\n|$|,[ \t]+[a-z\d]|[ \t]+"
+# a place's region after it, then no more places ("Tel Aviv, Israel, fahrenheit", "St. John's, Newfoundland in"; not "Paris, London
+# and Rome"): issue 23
+_REGION = re.compile(r"(?:['’]s)?,[ \t]+[A-Z][\w'’.-]*(?:[ \t]+[A-Z][\w'’.-]*)*(?=[ \t]*(?:[.?!;)]|\n|$|,[ \t]+[a-z\d]|[ \t]+"
                      r"(?!(?:and|or|y|e)\b)[a-z]))")
 _AT_PLACE = re.compile(r"\b(?:in|for|at|to|from|near|en|para)[ \t]+$", re.IGNORECASE)  # what a place's name follows (`cut`)
 _RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
