@@ -776,3 +776,26 @@ def test_a_value_begins_at_a_request_word_the_model_writes_with_the_space_before
     c = Copier("Please turn 174 ml into spoons.", lambda t: vocab[t].encode(), Leans(copy=4.0), tokenize=tokenize)
     c.feed('{"to_unit": "')
     assert c.boost(logits, None) is None or 2 not in c.boost(logits, None)[0].tolist()
+
+
+def test_a_currency_the_request_names_by_sign_or_word_leans_to_its_code():
+    """Both seeds' transfer students wrote "EUR" of "37.25 quid ... IBAN IE29..." (session 44). At the first token of a top-level
+    value whose enum holds the code of the one currency the request names ("quid" GBP, "francos suizos" CHF, "€" EUR), the
+    pieces that begin the code get 9 x copy_bias; not where the request names two, nor where the enum lacks it."""
+    assert said.currency("37.25 quid, IBAN IE29AIBK93115212345678") == "GBP" and said.currency("850 francos suizos") == "CHF"
+    assert said.currency("send 50 EUR and $20") is None and said.currency("pay 300 to DE89") is None
+    vocab = ["E", "EUR", "G", "GBP", '"', "x"]
+    tool = ToolSpec("send_money", "Send money.", {"properties": {"currency": {"type": "string", "enum": ["EUR", "GBP", "USD"]}}})
+
+    def lift(source, tools=(tool,)):
+        c = Copier(source, lambda t: vocab[t].encode(), Leans(copy=4.0, close=5.0), tools=list(tools))
+        c.begin("send_money")
+        c.feed('{"currency": "')
+        logits = np.array([30.0, 29.0, 20.0, 19.0, 0.0, 0.0])
+        got = c.boost(logits, None)
+        return dict(zip(*(a.tolist() for a in got), strict=True)) if got else {}
+
+    up = lift("I owe my flatmate 37.25 quid for the electricity")
+    assert up[2] == up[3] == 4.0 * MID_NAME * SLOT and 0 not in up
+    assert 2 not in lift("37.25 quid or 40 EUR")  # two named: no code lean
+    assert 2 not in lift("37.25 quid", [ToolSpec("send_money", "Send.", {"properties": {"currency": {"type": "string"}}})])

@@ -276,10 +276,17 @@ class Copier:
             lift = {t: a for t, a in lift.items() if t in on or '"' in (p := self._text(t) or '"') or span(self.source, v + p, True)
                     or not any((self._text(u) or "").startswith(p) for u in on) and bool(self.splits and self.splits.next(v + p))} | {
                 t: max(lift.get(t, beta), on[t]) for t in on}
+        if v == "" and (code := self._currency()):  # the one currency the request names, where the parameter's enum holds it
+            lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if code.startswith(self._text(t) or '"')})
         if said.ends_code(self.source, v):  # a code whole where the request ends or prose goes on: only junk runs on ("1290387|78779")
             lift.update({t: max(lift.get(t, 0.0), hold) for t in self._contenders(logits, allowed, hold, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
         return lift | {t: -hold for t in shun}
+
+    def _currency(self) -> str | None:
+        """The code of the one currency the request names ("quid" GBP: said.currency) where this top-level parameter's enum holds it."""
+        code = said.currency(self.source) if self.args.stack == ["{"] else None
+        return code if code and code in self.ending.enums.get(self.w.name, {}).get(self.args.key or "", ()) else None
 
     def _respaced(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float) -> list[tuple[int, int, float]]:
         """At a value's first token: (t, b, lift) for each contender t within beta of the best that is a word of the source with the

@@ -213,6 +213,18 @@ _PHRASE_END = re.compile(r"[ \t]*(?:[,.;:?!)\]'\"]+(?:\s|$)|\n|$|(?:to|in|on|at|
                          r"this|starting|about|between|during|before|after|until|per|each|please)\b)", re.IGNORECASE)
 
 
+# a currency as people say it, by its ISO code: "37.25 quid" is GBP (a student wrote EUR of an Irish IBAN, session 44)
+_CURRENCY = {c: re.compile(rf"\b{c}\b|{p}", re.IGNORECASE) for c, p in {
+    "GBP": r"£|\b(?:quid|pounds? sterling|sterling|libras?)\b", "USD": r"\$|\b(?:bucks|(?:us )?dollars?|dólar(?:es)?)\b",
+    "EUR": r"€|\beuros?\b", "JPY": r"¥|\byen\b", "CHF": r"\b(?:swiss )?franc(?:o)?s?\b", "INR": r"₹|\brupees?\b"}.items()}
+
+
+def currency(text: str) -> str | None:
+    """The one currency `text` names, by its code, sign or word ("quid", "€", "francs"), or None: none, or several."""
+    named = [c for c, p in _CURRENCY.items() if p.search(text)]
+    return named[0] if len(named) == 1 else None
+
+
 def said_enums(text: str, enums: dict[str, dict[str, set[str]]]) -> dict[str, set[str]]:
     """Tool -> its parameters one of whose enum values (`enums`) `text` says whole, in any case, "_" read as a space ("ticket_price":
     "ticket price"); not a short or letterless one ("in", "us", "all", "2": every request says those)."""
