@@ -215,8 +215,8 @@ _PHRASE_END = re.compile(r"[ \t]*(?:[,.;:?!)\]'\"]+(?:\s|$)|\n|$|(?:to|in|on|at|
 
 # a currency as people say it, by its ISO code: "37.25 quid" is GBP (a student wrote EUR of an Irish IBAN, session 44)
 _CURRENCY = {c: re.compile(rf"\b{c}\b|{p}", re.IGNORECASE) for c, p in {
-    "GBP": r"£|\b(?:quid|pounds? sterling|sterling|libras?)\b", "USD": r"\$|\b(?:bucks|(?:us )?dollars?|dólar(?:es)?)\b",
-    "EUR": r"€|\beuros?\b", "JPY": r"¥|\byen\b", "CHF": r"\b(?:swiss )?franc(?:o)?s?\b", "INR": r"₹|\brupees?\b"}.items()}
+    "GBP": r"£|\b(?:quid|sterling|libras?)\b", "USD": r"\$|\b(?:bucks|dollars?|dólar(?:es)?)\b",
+    "EUR": r"€|\beuros?\b", "JPY": r"¥|\byen\b", "CHF": r"\bfranco?s?\b", "INR": r"₹|\brupees?\b"}.items()}
 
 
 def currency(text: str) -> str | None:
