@@ -22,8 +22,10 @@ through resumes from its checkpoint, and scores already measured are read back).
 each unfinished seed's resumable files under benchmarks/results/convert/kept/ (committed), and the
 next session's run starts from them (`save`; benchmarks/_carry.py); a seed that ends keeps its files there too, and
 `--rescore` scores it again at later code from them (steps 1-5; its students are not retrained, and the gate's
-verdicts are read back where nothing that decides them changed). Each result file names the commit that scored it. `--on base` trains the students on the bare base instead of on top
-of the default `tools` adapter, for the comparison.
+verdicts are read back where nothing that decides them changed); a seed already scored at code that scores
+alike (`SCORING` unchanged since its commit) is read back, so a rescore spread over sessions goes on. Each
+result file names the commit that scored it. `--on base` trains the students on the bare base instead of on
+top of the default `tools` adapter, for the comparison.
 
 What the figures can show: whether the pipeline's students learn the task rather than the generator's
 templates (step 5), and whether promotion survives a change of seed. What they cannot: the teacher is
@@ -270,8 +272,8 @@ def seed_run(args, seed: int, root: Path) -> dict:
     home = root / f"{on}-seed{seed}"
     kept = KEPT / f"{on}-s{seed}"  # left by an earlier session (--save), or by the seed's end
     if finished.get("settings") == stamp:
-        if not getattr(args, "rescore", False) or not (kept / "run.json").is_file():
-            print(f"=== seed {seed} ({on}): done, read from {done}", flush=True)
+        if not getattr(args, "rescore", False) or not (kept / "run.json").is_file() or _scored_alike(finished.get("code")):
+            print(f"=== seed {seed} ({on}): done at {finished.get('code')}, read from {done}", flush=True)
             return finished
         shutil.rmtree(home, ignore_errors=True)  # scored again from what was kept, not from a home's state
         print(f"=== seed {seed} ({on}): scoring again at this code from {kept}", flush=True)
@@ -306,6 +308,25 @@ def _commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+" if dirty else "")
+
+
+# What decides a seed's scores once its students are trained: the serving code, its shipped adapter, the
+# catalog, and the benchmark modules that write the calls and grade them. convert.py only runs the steps.
+SCORING = ["edgeslm", "models.toml", "benchmarks/data", "benchmarks/handwritten.py", "benchmarks/synthetic.py",
+           "benchmarks/teacher.py", "benchmarks/_server.py"]
+
+
+def _scored_alike(code: str | None) -> bool:
+    """Whether a seed scored at commit `code` would score the same now: no change to SCORING between that
+    commit and this tree (so --rescore over several sessions goes on where it stopped)."""
+    import subprocess
+
+    if not code or code.endswith("+"):
+        return False
+    try:
+        return subprocess.run(["git", "diff", "--quiet", code, "--", *SCORING], cwd=Path(__file__).parent.parent).returncode == 0
+    except OSError:
+        return False
 
 
 def _trains_alike(old: dict, new: dict) -> bool:

@@ -156,3 +156,18 @@ def test_a_seed_resumes_from_what_an_earlier_session_kept(tmp_path, monkeypatch)
     seen.clear()
     convert.seed_run(args, 2, tmp_path / "root2")  # nothing kept to score from: read back
     assert not seen
+    # a seed scored at a commit whose scoring code is this tree's is read back by --rescore (a rescore spread
+    # over sessions goes on); scored at a tree with changes ("+"), or at no known commit, it is scored again
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
+                          cwd=Path(convert.__file__).parent).stdout.strip()
+    monkeypatch.setattr(convert, "SCORING", ["no-such-path-in-the-repo"])  # unchanged since any commit
+    (keep / "capture").mkdir(parents=True)
+    (keep / "run.json").write_text(json.dumps(stamp))
+    done = tmp_path / "results" / "convert" / "default-s2.json"
+    for code, again in [(head, False), (head + "+", True), (None, True), ("0" * 40, True)]:
+        done.write_text(json.dumps({"settings": stamp, "code": code}))
+        seen.clear()
+        convert.seed_run(args, 2, tmp_path / "root3")
+        assert bool(seen) == again, code
