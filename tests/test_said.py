@@ -283,3 +283,16 @@ def test_the_enum_values_a_string_may_close_on():
                              "bad": {"enum": "x"}, "odd": "not a schema"}}
     assert enums(schema) == {"currency": {"USDT", "EUR"}, "n": set(), "bad": set(), "odd": set()}  # "USD" may go on
     assert enums(None) == {} and enums({"properties": None}) == {}
+
+
+def test_a_name_is_not_cut_before_the_sign_it_ends_with():
+    """The default wrote "key": "C" for "What key signature does C# major have?" (BFCL val) and "item": "Weapon" beside 'Guardian
+    Sword+': a span does not end before "#" or "+" that a word ends with ("C#", "C++", "Disney+"), so closing there cuts the name;
+    "1+1", "Room #5" and a value that stands whole elsewhere are not held."""
+    from edgeslm.decoding.said import cut, span
+
+    text = "What key signature does C# major have? Try C++ or 1+1, and Guardian Sword+ too. Room #5."
+    assert not span(text, "C", True) and span(text, "C#", True) and span(text, "C++", True) and not span(text, "C+", True)
+    assert span(text, "1", True) and span(text, "#5", True) and span(text, "Guardian Sword+", True)
+    assert cut(text, "C", []) and cut(text, "Guardian Sword", [])
+    assert not cut(text + " Play C major.", "C", []) and not cut(text, "Room", [])

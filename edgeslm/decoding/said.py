@@ -116,9 +116,13 @@ def starts_word(text: str, i: int) -> bool:  # never past an address's "@" ("dat
     return (i == 0 or not text[i - 1].isalnum() and not (text[i - 1] == "@" and _AT.match(text, i - 2, i))) and not text[i].isspace()
 
 
-def ends_word(text: str, end: int) -> bool:  # "Lisbon," is no whole value: a span does not end on a separator
+_SUFFIX = re.compile(r"[#+]+(?![^\W_])")  # what a name ends with: "C#", "C++", "Guardian Sword+", "Disney+" (not "1+1")
+
+
+def ends_word(text: str, end: int) -> bool:  # "Lisbon," is no whole value: a span does not end on a separator, nor "C" of "C#"
     return (end >= len(text) or not text[end].isalnum() or not text[end - 1].isalnum()) and \
-        not text[end - 1].isspace() and text[end - 1] not in ",;:"
+        not text[end - 1].isspace() and text[end - 1] not in ",;:" and not (
+            end < len(text) and (text[end - 1].isalnum() or text[end - 1] in "#+") and _SUFFIX.match(text, end))
 
 
 def found(text: str, part: str) -> Iterator[int]:
@@ -192,7 +196,8 @@ def tail(text: str, name: str) -> list[tuple[int, int]]:
 
 def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
     """`v`, ending in a capitalized word, stands whole in `text` only where a name runs on after it ("Salt Lake" of "Salt Lake City",
-    "Rio" of "Rio de Janeiro"; after "in", "for" ..., "Tel Aviv" of "Tel Aviv, Israel, ...": `_REGION`), or stands in it only inside
+    "Rio" of "Rio de Janeiro"; after "in", "for" ..., "Tel Aviv" of "Tel Aviv, Israel, ...": `_REGION`; "C" of "C#", "Guardian Sword"
+    of "Guardian Sword+": `_SUFFIX`), or stands in it only inside
     quotes (`quoted`: their spans) that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value that ends there cuts it."""
     if inside(text, v, quoted):
         return True
@@ -201,6 +206,7 @@ def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
     out = False
     for i in found(text, v):
         end = i + len(v)
+        out = out or starts_word(text, i) and text[end - 1].isalnum() and _SUFFIX.match(text, end) is not None  # "C" of "C#"
         if starts_word(text, i) and ends_word(text, end):
             if not ((m := _RUN.match(text, end)) and m.group(1).isupper() or _REGION.match(text, end) and _AT_PLACE.search(text, 0, i)):
                 return False  # somewhere it stands whole
