@@ -834,3 +834,20 @@ def test_a_date_goes_whole_into_the_layout_its_parameter_asks_for():
     assert plain.get(5, 0.0) > -hold and plain.get(3, 0.0) < hold
     assert lift('{"date": "', "The date of the contribution.").get(1, 0.0) < hold
     assert lift('{"date": "03-17', "The date, in the format mm-dd-yyyy.")[4 - 1] == hold  # "-" on toward 03-17-1915
+
+
+def test_another_argument_leans_in_while_a_stated_number_its_unit_ties_to_a_parameter_is_unwritten():
+    """The default closed `{"location": "San Jose"}` for "Find air quality index in San Jose for next three days." (BFCL val):
+    "days" is a word of the tool's own description, so it counted for no parameter, and the close lean pushed. A number the request
+    states (in digits or words) that no call holds, whose unit is a word of an unwritten parameter, leans to going on (arg_bias);
+    not once it is written, nor where its unit matches no parameter."""
+    from edgeslm.decoding import amounts
+
+    assert (frozenset({"3"}), "days") in amounts.units("for next three days") and amounts.units("5 more articles")[0][1] == "articles"
+    aqi = ToolSpec("air_quality", "Air Quality Index for a location over a number of days.", {"type": "object", "properties": {
+        "location": {"type": "string"}, "days": {"type": "integer", "description": "Number of days to retrieve."}}})
+    asked = "Find air quality index in San Jose for next three days."
+    assert _lean(aqi, asked, '{"location": "San Jose"', arg=2.0, close=5.0) == ([1, 4], [2.0, 2.0])
+    weeks = _lean(aqi, "Find air quality index in San Jose for next three weeks.", '{"location": "San Jose"', arg=2.0, close=5.0)
+    assert weeks is not None and dict(zip(*weeks, strict=True))[1] == -5.0  # no parameter's unit: the close lean as before
+    assert _lean(aqi, asked, '{"location": "San Jose", "days": 3', arg=2.0, close=5.0) == ([1, 4, 2], [-5.0, -5.0, 5.0])  # written
