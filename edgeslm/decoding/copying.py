@@ -89,9 +89,10 @@ class Copier:
         self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
         self.one = tool_bias > 0 and len(said.clauses(source)) <= 1  # a request of one clause: SURE_ONE
+        tools = list(tools or ())
+        self.props = {t.name: p for t in tools if isinstance(p := (t.parameters or {}).get("properties"), dict)} if copy_bias else {}
         # tool -> parameter -> the layout its description asks dates in (clock.layout: "in the format mm-dd-yyyy")
-        self.layouts = {t.name: {k: lay for k, p in ((t.parameters or {}).get("properties") or {}).items() if (lay := clock.layout(p))}
-                        for t in tools or ()} if copy_bias else {}
+        self.layouts = {n: {k: lay for k, p in ps.items() if (lay := clock.layout(p))} for n, ps in self.props.items()}
         self.days = clock.days(source) if any(self.layouts.values()) else []
         # what values are copied from: the request, and its times and dates in the forms calls write (clock.forms)
         self.source = source + "".join("\n" + f for f in clock.forms(source, {lay for ps in self.layouts.values() for lay in ps.values()})
@@ -189,7 +190,13 @@ class Copier:
     def cuts(self, v: str) -> bool:
         """A value closed at `v` would cut a name, the user's quotes (said.cut: "Salt Lake" of "Salt Lake City", "Deposit – Flat 12"
         of 'Deposit – Flat 12, Leeds') or a student's address before its town (asks.Kept.short)."""
-        return said.cut(self.source, v, self.delimited()) or bool(self.kept and self.kept.short(self.w.name, self.args, v))
+        kept = bool(self.kept and self.kept.short(self.w.name, self.args, v))
+        return kept or said.cut(self.source, v, self.delimited(), not self._regional())
+
+    def _regional(self) -> bool:
+        """The call's tool has another top-level parameter for a place's region (said.REGIONAL: "country", "state")."""
+        return any(k != self.args.key and said.REGIONAL.search(k.replace("_", " ") + " " + str(p.get("description") or ""))
+                   for k, p in self.props.get(self.w.name, {}).items() if isinstance(p, dict))
 
     def delimited(self) -> list[tuple[int, int]]:
         """What the source puts in quotes or after a label, its codes (asks.codes), and what follows a word of this parameter opening its

@@ -145,6 +145,8 @@ _ALNUM = re.compile(r"[^\W_]*")
 # and Rome"): issue 23
 _REGION = re.compile(r"(?:['’]s)?,[ \t]+[A-Z][\w'’.-]*(?:[ \t]+[A-Z][\w'’.-]*)*(?=[ \t]*(?:[.?!;)]|\n|$|,[ \t]+[a-z\d]|[ \t]+"
                      r"(?!(?:and|or|y|e)\b)[a-z]))")
+# a parameter that holds a place's region apart from the place ("country", "state"): `cut` does not hold the region with the place
+REGIONAL = re.compile(r"\b(?:countr(?:y|ies)|states?|regions?|provinces?|count(?:y|ies))\b", re.IGNORECASE)
 _AT_PLACE = re.compile(r"\b(?:in|for|at|to|from|near|en|para)[ \t]+$", re.IGNORECASE)  # what a place's name follows (`cut`)
 _RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
 
@@ -194,11 +196,12 @@ def tail(text: str, name: str) -> list[tuple[int, int]]:
     return given + ([m.span(2)] if (ws := words(m.group(1))) and ws <= words(name) else [])
 
 
-def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
+def cut(text: str, v: str, quoted: list[tuple[int, int]], region: bool = True) -> bool:
     """`v`, ending in a capitalized word, stands whole in `text` only where a name runs on after it ("Salt Lake" of "Salt Lake City",
     "Rio" of "Rio de Janeiro"; after "in", "for" ..., "Tel Aviv" of "Tel Aviv, Israel, ...": `_REGION`; "C" of "C#", "Guardian Sword"
     of "Guardian Sword+": `_SUFFIX`), or stands in it only inside
-    quotes (`quoted`: their spans) that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value that ends there cuts it."""
+    quotes (`quoted`: their spans) that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value that ends there cuts it.
+    Not `region`: the tool asks for the region apart, and "London" of "in London, UK" is whole."""
     if inside(text, v, quoted):
         return True
     if not v.strip() or not v.split()[-1][:1].isupper():
@@ -208,7 +211,8 @@ def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
         end = i + len(v)
         out = out or starts_word(text, i) and text[end - 1].isalnum() and _SUFFIX.match(text, end) is not None  # "C" of "C#"
         if starts_word(text, i) and ends_word(text, end):
-            if not ((m := _RUN.match(text, end)) and m.group(1).isupper() or _REGION.match(text, end) and _AT_PLACE.search(text, 0, i)):
+            if not ((m := _RUN.match(text, end)) and m.group(1).isupper() or region and _REGION.match(text, end)
+                    and _AT_PLACE.search(text, 0, i)):
                 return False  # somewhere it stands whole
             out = True
     return out
