@@ -799,3 +799,55 @@ def test_a_currency_the_request_names_by_sign_or_word_leans_to_its_code():
     assert up[2] == up[3] == 4.0 * MID_NAME * SLOT and 0 not in up
     assert 2 not in lift("37.25 quid or 40 EUR")  # two named: no code lean
     assert 2 not in lift("37.25 quid", [ToolSpec("send_money", "Send.", {"properties": {"currency": {"type": "string"}}})])
+
+
+def test_a_date_goes_whole_into_the_layout_its_parameter_asks_for():
+    """The default wrote "date": "1915" for "on March 17, 1915" where the tool asks "in yyyy-mm-dd format", closing on the year (a
+    whole word of the request), and "01-2023" for "June01 2023" in mm-dd-yyyy (BFCL dev). Where a top-level parameter's description
+    states a layout (or its schema's format is "date"), the request's one date is begun in it, a date part way written goes on in it
+    (the hold, 3 x 3 x copy_bias), and closing part way is shunned; not for a parameter that states none."""
+    from edgeslm.decoding import clock
+
+    assert clock.layout({"description": "The date, in the format mm-dd-yyyy."}) == "mm-dd-yyyy"
+    assert clock.layout({"description": "when, as DD/MM/YYYY"}) == "dd/mm/yyyy" and clock.layout({"format": "date"}) == "yyyy-mm-dd"
+    assert clock.layout({"description": "The date."}) is None and clock.layout({"description": "mm-mm-yyyy"}) is None
+    assert clock.days("tomorrow, June01 2023.") == [(2023, 6, 1)] and clock.days("Marching 12 2020") == []
+    assert clock.written((1915, 3, 17), "mm/dd/yyyy") == "03/17/1915"
+    vocab = ["1", "1915", "9", "-", "-03", '"', '",', "March", "x", ".", "0"]
+    source = "What was Albert Einstein's contribution to science on March 17, 1915?"
+
+    def lift(written, description="The date of the contribution, in yyyy-mm-dd format.", logits=None):
+        tool = ToolSpec("contrib", "Contributions.", {"properties": {"date": {"type": "string", "description": description}}})
+        c = Copier(source, lambda t: vocab[t].encode(), Leans(copy=2.0), tools=[tool])
+        c.begin("contrib")
+        c.feed(written)
+        got = c.boost(np.array(logits or [22.7, 20.0, 18.0, 10.0, 9.0, 19.2, 17.2, 17.1, 0.0, 12.0, 5.0]), None)
+        return dict(zip(*(a.tolist() for a in got), strict=True)) if got else {}
+
+    hold = 2.0 * MID_NAME * SLOT
+    first = lift('{"date": "')
+    assert first[0] == first[1] == hold and first.get(7, 0.0) < hold  # "1", "1915" begin 1915-03-17; "March" does not
+    on = lift('{"date": "1915')
+    assert on[5] == on[6] == -hold and on[3] == on[4] == hold and on.get(9, 0.0) <= 2.0  # not closed on the year, on with "-"
+    assert on[5] + 19.2 < on[3] + 10.0
+    plain = lift('{"date": "1915', "The date of the contribution.")
+    assert plain.get(5, 0.0) > -hold and plain.get(3, 0.0) < hold
+    assert lift('{"date": "', "The date of the contribution.").get(1, 0.0) < hold
+    assert lift('{"date": "03-17', "The date, in the format mm-dd-yyyy.")[4 - 1] == hold  # "-" on toward 03-17-1915
+
+
+def test_another_argument_leans_in_while_a_stated_number_its_unit_ties_to_a_parameter_is_unwritten():
+    """The default closed `{"location": "San Jose"}` for "Find air quality index in San Jose for next three days." (BFCL val):
+    "days" is a word of the tool's own description, so it counted for no parameter, and the close lean pushed. A number the request
+    states (in digits or words) that no call holds, whose unit is a word of an unwritten parameter, leans to going on (arg_bias);
+    not once it is written, nor where its unit matches no parameter."""
+    from edgeslm.decoding import amounts
+
+    assert (frozenset({"3"}), "days") in amounts.units("for next three days") and amounts.units("5 more articles")[0][1] == "articles"
+    aqi = ToolSpec("air_quality", "Air Quality Index for a location over a number of days.", {"type": "object", "properties": {
+        "location": {"type": "string"}, "days": {"type": "integer", "description": "Number of days to retrieve."}}})
+    asked = "Find air quality index in San Jose for next three days."
+    assert _lean(aqi, asked, '{"location": "San Jose"', arg=2.0, close=5.0) == ([1, 4], [2.0, 2.0])
+    weeks = _lean(aqi, "Find air quality index in San Jose for next three weeks.", '{"location": "San Jose"', arg=2.0, close=5.0)
+    assert weeks is not None and dict(zip(*weeks, strict=True))[1] == -5.0  # no parameter's unit: the close lean as before
+    assert _lean(aqi, asked, '{"location": "San Jose", "days": 3', arg=2.0, close=5.0) == ([1, 4, 2], [-5.0, -5.0, 5.0])  # written

@@ -120,3 +120,23 @@ def test_a_narrow_wd1_miss_is_measured_again_and_judged_on_medians():
         raise AssertionError("measured again")
     assert select.settle(good, never, prof) == ("pass", "")
     assert select.settle({**good, "ttft_tools_s": 40.0}, never, prof) == ("fail", "")
+
+
+def test_a_refused_students_verdict_says_what_its_misses_got_wrong():
+    """Seed 2's e-mail student was refused at 0.85 with no more said (session 45); all 9 misses filed to "inbox" what was due for
+    "billing" or "support". The verdict names the arguments the misses got wrong most, with their commonest wrong values, and a call
+    count that does not pair up; a student that meets the gate gets no such tail."""
+    def row(got, want):
+        return {"exact": data.exact(got, want), "ast": False, "tool_name": True, "parsed": True, "valid": True, "latency_s": 0.1,
+                "prompt_tokens": 1, "completion_tokens": 1, "got": got, "want": want}
+
+    def call(**a):
+        return [{"name": "triage_email", "arguments": {"sender": "a@b.example", **a}}]
+
+    rows = ([row(call(folder="inbox"), call(folder="billing"))] * 5 + [row(call(folder="inbox"), call(folder="support"))] * 4
+            + [row(call(folder="inbox", priority="high"), call(folder="inbox"))] + [row([], call(folder="spam"))]
+            + [row(call(folder="spam"), call(folder="spam"))] * 89)
+    ok, why = evaluate.gate(evaluate.summarize(rows))
+    assert not ok and why == ('below the gate: exact 0.890 (89 of 100) < 0.90; misses: folder 9 of 11 ("inbox" for "billing" 5, '
+                              '"inbox" for "support" 4), priority 1 of 11 ("high" for none 1), 0 calls for 1 1 of 11')
+    assert evaluate.gate(evaluate.summarize(rows[9:])) == (True, "meets the gate")

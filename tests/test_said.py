@@ -283,3 +283,39 @@ def test_the_enum_values_a_string_may_close_on():
                              "bad": {"enum": "x"}, "odd": "not a schema"}}
     assert enums(schema) == {"currency": {"USDT", "EUR"}, "n": set(), "bad": set(), "odd": set()}  # "USD" may go on
     assert enums(None) == {} and enums({"properties": None}) == {}
+
+
+def test_a_name_is_not_cut_before_the_sign_it_ends_with():
+    """The default wrote "key": "C" for "What key signature does C# major have?" (BFCL val) and "item": "Weapon" beside 'Guardian
+    Sword+': a span does not end before "#" or "+" that a word ends with ("C#", "C++", "Disney+"), so closing there cuts the name;
+    "1+1", "Room #5" and a value that stands whole elsewhere are not held."""
+    from edgeslm.decoding.said import cut, span
+
+    text = "What key signature does C# major have? Try C++ or 1+1, and Guardian Sword+ too. Room #5."
+    assert not span(text, "C", True) and span(text, "C#", True) and span(text, "C++", True) and not span(text, "C+", True)
+    assert span(text, "1", True) and span(text, "#5", True) and span(text, "Guardian Sword+", True)
+    assert cut(text, "C", []) and cut(text, "Guardian Sword", [])
+    assert not cut(text + " Play C major.", "C", []) and not cut(text, "Room", [])
+
+
+def test_a_place_is_cut_before_its_region_where_the_tool_asks_for_the_region_apart():
+    """Session 44 held "Tel Aviv, Israel" whole after "in", "for" ... (`cut`); the default then wrote "city": "London, UK" for "What time
+    is it currently in London, UK" to a tool with `city` and `country` (BFCL dev). Where the call's tool has another parameter for
+    the region ("country", "state": said.REGIONAL), the place stands whole before it."""
+    from types import SimpleNamespace as NS
+
+    from edgeslm.decoding.copying import Copier, Leans
+    from edgeslm.decoding.said import REGIONAL, cut
+
+    text = "What time is it currently in London, UK in 24 hour format?"
+    assert cut(text, "London", []) and not cut(text, "London", [], region=False)
+    assert REGIONAL.search("The country where the city is located.") and not REGIONAL.search("The city you want.")
+
+    def cuts(props):
+        c = Copier(text, lambda t: b"x", Leans(copy=2.0), tools=[NS(name="tz", description="", parameters={"properties": props})])
+        c.begin("tz")
+        c.feed('{"city": "London')
+        return c.cuts("London")
+
+    assert cuts({"city": {"type": "string"}, "country": {"type": "string", "description": "The country."}}) is False
+    assert cuts({"city": {"type": "string"}, "format": {"type": "string"}}) is True

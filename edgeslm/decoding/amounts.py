@@ -62,3 +62,17 @@ def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:
     if not rest:
         return bool(head) and any(f.startswith(v) for f in forms)
     return rest.lstrip(" \t\r\n")[:1] in (",", "}", "]") and v in forms
+
+
+_UNIT_WORD = re.compile(r"[ \t]+(?:more[ \t]+|of[ \t]+)?([^\W\d_][\w-]*)")  # "three days", "4 inches", "5 more articles"
+
+
+def units(text: str) -> list[tuple[frozenset[str], str]]:
+    """Each number the request states in digits or words with the word after it, its unit ("next three days": ({"3"}, "days"), "4
+    inches", "5 articles"), the number in the forms a call writes it (`numbers`)."""
+    out = []
+    for m in [*_AMOUNT.finditer(text), *_COUNTED.finditer(text)]:
+        if (u := _UNIT_WORD.match(text, m.end())) and (forms := numbers(m.group())):
+            out.append((forms, u.group(1).lower()))
+    return out
+

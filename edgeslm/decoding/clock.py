@@ -5,6 +5,7 @@ source) and a student's parameter of clock times (asks.Kept). Pure functions of 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # a clock time: "7:30 PM", "7.30pm", "9 p.m.", "17:45", "14:30:00" (not "9:15" of a longer run of digits)
 CLOCK = re.compile(r"(?<![\w:.])(\d{1,2})(?:[:.]([0-5]\d))?\s*([ap])\.?m\b\.?|"
@@ -18,12 +19,12 @@ SAID = re.compile(r"\b(?:(half|(?:a\s+)?quarter)\s+(past|to)\s+)?(" + "|".join(_
 _NOON = re.compile(r"\b(?:noon|midday|midnight|NOON|MIDDAY|MIDNIGHT)\b|\b(?:Noon|Midday|Midnight)\b(?![ \t]+[A-Z])")
 _MONTHS = "january february march april may june july august september october november december".split()
 _MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?"
-          r"|nov(?:ember)?|dec(?:ember)?)\b")
+          r"|nov(?:ember)?|dec(?:ember)?)(?![a-z])")  # a day may follow without a space: "June01 2023"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _MESES = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
 # "2nd of February 2027", "Feb 2, 2027"; in Spanish, a tenth of the conversion workload's requests: "2 de septiembre de 2027";
 # in digits, "30.04.2027" and "18/10/2027" day first, "10/18/2027" month first, "03/04/2027" either
-DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?(?:,\s*|\s+)(\d{{4}})\b|\b{_MONTH}(?:\.\s*|\s+){_DAY}(?:,\s*|\s+)(\d{{4}})\b"
+DATES = re.compile(rf"\b{_DAY}(?:\s+of)?\s+{_MONTH}\.?(?:,\s*|\s+)(\d{{4}})\b|\b{_MONTH}\.?\s*{_DAY}(?:,\s*|\s+)(\d{{4}})\b"
                    rf"|\b(\d{{1,2}})\s+de\s+({'|'.join(_MESES)}|setiembre)\s+(?:de|del)\s+(\d{{4}})\b"
                    r"|(?<![\d./])(\d{1,2})(?P<sep>[./])(\d{1,2})(?P=sep)(\d{4})(?![\d/]|\.\d)", re.IGNORECASE | re.ASCII)
 
@@ -61,21 +62,50 @@ def times(text: str) -> list[frozenset[str]]:
     return list(dict.fromkeys(out))
 
 
-def forms(text: str) -> list[str]:
-    """The forms a call writes the request's times and dates in that the request does not hold as written: "7:30 PM" 19:30, noon
-    12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02. A copy lean copies them as it copies the request's own words."""
-    out = [f for held_as in times(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
+# the layout a date parameter's description states: "in the format mm-dd-yyyy", "YYYY-MM-DD", "dd/mm/yyyy"
+LAYOUT = re.compile(r"\b(yyyy|mm|dd)([-/.])(yyyy|mm|dd)\2(yyyy|mm|dd)\b", re.IGNORECASE)
+
+
+def layout(schema: dict | None) -> str | None:
+    """The layout a parameter asks its dates in: the one its description states ("in yyyy-mm-dd format", "MM/DD/YYYY"),
+    yyyy-mm-dd where its JSON schema's format is "date"; None for any other parameter."""
+    if not isinstance(schema, dict):
+        return None
+    m = LAYOUT.search(str(schema.get("description") or ""))
+    if m and sorted(p.lower() for p in m.group(1, 3, 4)) == ["dd", "mm", "yyyy"]:
+        return m.group(2).join(p.lower() for p in m.group(1, 3, 4))
+    return "yyyy-mm-dd" if schema.get("format") == "date" else None
+
+
+def days(text: str) -> list[tuple[int, int, int]]:
+    """The dates `text` states in words or digits (DATES), as (year, month, day); both readings of "03/04/2027"."""
+    out = []
     for m in DATES.finditer(text):
         if m.group(10):
-            a, b, year = int(m.group(10)), int(m.group(12)), m.group(13)
+            a, b, year = int(m.group(10)), int(m.group(12)), int(m.group(13))
             pairs = [(a, b)] if m.group("sep") == "." or a > 12 else [(b, a)] if b > 12 else [(a, b), (b, a)]  # (day, month)
-            out += [f"{year}-{mo:02d}-{d:02d}" for d, mo in pairs if 1 <= mo <= 12 and 1 <= d <= 31]
+            out += [(year, mo, d) for d, mo in pairs if 1 <= mo <= 12 and 1 <= d <= 31]
             continue
         day, month, year = m.group(1, 2, 3) if m.group(1) else m.group(7, 8, 9) if m.group(7) else m.group(5, 4, 6)
         names = _MESES if m.group(7) else _MONTHS
         number = next((i for i, name in enumerate(names, 1) if name.startswith(month.lower()[:3].replace("set", "sep"))), 0)
         if number and 1 <= int(day) <= 31:
-            out.append(f"{year}-{number:02d}-{int(day):02d}")
+            out.append((int(year), number, int(day)))
+    return list(dict.fromkeys(out))
+
+
+def written(date: tuple[int, int, int], layout: str = "yyyy-mm-dd") -> str:
+    """A date in a layout: (2027, 2, 2) "2027-02-02", "02/02/2027" in mm/dd/yyyy."""
+    y, mo, d = date
+    return layout.replace("yyyy", f"{y:04d}").replace("mm", f"{mo:02d}").replace("dd", f"{d:02d}")
+
+
+def forms(text: str, layouts: Iterable[str] = ()) -> list[str]:
+    """The forms a call writes the request's times and dates in that the request does not hold as written: "7:30 PM" 19:30, noon
+    12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02, and in each of `layouts` ("02-02-2027" in mm-dd-yyyy). A copy lean
+    copies them as it copies the request's own words."""
+    out = [f for held_as in times(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
+    out += [written(d, lay) for d in days(text) for lay in dict.fromkeys(["yyyy-mm-dd", *layouts])]
     low = text.lower()
     return [f for f in dict.fromkeys(out) if f not in low]
 

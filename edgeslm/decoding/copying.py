@@ -89,8 +89,14 @@ class Copier:
         self.leans = leans
         relevance, fit, self.parts = ranking or Ranking({})
         self.one = tool_bias > 0 and len(said.clauses(source)) <= 1  # a request of one clause: SURE_ONE
+        tools = list(tools or ())
+        self.props = {t.name: p for t in tools if isinstance(p := (t.parameters or {}).get("properties"), dict)} if copy_bias else {}
+        # tool -> parameter -> the layout its description asks dates in (clock.layout: "in the format mm-dd-yyyy")
+        self.layouts = {n: {k: lay for k, p in ps.items() if (lay := clock.layout(p))} for n, ps in self.props.items()}
+        self.days = clock.days(source) if any(self.layouts.values()) else []
         # what values are copied from: the request, and its times and dates in the forms calls write (clock.forms)
-        self.source = source + "".join("\n" + f for f in clock.forms(source)) if copy_bias and source else source
+        self.source = source + "".join("\n" + f for f in clock.forms(source, {lay for ps in self.layouts.values() for lay in ps.values()})
+                                       ) if copy_bias and source else source
         self.piece, self.copy_bias = piece, copy_bias
         self.splits = Splits(self.source, tokenize, piece) if tokenize and copy_bias and source else None
         self.w = Calls()  # the calls written so far
@@ -184,7 +190,13 @@ class Copier:
     def cuts(self, v: str) -> bool:
         """A value closed at `v` would cut a name, the user's quotes (said.cut: "Salt Lake" of "Salt Lake City", "Deposit – Flat 12"
         of 'Deposit – Flat 12, Leeds') or a student's address before its town (asks.Kept.short)."""
-        return said.cut(self.source, v, self.delimited()) or bool(self.kept and self.kept.short(self.w.name, self.args, v))
+        kept = bool(self.kept and self.kept.short(self.w.name, self.args, v))
+        return kept or said.cut(self.source, v, self.delimited(), not self._regional())
+
+    def _regional(self) -> bool:
+        """The call's tool has another top-level parameter for a place's region (said.REGIONAL: "country", "state")."""
+        return any(k != self.args.key and said.REGIONAL.search(k.replace("_", " ") + " " + str(p.get("description") or ""))
+                   for k, p in self.props.get(self.w.name, {}).items() if isinstance(p, dict))
 
     def delimited(self) -> list[tuple[int, int]]:
         """What the source puts in quotes or after a label, its codes (asks.codes), and what follows a word of this parameter opening its
@@ -255,6 +267,8 @@ class Copier:
         off = self.kept.off(self.w.name, self.args, self.w.written) if self.kept else None  # another parameter's date or address
         shut = run and said.inside(self.source, v, self.delimited())  # closed here, it cuts the user's quote, label or last clause
         stop = bool(self.kept and self.kept.before(self.w.name, self.args, self.w.written, v))  # going on runs into another's date
+        dates = self._dates()  # the request's dates in the layout this parameter asks for: one is not closed part way ("1915")
+        shut = shut or any(f.startswith(v.lower()) and f != v.lower() for f in dates) and v.lower() not in dates and v != ""
         if shun := [t for t in self._contenders(logits, allowed, hold, TIED_TOP) if (off and off(v + (self._text(t) or '"'))) or (
                 shut and '"' in (self._text(t) or "")) or (stop and '"' not in (self._text(t) or '"'))] if off or shut or stop else []:
             allowed = np.ones(len(logits), dtype=bool) if allowed is None else allowed.copy()  # the lean reads from the rest's best
@@ -276,12 +290,23 @@ class Copier:
             lift = {t: a for t, a in lift.items() if t in on or '"' in (p := self._text(t) or '"') or span(self.source, v + p, True)
                     or not any((self._text(u) or "").startswith(p) for u in on) and bool(self.splits and self.splits.next(v + p))} | {
                 t: max(lift.get(t, beta), on[t]) for t in on}
+        if due := [f for f in dates if f.startswith(v.lower()) and f != v.lower()]:
+            # the request's first date no call holds begun in the parameter's layout, or a date part way written on in it, toward such
+            due = [f for f in due if not self.w.wrote(f)][:1] or due
+            lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if (p := (self._text(t) or '"').split('"')[0])
+                         and '"' not in (self._text(t) or '"') and any(f.startswith((v + p).lower()) for f in due)})
         if v == "" and (code := self._currency()):  # the one currency the request names, where the parameter's enum holds it
             lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if code.startswith(self._text(t) or '"')})
         if said.ends_code(self.source, v):  # a code whole where the request ends or prose goes on: only junk runs on ("1290387|78779")
             lift.update({t: max(lift.get(t, 0.0), hold) for t in self._contenders(logits, allowed, hold, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
         return lift | {t: -hold for t in shun}
+
+    def _dates(self) -> list[str]:
+        """The request's dates, lower-cased, in the layout this top-level parameter's description asks for (clock.layout); [] for any
+        other parameter."""
+        lay = self.layouts.get(self.w.name, {}).get(self.args.key or "") if self.days and self.args.stack == ["{"] else None
+        return [clock.written(d, lay).lower() for d in self.days] if lay else []
 
     def _currency(self) -> str | None:
         """The code of the one currency the request names ("quid" GBP: said.currency) where this top-level parameter's enum holds it."""

@@ -8,7 +8,8 @@ Biases on the logits, each off at 0 (docs/serve.md has their measurements):
   request that asks for several.
 - `arg_bias`: where a call's arguments may close after a value, the tokens that go on to another argument get +arg_bias while a
   parameter not written yet shares a word (of its name, description or enum) with what the request says beyond the tool's own name and
-  description and the values written ("in miles"), ENUM_SAID times that while one of its enum values is said whole ("cheap tickets");
+  description and the values written ("in miles"), or with the unit of a number the request states that no call holds ("for next three
+  days": amounts.units), ENUM_SAID times that while one of its enum values is said whole ("cheap tickets");
   after a string value only where it ends a phrase of the request (said.phrase_end).
 - `close_bias`: going on gets -close_bias when no unwritten parameter shares a word with the request and every value it states is written.
 - `left_bias`: where the arguments may close after a value (in a string, where it ends a phrase), going on gets +left_bias (not
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from edgeslm.decoding import asks, clock, said
+from edgeslm.decoding import amounts, asks, clock, said
 from edgeslm.decoding.argstream import Calls
 from edgeslm.decoding.said import held, param_words, span, typed, values, words
 
@@ -52,6 +53,7 @@ class Ending:
         self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
         self.enum_said = said.said_enums(source, self.enums) if self.arg_bias or self.left_bias else {}
         self.typed = typed(source) if self.left_bias else []  # for left_bias
+        self.units = amounts.units(source) if self.arg_bias else []  # the request's numbers and their units, for arg_bias
         self.said = words(source) if self.arg_bias or self.close_bias or self.more_bias else set()
         self.asked = clock.dated(source, values(source)) if self.more_bias or self.close_bias else []
         # tool name -> the words of its name that no other offered tool's name holds, for more_bias
@@ -107,7 +109,9 @@ class Ending:
         a = self.calls.args
         own, params = self.params[self.calls.name]
         rest = self.said - own - words(self.calls.written)
-        wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys)
+        wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys) or any(  # or a number no call holds
+            words(u) & ws for forms, u in self.units if not any(map(self.calls.wrote, forms))  # whose unit is a parameter's word
+            for p, ws in params.items() if p not in a.keys)
         unsaid = [p for p in self.enum_said.get(self.calls.name, ()) if p not in a.keys]  # its enum value said whole
         left = bool(self.left_bias) and (bool(unsaid) or any(p not in a.keys for p in params)  # or a typed value in no call
                                          and any(not held(forms, self.calls.written) for forms in self.typed))

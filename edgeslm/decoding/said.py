@@ -116,9 +116,13 @@ def starts_word(text: str, i: int) -> bool:  # never past an address's "@" ("dat
     return (i == 0 or not text[i - 1].isalnum() and not (text[i - 1] == "@" and _AT.match(text, i - 2, i))) and not text[i].isspace()
 
 
-def ends_word(text: str, end: int) -> bool:  # "Lisbon," is no whole value: a span does not end on a separator
+_SUFFIX = re.compile(r"[#+]+(?![^\W_])")  # what a name ends with: "C#", "C++", "Guardian Sword+", "Disney+" (not "1+1")
+
+
+def ends_word(text: str, end: int) -> bool:  # "Lisbon," is no whole value: a span does not end on a separator, nor "C" of "C#"
     return (end >= len(text) or not text[end].isalnum() or not text[end - 1].isalnum()) and \
-        not text[end - 1].isspace() and text[end - 1] not in ",;:"
+        not text[end - 1].isspace() and text[end - 1] not in ",;:" and not (
+            end < len(text) and (text[end - 1].isalnum() or text[end - 1] in "#+") and _SUFFIX.match(text, end))
 
 
 def found(text: str, part: str) -> Iterator[int]:
@@ -141,6 +145,8 @@ _ALNUM = re.compile(r"[^\W_]*")
 # and Rome"): issue 23
 _REGION = re.compile(r"(?:['’]s)?,[ \t]+[A-Z][\w'’.-]*(?:[ \t]+[A-Z][\w'’.-]*)*(?=[ \t]*(?:[.?!;)]|\n|$|,[ \t]+[a-z\d]|[ \t]+"
                      r"(?!(?:and|or|y|e)\b)[a-z]))")
+# a parameter that holds a place's region apart from the place ("country", "state"): `cut` does not hold the region with the place
+REGIONAL = re.compile(r"\b(?:countr(?:y|ies)|states?|regions?|provinces?|count(?:y|ies))\b", re.IGNORECASE)
 _AT_PLACE = re.compile(r"\b(?:in|for|at|to|from|near|en|para)[ \t]+$", re.IGNORECASE)  # what a place's name follows (`cut`)
 _RUN = re.compile(r"[ \t]+(?:(?:de|da|do|dos|das|del|della|la|le|van|von|der|den|di|du|al|el|bin|ibn)[ \t]+)*([^\W\d_])")
 
@@ -190,10 +196,12 @@ def tail(text: str, name: str) -> list[tuple[int, int]]:
     return given + ([m.span(2)] if (ws := words(m.group(1))) and ws <= words(name) else [])
 
 
-def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
+def cut(text: str, v: str, quoted: list[tuple[int, int]], region: bool = True) -> bool:
     """`v`, ending in a capitalized word, stands whole in `text` only where a name runs on after it ("Salt Lake" of "Salt Lake City",
-    "Rio" of "Rio de Janeiro"; after "in", "for" ..., "Tel Aviv" of "Tel Aviv, Israel, ...": `_REGION`), or stands in it only inside
-    quotes (`quoted`: their spans) that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value that ends there cuts it."""
+    "Rio" of "Rio de Janeiro"; after "in", "for" ..., "Tel Aviv" of "Tel Aviv, Israel, ...": `_REGION`; "C" of "C#", "Guardian Sword"
+    of "Guardian Sword+": `_SUFFIX`), or stands in it only inside
+    quotes (`quoted`: their spans) that run on ("Deposit – Flat 12" of 'Deposit – Flat 12, Leeds'): a value that ends there cuts it.
+    Not `region`: the tool asks for the region apart, and "London" of "in London, UK" is whole."""
     if inside(text, v, quoted):
         return True
     if not v.strip() or not v.split()[-1][:1].isupper():
@@ -201,8 +209,10 @@ def cut(text: str, v: str, quoted: list[tuple[int, int]]) -> bool:
     out = False
     for i in found(text, v):
         end = i + len(v)
+        out = out or starts_word(text, i) and text[end - 1].isalnum() and _SUFFIX.match(text, end) is not None  # "C" of "C#"
         if starts_word(text, i) and ends_word(text, end):
-            if not ((m := _RUN.match(text, end)) and m.group(1).isupper() or _REGION.match(text, end) and _AT_PLACE.search(text, 0, i)):
+            if not ((m := _RUN.match(text, end)) and m.group(1).isupper() or region and _REGION.match(text, end)
+                    and _AT_PLACE.search(text, 0, i)):
                 return False  # somewhere it stands whole
             out = True
     return out

@@ -18,6 +18,7 @@ import hashlib
 import json
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
 from edgeslm.decoding.tools import validate_arguments
@@ -133,4 +134,37 @@ def gate(scores: dict, gate: dict = GATE) -> tuple[bool, str]:
     # as a count too: 62 of 69 is 0.899, which two decimals would show as "0.90 < 0.90"
     failed = [f"{k} {scores[k]:.3f} ({round(scores[k] * scores['n'])} of {scores['n']}) < {v:.2f}"
               for k, v in gate.items() if scores[k] < v]
-    return (not failed), ("meets the gate" if not failed else "below the gate: " + ", ".join(failed))
+    return (not failed), ("meets the gate" if not failed else "below the gate: " + ", ".join(failed) + wrong(scores.get("rows") or []))
+
+
+def wrong(rows: list[dict], top: int = 3) -> str:
+    """What the misses got wrong most, for a verdict: "; misses: folder 9 of 9 (inbox for billing 5, inbox for support 4)" (the
+    argument, in how many misses, its commonest wrong values), or the call count or tool where calls do not pair up."""
+    misses = [r for r in rows if not r.get("exact")]
+    args: Counter = Counter()
+    pairs: dict[str, Counter] = {}
+    for r in misses:
+        got, want = r.get("got") or [], r.get("want") or []
+        if len(got) != len(want):
+            args[f"{len(got)} calls for {len(want)}"] += 1
+            continue
+        keys = set()
+        for g, w in zip(got, want, strict=True):
+            if g["name"] != w["name"]:
+                keys.add("the tool")
+                continue
+            ga, wa = g.get("arguments") or {}, w.get("arguments") or {}
+            for k in sorted(set(ga) | set(wa)):
+                if k not in ga or k not in wa or not data.exact([{"name": "", "arguments": {k: ga[k]}}],
+                                                                 [{"name": "", "arguments": {k: wa[k]}}]):
+                    keys.add(k)
+                    show = lambda v: "none" if v is None else json.dumps(v, ensure_ascii=False)[:40]  # noqa: E731
+                    pairs.setdefault(k, Counter())[f"{show(ga.get(k))} for {show(wa.get(k))}"] += 1
+        args.update(keys)
+    if not misses or not args:
+        return ""
+    out = []
+    for k, n in args.most_common(top):
+        common = ", ".join(f"{p} {c}" for p, c in pairs.get(k, Counter()).most_common(2))
+        out.append(f"{k} {n} of {len(misses)}" + (f" ({common})" if common else ""))
+    return "; misses: " + ", ".join(out)
