@@ -62,7 +62,7 @@ def test_it_lifts_what_extends_a_span_of_the_request_or_closes_a_whole_one():
 
 
 def test_only_allowed_tokens_the_bias_can_make_the_best_are_lifted():
-    c = copier()
+    c = copier(source="What's the weather in Lisbon, Portugal or Porto?")  # no place held with its region (said.regions)
     c.feed('{"c": "Lisbon,')  # not inside a name (test_inside_a_name_the_lean_is_stronger)
     logits = np.full(len(PIECES) + 40, -5.0, dtype=np.float32)
     logits[len(PIECES):len(PIECES) + 5] = 1.0  # unrelated tokens, more than 2 above every piece
@@ -851,3 +851,62 @@ def test_another_argument_leans_in_while_a_stated_number_its_unit_ties_to_a_para
     weeks = _lean(aqi, "Find air quality index in San Jose for next three weeks.", '{"location": "San Jose"', arg=2.0, close=5.0)
     assert weeks is not None and dict(zip(*weeks, strict=True))[1] == -5.0  # no parameter's unit: the close lean as before
     assert _lean(aqi, asked, '{"location": "San Jose", "days": 3', arg=2.0, close=5.0) == ([1, 4, 2], [-5.0, -5.0, 5.0])  # written
+
+
+def test_a_place_goes_on_into_its_region_and_a_quote_tied_to_another_parameter_is_not_this_ones():
+    """Seed 2's weather student closed "Tel Aviv" of "Forecast for Tel Aviv, Israel, fahrenheit, 6 days" 12 logits above going on,
+    then wrote "Tel Aviv, 6" when only pushed (session 45). A place with its region after "in", "for" ... (said.regions) is not closed
+    inside, and goes on along the request's own split at the hold (9 x copy_bias); not where the tool asks for the region apart. Its
+    transfer student wrote the quote of "with the reference 'Deposit – Flat 12, Leeds'" as the `iban`: at a value's first token, a
+    quote tied to another parameter of the tool (said.slots) is not this one's."""
+    from types import SimpleNamespace as NS
+
+    from edgeslm.decoding import said
+
+    text = "Forecast for Tel Aviv, Israel, fahrenheit, 6 days"
+    assert [text[a:b] for a, b in said.regions(text)] == ["Tel Aviv, Israel"]
+    assert said.regions("weather in Oslo, Bergen and Rome") == [] and said.regions("in Rio de Janeiro, Brazil.") == [(3, 25)]
+    vocab = ["Tel", " Aviv", ",", " Israel", '",', " f", '"', "x"]
+    tok = {p: i for i, p in enumerate(vocab)}
+
+    def lift(written, props=None, logits=None):
+        tool = NS(name="get_weather", description="", parameters={"properties": props or {"city": {}, "unit": {}}})
+        c = Copier(text, lambda t: vocab[t].encode(), Leans(copy=4.0), tools=[tool],
+                   tokenize=lambda s: [tok[p] for p in _split(s, vocab)])
+        c.begin("get_weather")
+        c.feed(written)
+        got = c.boost(np.array(logits or [0.0, 0.0, 12.0, 0.0, 32.8, 25.6, 21.0, 0.0]), None)
+        return dict(zip(*(a.tolist() for a in got), strict=True)) if got else {}
+
+    hold = 4.0 * MID_NAME * SLOT
+    at = lift('{"city": "Tel Aviv')
+    assert at[tok['",']] == -hold and at[tok[","]] >= 12.0  # not closed before the region
+    on = lift('{"city": "Tel Aviv,')
+    assert on[tok[" Israel"]] == hold and on[tok['",']] == -hold
+    assert lift('{"city": "Tel Aviv', {"city": {}, "country": {"description": "The country."}}).get(tok['",'], 0.0) > -hold
+
+    money = NS(name="send_money", description="", parameters={"properties": {"iban": {}, "reference": {}}})
+    ask = "Pay GB82WEST12345698765432 £1,050.75 with the reference 'Deposit – Flat 12, Leeds'"
+    pieces = ["GB", "Deposit", '"', "x"]
+    c = Copier(ask, lambda t: pieces[t].encode(), Leans(copy=2.0), tools=[money])
+    c.begin("send_money")
+    c.feed('{"iban": "')
+    got = c.boost(np.array([20.0, 21.0, 0.0, 0.0]), None)
+    up = dict(zip(*(a.tolist() for a in got), strict=True))
+    assert up.get(1, 0.0) <= 2.0  # the reference's quote gets no slot lean as the iban
+    c.feed('GB82WEST12345698765432", "reference": "')
+    got = c.boost(np.array([20.0, 21.0, 0.0, 0.0]), None)
+    assert dict(zip(*(a.tolist() for a in got), strict=True))[1] == 2.0 * SLOT  # as the reference, it does
+
+
+def _split(s, vocab):
+    """Greedy longest-piece split of `s` over `vocab` (a stand-in for the tokenizer)."""
+    out, i = [], 0
+    while i < len(s):
+        p = max((p for p in vocab if s.startswith(p, i)), key=len, default=None)
+        if p is None:
+            i += 1
+            continue
+        out.append(p)
+        i += len(p)
+    return out

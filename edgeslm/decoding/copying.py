@@ -9,7 +9,8 @@ the list more than by what it does; the right token is usually among the top few
   longer one on the tokenizer's own split of the span begins with (canon.Splits: "alon", not "a", after "Thess" of The|ss|alon|iki).
   MID_NAME times that part way into a name or a word cut short (said.mid_name), MID_NAME x SLOT on the split's next piece there and to
   close a code the request ends on or an e-mail address whole (said.ends_code); SLOT times at a value's first token for a span the
-  request ties to the parameter (said.slots) or a quote no call holds; no close inside a run of capitalized words ("Salt Lake" of
+  request ties to the parameter (said.slots) or a quote no call holds and no other parameter is tied to; no close inside a run of
+  capitalized words ("Salt Lake" of
   "Salt Lake City") or a quote; numbers: amounts.numbers. A student's e-mail addresses, times or dates stay on the request's (asks.Kept).
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
   for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
@@ -111,7 +112,7 @@ class Copier:
         self.quoted = quotes(source) + said.labelled(source) if copy_bias else []
         self.numbers = amounts.numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
-        self._tails: dict[str, list[tuple[int, int]]] = {}  # parameter -> the spans a value is not cut inside (`delimited`)
+        self._tails: dict[tuple[str, str], list[tuple[int, int]]] = {}  # (tool, parameter) -> the spans no value is cut inside
         self.kept = asks.Kept(source, kinds, tokenize) if kinds and copy_bias and tokenize else None  # addresses, times
         self.ending = Ending(source, leans, self.w, self._text, tools, commas, self.numbers, self.source, self.kept,
                              copy_bias * MID_NAME * SLOT)  # another argument or call
@@ -171,10 +172,17 @@ class Copier:
     def _slots(self) -> set[int]:
         """Where the source ties a value to this parameter (said.slots), else where a quote no call holds
         yet opens: what a user puts in quotes is a value ("put 'Abo Fitness Jänner' as the reference")."""
-        if self.args.key not in self._tied:
-            self._tied[self.args.key] = slots(self.source, self.args.key)
+        if tied := self._tie(self.args.key or ""):
+            return tied
         src = self.source
-        return self._tied[self.args.key] or {a for a, b in self.quoted if not held({src[a:b].lower()}, self.w.written)}
+        # not one that another parameter of the tool is tied to ("with the reference 'Deposit – Flat 12, Leeds'" is no `iban`)
+        others = set().union(*(self._tie(k) for k in self.props.get(self.w.name, {}) if k != self.args.key))
+        return {a for a, b in self.quoted if not held({src[a:b].lower()}, self.w.written) and a not in others}
+
+    def _tie(self, key: str) -> set[int]:
+        if key not in self._tied:
+            self._tied[key] = slots(self.source, key)
+        return self._tied[key]
 
     def _at(self, token: int, starts: set[int]) -> bool:
         """This token, as a value's first, begins a span of the source at one of `starts`."""
@@ -199,10 +207,11 @@ class Copier:
                    for k, p in self.props.get(self.w.name, {}).items() if isinstance(p, dict))
 
     def delimited(self) -> list[tuple[int, int]]:
-        """What the source puts in quotes or after a label, its codes (asks.codes), and what follows a word of this parameter opening its
-        last clause (said.tail)."""
-        if (key := self.args.key or "") not in self._tails:
-            self._tails[key] = self.quoted + said.tail(self.source, key) + asks.codes(self.source)
+        """What the source puts in quotes or after a label, its codes (asks.codes), what follows a word of this parameter opening its
+        last clause (said.tail), and a place with its region (said.regions) unless the tool asks for the region apart."""
+        if (key := (self.w.name, self.args.key or "")) not in self._tails:
+            self._tails[key] = self.quoted + said.tail(self.source, key[1]) + asks.codes(self.source) + (
+                [] if self._regional() else said.regions(self.source))
         return self._tails[key]
 
     def _closes_cut(self, token: int) -> bool:
@@ -268,9 +277,10 @@ class Copier:
         shut = run and said.inside(self.source, v, self.delimited())  # closed here, it cuts the user's quote, label or last clause
         stop = bool(self.kept and self.kept.before(self.w.name, self.args, self.w.written, v))  # going on runs into another's date
         dates = self._dates()  # the request's dates in the layout this parameter asks for: one is not closed part way ("1915")
-        shut = shut or any(f.startswith(v.lower()) and f != v.lower() for f in dates) and v.lower() not in dates and v != ""
+        early = v != "" and v.lower() not in dates and any(f.startswith(v.lower()) for f in dates)
+        closes = shut or early
         if shun := [t for t in self._contenders(logits, allowed, hold, TIED_TOP) if (off and off(v + (self._text(t) or '"'))) or (
-                shut and '"' in (self._text(t) or "")) or (stop and '"' not in (self._text(t) or '"'))] if off or shut or stop else []:
+                closes and '"' in (self._text(t) or "")) or (stop and '"' not in (self._text(t) or '"'))] if off or closes or stop else []:
             allowed = np.ones(len(logits), dtype=bool) if allowed is None else allowed.copy()  # the lean reads from the rest's best
             allowed[shun] = False
         beta = self.copy_bias * (MID_NAME if (mid := self.mid_name()) or run else 1.0)
@@ -286,7 +296,8 @@ class Copier:
                          if t not in lift and self._at(t, ties) and self.lifts(t)})
         for t, b, a in self._respaced(logits, allowed, wide) if v == "" else ():
             lift[b], shun = max(lift.get(b, 0.0), a), shun + [t]
-        if on := self._on_split(logits, allowed, hold if mid else beta, lift):  # nor a piece a longer one on it begins, or off it ("pret")
+        # nor a piece a longer one on it begins, or off it ("pret"); inside what is not cut (`shut`), on along the split at the hold
+        if on := self._on_split(logits, allowed, hold if mid or shut else beta, lift):
             lift = {t: a for t, a in lift.items() if t in on or '"' in (p := self._text(t) or '"') or span(self.source, v + p, True)
                     or not any((self._text(u) or "").startswith(p) for u in on) and bool(self.splits and self.splits.next(v + p))} | {
                 t: max(lift.get(t, beta), on[t]) for t in on}

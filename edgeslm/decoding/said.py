@@ -172,6 +172,20 @@ def mid_name(text: str, v: str) -> bool:
     return False
 
 
+_PLACE = re.compile(r"\b(?:in|for|at|to|from|near|en|para)[ \t]+([A-Z][\w'’.-]*"
+                    r"(?:[ \t]+(?:(?:de|da|do|del|la|le|di|al|el)[ \t]+)?[A-Z][\w'’.-]*)*)")
+
+
+def regions(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each place a request names after "in", "for" ... with its region after it and no more places ("Tel Aviv, Israel"
+    of "Forecast for Tel Aviv, Israel, fahrenheit"; `_REGION`): a value is not cut inside it (issue 23: values are copied as written)."""
+    out = []
+    for m in _PLACE.finditer(text):
+        if r := _REGION.match(text, m.end(1)):  # not a sentence's full stop ("Brazil."), an abbreviation's ("D.C.") yes
+            out.append((m.start(1), r.end() - (text[r.end() - 1] == "." and text[r.end() - 2].islower())))
+    return out
+
+
 def inside(text: str, v: str, spans: list[tuple[int, int]]) -> bool:
     """`v` stands in `text` (from a word's start) only inside these spans, and each runs on past it: closed there, it cuts them."""
     at = [i for i in found(text, v) if starts_word(text, i)] if v.strip() and spans else []
