@@ -82,9 +82,9 @@ def days(text: str) -> list[tuple[int, int, int]]:
     out = []
     for m in DATES.finditer(text):
         if m.group(10):
-            a, b, year = int(m.group(10)), int(m.group(12)), int(m.group(13))
+            a, b, y = int(m.group(10)), int(m.group(12)), int(m.group(13))
             pairs = [(a, b)] if m.group("sep") == "." or a > 12 else [(b, a)] if b > 12 else [(a, b), (b, a)]  # (day, month)
-            out += [(year, mo, d) for d, mo in pairs if 1 <= mo <= 12 and 1 <= d <= 31]
+            out += [(y, mo, d) for d, mo in pairs if 1 <= mo <= 12 and 1 <= d <= 31]
             continue
         day, month, year = m.group(1, 2, 3) if m.group(1) else m.group(7, 8, 9) if m.group(7) else m.group(5, 4, 6)
         names = _MESES if m.group(7) else _MONTHS
