@@ -910,3 +910,20 @@ def _split(s, vocab):
         out.append(p)
         i += len(p)
     return out
+
+
+def test_inside_a_quote_the_split_is_followed_at_the_hold_only_while_it_stays_inside():
+    """Held inside a quote, the default went on along the request's own split of "Sword+'" with the piece "+'" at the hold, and
+    wrote "Guardian Sword+'" (BFCL dev, session 45): a piece that runs past the quote's end is lifted as anywhere else."""
+    text = "What's the power rating for the Weapon 'Guardian Sword+' in the game?"
+    vocab = ["Guardian", " Sword", "+'", "+", '",', '+",', "x"]
+    tok = {p: i for i, p in enumerate(vocab)}
+    c = Copier(text, lambda t: vocab[t].encode(), Leans(copy=2.0), tools=[ToolSpec("stats", "Stats.", {"properties": {"item": {}}})],
+               tokenize=lambda s: [tok[p] for p in _split(s, vocab)])
+    c.begin("stats")
+    c.feed('{"item": "Guardian Sword')
+    got = c.boost(np.array([0.0, 0.0, 13.7, 13.9, 17.8, 14.0, 0.0]), None)
+    up = dict(zip(*(a.tolist() for a in got), strict=True))
+    hold = 2.0 * MID_NAME * SLOT
+    assert up.get(tok["+'"], 0.0) < hold and up[tok['",']] == -hold  # not closed inside the quote, nor run past it at the hold
+    assert up[tok["+"]] >= 2.0 * MID_NAME  # on inside it as a name is

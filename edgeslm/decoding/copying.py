@@ -214,6 +214,10 @@ class Copier:
                 [] if self._regional() else said.regions(self.source))
         return self._tails[key]
 
+    def _within(self, v: str) -> bool:
+        """`v` stands in the source inside one of the spans no value is cut inside (`delimited`), to its end at most."""
+        return any(a <= i and i + len(v) <= b for i in found(self.source, v) for a, b in self.delimited())
+
     def _closes_cut(self, token: int) -> bool:
         text = self._text(token) or ""
         return '"' in text and self.cuts((self.args.value or "") + text[:text.find('"')])
@@ -297,7 +301,11 @@ class Copier:
         for t, b, a in self._respaced(logits, allowed, wide) if v == "" else ():
             lift[b], shun = max(lift.get(b, 0.0), a), shun + [t]
         # nor a piece a longer one on it begins, or off it ("pret"); inside what is not cut (`shut`), on along the split at the hold
-        if on := self._on_split(logits, allowed, hold if mid or shut else beta, lift):
+        # while the piece stays inside it ("+'" of 'Guardian Sword+' runs past the quote: at beta, as elsewhere)
+        on = self._on_split(logits, allowed, hold if mid else beta, lift)
+        if shut and not mid:
+            on |= {t: a for t, a in self._on_split(logits, allowed, hold, lift).items() if self._within(v + (self._text(t) or ""))}
+        if on:
             lift = {t: a for t, a in lift.items() if t in on or '"' in (p := self._text(t) or '"') or span(self.source, v + p, True)
                     or not any((self._text(u) or "").startswith(p) for u in on) and bool(self.splits and self.splits.next(v + p))} | {
                 t: max(lift.get(t, beta), on[t]) for t in on}
