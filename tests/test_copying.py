@@ -606,6 +606,9 @@ def test_a_number_is_not_closed_one_digit_into_a_stated_one_nor_run_on_past_a_wh
     c = Copier("buy 11 eggs and 1 pan", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
     c.feed('{"quantity": 11, "n": 1')
     assert not c.ending.short_of("1")  # 1 is stated, and 11 is written
+    c = Copier("put a ripe pear and 12 limes in my cart", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
+    c.feed('{"item": "ripe pear", "quantity": 1')  # "a" counts 1 here: closing on it is lifted, as going on toward 12 is
+    assert not c.ending.short_of("1") and set(c.boost(np.array([20.0, 20.0, 20.0, 20.0], dtype=np.float32), None)[0]) == {2, 3}
     c = Copier("Send seventy-five US dollars to NO9386011117947", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
     c.feed('{"iban": "NO9386011117947", "amount": 75')
     logits = np.array([25.4, 16.5, 0.0, 21.0], dtype=np.float32)

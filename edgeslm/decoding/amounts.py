@@ -1,6 +1,6 @@
 """The numbers a request states, for the copy lean's `counting` (decoding/copying.py): each in the forms a call writes it as a JSON
-number ("$12,400" 12400, "2k" 2000, "3,5" 3.5, "a dozen" 12, "-40" -40), and whether a piece written after a number's digits goes on
-toward one of them or closes it on one. Pure functions of text; no model."""
+number ("$12,400" 12400, "2k" 2000, "3,5" 3.5, "a dozen" 12, "-40" -40, a listed "a pear" 1), and whether a piece written after
+a number's digits goes on toward one of them or closes it on one. Pure functions of text; no model."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ _COUNT = {w: i for ws in (_ONES, "cero uno dos tres cuatro cinco seis siete ocho
     f"{t}{sep}{_ONES.split()[i]}": n + i for t, n in _TENS.items() for i in range(1, 10) for sep in "- "} | {  # "seventy-five"; Spanish: a
     "una": 1, "doce": 12, "dozen": 12, "docena": 12, "a dozen": 12, "una docena": 12, "half a dozen": 6, "media docena": 6}  # tenth of
 _COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)  # the workload; not "once"
+# "a"/"an" counts 1 as a list's item beside a counted one: "3 mangoes and a basil plant", "a pear, 12 limes"; not "a dozen"
+_COUNTS = r"(?:\d+|" + "|".join(sorted(map(re.escape, _COUNT), key=len, reverse=True)) + r")"
+_ARTICLE = r"(?<!once )(?<!twice )(?<!times )(?<!per )\ban?\s+(?!(?:dozen|half|few|couple|lot|bit|pair|little|bunch|total)\b)[^\W\d_]"
+_JOIN = r"(?:\s*,\s*(?:and\s+)?|\s+(?:and|&|plus)\s+)"
+_LISTED = re.compile(rf"\b{_COUNTS}\s+[^,.;:!?\d]{{1,40}}?{_JOIN}{_ARTICLE}|{_ARTICLE}[^,.;:!?\d]{{0,40}}?{_JOIN}{_COUNTS}\b", re.I)
 _UNIT = re.compile(r"[ \t]+[^\W\d_]")  # a word after a number (its unit, "1,75 metros"): no list before it
 
 
@@ -51,7 +56,7 @@ def numbers(text: str) -> frozenset[str]:
         out |= {sign + f for f in forms}
     out |= {_plain(Decimal(re.sub(r"\s", "", m.group()).replace(",", "."))) for m in _SPACED.finditer(text)}
     out |= {str(_COUNT[w.lower()]) for w in _COUNTED.findall(text)}
-    return frozenset(out)
+    return frozenset(out | ({"1"} if _LISTED.search(text) else set()))
 
 
 def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:

@@ -113,6 +113,7 @@ class Copier:
         self.numbers = amounts.numbers(source) if copy_bias else frozenset()  # for `counting`
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         self._tails: dict[tuple[str, str], list[tuple[int, int]]] = {}  # (tool, parameter) -> the spans no value is cut inside
+        self._regions: dict[tuple[str, str], bool] = {}  # (tool, parameter) -> _regional()
         self.kept = asks.Kept(source, kinds, tokenize) if kinds and copy_bias and tokenize else None  # addresses, times
         self.ending = Ending(source, leans, self.w, self._text, tools, commas, self.numbers, self.source, self.kept,
                              copy_bias * MID_NAME * SLOT)  # another argument or call
@@ -203,8 +204,10 @@ class Copier:
 
     def _regional(self) -> bool:
         """The call's tool has another top-level parameter for a place's region (said.REGIONAL: "country", "state")."""
-        return any(k != self.args.key and said.REGIONAL.search(k.replace("_", " ") + " " + str(p.get("description") or ""))
-                   for k, p in self.props.get(self.w.name, {}).items() if isinstance(p, dict))
+        if (key := (self.w.name, self.args.key or "")) not in self._regions:
+            self._regions[key] = any(k != key[1] and said.REGIONAL.search(k.replace("_", " ") + " " + str(p.get("description") or ""))
+                                     for k, p in self.props.get(key[0], {}).items() if isinstance(p, dict))
+        return self._regions[key]
 
     def delimited(self) -> list[tuple[int, int]]:
         """What the source puts in quotes or after a label, its codes (asks.codes), what follows a word of this parameter opening its

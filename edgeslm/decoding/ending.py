@@ -53,7 +53,8 @@ class Ending:
         self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
         self.enum_said = said.said_enums(source, self.enums) if self.arg_bias or self.left_bias else {}
         self.typed = typed(source) if self.left_bias else []  # for left_bias
-        self.units = amounts.units(source) if self.arg_bias else []  # the request's numbers and their units, for arg_bias
+        # the request's numbers and the words of their units, for arg_bias
+        self.units = [(forms, words(u)) for forms, u in amounts.units(source)] if self.arg_bias else []
         self.said = words(source) if self.arg_bias or self.close_bias or self.more_bias else set()
         self.asked = clock.dated(source, values(source)) if self.more_bias or self.close_bias else []
         # tool name -> the words of its name that no other offered tool's name holds, for more_bias
@@ -110,7 +111,7 @@ class Ending:
         own, params = self.params[self.calls.name]
         rest = self.said - own - words(self.calls.written)
         wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys) or any(  # or a number no call holds
-            words(u) & ws for forms, u in self.units if not any(map(self.calls.wrote, forms))  # whose unit is a parameter's word
+            u & ws for forms, u in self.units if not any(map(self.calls.wrote, forms))  # whose unit is a parameter's word
             for p, ws in params.items() if p not in a.keys)
         unsaid = [p for p in self.enum_said.get(self.calls.name, ()) if p not in a.keys]  # its enum value said whole
         left = bool(self.left_bias) and (bool(unsaid) or any(p not in a.keys for p in params)  # or a typed value in no call

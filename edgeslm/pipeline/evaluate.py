@@ -137,6 +137,10 @@ def gate(scores: dict, gate: dict = GATE) -> tuple[bool, str]:
     return (not failed), ("meets the gate" if not failed else "below the gate: " + ", ".join(failed) + wrong(scores.get("rows") or []))
 
 
+def _show(v) -> str:
+    return "none" if v is None else json.dumps(v, ensure_ascii=False)[:40]
+
+
 def wrong(rows: list[dict], top: int = 3) -> str:
     """What the misses got wrong most, for a verdict: "; misses: folder 9 of 9 (inbox for billing 5, inbox for support 4)" (the
     argument, in how many misses, its commonest wrong values), or the call count or tool where calls do not pair up."""
@@ -158,8 +162,7 @@ def wrong(rows: list[dict], top: int = 3) -> str:
                 if k not in ga or k not in wa or not data.exact([{"name": "", "arguments": {k: ga[k]}}],
                                                                  [{"name": "", "arguments": {k: wa[k]}}]):
                     keys.add(k)
-                    show = lambda v: "none" if v is None else json.dumps(v, ensure_ascii=False)[:40]  # noqa: E731
-                    pairs.setdefault(k, Counter())[f"{show(ga.get(k))} for {show(wa.get(k))}"] += 1
+                    pairs.setdefault(k, Counter())[f"{_show(ga.get(k))} for {_show(wa.get(k))}"] += 1
         args.update(keys)
     if not misses or not args:
         return ""
