@@ -405,7 +405,15 @@ def test_an_enum_value_the_request_says_leans_harder_to_its_parameter():
     odd = ToolSpec("book", "Book.", {"type": "object", "properties": {"city": {"type": "string"},
                    "unit": {"type": "string", "enum": ["in", "2", ""], "description": "Unit."}}})
     assert _lean(odd, "A room in Oslo for 2, ", '{"city": "Oslo"', arg=2.0) is None
-    assert said.said_enums("Cheap seats in Oslo, ", {"t": {"p": {"cheap", ""}, "q": {"in"}}}) == {"t": {"p"}}
+    assert said.said_enums("Cheap seats in Oslo, ", {"t": {"p": {"cheap", ""}, "q": {"in"}}}) == {"t": {"p": {"cheap"}}}
+    # a list's items' enum too, though the tool's own description holds its words (the default closed museum_info after the city,
+    # val multiple_78); not an enum value said only inside a value written ("history" of "Natural History Museum")
+    museum = ToolSpec("museum_info", "Museum timings, exhibitions and history.", {"type": "object", "properties": {
+        "museum": {"type": "string"}, "city": {"type": "string"},
+        "features": {"type": "array", "items": {"type": "string", "enum": ["timings", "exhibitions", "history"]}}}})
+    written = '{"museum": "Natural History Museum", "city": "London"'
+    assert _lean(museum, "Natural History Museum in London: timings and exhibitions", written, arg=2.0) == ([1, 4], [2.0 * ENUM_SAID] * 2)
+    assert _lean(museum, "Natural History Museum in London", written, arg=2.0) is None
 
 
 def test_a_phrase_ends_at_punctuation_and_a_space_or_a_joining_word():

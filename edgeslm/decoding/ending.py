@@ -110,10 +110,13 @@ class Ending:
         a = self.calls.args
         own, params = self.params[self.calls.name]
         rest = self.said - own - words(self.calls.written)
-        wanted = bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys) or any(  # or a number no call holds
+        # an unwritten parameter's enum value said whole, not only inside a value written ("history" of "Natural History Museum")
+        low = self.calls.written.lower()
+        unsaid = [p for p, vs in self.enum_said.get(self.calls.name, {}).items() if p not in a.keys and any(v not in low for v in vs)]
+        wanted = bool(unsaid) or bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys) or any(
+            # or a number no call holds
             u & ws for forms, u in self.units if not any(map(self.calls.wrote, forms))  # whose unit is a parameter's word
             for p, ws in params.items() if p not in a.keys)
-        unsaid = [p for p in self.enum_said.get(self.calls.name, ()) if p not in a.keys]  # its enum value said whole
         left = bool(self.left_bias) and (bool(unsaid) or any(p not in a.keys for p in params)  # or a typed value in no call
                                          and any(not held(forms, self.calls.written) for forms in self.typed))
         on, close = self._go_on()

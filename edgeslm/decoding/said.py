@@ -234,7 +234,8 @@ def cut(text: str, v: str, quoted: list[tuple[int, int]], region: bool = True) -
 
 # what ends a phrase after a value: punctuation then a space or the end (not "john" of "john.smith@", "Macy" of "Macy's"), or a joining word
 _PHRASE_END = re.compile(r"[ \t]*(?:[,.;:?!)\]'\"]+(?:\s|$)|\n|$|(?:to|in|on|at|for|from|with|and|or|by|via|into|next|"
-                         r"this|starting|about|between|during|before|after|until|per|each|please)\b)", re.IGNORECASE)
+                         r"this|starting|about|between|during|before|after|until|per|each|please|including|except|without|"
+                         r"within|using|then)\b)", re.IGNORECASE)
 
 
 # a currency as people say it, by its ISO code: "37.25 quid" is GBP (a student wrote EUR of an Irish IBAN, session 44)
@@ -249,12 +250,13 @@ def currency(text: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
-def said_enums(text: str, enums: dict[str, dict[str, set[str]]]) -> dict[str, set[str]]:
-    """Tool -> its parameters one of whose enum values (`enums`) `text` says whole, in any case, "_" read as a space ("ticket_price":
-    "ticket price"); not a short or letterless one ("in", "us", "all", "2": every request says those)."""
+def said_enums(text: str, enums: dict[str, dict[str, set[str]]]) -> dict[str, dict[str, set[str]]]:
+    """Tool -> its parameters with those of their enum values (`enums`) that `text` says whole, lower-cased, "_" read as a space
+    ("ticket_price": "ticket price"); not a short or letterless one ("in", "us", "all", "2": every request says those)."""
     low = text.lower()
-    return {n: {p for p, vs in es.items() if any(len(v.strip()) >= 4 and any(c.isalpha() for c in v)
-                                                 and span(low, v.lower().replace("_", " "), True) for v in vs)} for n, es in enums.items()}
+    out = {n: {p: {v.lower().replace("_", " ") for v in vs if len(v.strip()) >= 4 and any(c.isalpha() for c in v)
+                   and span(low, v.lower().replace("_", " "), True)} for p, vs in es.items()} for n, es in enums.items()}
+    return {n: {p: vs for p, vs in ps.items() if vs} for n, ps in out.items()}
 
 
 def phrase_end(text: str, v: str) -> bool:
@@ -294,18 +296,19 @@ def unvalued(text: str) -> str:
 
 
 def param_words(schema: dict | None) -> dict[str, set[str]]:
-    """Each top-level parameter's words: its name, description and enum values."""
+    """Each top-level parameter's words: its name, description and enum values (or its list items')."""
     props = (schema or {}).get("properties") or {}
-    return {p: words(" ".join([p.replace("_", " "), str(d.get("description") or ""),
-                                " ".join(str(e) for e in d.get("enum") or [])]))
+    values = enums(schema)
+    return {p: words(" ".join([p.replace("_", " "), str(d.get("description") or ""), " ".join(values.get(p, ()))]))
             for p, d in props.items() if isinstance(d, dict)}
 
 
 def enums(schema: dict | None) -> dict[str, set[str]]:
-    """Each top-level parameter's enum values that no longer value begins with ("USD" beside "USDT" is
-    not one: a value written so far as "USD" may go on)."""
+    """Each top-level parameter's enum values, or its list items' ("features": ["timings", "exhibitions"]), that no longer value
+    begins with ("USD" beside "USDT" is not one: a value written so far as "USD" may go on)."""
     out = {}
     for p, d in ((schema or {}).get("properties") or {}).items():
+        d = d.get("items") if isinstance(d, dict) and isinstance(d.get("items"), dict) and "enum" not in d else d
         values = {str(e) for e in d.get("enum") or ()} if isinstance(d, dict) and isinstance(d.get("enum"), list) else set()
         out[p] = {v for v in values if not any(o != v and o.startswith(v) for o in values)}
     return out
