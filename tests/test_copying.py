@@ -845,6 +845,14 @@ def test_a_date_goes_whole_into_the_layout_its_parameter_asks_for():
     assert plain.get(5, 0.0) > -hold and plain.get(3, 0.0) < hold
     assert lift('{"date": "', "The date of the contribution.").get(1, 0.0) < hold
     assert lift('{"date": "03-17', "The date, in the format mm-dd-yyyy.")[4 - 1] == hold  # "-" on toward 03-17-1915
+    # a month's layout (the default wrote 2022-04-04 for "next month (April 2022)" in 'mm-yyyy' format, val simple_python_286)
+    assert clock.layout({"description": "Month of the concert in 'mm-yyyy' format."}) == "mm-yyyy"
+    assert clock.layout({"description": "as YYYY/MM"}) == "yyyy/mm" and clock.layout({"description": "mm-mm"}) is None
+    assert clock.months("next month (April 2022), then Sept. 2023") == [(2022, 4, 0), (2023, 9, 0)]
+    assert clock.months("on 2 April 2022 or April 2, 2022") == []  # days, not months
+    assert clock.forms("next month (April 2022)", ["mm-yyyy"]) == ["04-2022"] and clock.forms("in April 2022") == []
+    assert clock.dates("2 April 2022, May 2023", "yyyy-mm") == [(2022, 4, 2), (2023, 5, 0)]
+    assert clock.dates("2 April 2022, May 2023", "yyyy-mm-dd") == [(2022, 4, 2)]
 
 
 def test_another_argument_leans_in_while_a_stated_number_its_unit_ties_to_a_parameter_is_unwritten():

@@ -63,7 +63,9 @@ def times(text: str) -> list[frozenset[str]]:
 
 
 # the layout a date parameter's description states: "in the format mm-dd-yyyy", "YYYY-MM-DD", "dd/mm/yyyy"
-LAYOUT = re.compile(r"\b(yyyy|mm|dd)([-/.])(yyyy|mm|dd)\2(yyyy|mm|dd)\b", re.IGNORECASE)
+LAYOUT = re.compile(r"\b(yyyy|mm|dd)([-/.])(yyyy|mm|dd)\2(yyyy|mm|dd)\b|\b(yyyy|mm)([-/.])(yyyy|mm)\b", re.IGNORECASE)
+# a month of a year, not a day of it: "April 2022", "Apr. 2022", "in March, 2027" (not "2 April 2022", nor "April 2, 2022")
+MONTHS = re.compile(rf"(?<!\d)(?<!\d )(?<!\d of )\b{_MONTH}\.?,?\s+(\d{{4}})\b", re.IGNORECASE | re.ASCII)
 
 
 def layout(schema: dict | None) -> str | None:
@@ -72,8 +74,10 @@ def layout(schema: dict | None) -> str | None:
     if not isinstance(schema, dict):
         return None
     m = LAYOUT.search(str(schema.get("description") or ""))
-    if m and sorted(p.lower() for p in m.group(1, 3, 4)) == ["dd", "mm", "yyyy"]:
+    if m and m.group(1) and sorted(p.lower() for p in m.group(1, 3, 4)) == ["dd", "mm", "yyyy"]:
         return m.group(2).join(p.lower() for p in m.group(1, 3, 4))
+    if m and m.group(5) and sorted(p.lower() for p in m.group(5, 7)) == ["mm", "yyyy"]:  # a month: "in 'mm-yyyy' format"
+        return m.group(6).join(p.lower() for p in m.group(5, 7))
     return "yyyy-mm-dd" if schema.get("format") == "date" else None
 
 
@@ -94,6 +98,21 @@ def days(text: str) -> list[tuple[int, int, int]]:
     return list(dict.fromkeys(out))
 
 
+def months(text: str) -> list[tuple[int, int, int]]:
+    """The months of a year `text` states with no day ("April 2022"), as (year, month, 0), for a parameter asking a month's layout."""
+    out = []
+    for m in MONTHS.finditer(text):
+        number = next((i for i, name in enumerate(_MONTHS, 1) if name.startswith(m.group(1).lower()[:3])), 0)
+        if number and not any(a <= m.start() < b for a, b in (d.span() for d in DATES.finditer(text))):
+            out.append((int(m.group(2)), number, 0))
+    return list(dict.fromkeys(out))
+
+
+def dates(text: str, layout: str) -> list[tuple[int, int, int]]:
+    """The dates `text` states that `layout` writes: its days, and for a month's layout (no "dd") its months too."""
+    return days(text) + (months(text) if "dd" not in layout else [])
+
+
 def written(date: tuple[int, int, int], layout: str = "yyyy-mm-dd") -> str:
     """A date in a layout: (2027, 2, 2) "2027-02-02", "02/02/2027" in mm/dd/yyyy."""
     y, mo, d = date
@@ -105,7 +124,7 @@ def forms(text: str, layouts: Iterable[str] = ()) -> list[str]:
     12:00, "2nd of February 2027" and "Feb 2, 2027" 2027-02-02, and in each of `layouts` ("02-02-2027" in mm-dd-yyyy). A copy lean
     copies them as it copies the request's own words."""
     out = [f for held_as in times(text) for f in sorted(held_as) if re.fullmatch(r"\d{1,2}:\d\d", f)]
-    out += [written(d, lay) for d in days(text) for lay in dict.fromkeys(["yyyy-mm-dd", *layouts])]
+    out += [written(d, lay) for lay in dict.fromkeys(["yyyy-mm-dd", *layouts]) for d in dates(text, lay)]
     low = text.lower()
     return [f for f in dict.fromkeys(out) if f not in low]
 
