@@ -129,7 +129,8 @@ class Run:
                 lift = _merged(lift, self._shun(-p.call_bias))  # at the first token beside the call lean
             elif self.copier is not None and self.out.mode == "calls":
                 naming = self.out.parser.naming
-                if naming is not None or self.copier.copying or self.copier.counting or self.copier.signing:
+                if naming is not None or self.copier.copying or self.copier.counting or self.copier.signing or \
+                        self.copier.ending.keying:
                     allowed = None if mask is None else sampler.allowed_mask(mask, len(logits))
                     lift = self.copier.boost(logits, allowed, naming)
                 elif (self.copier.args.closed and self.copier.ending.more_bias) or self.copier.ending.may_close:

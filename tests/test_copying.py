@@ -406,6 +406,7 @@ def test_an_enum_value_the_request_says_leans_harder_to_its_parameter():
                    "unit": {"type": "string", "enum": ["in", "2", ""], "description": "Unit."}}})
     assert _lean(odd, "A room in Oslo for 2, ", '{"city": "Oslo"', arg=2.0) is None
     assert said.said_enums("Cheap seats in Oslo, ", {"t": {"p": {"cheap", ""}, "q": {"in"}}}) == {"t": {"p": {"cheap"}}}
+    assert said.said_enums("Mornings work best", {"t": {"w": {"morning", "evening"}}}) == {"t": {"w": {"morning"}}}
     # a list's items' enum too, though the tool's own description holds its words (the default closed museum_info after the city,
     # val multiple_78); not an enum value said only inside a value written ("history" of "Natural History Museum")
     museum = ToolSpec("museum_info", "Museum timings, exhibitions and history.", {"type": "object", "properties": {
@@ -416,12 +417,40 @@ def test_an_enum_value_the_request_says_leans_harder_to_its_parameter():
     assert _lean(museum, "Natural History Museum in London", written, arg=2.0) is None
 
 
+
+def test_a_key_leans_toward_an_unwritten_parameter_whose_enum_value_the_request_says():
+    """Seed 2's weather student wrote "days" first for "seven day outlook please, in Fahrenheit" (the keys tied at 24.2): the grammar
+    writes keys in the schema's order, so no place was left for "unit". While a top-level key is written, the pieces toward such a
+    parameter get max(left_bias, arg_bias x ENUM_SAID); not where no enum value is said, nor once the parameter is written."""
+    vocab = ["days", "unit", "u", 'unit"', "day", "city", "it"]
+    weather = ToolSpec("get_weather", "Weather.", {"type": "object", "properties": {
+        "city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}, "days": {"type": "integer"}}})
+
+    def keys(source, written, **bias):
+        c = Copier(source, lambda t: vocab[t].encode(), Leans(copy=4.0, **bias), tools=[weather])
+        c.begin("get_weather")
+        c.feed(written)
+        got = c.ending.keys(np.ones(len(vocab), dtype=bool))
+        return None if got is None else dict(zip(got[0].tolist(), got[1].tolist(), strict=True))
+
+    said = "Oslo: seven day outlook please, in Fahrenheit"
+    assert keys(said, '{"city": "Oslo", "', left=6.0) == {1: 6.0, 2: 6.0, 3: 6.0}
+    assert keys(said, '{"city": "Oslo", "', arg=3.0) == {1: 3.0 * ENUM_SAID, 2: 3.0 * ENUM_SAID, 3: 3.0 * ENUM_SAID}
+    assert keys(said, '{"city": "Oslo", "un', left=6.0) == {6: 6.0}  # "it" goes on from "un" to "unit"
+    assert keys("Oslo: seven day outlook please", '{"city": "Oslo", "', left=6.0) is None
+    assert keys(said, '{"city": "Oslo", "unit": "fahrenheit", "', left=6.0) is None
+    assert keys(said, '{"city": "Oslo", "', left=6.0) and keys(said, '{"city": "Oslo', left=6.0) is None  # a value, not a key
+
+
 def test_a_phrase_ends_at_punctuation_and_a_space_or_a_joining_word():
     assert said.phrase_end("From New York to Boston", "New York") and said.phrase_end("Rooms in Oslo? Yes", "Oslo")
     assert said.phrase_end("It was 'Deposit'. Then", "Deposit") and said.phrase_end("Weather in Oslo", "Oslo")
     assert not said.phrase_end("A king size bed", "king") and not said.phrase_end("Mail john.smith@acme.com", "john")
     assert not said.phrase_end("Send report.pdf now", "report") and not said.phrase_end("Gifts from Macy's store", "Macy")
     assert not said.phrase_end("The Bank of America branch", "Bank") and not said.phrase_end("Oslo", "")
+    # a time word or a joining one added in session 46 ("Temperature in Yokohama right now, Fahrenheit": a student left the unit out)
+    assert said.phrase_end("Temperature in Yokohama right now", "Yokohama") and said.phrase_end("London including timings", "London")
+    assert not said.phrase_end("The Right Bank", "The") and not said.phrase_end("Yokohama rightly", "Yokohama")
 
 
 def test_the_call_lean_leans_on_the_users_turn_only():

@@ -261,6 +261,8 @@ class Copier:
             amounts = np.array([lean * self.leads_to(int(t), naming, relevance) for t in ids])
             keep = amounts > 0
             return (ids[keep], amounts[keep]) if keep.any() else None
+        if keyed := self.ending.keys(allowed):
+            return keyed
         if not (self.copying or self.counting or self.signing):
             return None
         run = self.copying and self.cuts(self.args.value or "")

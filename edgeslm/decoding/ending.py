@@ -16,6 +16,9 @@ Biases on the logits, each off at 0 (docs/serve.md has their measurements):
   -close_bias) while a parameter is unwritten and an e-mail address, time, quote or label's value ("Memo: ...") of the request is in
   no call in any form (said.typed), or an unwritten parameter's enum value is said whole ("En grados Celsius"). With a student's
   record, the hold too while its e-mail address, time or date is left (asks.Kept.left) and the model would close.
+- `keys`: while a top-level key is written, the pieces toward an unwritten parameter whose enum value is said whole get the larger of
+  left_bias and arg_bias x ENUM_SAID: the grammar writes keys in the schema's order, and a student wrote "days" first for "seven
+  day outlook please, in Fahrenheit" (the two keys tied), which left no place for "unit".
 
 Owns what it reads of the request and the tools for these leans. Reads the calls written so far from argstream.Calls, which the
 request lean (copying.Copier) feeds; that lean applies `more_args` after a value it leans on, generation.Run the rest.
@@ -110,9 +113,7 @@ class Ending:
         a = self.calls.args
         own, params = self.params[self.calls.name]
         rest = self.said - own - words(self.calls.written)
-        # an unwritten parameter's enum value said whole, not only inside a value written ("history" of "Natural History Museum")
-        low = self.calls.written.lower()
-        unsaid = [p for p, vs in self.enum_said.get(self.calls.name, {}).items() if p not in a.keys and any(v not in low for v in vs)]
+        unsaid = self.unsaid()
         wanted = bool(unsaid) or bool(rest) and any(ws & rest for p, ws in params.items() if p not in a.keys) or any(
             # or a number no call holds
             u & ws for forms, u in self.units if not any(map(self.calls.wrote, forms))  # whose unit is a parameter's word
@@ -137,6 +138,32 @@ class Ending:
         ids = np.concatenate([on, close])
         amounts = np.concatenate([np.full(len(on), -self.close_bias), np.full(len(close), self.close_bias)])
         return (ids, amounts) if len(ids) else None
+
+    def unsaid(self) -> list[str]:
+        """The unwritten parameters of the call an enum value of which the request says whole, not only inside a value written
+        ("history" of "Natural History Museum")."""
+        low, keys = self.calls.written.lower(), self.calls.args.keys
+        return [p for p, vs in self.enum_said.get(self.calls.name, {}).items() if p not in keys and any(v not in low for v in vs)]
+
+    @property
+    def keying(self) -> bool:
+        """A top-level key is being written, and the request says an enum value of a parameter of the tool whole."""
+        a = self.calls.args
+        return bool(self.enum_said.get(self.calls.name)) and a.in_str and not a.is_value and a.stack == ["{"] and a.value is not None
+
+    def keys(self, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """While a top-level key is written (the grammar allowing more than one), the lean on the tokens toward an unwritten
+        parameter one of whose enum values the request says whole (`unsaid`), or None."""
+        a = self.calls.args
+        amount = max(self.left_bias, self.arg_bias * ENUM_SAID)
+        if allowed is None or not amount or not self.keying or not (due := self.unsaid()):
+            return None
+        ids = np.flatnonzero(allowed)
+        if len(ids) > 256:  # a key is written under the grammar, which allows only the pieces of the tool's keys
+            return None
+        toward = [int(t) for t in ids if (p := self.text(int(t))) is not None
+                  and any(k.startswith(a.value + p) or '"' in p and k == a.value + p.split('"')[0] for k in due)]
+        return (np.array(toward), np.full(len(toward), amount)) if toward and len(toward) < len(ids) else None
 
     def unused(self) -> float:
         """The share of the request's values that no call written so far holds (0 when it states none)."""

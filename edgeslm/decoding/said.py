@@ -235,7 +235,7 @@ def cut(text: str, v: str, quoted: list[tuple[int, int]], region: bool = True) -
 # what ends a phrase after a value: punctuation then a space or the end (not "john" of "john.smith@", "Macy" of "Macy's"), or a joining word
 _PHRASE_END = re.compile(r"[ \t]*(?:[,.;:?!)\]'\"]+(?:\s|$)|\n|$|(?:to|in|on|at|for|from|with|and|or|by|via|into|next|"
                          r"this|starting|about|between|during|before|after|until|per|each|please|including|except|without|"
-                         r"within|using|then)\b)", re.IGNORECASE)
+                         r"within|using|then|now|right now|today|tonight|tomorrow|yesterday|currently)\b)", re.IGNORECASE)
 
 
 # a currency as people say it, by its ISO code: "37.25 quid" is GBP (a student wrote EUR of an Irish IBAN, session 44)
@@ -255,7 +255,8 @@ def said_enums(text: str, enums: dict[str, dict[str, set[str]]]) -> dict[str, di
     ("ticket_price": "ticket price"); not a short or letterless one ("in", "us", "all", "2": every request says those)."""
     low = text.lower()
     out = {n: {p: {v.lower().replace("_", " ") for v in vs if len(v.strip()) >= 4 and any(c.isalpha() for c in v)
-                   and span(low, v.lower().replace("_", " "), True)} for p, vs in es.items()} for n, es in enums.items()}
+                   and any(span(low, v.lower().replace("_", " ") + s, True) for s in ("", "s"))}  # "Mornings work best"
+               for p, vs in es.items()} for n, es in enums.items()}
     return {n: {p: vs for p, vs in ps.items() if vs} for n, ps in out.items()}
 
 
