@@ -407,6 +407,22 @@ def test_an_enum_value_the_request_says_leans_harder_to_its_parameter():
     assert _lean(odd, "A room in Oslo for 2, ", '{"city": "Oslo"', arg=2.0) is None
     assert said.said_enums("Cheap seats in Oslo, ", {"t": {"p": {"cheap", ""}, "q": {"in"}}}) == {"t": {"p": {"cheap"}}}
     assert said.said_enums("Mornings work best", {"t": {"w": {"morning", "evening"}}}) == {"t": {"w": {"morning"}}}
+    # a value the description quotes counts as one (val simple_python_173: "Find state law cases" and judicial_system
+    # "(e.g. 'federal', 'state')"; the default left it out, then wrote "federal", 5 logits above "state")
+    law = {"properties": {"topic": {"type": "string"}, "judicial_system": {
+        "type": "string", "description": "The judicial system (e.g. 'federal', 'state'). Default is 'all'."}}}
+    assert said.examples(law) == {"judicial_system": {"federal", "state", "all"}}
+    assert said.examples({"properties": {"f": {"description": "A function matching on the 'department' field."}}}) == {}
+    assert said.examples({"properties": {"u": {"description": "The unit ('Celsius' or 'Fahrenheit')."}, "c": {
+        "description": "Options include: 'civil', 'criminal'"}}}) == {"u": {"Celsius", "Fahrenheit"}, "c": {"civil", "criminal"}}
+    cases = ToolSpec("law_case_search", "Law cases.", law)
+    assert _lean(cases, "Find state law cases about land disputes", '{"topic": "land disputes"', arg=2.0) == ([1, 4], [2.0 * ENUM_SAID] * 2)
+    vocab = ["federal", "state", "st", '"']
+    c = Copier("Find state law cases about land disputes", lambda t: vocab[t].encode(), Leans(copy=2.0, arg=2.0), tools=[cases])
+    c.begin("law_case_search")
+    c.feed('{"topic": "land disputes", "judicial_system": "')
+    got = dict(zip(*(a.tolist() for a in c.boost(np.array([20.0, 15.0, 14.0, 0.0]), None)), strict=True))
+    assert got[1] == got[2] == 2.0 * MID_NAME * SLOT and got.get(0, 0.0) == 0.0
     # a list's items' enum too, though the tool's own description holds its words (the default closed museum_info after the city,
     # val multiple_78); not an enum value said only inside a value written ("history" of "Natural History Museum")
     museum = ToolSpec("museum_info", "Museum timings, exhibitions and history.", {"type": "object", "properties": {

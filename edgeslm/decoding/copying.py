@@ -319,7 +319,9 @@ class Copier:
             due = [f for f in due if not self.w.wrote(f)][:1] or due
             lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if (p := (self._text(t) or '"').split('"')[0])
                          and '"' not in (self._text(t) or '"') and any(f.startswith((v + p).lower()) for f in due)})
-        if v == "" and (code := self._currency()):  # the one currency the request names, where the parameter's enum holds it
+        # the one currency the request names, where the parameter's enum holds it; or the one value of its enum or its description's
+        # quotes that the request says whole ("state" of "Find state law cases", judicial_system "(e.g. 'federal', 'state')")
+        if v == "" and (code := self._currency() or self._said_value()):
             lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if code.startswith(self._text(t) or '"')})
         if said.ends_code(self.source, v):  # a code whole where the request ends or prose goes on: only junk runs on ("1290387|78779")
             lift.update({t: max(lift.get(t, 0.0), hold) for t in self._contenders(logits, allowed, hold, TIED_TOP)
@@ -336,6 +338,11 @@ class Copier:
         """The code of the one currency the request names ("quid" GBP: said.currency) where this top-level parameter's enum holds it."""
         code = said.currency(self.source) if self.args.stack == ["{"] else None
         return code if code and code in self.ending.enums.get(self.w.name, {}).get(self.args.key or "", ()) else None
+
+    def _said_value(self) -> str | None:
+        """The one value of this top-level parameter's enum, or of its description's quotes, that the request says whole."""
+        said_here = self.ending.enum_said.get(self.w.name, {}).get(self.args.key or "", set()) if self.args.stack == ["{"] else set()
+        return next(iter(said_here)) if len(said_here) == 1 else None
 
     def _respaced(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float) -> list[tuple[int, int, float]]:
         """At a value's first token: (t, b, lift) for each contender t within beta of the best that is a word of the source with the

@@ -54,7 +54,9 @@ class Ending:
                        for t in tools or ()} if self.arg_bias or self.close_bias or self.left_bias else {}
         # tool -> parameter -> its enum's values (one may close: `may_close`); those the request says whole, for arg_bias
         self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
-        self.enum_said = said.said_enums(source, self.enums) if self.arg_bias or self.left_bias else {}
+        # tool -> parameter -> its enum values, or its description's quoted ones, that the request says whole
+        self.enum_said = said.said_enums(source, {t.name: self.enums[t.name] | said.examples(t.parameters) for t in tools or ()}
+                                         ) if self.arg_bias or self.left_bias else {}
         self.typed = typed(source) if self.left_bias else []  # for left_bias
         # the request's numbers and the words of their units, for arg_bias
         self.units = [(forms, words(u)) for forms, u in amounts.units(source)] if self.arg_bias else []
@@ -143,7 +145,8 @@ class Ending:
         """The unwritten parameters of the call an enum value of which the request says whole, not only inside a value written
         ("history" of "Natural History Museum")."""
         low, keys = self.calls.written.lower(), self.calls.args.keys
-        return [p for p, vs in self.enum_said.get(self.calls.name, {}).items() if p not in keys and any(v not in low for v in vs)]
+        return [p for p, vs in self.enum_said.get(self.calls.name, {}).items()
+                if p not in keys and any(v.lower().replace("_", " ") not in low for v in vs)]
 
     @property
     def keying(self) -> bool:

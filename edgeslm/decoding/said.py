@@ -251,10 +251,10 @@ def currency(text: str) -> str | None:
 
 
 def said_enums(text: str, enums: dict[str, dict[str, set[str]]]) -> dict[str, dict[str, set[str]]]:
-    """Tool -> its parameters with those of their enum values (`enums`) that `text` says whole, lower-cased, "_" read as a space
+    """Tool -> its parameters with those of their enum values (`enums`) that `text` says whole, in any case, "_" read as a space
     ("ticket_price": "ticket price"); not a short or letterless one ("in", "us", "all", "2": every request says those)."""
     low = text.lower()
-    out = {n: {p: {v.lower().replace("_", " ") for v in vs if len(v.strip()) >= 4 and any(c.isalpha() for c in v)
+    out = {n: {p: {v for v in vs if len(v.strip()) >= 4 and any(c.isalpha() for c in v)
                    and any(span(low, v.lower().replace("_", " ") + s, True) for s in ("", "s"))}  # "Mornings work best"
                for p, vs in es.items()} for n, es in enums.items()}
     return {n: {p: vs for p, vs in ps.items() if vs} for n, ps in out.items()}
@@ -312,6 +312,24 @@ def enums(schema: dict | None) -> dict[str, set[str]]:
         d = d.get("items") if isinstance(d, dict) and isinstance(d.get("items"), dict) and "enum" not in d else d
         values = {str(e) for e in d.get("enum") or ()} if isinstance(d, dict) and isinstance(d.get("enum"), list) else set()
         out[p] = {v for v in values if not any(o != v and o.startswith(v) for o in values)}
+    return out
+
+
+# what puts a quote of a parameter's description as a value it takes: "e.g. 'federal'", "Default is 'major'", "Options include:
+# 'civil'", "('Celsius' or 'Fahrenheit')"; not a name the description speaks of ("where the 'department' field matches")
+_EXAMPLE = re.compile(r"(?:e\.?g\.?|i\.e\.|such as|for example|for instance|like|either|one of|include\w*|values?|options?|should be|"
+                      r"default\w*(?:\s+(?:is|to|as|of|value(?:\s+of)?))?|or|and|,|:|\()[\s:(\['\"]*$", re.IGNORECASE)
+
+
+def examples(schema: dict | None) -> dict[str, set[str]]:
+    """Each top-level parameter's values its description quotes as values it takes (_EXAMPLE), where it has no enum: on BFCL's
+    training part, of 148 calls whose request says one whole, 82 need the parameter and none leaves it out."""
+    out = {}
+    for p, d in ((schema or {}).get("properties") or {}).items():
+        text = str(d.get("description") or "") if isinstance(d, dict) and "enum" not in d else ""
+        if found := {v for m in QUOTED.finditer(text) if len(v := m.group(1) or m.group(2)) <= 40
+                     and _EXAMPLE.search(text[max(0, m.start() - 40):m.start()])}:
+            out[p] = found
     return out
 
 
