@@ -164,8 +164,9 @@ class Ending:
         ids = np.flatnonzero(allowed)
         if len(ids) > 256:  # a key is written under the grammar, which allows only the pieces of the tool's keys
             return None
+        v = a.value or ""
         toward = [int(t) for t in ids if (p := self.text(int(t))) is not None
-                  and any(k.startswith(a.value + p) or '"' in p and k == a.value + p.split('"')[0] for k in due)]
+                  and any(k.startswith(v + p) or '"' in p and k == v + p.split('"')[0] for k in due)]
         return (np.array(toward), np.full(len(toward), amount)) if toward and len(toward) < len(ids) else None
 
     def unused(self) -> float:

@@ -253,11 +253,10 @@ def currency(text: str) -> str | None:
 def said_enums(text: str, enums: dict[str, dict[str, set[str]]]) -> dict[str, dict[str, set[str]]]:
     """Tool -> its parameters with those of their enum values (`enums`) that `text` says whole, in any case, "_" read as a space
     ("ticket_price": "ticket price"); not a short or letterless one ("in", "us", "all", "2": every request says those)."""
-    low = text.lower()
-    out = {n: {p: {v for v in vs if len(v.strip()) >= 4 and any(c.isalpha() for c in v)
-                   and any(span(low, v.lower().replace("_", " ") + s, True) for s in ("", "s"))}  # "Mornings work best"
-               for p, vs in es.items()} for n, es in enums.items()}
-    return {n: {p: vs for p, vs in ps.items() if vs} for n, ps in out.items()}
+    low = text.lower()  # and with a plural s: "Mornings work best"
+    said = lambda v: len(v.strip()) >= 4 and any(c.isalpha() for c in v) and any(  # noqa: E731
+        span(low, v.lower().replace("_", " ") + s, True) for s in ("", "s"))
+    return {n: {p: found for p, vs in es.items() if (found := set(filter(said, vs)))} for n, es in enums.items()}
 
 
 def phrase_end(text: str, v: str) -> bool:
@@ -315,22 +314,19 @@ def enums(schema: dict | None) -> dict[str, set[str]]:
     return out
 
 
-# what puts a quote of a parameter's description as a value it takes: "e.g. 'federal'", "Default is 'major'", "Options include:
-# 'civil'", "('Celsius' or 'Fahrenheit')"; not a name the description speaks of ("where the 'department' field matches")
+# a cue that a description's quote is a value it takes ("e.g. 'federal'", "Default is 'major'"), not a name ("the 'department' field")
 _EXAMPLE = re.compile(r"(?:e\.?g\.?|i\.e\.|such as|for example|for instance|like|either|one of|include\w*|values?|options?|should be|"
                       r"default\w*(?:\s+(?:is|to|as|of|value(?:\s+of)?))?|or|and|,|:|\()[\s:(\['\"]*$", re.IGNORECASE)
 
 
 def examples(schema: dict | None) -> dict[str, set[str]]:
-    """Each top-level parameter's values its description quotes as values it takes (_EXAMPLE), where it has no enum: on BFCL's
-    training part, of 148 calls whose request says one whole, 82 need the parameter and none leaves it out."""
-    out = {}
-    for p, d in ((schema or {}).get("properties") or {}).items():
-        text = str(d.get("description") or "") if isinstance(d, dict) and "enum" not in d else ""
-        if found := {v for m in QUOTED.finditer(text) if len(v := m.group(1) or m.group(2)) <= 40
-                     and _EXAMPLE.search(text[max(0, m.start() - 40):m.start()])}:
-            out[p] = found
-    return out
+    """Each top-level parameter's values its description quotes after a cue (_EXAMPLE), where it has no enum: on BFCL's training
+    part, of 148 calls whose request says one whole, 82 need the parameter and none leaves it out."""
+    props = ((schema or {}).get("properties") or {}).items()
+    texts = {p: str(d.get("description") or "") for p, d in props if isinstance(d, dict) and "enum" not in d}
+    cued = lambda t, m: _EXAMPLE.search(t[max(0, m.start() - 40):m.start()])  # noqa: E731
+    return {p: vs for p, t in texts.items() if (vs := {v for m in QUOTED.finditer(t) if len(v := m.group(1) or m.group(2)) <= 40
+                                                         and cued(t, m)})}
 
 
 def words(text: str) -> set[str]:
