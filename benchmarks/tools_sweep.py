@@ -116,10 +116,11 @@ RUNS: dict[str, dict] = {
     # swapped for other questions' values of a parameter of the same name, in request and call (widen.swap_values)
     "v2-nogold-swapped-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                                "eval_every": 0, "swapped": 0.5},
-    # not run yet: parallel and parallel_multiple miss mostly by a call too few, the one token after a call's
+    # parallel and parallel_multiple miss mostly by a call too few, the one token after a call's
     # JSON that begins another or ends the turn. One factor from v2-nogold-full: the tokens that decide a call's
     # shape weigh 4 in the loss (finetune.TrainConfig.decisions; the transfer student's omitted reference went
-    # from 15 of 16 held-out misses to none with it, session 33)
+    # from 15 of 16 held-out misses to none with it, session 33). Seed 0 (session 46, 30 min on 2 threads): val
+    # 0.248 against 0.368, dev 0.315 against 0.393: dropped
     "v2-nogold-decisions-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                                  "eval_every": 0, "decisions": 4},
 }
