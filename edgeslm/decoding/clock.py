@@ -100,10 +100,10 @@ def days(text: str) -> list[tuple[int, int, int]]:
 
 def months(text: str) -> list[tuple[int, int, int]]:
     """The months of a year `text` states with no day ("April 2022"), as (year, month, 0), for a parameter asking a month's layout."""
-    out = []
+    out, inside = [], [d.span() for d in DATES.finditer(text)]
     for m in MONTHS.finditer(text):
         number = next((i for i, name in enumerate(_MONTHS, 1) if name.startswith(m.group(1).lower()[:3])), 0)
-        if number and not any(a <= m.start() < b for a, b in (d.span() for d in DATES.finditer(text))):
+        if number and not any(a <= m.start() < b for a, b in inside):
             out.append((int(m.group(2)), number, 0))
     return list(dict.fromkeys(out))
 

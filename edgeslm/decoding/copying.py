@@ -94,7 +94,7 @@ class Copier:
         self.props = {t.name: p for t in tools if isinstance(p := (t.parameters or {}).get("properties"), dict)} if copy_bias else {}
         # tool -> parameter -> the layout its description asks dates in (clock.layout: "in the format mm-dd-yyyy")
         self.layouts = {n: {k: lay for k, p in ps.items() if (lay := clock.layout(p))} for n, ps in self.props.items()}
-        self.days = {lay: clock.dates(source, lay) for ps in self.layouts.values() for lay in ps.values()}  # layout -> its dates
+        self.dates = {lay: clock.dates(source, lay) for ps in self.layouts.values() for lay in ps.values()}  # layout -> its dates
         # what values are copied from: the request, and its times and dates in the forms calls write (clock.forms)
         self.source = source + "".join("\n" + f for f in clock.forms(source, {lay for ps in self.layouts.values() for lay in ps.values()})
                                        ) if copy_bias and source else source
@@ -331,8 +331,8 @@ class Copier:
     def _dates(self) -> list[str]:
         """The request's dates, lower-cased, in the layout this top-level parameter's description asks for (clock.layout); [] for any
         other parameter."""
-        lay = self.layouts.get(self.w.name, {}).get(self.args.key or "") if self.days and self.args.stack == ["{"] else None
-        return [clock.written(d, lay).lower() for d in self.days[lay]] if lay else []
+        lay = self.layouts.get(self.w.name, {}).get(self.args.key or "") if self.dates and self.args.stack == ["{"] else None
+        return [clock.written(d, lay).lower() for d in self.dates[lay]] if lay else []
 
     def _currency(self) -> str | None:
         """The code of the one currency the request names ("quid" GBP: said.currency) where this top-level parameter's enum holds it."""
