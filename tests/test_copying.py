@@ -668,6 +668,47 @@ def test_a_number_is_not_closed_one_digit_into_a_stated_one_nor_run_on_past_a_wh
     assert dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)) == {3: 4.0 * MID_NAME}
 
 
+def test_three_digits_into_a_stated_number_the_next_digit_gets_the_hold():
+    """Seed 2's transfer student closed 34000 of "¥340,000", the close 22 logits above "0" (convert's dev requests, session 47).
+    Three digits or more into a stated number, and none itself, the digit that goes on toward it gets the hold; fewer, MID_NAME."""
+    pieces = {0: b"0", 1: b",", 2: b"}"}
+    c = Copier("Please wire ¥340,000 to DE75512108001245126199", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
+    c.feed('{"iban": "DE75512108001245126199", "amount": 34000')
+    logits = np.array([3.0, 25.9, 10.0], dtype=np.float32)
+    assert dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)) == {0: 4.0 * MID_NAME * SLOT}
+    c = Copier("Please wire ¥340,000 to DE75512108001245126199", lambda t: pieces.get(t, b"qq"), Leans(copy=4.0))
+    c.feed('{"amount": 34')
+    logits = np.array([20.0, 25.9, 10.0], dtype=np.float32)
+    assert dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)) == {0: 4.0 * MID_NAME}
+
+
+def test_a_compound_unit_is_copied_whole():
+    """Units students wrote "miles" of "how many nautical miles is 42 kilometers" ("n" 8.5 behind) and "fluid" of "8 fluid ounces"
+    (convert's dev requests, session 47). At a value's first token whose best begins a compound unit's last word, the tokens that
+    begin the compound get the hold; a value is not closed on its qualifier, and goes on into the unit at the hold."""
+    vocab = ["n", "naut", "ical", " miles", "miles", '"', '",', "kil", "ometers", "fluid", " ounces", "x"]
+    tok = {p: i for i, p in enumerate(vocab)}
+    tool = ToolSpec("convert_units", "Convert.", {"properties": {"value": {}, "from_unit": {}, "to_unit": {}}})
+    hold = 4.0 * MID_NAME * SLOT
+
+    def boost(text, written, top):
+        c = Copier(text, lambda t: vocab[t].encode(), Leans(copy=4.0), tools=[tool], tokenize=lambda s: [tok[p] for p in _split(s, vocab)])
+        c.begin("convert_units")
+        c.feed(written)
+        logits = np.zeros(len(vocab), dtype=np.float32)
+        for p, x in top.items():
+            logits[tok[p]] = x
+        return {vocab[t]: a for t, a in zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)}
+
+    up = boost("how many nautical miles is 42 kilometers", '{"value": 42, "from_unit": "kilometers", "to_unit": "',
+               {"miles": 35.9, "n": 27.4, "naut": 20.0})
+    assert up["n"] == up["naut"] == hold and up["miles"] < hold
+    up = boost("how many miles is 42 kilometers", '{"value": 42, "from_unit": "kilometers", "to_unit": "', {"miles": 35.9, "n": 27.4})
+    assert "n" not in up  # no compound
+    up = boost("Recipe says 8 fluid ounces of milk", '{"value": 8, "from_unit": "fluid', {'",': 26.0, " ounces": 20.7})
+    assert up['",'] == -hold and up[" ounces"] == hold
+
+
 def test_a_stated_negative_numbers_sign_is_written():
     """Two seeds' students wrote 40 of "-40 celsius in fahrenheit?" (the first character is the model's own choice). At a value's
     first token, where the model's best begins the digits of a stated negative number no call holds, and of no other stated

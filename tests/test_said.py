@@ -323,3 +323,15 @@ def test_a_place_is_cut_before_its_region_where_the_tool_asks_for_the_region_apa
 
     assert cuts({"city": {"type": "string"}, "country": {"type": "string", "description": "The country."}}) is False
     assert cuts({"city": {"type": "string"}, "format": {"type": "string"}}) is True
+
+
+def test_a_compound_unit_and_the_last_word_it_qualifies():
+    from edgeslm.decoding.amounts import compound_of, compounds
+
+    text = "how many nautical miles is 42 kilometers"
+    assert [text[a:b] for a, b in compounds(text)] == ["nautical miles"]
+    assert compound_of(text, "miles") == compound_of(text, "mi") == "nautical miles" and compound_of(text, "kil") is None
+    assert compound_of("20 miles or 5 nautical miles", "miles") is None  # "miles" stands alone too: the model's choice
+    assert [m for m in ("8 fl. oz of milk", "3 US gallons", "1500 square meters", "give us miles") if compounds(m)] == [
+        "8 fl. oz of milk", "3 US gallons", "1500 square meters"]  # "us" is no qualifier
+    assert compounds("answer in metric units") == compounds("use the imperial system") == []

@@ -81,3 +81,22 @@ def units(text: str) -> list[tuple[frozenset[str], str]]:
             out.append((forms, u.group(1).lower()))
     return out
 
+
+
+# a unit a word before it qualifies ("nautical miles", "fluid ounces", "square meters", "US gallons"); not "metric units"
+_COMPOUND = re.compile(r"\b(?:(?:nautical|fluid|fl\.?|square|sq\.?|cubic|cu\.?|metric|imperial|troy|statute|(?-i:US|UK))[ \t]+)+"
+                       r"(?!(?:units?|system|measure\w*)\b)[^\W\d_]+", re.IGNORECASE)
+
+
+def compounds(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each compound unit the request names (_COMPOUND): a value that closes on its first word cuts it ("fluid")."""
+    return [m.span() for m in _COMPOUND.finditer(text)]
+
+
+def compound_of(text: str, piece: str) -> str | None:
+    """The compound unit whose last word `piece` begins, where every word of the request that `piece` begins is such a last word
+    ("miles" of "how many nautical miles is 42 kilometers": "nautical miles"); else None. Small models drop the qualifier."""
+    p, spans = piece.strip().lower(), compounds(text)
+    at = [m for m in re.finditer(r"[^\W\d_]+", text) if p and m.group().lower().startswith(p)]
+    ends = [next((a for a, b in spans if a < m.start() and b == m.end()), None) for m in at]
+    return text[ends[0]:at[0].end()] if at and None not in ends else None

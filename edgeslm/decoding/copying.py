@@ -10,8 +10,8 @@ the list more than by what it does; the right token is usually among the top few
   MID_NAME times that part way into a name or a word cut short (said.mid_name), MID_NAME x SLOT on the split's next piece there and to
   close a code the request ends on or an e-mail address whole (said.ends_code); SLOT times at a value's first token for a span the
   request ties to the parameter (said.slots) or a quote no call holds and no other parameter is tied to; no close inside a run of
-  capitalized words ("Salt Lake" of
-  "Salt Lake City") or a quote; numbers: amounts.numbers. A student's e-mail addresses, times or dates stay on the request's (asks.Kept).
+  capitalized words ("Salt Lake" of "Salt Lake City"), a quote or a compound unit ("fluid ounces"); numbers: amounts.numbers. A
+  student's e-mail addresses, times or dates stay on the request's (asks.Kept).
 - `tool_bias`: while a call's name is written, each allowed token gets +tool_bias times the best relevance of the tools it leads to (1
   for the most relevant tool; ranking.ToolRanker measures it with a sentence embedding, `said.relevance` by shared words where none is
   installed), and by 1 + SURE times how far the best tool stands from the next. The first call by the whole request; each later one by
@@ -19,10 +19,8 @@ the list more than by what it does; the right token is usually among the top few
   twice for "..., news about X, and air quality in Beijing").
 - `call_bias`: with tools offered and the choice left to the model (`auto`), the first token of the response, where it begins a call,
   gets +call_bias times how well the request fits the best offered tool: clip((cos - FIT_CENTER) / FIT_WIDTH, -1, 1) of the sentence
-  embeddings' cosine, so a request far from every tool leans to an answer in text instead (ranking.ToolRanker; no lean where it ranks
-  by words).
-- `more_bias`, `arg_bias`, `close_bias`, `left_bias`: where a call's arguments or the response may end, on to another argument or call,
-  or close (ending.Ending).
+  embeddings' cosine, so a request far from every tool leans to an answer in text instead (ranking.ToolRanker; none by words).
+- `more_bias`, `arg_bias`, `close_bias`, `left_bias`: where a call's arguments or the response may end, on or close (ending.Ending).
 
 The grammar still decides what is allowed; the biases tip near-ties. Owns the choice of tokens and what the calls have written
 (argstream.Calls: what they wrote, as it streams); the sampler adds the bias (decoding/sampler.py), generation.Run wires both.
@@ -79,9 +77,8 @@ class Leans(NamedTuple):
 
 
 class Copier:
-    """One request's lean. `begin()` at each call's name, `feed(fragment)` with its arguments' JSON as it
-    streams, and `boost(logits, allowed, naming)` before each sample: the token ids to lift and by how
-    much (or None)."""
+    """One request's lean. `begin()` at each call's name, `feed(fragment)` with its arguments' JSON as it streams, and
+    `boost(logits, allowed, naming)` before each sample: the token ids to lift and by how much (or None)."""
 
     def __init__(self, source: str, piece: Callable[[int], bytes], leans: Leans, ranking: Ranking | None = None,
                  tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None,
@@ -157,8 +154,7 @@ class Copier:
         return span(self.source, value + text, False) if q < 0 else bool(value + text[:q]) and span(self.source, value + text[:q], True)
 
     def leads_to(self, token: int, prefix: str, relevance: dict[str, float]) -> float:
-        """The best of these relevances among the tools whose name `prefix` + this token's piece begins (or
-        is, when the piece closes the name)."""
+        """The best of these relevances among the tools whose name `prefix` + this token's piece begins (or is, if it closes it)."""
         if (text := self._text(token)) is None:
             return 0.0
         q = text.find('"')
@@ -213,7 +209,7 @@ class Copier:
         """What the source puts in quotes or after a label, its codes (asks.codes), what follows a word of this parameter opening its
         last clause (said.tail), and a place with its region (said.regions) unless the tool asks for the region apart."""
         if (key := (self.w.name, self.args.key or "")) not in self._tails:
-            self._tails[key] = self.quoted + said.tail(self.source, key[1]) + asks.codes(self.source) + (
+            self._tails[key] = self.quoted + said.tail(self.source, key[1]) + asks.codes(self.source) + amounts.compounds(self.source) + (
                 [] if self._regional() else said.regions(self.source))
         return self._tails[key]
 
@@ -320,17 +316,21 @@ class Copier:
             lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if (p := (self._text(t) or '"').split('"')[0])
                          and '"' not in (self._text(t) or '"') and any(f.startswith((v + p).lower()) for f in due)})
         # the one currency the request names, where the parameter's enum holds it; or the one value of its enum or its description's
-        # quotes that the request says whole ("state" of "Find state law cases", judicial_system "(e.g. 'federal', 'state')")
-        if v == "" and (code := self._currency() or self._said_value()):
+        # quotes that the request says whole ("state" of "Find state law cases", judicial_system "(e.g. 'federal', 'state')"); or
+        # the compound unit whose last word the best begins ("nautical miles", not "miles": amounts.compound_of)
+        if v == "" and (code := self._currency() or self._said_value() or amounts.compound_of(self.source, self._best(logits, allowed))):
             lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if code.startswith(self._text(t) or '"')})
         if said.ends_code(self.source, v):  # a code whole where the request ends or prose goes on: only junk runs on ("1290387|78779")
             lift.update({t: max(lift.get(t, 0.0), hold) for t in self._contenders(logits, allowed, hold, TIED_TOP)
                          if '"' in (self._text(t) or "") and self.lifts(t)})
         return lift | {t: -hold for t in shun}
 
+    def _best(self, logits: np.ndarray, allowed: np.ndarray | None) -> str:
+        best = self._contenders(logits, allowed, 0.0, 1)
+        return (self._text(best[0]) or '"').split('"')[0] if best else ""
+
     def _dates(self) -> list[str]:
-        """The request's dates, lower-cased, in the layout this top-level parameter's description asks for (clock.layout); [] for any
-        other parameter."""
+        """The request's dates, lower-cased, in the layout this top-level parameter's description asks for (clock.layout), else []."""
         lay = self.layouts.get(self.w.name, {}).get(self.args.key or "") if self.dates and self.args.stack == ["{"] else None
         return [clock.written(d, lay).lower() for d in self.dates[lay]] if lay else []
 
@@ -377,7 +377,8 @@ class Copier:
         in a form a call writes ("2k": 2000, "$12,400": 12400; amounts.numbers), or close it on one."""
         so_far = (self.args.number or "").lstrip("+")  # MID_NAME part way into one, or whole where none goes on ("75|000")
         whole = so_far in self.numbers and not any(f != so_far and f.startswith(so_far) for f in self.numbers)
-        beta = self.copy_bias * (MID_NAME if whole or self.ending.short_of(so_far) else 1.0)
+        short = self.ending.short_of(so_far)  # 3 digits or more of one: the hold (a student closed "34000" of "¥340,000", 22 behind)
+        beta = self.copy_bias * (MID_NAME * SLOT if short and len(so_far.lstrip("-")) >= 3 else MID_NAME if whole or short else 1.0)
         return {t: beta for t in self._contenders(logits, allowed, beta) if amounts.counts(self.numbers, so_far, self._text(t) or "")}
 
     @property
@@ -390,8 +391,7 @@ class Copier:
     def _sign(self, logits: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         """At a value's first token, where the model's best begins the digits of a stated negative number no call holds and of no
         other stated number: the tokens that begin it with its sign get the hold (two seeds' students wrote 40 of "-40 celsius")."""
-        best = self._contenders(logits, allowed, 0.0, 1)
-        digits = self._text(best[0]) or "" if best else ""
+        digits = self._best(logits, allowed)
         if not (digits[:1].isdigit() and any(f.startswith("-" + digits) and not self.w.wrote(f) for f in self.numbers)
                 and not any(f.startswith(digits) for f in self.numbers)):
             return {}
