@@ -846,6 +846,18 @@ def test_the_split_keeps_a_whole_word_and_the_quote_and_tokenizes_only_short_win
     assert spaced.next("Rom") == set()
 
 
+def test_a_word_goes_on_along_the_split_the_request_writes_it_in_too():
+    """Seed 2's transfer student wrote "Cynsz" of "title: Czynsz lipiec" (my own request, session 47): the request's tokens are
+    " Cz|yn|sz", the word alone C|zyn|sz, and "Cz", the model's best by 8, was dropped as off the split. A one-word value goes on
+    along either split."""
+    vocab = [" Cz", "yn", "sz", "C", "zyn", " lip", "iec", "title", ":", "x"]
+    tok = {p: i for i, p in enumerate(vocab)}
+    splits = Splits("title: Czynsz lipiec", lambda s: [tok[p] for p in _split(s, vocab)],
+                    lambda t: vocab[t].encode())
+    assert splits.next("Cz") == {tok["yn"]} and splits.next("C") == {tok["zyn"]}
+    assert splits.next("Czynsz") == {tok[" lip"]}
+
+
 def test_a_value_begins_at_a_request_word_the_model_writes_with_the_space_before_it():
     """Seed 2's units student, which never saw "teaspoons" as a value (the gate holds out values, not only calls), wrote " teaspoons"
     (the request's own token for "into teaspoons", space and all) 4 times in its held-out calls and "tasting" 5 times ("t", lifted

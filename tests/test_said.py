@@ -242,6 +242,8 @@ def test_a_labelled_value_is_typed():
     ref = "Send 3k złoty to PL61 1090 1014, reference: Faktura 7/2027 Łódź"  # a clause's label, lower-case
     assert [ref[a:b] for a, b in labelled(ref)] == ["Faktura 7/2027 Łódź"]
     assert labelled("Meet at the office, 10:30 sharp") == []
+    dash = "Send 1.500 € to AT483200000012345864 — Verwendungszweck: Rechnung 2027-044 Tischlerei Huber"  # after a dash too
+    assert [dash[a:b] for a, b in labelled(dash)] == ["Rechnung 2027-044 Tischlerei Huber"]
     assert labelled("Send it. Note: " + " " * 300 + "Time: 10:30") == []  # and at once (possessive)
 
 

@@ -63,7 +63,8 @@ class Splits:
     def next(self, value: str) -> set[int]:
         """The tokens that go on from `value` along the split, wherever the source holds it from a word's
         start and goes on after it. The window: from the value's last space (or its start) to the first
-        space after its end and one more character."""
+        space after its end and one more character; for a value of one word, also from the space before it, as the request's own
+        tokens write the word: "Cz" of " Cz|yn|sz" goes on with "yn", though "Czynsz" alone splits C|zyn|sz."""
         out: set[int] = set()
         for i in found(self.source, value):
             end = i + len(value)
@@ -72,6 +73,7 @@ class Splits:
             w = max(i, *(self.source.rfind(c, i, end) for c in " \t\n"))
             if end - w > WINDOW:
                 continue
-            n = len(self.source[w:end].encode())
-            out.update(t for at, t in self._split(w, self._gap(end + 1)) if at == n)
+            for a in (w, w - 1) if w == i and i and self.source[i - 1] == " " else (w,):
+                n = len(self.source[a:end].encode())
+                out.update(t for at, t in self._split(a, self._gap(end + 1)) if at == n)
         return out
