@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from edgeslm.decoding import said
+from edgeslm.decoding import described, said
 from edgeslm.decoding.canon import WINDOW, Splits
 from edgeslm.decoding.constraints import call_openers, comma_tokens
 from edgeslm.decoding.copying import FIT_CENTER, FIT_WIDTH, MID_NAME, SLOT, SURE, SURE_ONE, TOP, WHOLE, Copier, Leans
@@ -411,9 +411,9 @@ def test_an_enum_value_the_request_says_leans_harder_to_its_parameter():
     # "(e.g. 'federal', 'state')"; the default left it out, then wrote "federal", 5 logits above "state")
     law = {"properties": {"topic": {"type": "string"}, "judicial_system": {
         "type": "string", "description": "The judicial system (e.g. 'federal', 'state'). Default is 'all'."}}}
-    assert said.examples(law) == {"judicial_system": {"federal", "state", "all"}}
-    assert said.examples({"properties": {"f": {"description": "A function matching on the 'department' field."}}}) == {}
-    assert said.examples({"properties": {"u": {"description": "The unit ('Celsius' or 'Fahrenheit')."}, "c": {
+    assert described.examples(law) == {"judicial_system": {"federal", "state", "all"}}
+    assert described.examples({"properties": {"f": {"description": "A function matching on the 'department' field."}}}) == {}
+    assert described.examples({"properties": {"u": {"description": "The unit ('Celsius' or 'Fahrenheit')."}, "c": {
         "description": "Options include: 'civil', 'criminal'"}}}) == {"u": {"Celsius", "Fahrenheit"}, "c": {"civil", "criminal"}}
     cases = ToolSpec("law_case_search", "Law cases.", law)
     assert _lean(cases, "Find state law cases about land disputes", '{"topic": "land disputes"', arg=2.0) == ([1, 4], [2.0 * ENUM_SAID] * 2)
@@ -666,6 +666,29 @@ def test_a_number_is_not_closed_one_digit_into_a_stated_one_nor_run_on_past_a_wh
     c.feed('{"iban": "NO9386011117947", "amount": 75')
     logits = np.array([25.4, 16.5, 0.0, 21.0], dtype=np.float32)
     assert dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)) == {3: 4.0 * MID_NAME}
+
+
+def test_a_value_its_description_glosses_by_a_word_the_request_says_is_leaned_to_and_closed():
+    """Val multiple_46: "Sort this list of names in ascending order" and `order` "This can be 'asc' for ascending order, or 'desc'
+    for descending order.": the default wrote "ascending". A value so glossed counts as said (described.glossed): at its first
+    token it gets the hold, and written whole it closes at the hold (the request's "ascending" would run it on)."""
+    schema = {"properties": {"elements": {"type": "array"}, "order": {
+        "type": "string", "description": "The order. This can be 'asc' for ascending order, or 'desc' for descending order."}}}
+    assert described.glossed("Sort this list in ascending order", schema) == {"order": {"asc"}}
+    assert described.glossed("Sort this list in asc order", schema) == described.glossed("Sort it", schema) == {}  # said, unsaid
+    units = {"properties": {"u": {"description": "The unit: Celsius ('C') or Fahrenheit ('F')."}}}
+    assert described.glossed("Rome in celsius please", units) == {"u": {"C"}}
+    vocab = ["asc", "ascending", "ending", '"', '",', '"}']
+    c = Copier("Sort this list of names in ascending order: ['Sam', 'Alice']", lambda t: vocab[t].encode(), Leans(copy=2.0, arg=2.0),
+               tools=[ToolSpec("sort_list", "Sort a list.", schema)])
+    c.begin("sort_list")
+    c.feed('{"elements": ["Sam", "Alice"], "order": "')
+    hold = 2.0 * MID_NAME * SLOT
+    got = dict(zip(*(a.tolist() for a in c.boost(np.array([10.0, 20.0, 0.0, 0.0, 0.0, 0.0]), None)), strict=True))
+    assert got[0] == hold and got.get(1, 0.0) < hold
+    c.feed("asc")
+    got = dict(zip(*(a.tolist() for a in c.boost(np.array([0.0, 0.0, 20.0, 10.0, 10.0, 10.0]), None)), strict=True))
+    assert min(got[3], got[4], got[5]) >= hold and got.get(2, 0.0) < hold
 
 
 def test_three_digits_into_a_stated_number_the_next_digit_gets_the_hold():

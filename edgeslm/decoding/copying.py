@@ -320,14 +320,14 @@ class Copier:
         # the compound unit whose last word the best begins ("nautical miles", not "miles": amounts.compound_of)
         if v == "" and (code := self._currency() or self._said_value() or amounts.compound_of(self.source, self._best(logits, allowed))):
             lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if code.startswith(self._text(t) or '"')})
-        if said.ends_code(self.source, v):  # a code whole where the request ends or prose goes on: only junk runs on ("1290387|78779")
+        said_v = bool(v) and v == self._said_value()  # closes, as a code whole where the request ends or prose goes on ("1290387|78779")
+        if said.ends_code(self.source, v) or said_v:
             lift.update({t: max(lift.get(t, 0.0), hold) for t in self._contenders(logits, allowed, hold, TIED_TOP)
-                         if '"' in (self._text(t) or "") and self.lifts(t)})
+                         if '"' in (self._text(t) or "") and (said_v or self.lifts(t))})
         return lift | {t: -hold for t in shun}
 
     def _best(self, logits: np.ndarray, allowed: np.ndarray | None) -> str:
-        best = self._contenders(logits, allowed, 0.0, 1)
-        return (self._text(best[0]) or '"').split('"')[0] if best else ""
+        return (self._text(best[0]) or '"').split('"')[0] if (best := self._contenders(logits, allowed, 0.0, 1)) else ""
 
     def _dates(self) -> list[str]:
         """The request's dates, lower-cased, in the layout this top-level parameter's description asks for (clock.layout), else []."""

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from edgeslm.decoding import amounts, asks, clock, said
+from edgeslm.decoding import amounts, asks, clock, described, said
 from edgeslm.decoding.argstream import Calls
 from edgeslm.decoding.said import held, param_words, span, typed, values, words
 
@@ -54,9 +54,13 @@ class Ending:
                        for t in tools or ()} if self.arg_bias or self.close_bias or self.left_bias else {}
         # tool -> parameter -> its enum's values (one may close: `may_close`); those the request says whole, for arg_bias
         self.enums = {t.name: said.enums(t.parameters) for t in tools or ()} if self.params else {}
-        # tool -> parameter -> its enum values, or its description's quoted ones, that the request says whole
-        self.enum_said = said.said_enums(source, {t.name: self.enums[t.name] | said.examples(t.parameters) for t in tools or ()}
+        # tool -> parameter -> its enum values, or its description's quoted ones, that the request says whole, and those its
+        # description glosses by a word the request says ("'asc' for ascending order")
+        self.enum_said = said.said_enums(source, {t.name: self.enums[t.name] | described.examples(t.parameters) for t in tools or ()}
                                          ) if self.arg_bias or self.left_bias else {}
+        for t in tools or () if self.arg_bias or self.left_bias else ():
+            for p, vs in described.glossed(source, t.parameters).items():
+                self.enum_said.setdefault(t.name, {}).setdefault(p, set()).update(vs)
         self.typed = typed(source) if self.left_bias else []  # for left_bias
         # the request's numbers and the words of their units, for arg_bias
         self.units = [(forms, words(u)) for forms, u in amounts.units(source)] if self.arg_bias else []

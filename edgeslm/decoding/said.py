@@ -314,21 +314,6 @@ def enums(schema: dict | None) -> dict[str, set[str]]:
     return out
 
 
-# a cue that a description's quote is a value it takes ("e.g. 'federal'", "Default is 'major'"), not a name ("the 'department' field")
-_EXAMPLE = re.compile(r"(?:e\.?g\.?|i\.e\.|such as|for example|for instance|like|either|one of|include\w*|values?|options?|should be|"
-                      r"default\w*(?:\s+(?:is|to|as|of|value(?:\s+of)?))?|or|and|,|:|\()[\s:(\['\"]*$", re.IGNORECASE)
-
-
-def examples(schema: dict | None) -> dict[str, set[str]]:
-    """Each top-level parameter's values its description quotes after a cue (_EXAMPLE), where it has no enum: on BFCL's training
-    part, of 148 calls whose request says one whole, 82 need the parameter and none leaves it out."""
-    props = ((schema or {}).get("properties") or {}).items()
-    texts = {p: str(d.get("description") or "") for p, d in props if isinstance(d, dict) and "enum" not in d}
-    cued = lambda t, m: _EXAMPLE.search(t[max(0, m.start() - 40):m.start()])  # noqa: E731
-    return {p: vs for p, t in texts.items() if (vs := {v for m in QUOTED.finditer(t) if len(v := m.group(1) or m.group(2)) <= 40
-                                                         and cued(t, m)})}
-
-
 def words(text: str) -> set[str]:
     """Content words, lower-cased and crudely stemmed; camelCase and snake_case split."""
     text = re.sub(r"([a-z])([A-Z])", r"\1 \2", text).lower()
