@@ -296,6 +296,10 @@ def test_a_value_leans_to_the_span_the_request_ties_to_its_parameter():
     assert [units[i:i + 4] for i in sorted(slots(units, "to_unit"))] == ["kilo"] and slots(units, "unit") == set()
     assert [s[i:i + 5] for s in ["Fly from Paris to Rome"] for i in sorted(slots(s, "from_city"))] == ["Paris"]
     assert [s[i:i + 4] for s in ["Fly from Paris to Rome"] for i in sorted(slots(s, "to_city"))] == ["Rome"]
+    # the name's own word inside a name ties the name's start, and no later word (val multiple_79: "New York" was written, tied
+    # by "Museum" three words before it)
+    moma = "Find art exhibitions for the upcoming month in the Museum of Modern Art, New York."
+    assert [moma[i:i + 6] for i in sorted(slots(moma, "museum_name"))] == ["Museum"]
     pieces = {1: b"John", 2: b"JDBC", 3: b"zz"}
     c = Copier(text, lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
     logits = np.zeros(5, dtype=np.float32)

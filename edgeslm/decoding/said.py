@@ -332,21 +332,27 @@ def words(text: str) -> set[str]:
 _RAW = re.compile(r"[A-Za-z0-9]+")
 _TOWARD = {"to": ("to", "into", "in"), "from": ("from",)}  # the words that tie a value to a `to_`/`from_` parameter (`slots`)
 _CHUNK = re.compile(r"[^\s'\"`“”‘’]+")
+_TITLED = re.compile(r"[A-Z][\w'’-]*(?:[ \t]+(?:(?:of|the|de|du|for|and|&)[ \t]+)*[A-Z][\w'’-]*)+")  # "Museum of Modern Art"
 
 
 def slots(text: str, name: str, near: int = 3) -> set[int]:
     """Where `text` ties a value to the parameter `name`: the starts of its words that follow one of the name's words within `near`
     content words ("the launcher path '/usr/...'", "the session 'S1'") or whose run up to a space or quote holds one (`JDBC_session`,
-    'shapeStatements' for `statements`); never a word that is only the name's own ("the unit" for `unit`). A `to_`/`from_` one: the word
-    after "to", "into" or "in" (letters only: "in 2.5 tablespoons") / "from" ("that to kilocalories": a student wrote "serving")."""
+    'shapeStatements' for `statements`); never a word that is only the name's own ("the unit" for `unit`) unless inside a name, whose
+    start it is ("the Museum of Modern Art" for `museum_name`). A `to_`/`from_` one: the word after "to", "into" or "in" (letters
+    only: "in 2.5 tablespoons") / "from" ("that to kilocalories": a student wrote "serving")."""
     want, toward, last = words(name), _TOWARD.get(next((w for w in re.split(r"[\W_]+", name.lower()) if w in _TOWARD), "")), ""
     out: set[int] = set()
     if not want:
         return out
     recent: list[set[str]] = []  # the content words before, nearest last
     chunks = {c.end(): c.start() for c in _CHUNK.finditer(text)}
+    titled = [t.span() for t in _TITLED.finditer(text)]
     for m in _RAW.finditer(text):
         chunk, ws, last, word = _CHUNK.match(text, m.start()), words(m.group()), m.group().lower(), last
+        if ws and ws <= want and (run := next((a for a, b in titled if a <= m.start() < b), None)) is not None:
+            out.add(run)  # inside a name ("the Museum of Modern Art" for `museum_name`): the name, and no later word by it
+            continue
         if ws and ws <= want:
             pass  # the parameter's own name said ("the unit", `brain_region`): a mention, not its value
         elif any(want & w for w in recent[-near:]) or (chunk and want & words(chunk.group())) or (
