@@ -94,7 +94,8 @@ RUNS: dict[str, dict] = {
     "v2-nogold-fullft-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                               "eval_every": 0, "full": True, "lr": 5e-5, "rank": 64},
     # full fine-tuning tied the LoRA (seed 0: val 0.368 both). The cookbook's 2 epochs were only run with v3's
-    # data (v3-full, 0.196), never on the shipped mix: one factor from v2-nogold-full (386 steps, ~70 min)
+    # data (v3-full, 0.196), never on the shipped mix: one factor from v2-nogold-full (386 steps, ~70 min). Seed 0
+    # (sessions 46-47, on 1 thread beside other work): val 0.331 against 0.368, dev 0.360 against 0.393: dropped
     "v2-nogold-2ep-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 2.0, "eval_every": 0},
     # v2-nogold-full (3 seeds, dev at the defaults: simple 0.365, the card's mean of Python, Java and JavaScript
     # 0.616) writes Java's typed strings wrong on val ("42" for a long, a list where an ArrayList's syntax is
