@@ -244,6 +244,8 @@ def test_a_labelled_value_is_typed():
     assert labelled("Meet at the office, 10:30 sharp") == []
     dash = "Send 1.500 € to AT483200000012345864 — Verwendungszweck: Rechnung 2027-044 Tischlerei Huber"  # after a dash too
     assert [dash[a:b] for a, b in labelled(dash)] == ["Rechnung 2027-044 Tischlerei Huber"]
+    two = "Please send 30,000 JPY to ES7921000813610123456789, payment reference: Kyoto guesthouse deposit"  # a label of two words
+    assert [two[a:b] for a, b in labelled(two)] == ["Kyoto guesthouse deposit"]
     assert labelled("Send it. Note: " + " " * 300 + "Time: 10:30") == []  # and at once (possessive)
 
 
@@ -337,3 +339,6 @@ def test_a_compound_unit_and_the_last_word_it_qualifies():
     assert [m for m in ("8 fl. oz of milk", "3 US gallons", "1500 square meters", "give us miles") if compounds(m)] == [
         "8 fl. oz of milk", "3 US gallons", "1500 square meters"]  # "us" is no qualifier
     assert compounds("answer in metric units") == compounds("use the imperial system") == []
+    rate = "What is 100 kilometers per hour in miles per hour?"  # a rate, whichever word the model begins (my own request, session 47)
+    assert compound_of(rate, "miles") == "miles per hour" and compound_of(rate, "kil") == "kilometers per hour"
+    assert compounds("5 dollars per person") == []

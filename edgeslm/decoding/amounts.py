@@ -83,9 +83,10 @@ def units(text: str) -> list[tuple[frozenset[str], str]]:
 
 
 
-# a unit a word before it qualifies ("nautical miles", "fluid ounces", "square meters", "US gallons"); not "metric units"
+# a unit a word before it qualifies ("nautical miles", "fluid ounces", "square meters", "US gallons"; not "metric units"), or a rate
 _COMPOUND = re.compile(r"\b(?:(?:nautical|fluid|fl\.?|square|sq\.?|cubic|cu\.?|metric|imperial|troy|statute|(?-i:US|UK))[ \t]+)+"
-                       r"(?!(?:units?|system|measure\w*)\b)[^\W\d_]+", re.IGNORECASE)
+                       r"(?!(?:units?|system|measure\w*)\b)[^\W\d_]+|\b[^\W\d_]+[ \t]+per[ \t]+(?:hour|second|minute|gallon|lit(?:er|re)|"
+                       r"kilomet(?:er|re)|mile|met(?:er|re))s?\b", re.IGNORECASE)  # and a rate: "kilometers per hour", "miles per gallon"
 
 
 def compounds(text: str) -> list[tuple[int, int]]:
@@ -94,9 +95,9 @@ def compounds(text: str) -> list[tuple[int, int]]:
 
 
 def compound_of(text: str, piece: str) -> str | None:
-    """The compound unit whose last word `piece` begins, where every word of the request that `piece` begins is such a last word
-    ("miles" of "how many nautical miles is 42 kilometers": "nautical miles"); else None. Small models drop the qualifier."""
+    """The compound unit a word of which `piece` begins, where every word of the request that `piece` begins is in one ("miles" of
+    "how many nautical miles is 42 kilometers": "nautical miles"); else None. Small models drop the qualifier or the rate."""
     p, spans = piece.strip().lower(), compounds(text)
     at = [m for m in re.finditer(r"[^\W\d_]+", text) if p and m.group().lower().startswith(p)]
-    ends = [next((a for a, b in spans if a < m.start() and b == m.end()), None) for m in at]
-    return text[ends[0]:at[0].end()] if at and None not in ends else None
+    ins = [next(((a, b) for a, b in spans if a <= m.start() and m.end() <= b), None) for m in at]
+    return text[ins[0][0]:ins[0][1]] if at and ins[0] and None not in ins else None

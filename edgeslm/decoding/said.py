@@ -45,8 +45,10 @@ def values(text: str) -> list[str]:
 
 # a letter TLD: no "lodash@4.17.21"; starting where a run of address characters starts (linear, not quadratic)
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}\b")
-# a label (a word and a colon) opening a message's last sentence or clause ("... ? Memo: Q2 fees", "— Ref: X"; `labelled`); an "@"
-LABEL = re.compile(r"(?<=[.?!,;\u2013\u2014])[ \t]++[A-Za-z][a-z]{1,15}:[ \t]++([^\s:?][^\n:?]{1,59}?)[ \t]*+(?:[.!][ \t]*+)?$")
+# a label (a word or two and a colon) opening a message's last sentence or clause ("... ? Memo: Q2 fees", "— Ref: X", ", payment
+# reference: X"; `labelled`); an "@"
+LABEL = re.compile(r"(?<=[.?!,;\u2013\u2014])[ \t]++[A-Za-z][a-z]{1,15}(?:[ \t][a-z]{2,15})?:[ \t]++([^\s:?][^\n:?]{1,59}?)"
+                   r"[ \t]*+(?:[.!][ \t]*+)?$")
 _AT = re.compile(r"[\w.+-]@")
 
 
