@@ -427,6 +427,15 @@ def test_an_enum_value_the_request_says_leans_harder_to_its_parameter():
     c.feed('{"topic": "land disputes", "judicial_system": "')
     got = dict(zip(*(a.tolist() for a in c.boost(np.array([20.0, 15.0, 14.0, 0.0]), None)), strict=True))
     assert got[1] == got[2] == 2.0 * MID_NAME * SLOT and got.get(0, 0.0) == 0.0
+    # not an enum's value: the grammar holds the choice to its values and the model weighs them (seed 2's e-mail gate went 0.85 ->
+    # 0.78 with the hold: "Inbox item from ... it's a payment reminder" filed to "inbox", "billing" 1.3 above it)
+    mail = ToolSpec("triage_email", "File an e-mail.", {"properties": {"folder": {"type": "string", "enum": ["inbox", "billing"]}}})
+    vocab = ["in", "billing", '"']
+    c = Copier("Inbox item from a@b.co - it's a payment reminder.", lambda t: vocab[t].encode(), Leans(copy=2.0, arg=2.0), tools=[mail])
+    c.begin("triage_email")
+    c.feed('{"folder": "')
+    got = c.boost(np.array([26.7, 28.0, 0.0]), None)
+    assert got is None or max(got[1]) < 2.0 * MID_NAME * SLOT
     # a list's items' enum too, though the tool's own description holds its words (the default closed museum_info after the city,
     # val multiple_78); not an enum value said only inside a value written ("history" of "Natural History Museum")
     museum = ToolSpec("museum_info", "Museum timings, exhibitions and history.", {"type": "object", "properties": {

@@ -83,8 +83,7 @@ class Copier:
     def __init__(self, source: str, piece: Callable[[int], bytes], leans: Leans, ranking: Ranking | None = None,
                  tools: Iterable | None = None, openers: np.ndarray | None = None, commas: np.ndarray | None = None,
                  tokenize: Callable[[str], list[int]] | None = None, kinds: dict[str, dict[str, str]] | None = None):
-        copy_bias, tool_bias, call_bias = leans.copy, leans.tool, leans.call
-        self.leans = leans
+        (copy_bias, tool_bias, call_bias), self.leans = (leans.copy, leans.tool, leans.call), leans
         relevance, fit, self.parts = ranking or Ranking({})
         self.one = tool_bias > 0 and len(said.clauses(source)) <= 1  # a request of one clause: SURE_ONE
         tools = list(tools or ())
@@ -340,9 +339,10 @@ class Copier:
         return code if code and code in self.ending.enums.get(self.w.name, {}).get(self.args.key or "", ()) else None
 
     def _said_value(self) -> str | None:
-        """The one value of this top-level parameter's enum, or of its description's quotes, that the request says whole."""
-        said_here = self.ending.enum_said.get(self.w.name, {}).get(self.args.key or "", set()) if self.args.stack == ["{"] else set()
-        return next(iter(said_here)) if len(said_here) == 1 else None
+        """The one value its description quotes or glosses that the request says whole, for a top-level parameter with no enum (the
+        model weighs an enum's values: "Inbox item from ... it's a payment reminder", "billing" 1.3 above "inbox")."""
+        said_here = self.ending.enum_said.get(self.w.name, {}).get(k := self.args.key or "", ()) if self.args.stack == ["{"] else ()
+        return next(iter(said_here)) if len(said_here) == 1 and not self.ending.enums.get(self.w.name, {}).get(k) else None
 
     def _respaced(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float) -> list[tuple[int, int, float]]:
         """At a value's first token: (t, b, lift) for each contender t within beta of the best that is a word of the source with the
