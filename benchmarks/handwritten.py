@@ -34,6 +34,7 @@ def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dic
     order task) is right when the call is, and the answer to the result then states its facts."""
     from benchmarks import synthetic
     from edgeslm.engine import Engine
+    from edgeslm.pipeline.evaluate import served_code
     from edgeslm.store.adapters import AdapterStore
 
     items = [i for i in rows(HANDWRITTEN) if i["task"] in tasks]
@@ -49,7 +50,7 @@ def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dic
         # the default and the bare base answer the same in every seed (greedy): each answer is kept by what decides it (request,
         # offered tools, model file, the default adapter's file and sampling defaults, and the serving code: the leans change)
         manifest = AdapterStore(settings.adapters_dir).get(worker.entry.id, default).manifest if default else {}
-        ident = worker.entry.sha256 + manifest.get("adapter_sha256", "") + json.dumps(manifest.get("sampling"), sort_keys=True) + _code()
+        ident = worker.entry.sha256 + manifest.get("adapter_sha256", "") + json.dumps(manifest.get("sampling"), sort_keys=True) + served_code()
         for n, item in enumerate(items):
             if n % 20 == 0:
                 print(f"  hand-written {n}/{len(items)}", flush=True)
@@ -80,12 +81,6 @@ def handwritten(settings, result: dict, majority: dict, tasks: list[str]) -> dic
         row["exact_tools"] = row.pop("tools") / row["n"]  # the model's default (the shipped `tools` adapter)
         row["exact_without"] = row.pop("without") / row["n"]  # the bare base
     return out
-
-
-def _code() -> str:
-    """A digest of the serving code (edgeslm/'s Python files)."""
-    root = Path(__file__).parent.parent / "edgeslm"
-    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(root.rglob("*.py")))).hexdigest()
 
 
 def _answer_right(worker, settings, tools: list[dict], item: dict, adapter: str | None) -> tuple[bool, object]:

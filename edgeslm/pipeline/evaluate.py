@@ -84,7 +84,7 @@ def remembered(path: Path, worker, examples: list[dict], settings, adapter: str 
     name = adapter or worker.entry.default_adapter
     served = AdapterStore(settings.adapters_dir).get(worker.entry.id, name) if name and name != "none" else None
     key = hashlib.sha256(json.dumps([worker.entry.sha256, name, served and hashlib.sha256(served.gguf.read_bytes()).hexdigest(),
-                                     served and served.manifest.get("sampling"), examples, _code()],
+                                     served and served.manifest.get("sampling"), examples, served_code()],
                                     sort_keys=True).encode()).hexdigest()
     kept = json.loads(path.read_text()) if path.is_file() else {}
     if key in kept:
@@ -103,7 +103,7 @@ _NOT_SERVING = ("pipeline/", "cli/", "qualify/", "quantize/", "export/", "web/",
 
 
 @functools.cache
-def _code() -> str:
+def served_code() -> str:
     """A digest of the source that turns an example into a scored answer: edgeslm's modules but those that
     never do (_NOT_SERVING; this module and the prompt's, data.py, count). Read once, when the process
     first scores: the code it runs, not what an edit has put on disk since."""
