@@ -250,9 +250,12 @@ def test_a_labelled_value_is_typed():
     # requests, session 47); not words about it
     for text, value in (("Transfer $72.40 to NL02ABNA0123456789 with the note Pizza night split", "Pizza night split"),
                         ("move £600 over to GB33BUKB20201555555555 and label it Car service June", "Car service June"),
-                        ("Find a book with the title Harry Potter.", "Harry Potter")):
+                        ("Find a book with the title Harry Potter.", "Harry Potter"),  # and in the second languages (dev)
+                        ("Transfiere 850 francos a CH5604835012345678009 con el concepto Alquiler chalet", "Alquiler chalet"),
+                        ("Überweise 75 Euro an DE89370400440532013000 mit dem Verwendungszweck Nachhilfe Mathe", "Nachhilfe Mathe")):
         assert [text[a:b] for a, b in labelled(text)] == [value]
     assert labelled("Create an event with a description of the meeting") == labelled("Pay it with the note Rent, and more") == []
+    assert labelled("Reserva una mesa con la nota de que somos seis") == []
     assert labelled("Send it. Note: " + " " * 300 + "Time: 10:30") == []  # and at once (possessive)
 
 

@@ -51,14 +51,16 @@ LABEL = re.compile(r"(?<=[.?!,;\u2013\u2014])[ \t]++[A-Za-z][a-z]{1,15}(?:[ \t][
                    r"[ \t]*+(?:[.!][ \t]*+)?$")
 _AT = re.compile(r"[\w.+-]@")
 _NOTED = re.compile(r"\b(?:(?:with|and)[ \t]+(?:the|a)[ \t]+(?:note|memo|reference|comment|description|message|subject|title)|(?:and|,)"
-                    r"[ \t]+(?:label|title|name|tag|mark)[ \t]+it)[ \t]+([^\W\d_][^\n\"':?!.,;]{1,59}?)[ \t]*+[.!]?[ \t]*+$", re.IGNORECASE)
+                    r"[ \t]+(?:label|title|name|tag|mark)[ \t]+it|con[ \t]+(?:el|la)[ \t]+(?:concepto|referencia|nota|causale|descripción)|"
+                    r"com[ \t]+a[ \t]+(?:referência|descrição)|avec[ \t]+(?:la|le)[ \t]+(?:référence|libellé|motif)|mit[ \t]+(?:dem|der)"
+                    r"[ \t]+(?:Verwendungszweck|Referenz|Betreff))[ \t]+([^\W\d_][^\n\"':?!.,;]{1,59}?)[ \t]*+[.!]?[ \t]*+$", re.IGNORECASE)
 
 
 def labelled(text: str) -> list[tuple[int, int]]:
     """(start, end) of what follows a label that opens a request's last sentence, or its last clause after one of MIN_CLAUSE words
     or more ("Hi, task: book a flight" is the request) and holds no list ("namely: Paris, Rome"), or a label in words that ends
-    the request with a capital (_NOTED: "with the note Pizza night split", "and label it Car service June"): a value of its own, as a
-    quote is."""
+    the request with a capital (_NOTED: "with the note Pizza night split", "and label it Car service June", and in the workload's
+    second languages and their neighbours, "con el concepto X", "mit dem Verwendungszweck X"): a value of its own, as a quote is."""
     return [m.span(1) for m in LABEL.finditer(text) if text[m.start() - 1] in ".?!" or ", " not in m.group(1) and len(
         re.split(r"[.?!;,\n]", text[:m.start() - 1])[-1].split()) >= MIN_CLAUSE] + [
         m.span(1) for m in _NOTED.finditer(text) if m.group(1)[0].isupper()]  # a value, not words about it ("a description of ...")
