@@ -765,6 +765,24 @@ def test_a_stated_negative_numbers_sign_is_written():
     assert not c.signing
 
 
+def test_the_one_stated_number_no_call_holds_leans_at_a_values_first_digit():
+    """BFCL val's simple_python_194: "the top three plants" for `num_results` ("Default is 5"), 5 ahead of 3 by 0.2. At a value's
+    first token, where the model's best digits begin no stated number and one stated number alone is in no call, the tokens that
+    begin it get copy_bias; not where two are left (which one is the model's), nor where its best begins one."""
+    pieces = {0: b"5", 1: b"3", 2: b"1", 3: b"2"}
+    logits = np.array([23.8, 23.6, 20.0, 19.0], dtype=np.float32)
+    c = Copier("What are the top three plants for a hill slope?", lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
+    c.feed('{"slope_type": "hill", "num_results": ')
+    assert c.signing and dict(zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)) == {1: 2.0}
+    c = Copier("Between 2012 and 2015, top three", lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
+    c.feed('{"from": 2012, "n": ')
+    assert c.boost(logits, None) is None  # 2015 and 3 are both left
+    c = Copier("Between 2012 and 2015, top three", lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
+    c.feed('{"from": 2012, "n": 3, "to": ')  # 2015 alone is left
+    assert c.boost(np.array([10.0, 9.0, 8.0, 23.0], dtype=np.float32), None) is None  # "2" begins it: the model's own
+    assert dict(zip(*(a.tolist() for a in c.boost(np.array([23.8, 9.0, 8.0, 22.5], dtype=np.float32), None)), strict=True)) == {3: 2.0}
+
+
 def test_a_value_is_not_closed_inside_a_label_a_code_or_the_last_clause_its_parameter_opens():
     """Seed 1's transfer student closed "Q2" of "Memo: Q2 consulting fees", "Concert" of ", reference Concert tickets Berlin" and
     "LI21 0881 0000 2324 013A" of "... 013A A" far above going on. Closed there, the value would cut what the user set apart: the

@@ -161,8 +161,8 @@ class Copier:
         return max((r for n, r in relevance.items() if (n.startswith(name) if q < 0 else n == name)), default=0.0)
 
     def due(self) -> dict[str, float]:
-        """For a later call: the tools' relevance to the first clause none of whose own values a call has
-        written (said.own_values), or {} where every clause has one."""
+        """For a later call: the tools' relevance to the first clause none of whose own values a call has written (said.own_values),
+        or {} where every clause has one."""
         return next((relevance for own, relevance in self.parts if not any(map(self.w.wrote, own))), {})
 
     def _slots(self) -> set[int]:
@@ -176,9 +176,7 @@ class Copier:
         return {a for a, b in self.quoted if not held({src[a:b].lower()}, self.w.written) and a not in others}
 
     def _tie(self, key: str) -> set[int]:
-        if key not in self._tied:
-            self._tied[key] = slots(self.source, key)
-        return self._tied[key]
+        return self._tied[key] if key in self._tied else self._tied.setdefault(key, slots(self.source, key))
 
     def _at(self, token: int, starts: set[int]) -> bool:
         """This token, as a value's first, begins a span of the source at one of `starts`."""
@@ -186,9 +184,8 @@ class Copier:
         return bool(text) and any(i in starts for i in found(self.source, text))
 
     def mid_name(self) -> bool:
-        """The value so far stops inside a capitalized word of the source and is nowhere a whole span
-        (said.mid_name): the name is being copied, and a token that leaves it there misspells it
-        ("Padding Station", "Heathfield", "Ljubav", "Krak")."""
+        """The value so far stops inside a capitalized word of the source and is nowhere a whole span (said.mid_name): the name is
+        being copied, and a token that leaves it there misspells it ("Padding Station", "Heathfield", "Ljubav", "Krak")."""
         return said.mid_name(self.source, self.args.value or "")
 
     def cuts(self, v: str) -> bool:
@@ -221,8 +218,8 @@ class Copier:
         return '"' in text and self.cuts((self.args.value or "") + text[:text.find('"')])
 
     def _contenders(self, logits: np.ndarray, allowed: np.ndarray | None, beta: float, top_n: int = TOP) -> list[int]:
-        """The allowed tokens within beta of the best allowed one, at most `top_n`, best first. Looks near the
-        unmasked best first: all 262k logits are masked (a copy) only when nothing allowed is near it."""
+        """The allowed tokens within beta of the best allowed one, at most `top_n`, best first. Looks near the unmasked best first: all
+        262k logits are masked (a copy) only when nothing allowed is near it."""
         top = float(logits.max())
         near = np.flatnonzero(logits >= top - beta)
         if allowed is not None:
@@ -243,8 +240,8 @@ class Copier:
 
     def boost(self, logits: np.ndarray, allowed: np.ndarray | None,
               naming: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """(ids, amounts) to add to their logits, or None. `allowed`: a bool per token (None: all);
-        `naming`: the call's name written so far while a name is being written, else None."""
+        """(ids, amounts) to add to their logits, or None. `allowed`: a bool per token (None: all); `naming`: the call's name written
+        so far while a name is being written, else None."""
         if naming is not None:
             # the first call by the whole request, each later one by the clause still due (parallel calls
             # of one tool: no choice, no lean)
@@ -383,18 +380,21 @@ class Copier:
 
     @property
     def signing(self) -> bool:
-        """A value may begin here (no key, no string, no number yet) and the request states a negative number."""
-        a = self.args
-        return (a.number is None and not a.in_str and not a.expect_key and a.last in (":", "[", ",") and bool(a.stack)
-                and any(f[:1] == "-" for f in self.numbers))
+        """A value may begin here (no key, no string, no number yet) and the request states a number."""
+        return (a := self.args).number is None and not a.in_str and not a.expect_key and a.last in (":", "[", ",") and bool(
+            a.stack and self.numbers)
 
     def _sign(self, logits: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
-        """At a value's first token, where the model's best begins the digits of a stated negative number no call holds and of no
-        other stated number: the tokens that begin it with its sign get the hold (two seeds' students wrote 40 of "-40 celsius")."""
+        """At a value's first token, where the model's best begins digits of no stated number: if they begin a stated negative one no
+        call holds, the tokens that begin it with its sign get the hold (two seeds' students wrote 40 of "-40 celsius"); else, where one
+        stated number alone is in no call, those that begin it get copy_bias (5, "Default is 5", for "the top three")."""
         digits = self._best(logits, allowed)
-        if not (digits[:1].isdigit() and any(f.startswith("-" + digits) and not self.w.wrote(f) for f in self.numbers)
-                and not any(f.startswith(digits) for f in self.numbers)):
+        if not digits[:1].isdigit() or any(f.startswith(digits) for f in self.numbers):
             return {}
-        hold = self.copy_bias * MID_NAME * SLOT
-        return {t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP)
-                if (p := self._text(t) or "")[:1] == "-" and any(f.startswith(p) for f in self.numbers)}
+        if any(f.startswith("-" + digits) and not self.w.wrote(f) for f in self.numbers):
+            hold = self.copy_bias * MID_NAME * SLOT
+            return {t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP)
+                    if (p := self._text(t) or "")[:1] == "-" and any(f.startswith(p) for f in self.numbers)}
+        due = [f for f in self.numbers if not self.w.wrote(f)]
+        return {t: self.copy_bias for t in self._contenders(logits, allowed, self.copy_bias) if len(due) == 1 and (p := self._text(
+            t) or "")[:1].isdigit() and due[0].startswith(p)}
