@@ -83,10 +83,12 @@ def units(text: str) -> list[tuple[frozenset[str], str]]:
 
 
 
-# a unit a word before it qualifies ("nautical miles", "fluid ounces", "square meters", "US gallons"; not "metric units"), or a rate
+# a unit a word before it qualifies ("nautical miles", "fluid ounces", "square meters", "US gallons"; not "metric units" nor
+# "UK in"), or a rate
 _COMPOUND = re.compile(r"\b(?:(?:nautical|fluid|fl\.?|square|sq\.?|cubic|cu\.?|metric|imperial|troy|statute|(?-i:US|UK))[ \t]+)+"
-                       r"(?!(?:units?|system|measure\w*)\b)[^\W\d_]+|\b[^\W\d_]+[ \t]+per[ \t]+(?:hour|second|minute|gallon|lit(?:er|re)|"
-                       r"kilomet(?:er|re)|mile|met(?:er|re))s?\b", re.IGNORECASE)  # and a rate: "kilometers per hour", "miles per gallon"
+                       r"(?!(?:units?|system|measure\w*|in|on|at|to|of|for|from|by|with|and|or|is|are|the|an?)\b)[^\W\d_]+|"
+                       r"\b[^\W\d_]+[ \t]+per[ \t]+(?:hour|second|minute|gallon|lit(?:er|re)|kilomet(?:er|re)|mile|met(?:er|re))s?\b",
+                       re.IGNORECASE)  # and a rate: "kilometers per hour", "miles per gallon"
 
 
 def compounds(text: str) -> list[tuple[int, int]]:
