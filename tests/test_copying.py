@@ -738,11 +738,31 @@ def test_a_compound_unit_is_copied_whole():
 
     up = boost("how many nautical miles is 42 kilometers", '{"value": 42, "from_unit": "kilometers", "to_unit": "',
                {"miles": 35.9, "n": 27.4, "naut": 20.0})
-    assert up["n"] == up["naut"] == hold and up["miles"] < hold
+    assert up["naut"] == hold and up.get("n", 0.0) < hold and up["miles"] < hold  # the first token of the request's own split
     up = boost("how many miles is 42 kilometers", '{"value": 42, "from_unit": "kilometers", "to_unit": "', {"miles": 35.9, "n": 27.4})
     assert "n" not in up  # no compound
     up = boost("Recipe says 8 fluid ounces of milk", '{"value": 8, "from_unit": "fluid', {'",': 26.0, " ounces": 20.7})
     assert up['",'] == -hold and up[" ounces"] == hold
+
+
+
+def test_a_label_begun_at_a_later_word_is_begun_at_its_start():
+    """Seed 2's transfer student began "— Verwendungszweck: Rechnung 2027-044 Tischlerei Huber" at "Tischlerei" ("Re" far behind
+    even with the tied span's SLOT lean; a request of my own, session 48). At a value's first token whose best begins a later word
+    of the label or quote tied to the parameter, and no word elsewhere, the first token of the request's split of it gets the hold."""
+    vocab = ["T", "Tisch", "Rec", "R", "hnung", '"', "x", " Tisch"]
+    tok = {p: i for i, p in enumerate(vocab)}
+    tool = ToolSpec("send_money", "Send.", {"properties": {"iban": {}, "reference": {}}})
+    hold = 4.0 * MID_NAME * SLOT
+    text = "Send 1.500 € to AT483200000012345864 — Verwendungszweck: Rechnung Tischlerei"
+    c = Copier(text, lambda t: vocab[t].encode(), Leans(copy=4.0), tools=[tool], tokenize=lambda s: [tok[p] for p in _split(s, vocab)])
+    c.begin("send_money")
+    c.feed('{"iban": "AT483200000012345864", "reference": "')
+    logits = np.zeros(len(vocab), dtype=np.float32)
+    logits[[0, 1, 2, 3]] = [17.5, 17.0, 5.0, 9.0]
+    up = {vocab[t]: a for t, a in zip(*(a.tolist() for a in c.boost(logits, None)), strict=True)}
+    assert up["Rec"] == hold and up.get("R", 0.0) < hold and up.get("T", 0.0) < hold
+    assert Sampler(0.0, 1.0, 0).sample(logits, None, (np.array([tok[p] for p in up]), np.array(list(up.values())))) == tok["Rec"]
 
 
 def test_a_stated_negative_numbers_sign_is_written():

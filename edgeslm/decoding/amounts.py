@@ -96,10 +96,13 @@ def compounds(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _COMPOUND.finditer(text)]
 
 
-def compound_of(text: str, piece: str) -> str | None:
-    """The compound unit a word of which `piece` begins, where every word of the request that `piece` begins is in one ("miles" of
-    "how many nautical miles is 42 kilometers": "nautical miles"); else None. Small models drop the qualifier or the rate."""
-    p, spans = piece.strip().lower(), compounds(text)
-    at = [m for m in re.finditer(r"[^\W\d_]+", text) if p and m.group().lower().startswith(p)]
-    ins = [next(((a, b) for a, b in spans if a <= m.start() and m.end() <= b), None) for m in at]
+def compound_of(text: str, piece: str, more: list[tuple[int, int]] | None = None) -> str | None:
+    """The compound unit (or span of `more`, past its first word) a word of which `piece` begins, where every word of the request that
+    `piece` begins is in one ("miles" of "how many nautical miles is 42 kilometers": "nautical miles"); else None. Small models drop the
+    qualifier or the rate, and begin a label's value at a later word ("Tischlerei" of "Verwendungszweck: Rechnung 2027-044 Tischlerei
+    Huber")."""
+    p = piece.strip()
+    spans = [(a, b, a) for a, b in compounds(text)] + [(a, b, a + 1) for a, b in more or []]  # and where a word in it may begin
+    at = [m for m in re.finditer(r"[^\W\d_]+", text) if p and (m.group() if p[:1].isupper() else m.group().lower()).startswith(p)]
+    ins = [next(((a, b) for a, b, first in spans if first <= m.start() and m.end() <= b), None) for m in at]
     return text[ins[0][0]:ins[0][1]] if at and ins[0] and None not in ins else None

@@ -97,6 +97,7 @@ class Copier:
         self.piece, self.copy_bias = piece, copy_bias
         self.splits = Splits(self.source, tokenize, piece) if tokenize and copy_bias and source else None
         self.w = Calls()  # the calls written so far
+        self.begin, self.feed = self.w.begin, self.w.feed  # at each call's name; with its arguments' JSON as it streams
         self.relevance = relevance or {}  # tool name -> relevance, 1 for the best (ranking.ToolRanker)
         self.tool_bias = self._sure(tool_bias, self.relevance)
         # the tokens that begin a call (decoding/constraints.call_openers) and the lean on them
@@ -118,12 +119,6 @@ class Copier:
         """The tool lean over these relevances: 0 without a choice, else grown by how far the best leads."""
         return tool_bias * (1.0 + (SURE_ONE if self.one else SURE) * (1.0 - sorted(relevance.values())[-2])) if (
             tool_bias and len(relevance) > 1 and any(relevance.values())) else 0.0
-
-    def begin(self, name: str = "") -> None:
-        self.w.begin(name)
-
-    def feed(self, fragment: str) -> None:
-        self.w.feed(fragment)
 
     @property
     def args(self) -> ArgStream:
@@ -313,9 +308,13 @@ class Copier:
                          and '"' not in (self._text(t) or '"') and any(f.startswith((v + p).lower()) for f in due)})
         # the one currency the request names, where the parameter's enum holds it; or the one value of its enum or its description's
         # quotes that the request says whole ("state" of "Find state law cases", judicial_system "(e.g. 'federal', 'state')"); or
-        # the compound unit whose last word the best begins ("nautical miles", not "miles": amounts.compound_of)
-        if v == "" and (code := self._currency() or self._said_value() or amounts.compound_of(self.source, self._best(logits, allowed))):
-            lift.update({t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP) if code.startswith(self._text(t) or '"')})
+        # the compound unit, or the quote or label tied to the parameter, a later word of which the best begins, from its start
+        # ("nautical miles", not "miles"; "Rechnung 2027-044 Tischlerei Huber", not "Tischlerei Huber": amounts.compound_of)
+        if v == "" and (code := self._currency() or self._said_value() or amounts.compound_of(self.source, self._best(
+                logits, allowed), [s for s in self.quoted if s[0] in ties])):
+            begins = [t for t in self._contenders(logits, allowed, hold, TIED_TOP) if code.startswith(self._text(t) or '"')]
+            split = self.splits.bare(code) if self.splits else set()  # the first token of the request's own split, where one begins it
+            lift.update({t: hold for t in [t for t in begins if t in split] or begins})
         said_v = bool(v) and v == self._said_value()  # closes, as a code whole where the request ends or prose goes on ("1290387|78779")
         if said.ends_code(self.source, v) or said_v:
             lift.update({t: max(lift.get(t, 0.0), hold) for t in self._contenders(logits, allowed, hold, TIED_TOP)
