@@ -801,6 +801,11 @@ def test_the_one_stated_number_no_call_holds_leans_at_a_values_first_digit():
     c.feed('{"from": 2012, "n": 3, "to": ')  # 2015 alone is left
     assert c.boost(np.array([10.0, 9.0, 8.0, 23.0], dtype=np.float32), None) is None  # "2" begins it: the model's own
     assert dict(zip(*(a.tolist() for a in c.boost(np.array([23.8, 9.0, 8.0, 22.5], dtype=np.float32), None)), strict=True)) == {3: 2.0}
+    for text, written in (("Plan a 2k run", '{"distance": 2000, "laps": '),  # 2k is written, as 2000 (not "2" left)
+                          ("Remind me on 2024-05-12", '{"date": "2024-05-12", "laps": ')):  # a date's parts are no numbers left
+        c = Copier(text, lambda t: pieces.get(t, b"qq"), Leans(copy=2.0))
+        c.feed(written)
+        assert c.boost(np.array([23.8, 9.0, 8.0, 22.5], dtype=np.float32), None) is None
 
 
 def test_a_value_is_not_closed_inside_a_label_a_code_or_the_last_clause_its_parameter_opens():

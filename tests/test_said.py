@@ -256,6 +256,9 @@ def test_a_labelled_value_is_typed():
         assert [text[a:b] for a, b in labelled(text)] == [value]
     assert labelled("Create an event with a description of the meeting") == labelled("Pay it with the note Rent, and more") == []
     assert labelled("Reserva una mesa con la nota de que somos seis") == []
+    for text, value in (("mit Verwendungszweck Nachhilfe Mathe", "Nachhilfe Mathe"), ("Vire 300 euros avec la mention Loyer mars",
+                         "Loyer mars"), ("Paga 45 € con la descripcion Cuota enero", "Cuota enero")):  # no article, no accent
+        assert [text[a:b] for a, b in labelled(text)] == [value]
     assert labelled("Send it. Note: " + " " * 300 + "Time: 10:30") == []  # and at once (possessive)
 
 
@@ -345,10 +348,13 @@ def test_a_compound_unit_and_the_last_word_it_qualifies():
     text = "how many nautical miles is 42 kilometers"
     assert [text[a:b] for a, b in compounds(text)] == ["nautical miles"]
     assert compound_of(text, "miles") == compound_of(text, "mi") == "nautical miles" and compound_of(text, "kil") is None
+    assert compound_of(text, "Miles") == "nautical miles"  # a capital where no word has one: any case
     assert compound_of("20 miles or 5 nautical miles", "miles") is None  # "miles" stands alone too: the model's choice
     assert [m for m in ("8 fl. oz of milk", "3 US gallons", "1500 square meters", "give us miles") if compounds(m)] == [
         "8 fl. oz of milk", "3 US gallons", "1500 square meters"]  # "us" is no qualifier
     assert compounds("answer in metric units") == compounds("use the imperial system") == []
+    assert compounds("Weather in the UK today?") == compounds("Top news from the US today") == []  # a country's own measures only
+    assert compounds("a pipe of 10 sq in") != [] and compounds("3 US fluid ounces") != []
     assert compounds("What time is it in London, UK in 24 hour format?") == []  # a word of a sentence, no unit (BFCL dev: "UK in 24
     # hour" was written for `country`, its close held inside the "compound"; found on dev after its run, so a bug fix, not a choice)
     rate = "What is 100 kilometers per hour in miles per hour?"  # a rate, whichever word the model begins (my own request, session 47)

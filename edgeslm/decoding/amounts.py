@@ -59,6 +59,15 @@ def numbers(text: str) -> frozenset[str]:
     return frozenset(out | ({"1"} if _LISTED.search(text) else set()))
 
 
+def stated(text: str) -> list[frozenset[str]]:
+    """Each number the request states on its own, in the forms a call writes it (`numbers` of its words: "2k" {"2", "2000"}, "15%"
+    {"15", "0.15"}); not a part of a date, a time or a range ("2024-05-12", "10:30", "3-4"), which a call writes as a string."""
+    out = [f for m in _AMOUNT.finditer(text) if not any(text[i:i + 1] in ("-", "/", ":") and text[i + d:i + d + 1].isdigit() for i, d in (
+        (m.start() - 1, -1), (m.end(), 1)) if i + d >= 0) and (f := numbers(m.group()))]
+    return out + [f for m in [*_SPACED.finditer(text), *_COUNTED.finditer(text)] if (f := numbers(m.group()))] + (
+        [frozenset({"1"})] if _LISTED.search(text) else [])
+
+
 def counts(forms: frozenset[str], so_far: str, piece: str) -> bool:
     """`piece`, written after the digits `so_far` of a JSON number, goes on toward one of `forms`
     (`numbers`), or closes the number (",", "}" or "]" after what digits it adds) on one."""
@@ -83,10 +92,11 @@ def units(text: str) -> list[tuple[frozenset[str], str]]:
 
 
 
-# a unit a word before it qualifies ("nautical miles", "fluid ounces", "square meters", "US gallons"; not "metric units" nor
-# "UK in"), or a rate
-_COMPOUND = re.compile(r"\b(?:(?:nautical|fluid|fl\.?|square|sq\.?|cubic|cu\.?|metric|imperial|troy|statute|(?-i:US|UK))[ \t]+)+"
-                       r"(?!(?:units?|system|measure\w*|in|on|at|to|of|for|from|by|with|and|or|is|are|the|an?)\b)[^\W\d_]+|"
+# a unit a word before it qualifies ("nautical miles", "fluid ounces", "square meters", "sq in", "US gallons"; not "metric units",
+# nor "UK in", "US today": a country qualifies only a unit of its own measures), or a rate
+_COMPOUND = re.compile(r"\b(?:(?:nautical|fluid|fl\.?|square|sq\.?|cubic|cu\.?|metric|imperial|troy|statute)[ \t]+)+"
+                       r"(?!(?:units?|system|measure\w*)\b)[^\W\d_]+|\b(?-i:US|UK)[ \t]+(?:(?:fluid|fl\.?|liquid|dry)[ \t]+)?(?:gallon|"
+                       r"pint|quart|ton|ounce|oz|cup|tablespoon|teaspoon|bushel|gill|barrel|hundredweight|dollar|pound|cent)s?\b|"
                        r"\b[^\W\d_]+[ \t]+per[ \t]+(?:hour|second|minute|gallon|lit(?:er|re)|kilomet(?:er|re)|mile|met(?:er|re))s?\b",
                        re.IGNORECASE)  # and a rate: "kilometers per hour", "miles per gallon"
 
@@ -101,8 +111,10 @@ def compound_of(text: str, piece: str, more: list[tuple[int, int]] | None = None
     `piece` begins is in one ("miles" of "how many nautical miles is 42 kilometers": "nautical miles"); else None. Small models drop the
     qualifier or the rate, and begin a label's value at a later word ("Tischlerei" of "Verwendungszweck: Rechnung 2027-044 Tischlerei
     Huber")."""
-    p = piece.strip()
+    p, words = piece.strip(), list(re.finditer(r"[^\W\d_]+", text))
     spans = [(a, b, a) for a, b in compounds(text)] + [(a, b, a + 1) for a, b in more or []]  # and where a word in it may begin
-    at = [m for m in re.finditer(r"[^\W\d_]+", text) if p and (m.group() if p[:1].isupper() else m.group().lower()).startswith(p)]
+    # the words it begins: with its capital where any does ("T" of "Tischlerei", not "to"), else in any case ("Miles" of "miles")
+    at = [m for m in words if p[:1].isupper() and m.group().startswith(p)] or [m for m in words if p and m.group().lower().startswith(
+        p.lower())]
     ins = [next(((a, b) for a, b, first in spans if first <= m.start() and m.end() <= b), None) for m in at]
     return text[ins[0][0]:ins[0][1]] if at and ins[0] and None not in ins else None

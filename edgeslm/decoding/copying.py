@@ -108,6 +108,7 @@ class Copier:
         # (start, end) of what the source puts in quotes or after a label: a value is not cut inside them (`cuts`)
         self.quoted = quotes(source) + said.labelled(source) if copy_bias else []
         self.numbers = amounts.numbers(source) if copy_bias else frozenset()  # for `counting`
+        self.stated = amounts.stated(source) if copy_bias else []  # the same, a set of forms per number (`_sign`)
         self._tied: dict[str, set[int]] = {}  # parameter -> where the source ties a value to it (said.slots)
         self._tails: dict[tuple[str, str], list[tuple[int, int]]] = {}  # (tool, parameter) -> the spans no value is cut inside
         self._regions: dict[tuple[str, str], bool] = {}  # (tool, parameter) -> _regional()
@@ -394,6 +395,6 @@ class Copier:
             hold = self.copy_bias * MID_NAME * SLOT
             return {t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP)
                     if (p := self._text(t) or "")[:1] == "-" and any(f.startswith(p) for f in self.numbers)}
-        due = [f for f in self.numbers if not self.w.wrote(f)]
+        due = [forms for forms in self.stated if not any(map(self.w.wrote, forms))]  # a number is written in any of its forms
         return {t: self.copy_bias for t in self._contenders(logits, allowed, self.copy_bias) if len(due) == 1 and (p := self._text(
-            t) or "")[:1].isdigit() and due[0].startswith(p)}
+            t) or "")[:1].isdigit() and any(f.startswith(p) for f in due[0])}
