@@ -388,13 +388,13 @@ class Copier:
         """At a value's first token, where the model's best begins digits of no stated number: if they begin a stated negative one no
         call holds, the tokens that begin it with its sign get the hold (two seeds' students wrote 40 of "-40 celsius"); else, where one
         stated number alone is in no call, those that begin it get copy_bias (5, "Default is 5", for "the top three")."""
-        digits = self._best(logits, allowed)
-        if not digits[:1].isdigit() or any(f.startswith(digits) for f in self.numbers):
+        due = [forms for forms in self.stated if not any(map(self.w.wrote, forms))]  # a number is written in any of its forms
+        if not (len(due) == 1 or any(f[:1] == "-" for f in self.numbers)) or not (digits := self._best(logits, allowed))[:1].isdigit(
+                ) or any(f.startswith(digits) for f in self.numbers):  # neither can apply (no scan of the vocabulary), or the model's own
             return {}
         if any(f.startswith("-" + digits) and not self.w.wrote(f) for f in self.numbers):
             hold = self.copy_bias * MID_NAME * SLOT
             return {t: hold for t in self._contenders(logits, allowed, hold, TIED_TOP)
                     if (p := self._text(t) or "")[:1] == "-" and any(f.startswith(p) for f in self.numbers)}
-        due = [forms for forms in self.stated if not any(map(self.w.wrote, forms))]  # a number is written in any of its forms
-        return {t: self.copy_bias for t in self._contenders(logits, allowed, self.copy_bias) if len(due) == 1 and (p := self._text(
-            t) or "")[:1].isdigit() and any(f.startswith(p) for f in due[0])}
+        return {t: self.copy_bias for t in self._contenders(logits, allowed, self.copy_bias) if (p := self._text(t) or "")[:1].isdigit()
+                and any(f.startswith(p) for f in due[0])} if len(due) == 1 else {}

@@ -52,7 +52,7 @@ LABEL = re.compile(r"(?<=[.?!,;\u2013\u2014])[ \t]++[A-Za-z][a-z]{1,15}(?:[ \t][
 _AT = re.compile(r"[\w.+-]@")
 _NOTED = re.compile(r"\b(?:(?:with|and)[ \t]+(?:the|a)[ \t]+(?:note|memo|reference|comment|description|message|subject|title)|(?:and|,)"
                     r"[ \t]+(?:label|title|name|tag|mark)[ \t]+it|(?:con|com|avec|mit)[ \t]+(?:(?:el|la|a|le|dem|der)[ \t]+)?(?:concepto|"
-                    r"refer[eé]ncia|nota|causale|descripci[óo]n|refer[êe]ncia|descri[çc][ãa]o|r[ée]f[ée]rence|libell[ée]|motif|mention|"
+                    r"refer[eéê]ncia|nota|causale|descripci[óo]n|descri[çc][ãa]o|r[ée]f[ée]rence|libell[ée]|motif|mention|"
                     r"Verwendungszweck|Referenz|Betreff|Vermerk))[ \t]+([^\W\d_][^\n\"':?!.,;]{1,59}?)[ \t]*+[.!]?[ \t]*+$", re.IGNORECASE)
 
 
