@@ -181,6 +181,8 @@ def test_the_numbers_a_request_states_in_the_forms_a_call_writes_them():
     assert numbers("a dozen eggs, two apples and a 5km run on 12.05.2026") == {"12", "2", "5"}  # no date
     assert numbers("half a dozen eggs") == {"6"}
     assert numbers("twenty napkins, seventy-five dollars, thirty one days, fourteen eggs") == {"20", "75", "31", "14"}
+    assert numbers("Book the one on Main St for 4; which one, a one-way fare") == {"4"}  # a pronoun's "one" counts nothing
+    assert numbers("one coffee, the two teas") == {"1", "2"}
     # Spanish, a tenth of the conversion workload (a student wrote 1 for "una docena" and "diez"); not "once" (English too)
     assert numbers("Pon una docena de quesos y diez botellas, media docena de pan") == {"12", "10", "6"}
     assert numbers("once a week, dos veces") == {"2"}

@@ -17,7 +17,9 @@ _ONES = "zero one two three four five six seven eight nine ten eleven twelve thi
 _COUNT = {w: i for ws in (_ONES, "cero uno dos tres cuatro cinco seis siete ocho nueve diez") for i, w in enumerate(ws.split())} | _TENS | {
     f"{t}{sep}{_ONES.split()[i]}": n + i for t, n in _TENS.items() for i in range(1, 10) for sep in "- "} | {  # "seventy-five"; Spanish: a
     "una": 1, "doce": 12, "dozen": 12, "docena": 12, "a dozen": 12, "una docena": 12, "half a dozen": 6, "media docena": 6}  # tenth of
-_COUNTED = re.compile(r"\b(" + "|".join(sorted(_COUNT, key=len, reverse=True)) + r")\b", re.IGNORECASE)  # the workload; not "once"
+# the workload; not "once", nor a pronoun's or a compound's "one" ("the one on Main St", "which one", "a one-way fare")
+_ONE = r"(?<!the )(?<!this )(?<!that )(?<!which )(?<!each )(?<!every )(?<!any )one(?!-(?:way|off|time|liner|sided)\b)"
+_COUNTED = re.compile(r"\b(" + "|".join(_ONE if w == "one" else w for w in sorted(_COUNT, key=len, reverse=True)) + r")\b", re.I)
 # "a"/"an" counts 1 as a list's item beside a counted one: "3 mangoes and a basil plant", "a pear, 12 limes"; not "a dozen"
 _COUNTS = r"(?:\d+|" + "|".join(sorted(map(re.escape, _COUNT), key=len, reverse=True)) + r")"
 _ARTICLE = r"(?<!once )(?<!twice )(?<!times )(?<!per )\ban?\s+(?!(?:dozen|half|few|couple|lot|bit|pair|little|bunch|total)\b)[^\W\d_]"
