@@ -5,7 +5,7 @@ function split: val (the slice of train that chooses the recipe) and dev (what t
     python -m benchmarks.tools_sweep table          # the committed table, from what has finished
     python -m benchmarks.tools_sweep list           # the runs it knows and where each stands
     python -m benchmarks.tools_sweep save           # unfinished runs' checkpoints into the repository
-    python -m benchmarks.tools_sweep defaults RUN --seeds 0 1 2   # finished seeds at the shipped defaults
+    python -m benchmarks.tools_sweep defaults RUN --seeds 0 1 2 [--split val]   # finished seeds at the shipped defaults
 
 A run is a named set of changes to the recipe `V3` (`pipeline/recipe.ISSUE23`, RECIPE when the sweep began;
 RUNS below: data recipe, rank and target modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
@@ -27,7 +27,8 @@ Every run's results are copied into `benchmarks/results/tools_sweep/` so they ca
 installed as `RUN-sSEED-defaults` with the shipped adapter's `sampling` block (temperature and leans)
 in its manifest, asked with no temperature (`bfcl_dev --temperature unset`, dev split). It writes
 `dev_defaults.json` and its wrong answers (`misses_defaults.jsonl`) beside the run's results; `table` adds
-those rows and their mean and minimum over seeds (issue 23's bar is that mean, at the defaults).
+those rows and their mean and minimum over seeds (issue 23's bar is that mean, at the defaults). `--split val` scores
+val the same way (`val_defaults.json`, `misses_val_defaults.jsonl`): a recipe is chosen on val as it would be served.
 
 What it can show: which recipe answers BFCL's held-out functions best on this machine's budget, chosen on
 val. What it cannot: dev is BFCL's non-live data, the distribution the recipes train on; one seed of a
@@ -54,8 +55,7 @@ ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 RUNS: dict[str, dict] = {
     "v3": {},                                                            # all of issue 23's data, r16 all 7, 2 ep
     "v3-attn": {"modules": ATTENTION},                                   # faster to serve (item 6)
-    "v3-r8": {"rank": 8, "alpha": 16},
-    "v3-r32": {"rank": 32, "alpha": 64},
+    "v3-r8": {"rank": 8, "alpha": 16}, "v3-r32": {"rank": 32, "alpha": 64},
     "v3-lr5e-4": {"lr": 5e-4},
     "v3-1ep": {"epochs": 1.0},
     "v3-3ep": {"epochs": 3.0},
@@ -93,17 +93,12 @@ RUNS: dict[str, dict] = {
     # v2-nogold-full's LoRA on the same data (3 seeds: val 0.286-0.368)
     "v2-nogold-fullft-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                               "eval_every": 0, "full": True, "lr": 5e-5, "rank": 64},
-    # full fine-tuning tied the LoRA (seed 0: val 0.368 both). The cookbook's 2 epochs were only run with v3's
-    # data (v3-full, 0.196), never on the shipped mix: one factor from v2-nogold-full (386 steps, ~70 min). Seed 0
-    # (sessions 46-47, on 1 thread beside other work): val 0.331 against 0.368, dev 0.360 against 0.393: dropped
+    # the cookbook's 2 epochs on the shipped mix (v3-full had them with v3's data). Seed 0 (sessions 46-47):
+    # val 0.331 against 0.368, dev 0.360 against 0.393: dropped
     "v2-nogold-2ep-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 2.0, "eval_every": 0},
-    # v2-nogold-full (3 seeds, dev at the defaults: simple 0.365, the card's mean of Python, Java and JavaScript
-    # 0.616) writes Java's typed strings wrong on val ("42" for a long, a list where an ArrayList's syntax is
-    # due): one factor from it, half the simple Python questions again as Java or JavaScript ones. Seed 0 (session
-    # 28): val 0.436 against 0.368 (simple_python 0.65 vs 0.50, Java 0.3 vs 0.2, parallel 0.33 vs 0.22,
-    # irrelevance 0.67 vs 0.52; multiple 0.32 vs 0.42, parallel_multiple 0.05 vs 0.10), dev 0.438 vs 0.393. Seeds 1 and 2
-    # (session 29): val 0.301 and 0.301 (0.346, 0.286); dev at the defaults over 3 seeds 0.452 (min 0.405) vs 0.473
-    # (min 0.464), irrelevance 0.744 vs 0.736, every other category lower: not shipped
+    # v2-nogold-full writes Java's typed strings wrong on val ("42" for a long): one factor from it, half the simple Python
+    # questions again as Java or JavaScript ones. Seed 0 val 0.436 against 0.368, seeds 1 and 2 0.301; dev at the defaults over
+    # 3 seeds 0.452 (min 0.405) vs 0.473 (min 0.464): not shipped (docs/tools-adapter.md)
     "v2-nogold-typed-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                              "eval_every": 0, "typed": 0.5},
     # parallel_multiple is still the furthest below the card at the defaults (0.058 against 0.295, 3 seeds), and its
@@ -249,13 +244,14 @@ def defaults(args) -> None:
     os.environ["EDGESLM_HOME"] = str(root)  # the scoring server's store is this one
     settings = Settings(home=root, threads=args.threads)
     sampling = json.loads(SHIPPED.read_text())["sampling"]
+    split = args.split
     for name in args.runs:
         recipe_of(name, 0)  # a clear error for an unknown run
         for seed in args.seeds:
             keep = RESULTS / "tools_sweep" / f"{name}-s{seed}"
-            out = keep / "dev_defaults.json"
+            out = keep / f"{split}_defaults.json"
             if out.is_file():
-                print(f"{keep.name}: scored at the defaults", flush=True)
+                print(f"{keep.name}: {split} scored at the defaults", flush=True)
                 continue
             if not (keep / "adapter" / "manifest.json").is_file():
                 raise SystemExit(f"{keep / 'adapter'} is missing: finish `run {name} --seeds {seed}` first")
@@ -264,11 +260,12 @@ def defaults(args) -> None:
             d = settings.adapters_dir / rec.BASE / task
             manifest = json.loads((d / "manifest.json").read_text())
             (d / "manifest.json").write_text(json.dumps({**manifest, "task": task, "sampling": sampling}, indent=2))
-            bfcl_dev.main(["--models", f"default@{task}", "--split", "dev", "--temperature", "unset",
+            misses = keep / ("misses_defaults.jsonl" if split == "dev" else f"misses_{split}_defaults.jsonl")
+            bfcl_dev.main(["--models", f"default@{task}", "--split", split, "--temperature", "unset",
                            "--threads", str(args.threads), "--out", str(out.with_suffix(".json.partial")),
-                           "--chart", str(keep / "dev_defaults.png"), "--misses", str(keep / "misses_defaults.jsonl")])
+                           "--chart", str(keep / f"{split}_defaults.png"), "--misses", str(misses)])
             out.with_suffix(".json.partial").rename(out)
-            print(f"{keep.name}: dev at the defaults {json.loads(out.read_text())['categories']['overall']}", flush=True)
+            print(f"{keep.name}: {split} at the defaults {json.loads(out.read_text())['categories']['overall']}", flush=True)
 
 
 def save(args) -> None:
@@ -311,12 +308,13 @@ def rows() -> list[dict]:
 
 
 def defaults_rows() -> dict[str, list[dict]]:
-    """Run name -> one row per seed scored by `defaults` (dev at the shipped sampling defaults)."""
+    """Run name -> one row per seed scored by `defaults` (dev at the shipped sampling defaults, and val's overall where scored)."""
     out: dict[str, list[dict]] = {}
     for d in sorted((RESULTS / "tools_sweep").glob("*-s*")):
         if (d / "dev_defaults.json").is_file():
             name, _, seed = d.name.rpartition("-s")
-            out.setdefault(name, []).append({"seed": int(seed), "dev": _accuracies(d / "dev_defaults.json")})
+            val = _accuracies(d / "val_defaults.json")["overall"] if (d / "val_defaults.json").is_file() else None
+            out.setdefault(name, []).append({"seed": int(seed), "val": val, "dev": _accuracies(d / "dev_defaults.json")})
     return out
 
 
@@ -345,7 +343,7 @@ def table(args) -> None:
     at_defaults = defaults_rows()
     for n, rs in at_defaults.items():
         for r in rs:
-            lines.append(f"| {n}-s{r['seed']} at the shipped defaults | | | | | | "
+            lines.append(f"| {n}-s{r['seed']} at the shipped defaults | | | | | {r['val'] or ''} | "
                          + " | ".join(str(r["dev"].get(c, "-")) for c in cols) + " |")
         if len(rs) > 1:
             lines.append(f"| {n} at the shipped defaults, mean (min) of seeds {[r['seed'] for r in rs]} | | | | | | " + " | ".join(
@@ -388,8 +386,9 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--home")
     v = sub.add_parser("save", help="copy unfinished runs' checkpoints under benchmarks/results/tools_sweep/")
     v.add_argument("--home")
-    d = sub.add_parser("defaults", help="score finished seeds on dev at the shipped adapter's sampling defaults")
+    d = sub.add_parser("defaults", help="score finished seeds on dev (or val) at the shipped adapter's sampling defaults")
     d.add_argument("runs", nargs="+")
+    d.add_argument("--split", choices=("dev", "val"), default="dev", help="val chooses a recipe; dev is what the README reports")
     d.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     d.add_argument("--threads", type=int, default=2)
     d.add_argument("--home", help="EDGESLM_HOME whose adapter store serves the copies (default: the environment's)")

@@ -159,11 +159,15 @@ def test_sweep_table_reports_mean_and_minimum_over_seeds(tmp_path, monkeypatch):
         (d / "manifest.json").write_text(json.dumps({"data": {"examples": 10}, "training": {
             "best_step": 5, "steps": 8, "dev_loss": 0.3, "train_s": 1}}))
         cats = {c: {"default@v3-s0": {"accuracy": acc}} for c in (*bfcl.CATEGORIES, "simple", "overall")}
-        for split in ("val", "dev"):
+        for split in ("val", "dev", "dev_defaults"):
             (d / f"{split}.json").write_text(json.dumps({"categories": cats}))
+    (tmp_path / "tools_sweep" / "v3-s0" / "val_defaults.json").write_text(json.dumps({"categories": {
+        c: {"default@v3-s0-defaults": {"accuracy": 0.625}} for c in (*bfcl.CATEGORIES, "simple", "overall")}}))
     (tmp_path / "tools_sweep" / "v3-r8-s0").mkdir()  # unfinished: no dev.json, not in the table
     tools_sweep.table(None)
     out = json.loads((tmp_path / "tools_sweep.json").read_text())
+    assert [(r["seed"], r["val"]) for r in out["at_defaults"]["v3"]] == [(0, 0.625), (1, None), (2, None)]
+    assert "| v3-s0 at the shipped defaults | | | | | 0.625 | 0.5 |" in (tmp_path / "tools_sweep.md").read_text()
     assert [r["run"] for r in out["runs"]] == ["v3-s0", "v3-s1", "v3-s2"]
     s = out["over_seeds"]["v3"]
     assert s["seeds"] == [0, 1, 2] and s["mean_overall"] == 0.4 and s["min_overall"] == 0.3
