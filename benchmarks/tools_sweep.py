@@ -75,7 +75,7 @@ RUNS: dict[str, dict] = {
                             "eval_every": 0},
     # v2-nogold-full seed 0 (shipped in session 15) picks a tool by its place in the list: offered get_weather
     # and track_parcel, it answered a parcel question with whichever came first. One factor from it: Hammer's
-    # shuffled tool lists
+    # shuffled tool lists. Seed 0 (session 49): val 0.323, dev 0.375 (v2-nogold-full 0.286-0.368, 0.367-0.393): dropped
     "v2-nogold-shuffle-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": True, "epochs": 1.0,
                                "eval_every": 0},
     # the shipped v2-nogold-full answers "None of the available functions can do that." after a tool's result
@@ -121,7 +121,7 @@ RUNS: dict[str, dict] = {
                                  "eval_every": 0, "decisions": 4},
     # Hammer's masking ran only inside v3 (with Seal-Tools, shuffling and 2 epochs; val 0.196): one factor from
     # v2-nogold-full, function and parameter names masked in two thirds of the examples (augment.mask), so
-    # the model reads descriptions, which dev's unseen functions carry
+    # the model reads descriptions, which dev's unseen functions carry. Seed 0 (session 49): val 0.301, dev 0.322: dropped
     "v2-nogold-mask-full": {"sealtools": 0, "mask": 0.66, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                             "eval_every": 0},
 }
