@@ -190,3 +190,45 @@ def lora_deltas(lora: Path, scale: float = 1.0) -> dict[str, np.ndarray]:
         rank = a.shape[0]
         out[name] = (b @ a) * (scale * (alpha / rank if alpha else 1.0))
     return out
+
+
+def mean(loras: list[Path], out: Path) -> int:
+    """One GGUF LoRA at `out` whose ΔW is the mean of `loras`' (a model soup of fine-tunes of one base): their ranks
+    side by side, A = [A1; ...; Ak], B = [s1·B1 | ... | sk·Bk] / k with alpha = rank, so llama.cpp's alpha / rank is 1.
+    Each must adapt the same tensors of one architecture. Returns the rank written."""
+    import gguf
+
+    if not loras:
+        raise InvalidRequest("a mean of no adapters", param="adapter")
+    read = [(meta, tensors, p) for p in loras for meta, tensors in [read_header(p)]]
+    names = sorted(t.name for t in read[0][1])
+    for meta, tensors, p in read:
+        if meta.get("general.type") != "adapter" or meta.get("adapter.type") != "lora":
+            raise InvalidRequest(f"{p} is not a GGUF LoRA adapter", param="adapter")
+        if sorted(t.name for t in tensors) != names or meta.get("general.architecture") != read[0][0].get("general.architecture"):
+            raise InvalidRequest(f"{p} adapts other tensors than {loras[0]}: no mean of the two", param="adapter")
+    parts: dict[str, list[np.ndarray]] = {}
+    for meta, tensors, p in read:
+        with open(p, "rb") as f:
+            mm = np.memmap(f, np.uint8, mode="r")
+            arrays = {t.name: np.array(tensor_array(mm, t), dtype=np.float32) for t in tensors}
+        for name, x in arrays.items():
+            if name.endswith(".lora_b"):
+                a = arrays[name.removesuffix("_b") + "_a"]
+                x = x * (float(meta.get("adapter.lora.alpha", 0) or a.shape[0]) / a.shape[0] / len(loras))
+            parts.setdefault(name, []).append(x)
+    rank = sum(x.shape[0] for x in parts[next(n for n in names if n.endswith(".lora_a"))])
+    tmp = out.with_name(out.name + ".part")
+    w = gguf.GGUFWriter(str(tmp), read[0][0]["general.architecture"])
+    w.add_type(gguf.GGUFType.ADAPTER)
+    w.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    w.add_float32(gguf.Keys.Adapter.LORA_ALPHA, float(rank))
+    for name in names:
+        w.add_tensor(name, np.ascontiguousarray(np.concatenate(parts[name], axis=0 if name.endswith(".lora_a") else 1),
+                                                dtype=np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    os.replace(tmp, out)
+    return rank
