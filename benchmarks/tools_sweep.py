@@ -9,30 +9,29 @@ function split: val (the slice of train that chooses the recipe) and dev (what t
 
 A run is a named set of changes to the recipe `V3` (`pipeline/recipe.ISSUE23`, RECIPE when the sweep began;
 RUNS below: data recipe, rank and target modules, epochs, learning rate) and a seed. Each lives in `HOME/pipeline/sweep/NAME-sSEED/`
-(HOME: --home, else EDGESLM_HOME, else ~/.edgeslm): the encoded examples, the trainer's checkpoints
-(every 10 steps), `log.txt` (timestamped steps, losses, val losses), then `adapter/` and `val.json`,
-`dev.json` (`benchmarks.bfcl_dev` on the candidate alone, served as `default@NAME-sSEED` from that
-home's adapter store). Kill it at any point and start the same command again: finished runs are skipped,
-a run with an adapter but no figures is scored, a run part way through training resumes from its last
-checkpoint (the trainer checks that data and settings are the same). A session whose machine does not
-outlive it runs `save` before it ends and commits `benchmarks/results/tools_sweep/RUN/checkpoint/`; `run`
-on a fresh machine starts from that checkpoint when its home has none.
+(HOME: --home, else EDGESLM_HOME, else ~/.edgeslm): the encoded examples, the trainer's checkpoints (every 10 steps),
+`log.txt` (timestamped steps, losses, val losses), then `adapter/` and `val.json`, `dev.json` (`benchmarks.bfcl_dev` on
+the candidate alone, served as `default@NAME-sSEED` from that home's adapter store). Kill it at any point and start the
+same command again: finished runs are skipped, a run with an adapter but no figures is scored, a run part way through
+training resumes from its last checkpoint (the trainer checks that data and settings are the same). A session whose
+machine does not outlive it runs `save` before it ends and commits `benchmarks/results/tools_sweep/RUN/checkpoint/`;
+`run` on a fresh machine starts from that checkpoint when its home has none.
 
-`table` writes `benchmarks/results/tools_sweep.json` and `.md` (one row per run: settings, the step
-val loss picked, val overall, dev per category and overall; then, per run name with more than one seed,
-the mean and minimum over seeds) and a chart of dev accuracy per category beside FunctionGemma's card.
+`table` writes `benchmarks/results/tools_sweep.json` and `.md` (one row per run: settings, the step val loss picked, val
+overall, dev per category and overall; then, per run name with more than one seed, the mean and minimum over seeds)
+and a chart of dev accuracy per category beside FunctionGemma's card.
 Every run's results are copied into `benchmarks/results/tools_sweep/` so they can be committed.
 
-`defaults` scores finished seeds as `serve` would run them if shipped: each seed's committed adapter,
-installed as `RUN-sSEED-defaults` with the shipped adapter's `sampling` block (temperature and leans)
-in its manifest, asked with no temperature (`bfcl_dev --temperature unset`, dev split). It writes
-`dev_defaults.json` and its wrong answers (`misses_defaults.jsonl`) beside the run's results; `table` adds
-those rows and their mean and minimum over seeds (issue 23's bar is that mean, at the defaults). `--split val` scores
-val the same way (`val_defaults.json`, `misses_val_defaults.jsonl`): a recipe is chosen on val as it would be served.
+`defaults` scores finished seeds as `serve` would run them if shipped: each seed's committed adapter, installed as
+`RUN-sSEED-defaults` with the shipped adapter's `sampling` block (temperature and leans) in its manifest, asked with no
+temperature (`bfcl_dev --temperature unset`, dev split). It writes `dev_defaults.json` and its wrong answers
+(`misses_defaults.jsonl`) beside the run's results; `table` adds those rows and their mean and minimum over seeds (issue
+23's bar is that mean, at the defaults). `--split val` scores val the same way (`val_defaults.json`,
+`misses_val_defaults.jsonl`): a recipe is chosen on val as it would be served. Soups of seeds: benchmarks/tools_soup.py.
 
-What it can show: which recipe answers BFCL's held-out functions best on this machine's budget, chosen on
-val. What it cannot: dev is BFCL's non-live data, the distribution the recipes train on; one seed of a
-run is one draw (only the final pick gets three). The last stdout line of `table` is one JSON object.
+What it can show: which recipe answers BFCL's held-out functions best on this machine's budget, chosen on val. What it
+cannot: dev is BFCL's non-live data, the distribution the recipes train on; one seed of a run is one draw (only the
+final pick gets three). The last stdout line of `table` is one JSON object.
 """
 
 from __future__ import annotations
@@ -57,8 +56,7 @@ RUNS: dict[str, dict] = {
     "v3-attn": {"modules": ATTENTION},                                   # faster to serve (item 6)
     "v3-r8": {"rank": 8, "alpha": 16}, "v3-r32": {"rank": 32, "alpha": 64},
     "v3-lr5e-4": {"lr": 5e-4},
-    "v3-1ep": {"epochs": 1.0},
-    "v3-3ep": {"epochs": 3.0},
+    "v3-1ep": {"epochs": 1.0}, "v3-3ep": {"epochs": 3.0},
     "v3-nomask": {"mask": 0.0},                                          # ablations of the data recipe
     "v3-noseal": {"sealtools": 0},
     "v2-data": {"sealtools": 0, "mask": 0.0, "no_gold": 0.0, "shuffle": False, "epochs": 1.0},  # issue 13's mix, honest split
@@ -308,13 +306,15 @@ def rows() -> list[dict]:
 
 
 def defaults_rows() -> dict[str, list[dict]]:
-    """Run name -> one row per seed scored by `defaults` (dev at the shipped sampling defaults, and val's overall where scored)."""
+    """Run name -> one row per seed scored by `defaults` (dev at the shipped sampling defaults, and val's overall where scored);
+    a soup of seeds 0, 1 and 2 (`benchmarks.tools_soup`, RUN-soup-s012) is a seed of RUN-soup."""
     out: dict[str, list[dict]] = {}
     for d in sorted((RESULTS / "tools_sweep").glob("*-s*")):
-        if (d / "dev_defaults.json").is_file():
-            name, _, seed = d.name.rpartition("-s")
+        name, _, seed = d.name.rpartition("-s")
+        if (d / "dev_defaults.json").is_file() and seed.isdigit():
             val = _accuracies(d / "val_defaults.json")["overall"] if (d / "val_defaults.json").is_file() else None
-            out.setdefault(name, []).append({"seed": int(seed), "val": val, "dev": _accuracies(d / "dev_defaults.json")})
+            out.setdefault(name, []).append({"seed": int(seed), "run": d.name, "val": val,
+                                             "dev": _accuracies(d / "dev_defaults.json")})
     return out
 
 
@@ -343,7 +343,7 @@ def table(args) -> None:
     at_defaults = defaults_rows()
     for n, rs in at_defaults.items():
         for r in rs:
-            lines.append(f"| {n}-s{r['seed']} at the shipped defaults | | | | | {r['val'] or ''} | "
+            lines.append(f"| {r['run']} at the shipped defaults | | | | | {r['val'] or ''} | "
                          + " | ".join(str(r["dev"].get(c, "-")) for c in cols) + " |")
         if len(rs) > 1:
             lines.append(f"| {n} at the shipped defaults, mean (min) of seeds {[r['seed'] for r in rs]} | | | | | | " + " | ".join(

@@ -62,3 +62,28 @@ def test_adapters_of_other_tensors_or_no_adapter_are_refused(tmp_path):
     with pytest.raises(InvalidRequest, match="no adapters"):
         mean([], tmp_path / "soup.gguf")
     assert not (tmp_path / "soup.gguf").exists()
+
+
+def test_the_soup_benchmark_writes_the_mean_of_a_runs_seeds_and_the_table_lists_it(tmp_path, monkeypatch):
+    """benchmarks.tools_soup on two committed seeds (copies of the shipped adapter, as `tools_sweep run` leaves them):
+    its adapter folder, and `tools_sweep table` listing the soup as a seed of RUN-soup once scored."""
+    import json
+    import shutil
+
+    from benchmarks import tools_soup, tools_sweep
+
+    monkeypatch.setattr(tools_sweep, "RESULTS", tmp_path)
+    monkeypatch.setattr(tools_soup, "RESULTS", tmp_path)
+    for seed in (0, 1):
+        shutil.copytree(SHIPPED.parent, tmp_path / "tools_sweep" / f"v2-nogold-full-s{seed}" / "adapter")
+    task = tools_soup.soup("v2-nogold-full", [0, 1])
+    out = tmp_path / "tools_sweep" / task
+    assert task == "v2-nogold-full-soup-s01"
+    m = json.loads((out / "adapter" / "manifest.json").read_text())
+    assert m["rank"] == 32 and m["task"] == task and "seeds [0, 1]" in m["source"]
+    cats = {c: {"default@x": {"accuracy": 0.5}} for c in ("simple", "multiple", "parallel", "parallel_multiple",
+                                                          "irrelevance", "overall")}
+    (out / "dev_defaults.json").write_text(json.dumps({"categories": cats}))
+    assert [r["run"] for r in tools_sweep.defaults_rows()["v2-nogold-full-soup"]] == [task]
+    with pytest.raises(SystemExit, match="no finished adapter"):
+        tools_soup.soup("v2-nogold-full", [0, 5])
