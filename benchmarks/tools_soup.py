@@ -5,7 +5,8 @@ model soup, Wortsman et al. 2022: fine-tunes of one base averaged), scored as th
 
 Reads each seed's committed adapter (`benchmarks/results/tools_sweep/RUN-sSEED/adapter/`, as `tools_sweep run` leaves
 it) and writes `benchmarks/results/tools_sweep/RUN-soup-sSEEDS/` (RUN-soup-s012 for seeds 0, 1 and 2): `adapter/`
-(adapter.gguf, the seeds' ranks side by side; manifest.json, seed SEEDS[0]'s with the rank and provenance of the mean),
+(adapter.gguf, the seeds' ranks side by side, rebuilt on each run and not committed; manifest.json, seed SEEDS[0]'s with
+the rank, sha256 and provenance of the mean),
 then per split `{split}_defaults.json`, a chart and the wrong answers: `bfcl_dev` with no temperature sent, the adapter
 installed in HOME's store as `RUN-soup-sSEEDS-defaults` with the shipped adapter's `sampling` block, as `tools_sweep
 defaults` scores each seed. A split already scored is skipped. `tools_sweep table` lists a soup as a seed of RUN-soup.
