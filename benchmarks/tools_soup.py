@@ -26,10 +26,9 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 
-from benchmarks.tools_sweep import RESULTS, SHIPPED, home, recipe_of
-from edgeslm.pipeline import recipe as rec
+from benchmarks.tools_sweep import RESULTS, at_defaults, home, recipe_of
+from edgeslm.config import Settings
 from edgeslm.store.lora_gguf import mean
 
 
@@ -52,33 +51,6 @@ def soup(name: str, seeds: list[int]) -> str:
     return task
 
 
-def score(task: str, splits: list[str], threads: int, root) -> None:
-    """Each split at the shipped defaults, as `tools_sweep defaults` scores a seed."""
-    from benchmarks import bfcl_dev
-    from edgeslm.config import Settings
-
-    settings = Settings(home=root, threads=threads)
-    keep = RESULTS / "tools_sweep" / task
-    served = f"{task}-defaults"
-    d = settings.adapters_dir / rec.BASE / served
-    shutil.rmtree(d, ignore_errors=True)
-    shutil.copytree(keep / "adapter", d)
-    manifest = json.loads((d / "manifest.json").read_text())
-    sampling = json.loads(SHIPPED.read_text())["sampling"]
-    (d / "manifest.json").write_text(json.dumps({**manifest, "task": served, "sampling": sampling}, indent=2))
-    for split in splits:
-        out = keep / f"{split}_defaults.json"
-        if out.is_file():
-            print(f"{task}: {split} scored at the defaults", flush=True)
-            continue
-        misses = keep / ("misses_defaults.jsonl" if split == "dev" else f"misses_{split}_defaults.jsonl")
-        bfcl_dev.main(["--models", f"default@{served}", "--split", split, "--temperature", "unset", "--threads", str(threads),
-                       "--out", str(out.with_suffix(".json.partial")), "--chart", str(keep / f"{split}_defaults.png"),
-                       "--misses", str(misses)])
-        out.with_suffix(".json.partial").rename(out)
-        print(f"{task}: {split} at the defaults {json.loads(out.read_text())['categories']['overall']}", flush=True)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", help="a tools_sweep run name whose seeds have finished")
@@ -89,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     root = home(args.home)
     os.environ["EDGESLM_HOME"] = str(root)  # the scoring server's store is this one
-    score(soup(args.run, args.seeds), args.splits, args.threads, root)
+    at_defaults(Settings(home=root, threads=args.threads), RESULTS / "tools_sweep" / soup(args.run, args.seeds), args.splits,
+                args.threads)
 
 
 if __name__ == "__main__":

@@ -99,10 +99,8 @@ RUNS: dict[str, dict] = {
     # 3 seeds 0.452 (min 0.405) vs 0.473 (min 0.464): not shipped (docs/tools-adapter.md)
     "v2-nogold-typed-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                              "eval_every": 0, "typed": 0.5},
-    # parallel_multiple is still the furthest below the card at the defaults (0.058 against 0.295, 3 seeds), and its
-    # misses are mostly a call too few: one factor from v2-nogold-full, 15% more requests made of two or three
-    # single-turn ones of one language, all their calls the answer (agentdata.combined). Seed 0 (session 28): val
-    # 0.241 against 0.368, worse in every category (parallel_multiple 0.0 vs 0.10, Java and JavaScript 0.0): dropped
+    # parallel_multiple misses are mostly a call too few: 15% more requests made of two or three single-turn ones
+    # (agentdata.combined). Seed 0 (session 28): val 0.241 against 0.368, worse in every category: dropped
     "v2-nogold-combined-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                                 "eval_every": 0, "combined": 0.15},
     # dev's misses at the defaults are as often a value as a call count (num_success 0 for 60, an income 1000000
@@ -110,11 +108,8 @@ RUNS: dict[str, dict] = {
     # swapped for other questions' values of a parameter of the same name, in request and call (widen.swap_values)
     "v2-nogold-swapped-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                                "eval_every": 0, "swapped": 0.5},
-    # parallel and parallel_multiple miss mostly by a call too few, the one token after a call's
-    # JSON that begins another or ends the turn. One factor from v2-nogold-full: the tokens that decide a call's
-    # shape weigh 4 in the loss (finetune.TrainConfig.decisions; the transfer student's omitted reference went
-    # from 15 of 16 held-out misses to none with it, session 33). Seed 0 (session 46, 30 min on 2 threads): val
-    # 0.248 against 0.368, dev 0.315 against 0.393: dropped
+    # the tokens that decide a call's shape (another call or the end) weigh 4 in the loss (finetune.TrainConfig.decisions).
+    # Seed 0 (session 46): val 0.248 against 0.368, dev 0.315 against 0.393: dropped
     "v2-nogold-decisions-full": {"sealtools": 0, "mask": 0.0, "no_gold": 0.1, "shuffle": False, "epochs": 1.0,
                                  "eval_every": 0, "decisions": 4},
     # Hammer's masking ran only inside v3 (with Seal-Tools, shuffling and 2 epochs; val 0.196): one factor from
@@ -168,13 +163,14 @@ def train(settings, name: str, seed: int, work: Path) -> None:
               f"(val loss {t['dev_loss']}), resumed from step {t['resumed_from']}, {m['wall_s']} s this process")
 
 
-def install(settings, task: str, work: Path) -> None:
-    """The run's adapter into this home's adapter store as `task` (replacing an older copy)."""
+def install(settings, task: str, work: Path) -> Path:
+    """The run's adapter into this home's adapter store as `task` (replacing an older copy); returns its folder."""
     d = settings.adapters_dir / rec.BASE / task
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     for f in rec.OUTPUT_FILES:
         shutil.copy2(work / "adapter" / f, d / f)
+    return d
 
 
 def score(settings, task: str, work: Path, threads: int) -> None:
@@ -233,37 +229,40 @@ def run(args) -> None:
 SHIPPED = Path(rec.__file__).parent.parent / "assets" / "adapters" / rec.BASE / "tools" / "manifest.json"
 
 
-def defaults(args) -> None:
-    """Each finished seed's committed adapter scored on dev at the shipped adapter's sampling defaults."""
+def at_defaults(settings, keep: Path, splits: list[str], threads: int) -> None:
+    """keep/adapter as `KEEP-defaults` with the shipped sampling block; each split not yet scored, asked with no temperature."""
     from benchmarks import bfcl_dev
+
+    task = f"{keep.name}-defaults"
+    for split in splits:
+        out = keep / f"{split}_defaults.json"
+        if out.is_file():
+            print(f"{keep.name}: {split} scored at the defaults", flush=True)
+            continue
+        d = install(settings, task, keep)
+        manifest, sampling = json.loads((d / "manifest.json").read_text()), json.loads(SHIPPED.read_text())["sampling"]
+        (d / "manifest.json").write_text(json.dumps({**manifest, "task": task, "sampling": sampling}, indent=2))
+        misses = keep / ("misses_defaults.jsonl" if split == "dev" else f"misses_{split}_defaults.jsonl")
+        bfcl_dev.main(["--models", f"default@{task}", "--split", split, "--temperature", "unset", "--threads", str(threads), "--out",
+                       str(out.with_suffix(".json.partial")), "--chart", str(keep / f"{split}_defaults.png"), "--misses", str(misses)])
+        out.with_suffix(".json.partial").rename(out)
+        print(f"{keep.name}: {split} at the defaults {json.loads(out.read_text())['categories']['overall']}", flush=True)
+
+
+def defaults(args) -> None:
+    """Each finished seed's committed adapter scored on dev (or val) at the shipped adapter's sampling defaults."""
     from edgeslm.config import Settings
 
     root = home(args.home)
     os.environ["EDGESLM_HOME"] = str(root)  # the scoring server's store is this one
     settings = Settings(home=root, threads=args.threads)
-    sampling = json.loads(SHIPPED.read_text())["sampling"]
-    split = args.split
     for name in args.runs:
         recipe_of(name, 0)  # a clear error for an unknown run
         for seed in args.seeds:
             keep = RESULTS / "tools_sweep" / f"{name}-s{seed}"
-            out = keep / f"{split}_defaults.json"
-            if out.is_file():
-                print(f"{keep.name}: {split} scored at the defaults", flush=True)
-                continue
-            if not (keep / "adapter" / "manifest.json").is_file():
+            if not (keep / f"{args.split}_defaults.json").is_file() and not (keep / "adapter" / "manifest.json").is_file():
                 raise SystemExit(f"{keep / 'adapter'} is missing: finish `run {name} --seeds {seed}` first")
-            task = f"{keep.name}-defaults"
-            install(settings, task, keep)
-            d = settings.adapters_dir / rec.BASE / task
-            manifest = json.loads((d / "manifest.json").read_text())
-            (d / "manifest.json").write_text(json.dumps({**manifest, "task": task, "sampling": sampling}, indent=2))
-            misses = keep / ("misses_defaults.jsonl" if split == "dev" else f"misses_{split}_defaults.jsonl")
-            bfcl_dev.main(["--models", f"default@{task}", "--split", split, "--temperature", "unset",
-                           "--threads", str(args.threads), "--out", str(out.with_suffix(".json.partial")),
-                           "--chart", str(keep / f"{split}_defaults.png"), "--misses", str(misses)])
-            out.with_suffix(".json.partial").rename(out)
-            print(f"{keep.name}: {split} at the defaults {json.loads(out.read_text())['categories']['overall']}", flush=True)
+            at_defaults(settings, keep, [args.split], args.threads)
 
 
 def save(args) -> None:
